@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a machine that has only the base image.
+# Idempotent: each step checks before it installs. Used by .ci/run and by `make setup`-style
+# README commands.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WASM_BINDGEN_VERSION=0.2.130
+CACHE="${AAPKIT_CACHE:-$HOME/.cache/aapkit}"
+mkdir -p "$CACHE"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# 1. Rust targets for the wasm builds.
+for t in wasm32-unknown-unknown wasm32-wasip1; do
+  rustup target list --installed | grep -qx "$t" || { log "rustup target add $t"; rustup target add "$t"; }
+done
+
+# 2. wasm-bindgen-cli pinned to the crate's version, and wasm-pack (it cannot download helpers here).
+if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+  log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+command -v wasm-pack >/dev/null || { log "cargo install wasm-pack"; cargo install wasm-pack --locked; }
+
+# 3. Debian packages: chromium for the playground tests, openssl for interop checks.
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v openssl >/dev/null || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# 4. Python venv with the official KMS Instance SDK (pyOpenSSL < 23.3 keeps load_pkcs12).
+VENV="$CACHE/venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import alibabacloud_dkms_gcs' 2>/dev/null; then
+  log "python venv with alibabacloud-dkms-gcs"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'alibabacloud-dkms-gcs==1.0.2' 'cryptography>=41,<42'
+fi
+
+# 5. Node packages for the browser tests (playwright-core drives Debian chromium; no browser download).
+if [ -f "$here/web-demo/package.json" ] && [ ! -d "$here/web-demo/node_modules/playwright-core" ]; then
+  log "npm install (web-demo)"
+  (cd "$here/web-demo" && npm install --no-audit --no-fund --silent)
+fi
+log "done"
