@@ -1,0 +1,16 @@
+//! aapkit host runtime: the gateway behind the `aapkit` binary.
+//!
+//! Modules are split by concern; `docs/ARCHITECTURE.md` shows how they fit together.
+
+/// Protobuf messages of the KMS Instance API (prost).
+pub mod proto;
+/// The native crypto backend and the Instance API operations.
+pub mod kms;
+/// The embedded store: SQLite, sealed key material.
+pub mod store;
+/// Client-key PKCS#12 files, the private CA and server certificates.
+pub mod pki;
+/// The wasmtime proxy-wasm host that runs the filter module.
+pub mod wasm_host;
+/// The HTTPS server and the request path.
+pub mod server;
