@@ -1,1 +1,3 @@
-//! placeholder
+//! The native crypto backend and the KMS Instance API operations.
+
+pub mod keyring;
