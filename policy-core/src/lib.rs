@@ -6,4 +6,4 @@
 mod crypto;
 
 // The public interface is:
-pub use crypto::{PublicKeyError, PureRustVerifier, RsaPublicKey, SignatureVerifier};
+pub use crypto::{optional::*, PublicKeyError, PureRustVerifier, RsaPublicKey, SignatureVerifier};
