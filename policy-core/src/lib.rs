@@ -4,8 +4,6 @@
 //! See `docs/ARCHITECTURE.md` for the contract with the other crates and `docs/bundle-format.md`
 //! for the bundle document and the decision rules.
 
-// TEMPORARY: the crypto helper's module has not landed yet; see crypto_standin.rs.
-#[path = "crypto_standin.rs"]
 mod crypto;
 
 pub mod blob;
@@ -39,7 +37,7 @@ pub use decide::{
 };
 pub use report::{AccessRequestDoc, DecisionReport, FailedCheck, PolicyTraceReport, RequestDocError};
 // - signed HTTP requests
-pub use crypto::{PublicKeyError, PureRustVerifier, RsaPublicKey, SignatureVerifier};
+pub use crypto::{optional::*, PublicKeyError, PureRustVerifier, RsaPublicKey, SignatureVerifier};
 pub use http::{
     authorize, string_to_sign, verify_request, HttpRequestView, PeerAddr, VerifiedRequest, API_VERSION, CONTENT_TYPE,
     SIGNATURE_METHOD,
