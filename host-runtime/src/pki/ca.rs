@@ -63,8 +63,8 @@ impl CaMaterial {
     /// Reloads a CA written by [`write_init_files`] (to issue a new server certificate later).
     pub fn from_pem(instance_id: &str, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
         validate_instance_id(instance_id)?;
-        let cert_der = pem_decode(cert_pem, "CERTIFICATE")?;
-        let key_pkcs8 = Zeroizing::new(pem_decode(key_pem, "PRIVATE KEY")?);
+        let cert_der = der::pem_decode(cert_pem, "CERTIFICATE")?;
+        let key_pkcs8 = Zeroizing::new(der::pem_decode(key_pem, "PRIVATE KEY")?);
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8)
             .map_err(|e| PkiError::InvalidArgument(format!("CA key is not an ECDSA P-256 PKCS#8 key: {e}")))?;
         let parts = x509::parse(&cert_der)?;
@@ -364,24 +364,4 @@ fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<()
     // After a rename the temporary name is gone already; otherwise it must not linger.
     let _ = std::fs::remove_file(&tmp);
     result
-}
-
-/// Decodes the first PEM block with `label`.
-fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
-    use base64::Engine as _;
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let missing = || PkiError::InvalidArgument(format!("no PEM block {label:?} found"));
-    let start = pem.find(&begin).ok_or_else(missing)? + begin.len();
-    let body = pem.get(start..).ok_or_else(missing)?;
-    let stop = body.find(&end).ok_or_else(missing)?;
-    let b64: String = body
-        .get(..stop)
-        .ok_or_else(missing)?
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: bad base64: {e}")))
 }

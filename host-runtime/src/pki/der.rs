@@ -195,6 +195,26 @@ pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// Decodes the first PEM block with `label`.
+pub(crate) fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
+    use base64::Engine as _;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let missing = || PkiError::InvalidArgument(format!("no PEM block {label:?} found"));
+    let start = pem.find(&begin).ok_or_else(missing)? + begin.len();
+    let body = pem.get(start..).ok_or_else(missing)?;
+    let stop = body.find(&end).ok_or_else(missing)?;
+    let b64: String = body
+        .get(..stop)
+        .ok_or_else(missing)?
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: bad base64: {e}")))
+}
+
 // ---------------------------------------------------------------- reader
 
 /// A cursor over DER-encoded values. `what` names the structure in errors.

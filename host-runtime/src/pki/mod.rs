@@ -22,6 +22,21 @@ pub use client_key::{generate, validate_password, GeneratedClientKey};
 
 use std::path::PathBuf;
 
+/// The SubjectPublicKeyInfo (DER) of an X.509 certificate, e.g. a client key's `PublicKeyData`.
+pub fn certificate_public_key(certificate_der: &[u8]) -> Result<Vec<u8>, PkiError> {
+    Ok(x509::parse(certificate_der)?.spki.to_vec())
+}
+
+/// The contents of the first PEM block labelled `label` (e.g. `"CERTIFICATE"`).
+pub fn decode_pem(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
+    der::pem_decode(pem, label)
+}
+
+/// PEM armour (64-column lines, as OpenSSL writes it).
+pub fn encode_pem(label: &str, der: &[u8]) -> String {
+    der::pem(label, der)
+}
+
 /// Everything that can go wrong in this module. Messages name the rule or structure at fault.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
