@@ -17,11 +17,19 @@ use zeroize::Zeroizing;
 use super::x509::{self, Signer};
 use super::{der, oid, PkiError};
 
-/// CA lifetime (10 years).
-pub const CA_VALIDITY: Duration = Duration::days(3653);
-/// Server certificate lifetime (2 years).
-pub const SERVER_VALIDITY: Duration = Duration::days(731);
+/// CA lifetime in calendar years.
+pub const CA_VALIDITY_YEARS: i32 = 10;
+/// Server certificate lifetime in calendar years.
+pub const SERVER_VALIDITY_YEARS: i32 = 2;
 const BACKDATE: Duration = Duration::hours(1);
+
+/// `t` plus whole calendar years (29 February becomes 28 February in a common year).
+fn add_years(t: OffsetDateTime, years: i32) -> Result<OffsetDateTime, PkiError> {
+    let year = t.year() + years;
+    t.replace_year(year)
+        .or_else(|_| t.replace_day(28).and_then(|t| t.replace_year(year)))
+        .map_err(|_| PkiError::InvalidArgument(format!("{t} plus {years} years is out of range")))
+}
 
 /// A private CA: its certificate and signing key.
 pub struct CaMaterial {
@@ -196,7 +204,7 @@ pub fn create_ca(instance_id: &str, now: OffsetDateTime) -> Result<CaMaterial, P
             issuer: &subject,
             subject: &subject,
             not_before: now - BACKDATE,
-            not_after: now + CA_VALIDITY,
+            not_after: add_years(now, CA_VALIDITY_YEARS)?,
             spki: &spki,
             extensions: vec![
                 x509::extension(oid::BASIC_CONSTRAINTS, true, &basic_constraints),
@@ -258,7 +266,7 @@ pub fn issue_server_cert(
             issuer: &ca.subject,
             subject: &subject,
             not_before: now - BACKDATE,
-            not_after: now + SERVER_VALIDITY,
+            not_after: add_years(now, SERVER_VALIDITY_YEARS)?,
             spki: &spki,
             extensions: vec![
                 x509::extension(oid::BASIC_CONSTRAINTS, true, &der::sequence(&[])),
