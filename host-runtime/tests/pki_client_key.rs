@@ -24,8 +24,13 @@ fn b64(s: &str) -> Vec<u8> {
 fn key() -> &'static GeneratedClientKey {
     static KEY: OnceLock<GeneratedClientKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        pki::generate(AAP, PASSWORD, datetime!(2024-03-01 10:20:30 UTC), datetime!(2029-03-01 10:20:30 UTC))
-            .unwrap()
+        pki::generate(
+            AAP,
+            PASSWORD,
+            datetime!(2024-03-01 10:20:30 UTC),
+            datetime!(2029-03-01 10:20:30 UTC),
+        )
+        .unwrap()
     })
 }
 
@@ -39,15 +44,30 @@ fn generated_key_has_the_documented_shape() {
     let uuid = k.key_id.strip_prefix("KAAP.").expect("KAAP. prefix");
     let parsed = uuid::Uuid::parse_str(uuid).unwrap();
     assert_eq!(parsed.get_version_num(), 4);
-    assert_eq!(uuid, parsed.hyphenated().to_string(), "lower-case hyphenated uuid");
+    assert_eq!(
+        uuid,
+        parsed.hyphenated().to_string(),
+        "lower-case hyphenated uuid"
+    );
 
     // ClientKeyContent: exactly KeyId then PrivateKeyData.
-    let expected = format!(r#"{{"KeyId":"{}","PrivateKeyData":"{}"}}"#, k.key_id, k.private_key_data);
+    let expected = format!(
+        r#"{{"KeyId":"{}","PrivateKeyData":"{}"}}"#,
+        k.key_id, k.private_key_data
+    );
     assert_eq!(k.client_key_content, expected);
 
-    assert!(k.certificate_pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
-    assert_eq!(pki::decode_pem(&k.certificate_pem, "CERTIFICATE").unwrap(), k.certificate_der);
-    assert_eq!(pki::certificate_public_key(&k.certificate_der).unwrap(), k.public_key_der);
+    assert!(k
+        .certificate_pem
+        .starts_with("-----BEGIN CERTIFICATE-----\n"));
+    assert_eq!(
+        pki::decode_pem(&k.certificate_pem, "CERTIFICATE").unwrap(),
+        k.certificate_der
+    );
+    assert_eq!(
+        pki::certificate_public_key(&k.certificate_der).unwrap(),
+        k.public_key_der
+    );
 
     // Our own reader gets the key back, and it belongs to the certificate.
     let (cert, pkcs8) = pkcs12::parse(&b64(&k.private_key_data), PASSWORD).unwrap();
@@ -55,8 +75,13 @@ fn generated_key_has_the_documented_shape() {
     let kp = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
     assert_eq!(kp.public_modulus_len(), 256);
     let mut sig = vec![0; 256];
-    kp.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), b"msg", &mut sig)
-        .unwrap();
+    kp.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        b"msg",
+        &mut sig,
+    )
+    .unwrap();
     assert!(verify_rsa_sha256(&k.public_key_der, b"msg", &sig));
 }
 
@@ -65,7 +90,8 @@ fn certificate_fields_match_the_console_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let pem = write(dir.path(), "cert.pem", &key().certificate_pem);
     let text = run(openssl().args(["x509", "-noout", "-text", "-in"]).arg(&pem));
-    let subject = "C = CN, ST = Zhejiang, L = Hangzhou, O = aapkit, OU = client key, CN = aap_test-1";
+    let subject =
+        "C = CN, ST = Zhejiang, L = Hangzhou, O = aapkit, OU = client key, CN = aap_test-1";
     for needle in [
         "Version: 3 (0x2)",
         "Signature Algorithm: sha256WithRSAEncryption",
@@ -82,10 +108,19 @@ fn certificate_fields_match_the_console_certificate() {
     // Only KeyUsage, like the sample ("X509v3 extensions:" + "X509v3 Key Usage").
     assert_eq!(text.matches("X509v3 ").count(), 2, "{text}");
     // 16-byte serial.
-    let serial = run(openssl().args(["x509", "-noout", "-serial", "-in"]).arg(&pem));
-    assert_eq!(serial.trim().trim_start_matches("serial=").len(), 32, "{serial}");
+    let serial = run(openssl()
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(&pem));
+    assert_eq!(
+        serial.trim().trim_start_matches("serial=").len(),
+        32,
+        "{serial}"
+    );
     // Self-signed signature verifies.
-    run(openssl().args(["verify", "-check_ss_sig", "-CAfile"]).arg(&pem).arg(&pem));
+    run(openssl()
+        .args(["verify", "-check_ss_sig", "-CAfile"])
+        .arg(&pem)
+        .arg(&pem));
 }
 
 #[test]
@@ -101,7 +136,11 @@ fn pkcs12_structure_matches_the_official_sample() {
             .arg(path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stderr).replace('\r', "")
     };
     let sample = info(&data_file("sdk-unit-test-client-key.p12"), "1234");
@@ -130,27 +169,38 @@ fn openssl_extracts_cert_then_key_with_one_local_key_id_and_no_friendly_name() {
         .arg("-in")
         .arg(&p12));
     assert!(!out.contains("friendlyName"), "{out}");
-    let ids: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("localKeyID:")).collect();
+    let ids: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("localKeyID:"))
+        .collect();
     assert_eq!(ids.len(), 2, "{out}");
     assert_eq!(ids[0], ids[1]);
     // localKeyID = SHA-1 of the certificate
-    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &key().certificate_der);
+    let sha1 = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        &key().certificate_der,
+    );
     let hex_id: String = sha1.as_ref().iter().map(|b| format!("{b:02X} ")).collect();
-    assert_eq!(ids[0].trim().trim_start_matches("localKeyID: "), hex_id.trim());
+    assert_eq!(
+        ids[0].trim().trim_start_matches("localKeyID: "),
+        hex_id.trim()
+    );
     // Go's x/crypto/pkcs12 ToPEM keeps bag order and the Go SDK takes blocks[0] as the
     // certificate and blocks[1] as the key: the certificate must come first.
-    let cert_at = out.find("-----BEGIN CERTIFICATE-----").expect("certificate");
+    let cert_at = out
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("certificate");
     let key_at = out.find("-----BEGIN PRIVATE KEY-----").expect("key");
     assert!(cert_at < key_at, "certificate bag must precede the key bag");
 
     let key_pem = write(dir.path(), "key.pem", &out[key_at..]);
-    let text = run(openssl().args(["pkey", "-noout", "-text", "-in"]).arg(&key_pem));
+    let text = run(openssl()
+        .args(["pkey", "-noout", "-text", "-in"])
+        .arg(&key_pem));
     assert!(text.contains("Private-Key: (2048 bit"), "{text}");
-    let cert_pub = run(openssl().args(["x509", "-noout", "-pubkey", "-in"]).arg(write(
-        dir.path(),
-        "c.pem",
-        &key().certificate_pem,
-    )));
+    let cert_pub = run(openssl()
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(write(dir.path(), "c.pem", &key().certificate_pem)));
     let key_pub = run(openssl().args(["pkey", "-pubout", "-in"]).arg(&key_pem));
     assert_eq!(cert_pub, key_pub);
 }
@@ -159,9 +209,18 @@ fn openssl_extracts_cert_then_key_with_one_local_key_id_and_no_friendly_name() {
 fn openssl_rejects_a_wrong_password() {
     let dir = tempfile::tempdir().unwrap();
     let p12 = write_p12(dir.path(), key());
-    let out = run_failing(openssl()
-        .args(["pkcs12", "-legacy", "-nodes", "-passin", "pass:Wrong-password1", "-in"])
-        .arg(&p12));
+    let out = run_failing(
+        openssl()
+            .args([
+                "pkcs12",
+                "-legacy",
+                "-nodes",
+                "-passin",
+                "pass:Wrong-password1",
+                "-in",
+            ])
+            .arg(&p12),
+    );
     assert!(out.to_lowercase().contains("mac verify"), "{out}");
 }
 
@@ -181,7 +240,9 @@ print(credential.get_signature(message))
 
 fn python_sign(mode: &str, file: &Path, password: &str, message: &str) -> Command {
     let mut cmd = Command::new(sdk_python());
-    cmd.args(["-c", PY_LOAD_AND_SIGN, mode]).arg(file).args([password, message]);
+    cmd.args(["-c", PY_LOAD_AND_SIGN, mode])
+        .arg(file)
+        .args([password, message]);
     cmd
 }
 
@@ -199,7 +260,10 @@ fn python_sdk_loads_the_client_key_and_its_signature_verifies() {
         assert_eq!(lines.next(), Some(k.key_id.as_str()));
         let auth = lines.next().expect("signature line");
         let sig = b64(auth.strip_prefix("Bearer ").expect("Bearer prefix"));
-        assert!(verify_rsa_sha256(&k.public_key_der, message.as_bytes(), &sig), "{mode}");
+        assert!(
+            verify_rsa_sha256(&k.public_key_der, message.as_bytes(), &sig),
+            "{mode}"
+        );
         assert!(!verify_rsa_sha256(&k.public_key_der, b"other", &sig));
     }
 }
@@ -241,7 +305,10 @@ fn java_keystore_loads_the_client_key() {
     let dir = tempfile::tempdir().unwrap();
     let p12 = write_p12(dir.path(), k);
     let src = write(dir.path(), "P12Sign.java", JAVA_LOAD_AND_SIGN);
-    let out = run(Command::new("java").arg(&src).arg(&p12).args([PASSWORD, "hello"]));
+    let out = run(Command::new("java")
+        .arg(&src)
+        .arg(&p12)
+        .args([PASSWORD, "hello"]));
     let sig = b64(out.trim());
     assert!(verify_rsa_sha256(&k.public_key_der, b"hello", &sig));
 }
@@ -252,7 +319,10 @@ fn password_rules_are_enforced_before_any_work() {
     let later = now + time::Duration::days(5 * 365);
     let cases: &[(&str, &str)] = &[
         ("short1!", "8 to 64"),
-        ("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk1!", "8 to 64"),
+        (
+            "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk1!",
+            "8 to 64",
+        ),
         ("onlyletters", "at least two"),
         ("1234567890", "at least two"),
         ("!!!!????", "at least two"),
@@ -262,7 +332,10 @@ fn password_rules_are_enforced_before_any_work() {
     ];
     for (password, rule) in cases {
         let err = pki::generate(AAP, password, now, later).unwrap_err();
-        assert!(matches!(err, PkiError::InvalidPassword(_)), "{password:?}: {err}");
+        assert!(
+            matches!(err, PkiError::InvalidPassword(_)),
+            "{password:?}: {err}"
+        );
         assert!(err.to_string().contains(rule), "{password:?}: {err}");
     }
     for ok in ["abcd1234", "12345678-", "~!@#$%^&*?_-a", "A1234567"] {
@@ -292,7 +365,12 @@ fn validity_after_2049_uses_generalized_time() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pem = write(dir.path(), "c.pem", &k.certificate_pem);
-    let text = run(openssl().args(["x509", "-noout", "-dates", "-in"]).arg(&pem));
-    assert!(text.contains("notBefore=Jun  1 00:00:00 2048 GMT"), "{text}");
+    let text = run(openssl()
+        .args(["x509", "-noout", "-dates", "-in"])
+        .arg(&pem));
+    assert!(
+        text.contains("notBefore=Jun  1 00:00:00 2048 GMT"),
+        "{text}"
+    );
     assert!(text.contains("notAfter=Jun  1 00:00:00 2053 GMT"), "{text}");
 }

@@ -21,12 +21,20 @@ fn reads_the_official_sample() {
     // The private key belongs to the certificate: its signature verifies with the cert's key.
     let spki = pki::certificate_public_key(&cert).unwrap();
     let mut sig = vec![0; 256];
-    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"sample", &mut sig).unwrap();
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"sample", &mut sig)
+        .unwrap();
     assert!(verify_rsa_sha256(&spki, b"sample", &sig));
 
     // Same certificate as OpenSSL extracts.
     let pem = run(openssl()
-        .args(["pkcs12", "-legacy", "-nokeys", "-passin", "pass:1234", "-in"])
+        .args([
+            "pkcs12",
+            "-legacy",
+            "-nokeys",
+            "-passin",
+            "pass:1234",
+            "-in",
+        ])
         .arg(data_file("sdk-unit-test-client-key.p12")));
     assert_eq!(pki::decode_pem(&pem, "CERTIFICATE").unwrap(), cert);
 }
@@ -42,7 +50,10 @@ fn wrong_password_is_a_mac_verify_failure() {
 fn damaged_input_is_an_error_not_a_panic() {
     let data = sample();
     for len in (0..data.len()).step_by(97) {
-        assert!(pkcs12::parse(&data[..len], "1234").is_err(), "truncated to {len}");
+        assert!(
+            pkcs12::parse(&data[..len], "1234").is_err(),
+            "truncated to {len}"
+        );
     }
     for i in (0..data.len()).step_by(131) {
         let mut d = data.clone();
@@ -56,14 +67,28 @@ fn damaged_input_is_an_error_not_a_panic() {
 fn reads_a_pkcs12_made_by_openssl() {
     // OpenSSL's own -legacy export (different encoder, MAC with NULL parameters, friendlyName).
     let dir = tempfile::tempdir().unwrap();
-    let k = pki::generate("openssl-made", "abcd1234", time::macros::datetime!(2024-01-01 0:00 UTC),
-        time::macros::datetime!(2025-01-01 0:00 UTC)).unwrap();
+    let k = pki::generate(
+        "openssl-made",
+        "abcd1234",
+        time::macros::datetime!(2024-01-01 0:00 UTC),
+        time::macros::datetime!(2025-01-01 0:00 UTC),
+    )
+    .unwrap();
     let (cert, pkcs8) = pkcs12::parse(&base64_decode(&k.private_key_data), "abcd1234").unwrap();
     let cert_pem = write(dir.path(), "c.pem", pki::encode_pem("CERTIFICATE", &cert));
     let key_pem = write(dir.path(), "k.pem", pki::encode_pem("PRIVATE KEY", &pkcs8));
     let out = dir.path().join("o.p12");
     run(openssl()
-        .args(["pkcs12", "-export", "-legacy", "-name", "friendly", "-passout", "pass:Other-pass1", "-in"])
+        .args([
+            "pkcs12",
+            "-export",
+            "-legacy",
+            "-name",
+            "friendly",
+            "-passout",
+            "pass:Other-pass1",
+            "-in",
+        ])
         .arg(&cert_pem)
         .arg("-inkey")
         .arg(&key_pem)

@@ -73,8 +73,10 @@ impl CaMaterial {
         validate_instance_id(instance_id)?;
         let cert_der = der::pem_decode(cert_pem, "CERTIFICATE")?;
         let key_pkcs8 = Zeroizing::new(der::pem_decode(key_pem, "PRIVATE KEY")?);
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8)
-            .map_err(|e| PkiError::InvalidArgument(format!("CA key is not an ECDSA P-256 PKCS#8 key: {e}")))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8).map_err(|e| {
+                PkiError::InvalidArgument(format!("CA key is not an ECDSA P-256 PKCS#8 key: {e}"))
+            })?;
         let parts = x509::parse(&cert_der)?;
         let spki = Signer::Ecdsa(&key).spki()?;
         if parts.spki != spki.as_slice() {
@@ -136,7 +138,10 @@ pub fn default_server_names(instance_id: &str) -> (Vec<String>, Vec<IpAddr>) {
             "localhost".to_owned(),
             format!("{instance_id}.cryptoservice.kms.aliyuncs.com"),
         ],
-        vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)],
+        vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
     )
 }
 
@@ -166,14 +171,18 @@ fn validate_dns_name(name: &str) -> Result<(), PkiError> {
     if labels_ok && !body.is_empty() && name.len() <= 253 {
         Ok(())
     } else {
-        Err(PkiError::InvalidArgument(format!("{name:?} is not a valid DNS name")))
+        Err(PkiError::InvalidArgument(format!(
+            "{name:?} is not a valid DNS name"
+        )))
     }
 }
 
 fn generate_ecdsa() -> Result<(EcdsaKeyPair, Zeroizing<Vec<u8>>), PkiError> {
     let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
         .map_err(|_| PkiError::Crypto("ECDSA key generation"))?;
-    let doc = key.to_pkcs8v1().map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
+    let doc = key
+        .to_pkcs8v1()
+        .map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
     Ok((key, Zeroizing::new(doc.as_ref().to_vec())))
 }
 
@@ -194,7 +203,10 @@ pub fn create_ca(instance_id: &str, now: OffsetDateTime) -> Result<CaMaterial, P
     let key_id = x509::key_identifier(&spki)?;
     let subject = x509::name(&[
         (oid::ORGANIZATION, "aapkit"),
-        (oid::COMMON_NAME, &format!("aapkit private CA {instance_id}")),
+        (
+            oid::COMMON_NAME,
+            &format!("aapkit private CA {instance_id}"),
+        ),
     ]);
     // cA TRUE, pathLenConstraint 0
     let basic_constraints = der::sequence(&[&der::boolean(true), &der::small_integer(0)]);
@@ -257,7 +269,10 @@ pub fn issue_server_cert(
     let spki = Signer::Ecdsa(&key).spki()?;
     let subject = x509::name(&[
         (oid::ORGANIZATION, "aapkit"),
-        (oid::COMMON_NAME, &format!("aapkit gateway {}", ca.instance_id)),
+        (
+            oid::COMMON_NAME,
+            &format!("aapkit gateway {}", ca.instance_id),
+        ),
     ]);
     let authority_key_id = der::sequence(&[&der::tlv(der::context_primitive(0), &ca.key_id)]);
     let cert_der = x509::build(
@@ -316,22 +331,48 @@ pub fn write_init_files(
         server_key: dir.join("server.key"),
     };
     if !force {
-        for path in [&files.ca_cert, &files.ca_key, &files.server_cert, &files.server_key] {
+        for path in [
+            &files.ca_cert,
+            &files.ca_key,
+            &files.server_cert,
+            &files.server_key,
+        ] {
             if path.symlink_metadata().is_ok() {
                 return Err(PkiError::AlreadyExists(path.clone()));
             }
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.to_owned(), source })?;
-    write_file(&files.ca_cert, ca.certificate_pem().as_bytes(), 0o644, force)?;
+    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    write_file(
+        &files.ca_cert,
+        ca.certificate_pem().as_bytes(),
+        0o644,
+        force,
+    )?;
     write_file(&files.ca_key, ca.private_key_pem().as_bytes(), 0o600, force)?;
-    write_file(&files.server_cert, server.chain_pem().as_bytes(), 0o644, force)?;
-    write_file(&files.server_key, server.private_key_pem().as_bytes(), 0o600, force)?;
+    write_file(
+        &files.server_cert,
+        server.chain_pem().as_bytes(),
+        0o644,
+        force,
+    )?;
+    write_file(
+        &files.server_key,
+        server.private_key_pem().as_bytes(),
+        0o600,
+        force,
+    )?;
     Ok(files)
 }
 
 fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<(), PkiError> {
-    let io = |source| PkiError::Io { path: path.to_owned(), source };
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut suffix = [0u8; 8];
     aws_lc_rs::rand::fill(&mut suffix).map_err(|_| PkiError::Crypto("random file name"))?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -350,7 +391,8 @@ fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<()
         {
             // The umask may have narrowed the mode; set it exactly.
             use std::os::unix::fs::PermissionsExt as _;
-            file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(io)?;
         }
         #[cfg(not(unix))]
         let _ = mode;

@@ -71,7 +71,9 @@ struct ClientKeyContent<'a> {
 pub fn validate_password(password: &str) -> Result<(), PkiError> {
     let len = password.chars().count();
     if !(8..=64).contains(&len) {
-        return Err(PkiError::InvalidPassword("it must be 8 to 64 characters long"));
+        return Err(PkiError::InvalidPassword(
+            "it must be 8 to 64 characters long",
+        ));
     }
     let (mut digits, mut letters, mut specials) = (false, false, false);
     for c in password.chars() {
@@ -126,10 +128,12 @@ pub fn generate(
         )));
     }
 
-    let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| PkiError::Crypto("RSA key generation"))?;
+    let key = RsaKeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| PkiError::Crypto("RSA key generation"))?;
     let pkcs8: Zeroizing<Vec<u8>> = {
-        let der: Pkcs8V1Der<'static> =
-            key.as_der().map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
+        let der: Pkcs8V1Der<'static> = key
+            .as_der()
+            .map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
         Zeroizing::new(der.as_ref().to_vec())
     };
     let signer = Signer::Rsa(&key);
@@ -186,7 +190,13 @@ mod tests {
 
     #[test]
     fn password_rules() {
-        for ok in ["abcd1234", "1234____", "abcd-efg", "A1~!@#$%^&*?_-", &"a1".repeat(32)] {
+        for ok in [
+            "abcd1234",
+            "1234____",
+            "abcd-efg",
+            "A1~!@#$%^&*?_-",
+            &"a1".repeat(32),
+        ] {
             assert!(validate_password(ok).is_ok(), "{ok}");
         }
         let cases = [

@@ -266,7 +266,9 @@ impl<'a> Reader<'a> {
                 .split_at_checked(n)
                 .ok_or_else(|| self.malformed("truncated length"))?;
             rest = tail;
-            len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            len_bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
         };
         let (content, tail) = rest
             .split_at_checked(len)
@@ -283,9 +285,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn read(&mut self, tag: u8) -> Result<&'a [u8], PkiError> {
         let (found, content, _) = self.read_any()?;
         if found != tag {
-            return Err(self.malformed(&format!(
-                "expected tag 0x{tag:02x}, found 0x{found:02x}"
-            )));
+            return Err(self.malformed(&format!("expected tag 0x{tag:02x}, found 0x{found:02x}")));
         }
         Ok(content)
     }
@@ -313,7 +313,9 @@ impl<'a> Reader<'a> {
             _ if content.len() > 9 || (content.len() == 9 && content.first() != Some(&0)) => {
                 Err(self.malformed("INTEGER too large"))
             }
-            _ => Ok(content.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))),
+            _ => Ok(content
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))),
         }
     }
 
@@ -377,7 +379,12 @@ mod tests {
         assert_eq!(s.read(TAG_OCTET_STRING).unwrap(), [1, 2, 3]);
         s.finish().unwrap();
 
-        for bad in [&[0x30, 0x80, 0, 0][..], &[0x30, 0x05, 0x02], &[0x30], &[0x30, 0x85, 1, 1, 1, 1, 1]] {
+        for bad in [
+            &[0x30, 0x80, 0, 0][..],
+            &[0x30, 0x05, 0x02],
+            &[0x30],
+            &[0x30, 0x85, 1, 1, 1, 1, 1],
+        ] {
             assert!(Reader::new(bad, "bad").read_any().is_err(), "{bad:02x?}");
         }
     }

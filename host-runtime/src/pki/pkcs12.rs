@@ -58,7 +58,11 @@ fn safe_bag(bag_id: &[u64], value: &[u8], attributes: &[u8]) -> Vec<u8> {
 }
 
 /// Writes a PKCS#12 holding one certificate and its PKCS#8 private key, protected by `password`.
-pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result<Vec<u8>, PkiError> {
+pub fn write(
+    certificate_der: &[u8],
+    pkcs8_der: &[u8],
+    password: &str,
+) -> Result<Vec<u8>, PkiError> {
     let local_key_id: [u8; 20] = Sha1::digest(certificate_der).into();
     let attributes = local_key_id_attributes(&local_key_id);
 
@@ -87,9 +91,18 @@ pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result
     let key_salt = salt()?;
     let shrouded = der::sequence(&[
         &pbe_algorithm(Scheme::TripleDes, &key_salt, PBE_ITERATIONS),
-        &der::octet_string(&Scheme::TripleDes.encrypt(password, &key_salt, PBE_ITERATIONS, pkcs8_der)?),
+        &der::octet_string(&Scheme::TripleDes.encrypt(
+            password,
+            &key_salt,
+            PBE_ITERATIONS,
+            pkcs8_der,
+        )?),
     ]);
-    let key_safe = der::sequence(&[&safe_bag(oid::PKCS8_SHROUDED_KEY_BAG, &shrouded, &attributes)]);
+    let key_safe = der::sequence(&[&safe_bag(
+        oid::PKCS8_SHROUDED_KEY_BAG,
+        &shrouded,
+        &attributes,
+    )]);
     let key_info = der::sequence(&[
         &der::oid(oid::PKCS7_DATA),
         &der::explicit(0, &der::octet_string(&key_safe)),
@@ -99,7 +112,10 @@ pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result
     let mac_salt = salt()?;
     let mac = pbe::mac_sha1(password, &mac_salt, MAC_ITERATIONS, &auth_safe)?;
     let mac_data = der::sequence(&[
-        &der::sequence(&[&der::algorithm(oid::SHA1, Some(&der::null())), &der::octet_string(&mac)]),
+        &der::sequence(&[
+            &der::algorithm(oid::SHA1, Some(&der::null())),
+            &der::octet_string(&mac),
+        ]),
         &der::octet_string(&mac_salt),
         &der::small_integer(u64::from(MAC_ITERATIONS)),
     ]);
@@ -126,7 +142,8 @@ fn iterations(value: u64, what: &str) -> Result<u32, PkiError> {
             pbe::MAX_ITERATIONS
         )));
     }
-    u32::try_from(value).map_err(|_| PkiError::Unsupported(format!("{what} iteration count {value}")))
+    u32::try_from(value)
+        .map_err(|_| PkiError::Unsupported(format!("{what} iteration count {value}")))
 }
 
 /// Decrypts data protected by a PKCS#12 PBE AlgorithmIdentifier.
@@ -150,14 +167,17 @@ fn pbe_decrypt(
     scheme.decrypt(password, salt, iters, ciphertext)
 }
 
-/// The certificate and key found in the bags, with their localKeyIDs.
+/// A bag's localKeyID attribute, if any.
+type LocalKeyId = Option<Vec<u8>>;
+
+/// The certificates and keys found in the bags, with their localKeyIDs.
 #[derive(Default)]
 struct Found {
-    certs: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    keys: Vec<(Zeroizing<Vec<u8>>, Option<Vec<u8>>)>,
+    certs: Vec<(Vec<u8>, LocalKeyId)>,
+    keys: Vec<(Zeroizing<Vec<u8>>, LocalKeyId)>,
 }
 
-fn local_key_id(attributes: Option<&[u8]>) -> Result<Option<Vec<u8>>, PkiError> {
+fn local_key_id(attributes: Option<&[u8]>) -> Result<LocalKeyId, PkiError> {
     let Some(attributes) = attributes else {
         return Ok(None);
     };
@@ -181,19 +201,27 @@ fn read_safe_contents(contents: &[u8], password: &str, found: &mut Found) -> Res
         let mut bag = bags.sequence("SafeBag")?;
         let bag_id = bag.read_oid()?;
         let mut value = bag.nested(der::context_constructed(0), "SafeBag value")?;
-        let attributes = if bag.is_empty() { None } else { Some(bag.read(der::TAG_SET)?) };
+        let attributes = if bag.is_empty() {
+            None
+        } else {
+            Some(bag.read(der::TAG_SET)?)
+        };
         let key_id = local_key_id(attributes)?;
         if is(bag_id, oid::CERT_BAG) {
             let mut cert_bag = value.sequence("CertBag")?;
             if is(cert_bag.read_oid()?, oid::X509_CERTIFICATE) {
                 let mut wrapped = cert_bag.nested(der::context_constructed(0), "CertBag value")?;
-                found.certs.push((wrapped.read(der::TAG_OCTET_STRING)?.to_vec(), key_id));
+                found
+                    .certs
+                    .push((wrapped.read(der::TAG_OCTET_STRING)?.to_vec(), key_id));
             }
         } else if is(bag_id, oid::PKCS8_SHROUDED_KEY_BAG) {
             let mut epki = value.sequence("EncryptedPrivateKeyInfo")?;
             let mut algorithm = epki.sequence("EncryptedPrivateKeyInfo algorithm")?;
             let ciphertext = epki.read(der::TAG_OCTET_STRING)?;
-            found.keys.push((pbe_decrypt(&mut algorithm, ciphertext, password)?, key_id));
+            found
+                .keys
+                .push((pbe_decrypt(&mut algorithm, ciphertext, password)?, key_id));
         } else if is(bag_id, oid::KEY_BAG) {
             let (_, _, pkcs8) = value.read_any()?;
             found.keys.push((Zeroizing::new(pkcs8.to_vec()), key_id));
@@ -213,7 +241,9 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
     outer.finish()?;
     let version = p.read_small_uint()?;
     if version != 3 {
-        return Err(PkiError::Unsupported(format!("PFX version {version} (only 3)")));
+        return Err(PkiError::Unsupported(format!(
+            "PFX version {version} (only 3)"
+        )));
     }
     let mut auth_info = p.sequence("PFX authSafe")?;
     if !is(auth_info.read_oid()?, oid::PKCS7_DATA) {
@@ -233,7 +263,9 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
     let mut digest_info = mac_data.sequence("MacData DigestInfo")?;
     let mut digest_alg = digest_info.sequence("MacData digest algorithm")?;
     if !is(digest_alg.read_oid()?, oid::SHA1) {
-        return Err(PkiError::Unsupported("MAC digest algorithm (only SHA-1)".into()));
+        return Err(PkiError::Unsupported(
+            "MAC digest algorithm (only SHA-1)".into(),
+        ));
     }
     let expected = digest_info.read(der::TAG_OCTET_STRING)?;
     let mac_salt = mac_data.read(der::TAG_OCTET_STRING)?;
@@ -275,7 +307,9 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
         (Some(k), None) => k,
         (None, _) => return Err(PkiError::Malformed("PKCS#12: no private key bag".into())),
         (Some(_), Some(_)) => {
-            return Err(PkiError::Unsupported("PKCS#12 with more than one private key".into()))
+            return Err(PkiError::Unsupported(
+                "PKCS#12 with more than one private key".into(),
+            ))
         }
     };
     let matching = found
@@ -313,14 +347,112 @@ mod tests {
         let (c, k) = parse(&pfx, "Passw0rd!").unwrap();
         assert_eq!(c, cert);
         assert_eq!(&k[..], &key[..]);
-        assert!(matches!(parse(&pfx, "Passw0rd?"), Err(PkiError::MacVerifyFailure)));
+        assert!(matches!(
+            parse(&pfx, "Passw0rd?"),
+            Err(PkiError::MacVerifyFailure)
+        ));
+    }
+
+    /// One SafeBag: its type and the OIDs of its attributes.
+    fn bags(contents: &[u8]) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+        let mut out = Vec::new();
+        let mut r = Reader::new(contents, "t");
+        let mut seq = r.sequence("t").unwrap();
+        while !seq.is_empty() {
+            let mut bag = seq.sequence("t").unwrap();
+            let id = bag.read_oid().unwrap().to_vec();
+            bag.read(der::context_constructed(0)).unwrap();
+            let mut attrs = bag.nested(der::TAG_SET, "t").unwrap();
+            let mut ids = Vec::new();
+            while !attrs.is_empty() {
+                ids.push(attrs.sequence("t").unwrap().read_oid().unwrap().to_vec());
+            }
+            out.push((id, ids));
+        }
+        out
+    }
+
+    /// What Go's x/crypto/pkcs12 (used by the Go SDK) requires: PFX v3, data authSafe, SHA-1
+    /// MAC; ContentInfo #0 = encryptedData with exactly the certificate bag, #1 = data with
+    /// exactly the shrouded key bag (ToPEM order: blocks[0] cert, blocks[1] key); only
+    /// localKeyID attributes (Go rejects unknown ones).
+    #[test]
+    fn layout_is_what_the_go_sdk_expects() {
+        let pfx = write(b"cert", b"key", "Passw0rd!").unwrap();
+        let mut r = Reader::new(&pfx, "t");
+        let mut p = r.sequence("t").unwrap();
+        assert_eq!(p.read_small_uint().unwrap(), 3);
+        let mut auth = p.sequence("t").unwrap();
+        assert!(is(auth.read_oid().unwrap(), oid::PKCS7_DATA));
+        let auth_safe = auth
+            .nested(der::context_constructed(0), "t")
+            .unwrap()
+            .read(der::TAG_OCTET_STRING)
+            .unwrap();
+        let mut mac = p.sequence("t").unwrap();
+        let mut digest = mac.sequence("t").unwrap();
+        assert!(is(
+            digest.sequence("t").unwrap().read_oid().unwrap(),
+            oid::SHA1
+        ));
+        assert_eq!(digest.read(der::TAG_OCTET_STRING).unwrap().len(), 20);
+        assert_eq!(mac.read(der::TAG_OCTET_STRING).unwrap().len(), 8);
+        assert_eq!(mac.read_small_uint().unwrap(), u64::from(MAC_ITERATIONS));
+
+        let mut outer = Reader::new(auth_safe, "t");
+        let mut infos = outer.sequence("t").unwrap();
+        // #0: encryptedData, RC2-40, holding only the certificate bag
+        let mut first = infos.sequence("t").unwrap();
+        assert!(is(first.read_oid().unwrap(), oid::PKCS7_ENCRYPTED_DATA));
+        let mut ed = first
+            .nested(der::context_constructed(0), "t")
+            .unwrap()
+            .sequence("t")
+            .unwrap();
+        assert_eq!(ed.read_small_uint().unwrap(), 0);
+        let mut eci = ed.sequence("t").unwrap();
+        assert!(is(eci.read_oid().unwrap(), oid::PKCS7_DATA));
+        let mut alg = eci.sequence("t").unwrap();
+        assert!(is(alg.read_oid().unwrap(), oid::PBE_SHA1_RC2_40));
+        let mut params = alg.sequence("t").unwrap();
+        let salt = params.read(der::TAG_OCTET_STRING).unwrap().to_vec();
+        assert_eq!(salt.len(), 8);
+        assert_eq!(params.read_small_uint().unwrap(), u64::from(PBE_ITERATIONS));
+        let ct = eci.read(der::context_primitive(0)).unwrap();
+        let plain = Scheme::Rc2_40
+            .decrypt("Passw0rd!", &salt, PBE_ITERATIONS, ct)
+            .unwrap();
+        let local_key_id = der::oid_content(oid::LOCAL_KEY_ID);
+        assert_eq!(
+            bags(&plain),
+            vec![(der::oid_content(oid::CERT_BAG), vec![local_key_id.clone()])]
+        );
+        // #1: data holding only the 3DES-shrouded key bag
+        let mut second = infos.sequence("t").unwrap();
+        assert!(is(second.read_oid().unwrap(), oid::PKCS7_DATA));
+        let contents = second
+            .nested(der::context_constructed(0), "t")
+            .unwrap()
+            .read(der::TAG_OCTET_STRING)
+            .unwrap();
+        assert_eq!(
+            bags(contents),
+            vec![(
+                der::oid_content(oid::PKCS8_SHROUDED_KEY_BAG),
+                vec![local_key_id]
+            )]
+        );
+        assert!(infos.is_empty(), "exactly two ContentInfos");
     }
 
     #[test]
     fn truncated_or_garbage_input_is_an_error() {
         let pfx = write(b"c", b"k", "Passw0rd!").unwrap();
         for len in [0, 1, 10, pfx.len() / 2, pfx.len() - 1] {
-            assert!(parse(pfx.get(..len).unwrap(), "Passw0rd!").is_err(), "len {len}");
+            assert!(
+                parse(pfx.get(..len).unwrap(), "Passw0rd!").is_err(),
+                "len {len}"
+            );
         }
         let mut flipped = pfx.clone();
         let mid = flipped.len() / 2;

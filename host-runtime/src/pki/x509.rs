@@ -164,7 +164,11 @@ pub(crate) fn build(tbs: &Tbs<'_>, signer: &Signer<'_>) -> Result<Vec<u8>, PkiEr
         &der::explicit(3, &der::sequence(&extensions)),
     ]);
     let signature = signer.sign(&body)?;
-    Ok(der::sequence(&[&body, &algorithm, &der::bit_string(&signature)]))
+    Ok(der::sequence(&[
+        &body,
+        &algorithm,
+        &der::bit_string(&signature),
+    ]))
 }
 
 /// The parts of a certificate the CA reload and the tests need.
