@@ -34,7 +34,8 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("kms");
     g.throughput(Throughput::Elements(1));
 
-    let enc = EncryptRequest { key_id: "key-aes".into(), plaintext: vec![0x42; 32], ..Default::default() }.encode_to_vec();
+    let enc =
+        EncryptRequest { key_id: "key-aes".into(), plaintext: vec![0x42; 32], ..Default::default() }.encode_to_vec();
     g.bench_function("Encrypt AES-256-GCM 32 B", |b| b.iter(|| api.handle("Encrypt", &enc, "r").unwrap()));
 
     let blob = EncryptResponse::decode(api.handle("Encrypt", &enc, "r").unwrap().as_slice()).unwrap().ciphertext_blob;
@@ -42,8 +43,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("Decrypt AES-256-GCM 32 B (blob only)", |b| b.iter(|| api.handle("Decrypt", &dec, "r").unwrap()));
 
     for (key, alg) in [("key-rsa", "RSA_PKCS1_SHA_256"), ("key-rsa", "RSA_PSS_SHA_256"), ("key-ec", "ECDSA_SHA_256")] {
-        let sign = SignRequest { key_id: key.into(), algorithm: alg.into(), message: vec![1; 64], ..Default::default() }
-            .encode_to_vec();
+        let sign =
+            SignRequest { key_id: key.into(), algorithm: alg.into(), message: vec![1; 64], ..Default::default() }
+                .encode_to_vec();
         g.bench_function(format!("Sign {alg}"), |b| b.iter(|| api.handle("Sign", &sign, "r").unwrap()));
     }
     g.finish();

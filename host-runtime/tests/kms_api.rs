@@ -14,9 +14,12 @@ use prost::Message;
 #[test]
 fn encrypt_then_decrypt_with_blob_only() {
     let api = api();
-    let enc: EncryptResponse =
-        call(&api, "Encrypt", &EncryptRequest { key_id: AES_ALIAS.into(), plaintext: b"hello".to_vec(), ..Default::default() })
-            .unwrap();
+    let enc: EncryptResponse = call(
+        &api,
+        "Encrypt",
+        &EncryptRequest { key_id: AES_ALIAS.into(), plaintext: b"hello".to_vec(), ..Default::default() },
+    )
+    .unwrap();
     assert_eq!(enc.key_id, AES, "alias resolves to the key id");
     assert_eq!(enc.algorithm, "AES_GCM");
     assert_eq!(enc.iv.len(), 12);
@@ -94,7 +97,12 @@ fn advance_encrypt_uses_primary_version() {
     let enc: AdvanceEncryptResponse = call(
         &api,
         "AdvanceEncrypt",
-        &AdvanceEncryptRequest { key_id: AES.into(), plaintext: b"adv".to_vec(), aad: b"a".to_vec(), ..Default::default() },
+        &AdvanceEncryptRequest {
+            key_id: AES.into(),
+            plaintext: b"adv".to_vec(),
+            aad: b"a".to_vec(),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(enc.key_version_id, AES_V2);
@@ -200,7 +208,9 @@ fn check_pair(spec: KeySpec, der: bool, private: &[u8], blob: Vec<u8>, public: &
 #[test]
 fn data_key_pairs_all_variants() {
     let api = api();
-    for (spec, format) in [(KeySpec::Rsa2048, "PEM"), (KeySpec::EcP256, "DER"), (KeySpec::EcP256, ""), (KeySpec::Rsa3072, "DER")] {
+    for (spec, format) in
+        [(KeySpec::Rsa2048, "PEM"), (KeySpec::EcP256, "DER"), (KeySpec::EcP256, ""), (KeySpec::Rsa3072, "DER")]
+    {
         let der = format == "DER";
         let r: GenerateDataKeyPairResponse = call(
             &api,
@@ -225,7 +235,11 @@ fn data_key_pairs_all_variants() {
     let r: AdvanceGenerateDataKeyPairResponse = call(
         &api,
         "AdvanceGenerateDataKeyPair",
-        &AdvanceGenerateDataKeyPairRequest { key_id: AES.into(), key_pair_spec: "EC_P256".into(), ..Default::default() },
+        &AdvanceGenerateDataKeyPairRequest {
+            key_id: AES.into(),
+            key_pair_spec: "EC_P256".into(),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(r.key_version_id, AES_V2);
@@ -361,8 +375,7 @@ fn get_public_key_pem_parses_and_verifies() {
 fn generate_random_lengths() {
     let api = api();
     for len in [1, 32, 1024] {
-        let r: GenerateRandomResponse =
-            call(&api, "GenerateRandom", &GenerateRandomRequest { length: len }).unwrap();
+        let r: GenerateRandomResponse = call(&api, "GenerateRandom", &GenerateRandomRequest { length: len }).unwrap();
         assert_eq!(r.random.len(), len as usize);
     }
     let a: GenerateRandomResponse = call(&api, "GenerateRandom", &GenerateRandomRequest { length: 32 }).unwrap();
@@ -399,12 +412,9 @@ fn get_secret_value_by_stage_and_version() {
     assert_eq!(get("", "v1").secret_data, "old-pass");
     assert_eq!(get("ACSPrevious", "v1").secret_data, "old-pass");
 
-    let bin: GetSecretValueResponse = call(
-        &api,
-        "GetSecretValue",
-        &GetSecretValueRequest { secret_name: SECRET_BIN.into(), ..Default::default() },
-    )
-    .unwrap();
+    let bin: GetSecretValueResponse =
+        call(&api, "GetSecretValue", &GetSecretValueRequest { secret_name: SECRET_BIN.into(), ..Default::default() })
+            .unwrap();
     assert_eq!(bin.secret_data_type, "binary");
     assert_eq!(bin.secret_data, b64(BINARY_SECRET));
 }
@@ -415,7 +425,11 @@ fn responses_carry_the_request_id() {
     let out = api.handle("GenerateRandom", &GenerateRandomRequest { length: 4 }.encode_to_vec(), "abc-123").unwrap();
     assert_eq!(GenerateRandomResponse::decode(out.as_slice()).unwrap().request_id, "abc-123");
     let out = api
-        .handle("Encrypt", &EncryptRequest { key_id: AES.into(), plaintext: vec![1], ..Default::default() }.encode_to_vec(), "r2")
+        .handle(
+            "Encrypt",
+            &EncryptRequest { key_id: AES.into(), plaintext: vec![1], ..Default::default() }.encode_to_vec(),
+            "r2",
+        )
         .unwrap();
     assert_eq!(EncryptResponse::decode(out.as_slice()).unwrap().request_id, "r2");
 }

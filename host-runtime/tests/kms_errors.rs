@@ -34,6 +34,7 @@ fn aes_blob() -> Vec<u8> {
     r.ciphertext_blob
 }
 
+#[rustfmt::skip]
 fn cases() -> Vec<Case> {
     const STATE: &str = "The request was rejected because the key state is";
     const UNSUP: &str = "Rejected.UnsupportedOperation";

@@ -41,7 +41,8 @@ fn sign_verifies_with_openssl_dgst() {
         (EC, "ECDSA_SHA_256", &[]),
     ];
     for (key, alg, opts) in cases {
-        let pem: GetPublicKeyResponse = call(&api, "GetPublicKey", &GetPublicKeyRequest { key_id: key.into() }).unwrap();
+        let pem: GetPublicKeyResponse =
+            call(&api, "GetPublicKey", &GetPublicKeyRequest { key_id: key.into() }).unwrap();
         std::fs::write(dir.path().join("pub.pem"), pem.public_key).unwrap();
         let sig: SignResponse = call(
             &api,
@@ -76,13 +77,27 @@ fn openssl_oaep_ciphertext_decrypts() {
     }
     let api = api();
     let dir = tempfile::tempdir().unwrap();
-    let pem: GetPublicKeyResponse = call(&api, "GetPublicKey", &GetPublicKeyRequest { key_id: RSA2048.into() }).unwrap();
+    let pem: GetPublicKeyResponse =
+        call(&api, "GetPublicKey", &GetPublicKeyRequest { key_id: RSA2048.into() }).unwrap();
     std::fs::write(dir.path().join("pub.pem"), pem.public_key).unwrap();
     std::fs::write(dir.path().join("pt.bin"), b"oaep plaintext").unwrap();
     let out = openssl(
         &[
-            "pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-pkeyopt", "rsa_padding_mode:oaep",
-            "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256", "-in", "pt.bin", "-out", "ct.bin",
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha256",
+            "-pkeyopt",
+            "rsa_mgf1_md:sha256",
+            "-in",
+            "pt.bin",
+            "-out",
+            "ct.bin",
         ],
         dir.path(),
     );

@@ -63,8 +63,7 @@ impl ParsedKey {
                 let spki: PublicKeyX509Der<'_> = public.as_der().map_err(bad)?;
                 let spki = spki.as_ref().to_vec();
                 let verify_pss = UnparsedPublicKey::new(&RSA_PSS_2048_8192_SHA256, &spki).parse().map_err(bad)?;
-                let verify_pkcs1 =
-                    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &spki).parse().map_err(bad)?;
+                let verify_pkcs1 = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &spki).parse().map_err(bad)?;
                 ParsedKey::Rsa(Box::new(RsaKeys {
                     sign,
                     decrypt: OaepPrivateDecryptingKey::new(private).map_err(bad)?,

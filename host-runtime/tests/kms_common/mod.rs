@@ -5,9 +5,7 @@
 
 use std::sync::OnceLock;
 
-use aapkit_host::kms::keyring::{
-    KeyRecord, KeySpec, KeyState, KeyVersionRecord, SecretDataType, SecretVersionRecord,
-};
+use aapkit_host::kms::keyring::{KeyRecord, KeySpec, KeyState, KeyVersionRecord, SecretDataType, SecretVersionRecord};
 use aapkit_host::kms::{generate_material, InMemoryKeyRing, InstanceApi, KmsError};
 use base64::Engine;
 use prost::Message;
@@ -47,7 +45,14 @@ fn key(id: &str, spec: KeySpec, state: KeyState, versions: &[String]) -> KeyReco
     }
 }
 
-fn secret(name: &str, version: &str, stages: &[&str], data: &[u8], data_type: SecretDataType, key: &str) -> SecretVersionRecord {
+fn secret(
+    name: &str,
+    version: &str,
+    stages: &[&str],
+    data: &[u8],
+    data_type: SecretDataType,
+    key: &str,
+) -> SecretVersionRecord {
     SecretVersionRecord {
         secret_name: name.to_owned(),
         secret_type: "Generic".to_owned(),

@@ -25,7 +25,8 @@ pub(crate) const ALG_AES_GCM: &str = "AES_GCM";
 pub(crate) const ALG_RSA_OAEP: &str = "RSAES_OAEP_SHA_256";
 
 /// Algorithms the service names but this backend does not implement (HSM-only or other curves).
-const UNIMPLEMENTED_CIPHERS: [&str; 6] = ["AES_CBC", "AES_ECB", "SM4_GCM", "SM4_CBC", "SM2PKE", "ECIES_DH_SHA_1_XOR_HMAC"];
+const UNIMPLEMENTED_CIPHERS: [&str; 6] =
+    ["AES_CBC", "AES_ECB", "SM4_GCM", "SM4_CBC", "SM2PKE", "ECIES_DH_SHA_1_XOR_HMAC"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum CipherAlg {

@@ -58,9 +58,7 @@ fn pair_spec(s: &str) -> Result<KeySpec, KmsError> {
     }
     match KeySpec::parse(s) {
         Some(spec) if !spec.is_symmetric() => Ok(spec),
-        _ => Err(KmsError::invalid(format!(
-            "The KeyPairSpec \"{s}\" is invalid; use RSA_2048, RSA_3072 or EC_P256."
-        ))),
+        _ => Err(KmsError::invalid(format!("The KeyPairSpec \"{s}\" is invalid; use RSA_2048, RSA_3072 or EC_P256."))),
     }
 }
 

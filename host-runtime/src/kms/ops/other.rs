@@ -51,9 +51,7 @@ impl<K: KeyRing> InstanceApi<K> {
             check_enabled(&key)?;
         }
         let secret_data = match secret.data_type {
-            SecretDataType::Text => {
-                String::from_utf8(secret.data.to_vec()).map_err(|_| KmsError::internal())?
-            }
+            SecretDataType::Text => String::from_utf8(secret.data.to_vec()).map_err(|_| KmsError::internal())?,
             SecretDataType::Binary => base64::engine::general_purpose::STANDARD.encode(&*secret.data),
         };
         Ok(proto::GetSecretValueResponse {

@@ -59,9 +59,7 @@ fn signing_digest(message_type: &str, message: &[u8], digest: &[u8]) -> Result<(
         "RAW" => false,
         "DIGEST" => true,
         "" => message.is_empty() && !digest.is_empty(),
-        other => {
-            return Err(KmsError::invalid(format!("The MessageType \"{other}\" is invalid; use RAW or DIGEST.")))
-        }
+        other => return Err(KmsError::invalid(format!("The MessageType \"{other}\" is invalid; use RAW or DIGEST."))),
     };
     if digest_mode {
         if !message.is_empty() {
