@@ -536,3 +536,46 @@ pub struct KmsDecryptResponse {
     #[prost(string, tag = "3")]
     pub request_id: String,
 }
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn error_encodes_like_the_reference_sample() {
+        // Reference section 1.6: Error{401, "SignatureNotMatch", "Signature is not matched.", "r1"}.
+        let e = Error {
+            status_code: 401,
+            error_code: "SignatureNotMatch".into(),
+            error_message: "Signature is not matched.".into(),
+            request_id: "r1".into(),
+        };
+        assert_eq!(
+            hex::encode(e.encode_to_vec()),
+            "08910312115369676e61747572654e6f744d617463681a195369676e6174757265206973206e6f74206d6174636865642e22027231"
+        );
+    }
+
+    #[test]
+    fn field_numbers_of_irregular_messages() {
+        // HashResponse skips field 2.
+        let h = HashResponse { digest: vec![1], request_id: "r".into() };
+        assert_eq!(h.encode_to_vec(), [0x0a, 1, 1, 0x1a, 1, b'r']);
+        // GenerateDataKeyRequest: NumberOfBytes is field 3 (varint), Aad field 4.
+        let g = GenerateDataKeyRequest { number_of_bytes: 5, aad: vec![9], ..Default::default() };
+        assert_eq!(g.encode_to_vec(), [0x18, 5, 0x22, 1, 9]);
+        // GetSecretValueResponse: VersionStages is repeated field 5; RequestId field 8.
+        let s = GetSecretValueResponse {
+            version_stages: vec!["a".into(), "b".into()],
+            request_id: "r".into(),
+            ..Default::default()
+        };
+        assert_eq!(s.encode_to_vec(), [0x2a, 1, b'a', 0x2a, 1, b'b', 0x42, 1, b'r']);
+        // VerifyResponse.Value is a bool at field 2.
+        assert_eq!(VerifyResponse { value: true, ..Default::default() }.encode_to_vec(), [0x10, 1]);
+        // A request decodes from bytes the SDK would send (Python skips empty fields).
+        let d = DecryptRequest::decode(&[0x0a, 2, 7, 8, 0x12, 1, b'k'][..]).unwrap();
+        assert_eq!((d.ciphertext_blob, d.key_id.as_str()), (vec![7, 8], "k"));
+    }
+}
