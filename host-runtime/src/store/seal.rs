@@ -24,7 +24,7 @@ const BLOB_VERSION: u8 = 0x01;
 const TAG_LEN: usize = 16;
 
 /// The 32-byte key that seals everything secret in the database.
-pub struct MasterKey(Zeroizing<[u8; MASTER_KEY_LEN]>);
+pub struct MasterKey(pub(super) Zeroizing<[u8; MASTER_KEY_LEN]>);
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, StoreError> {
