@@ -49,20 +49,27 @@ pub enum SecretCmd {
 }
 
 #[derive(Args, Debug)]
-#[group(id = "secret_value", required = true, multiple = false, args = ["secret_data", "secret_data_file"])]
 pub struct ValueArgs {
-    /// The value (visible in the process list: prefer --secret-data-file). For `binary`, base64.
-    #[arg(long)]
-    secret_data: Option<String>,
-    /// Read the value from a file (`-` for stdin). For `binary`, the raw bytes.
-    #[arg(long)]
-    secret_data_file: Option<PathBuf>,
+    #[command(flatten)]
+    source: ValueSource,
     /// `text` (default) or `binary`.
     #[arg(long, default_value = "text")]
     secret_data_type: String,
     /// Version id (default: a new UUID).
     #[arg(long)]
     version_id: Option<String>,
+}
+
+/// Exactly one place the value comes from.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct ValueSource {
+    /// The value (visible in the process list: prefer --secret-data-file). For `binary`, base64.
+    #[arg(long)]
+    secret_data: Option<String>,
+    /// Read the value from a file (`-` for stdin). For `binary`, the raw bytes.
+    #[arg(long)]
+    secret_data_file: Option<PathBuf>,
 }
 
 impl ValueArgs {
@@ -76,7 +83,7 @@ impl ValueArgs {
                 )))
             }
         };
-        let data = match (&self.secret_data, &self.secret_data_file) {
+        let data = match (&self.source.secret_data, &self.source.secret_data_file) {
             (Some(v), _) => {
                 out.warn(
                     "--secret-data puts the value in the process list; prefer --secret-data-file",
