@@ -68,6 +68,34 @@ struct ClientKeyContent<'a> {
     private_key_data: &'a str,
 }
 
+#[derive(serde::Deserialize)]
+struct ClientKeyContentIn {
+    #[serde(rename = "KeyId")]
+    key_id: String,
+    #[serde(rename = "PrivateKeyData")]
+    private_key_data: String,
+}
+
+/// Loads a `ClientKeyContent` JSON the way the SDKs do: base64 PKCS#12 opened with `password`.
+/// Returns the client key id and the private key as PKCS#8 DER.
+pub fn load_client_key(
+    client_key_content: &str,
+    password: &str,
+) -> Result<(String, Zeroizing<Vec<u8>>), PkiError> {
+    let content: ClientKeyContentIn = serde_json::from_str(client_key_content).map_err(|e| {
+        PkiError::Malformed(format!(
+            "ClientKeyContent (expected {{\"KeyId\":...,\"PrivateKeyData\":...}}): {e}"
+        ))
+    })?;
+    let pfx = base64::engine::general_purpose::STANDARD
+        .decode(content.private_key_data.trim())
+        .map_err(|e| {
+            PkiError::Malformed(format!("ClientKeyContent PrivateKeyData: bad base64: {e}"))
+        })?;
+    let (_, pkcs8) = pkcs12::parse(&pfx, password)?;
+    Ok((content.key_id, pkcs8))
+}
+
 /// `CreateClientKey`'s default NotAfter: NotBefore plus 5 calendar years (the console's keys run
 /// e.g. 2021-07-01 to 2026-07-01).
 pub fn default_not_after(not_before: OffsetDateTime) -> Result<OffsetDateTime, PkiError> {
