@@ -70,7 +70,8 @@ fn generated_key_has_the_documented_shape() {
     );
 
     // Our own reader gets the key back, and it belongs to the certificate.
-    let (cert, pkcs8) = pkcs12::parse(&b64(&k.private_key_data), PASSWORD).unwrap();
+    assert_eq!(b64(&k.private_key_data), k.pkcs12_der);
+    let (cert, pkcs8) = pkcs12::parse(&k.pkcs12_der, PASSWORD).unwrap();
     assert_eq!(cert, k.certificate_der);
     let kp = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
     assert_eq!(kp.public_modulus_len(), 256);

@@ -41,7 +41,9 @@ pub struct GeneratedClientKey {
     pub certificate_der: Vec<u8>,
     /// The certificate's SubjectPublicKeyInfo, DER (what signature verification needs).
     pub public_key_der: Vec<u8>,
-    /// Base64 of the password-protected PKCS#12 (`CreateClientKey.PrivateKeyData`).
+    /// The password-protected PKCS#12, DER.
+    pub pkcs12_der: Vec<u8>,
+    /// Base64 of `pkcs12_der` (`CreateClientKey.PrivateKeyData`).
     pub private_key_data: String,
     /// `{"KeyId":"KAAP.<uuid>","PrivateKeyData":"<base64 PKCS#12>"}`, the file the SDKs load.
     pub client_key_content: String,
@@ -212,6 +214,7 @@ pub fn generate(
         key_id,
         certificate_der,
         public_key_der: spki,
+        pkcs12_der: pfx,
         private_key_data,
         client_key_content,
         not_before,
