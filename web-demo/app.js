@@ -3,7 +3,7 @@
 import init, * as aap from './pkg/aapkit_wasm.js';
 import { withLines } from './lib/json-lines.mjs';
 import { encodeState, decodeState } from './lib/share.mjs';
-import { parseHeaderText, decodeBody, formatHeaders } from './lib/headers.mjs';
+import { parseHeaderText, decodeBody, formatHeaders, toHex } from './lib/headers.mjs';
 import { addNetworkRule, addPolicy, addAap, names, splitList } from './lib/bundle-edit.mjs';
 import { SDK_VECTOR } from './lib/sdk-vector.mjs';
 
@@ -249,11 +249,10 @@ function traceTable(report) {
       { dataset: { policy: t.Policy } },
       el('td', {}, t.Policy),
       CHECKS.map((c) => {
-        const check = t[c] ?? t.Checks?.[c];
-        const outcome = check?.Outcome ?? check; // "Pass" | "Fail" | "NotEvaluated"
+        const outcome = t[c]; // "Pass" | "Fail" | "NotEvaluated"
         const cls = outcome === 'Pass' ? 'pass' : outcome === 'Fail' ? 'fail' : 'skip';
         const label = outcome === 'Pass' ? '✓ pass' : outcome === 'Fail' ? '✗ fails' : '–';
-        return el('td', { class: cls, dataset: { check: c, outcome: String(outcome ?? '') } }, label, check?.Detail ? el('span', { class: 'why' }, check.Detail) : null);
+        return el('td', { class: cls, dataset: { check: c, outcome: String(outcome ?? '') } }, label);
       }),
     ),
   );
@@ -293,7 +292,7 @@ function readRequest() {
       Api: String(f.get('api') ?? ''),
       Resource: String(f.get('resource') ?? '').trim() || null,
       SourceIp: String(f.get('sourceIp') ?? '').trim(),
-      Scope: String(f.get('scope') ?? '').trim(),
+      Scope: String(f.get('scope') ?? '').trim() || null,
       Time: t.error ? null : isoOf(t.now),
     },
     timeError: t.error,
@@ -337,18 +336,16 @@ function refreshSigned() {
   } else {
     now = Math.floor(Date.now() / 1000);
   }
+  const input = { method, headers: parsed.headers, bodyHex: toHex(body), now, sourceIp: String(f.get('sourceIp') ?? '').trim() || null };
   let r;
   try {
-    r = aap.verifySignedRequest(
-      { method, headers: parsed.headers, bodyHex: Array.from(body, (b) => b.toString(16).padStart(2, '0')).join(''), now, sourceIp: String(f.get('sourceIp') ?? '').trim() || null },
-      state.handle ?? undefined,
-    );
+    r = state.handle ? aap.verifySignedRequest(input, state.handle) : aap.inspectSignedRequest(input);
   } catch (e) {
     return pending(out, String(e?.message ?? e));
   }
   out.textContent = '';
   if (parsed.problems.length) out.append(el('div', { class: 'banner pending' }, parsed.problems.join('; ')));
-  if (r.Decision) renderDecision(out, r.Decision);
+  if (r.decision) renderDecision(out, r.decision);
   else if (!state.handle) out.append(el('div', { class: 'banner pending' }, 'No valid bundle: only the signature-independent checks are shown.'));
 
   const item = (ok, name, detail, key) =>
@@ -362,17 +359,19 @@ function refreshSigned() {
   const list = el('ul', { class: 'checks-list' });
   list.append(
     item(
-      r.ContentSha256Ok,
+      r.contentSha256Ok,
       'content-sha256',
-      r.ContentSha256Ok ? r.ExpectedContentSha256 : `expected ${r.ExpectedContentSha256 ?? '?'}, header has ${r.GivenContentSha256 ?? '(none)'}`,
+      r.contentSha256Ok
+        ? `${r.expectedContentSha256} = SHA-256 of the body`
+        : `SHA-256 of the body is ${r.expectedContentSha256}, the header says ${r.givenContentSha256 ?? '(no content-sha256 header)'}`,
       'content-sha256',
     ),
-    item(r.DateOk, 'date', r.DateDetail ?? '', 'date'),
-    item(r.SignatureOk, 'signature', r.SignatureDetail ?? '', 'signature'),
+    item(r.dateOk, 'date', r.dateDetail, 'date'),
+    item(r.signatureOk, 'signature', r.signatureDetail, 'signature'),
   );
   out.append(list);
   out.append(el('h3', { class: 'muted' }, 'String to sign (rebuilt from the headers)'));
-  out.append(el('pre', { class: 'sts', id: 'string-to-sign' }, r.StringToSign ?? ''));
+  out.append(el('pre', { class: 'sts', id: 'string-to-sign' }, r.stringToSign));
 }
 
 function loadVector() {
@@ -410,20 +409,25 @@ function refreshMatrix() {
       el(
         'tr',
         {},
-        el('th', {}, api.Name),
+        el('th', {}, api.name),
         resources.map((res) => {
-          const needsResource = api.ResourceKind !== 'None';
-          const rep = state.handle.decide({
+          const needsResource = api.resourceKind !== 'None';
+          let rep;
+          try {
+            rep = state.handle.decide({
             ClientKeyId: key.id,
-            Api: api.Name,
+            Api: api.name,
             Resource: needsResource ? res : null,
             SourceIp: ip,
-            Scope: String(f.get('scope') ?? '').trim(),
+            Scope: String(f.get('scope') ?? '').trim() || null,
             Time: isoOf(t.now),
-          });
+            });
+          } catch (e) {
+            return el('td', { class: 'no', title: String(e?.message ?? e) }, 'bad input');
+          }
           return rep.Allowed
             ? el('td', { class: 'yes', title: `by ${rep.Policy}` }, '✓')
-            : el('td', { class: 'no', title: rep.Message ?? '' }, rep.ErrorCode ?? 'deny');
+            : el('td', { class: 'no', title: `${rep.HttpStatus} ${rep.ErrorCode}: ${rep.Message ?? ''}` }, String(rep.ErrorCode ?? 'deny').replace(/^Forbidden\./, ''));
         }),
       ),
     );
@@ -532,7 +536,7 @@ async function main() {
   await init();
   state.catalogue = aap.apiCatalogue();
   const apiSel = $('#api-select');
-  for (const a of state.catalogue) apiSel.append(el('option', { value: a.Name }, a.Name));
+  for (const a of state.catalogue) apiSel.append(el('option', { value: a.name }, a.name));
 
   let debounce;
   bundleArea().addEventListener('input', () => {
