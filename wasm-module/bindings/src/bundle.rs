@@ -4,7 +4,7 @@ use policy_core::{AccessRequestDoc, BundleErrors, CompiledBundle, DecisionReport
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{from_js, js_error, to_js};
+use crate::convert::{from_json, js_error, to_js};
 
 /// One bundle mistake, as policy-core reports it (the page adds `line` from `path`).
 #[derive(Serialize)]
@@ -22,13 +22,20 @@ struct Validation<'a> {
 
 fn validation(result: Result<(), &BundleErrors>) -> Validation<'_> {
     match result {
-        Ok(()) => Validation { ok: true, errors: Vec::new() },
+        Ok(()) => Validation {
+            ok: true,
+            errors: Vec::new(),
+        },
         Err(errors) => Validation {
             ok: false,
             errors: errors
                 .errors()
                 .iter()
-                .map(|e| JsBundleError { path: &e.path, value: &e.value, message: &e.message })
+                .map(|e| JsBundleError {
+                    path: &e.path,
+                    value: &e.value,
+                    message: &e.message,
+                })
                 .collect(),
         },
     }
@@ -72,8 +79,9 @@ impl PolicyHandle {
     }
 
     fn report(&self, request: JsValue) -> Result<DecisionReport, JsValue> {
-        let doc: AccessRequestDoc = from_js(request, "the access request")?;
-        doc.evaluate(&self.bundle).map_err(|e| js_error(&e.to_string()))
+        let doc: AccessRequestDoc = from_json(&request, "the access request")?;
+        doc.evaluate(&self.bundle)
+            .map_err(|e| js_error(&e.to_string()))
     }
 }
 
@@ -82,7 +90,10 @@ impl PolicyHandle {
     /// Decides one access request. The report's `Trace` is left empty (see `explain`); a
     /// malformed request (unknown API, bad address or time) throws an `Error` naming the field.
     #[wasm_bindgen(unchecked_return_type = "DecisionReport")]
-    pub fn decide(&self, #[wasm_bindgen(unchecked_param_type = "AccessRequestDoc")] request: JsValue) -> Result<JsValue, JsValue> {
+    pub fn decide(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AccessRequestDoc")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let mut r = self.report(request)?;
         r.trace.clear();
         to_js(&r)
@@ -91,7 +102,10 @@ impl PolicyHandle {
     /// Like `decide`, with the per-policy trace: for each policy of the access point, the
     /// outcome of its Scope, Role, Resource and Network checks.
     #[wasm_bindgen(unchecked_return_type = "DecisionReport")]
-    pub fn explain(&self, #[wasm_bindgen(unchecked_param_type = "AccessRequestDoc")] request: JsValue) -> Result<JsValue, JsValue> {
+    pub fn explain(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AccessRequestDoc")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
         to_js(&self.report(request)?)
     }
 
