@@ -109,6 +109,7 @@ function onBundleChange() {
     setBundleStatus('error', `${errors.length} error${errors.length === 1 ? '' : 's'}`);
     dropHandle();
     refreshView();
+    document.body.dataset.bundleGen = String(Number(document.body.dataset.bundleGen ?? 0) + 1);
     return;
   }
   try {
@@ -128,6 +129,7 @@ function onBundleChange() {
   }
   refreshNames();
   refreshView();
+  document.body.dataset.bundleGen = String(Number(document.body.dataset.bundleGen ?? 0) + 1);
 }
 
 function dropHandle() {
@@ -232,7 +234,10 @@ function banner(report) {
   const allowed = report.Allowed === true;
   return el(
     'div',
-    { class: `banner ${allowed ? 'allow' : 'deny'}`, dataset: { allowed: String(allowed), code: report.ErrorCode ?? '' } },
+    {
+      class: `banner ${allowed ? 'allow' : 'deny'}`,
+      dataset: { allowed: String(allowed), code: report.ErrorCode ?? '', status: String(report.HttpStatus), policy: report.Policy ?? '' },
+    },
     el('span', { class: 'verdict' }, allowed ? 'ALLOW' : 'DENY'),
     el('span', { class: 'code' }, allowed ? '200' : `${report.HttpStatus ?? ''} ${report.ErrorCode ?? ''}`.trim()),
     allowed && report.Policy ? el('span', {}, `by policy ${report.Policy}${report.Aap ? ` of access point ${report.Aap}` : ''}`) : null,
