@@ -2,7 +2,7 @@
 //!
 //! A façade only: every decision, check and message comes from policy-core. This crate converts
 //! between JavaScript values and policy-core's types and emits TypeScript types for the JSON
-//! shapes (see `types.rs`).
+//! shapes (see `types.rs`). The `#[wasm_bindgen]` exports live in the modules below.
 
 mod bundle;
 mod catalogue;
