@@ -29,11 +29,14 @@ pub(crate) enum Kind {
 }
 
 impl Hints {
+    /// True when `path` is at, under or above a reported parse error (so a list with a bad
+    /// item is not also reported as empty).
     pub(crate) fn is_broken(&self, path: &str) -> bool {
-        self.broken.iter().any(|b| {
-            path == b
-                || (path.starts_with(b.as_str()) && matches!(path.as_bytes().get(b.len()), Some(b'.' | b'[')))
-        })
+        let nested = |outer: &str, inner: &str| {
+            inner == outer
+                || (inner.starts_with(outer) && matches!(inner.as_bytes().get(outer.len()), Some(b'.' | b'[')))
+        };
+        self.broken.iter().any(|b| nested(b, path) || nested(path, b))
     }
 }
 
