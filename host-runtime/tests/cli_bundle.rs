@@ -6,7 +6,7 @@ use cli_support::{s, with_aap, Env};
 fn export_to_stdout_and_file() {
     let env = Env::new();
     with_aap(&env);
-    let key = env.ok(&["key", "create"])["KeyMetadata"]["KeyId"]
+    let key = env.ok(&["key", "create"])["KeyId"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -233,7 +233,7 @@ fn list_get_delete_and_limits() {
         "Rejected.ResourceInUse",
     );
     for id in &ids {
-        env.ok(&["client-key", "delete", "--client-key-id", id]);
+        env.ok(&["client-key", "delete", "--client-key-id", id, "--force"]);
     }
     env.fails_with(
         &["client-key", "delete", "--client-key-id", &ids[0]],

@@ -5,7 +5,7 @@ use cli_support::Env;
 #[test]
 fn key_lifecycle() {
     let env = Env::new();
-    let k = &env.ok(&["key", "create", "--description", "main"])["KeyMetadata"];
+    let k = &env.ok(&["key", "create", "--description", "main"]);
     let id = k["KeyId"].as_str().unwrap().to_owned();
     assert!(id.starts_with("key-"));
     assert_eq!(k["KeySpec"], "Aliyun_AES_256");
@@ -14,17 +14,17 @@ fn key_lifecycle() {
     let v1 = k["PrimaryKeyVersion"].as_str().unwrap().to_owned();
     assert_eq!(v1.len(), 36);
 
-    let ec = &env.ok(&["key", "create", "--key-spec", "EC_P256"])["KeyMetadata"];
+    let ec = &env.ok(&["key", "create", "--key-spec", "EC_P256"]);
     assert_eq!(ec["KeySpec"], "EC_P256");
     let list = env.ok(&["key", "list"]);
     assert_eq!(list["TotalCount"], 2);
 
     assert_eq!(
-        env.ok(&["key", "disable", "--key-id", &id])["KeyMetadata"]["KeyState"],
+        env.ok(&["key", "disable", "--key-id", &id])["KeyState"],
         "Disabled"
     );
     assert_eq!(
-        env.ok(&["key", "enable", "--key-id", &id])["KeyMetadata"]["KeyState"],
+        env.ok(&["key", "enable", "--key-id", &id])["KeyState"],
         "Enabled"
     );
     let pending = &env.ok(&[
@@ -34,7 +34,7 @@ fn key_lifecycle() {
         &id,
         "--pending-window-in-days",
         "7",
-    ])["KeyMetadata"];
+    ]);
     assert_eq!(pending["KeyState"], "PendingDeletion");
     assert!(pending["DeleteDate"].is_string());
     env.fails_with(
@@ -42,11 +42,11 @@ fn key_lifecycle() {
         "Rejected.UnexpectedState",
     );
     assert_eq!(
-        env.ok(&["key", "cancel-deletion", "--key-id", &id])["KeyMetadata"]["KeyState"],
+        env.ok(&["key", "cancel-deletion", "--key-id", &id])["KeyState"],
         "Enabled"
     );
 
-    let rotated = &env.ok(&["key", "rotate", "--key-id", &id])["KeyMetadata"];
+    let rotated = &env.ok(&["key", "rotate", "--key-id", &id]);
     assert_eq!(rotated["KeyVersions"].as_array().unwrap().len(), 2);
     assert_ne!(rotated["PrimaryKeyVersion"], v1.as_str());
     assert_eq!(rotated["InitialKeyVersion"], v1.as_str());
@@ -77,7 +77,7 @@ fn key_lifecycle() {
 #[test]
 fn aliases() {
     let env = Env::new();
-    let id = env.ok(&["key", "create"])["KeyMetadata"]["KeyId"]
+    let id = env.ok(&["key", "create"])["KeyId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -108,7 +108,7 @@ fn aliases() {
     );
     assert!(msg.contains("AliasName"), "{msg}");
     assert_eq!(
-        env.ok(&["key", "describe", "--key-id", "alias/app"])["KeyMetadata"]["KeyId"],
+        env.ok(&["key", "describe", "--key-id", "alias/app"])["KeyId"],
         id.as_str()
     );
     assert_eq!(env.ok(&["alias", "list"])["TotalCount"], 1);

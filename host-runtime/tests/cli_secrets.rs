@@ -5,7 +5,7 @@ use cli_support::{s, Env};
 #[test]
 fn secrets_create_put_describe() {
     let env = Env::new();
-    let key = env.ok(&["key", "create"])["KeyMetadata"]["KeyId"]
+    let key = env.ok(&["key", "create"])["KeyId"]
         .as_str()
         .unwrap()
         .to_owned();

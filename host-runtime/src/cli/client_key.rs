@@ -50,6 +50,9 @@ pub enum ClientKeyCmd {
     Delete {
         #[arg(long)]
         client_key_id: String,
+        /// Accepted for scripts; deletion never prompts.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -268,7 +271,7 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
             let k = store.get_client_key(client_key_id)?;
             out.emit(&k, || key_text(&k));
         }
-        ClientKeyCmd::Delete { client_key_id } => {
+        ClientKeyCmd::Delete { client_key_id, .. } => {
             store.delete_client_key(client_key_id)?;
             out.emit(
                 &json!({ "ClientKeyId": client_key_id, "Deleted": true }),

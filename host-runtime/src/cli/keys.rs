@@ -93,7 +93,7 @@ fn key_text(k: &KeyInfo) -> String {
 }
 
 fn show_key(out: &Out, k: &KeyInfo) {
-    out.emit(&json!({ "KeyMetadata": k }), || key_text(k));
+    out.emit(k, || key_text(k));
 }
 
 pub fn run_key(store: &Store, cmd: &KeyCmd, out: &Out) -> Result<(), CliError> {
