@@ -3,6 +3,7 @@
 
 pub mod enforcer;
 pub mod http;
+pub mod native;
 pub mod tls;
 
 use std::net::SocketAddr;
