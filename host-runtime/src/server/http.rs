@@ -1,0 +1,223 @@
+//! The request path: HTTP request → enforcer (filter) → Instance API handler → protobuf response.
+//!
+//! Every failure on this path becomes a protobuf `Error` with the KMS code and HTTP status the SDKs
+//! expect; nothing here panics on client input.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::enforcer::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
+
+/// The Instance API's body limit (reference §1.8): larger bodies get 413 with no error body.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Headers the filter adds for the upstream; never accepted from the network.
+pub const FILTER_HEADER_PREFIX: &str = "x-aapkit-";
+
+/// A failed Instance API call, already mapped to the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// The native Instance API behind the enforcer.
+pub trait ApiHandler: Send + Sync {
+    fn handle(&self, api_name: &str, body: &[u8], request_id: &str, caller: &Caller) -> Result<Vec<u8>, ApiFailure>;
+}
+
+/// What happened to one request, for the audit log and the metrics.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub request_id: String,
+    pub time_unix: i64,
+    pub api: String,
+    pub client_key_id: String,
+    pub aap: String,
+    pub policy: String,
+    pub source: SocketAddr,
+    pub allowed: bool,
+    pub status: u16,
+    pub error_code: String,
+    pub latency_us: u64,
+}
+
+/// Receives a record of every request (audit, metrics). Must not block.
+pub trait RequestObserver: Send + Sync {
+    fn record(&self, record: RequestRecord);
+}
+
+/// Observer that drops everything.
+pub struct NoObserver;
+impl RequestObserver for NoObserver {
+    fn record(&self, _record: RequestRecord) {}
+}
+
+pub struct Gateway {
+    pub enforcer: Arc<dyn Enforcer>,
+    pub api: Arc<dyn ApiHandler>,
+    pub observer: Arc<dyn RequestObserver>,
+    /// Seconds since the epoch; injected so tests can move time.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+type Body = Full<Bytes>;
+
+pub fn error_response(status: u16, code: &str, message: &str, request_id: &str) -> Response<Body> {
+    let body = policy_core::wire::encode_error(i32::from(status), code, message, request_id);
+    protobuf_response(status, body, request_id)
+}
+
+fn protobuf_response(status: u16, body: Vec<u8>, request_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/x-protobuf"));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(request_id) {
+        h.insert("x-kms-requestid", v);
+    }
+    resp
+}
+
+fn empty_response(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = status;
+    resp
+}
+
+impl Gateway {
+    pub async fn serve(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let now = (self.clock)();
+        let mut record = RequestRecord {
+            request_id: request_id.clone(),
+            time_unix: now,
+            api: header_str(&req, "x-kms-apiname").unwrap_or_default(),
+            client_key_id: header_str(&req, "x-kms-acccesskeyid").unwrap_or_default(),
+            aap: String::new(),
+            policy: String::new(),
+            source: peer,
+            allowed: false,
+            status: 0,
+            error_code: String::new(),
+            latency_us: 0,
+        };
+        let resp = self.serve_inner(peer, req, now, &request_id, &mut record).await;
+        record.status = resp.status().as_u16();
+        record.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.observer.record(record);
+        Ok(resp)
+    }
+
+    async fn serve_inner(
+        &self,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+        now: i64,
+        request_id: &str,
+        record: &mut RequestRecord,
+    ) -> Response<Body> {
+        if req.method() != hyper::Method::POST || req.uri().path() != "/" {
+            record.error_code = "InvalidParameter".into();
+            return error_response(
+                404,
+                "InvalidParameter",
+                "The KMS Instance API accepts only POST / (see the KMS Instance SDKs).",
+                request_id,
+            );
+        }
+        // Refuse an announced oversize body before reading it.
+        let announced = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            record.error_code = "RequestEntityTooLarge".into();
+            return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        let (parts, body) = req.into_parts();
+        let mut headers = Vec::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            let name = name.as_str(); // hyper keeps names in lower case
+            if name.starts_with(FILTER_HEADER_PREFIX) {
+                continue; // only the filter may set these
+            }
+            match value.to_str() {
+                Ok(v) => headers.push((name.to_string(), v.to_string())),
+                Err(_) => {
+                    record.error_code = "InvalidParameter".into();
+                    return error_response(
+                        400,
+                        "InvalidParameter",
+                        &format!("The header `{name}` is not printable ASCII."),
+                        request_id,
+                    );
+                }
+            }
+        }
+        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    record.error_code = "RequestEntityTooLarge".into();
+                    return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
+                }
+                record.error_code = "InvalidParameter".into();
+                return error_response(400, "InvalidParameter", "The request body could not be read.", request_id);
+            }
+        };
+
+        let outcome = self.enforcer.check(&EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
+        let caller = match outcome {
+            EnforceOutcome::Allow(caller) => caller,
+            EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body } => {
+                record.error_code = policy_core::wire::decode_error(&deny_body)
+                    .map(|e| e.error_code)
+                    .unwrap_or_default();
+                let mut resp = Response::new(Full::new(Bytes::from(deny_body)));
+                *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+                for (k, v) in deny_headers {
+                    if let (Ok(k), Ok(v)) = (
+                        hyper::header::HeaderName::from_bytes(k.as_bytes()),
+                        hyper::header::HeaderValue::from_str(&v),
+                    ) {
+                        resp.headers_mut().insert(k, v);
+                    }
+                }
+                return resp;
+            }
+        };
+        record.allowed = true;
+        record.aap.clone_from(&caller.aap);
+        record.policy.clone_from(&caller.policy);
+        if !caller.client_key_id.is_empty() {
+            record.client_key_id.clone_from(&caller.client_key_id);
+        }
+        let api_name = headers
+            .iter()
+            .find(|(k, _)| k == "x-kms-apiname")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        match self.api.handle(api_name, &body, request_id, &caller) {
+            Ok(out) => protobuf_response(200, out, request_id),
+            Err(f) => {
+                record.error_code.clone_from(&f.code);
+                error_response(f.status, &f.code, &f.message, request_id)
+            }
+        }
+    }
+}
+
+fn header_str(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (.ci/setup.sh), builds the wasm modules, then runs
+# the Rust tests (unit, vectors, property, wasmtime host, SDK end-to-end), the Node tests of the
+# browser build and the browser tests of the playground.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/env.sh"
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+bash .ci/setup.sh
+
+step "wasm builds (policy-core for wasm32, filter, browser/Node package)"
+bash scripts/build-wasm.sh
+
+step "cargo test (workspace)"
+cargo test --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
+
+if [ -f wasm-module/bindings/tests/node.test.mjs ]; then
+  step "node tests of the wasm-bindgen build"
+  node --test wasm-module/bindings/tests/
+fi
+
+if [ -f web-demo/tests/playground.test.mjs ]; then
+  step "browser tests of the playground (headless chromium)"
+  (cd web-demo && node --test tests/)
+fi
