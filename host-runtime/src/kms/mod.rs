@@ -24,14 +24,12 @@
 
 mod api;
 mod cache;
-mod core_shim;
 mod error;
 pub mod keyring;
 pub mod material;
 mod ops;
 
 pub use api::InstanceApi;
-pub use core_shim::ErrorCode;
 pub use error::KmsError;
 pub use keyring::{InMemoryKeyRing, KeyRing};
 pub use material::{generate_material, public_key_der, public_key_pem};
