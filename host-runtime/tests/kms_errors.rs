@@ -125,6 +125,12 @@ fn error_table() {
         match api.handle(c.api, &c.body, "r") {
             Ok(_) => failures.push(format!("#{i} {}: succeeded, expected {}", c.api, c.code)),
             Err(e) => {
+                // The wire body carries the same code, status and message.
+                let w = policy_core::wire::decode_error(&e.to_wire("req-9")).unwrap();
+                assert_eq!(
+                    (w.status_code, w.error_code.as_str(), w.error_message.as_str(), w.request_id.as_str()),
+                    (i32::from(e.http_status()), e.code.as_str(), e.message.as_str(), "req-9")
+                );
                 if e.code.as_str() != c.code || e.http_status() != c.status || !e.message.contains(c.message) {
                     failures.push(format!(
                         "#{i} {}: got {} {} {:?}, expected {} {} containing {:?}",
