@@ -94,10 +94,7 @@ pub enum CliError {
     Store(#[from] StoreError),
     /// Reading or writing a file named on the command line (exit 1).
     #[error("{path}: {source}")]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    File { path: PathBuf, source: std::io::Error },
 }
 
 impl CliError {
