@@ -14,3 +14,5 @@ pub mod pki;
 pub mod wasm_host;
 /// The HTTPS server and the request path.
 pub mod server;
+/// The control-plane command line of the `aapkit` binary.
+pub mod cli;

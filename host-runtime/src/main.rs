@@ -1,4 +1,5 @@
+//! The `aapkit` binary: all behaviour lives in `aapkit_host::cli`.
+
 fn main() {
-    eprintln!("aapkit: not yet wired");
-    std::process::exit(2);
+    std::process::exit(aapkit_host::cli::run(std::env::args_os()));
 }

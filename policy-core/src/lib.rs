@@ -1,9 +1,47 @@
 //! aapkit policy core: the AAP model, the policy evaluator and the client-key request verifier.
 //!
 //! Pure: no I/O, no clock, no randomness. Time (`now`) and the RSA verifier are passed in.
-//! See `docs/ARCHITECTURE.md` for the contract with the other crates.
+//! See `docs/ARCHITECTURE.md` for the contract with the other crates and `docs/bundle-format.md`
+//! for the bundle document and the decision rules.
 
 mod crypto;
 
+pub mod blob;
+mod bundle;
+mod catalogue;
+mod compiled;
+mod decide;
+mod error;
+mod http;
+mod proto_scan;
+mod report;
+mod time;
+pub mod wire;
+
 // The public interface is:
-pub use crypto::{PublicKeyError, PureRustVerifier, RsaPublicKey, SignatureVerifier};
+// - the document: model types, strict parser, validation, compilation
+pub use bundle::cidr::{canonical_ip, CidrParseError, IpCidr};
+pub use bundle::model::{
+    limits, AccessControlRules, ApplicationAccessPoint, AuthenticationMethod, Bundle, ClientKey, ClientKeyAlgorithm,
+    Gateway, Key, KeyState, NamePattern, NetworkRule, NetworkType, Policy, ResourcePattern, Secret,
+    DEFAULT_MAX_SKEW_SECONDS, KEY_SPECS,
+};
+pub use bundle::{parse_bundle, BundleError, BundleErrors};
+pub use compiled::{compile_bundle, CompiledBundle};
+// - the operation catalogue and the error-code table
+pub use catalogue::{is_asymmetric_spec, Api, Permission, QpsGroup, ResourceKind};
+pub use error::ErrorCode;
+// - evaluation
+pub use decide::{
+    decide, AccessRequest, Check, CheckOutcome, Decision, DenyReason, PolicyTrace, PolicyTraces, Requirement,
+};
+pub use report::{AccessRequestDoc, DecisionReport, FailedCheck, PolicyTraceReport, RequestDocError};
+// - signed HTTP requests
+pub use crypto::{optional::*, PublicKeyError, PureRustVerifier, RsaPublicKey, SignatureVerifier};
+pub use http::{
+    authorize, string_to_sign, verify_request, HttpRequestView, PeerAddr, VerifiedRequest, API_VERSION, CONTENT_TYPE,
+    SIGNATURE_METHOD,
+};
+pub use proto_scan::{extract_resource, ProtoError, ResourceRef};
+// - time without a clock
+pub use time::{format_iso8601, format_rfc1123, parse_iso8601, parse_rfc1123, parse_rfc3339, UnixTime};

@@ -1,1 +1,194 @@
-//! placeholder
+//! The embedded store: one SQLite database in the data directory (`<data-dir>/aapkit.db`).
+//!
+//! - Durable: WAL journal with `synchronous=FULL`, so a write is on disk before it is acknowledged.
+//! - Shared: the server process reads while CLI processes write; `busy_timeout` makes them wait
+//!   for each other instead of failing.
+//! - Sealed: key material and secret values are AES-256-GCM encrypted under the master key
+//!   ([`seal`]), each bound to its row.
+//! - Observable: every control-plane write bumps `generation` in the same transaction; the server
+//!   polls [`Store::generation`] and reloads when it changes.
+
+mod access;
+mod error;
+mod export;
+mod keyring;
+mod keys;
+mod material;
+mod schema;
+pub mod seal;
+mod secrets;
+mod time;
+pub mod validate;
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+pub use access::{
+    parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo,
+    NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput,
+    PolicyUpdate,
+};
+pub use error::StoreError;
+pub use keys::{AliasInfo, KeyInfo};
+pub use schema::SCHEMA_VERSION;
+pub use seal::MasterKey;
+pub use secrets::{SecretInfo, SecretValueInput, SecretVersionInfo};
+pub use time::{format_time, parse_time};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "aapkit.db";
+
+/// How long a statement waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Store {
+    conn: Mutex<Connection>,
+    sealer: seal::Sealer,
+    data_dir: PathBuf,
+    cache: keyring::SnapshotCache,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, with the master key from
+    /// `AAPKIT_MASTER_KEY` or `<data_dir>/master.key`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        create_data_dir(data_dir)?;
+        let master = MasterKey::load(data_dir)?;
+        Store::open_with_key(data_dir, &master)
+    }
+
+    /// Opens the store with an explicit master key (tests, tools).
+    pub fn open_with_key(data_dir: &Path, master: &MasterKey) -> Result<Store, StoreError> {
+        create_data_dir(data_dir)?;
+        let db_path = data_dir.join(DB_FILE);
+        // Create the file owner-only before SQLite does; SQLite gives its -wal/-shm files the same mode.
+        if let Err(e) = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&db_path)
+        {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(StoreError::io(&db_path, e));
+            }
+        }
+        let mut conn = Connection::open(&db_path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        let sealer = seal::Sealer::new(master)?;
+        check_master_key(&mut conn, &sealer)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            sealer,
+            data_dir: data_dir.to_owned(),
+            cache: keyring::SnapshotCache::default(),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The control-plane generation: bumped by every committed write. Cheap; poll it.
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        read_generation(&conn)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable (SQLite rolls back).
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in an immediate (write-locked) transaction, bumps the generation and commits.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.execute(
+            "UPDATE meta SET value = value + 1 WHERE name = 'generation'",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot across several queries).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn read_generation(conn: &Connection) -> Result<u64, StoreError> {
+    let g: i64 = conn.query_row(
+        "SELECT value FROM meta WHERE name = 'generation'",
+        [],
+        |r| r.get(0),
+    )?;
+    u64::try_from(g).map_err(|_| StoreError::Corrupt(format!("negative generation {g}")))
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+/// The first open seals a known value; later opens must unseal it, which tells a wrong master key
+/// apart from data corruption before any real data is touched.
+fn check_master_key(conn: &mut Connection, sealer: &seal::Sealer) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'master_check'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match stored {
+        Some(blob) => {
+            let ok = sealer
+                .open(seal::MASTER_CHECK_AAD, &blob)
+                .is_ok_and(|p| p.as_slice() == seal::MASTER_CHECK_PLAINTEXT);
+            if !ok {
+                return Err(StoreError::MasterKey(
+                    "this is not the master key the database was created with (check AAPKIT_MASTER_KEY or master.key)"
+                        .into(),
+                ));
+            }
+        }
+        None => {
+            let blob = sealer.seal(seal::MASTER_CHECK_AAD, seal::MASTER_CHECK_PLAINTEXT)?;
+            tx.execute(
+                "INSERT INTO meta(name, value) VALUES ('master_check', ?1)",
+                params![blob],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

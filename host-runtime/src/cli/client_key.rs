@@ -1,0 +1,302 @@
+//! `aapkit client-key ...`. The private key goes only to the `--output` file (mode 0600); the
+//! store keeps the public record.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::output::{fields, lines, Out};
+use super::secrets::read_file_or_stdin;
+use super::CliError;
+use crate::store::{format_time, parse_time, ClientKeyInfo, NewClientKey, Store, StoreError};
+
+/// Default validity of a client key (Alibaba: 5 years).
+const DEFAULT_VALIDITY_SECS: i64 = 5 * 365 * 86_400 + 86_400;
+
+#[derive(Subcommand, Debug)]
+pub enum ClientKeyCmd {
+    /// CreateClientKey: writes the ClientKeyContent JSON ({"KeyId","PrivateKeyData"}) to --output.
+    Create {
+        #[arg(long, visible_alias = "aap-name")]
+        aap: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// ISO 8601 UTC, e.g. 2025-01-01T00:00:00Z (default: now). Requires --not-after.
+        #[arg(long, requires = "not_after")]
+        not_before: Option<String>,
+        /// ISO 8601 UTC (default: 5 years after NotBefore). Requires --not-before.
+        #[arg(long, requires = "not_before")]
+        not_after: Option<String>,
+        /// Where to write the ClientKeyContent JSON (created with mode 0600; never overwritten).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// ListClientKeys (of one AAP, or all).
+    List {
+        #[arg(long, visible_alias = "aap-name")]
+        aap: Option<String>,
+    },
+    /// GetClientKey.
+    Get {
+        #[arg(long)]
+        client_key_id: String,
+    },
+    /// DeleteClientKey: the key stops working at the gateway's next reload.
+    Delete {
+        #[arg(long)]
+        client_key_id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+#[group(id = "password_source", required = true, multiple = false)]
+pub struct PasswordArgs {
+    /// File holding the PKCS#12 password (one line; `-` for stdin).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    #[arg(long)]
+    password_env: Option<String>,
+    /// The password itself (visible in the process list: prefer --password-file).
+    #[arg(long)]
+    password: Option<String>,
+}
+
+impl PasswordArgs {
+    fn read(&self, out: &Out) -> Result<Zeroizing<String>, CliError> {
+        let pw = if let Some(path) = &self.password_file {
+            let bytes = read_file_or_stdin(path)?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| {
+                CliError::Usage(format!("--password-file {}: not UTF-8", path.display()))
+            })?;
+            // One line: drop the final newline an editor adds.
+            Zeroizing::new(
+                text.strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(text)
+                    .to_owned(),
+            )
+        } else if let Some(var) = &self.password_env {
+            Zeroizing::new(std::env::var(var).map_err(|_| {
+                CliError::Usage(format!(
+                    "--password-env {var}: the variable is not set (or not UTF-8)"
+                ))
+            })?)
+        } else if let Some(p) = &self.password {
+            out.warn("--password puts the password in the process list and shell history; prefer --password-file or --password-env");
+            Zeroizing::new(p.clone())
+        } else {
+            return Err(CliError::Usage(
+                "give --password-file, --password-env or --password".into(),
+            ));
+        };
+        check_password(&pw)?;
+        Ok(pw)
+    }
+}
+
+/// Alibaba's rule: 8 to 64 characters from letters, digits and `~!@#$%^&*?_-`, with at least two
+/// of: digits, lower-case letters, upper-case letters, special characters.
+pub fn check_password(pw: &str) -> Result<(), StoreError> {
+    const SPECIALS: &str = "~!@#$%^&*?_-";
+    let bad = |reason: &str| StoreError::invalid("Password", "(not shown)", reason.to_owned());
+    let n = pw.chars().count();
+    if !(8..=64).contains(&n) {
+        return Err(bad(&format!("must be 8 to 64 characters, found {n}")));
+    }
+    if let Some(c) = pw
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !SPECIALS.contains(*c))
+    {
+        return Err(bad(&format!(
+            "the character {c:?} is not allowed (letters, digits and {SPECIALS} only)"
+        )));
+    }
+    let classes = [
+        pw.chars().any(|c| c.is_ascii_digit()),
+        pw.chars().any(|c| c.is_ascii_lowercase()),
+        pw.chars().any(|c| c.is_ascii_uppercase()),
+        pw.chars().any(|c| SPECIALS.contains(c)),
+    ];
+    if classes.iter().filter(|&&b| b).count() < 2 {
+        return Err(bad(
+            "must mix at least two of: digits, lower-case, upper-case, special characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A client key made by the PKI module.
+struct GeneratedClientKey {
+    client_key_id: String,
+    /// The PKCS#12 file (certificate + private key), encrypted under the password.
+    pkcs12_der: Zeroizing<Vec<u8>>,
+    /// The certificate, PEM.
+    certificate_pem: String,
+}
+
+/// PKCS#12 generation lives in `crate::pki::client_key` (another helper's module); until it is
+/// merged, client-key creation fails cleanly.
+fn generate(
+    _aap_name: &str,
+    _password: &str,
+    _not_before: i64,
+    _not_after: i64,
+) -> Result<GeneratedClientKey, CliError> {
+    Err(
+        StoreError::NotWired("client-key create (PKCS#12 generation in crate::pki::client_key)")
+            .into(),
+    )
+}
+
+/// Creates `path` with mode 0600, refusing to overwrite.
+fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| CliError::file(path, e))?;
+    f.write_all(contents)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| CliError::file(path, e))
+}
+
+fn key_text(k: &ClientKeyInfo) -> String {
+    fields(&[
+        ("ClientKeyId", k.client_key_id.clone()),
+        ("AapName", k.aap_name.clone()),
+        ("KeyAlgorithm", k.key_algorithm.clone()),
+        ("NotBefore", k.not_before.clone()),
+        ("NotAfter", k.not_after.clone()),
+        ("CreateTime", k.create_time.clone()),
+    ])
+}
+
+pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError> {
+    match cmd {
+        ClientKeyCmd::Create {
+            aap,
+            password,
+            not_before,
+            not_after,
+            output,
+        } => {
+            let password = password.read(out)?;
+            let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
+            let (nb, na) = match (not_before, not_after) {
+                (Some(b), Some(a)) => (parse_time("NotBefore", b)?, parse_time("NotAfter", a)?),
+                (None, None) => (now, now + DEFAULT_VALIDITY_SECS),
+                _ => {
+                    return Err(CliError::Usage(
+                        "--not-before and --not-after go together".into(),
+                    ))
+                }
+            };
+            if na <= nb {
+                return Err(StoreError::invalid(
+                    "NotAfter",
+                    format_time(na),
+                    format!("must be later than NotBefore {}", format_time(nb)),
+                )
+                .into());
+            }
+            if output.exists() {
+                return Err(CliError::Usage(format!(
+                    "--output {}: the file exists; it is never overwritten",
+                    output.display()
+                )));
+            }
+            store.check_client_key_allowed(aap)?;
+            let key = generate(aap, &password, nb, na)?;
+            let content = Zeroizing::new(
+                json!({
+                    "KeyId": key.client_key_id,
+                    "PrivateKeyData": base64::engine::general_purpose::STANDARD.encode(&key.pkcs12_der[..]),
+                })
+                .to_string(),
+            );
+            write_private_file(output, content.as_bytes())?;
+            let record = NewClientKey {
+                client_key_id: key.client_key_id.clone(),
+                aap_name: aap.clone(),
+                key_algorithm: "RSA_2048".into(),
+                public_key_data: key.certificate_pem,
+                not_before: nb,
+                not_after: na,
+            };
+            let info = match store.insert_client_key(&record) {
+                Ok(i) => i,
+                Err(e) => {
+                    // The key was never registered: do not leave a useless private key behind.
+                    let _ = std::fs::remove_file(output);
+                    return Err(e.into());
+                }
+            };
+            out.emit(
+                &json!({
+                    "ClientKeyId": info.client_key_id,
+                    "AapName": info.aap_name,
+                    "KeyAlgorithm": info.key_algorithm,
+                    "NotBefore": info.not_before,
+                    "NotAfter": info.not_after,
+                    "Output": output,
+                }),
+                || format!("{}wrote {} (mode 0600)", key_text(&info), output.display()),
+            );
+        }
+        ClientKeyCmd::List { aap } => {
+            let keys = store.list_client_keys(aap.as_deref())?;
+            out.emit(
+                &json!({ "ClientKeys": keys, "TotalCount": keys.len() }),
+                || {
+                    lines(&keys, |k| {
+                        format!(
+                            "{}  {}  {} .. {}",
+                            k.client_key_id, k.aap_name, k.not_before, k.not_after
+                        )
+                    })
+                },
+            );
+        }
+        ClientKeyCmd::Get { client_key_id } => {
+            let k = store.get_client_key(client_key_id)?;
+            out.emit(&k, || key_text(&k));
+        }
+        ClientKeyCmd::Delete { client_key_id } => {
+            store.delete_client_key(client_key_id)?;
+            out.emit(
+                &json!({ "ClientKeyId": client_key_id, "Deleted": true }),
+                || format!("deleted {client_key_id}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_password;
+
+    #[test]
+    fn password_rules() {
+        for (pw, ok) in [
+            ("abcd1234", true),
+            ("Abcdefgh", true),
+            ("abc_defg", true),
+            ("abcdefgh", false),
+            ("12345678", false),
+            ("Ab1", false),
+            ("abcd 1234", false),
+            ("abcd1234\u{e9}", false),
+        ] {
+            assert_eq!(check_password(pw).is_ok(), ok, "{pw}");
+        }
+        assert!(check_password(&"aB".repeat(33)).is_err());
+    }
+}

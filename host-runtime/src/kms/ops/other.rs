@@ -1,0 +1,68 @@
+//! GenerateRandom and GetSecretValue.
+
+use base64::Engine;
+
+use crate::kms::api::check_enabled;
+use crate::kms::keyring::{KeyRing, SecretDataType};
+use crate::kms::{InstanceApi, KmsError};
+use crate::proto;
+
+const MAX_RANDOM_LEN: i32 = 1024;
+const DEFAULT_STAGE: &str = "ACSCurrent";
+
+impl<K: KeyRing> InstanceApi<K> {
+    pub(crate) fn generate_random(
+        &self,
+        req: proto::GenerateRandomRequest,
+    ) -> Result<proto::GenerateRandomResponse, KmsError> {
+        if !(1..=MAX_RANDOM_LEN).contains(&req.length) {
+            return Err(KmsError::invalid(format!(
+                "The Length must be between 1 and {MAX_RANDOM_LEN}; got {}.",
+                req.length
+            )));
+        }
+        let mut random = vec![0u8; usize::try_from(req.length).map_err(|_| KmsError::internal())?];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| KmsError::internal())?;
+        Ok(proto::GenerateRandomResponse { random, ..Default::default() })
+    }
+
+    /// A secret version by `VersionId`, else by `VersionStage` (default `ACSCurrent`). When both
+    /// are given the version must carry the stage. The secret's encryption key must be enabled.
+    pub(crate) fn get_secret_value(
+        &self,
+        req: proto::GetSecretValueRequest,
+    ) -> Result<proto::GetSecretValueResponse, KmsError> {
+        if req.secret_name.is_empty() {
+            return Err(KmsError::missing("SecretName"));
+        }
+        let version_id = Some(req.version_id.as_str()).filter(|v| !v.is_empty());
+        let stage = Some(req.version_stage.as_str()).filter(|s| !s.is_empty());
+        let secret = self
+            .keyring
+            .secret_value(&req.secret_name, version_id, stage.or(Some(DEFAULT_STAGE)).filter(|_| version_id.is_none()))?
+            .ok_or_else(KmsError::secret_not_found)?;
+        if let (Some(_), Some(stage)) = (version_id, stage) {
+            if !secret.stages.iter().any(|s| s == stage) {
+                return Err(KmsError::secret_not_found());
+            }
+        }
+        if !secret.encryption_key_id.is_empty() {
+            let key = self.keyring.resolve_key(&secret.encryption_key_id)?.ok_or_else(KmsError::key_not_found)?;
+            check_enabled(&key)?;
+        }
+        let secret_data = match secret.data_type {
+            SecretDataType::Text => String::from_utf8(secret.data.to_vec()).map_err(|_| KmsError::internal())?,
+            SecretDataType::Binary => base64::engine::general_purpose::STANDARD.encode(&*secret.data),
+        };
+        Ok(proto::GetSecretValueResponse {
+            secret_name: secret.secret_name.clone(),
+            secret_type: secret.secret_type.clone(),
+            secret_data,
+            secret_data_type: secret.data_type.as_str().to_owned(),
+            version_stages: secret.stages.clone(),
+            version_id: secret.version_id.clone(),
+            create_time: secret.create_time.clone(),
+            ..Default::default()
+        })
+    }
+}

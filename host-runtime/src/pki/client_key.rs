@@ -1,0 +1,217 @@
+//! `CreateClientKey` material: an RSA-2048 key, its self-signed certificate, the password-protected
+//! PKCS#12 and the `ClientKeyContent` JSON the SDKs load (`alibaba-kms-aap.md` 1.5 and 2.2).
+//!
+//! The certificate has the shape of the console's: X.509 v3, sha256WithRSAEncryption, 16-byte
+//! serial, KeyUsage critical digitalSignature, subject = issuer =
+//! `C=CN, ST=Zhejiang, L=Hangzhou, O=aapkit, OU=client key, CN=<AAP name>`.
+//! The attribute set and order are the console's; O and OU say aapkit rather than
+//! `Alibaba`/`Aliyun` because the certificate is not issued by Alibaba and should not claim to be.
+//! No SDK reads the subject: the key id travels separately in `ClientKeyContent.KeyId`.
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::RsaKeyPair;
+use base64::Engine as _;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::x509::{self, Signer};
+use super::{der, oid, pkcs12, PkiError};
+
+/// `KeyAlgorithm` of every client key.
+pub const KEY_ALGORITHM: &str = "RSA_2048";
+/// Characters besides letters and digits a password may contain.
+pub const PASSWORD_SPECIALS: &str = "~!@#$%^&*?_-";
+
+const SUBJECT_ORGANIZATION: &str = "aapkit";
+const SUBJECT_ORGANIZATIONAL_UNIT: &str = "client key";
+/// RFC 5280 ub-common-name.
+const MAX_AAP_NAME_CHARS: usize = 64;
+
+/// The result of `CreateClientKey`.
+pub struct GeneratedClientKey {
+    /// `KAAP.<uuid v4>`.
+    pub key_id: String,
+    /// The self-signed certificate, PEM: the public record kept by the store
+    /// (`GetClientKey.PublicKeyData`).
+    pub certificate_pem: String,
+    /// The same certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// The certificate's SubjectPublicKeyInfo, DER (what signature verification needs).
+    pub public_key_der: Vec<u8>,
+    /// Base64 of the password-protected PKCS#12 (`CreateClientKey.PrivateKeyData`).
+    pub private_key_data: String,
+    /// `{"KeyId":"KAAP.<uuid>","PrivateKeyData":"<base64 PKCS#12>"}`, the file the SDKs load.
+    pub client_key_content: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl std::fmt::Debug for GeneratedClientKey {
+    // The PKCS#12 is only as strong as its password: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedClientKey")
+            .field("key_id", &self.key_id)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ClientKeyContent<'a> {
+    #[serde(rename = "KeyId")]
+    key_id: &'a str,
+    #[serde(rename = "PrivateKeyData")]
+    private_key_data: &'a str,
+}
+
+/// The `CreateClientKey` password rule: 8 to 64 characters; only letters, digits and
+/// `~!@#$%^&*?_-`; at least two of those three kinds.
+pub fn validate_password(password: &str) -> Result<(), PkiError> {
+    let len = password.chars().count();
+    if !(8..=64).contains(&len) {
+        return Err(PkiError::InvalidPassword(
+            "it must be 8 to 64 characters long",
+        ));
+    }
+    let (mut digits, mut letters, mut specials) = (false, false, false);
+    for c in password.chars() {
+        if c.is_ascii_digit() {
+            digits = true;
+        } else if c.is_ascii_alphabetic() {
+            letters = true;
+        } else if PASSWORD_SPECIALS.contains(c) {
+            specials = true;
+        } else {
+            return Err(PkiError::InvalidPassword(
+                "it may contain only letters, digits and the special characters ~!@#$%^&*?_-",
+            ));
+        }
+    }
+    if u8::from(digits) + u8::from(letters) + u8::from(specials) < 2 {
+        return Err(PkiError::InvalidPassword(
+            "it must contain at least two of: digits, letters, special characters ~!@#$%^&*?_-",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_aap_name(aap_name: &str) -> Result<(), PkiError> {
+    let len = aap_name.chars().count();
+    if len == 0 || len > MAX_AAP_NAME_CHARS {
+        return Err(PkiError::InvalidArgument(format!(
+            "AAP name must be 1 to {MAX_AAP_NAME_CHARS} characters long (it is the certificate CN)"
+        )));
+    }
+    if aap_name.chars().any(char::is_control) {
+        return Err(PkiError::InvalidArgument(
+            "AAP name must not contain control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Generates a client key for `aap_name`, valid from `not_before` to `not_after`, with the
+/// private key in a PKCS#12 protected by `password`.
+pub fn generate(
+    aap_name: &str,
+    password: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<GeneratedClientKey, PkiError> {
+    validate_password(password)?;
+    validate_aap_name(aap_name)?;
+    if not_after <= not_before {
+        return Err(PkiError::InvalidArgument(format!(
+            "NotAfter ({not_after}) must be later than NotBefore ({not_before})"
+        )));
+    }
+
+    let key = RsaKeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| PkiError::Crypto("RSA key generation"))?;
+    let pkcs8: Zeroizing<Vec<u8>> = {
+        let der: Pkcs8V1Der<'static> = key
+            .as_der()
+            .map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
+        Zeroizing::new(der.as_ref().to_vec())
+    };
+    let signer = Signer::Rsa(&key);
+    let spki = signer.spki()?;
+
+    let subject = x509::name(&[
+        (oid::COUNTRY, "CN"),
+        (oid::STATE, "Zhejiang"),
+        (oid::LOCALITY, "Hangzhou"),
+        (oid::ORGANIZATION, SUBJECT_ORGANIZATION),
+        (oid::ORGANIZATIONAL_UNIT, SUBJECT_ORGANIZATIONAL_UNIT),
+        (oid::COMMON_NAME, aap_name),
+    ]);
+    let serial = x509::random_serial()?;
+    let key_usage = x509::extension(oid::KEY_USAGE, true, &der::named_bits(&[0]));
+    let certificate_der = x509::build(
+        &x509::Tbs {
+            serial: &serial,
+            issuer: &subject,
+            subject: &subject,
+            not_before,
+            not_after,
+            spki: &spki,
+            extensions: vec![key_usage],
+        },
+        &signer,
+    )?;
+
+    let pfx = pkcs12::write(&certificate_der, &pkcs8, password)?;
+    let private_key_data = base64::engine::general_purpose::STANDARD.encode(&pfx);
+    let key_id = format!("KAAP.{}", uuid::Uuid::new_v4());
+    let client_key_content = serde_json::to_string(&ClientKeyContent {
+        key_id: &key_id,
+        private_key_data: &private_key_data,
+    })
+    .map_err(|_| PkiError::Crypto("ClientKeyContent encoding"))?;
+
+    Ok(GeneratedClientKey {
+        certificate_pem: der::pem("CERTIFICATE", &certificate_der),
+        key_id,
+        certificate_der,
+        public_key_der: spki,
+        private_key_data,
+        client_key_content,
+        not_before,
+        not_after,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules() {
+        for ok in [
+            "abcd1234",
+            "1234____",
+            "abcd-efg",
+            "A1~!@#$%^&*?_-",
+            &"a1".repeat(32),
+        ] {
+            assert!(validate_password(ok).is_ok(), "{ok}");
+        }
+        let cases = [
+            ("abc123", "8 to 64"),
+            (&"a1".repeat(33)[..], "8 to 64"),
+            ("abcdefgh", "at least two"),
+            ("12345678", "at least two"),
+            ("~!@#$%^&", "at least two"),
+            ("abcd 1234", "may contain only"),
+            ("abcd1234+", "may contain only"),
+            ("abcdé1234", "may contain only"),
+        ];
+        for (bad, rule) in cases {
+            let err = validate_password(bad).unwrap_err().to_string();
+            assert!(err.contains(rule), "{bad}: {err}");
+        }
+    }
+}

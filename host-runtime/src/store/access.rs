@@ -1,0 +1,870 @@
+//! Network rules, policies, application access points and client-key records: the AAP model.
+//!
+//! References are checked like Alibaba does: a policy names existing network rules, an AAP names
+//! existing policies, and nothing still referenced can be deleted.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use super::time::{format_time, now};
+use super::validate::{
+    self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP,
+};
+use super::{Store, StoreError};
+
+// ---------------------------------------------------------------------------------------------
+// Network rules
+
+pub struct NetworkRuleInput {
+    pub name: String,
+    /// Only `Private`.
+    pub network_type: String,
+    pub source_private_ip: Vec<String>,
+    pub description: String,
+}
+
+pub struct NetworkRuleUpdate {
+    pub name: String,
+    pub source_private_ip: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkRuleInfo {
+    pub name: String,
+    #[serde(rename = "Type")]
+    pub network_type: String,
+    pub source_private_ip: Vec<String>,
+    pub description: String,
+    pub create_time: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+pub struct PolicyInput {
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub resources: Vec<String>,
+    /// `kst-...` or `shared`.
+    pub kms_instance: String,
+    /// AccessControlRules.NetworkRules.
+    pub network_rules: Vec<String>,
+    pub description: String,
+}
+
+pub struct PolicyUpdate {
+    pub name: String,
+    pub permissions: Option<Vec<String>>,
+    pub resources: Option<Vec<String>>,
+    pub network_rules: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// KmsInstance is immutable: accepted only when equal to the current value.
+    pub kms_instance: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessControlRules {
+    pub network_rules: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyInfo {
+    pub name: String,
+    pub description: String,
+    pub kms_instance: String,
+    pub permissions: Vec<String>,
+    pub resources: Vec<String>,
+    pub access_control_rules: AccessControlRules,
+    pub create_time: String,
+}
+
+/// Parses `{"NetworkRules":["rule", ...]}` (the AccessControlRules parameter).
+pub fn parse_access_control_rules(text: &str) -> Result<Vec<String>, StoreError> {
+    let bad = |reason: &str| {
+        StoreError::invalid(
+            "AccessControlRules",
+            validate::shorten(text),
+            reason.to_owned(),
+        )
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("expected an object {\"NetworkRules\": [...]}"))?;
+    if let Some(other) = obj.keys().find(|k| k.as_str() != "NetworkRules") {
+        return Err(bad(&format!(
+            "unknown member {other:?}; only NetworkRules is allowed"
+        )));
+    }
+    match obj.get("NetworkRules") {
+        None => Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("NetworkRules must hold strings"))
+            })
+            .collect(),
+        Some(_) => Err(bad("NetworkRules must be an array of rule names")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AAPs
+
+pub struct AapInput {
+    pub name: String,
+    pub policies: Vec<String>,
+    /// `ClientKey` or `RAMRole`.
+    pub authentication_method: String,
+    pub description: String,
+}
+
+pub struct AapUpdate {
+    pub name: String,
+    pub policies: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AapInfo {
+    pub name: String,
+    pub authentication_method: String,
+    pub policies: Vec<String>,
+    pub description: String,
+    pub create_time: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client keys
+
+/// The public record of a freshly generated client key.
+pub struct NewClientKey {
+    /// `KAAP.<uuid>`.
+    pub client_key_id: String,
+    pub aap_name: String,
+    /// `RSA_2048`.
+    pub key_algorithm: String,
+    /// PEM certificate (or PEM public key). Never a private key.
+    pub public_key_data: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClientKeyInfo {
+    pub client_key_id: String,
+    pub aap_name: String,
+    pub key_algorithm: String,
+    pub key_origin: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub create_time: String,
+    pub public_key_data: String,
+}
+
+/// Raw client-key row (times as Unix seconds), for the bundle export.
+pub(crate) struct ClientKeyRow {
+    pub id: String,
+    pub aap: String,
+    pub algorithm: String,
+    pub public_key_pem: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created: i64,
+}
+
+impl ClientKeyRow {
+    fn info(self) -> ClientKeyInfo {
+        ClientKeyInfo {
+            client_key_id: self.id,
+            aap_name: self.aap,
+            key_algorithm: self.algorithm,
+            key_origin: "KMS_PROVIDED".into(),
+            not_before: format_time(self.not_before),
+            not_after: format_time(self.not_after),
+            create_time: format_time(self.created),
+            public_key_data: self.public_key_pem,
+        }
+    }
+}
+
+fn check_client_key_id(id: &str) -> Result<(), StoreError> {
+    let ok = id
+        .strip_prefix("KAAP.")
+        .is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok());
+    if !ok {
+        return Err(StoreError::invalid(
+            "ClientKeyId",
+            id,
+            "expected KAAP.<uuid>",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries shared by the operations and the export
+
+fn exists(tx: &Transaction<'_>, table: &str, name: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            &format!("SELECT 1 FROM {table} WHERE name = ?1"),
+            params![name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn json_list(text: &str, what: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json(list: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn network_rules(tx: &Transaction<'_>) -> Result<Vec<NetworkRuleInfo>, StoreError> {
+    let mut stmt =
+        tx.prepare("SELECT name, type, source_private_ip, description, created FROM network_rules ORDER BY name")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(name, t, ips, description, created)| {
+            Ok(NetworkRuleInfo {
+                source_private_ip: json_list(&ips, &format!("network rule {name}"))?,
+                name,
+                network_type: t,
+                description,
+                create_time: format_time(created),
+            })
+        })
+        .collect()
+}
+
+fn network_rule(tx: &Transaction<'_>, name: &str) -> Result<NetworkRuleInfo, StoreError> {
+    network_rules(tx)?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| StoreError::not_found("network rule", name))
+}
+
+fn policy_rules(tx: &Transaction<'_>, policy: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        tx.prepare("SELECT rule FROM policy_network_rules WHERE policy = ?1 ORDER BY position")?;
+    let names = stmt
+        .query_map(params![policy], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT name, kms_instance, permissions, resources, description, created FROM policies ORDER BY name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(name, kms_instance, perms, res, description, created)| {
+            Ok(PolicyInfo {
+                permissions: json_list(&perms, &format!("policy {name}"))?,
+                resources: json_list(&res, &format!("policy {name}"))?,
+                access_control_rules: AccessControlRules {
+                    network_rules: policy_rules(tx, &name)?,
+                },
+                name,
+                description,
+                kms_instance,
+                create_time: format_time(created),
+            })
+        })
+        .collect()
+}
+
+fn policy(tx: &Transaction<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
+    policies(tx)?
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| StoreError::not_found("policy", name))
+}
+
+fn aap_policies(tx: &Transaction<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        tx.prepare("SELECT policy FROM aap_policies WHERE aap = ?1 ORDER BY position")?;
+    let names = stmt
+        .query_map(params![aap], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+pub(crate) fn aaps(tx: &Transaction<'_>) -> Result<Vec<AapInfo>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT name, authentication_method, description, created FROM aaps ORDER BY name",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(name, method, description, created)| {
+            Ok(AapInfo {
+                policies: aap_policies(tx, &name)?,
+                name,
+                authentication_method: method,
+                description,
+                create_time: format_time(created),
+            })
+        })
+        .collect()
+}
+
+fn aap(tx: &Transaction<'_>, name: &str) -> Result<AapInfo, StoreError> {
+    aaps(tx)?
+        .into_iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| StoreError::not_found("application access point", name))
+}
+
+pub(crate) fn client_key_rows(
+    tx: &Transaction<'_>,
+    aap: Option<&str>,
+) -> Result<Vec<ClientKeyRow>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT id, aap, algorithm, public_key_pem, not_before, not_after, created FROM client_keys
+         WHERE ?1 IS NULL OR aap = ?1 ORDER BY created, id",
+    )?;
+    let rows = stmt
+        .query_map(params![aap], |r| {
+            Ok(ClientKeyRow {
+                id: r.get(0)?,
+                aap: r.get(1)?,
+                algorithm: r.get(2)?,
+                public_key_pem: r.get(3)?,
+                not_before: r.get(4)?,
+                not_after: r.get(5)?,
+                created: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Names the referrers of `name` in `table.column` (for "in use" errors).
+fn referrers(tx: &Transaction<'_>, sql: &str, name: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare(sql)?;
+    let names = stmt
+        .query_map(params![name], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+fn check_rule_refs(tx: &Transaction<'_>, rules: &[String]) -> Result<Vec<String>, StoreError> {
+    if rules.len() > MAX_NETWORK_RULES_PER_POLICY {
+        return Err(StoreError::LimitExceeded(format!(
+            "AccessControlRules names {} network rules; a policy holds at most {MAX_NETWORK_RULES_PER_POLICY}",
+            rules.len()
+        )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(rules.len());
+    for r in rules {
+        if !exists(tx, "network_rules", r)? {
+            return Err(StoreError::invalid(
+                "AccessControlRules",
+                r,
+                "no network rule has this name",
+            ));
+        }
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn check_policy_refs(tx: &Transaction<'_>, policies: &[String]) -> Result<Vec<String>, StoreError> {
+    if policies.is_empty() {
+        return Err(StoreError::MissingParameter("Policies"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(policies.len());
+    for p in policies {
+        if !exists(tx, "policies", p)? {
+            return Err(StoreError::invalid(
+                "Policies",
+                p,
+                "no policy has this name",
+            ));
+        }
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    if out.len() > MAX_POLICIES_PER_AAP {
+        return Err(StoreError::LimitExceeded(format!(
+            "Policies names {} policies; an application access point holds at most {MAX_POLICIES_PER_AAP}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+fn set_policy_rules(
+    tx: &Transaction<'_>,
+    policy: &str,
+    rules: &[String],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM policy_network_rules WHERE policy = ?1",
+        params![policy],
+    )?;
+    for (i, r) in rules.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO policy_network_rules(policy, rule, position) VALUES (?1, ?2, ?3)",
+            params![policy, r, i64::try_from(i).unwrap_or(i64::MAX)],
+        )?;
+    }
+    Ok(())
+}
+
+fn set_aap_policies(
+    tx: &Transaction<'_>,
+    aap: &str,
+    policies: &[String],
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM aap_policies WHERE aap = ?1", params![aap])?;
+    for (i, p) in policies.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO aap_policies(aap, policy, position) VALUES (?1, ?2, ?3)",
+            params![aap, p, i64::try_from(i).unwrap_or(i64::MAX)],
+        )?;
+    }
+    Ok(())
+}
+
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for s in list {
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+impl Store {
+    /// CreateNetworkRule.
+    pub fn create_network_rule(
+        &self,
+        input: &NetworkRuleInput,
+    ) -> Result<NetworkRuleInfo, StoreError> {
+        validate::resource_name("Name", &input.name)?;
+        validate::network_type(&input.network_type)?;
+        validate::description(&input.description)?;
+        let ips = validate::source_private_ips(&input.source_private_ip)?;
+        self.write(|tx| {
+            if exists(tx, "network_rules", &input.name)? {
+                return Err(StoreError::AlreadyExists { kind: "network rule", name: input.name.clone() });
+            }
+            tx.execute(
+                "INSERT INTO network_rules(name, type, source_private_ip, description, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![input.name, input.network_type, to_json(&ips)?, input.description, now()],
+            )?;
+            network_rule(tx, &input.name)
+        })
+    }
+
+    /// UpdateNetworkRule (SourcePrivateIp and/or Description).
+    pub fn update_network_rule(
+        &self,
+        update: &NetworkRuleUpdate,
+    ) -> Result<NetworkRuleInfo, StoreError> {
+        let ips = update
+            .source_private_ip
+            .as_deref()
+            .map(validate::source_private_ips)
+            .transpose()?;
+        if let Some(d) = &update.description {
+            validate::description(d)?;
+        }
+        self.write(|tx| {
+            network_rule(tx, &update.name)?;
+            if let Some(ips) = &ips {
+                tx.execute(
+                    "UPDATE network_rules SET source_private_ip = ?1 WHERE name = ?2",
+                    params![to_json(ips)?, update.name],
+                )?;
+            }
+            if let Some(d) = &update.description {
+                tx.execute(
+                    "UPDATE network_rules SET description = ?1 WHERE name = ?2",
+                    params![d, update.name],
+                )?;
+            }
+            network_rule(tx, &update.name)
+        })
+    }
+
+    pub fn describe_network_rule(&self, name: &str) -> Result<NetworkRuleInfo, StoreError> {
+        self.read(|tx| network_rule(tx, name))
+    }
+
+    pub fn list_network_rules(&self) -> Result<Vec<NetworkRuleInfo>, StoreError> {
+        self.read(network_rules)
+    }
+
+    /// DeleteNetworkRule; refused while a policy uses the rule.
+    pub fn delete_network_rule(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            network_rule(tx, name)?;
+            let users = referrers(
+                tx,
+                "SELECT policy FROM policy_network_rules WHERE rule = ?1 ORDER BY policy",
+                name,
+            )?;
+            if !users.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "network rule",
+                    name: name.to_owned(),
+                    used_by: format!("policies {}", users.join(", ")),
+                });
+            }
+            tx.execute("DELETE FROM network_rules WHERE name = ?1", params![name])?;
+            Ok(())
+        })
+    }
+
+    /// CreatePolicy.
+    pub fn create_policy(&self, input: &PolicyInput) -> Result<PolicyInfo, StoreError> {
+        validate::resource_name("Name", &input.name)?;
+        validate::permissions(&input.permissions)?;
+        validate::resources(&input.resources)?;
+        validate::scope("KmsInstance", &input.kms_instance)?;
+        validate::description(&input.description)?;
+        self.write(|tx| {
+            if exists(tx, "policies", &input.name)? {
+                return Err(StoreError::AlreadyExists { kind: "policy", name: input.name.clone() });
+            }
+            let rules = check_rule_refs(tx, &input.network_rules)?;
+            tx.execute(
+                "INSERT INTO policies(name, kms_instance, permissions, resources, description, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    input.name,
+                    input.kms_instance,
+                    to_json(&dedup(&input.permissions))?,
+                    to_json(&dedup(&input.resources))?,
+                    input.description,
+                    now()
+                ],
+            )?;
+            set_policy_rules(tx, &input.name, &rules)?;
+            policy(tx, &input.name)
+        })
+    }
+
+    /// UpdatePolicy. KmsInstance cannot change.
+    pub fn update_policy(&self, update: &PolicyUpdate) -> Result<PolicyInfo, StoreError> {
+        if let Some(p) = &update.permissions {
+            validate::permissions(p)?;
+        }
+        if let Some(r) = &update.resources {
+            validate::resources(r)?;
+        }
+        if let Some(d) = &update.description {
+            validate::description(d)?;
+        }
+        self.write(|tx| {
+            let current = policy(tx, &update.name)?;
+            if let Some(k) = &update.kms_instance {
+                if *k != current.kms_instance {
+                    return Err(StoreError::invalid(
+                        "KmsInstance",
+                        k,
+                        format!(
+                            "the scope of a policy cannot change (it is {}); create a new policy",
+                            current.kms_instance
+                        ),
+                    ));
+                }
+            }
+            if let Some(p) = &update.permissions {
+                tx.execute(
+                    "UPDATE policies SET permissions = ?1 WHERE name = ?2",
+                    params![to_json(&dedup(p))?, update.name],
+                )?;
+            }
+            if let Some(r) = &update.resources {
+                tx.execute(
+                    "UPDATE policies SET resources = ?1 WHERE name = ?2",
+                    params![to_json(&dedup(r))?, update.name],
+                )?;
+            }
+            if let Some(d) = &update.description {
+                tx.execute(
+                    "UPDATE policies SET description = ?1 WHERE name = ?2",
+                    params![d, update.name],
+                )?;
+            }
+            if let Some(rules) = &update.network_rules {
+                let rules = check_rule_refs(tx, rules)?;
+                set_policy_rules(tx, &update.name, &rules)?;
+            }
+            policy(tx, &update.name)
+        })
+    }
+
+    pub fn describe_policy(&self, name: &str) -> Result<PolicyInfo, StoreError> {
+        self.read(|tx| policy(tx, name))
+    }
+
+    pub fn list_policies(&self) -> Result<Vec<PolicyInfo>, StoreError> {
+        self.read(policies)
+    }
+
+    /// DeletePolicy; refused while an AAP uses the policy.
+    pub fn delete_policy(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            policy(tx, name)?;
+            let users = referrers(
+                tx,
+                "SELECT aap FROM aap_policies WHERE policy = ?1 ORDER BY aap",
+                name,
+            )?;
+            if !users.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "policy",
+                    name: name.to_owned(),
+                    used_by: format!("application access points {}", users.join(", ")),
+                });
+            }
+            tx.execute("DELETE FROM policies WHERE name = ?1", params![name])?;
+            Ok(())
+        })
+    }
+
+    /// CreateApplicationAccessPoint.
+    pub fn create_aap(&self, input: &AapInput) -> Result<AapInfo, StoreError> {
+        validate::resource_name("Name", &input.name)?;
+        validate::authentication_method(&input.authentication_method)?;
+        validate::description(&input.description)?;
+        self.write(|tx| {
+            if exists(tx, "aaps", &input.name)? {
+                return Err(StoreError::AlreadyExists { kind: "application access point", name: input.name.clone() });
+            }
+            let policies = check_policy_refs(tx, &input.policies)?;
+            tx.execute(
+                "INSERT INTO aaps(name, authentication_method, description, created) VALUES (?1, ?2, ?3, ?4)",
+                params![input.name, input.authentication_method, input.description, now()],
+            )?;
+            set_aap_policies(tx, &input.name, &policies)?;
+            aap(tx, &input.name)
+        })
+    }
+
+    /// UpdateApplicationAccessPoint (Policies and/or Description).
+    pub fn update_aap(&self, update: &AapUpdate) -> Result<AapInfo, StoreError> {
+        if let Some(d) = &update.description {
+            validate::description(d)?;
+        }
+        self.write(|tx| {
+            aap(tx, &update.name)?;
+            if let Some(p) = &update.policies {
+                let policies = check_policy_refs(tx, p)?;
+                set_aap_policies(tx, &update.name, &policies)?;
+            }
+            if let Some(d) = &update.description {
+                tx.execute(
+                    "UPDATE aaps SET description = ?1 WHERE name = ?2",
+                    params![d, update.name],
+                )?;
+            }
+            aap(tx, &update.name)
+        })
+    }
+
+    pub fn describe_aap(&self, name: &str) -> Result<AapInfo, StoreError> {
+        self.read(|tx| aap(tx, name))
+    }
+
+    pub fn list_aaps(&self) -> Result<Vec<AapInfo>, StoreError> {
+        self.read(aaps)
+    }
+
+    /// DeleteApplicationAccessPoint; refused while client keys are bound to it (delete them first,
+    /// which revokes them).
+    pub fn delete_aap(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            aap(tx, name)?;
+            let keys = referrers(
+                tx,
+                "SELECT id FROM client_keys WHERE aap = ?1 ORDER BY id",
+                name,
+            )?;
+            if !keys.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "application access point",
+                    name: name.to_owned(),
+                    used_by: format!("client keys {}", keys.join(", ")),
+                });
+            }
+            tx.execute("DELETE FROM aaps WHERE name = ?1", params![name])?;
+            Ok(())
+        })
+    }
+
+    /// Checks that a client key may be created for `aap` (exists, uses ClientKey authentication,
+    /// below the limit) before the caller spends time generating one.
+    pub fn check_client_key_allowed(&self, aap_name: &str) -> Result<(), StoreError> {
+        self.read(|tx| client_key_allowed(tx, aap_name))
+    }
+
+    /// Records a client key's public half. The private half never reaches the store.
+    pub fn insert_client_key(&self, key: &NewClientKey) -> Result<ClientKeyInfo, StoreError> {
+        check_client_key_id(&key.client_key_id)?;
+        if key.key_algorithm != "RSA_2048" {
+            return Err(StoreError::invalid(
+                "KeyAlgorithm",
+                &key.key_algorithm,
+                "only RSA_2048 is supported",
+            ));
+        }
+        let pem = key.public_key_data.trim();
+        if !pem.starts_with("-----BEGIN ") {
+            return Err(StoreError::invalid(
+                "PublicKeyData",
+                validate::shorten(pem),
+                "expected a PEM certificate or public key",
+            ));
+        }
+        if pem.contains("PRIVATE KEY") {
+            return Err(StoreError::invalid(
+                "PublicKeyData",
+                "(not shown)",
+                "private keys are never stored",
+            ));
+        }
+        if key.not_after <= key.not_before {
+            return Err(StoreError::invalid(
+                "NotAfter",
+                format_time(key.not_after),
+                format!(
+                    "must be later than NotBefore {}",
+                    format_time(key.not_before)
+                ),
+            ));
+        }
+        self.write(|tx| {
+            client_key_allowed(tx, &key.aap_name)?;
+            let taken = tx
+                .query_row("SELECT 1 FROM client_keys WHERE id = ?1", params![key.client_key_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if taken {
+                return Err(StoreError::AlreadyExists { kind: "client key", name: key.client_key_id.clone() });
+            }
+            tx.execute(
+                "INSERT INTO client_keys(id, aap, algorithm, public_key_pem, not_before, not_after, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![key.client_key_id, key.aap_name, key.key_algorithm, pem, key.not_before, key.not_after, now()],
+            )?;
+            client_key(tx, &key.client_key_id)
+        })
+    }
+
+    /// GetClientKey.
+    pub fn get_client_key(&self, id: &str) -> Result<ClientKeyInfo, StoreError> {
+        self.read(|tx| client_key(tx, id))
+    }
+
+    /// ListClientKeys, of one AAP or of all.
+    pub fn list_client_keys(
+        &self,
+        aap_name: Option<&str>,
+    ) -> Result<Vec<ClientKeyInfo>, StoreError> {
+        self.read(|tx| {
+            if let Some(a) = aap_name {
+                aap(tx, a)?;
+            }
+            Ok(client_key_rows(tx, aap_name)?
+                .into_iter()
+                .map(ClientKeyRow::info)
+                .collect())
+        })
+    }
+
+    /// DeleteClientKey: the key stops working at the server's next reload.
+    pub fn delete_client_key(&self, id: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let n = tx.execute("DELETE FROM client_keys WHERE id = ?1", params![id])?;
+            if n == 0 {
+                return Err(StoreError::not_found("client key", id));
+            }
+            Ok(())
+        })
+    }
+}
+
+fn client_key_allowed(tx: &Transaction<'_>, aap_name: &str) -> Result<(), StoreError> {
+    let a = aap(tx, aap_name)?;
+    if a.authentication_method != "ClientKey" {
+        return Err(StoreError::InvalidState(format!(
+            "the application access point {aap_name} authenticates by {}; client keys need ClientKey",
+            a.authentication_method
+        )));
+    }
+    let n: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM client_keys WHERE aap = ?1",
+        params![aap_name],
+        |r| r.get(0),
+    )?;
+    if n >= MAX_CLIENT_KEYS_PER_AAP as i64 {
+        return Err(StoreError::LimitExceeded(format!(
+            "the application access point {aap_name} already has {n} client keys (at most {MAX_CLIENT_KEYS_PER_AAP}); delete one first"
+        )));
+    }
+    Ok(())
+}
+
+fn client_key(tx: &Transaction<'_>, id: &str) -> Result<ClientKeyInfo, StoreError> {
+    client_key_rows(tx, None)?
+        .into_iter()
+        .find(|k| k.id == id)
+        .map(ClientKeyRow::info)
+        .ok_or_else(|| StoreError::not_found("client key", id))
+}

@@ -1,0 +1,175 @@
+//! The database schema and its migrations.
+//!
+//! `meta.schema_version` records how many entries of [`MIGRATIONS`] have run. A new schema change is
+//! a new entry at the end; entries are never edited once released.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::StoreError;
+
+/// Each step moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial layout.
+    r#"
+    CREATE TABLE meta (
+        name  TEXT PRIMARY KEY,
+        value ANY NOT NULL
+    ) STRICT;
+
+    CREATE TABLE keys (
+        id               TEXT PRIMARY KEY,
+        spec             TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        description      TEXT NOT NULL DEFAULT '',
+        created          INTEGER NOT NULL,
+        deletion_date    INTEGER,
+        initial_version  TEXT NOT NULL,
+        primary_version  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE key_versions (
+        id       TEXT PRIMARY KEY,
+        key_id   TEXT NOT NULL REFERENCES keys(id),
+        created  INTEGER NOT NULL,
+        sealed   BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX key_versions_by_key ON key_versions(key_id, created);
+
+    CREATE TABLE aliases (
+        name     TEXT PRIMARY KEY,
+        key_id   TEXT NOT NULL REFERENCES keys(id),
+        created  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX aliases_by_key ON aliases(key_id);
+
+    CREATE TABLE secrets (
+        name               TEXT PRIMARY KEY,
+        encryption_key_id  TEXT NOT NULL REFERENCES keys(id),
+        secret_type        TEXT NOT NULL,
+        description        TEXT NOT NULL DEFAULT '',
+        created            INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE secret_versions (
+        secret_name  TEXT NOT NULL REFERENCES secrets(name),
+        version_id   TEXT NOT NULL,
+        data_type    TEXT NOT NULL,
+        created      INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,
+        sealed       BLOB NOT NULL,
+        PRIMARY KEY (secret_name, version_id)
+    ) STRICT;
+
+    -- A stage labels at most one version of a secret.
+    CREATE TABLE secret_stages (
+        secret_name  TEXT NOT NULL,
+        stage        TEXT NOT NULL,
+        version_id   TEXT NOT NULL,
+        PRIMARY KEY (secret_name, stage),
+        FOREIGN KEY (secret_name, version_id) REFERENCES secret_versions(secret_name, version_id)
+    ) STRICT;
+
+    CREATE TABLE network_rules (
+        name               TEXT PRIMARY KEY,
+        type               TEXT NOT NULL,
+        source_private_ip  TEXT NOT NULL,   -- JSON array
+        description        TEXT NOT NULL DEFAULT '',
+        created            INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE policies (
+        name          TEXT PRIMARY KEY,
+        kms_instance  TEXT NOT NULL,
+        permissions   TEXT NOT NULL,        -- JSON array
+        resources     TEXT NOT NULL,        -- JSON array
+        description   TEXT NOT NULL DEFAULT '',
+        created       INTEGER NOT NULL
+    ) STRICT;
+
+    -- AccessControlRules.NetworkRules, in order; the foreign key makes deleting a used rule fail.
+    CREATE TABLE policy_network_rules (
+        policy     TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,
+        rule       TEXT NOT NULL REFERENCES network_rules(name),
+        position   INTEGER NOT NULL,
+        PRIMARY KEY (policy, rule)
+    ) STRICT;
+    CREATE INDEX policy_network_rules_by_rule ON policy_network_rules(rule);
+
+    CREATE TABLE aaps (
+        name                   TEXT PRIMARY KEY,
+        authentication_method  TEXT NOT NULL,
+        description            TEXT NOT NULL DEFAULT '',
+        created                INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE aap_policies (
+        aap       TEXT NOT NULL REFERENCES aaps(name) ON DELETE CASCADE,
+        policy    TEXT NOT NULL REFERENCES policies(name),
+        position  INTEGER NOT NULL,
+        PRIMARY KEY (aap, policy)
+    ) STRICT;
+    CREATE INDEX aap_policies_by_policy ON aap_policies(policy);
+
+    -- Public records only: the private half of a client key is never stored.
+    CREATE TABLE client_keys (
+        id               TEXT PRIMARY KEY,
+        aap              TEXT NOT NULL REFERENCES aaps(name),
+        algorithm        TEXT NOT NULL,
+        public_key_pem   TEXT NOT NULL,
+        not_before       INTEGER NOT NULL,
+        not_after        INTEGER NOT NULL,
+        created          INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX client_keys_by_aap ON client_keys(aap);
+
+    INSERT INTO meta(name, value) VALUES ('generation', 0);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], in one immediate transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let has_meta: bool = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    let current: i64 = if has_meta {
+        tx.query_row(
+            "SELECT value FROM meta WHERE name='schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0)
+    } else {
+        0
+    };
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for step in MIGRATIONS
+        .iter()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tx.execute_batch(step)?;
+    }
+    if current < SCHEMA_VERSION {
+        tx.execute(
+            "INSERT INTO meta(name, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![SCHEMA_VERSION],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

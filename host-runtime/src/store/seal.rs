@@ -1,0 +1,208 @@
+//! The master key and AES-256-GCM sealing of key material and secret values.
+//!
+//! Sealed blob: `0x01 | 12-byte random nonce | ciphertext || 16-byte tag`. The AAD names the row the
+//! blob belongs to (table and ids), so a blob copied into another row fails to open.
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+use super::StoreError;
+
+/// File name of the master key inside the data directory.
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// Environment variable holding the master key (standard base64 of 32 bytes); it wins over the file.
+pub const MASTER_KEY_ENV: &str = "AAPKIT_MASTER_KEY";
+
+const MASTER_KEY_LEN: usize = 32;
+const BLOB_VERSION: u8 = 0x01;
+const TAG_LEN: usize = 16;
+
+/// The 32-byte key that seals everything secret in the database.
+pub struct MasterKey(pub(super) Zeroizing<[u8; MASTER_KEY_LEN]>);
+
+impl MasterKey {
+    pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, StoreError> {
+        let arr: [u8; MASTER_KEY_LEN] = bytes.try_into().map_err(|_| {
+            StoreError::MasterKey(format!(
+                "expected {MASTER_KEY_LEN} bytes, found {}",
+                bytes.len()
+            ))
+        })?;
+        Ok(MasterKey(Zeroizing::new(arr)))
+    }
+
+    /// Decodes the `AAPKIT_MASTER_KEY` form (standard base64 of 32 bytes).
+    pub fn from_base64(text: &str) -> Result<MasterKey, StoreError> {
+        let bytes = Zeroizing::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| {
+                    StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid base64: {e}"))
+                })?,
+        );
+        MasterKey::from_bytes(&bytes)
+            .map_err(|e| StoreError::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Result<MasterKey, StoreError> {
+        let mut k = Zeroizing::new([0u8; MASTER_KEY_LEN]);
+        aws_lc_rs::rand::fill(&mut k[..])
+            .map_err(|_| StoreError::Crypto("random generator failed".into()))?;
+        Ok(MasterKey(k))
+    }
+
+    /// The key from `AAPKIT_MASTER_KEY` if set, else from `<data_dir>/master.key` (created on first use).
+    pub fn load(data_dir: &Path) -> Result<MasterKey, StoreError> {
+        match std::env::var(MASTER_KEY_ENV) {
+            Ok(v) => MasterKey::from_base64(&v),
+            Err(std::env::VarError::NotUnicode(_)) => Err(StoreError::MasterKey(format!(
+                "{MASTER_KEY_ENV} is not valid UTF-8"
+            ))),
+            Err(std::env::VarError::NotPresent) => {
+                MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE))
+            }
+        }
+    }
+
+    /// Reads the key file, refusing one that group or others may access; creates it (mode 0600) if absent.
+    pub fn load_or_create_file(path: &Path) -> Result<MasterKey, StoreError> {
+        match fs::File::open(path) {
+            Ok(f) => read_key_file(path, f),
+            Err(e) if e.kind() == ErrorKind::NotFound => create_key_file(path),
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+}
+
+fn read_key_file(path: &Path, mut f: fs::File) -> Result<MasterKey, StoreError> {
+    let meta = f.metadata().map_err(|e| StoreError::io(path, e))?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StoreError::MasterKey(format!(
+            "{} has mode {mode:04o}; it must be readable by its owner only (chmod 600 {})",
+            path.display(),
+            path.display()
+        )));
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(MASTER_KEY_LEN));
+    Read::by_ref(&mut f)
+        .take(MASTER_KEY_LEN as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| StoreError::io(path, e))?;
+    MasterKey::from_bytes(&buf)
+        .map_err(|e| StoreError::MasterKey(format!("{}: {e}", path.display())))
+}
+
+/// Writes a new key to a temporary file and hard-links it into place, so two processes starting at
+/// once never see a half-written key: the loser of the race reads the winner's key.
+fn create_key_file(path: &Path) -> Result<MasterKey, StoreError> {
+    let key = MasterKey::generate()?;
+    let tmp: PathBuf = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&key.0[..])?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(StoreError::io(&tmp, e));
+    }
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                // Make the new directory entry durable too.
+                if let Ok(d) = fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(key)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            let f = fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+            read_key_file(path, f)
+        }
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+/// Seals and opens blobs under the master key.
+pub struct Sealer {
+    key: LessSafeKey,
+}
+
+impl Sealer {
+    pub fn new(master: &MasterKey) -> Result<Sealer, StoreError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &master.0[..])
+            .map_err(|_| StoreError::Crypto("cannot load the master key".into()))?;
+        Ok(Sealer {
+            key: LessSafeKey::new(unbound),
+        })
+    }
+
+    /// Encrypts `plaintext`, binding it to `aad` (the row it is stored in).
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce)
+            .map_err(|_| StoreError::Crypto("random generator failed".into()))?;
+        let mut body = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| StoreError::Crypto("sealing failed".into()))?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
+        out.push(BLOB_VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        // The plaintext copy in `body` was encrypted in place; nothing secret is left behind.
+        Ok(out)
+    }
+
+    /// Decrypts a blob made by [`Sealer::seal`] with the same `aad`.
+    pub fn open(&self, aad: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let fail = || StoreError::Unseal(aad.to_owned());
+        let (&version, rest) = blob.split_first().ok_or_else(fail)?;
+        if version != BLOB_VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(fail());
+        }
+        let (nonce, sealed) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let len = self
+            .key
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf[..])
+            .map_err(|_| fail())?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+}
+
+/// AAD of a key version's material.
+pub(crate) fn key_version_aad(key_id: &str, version_id: &str) -> String {
+    format!("aapkit/v1/key_versions/{key_id}/{version_id}")
+}
+
+/// AAD of a secret version's value.
+pub(crate) fn secret_version_aad(secret_name: &str, version_id: &str) -> String {
+    format!("aapkit/v1/secret_versions/{secret_name}/{version_id}")
+}
+
+/// AAD of the check value that detects a wrong master key at open time.
+pub(crate) const MASTER_CHECK_AAD: &str = "aapkit/v1/meta/master_check";
+pub(crate) const MASTER_CHECK_PLAINTEXT: &[u8] = b"aapkit master key check";

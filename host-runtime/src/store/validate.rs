@@ -1,0 +1,343 @@
+//! Parameter checks. Each error names the parameter and the offending value.
+
+use std::net::IpAddr;
+
+use super::StoreError;
+
+/// Longest resource name accepted (network rules, policies, AAPs).
+pub const MAX_NAME_LEN: usize = 128;
+/// Entries in one network rule's SourcePrivateIp.
+pub const MAX_SOURCE_IPS_PER_RULE: usize = 800;
+/// Network rules in one policy's AccessControlRules.
+pub const MAX_NETWORK_RULES_PER_POLICY: usize = 40;
+/// Policies attached to one AAP.
+pub const MAX_POLICIES_PER_AAP: usize = 3;
+/// Client keys bound to one AAP.
+pub const MAX_CLIENT_KEYS_PER_AAP: usize = 3;
+/// Resources in one policy.
+pub const MAX_RESOURCES_PER_POLICY: usize = 1000;
+/// Longest description.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// Largest secret value (Alibaba's SecretData limit).
+pub const MAX_SECRET_BYTES: usize = 30 * 1024;
+/// Pending window of ScheduleKeyDeletion, in days.
+pub const PENDING_WINDOW_DAYS: std::ops::RangeInclusive<i64> = 7..=366;
+
+/// The permission templates a policy may grant.
+pub const PERMISSION_TEMPLATES: [&str; 3] = [
+    "RbacPermission/Template/CryptoServiceKeyUser",
+    "RbacPermission/Template/CryptoServiceSecretUser",
+    // Console-only in Alibaba; scope `shared`.
+    "RbacPermission/Template/SecretUser",
+];
+
+/// A network-rule, policy or AAP name: 1..=128 of `A-Z a-z 0-9 _ - .`.
+pub fn resource_name(param: &'static str, name: &str) -> Result<(), StoreError> {
+    if name.is_empty() {
+        return Err(StoreError::MissingParameter(param));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(StoreError::invalid(
+            param,
+            name,
+            format!("longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(StoreError::invalid(
+            param,
+            name,
+            "only letters, digits, `_`, `-` and `.` are allowed",
+        ));
+    }
+    Ok(())
+}
+
+pub fn description(desc: &str) -> Result<(), StoreError> {
+    if desc.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(StoreError::invalid(
+            "Description",
+            shorten(desc),
+            format!("longer than {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// One SourcePrivateIp entry: an IPv4/IPv6 address or CIDR. Returns it in canonical text form.
+pub fn ip_or_cidr(entry: &str) -> Result<String, StoreError> {
+    let bad = |reason: &str| StoreError::invalid("SourcePrivateIp", entry, reason.to_owned());
+    let (addr, prefix) = match entry.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (entry, None),
+    };
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| bad("not an IPv4 or IPv6 address or CIDR"))?;
+    match prefix {
+        None => Ok(ip.to_string()),
+        Some(p) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad("the prefix length after `/` must be a decimal number"));
+            }
+            let len: u8 = p.parse().map_err(|_| bad("bad prefix length"))?;
+            if len > max {
+                return Err(bad(&format!("prefix length {len} exceeds {max}")));
+            }
+            Ok(format!("{ip}/{len}"))
+        }
+    }
+}
+
+pub fn source_private_ips(entries: &[String]) -> Result<Vec<String>, StoreError> {
+    if entries.is_empty() {
+        return Err(StoreError::invalid(
+            "SourcePrivateIp",
+            "[]",
+            "list at least one IP address or CIDR",
+        ));
+    }
+    if entries.len() > MAX_SOURCE_IPS_PER_RULE {
+        return Err(StoreError::LimitExceeded(format!(
+            "SourcePrivateIp has {} entries; a network rule holds at most {MAX_SOURCE_IPS_PER_RULE}",
+            entries.len()
+        )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(entries.len());
+    for e in entries {
+        let c = ip_or_cidr(e.trim())?;
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+pub fn network_type(t: &str) -> Result<(), StoreError> {
+    if t != "Private" {
+        return Err(StoreError::invalid(
+            "Type",
+            t,
+            "only `Private` is supported",
+        ));
+    }
+    Ok(())
+}
+
+pub fn permissions(perms: &[String]) -> Result<(), StoreError> {
+    if perms.is_empty() {
+        return Err(StoreError::MissingParameter("Permissions"));
+    }
+    for p in perms {
+        if !PERMISSION_TEMPLATES.contains(&p.as_str()) {
+            return Err(StoreError::invalid(
+                "Permissions",
+                p,
+                format!(
+                    "not a permission template; expected one of {}",
+                    PERMISSION_TEMPLATES.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `key/<id>`, `key/<prefix>*`, `secret/<name>`, `secret/<prefix>*` (`*` only as the last character).
+pub fn resource(r: &str) -> Result<(), StoreError> {
+    let bad = |reason: &str| StoreError::invalid("Resources", r, reason.to_owned());
+    let rest = r
+        .strip_prefix("key/")
+        .or_else(|| r.strip_prefix("secret/"))
+        .ok_or_else(|| bad("a resource must start with `key/` or `secret/`"))?;
+    if rest.is_empty() {
+        return Err(bad("the name after `/` is empty (use `*` for all)"));
+    }
+    if let Some(pos) = rest.find('*') {
+        if pos + 1 != rest.len() {
+            return Err(bad("`*` is allowed only as the last character"));
+        }
+    }
+    if !rest.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("only visible ASCII characters are allowed"));
+    }
+    Ok(())
+}
+
+pub fn resources(rs: &[String]) -> Result<(), StoreError> {
+    if rs.is_empty() {
+        return Err(StoreError::MissingParameter("Resources"));
+    }
+    if rs.len() > MAX_RESOURCES_PER_POLICY {
+        return Err(StoreError::LimitExceeded(format!(
+            "Resources has {} entries; a policy holds at most {MAX_RESOURCES_PER_POLICY}",
+            rs.len()
+        )));
+    }
+    rs.iter().try_for_each(|r| resource(r))
+}
+
+/// A policy scope: `kst-<id>` or `shared`.
+pub fn scope(param: &'static str, s: &str) -> Result<(), StoreError> {
+    if s == "shared" {
+        return Ok(());
+    }
+    let ok = s.strip_prefix("kst-").is_some_and(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    if !ok {
+        return Err(StoreError::invalid(
+            param,
+            s,
+            "expected a KMS instance id `kst-...` or `shared`",
+        ));
+    }
+    Ok(())
+}
+
+/// AuthenticationMethod of an AAP.
+pub fn authentication_method(m: &str) -> Result<(), StoreError> {
+    if m != "ClientKey" && m != "RAMRole" {
+        return Err(StoreError::invalid(
+            "AuthenticationMethod",
+            m,
+            "expected `ClientKey` or `RAMRole`",
+        ));
+    }
+    Ok(())
+}
+
+/// `alias/<name>`: letters, digits, `_`, `-`, `/`; at most 255 characters; `alias/acs/` is reserved.
+pub fn alias_name(a: &str) -> Result<(), StoreError> {
+    let bad = |reason: &str| StoreError::invalid("AliasName", a, reason.to_owned());
+    let rest = a
+        .strip_prefix("alias/")
+        .ok_or_else(|| bad("an alias must start with `alias/`"))?;
+    if rest.is_empty() || a.len() > 255 {
+        return Err(bad("the name after `alias/` must be 1 to 249 characters"));
+    }
+    if !rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/'))
+    {
+        return Err(bad("only letters, digits, `_`, `-` and `/` are allowed"));
+    }
+    if rest.starts_with("acs/") {
+        return Err(bad("the prefix `alias/acs/` is reserved"));
+    }
+    Ok(())
+}
+
+/// Secret names: 1..=192 of letters, digits and `_ / + = . @ -`; `acs/` is reserved.
+pub fn secret_name(n: &str) -> Result<(), StoreError> {
+    let bad = |reason: &str| StoreError::invalid("SecretName", n, reason.to_owned());
+    if n.is_empty() {
+        return Err(StoreError::MissingParameter("SecretName"));
+    }
+    if n.len() > 192 {
+        return Err(bad("longer than 192 characters"));
+    }
+    if !n.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'+' | b'=' | b'.' | b'@' | b'-')
+    }) {
+        return Err(bad("only letters, digits and `_ / + = . @ -` are allowed"));
+    }
+    if n.starts_with("acs/") {
+        return Err(bad("the prefix `acs/` is reserved"));
+    }
+    Ok(())
+}
+
+/// Secret version ids and stage names: 1..=64 of letters, digits, `_ - .` (no `/`, which keeps the AAD
+/// of a sealed value unambiguous).
+pub fn version_label(param: &'static str, v: &str) -> Result<(), StoreError> {
+    if v.is_empty()
+        || v.len() > 64
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(StoreError::invalid(
+            param,
+            v,
+            "expected 1 to 64 letters, digits, `_`, `-` or `.`",
+        ));
+    }
+    Ok(())
+}
+
+/// Shortens long values quoted in error messages.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(MAX).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_entries() {
+        for (input, ok) in [
+            ("10.0.0.1", Some("10.0.0.1")),
+            ("192.168.0.0/24", Some("192.168.0.0/24")),
+            ("fd00::1", Some("fd00::1")),
+            ("fd00::/8", Some("fd00::/8")),
+            ("10.0.0.0/33", None),
+            ("fd00::/129", None),
+            ("10.0.0.0/", None),
+            ("10.0.0.0/+8", None),
+            ("10.0.0", None),
+            ("host.example", None),
+            ("", None),
+        ] {
+            assert_eq!(ip_or_cidr(input).ok().as_deref(), ok, "{input}");
+        }
+    }
+
+    #[test]
+    fn resource_patterns() {
+        for (r, ok) in [
+            ("key/key-abc", true),
+            ("key/*", true),
+            ("key/a*", true),
+            ("secret/acs/ram/user/x", true),
+            ("secret/*", true),
+            ("key/", false),
+            ("key/*a", false),
+            ("key/a**", false),
+            ("keys/a", false),
+            ("secret/a b", false),
+        ] {
+            assert_eq!(resource(r).is_ok(), ok, "{r}");
+        }
+    }
+
+    #[test]
+    fn scopes_and_names() {
+        assert!(scope("KmsInstance", "shared").is_ok());
+        assert!(scope("KmsInstance", "kst-hzz62ee817bvyyr5").is_ok());
+        assert!(scope("KmsInstance", "kst-").is_err());
+        assert!(scope("KmsInstance", "default").is_err());
+        assert!(alias_name("alias/app").is_ok());
+        assert!(alias_name("alias/").is_err());
+        assert!(alias_name("app").is_err());
+        assert!(alias_name("alias/acs/x").is_err());
+        assert!(resource_name("Name", "rule_1.a-b").is_ok());
+        assert!(resource_name("Name", "rule 1").is_err());
+    }
+}

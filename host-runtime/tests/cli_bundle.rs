@@ -1,0 +1,53 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod cli_support;
+use cli_support::{s, with_aap, Env};
+
+#[test]
+fn export_to_stdout_and_file() {
+    let env = Env::new();
+    with_aap(&env);
+    let key = env.ok(&["key", "create"])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&[
+        "alias",
+        "create",
+        "--alias-name",
+        "alias/app",
+        "--key-id",
+        &key,
+    ]);
+    let f = env.write("v", b"do-not-export-me");
+    env.ok(&[
+        "secret",
+        "create",
+        "--secret-name",
+        "app/db",
+        "--encryption-key-id",
+        &key,
+        "--secret-data-file",
+        s(&f),
+    ]);
+
+    let out = env.run(&["bundle", "export", "--scope", "kst-test"]);
+    assert!(out.status.success(), "{}", cli_support::stderr(&out));
+    let text = cli_support::stdout(&out);
+    assert!(!text.contains("do-not-export-me"));
+    let b: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(b["Gateway"]["Scope"], "kst-test");
+    assert_eq!(b["ApplicationAccessPoints"][0]["Name"], "app");
+    assert_eq!(b["Keys"][0]["Aliases"][0], "alias/app");
+    assert_eq!(b["Secrets"][0]["SecretName"], "app/db");
+
+    let path = env.path("bundle.json");
+    let r = env.ok(&["bundle", "export", "--output", s(&path)]);
+    assert_eq!(r["Scope"], "shared");
+    assert!(r["Generation"].as_u64().unwrap() >= 6);
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(b["Gateway"]["Scope"], "shared");
+    env.fails_with(
+        &["bundle", "export", "--scope", "nowhere"],
+        "InvalidParameter",
+    );
+}

@@ -1,0 +1,247 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod cli_support;
+use aapkit_host::store::{NewClientKey, Store};
+use cli_support::{s, with_aap, Env};
+
+#[test]
+fn create_validates_before_generating() {
+    let env = Env::new();
+    with_aap(&env);
+    let out = env.path("ck.json");
+    let o = s(&out);
+    let msg = env.fails_with(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password",
+            "short",
+            "--output",
+            o,
+        ],
+        "InvalidParameter",
+    );
+    assert!(
+        msg.contains("Password") && !msg.contains("short"),
+        "names the parameter, never echoes the password: {msg}"
+    );
+    let (_, err) = env.fails(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password-env",
+            "AAPKIT_TEST_NO_SUCH_VAR",
+            "--output",
+            o,
+        ],
+        2,
+    );
+    assert!(err.contains("AAPKIT_TEST_NO_SUCH_VAR"), "{err}");
+    // Exactly one password source.
+    assert_eq!(
+        env.run(&["client-key", "create", "--aap", "app", "--output", o])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        env.run(&[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password",
+            "abcd1234",
+            "--password-env",
+            "X",
+            "--output",
+            o
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    // NotBefore and NotAfter go together.
+    let pw = env.write("pw", b"Passw0rd-1\n");
+    assert_eq!(
+        env.run(&[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password-file",
+            s(&pw),
+            "--not-before",
+            "2025-01-01T00:00:00Z",
+            "--output",
+            o
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    let msg = env.fails_with(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password-file",
+            s(&pw),
+            "--not-before",
+            "2026-01-01T00:00:00Z",
+            "--not-after",
+            "2025-01-01T00:00:00Z",
+            "--output",
+            o,
+        ],
+        "InvalidParameter",
+    );
+    assert!(msg.contains("NotAfter"), "{msg}");
+    let msg = env.fails_with(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password-file",
+            s(&pw),
+            "--not-before",
+            "yesterday",
+            "--not-after",
+            "2025-01-01T00:00:00Z",
+            "--output",
+            o,
+        ],
+        "InvalidParameter",
+    );
+    assert!(msg.contains("NotBefore"), "{msg}");
+    env.fails_with(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "ghost",
+            "--password-file",
+            s(&pw),
+            "--output",
+            o,
+        ],
+        "Forbidden.ResourceNotFound",
+    );
+    assert!(!out.exists(), "nothing is written on failure");
+}
+
+#[test]
+fn create_with_password_from_env() {
+    let env = Env::new();
+    with_aap(&env);
+    let out = env.path("ck.json");
+    let result = env
+        .command()
+        .env("CK_PW", "Passw0rd-1")
+        .args([
+            "--json",
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password-env",
+            "CK_PW",
+            "--output",
+            s(&out),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    if result.status.success() {
+        // PKI wired: the file holds ClientKeyContent, mode 0600, and the record is listed.
+        use std::os::unix::fs::PermissionsExt;
+        let content: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert!(content["KeyId"].as_str().unwrap().starts_with("KAAP."));
+        assert!(content["PrivateKeyData"].is_string());
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!cli_support::stdout(&result).contains(content["PrivateKeyData"].as_str().unwrap()));
+        assert_eq!(
+            env.ok(&["client-key", "list", "--aap", "app"])["TotalCount"],
+            1
+        );
+    } else {
+        assert_eq!(result.status.code(), Some(1));
+        assert_eq!(v["Code"], "UnsupportedOperation", "{v}");
+        assert!(v["Message"].as_str().unwrap().contains("not wired yet"));
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn list_get_delete_and_limits() {
+    let env = Env::new();
+    with_aap(&env);
+    let ids: Vec<String> = {
+        let store = Store::open(&env.data_dir()).unwrap();
+        (0..3)
+            .map(|_| {
+                store
+                    .insert_client_key(&NewClientKey {
+                        client_key_id: format!("KAAP.{}", uuid::Uuid::new_v4()),
+                        aap_name: "app".into(),
+                        key_algorithm: "RSA_2048".into(),
+                        public_key_data:
+                            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----".into(),
+                        not_before: 1_700_000_000,
+                        not_after: 1_900_000_000,
+                    })
+                    .unwrap()
+                    .client_key_id
+            })
+            .collect()
+    };
+    let list = env.ok(&["client-key", "list", "--aap", "app"]);
+    assert_eq!(list["TotalCount"], 3);
+    assert_eq!(list["ClientKeys"][0]["KeyAlgorithm"], "RSA_2048");
+    assert_eq!(list["ClientKeys"][0]["NotBefore"], "2023-11-14T22:13:20Z");
+    assert_eq!(env.ok(&["client-key", "list"])["TotalCount"], 3);
+    assert_eq!(
+        env.ok(&["client-key", "get", "--client-key-id", &ids[0]])["AapName"],
+        "app"
+    );
+
+    let pw = env.write("pw", b"Passw0rd-1");
+    env.fails_with(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password-file",
+            s(&pw),
+            "--output",
+            s(&env.path("o")),
+        ],
+        "Rejected.LimitExceeded",
+    );
+    env.fails_with(
+        &["aap", "delete", "--name", "app"],
+        "Rejected.ResourceInUse",
+    );
+    for id in &ids {
+        env.ok(&["client-key", "delete", "--client-key-id", id]);
+    }
+    env.fails_with(
+        &["client-key", "delete", "--client-key-id", &ids[0]],
+        "Forbidden.ResourceNotFound",
+    );
+    env.fails_with(
+        &["client-key", "list", "--aap", "ghost"],
+        "Forbidden.ResourceNotFound",
+    );
+    env.ok(&["aap", "delete", "--name", "app"]);
+}

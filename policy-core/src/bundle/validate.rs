@@ -1,0 +1,260 @@
+//! Semantic checks on a typed bundle: names, limits, duplicates and references. Runs on parsed
+//! documents and on bundles the host builds in code (via `Bundle::compile`).
+
+use std::collections::HashMap;
+
+use super::error::{json_str, BundleError};
+use super::model::{limits::*, *};
+use super::parse::{Hints, Kind};
+use crate::catalogue::Permission;
+
+struct V<'h> {
+    errors: Vec<BundleError>,
+    hints: &'h Hints,
+}
+
+impl V<'_> {
+    fn err(&mut self, path: String, value: String, message: impl Into<String>) {
+        if !self.hints.is_broken(&path) {
+            self.errors.push(BundleError { path, value, message: message.into() });
+        }
+    }
+
+    /// A name or id: 1..=256 visible ASCII characters (names travel in HTTP headers).
+    fn name(&mut self, path: String, s: &str, what: &str) -> bool {
+        if s.is_empty() {
+            self.err(path, json_str(s), format!("{what} must not be empty"));
+            false
+        } else if s.len() > MAX_NAME_LEN {
+            self.err(path, json_str(s), format!("{what} is longer than {MAX_NAME_LEN} characters"));
+            false
+        } else if !s.bytes().all(|b| b.is_ascii_graphic()) {
+            self.err(path, json_str(s), format!("{what} may contain only visible ASCII characters (no spaces)"));
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Records `name` in `seen`, reporting a duplicate.
+    fn unique<'a>(&mut self, seen: &mut HashMap<&'a str, String>, name: &'a str, path: String, what: &str) {
+        if name.is_empty() {
+            return;
+        }
+        match seen.get(name) {
+            Some(first) => {
+                let msg = format!("duplicate {what} `{name}` (first defined at {first})");
+                self.err(path, json_str(name), msg);
+            }
+            None => {
+                seen.insert(name, path);
+            }
+        }
+    }
+
+    fn reference(&mut self, kind: Kind, known: &HashMap<&str, String>, name: &str, path: String, what: &str) {
+        if !name.is_empty() && !known.contains_key(name) && !self.hints.incomplete.contains(&kind) {
+            self.err(path, json_str(name), format!("unknown {what} `{name}`"));
+        }
+    }
+}
+
+/// True for `shared` or `kst-` followed by letters, digits, `-` or `*`.
+pub(crate) fn valid_scope(s: &str) -> bool {
+    s == "shared"
+        || s.strip_prefix("kst-").is_some_and(|r| {
+            !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*')
+        })
+}
+
+/// Client key ids: `KAAP.<uuid>` in practice; any 1..=128 of `[A-Za-z0-9._-]` is accepted
+/// (the SDK's unit-test key is `key_for_unit_test`).
+pub(crate) fn valid_client_key_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError>) {
+    let mut v = V { errors: Vec::new(), hints };
+
+    let mut rules = HashMap::new();
+    for (i, r) in b.network_rules.iter().enumerate() {
+        let p = format!("$.NetworkRules[{i}]");
+        if v.name(format!("{p}.Name"), &r.name, "a network rule name") {
+            v.unique(&mut rules, &r.name, format!("{p}.Name"), "network rule name");
+        }
+        let n = r.source_private_ip.len();
+        if n == 0 {
+            v.err(format!("{p}.SourcePrivateIp"), "[]".into(), "a network rule needs at least one IP or CIDR block");
+        } else if n > MAX_SOURCE_IPS_PER_RULE {
+            v.err(
+                format!("{p}.SourcePrivateIp"),
+                format!("[{n} entries]"),
+                format!("at most {MAX_SOURCE_IPS_PER_RULE} IPs or CIDR blocks per network rule, found {n}"),
+            );
+        }
+    }
+
+    let mut policies = HashMap::new();
+    for (i, pol) in b.policies.iter().enumerate() {
+        let p = format!("$.Policies[{i}]");
+        if v.name(format!("{p}.Name"), &pol.name, "a policy name") {
+            v.unique(&mut policies, &pol.name, format!("{p}.Name"), "policy name");
+        }
+        if pol.permissions.is_empty() {
+            v.err(format!("{p}.Permissions"), "[]".into(), "a policy needs at least one permission");
+        }
+        if pol.resources.is_empty() {
+            v.err(format!("{p}.Resources"), "[]".into(), "a policy needs at least one resource");
+        }
+        if !valid_scope(&pol.kms_instance) {
+            v.err(
+                format!("{p}.KmsInstance"),
+                json_str(&pol.kms_instance),
+                "expected a KMS instance id (`kst-...`) or `shared`",
+            );
+        } else if pol.kms_instance != "shared" {
+            if let Some(j) = pol.permissions.iter().position(|x| *x == Permission::SecretUser) {
+                v.err(
+                    format!("{p}.Permissions[{j}]"),
+                    json_str(Permission::SecretUser.template()),
+                    "SecretUser applies only to the shared gateway (KmsInstance `shared`)",
+                );
+            }
+        }
+        let nr = &pol.access_control_rules.network_rules;
+        let np = format!("{p}.AccessControlRules.NetworkRules");
+        if nr.len() > MAX_NETWORK_RULES_PER_POLICY {
+            v.err(
+                np.clone(),
+                format!("[{} entries]", nr.len()),
+                format!("at most {MAX_NETWORK_RULES_PER_POLICY} network rules per policy, found {}", nr.len()),
+            );
+        }
+        for (j, name) in nr.iter().enumerate() {
+            v.reference(Kind::NetworkRule, &rules, name, format!("{np}[{j}]"), "network rule");
+        }
+    }
+
+    let mut aaps = HashMap::new();
+    for (i, a) in b.application_access_points.iter().enumerate() {
+        let p = format!("$.ApplicationAccessPoints[{i}]");
+        if v.name(format!("{p}.Name"), &a.name, "an AAP name") {
+            v.unique(&mut aaps, &a.name, format!("{p}.Name"), "AAP name");
+        }
+        let n = a.policies.len();
+        if n == 0 {
+            v.err(format!("{p}.Policies"), "[]".into(), "an AAP needs at least one policy");
+        } else if n > MAX_POLICIES_PER_AAP {
+            v.err(
+                format!("{p}.Policies"),
+                format!("[{n} entries]"),
+                format!("at most {MAX_POLICIES_PER_AAP} policies per AAP, found {n}"),
+            );
+        }
+        let mut seen = HashMap::new();
+        for (j, name) in a.policies.iter().enumerate() {
+            v.unique(&mut seen, name, format!("{p}.Policies[{j}]"), "policy in this AAP");
+            v.reference(Kind::Policy, &policies, name, format!("{p}.Policies[{j}]"), "policy");
+        }
+    }
+
+    let mut cks = HashMap::new();
+    let mut per_aap: HashMap<&str, usize> = HashMap::new();
+    for (i, k) in b.client_keys.iter().enumerate() {
+        let p = format!("$.ClientKeys[{i}]");
+        if !valid_client_key_id(&k.client_key_id) {
+            v.err(
+                format!("{p}.ClientKeyId"),
+                json_str(&k.client_key_id),
+                "a client key id is 1 to 128 of letters, digits, `.`, `_`, `-` (e.g. `KAAP.<uuid>`)",
+            );
+        } else {
+            v.unique(&mut cks, &k.client_key_id, format!("{p}.ClientKeyId"), "client key id");
+        }
+        v.reference(Kind::Aap, &aaps, &k.aap_name, format!("{p}.AapName"), "AAP");
+        if let Some(a) = b.application_access_points.iter().find(|a| a.name == k.aap_name) {
+            if a.authentication_method != AuthenticationMethod::ClientKey {
+                v.err(
+                    format!("{p}.AapName"),
+                    json_str(&k.aap_name),
+                    "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey",
+                );
+            }
+        }
+        let count = per_aap.entry(k.aap_name.as_str()).or_insert(0);
+        *count += 1;
+        if *count == MAX_CLIENT_KEYS_PER_AAP + 1 {
+            v.err(
+                format!("{p}.AapName"),
+                json_str(&k.aap_name),
+                format!("at most {MAX_CLIENT_KEYS_PER_AAP} client keys per AAP"),
+            );
+        }
+        if k.public_key_data.trim().is_empty() {
+            v.err(format!("{p}.PublicKeyData"), "\"\"".into(), "PublicKeyData must hold a PEM certificate or public key");
+        }
+        if k.not_before >= k.not_after {
+            v.err(
+                format!("{p}.NotAfter"),
+                json_str(&crate::time::format_iso8601(k.not_after)),
+                "NotAfter must be later than NotBefore",
+            );
+        }
+    }
+
+    let mut keys = HashMap::new();
+    let mut aliases = HashMap::new();
+    let mut versions = HashMap::new();
+    for (i, k) in b.keys.iter().enumerate() {
+        let p = format!("$.Keys[{i}]");
+        if v.name(format!("{p}.KeyId"), &k.key_id, "a key id") {
+            if k.key_id.starts_with("alias/") {
+                v.err(format!("{p}.KeyId"), json_str(&k.key_id), "a key id must not start with `alias/`");
+            }
+            v.unique(&mut keys, &k.key_id, format!("{p}.KeyId"), "key id");
+        }
+        for (j, a) in k.aliases.iter().enumerate() {
+            let ap = format!("{p}.Aliases[{j}]");
+            if !a.starts_with("alias/") || a.len() <= "alias/".len() {
+                v.err(ap, json_str(a), "an alias is `alias/` followed by a name");
+            } else if v.name(ap.clone(), a, "an alias") {
+                v.unique(&mut aliases, a, ap, "alias");
+            }
+        }
+        if !KEY_SPECS.contains(&k.key_spec.as_str()) {
+            let list = KEY_SPECS.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+            v.err(format!("{p}.KeySpec"), json_str(&k.key_spec), format!("unknown key spec, expected one of {list}"));
+        }
+        for (j, ver) in k.key_versions.iter().enumerate() {
+            let vp = format!("{p}.KeyVersions[{j}]");
+            if ver.len() != crate::blob::KEY_VERSION_ID_LEN || !ver.bytes().all(|c| c.is_ascii_graphic()) {
+                v.err(vp, json_str(ver), "a key version id is 36 visible ASCII characters (a UUID)");
+            } else {
+                v.unique(&mut versions, ver, vp, "key version id");
+            }
+        }
+    }
+
+    let mut secrets = HashMap::new();
+    for (i, s) in b.secrets.iter().enumerate() {
+        let p = format!("$.Secrets[{i}]");
+        if v.name(format!("{p}.SecretName"), &s.secret_name, "a secret name") {
+            v.unique(&mut secrets, &s.secret_name, format!("{p}.SecretName"), "secret name");
+        }
+        v.reference(Kind::Key, &keys, &s.encryption_key_id, format!("{p}.EncryptionKeyId"), "key id");
+    }
+
+    if let Some(g) = &b.gateway {
+        if !valid_scope(&g.scope) {
+            v.err("$.Gateway.Scope".into(), json_str(&g.scope), "expected a KMS instance id (`kst-...`) or `shared`");
+        }
+        if g.max_skew_seconds == 0 || g.max_skew_seconds > 86_400 {
+            v.err(
+                "$.Gateway.MaxSkewSeconds".into(),
+                g.max_skew_seconds.to_string(),
+                "expected an integer number of seconds from 1 to 86400",
+            );
+        }
+    }
+    out.append(&mut v.errors);
+}

@@ -1,0 +1,242 @@
+//! The compiled bundle: everything a decision needs, indexed once so that evaluation is a few
+//! hash lookups and binary searches with no allocation.
+
+pub(crate) mod ipset;
+pub(crate) mod resources;
+
+use std::collections::HashMap;
+
+use crate::bundle::error::{BundleError, BundleErrors};
+use crate::bundle::model::{Bundle, KeyState, ResourcePattern, DEFAULT_MAX_SKEW_SECONDS};
+use crate::crypto::RsaPublicKey;
+use crate::time::UnixTime;
+use ipset::IpSet;
+use resources::PatternSet;
+
+pub(crate) struct CKey {
+    pub(crate) id: Box<str>,
+    pub(crate) aap: usize,
+    pub(crate) not_before: UnixTime,
+    pub(crate) not_after: UnixTime,
+    pub(crate) public_key: RsaPublicKey,
+}
+
+pub(crate) struct CAap {
+    pub(crate) name: Box<str>,
+    pub(crate) policies: Vec<usize>,
+}
+
+pub(crate) struct CPolicy {
+    pub(crate) name: Box<str>,
+    pub(crate) scope: Box<str>,
+    pub(crate) perms: u8,
+    pub(crate) keys: PatternSet,
+    pub(crate) secrets: PatternSet,
+    pub(crate) net: IpSet,
+}
+
+pub(crate) struct CCatKey {
+    pub(crate) id: Box<str>,
+    pub(crate) spec: Box<str>,
+    pub(crate) state: KeyState,
+}
+
+pub(crate) struct CSecret {
+    pub(crate) name: Box<str>,
+    pub(crate) key: usize,
+}
+
+pub(crate) struct CGateway {
+    pub(crate) scope: Box<str>,
+    pub(crate) trusted: IpSet,
+    pub(crate) max_skew: u32,
+}
+
+/// A validated, indexed bundle. Build once with [`Bundle::compile`] or [`compile_bundle`],
+/// then evaluate many requests against it.
+pub struct CompiledBundle {
+    pub(crate) client_keys: Vec<CKey>,
+    pub(crate) client_key_index: HashMap<Box<str>, usize>,
+    pub(crate) aaps: Vec<CAap>,
+    pub(crate) policies: Vec<CPolicy>,
+    pub(crate) keys: Vec<CCatKey>,
+    pub(crate) key_by_id: HashMap<Box<str>, usize>,
+    pub(crate) key_by_alias: HashMap<Box<str>, usize>,
+    pub(crate) key_by_version: HashMap<Box<str>, usize>,
+    pub(crate) secrets: Vec<CSecret>,
+    pub(crate) secret_by_name: HashMap<Box<str>, usize>,
+    pub(crate) gateway: Option<CGateway>,
+    source: Bundle,
+}
+
+impl core::fmt::Debug for CompiledBundle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CompiledBundle")
+            .field("client_keys", &self.client_keys.len())
+            .field("policies", &self.policies.len())
+            .field("keys", &self.keys.len())
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledBundle {
+    /// The bundle this was compiled from.
+    pub fn bundle(&self) -> &Bundle {
+        &self.source
+    }
+
+    /// `Gateway.Scope`, when the bundle has a Gateway section.
+    pub fn gateway_scope(&self) -> Option<&str> {
+        self.gateway.as_ref().map(|g| &*g.scope)
+    }
+
+    /// `Gateway.MaxSkewSeconds` (900 without a Gateway section).
+    pub fn max_skew_seconds(&self) -> u32 {
+        self.gateway.as_ref().map_or(DEFAULT_MAX_SKEW_SECONDS, |g| g.max_skew)
+    }
+
+    /// The public key of a client key, for hosts that verify elsewhere.
+    pub fn client_key_public_key(&self, id: &str) -> Option<&RsaPublicKey> {
+        self.client_key(id).map(|k| &k.public_key)
+    }
+
+    pub(crate) fn client_key(&self, id: &str) -> Option<&CKey> {
+        self.client_key_index.get(id).and_then(|&i| self.client_keys.get(i))
+    }
+}
+
+fn index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<Box<str>, usize> {
+    names.enumerate().map(|(i, n)| (Box::from(n), i)).collect()
+}
+
+impl Bundle {
+    /// Validates and compiles. Public-key parse errors surface here, with their path.
+    pub fn compile(&self) -> Result<CompiledBundle, BundleErrors> {
+        self.validate()?;
+        compile_valid(self.clone())
+    }
+}
+
+/// Parses, validates and compiles a document.
+pub fn compile_bundle(json: &str) -> Result<CompiledBundle, BundleErrors> {
+    let b = crate::bundle::parse_bundle(json)?;
+    compile_valid(b)
+}
+
+/// Compiles a bundle that passed validation (names unique, references resolve).
+fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
+    let mut errors = Vec::new();
+
+    let rule_index = index(b.network_rules.iter().map(|r| r.name.as_str()));
+    let policy_index = index(b.policies.iter().map(|p| p.name.as_str()));
+    let aap_index = index(b.application_access_points.iter().map(|a| a.name.as_str()));
+
+    let policies = b
+        .policies
+        .iter()
+        .map(|p| {
+            let cidrs = p
+                .access_control_rules
+                .network_rules
+                .iter()
+                .filter_map(|n| rule_index.get(n.as_str()).and_then(|&i| b.network_rules.get(i)))
+                .flat_map(|r| r.source_private_ip.iter());
+            let key_pats = p.resources.iter().filter_map(|r| match r {
+                ResourcePattern::Key(k) => Some(k),
+                ResourcePattern::Secret(_) => None,
+            });
+            let secret_pats = p.resources.iter().filter_map(|r| match r {
+                ResourcePattern::Secret(s) => Some(s),
+                ResourcePattern::Key(_) => None,
+            });
+            CPolicy {
+                name: p.name.as_str().into(),
+                scope: p.kms_instance.as_str().into(),
+                perms: p.permissions.iter().fold(0, |m, x| m | x.bit()),
+                keys: PatternSet::from_patterns(key_pats),
+                secrets: PatternSet::from_patterns(secret_pats),
+                net: IpSet::from_cidrs(cidrs),
+            }
+        })
+        .collect();
+
+    let aaps = b
+        .application_access_points
+        .iter()
+        .map(|a| CAap {
+            name: a.name.as_str().into(),
+            policies: a.policies.iter().filter_map(|n| policy_index.get(n.as_str()).copied()).collect(),
+        })
+        .collect();
+
+    let mut client_keys = Vec::with_capacity(b.client_keys.len());
+    for (i, k) in b.client_keys.iter().enumerate() {
+        let Some(&aap) = aap_index.get(k.aap_name.as_str()) else { continue };
+        match RsaPublicKey::from_pem(&k.public_key_data) {
+            Ok(public_key) => client_keys.push(CKey {
+                id: k.client_key_id.as_str().into(),
+                aap,
+                not_before: k.not_before,
+                not_after: k.not_after,
+                public_key,
+            }),
+            Err(e) => errors.push(BundleError {
+                path: format!("$.ClientKeys[{i}].PublicKeyData"),
+                value: crate::bundle::error::shorten(k.public_key_data.clone()),
+                message: format!("not a usable RSA public key or certificate: {e}"),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(BundleErrors(errors));
+    }
+    let client_key_index = index(client_keys.iter().map(|k| &*k.id));
+
+    let keys: Vec<CCatKey> = b
+        .keys
+        .iter()
+        .map(|k| CCatKey { id: k.key_id.as_str().into(), spec: k.key_spec.as_str().into(), state: k.key_state })
+        .collect();
+    let key_by_id = index(b.keys.iter().map(|k| k.key_id.as_str()));
+    let mut key_by_alias = HashMap::new();
+    let mut key_by_version = HashMap::new();
+    for (i, k) in b.keys.iter().enumerate() {
+        for a in &k.aliases {
+            key_by_alias.insert(Box::from(a.as_str()), i);
+        }
+        for v in &k.key_versions {
+            key_by_version.insert(Box::from(v.as_str()), i);
+        }
+    }
+    let secrets: Vec<CSecret> = b
+        .secrets
+        .iter()
+        .filter_map(|s| {
+            key_by_id
+                .get(s.encryption_key_id.as_str())
+                .map(|&key| CSecret { name: s.secret_name.as_str().into(), key })
+        })
+        .collect();
+    let secret_by_name = index(secrets.iter().map(|s| &*s.name));
+    let gateway = b.gateway.as_ref().map(|g| CGateway {
+        scope: g.scope.as_str().into(),
+        trusted: IpSet::from_cidrs(&g.trusted_proxies),
+        max_skew: g.max_skew_seconds,
+    });
+
+    Ok(CompiledBundle {
+        client_keys,
+        client_key_index,
+        aaps,
+        policies,
+        keys,
+        key_by_id,
+        key_by_alias,
+        key_by_version,
+        secrets,
+        secret_by_name,
+        gateway,
+        source: b,
+    })
+}

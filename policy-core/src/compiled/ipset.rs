@@ -1,0 +1,100 @@
+//! A set of IP addresses as sorted, disjoint, non-adjacent inclusive ranges: membership is one
+//! binary search, however many rules and CIDR blocks went in.
+
+use std::net::IpAddr;
+
+use crate::bundle::cidr::{canonical_ip, IpCidr};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IpSet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+fn merge<T: Copy + Ord>(mut r: Vec<(T, T)>, succ: impl Fn(T) -> Option<T>) -> Vec<(T, T)> {
+    r.sort_unstable();
+    let mut out: Vec<(T, T)> = Vec::with_capacity(r.len());
+    for (lo, hi) in r {
+        if let Some(last) = out.last_mut() {
+            // Overlapping or adjacent (last.hi + 1 == lo) ranges merge.
+            if lo <= last.1 || succ(last.1).is_some_and(|n| n == lo) {
+                if hi > last.1 {
+                    last.1 = hi;
+                }
+                continue;
+            }
+        }
+        out.push((lo, hi));
+    }
+    out.shrink_to_fit();
+    out
+}
+
+fn find<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
+    // Index of the first range starting after x; the candidate is the one before it.
+    let i = ranges.partition_point(|&(lo, _)| lo <= x);
+    i.checked_sub(1).and_then(|j| ranges.get(j)).is_some_and(|&(_, hi)| x <= hi)
+}
+
+impl IpSet {
+    pub(crate) fn from_cidrs<'c>(cidrs: impl IntoIterator<Item = &'c IpCidr>) -> IpSet {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for c in cidrs {
+            if let Some(r) = c.v4_range() {
+                v4.push(r);
+            } else if let Some(r) = c.v6_range() {
+                v6.push(r);
+            }
+        }
+        IpSet { v4: merge(v4, |x: u32| x.checked_add(1)), v6: merge(v6, |x: u128| x.checked_add(1)) }
+    }
+
+    /// Membership; IPv4-mapped IPv6 addresses are looked up as IPv4.
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match canonical_ip(ip) {
+            IpAddr::V4(a) => find(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => find(&self.v6, u128::from(a)),
+        }
+    }
+
+    /// Number of ranges after merging (for tests and stats).
+    #[allow(dead_code)]
+    pub(crate) fn range_count(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_and_finds() {
+        let c: Vec<IpCidr> = ["10.0.0.0/25", "10.0.0.128/25", "10.0.1.0/24", "192.168.1.7", "fd00::/16", "0.0.0.5"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let s = IpSet::from_cidrs(&c);
+        assert_eq!(s.range_count(), 4);
+        for (ip, want) in [
+            ("10.0.0.0", true),
+            ("10.0.1.255", true),
+            ("10.0.2.0", false),
+            ("9.255.255.255", false),
+            ("192.168.1.7", true),
+            ("192.168.1.8", false),
+            ("0.0.0.5", true),
+            ("::ffff:10.0.0.9", true),
+            ("fd00:1::1", true),
+            ("fd01::", false),
+            ("::", false),
+        ] {
+            assert_eq!(s.contains(ip.parse().unwrap()), want, "{ip}");
+        }
+        let all = IpSet::from_cidrs(&["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]);
+        assert!(all.contains("255.255.255.255".parse().unwrap()));
+        assert!(all.contains("ffff::1".parse().unwrap()));
+        assert!(!IpSet::default().contains("1.1.1.1".parse().unwrap()));
+    }
+}

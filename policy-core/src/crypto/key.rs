@@ -1,0 +1,335 @@
+//! `RsaPublicKey`: parsing (PEM, DER, X.509, PKCS#1, components), checks and precomputation.
+
+use core::fmt;
+
+use super::der::{self, Reader, TAG_BIT_STRING, TAG_CONTEXT_0, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE};
+use super::error::PublicKeyError;
+use super::mont::MontKey;
+use super::pem::{self, PemKind};
+use super::time::parse_time;
+
+/// DER content of the OID 1.2.840.113549.1.1.1 (`rsaEncryption`).
+const RSA_ENCRYPTION_OID: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
+
+/// Smallest accepted modulus (client keys are RSA_2048).
+pub const MIN_MODULUS_BITS: usize = 2048;
+/// Largest accepted modulus. 3072- and 4096-bit keys are accepted: they are no weaker, and
+/// verification costs about 2.2× and 4× a 2048-bit one.
+pub const MAX_MODULUS_BITS: usize = 4096;
+
+/// An RSA public key, checked and prepared once, then used for many verifications.
+///
+/// Accepted: modulus of 2048 to 4096 bits (any length in between), odd; public exponent odd,
+/// in `[3, 2^32)`. The certificate's own signature is not checked: a client key's certificate is
+/// self-signed, and its trust comes from the bundle that lists it.
+#[derive(Clone)]
+pub struct RsaPublicKey {
+    /// Big-endian modulus without leading zero bytes.
+    n: Vec<u8>,
+    e: u32,
+    bits: usize,
+    spki: Vec<u8>,
+    validity: Option<(i64, i64)>,
+    mont: Box<MontKey>,
+    #[cfg(feature = "rsa-crate")]
+    rsa: Option<rsa::PublicKey>,
+}
+
+impl RsaPublicKey {
+    /// Parses a PEM `CERTIFICATE` (X.509; its SubjectPublicKeyInfo is used and its validity kept),
+    /// `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1). Text around the single
+    /// PEM block (e.g. openssl's "Bag Attributes") is ignored.
+    pub fn from_pem(text: &str) -> Result<Self, PublicKeyError> {
+        let (kind, der) = pem::decode(text)?;
+        match kind {
+            PemKind::Certificate => Self::from_certificate_der(&der),
+            PemKind::PublicKey => Self::from_spki_der(&der),
+            PemKind::RsaPublicKey => Self::from_pkcs1_der(&der),
+        }
+    }
+
+    /// Parses DER: an X.509 certificate or a SubjectPublicKeyInfo (a PKCS#1 RSAPublicKey is
+    /// also recognised, the three are unambiguous).
+    pub fn from_der(der: &[u8]) -> Result<Self, PublicKeyError> {
+        let mut outer = Reader::new(der);
+        let mut top = outer.sequence("the top-level SEQUENCE")?;
+        match top.peek_tag() {
+            Some(TAG_INTEGER) => Self::from_pkcs1_der(der),
+            Some(TAG_SEQUENCE) => {
+                let first = top.sequence("the first element")?;
+                if first.peek_tag() == Some(TAG_OID) {
+                    Self::from_spki_der(der)
+                } else {
+                    Self::from_certificate_der(der)
+                }
+            }
+            _ => Err(der::err(
+                "the top-level SEQUENCE",
+                "is neither a certificate, a SubjectPublicKeyInfo nor an RSAPublicKey",
+            )),
+        }
+    }
+
+    /// Parses a DER X.509 certificate; keeps its validity window (see [`Self::cert_validity`]).
+    pub fn from_certificate_der(der: &[u8]) -> Result<Self, PublicKeyError> {
+        let mut outer = Reader::new(der);
+        let mut cert = outer.sequence("Certificate")?;
+        outer.finish("Certificate")?;
+        let mut tbs = cert.sequence("tbsCertificate")?;
+        cert.expect(TAG_SEQUENCE, "the Certificate signatureAlgorithm")?;
+        cert.expect(TAG_BIT_STRING, "the Certificate signatureValue")?;
+        cert.finish("Certificate")?;
+
+        if tbs.peek_tag() == Some(TAG_CONTEXT_0) {
+            let mut version = Reader::new(tbs.any("the certificate version")?.content);
+            // DER omits the default v1, so an explicit version is v2 (1) or v3 (2).
+            match version.unsigned_integer("the certificate version")? {
+                [1] | [2] => {}
+                _ => return Err(der::err("the certificate version", "is not v2 or v3")),
+            }
+            version.finish("the certificate version")?;
+        }
+        tbs.expect(TAG_INTEGER, "the certificate serialNumber")?;
+        tbs.expect(TAG_SEQUENCE, "the certificate signature algorithm")?;
+        tbs.expect(TAG_SEQUENCE, "the certificate issuer")?;
+        let mut validity = tbs.sequence("the certificate validity")?;
+        let not_before = parse_time(&validity.any("the certificate notBefore")?, "notBefore")?;
+        let not_after = parse_time(&validity.any("the certificate notAfter")?, "notAfter")?;
+        validity.finish("the certificate validity")?;
+        tbs.expect(TAG_SEQUENCE, "the certificate subject")?;
+        let spki = tbs.expect(TAG_SEQUENCE, "the certificate SubjectPublicKeyInfo")?;
+        // issuerUniqueID [1], subjectUniqueID [2], extensions [3], each optional, in this order.
+        for tag in [0x81, 0xA1, 0x82, 0xA2, 0xA3] {
+            if tbs.peek_tag() == Some(tag) {
+                tbs.any("an optional tbsCertificate field")?;
+            }
+        }
+        tbs.finish("tbsCertificate")?;
+
+        let mut key = Self::from_spki_der(spki.raw)?;
+        key.validity = Some((not_before, not_after));
+        Ok(key)
+    }
+
+    /// Parses a DER SubjectPublicKeyInfo holding an `rsaEncryption` key.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, PublicKeyError> {
+        let mut outer = Reader::new(der);
+        let mut spki = outer.sequence("SubjectPublicKeyInfo")?;
+        outer.finish("SubjectPublicKeyInfo")?;
+        let mut alg = spki.sequence("the key AlgorithmIdentifier")?;
+        let oid = alg.expect(TAG_OID, "the key algorithm OID")?.content;
+        if oid != RSA_ENCRYPTION_OID {
+            return Err(PublicKeyError::NotRsa { algorithm: describe_oid(oid) });
+        }
+        // RFC 3279 §2.3.1: the parameters MUST be NULL.
+        let params = alg.expect(TAG_NULL, "the rsaEncryption parameters (must be NULL)")?;
+        if !params.content.is_empty() {
+            return Err(der::err("the rsaEncryption parameters", "is a NULL with content"));
+        }
+        alg.finish("the key AlgorithmIdentifier")?;
+        let bits = spki.expect(TAG_BIT_STRING, "the subjectPublicKey BIT STRING")?.content;
+        spki.finish("SubjectPublicKeyInfo")?;
+        match bits {
+            [0, pkcs1 @ ..] => Self::from_pkcs1_der(pkcs1),
+            _ => Err(der::err("the subjectPublicKey BIT STRING", "does not hold whole bytes")),
+        }
+    }
+
+    /// Parses a DER PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, PublicKeyError> {
+        let mut outer = Reader::new(der);
+        let mut seq = outer.sequence("RSAPublicKey")?;
+        outer.finish("RSAPublicKey")?;
+        let n = seq.unsigned_integer("the RSA modulus")?;
+        let e = seq.unsigned_integer("the RSA public exponent")?;
+        seq.finish("RSAPublicKey")?;
+        if e.len() > 4 {
+            return Err(PublicKeyError::BadExponent { detail: "is 2^32 or more".to_owned() });
+        }
+        let e = e.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+        Self::from_components(n, e)
+    }
+
+    /// Builds a key from the big-endian modulus (leading zero bytes allowed) and the exponent.
+    pub fn from_components(n_be: &[u8], e: u32) -> Result<Self, PublicKeyError> {
+        let skip = n_be.iter().take_while(|&&b| b == 0).count();
+        let n = n_be.get(skip..).unwrap_or_default();
+        let bits = n.first().map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
+        if bits < MIN_MODULUS_BITS {
+            return Err(PublicKeyError::ModulusTooSmall { bits });
+        }
+        if bits > MAX_MODULUS_BITS {
+            return Err(PublicKeyError::ModulusTooLarge { bits });
+        }
+        if n.last().is_none_or(|&low| low & 1 == 0) {
+            return Err(PublicKeyError::EvenModulus);
+        }
+        if e < 3 {
+            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, below 3") });
+        }
+        if e & 1 == 0 {
+            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is even") });
+        }
+        let mont = MontKey::new(n, bits).ok_or(PublicKeyError::EvenModulus)?;
+
+        let mut spki = Vec::with_capacity(n.len() + 40);
+        let mut pkcs1 = Vec::with_capacity(n.len() + 16);
+        der::write_unsigned(&mut pkcs1, n);
+        der::write_unsigned(&mut pkcs1, &e.to_be_bytes());
+        let mut pkcs1_seq = vec![0u8];
+        der::write_tlv(&mut pkcs1_seq, TAG_SEQUENCE, &pkcs1);
+        let mut body = Vec::with_capacity(spki.capacity());
+        let mut alg = Vec::with_capacity(13);
+        der::write_tlv(&mut alg, TAG_OID, RSA_ENCRYPTION_OID);
+        der::write_tlv(&mut alg, TAG_NULL, &[]);
+        der::write_tlv(&mut body, TAG_SEQUENCE, &alg);
+        der::write_tlv(&mut body, TAG_BIT_STRING, &pkcs1_seq);
+        der::write_tlv(&mut spki, TAG_SEQUENCE, &body);
+
+        Ok(Self {
+            #[cfg(feature = "rsa-crate")]
+            rsa: rsa::PublicKey::new(
+                rsa::BoxedUint::from_be_slice_vartime(n),
+                rsa::BoxedUint::from(u64::from(e)),
+            )
+            .ok(),
+            n: n.to_vec(),
+            e,
+            bits,
+            spki,
+            validity: None,
+            mont: Box::new(mont),
+        })
+    }
+
+    /// Size of the modulus in bits (2048 for client keys).
+    pub fn modulus_bits(&self) -> usize {
+        self.bits
+    }
+
+    /// Size of the modulus in bytes: the length every signature must have.
+    pub fn modulus_len(&self) -> usize {
+        self.n.len()
+    }
+
+    /// The modulus, big-endian, without leading zero bytes.
+    pub fn modulus_be(&self) -> &[u8] {
+        &self.n
+    }
+
+    /// The public exponent.
+    pub fn exponent(&self) -> u32 {
+        self.e
+    }
+
+    /// The key as a DER SubjectPublicKeyInfo (canonical re-encoding, whatever the input form).
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// For a key read from a certificate: `(notBefore, notAfter)` in Unix seconds; else `None`.
+    pub fn cert_validity(&self) -> Option<(i64, i64)> {
+        self.validity
+    }
+
+    pub(crate) fn mont(&self) -> &MontKey {
+        &self.mont
+    }
+
+    #[cfg(feature = "rsa-crate")]
+    pub(crate) fn rsa_crate_key(&self) -> Option<&rsa::PublicKey> {
+        self.rsa.as_ref()
+    }
+}
+
+/// Keys are equal when modulus and exponent are; certificate metadata is not compared.
+impl PartialEq for RsaPublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.n == other.n && self.e == other.e
+    }
+}
+
+impl Eq for RsaPublicKey {}
+
+impl fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head: String = self.n.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        f.debug_struct("RsaPublicKey")
+            .field("bits", &self.bits)
+            .field("exponent", &self.e)
+            .field("modulus", &format_args!("{head}…"))
+            .field("cert_validity", &self.validity)
+            .finish()
+    }
+}
+
+/// Dotted form of a DER OID, with a name for the algorithms people most often paste by mistake.
+fn describe_oid(oid: &[u8]) -> String {
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut acc: u64 = 0;
+    for &b in oid {
+        if acc > (u64::MAX >> 7) {
+            return format!("with a malformed OID {}", hex(oid));
+        }
+        acc = (acc << 7) | u64::from(b & 0x7F);
+        if b & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (acc / 40).min(2);
+                arcs.push(first);
+                arcs.push(acc - first * 40);
+            } else {
+                arcs.push(acc);
+            }
+            acc = 0;
+        }
+    }
+    if arcs.is_empty() || oid.last().is_some_and(|b| b & 0x80 != 0) {
+        return format!("with a malformed OID {}", hex(oid));
+    }
+    let dotted = arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+    let name = match dotted.as_str() {
+        "1.2.840.10045.2.1" => " (EC)",
+        "1.3.101.112" => " (Ed25519)",
+        "1.3.101.113" => " (Ed448)",
+        "1.2.840.113549.1.1.10" => " (RSASSA-PSS; expected rsaEncryption)",
+        "1.2.840.10040.4.1" => " (DSA)",
+        "1.2.156.10197.1.301" => " (SM2)",
+        _ => "",
+    };
+    format!("{dotted}{name}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn oid_names() {
+        assert_eq!(describe_oid(&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]), "1.2.840.10045.2.1 (EC)");
+        assert_eq!(describe_oid(&[0x2B, 0x65, 0x70]), "1.3.101.112 (Ed25519)");
+        assert!(describe_oid(&[0x2B, 0x85]).contains("malformed"));
+    }
+
+    #[test]
+    fn component_checks() {
+        let mut n = vec![0xFFu8; 256];
+        assert_eq!(RsaPublicKey::from_components(&n, 65537).unwrap().modulus_bits(), 2048);
+        assert_eq!(RsaPublicKey::from_components(&n, 1), Err(PublicKeyError::BadExponent { detail: "is 1, below 3".into() }));
+        assert!(RsaPublicKey::from_components(&n, 4).is_err());
+        assert_eq!(RsaPublicKey::from_components(&n[1..], 3), Err(PublicKeyError::ModulusTooSmall { bits: 2040 }));
+        assert_eq!(RsaPublicKey::from_components(&[0xFF; 513], 3), Err(PublicKeyError::ModulusTooLarge { bits: 4104 }));
+        n[255] = 0xFE;
+        assert_eq!(RsaPublicKey::from_components(&n, 3), Err(PublicKeyError::EvenModulus));
+        let mut padded = vec![0u8; 3];
+        padded.extend_from_slice(&[0xC3; 384]);
+        let k = RsaPublicKey::from_components(&padded, 3).unwrap();
+        assert_eq!((k.modulus_bits(), k.modulus_len()), (3072, 384));
+        let again = RsaPublicKey::from_der(k.spki_der()).unwrap();
+        assert_eq!(again, k);
+    }
+}

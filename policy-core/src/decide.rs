@@ -1,0 +1,528 @@
+//! The evaluator: `decide` turns a compiled bundle and a request into a [`Decision`]. Deny by
+//! default. Nothing here allocates: the decision borrows names from the bundle and the request,
+//! the trace is a fixed array, and the message is formatted only when asked for.
+
+use core::fmt;
+use std::net::IpAddr;
+
+use crate::catalogue::{Api, Permission, ResourceKind};
+use crate::compiled::{CAap, CPolicy, CompiledBundle};
+use crate::bundle::model::KeyState;
+use crate::error::ErrorCode;
+use crate::proto_scan::ProtoError;
+use crate::time::{format_iso8601, UnixTime};
+
+/// One access request, already authenticated (or assumed so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessRequest<'a> {
+    /// The client key id (`x-kms-acccesskeyid`).
+    pub client_key_id: &'a str,
+    /// The operation.
+    pub api: Api,
+    /// Key id, `alias/...` or secret name; `None` for GenerateRandom.
+    pub resource: Option<&'a str>,
+    /// Source address of the caller.
+    pub source_ip: IpAddr,
+    /// The scope the request arrives in: `kst-...` or `shared`.
+    pub scope: &'a str,
+}
+
+/// Outcome of one check of one policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckOutcome {
+    Pass,
+    Fail,
+    /// An earlier check of the same policy failed.
+    #[default]
+    NotEvaluated,
+}
+
+/// The four checks, in evaluation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Scope,
+    Role,
+    Resource,
+    Network,
+}
+
+impl Check {
+    /// Stable name (`Scope`, `Role`, `Resource`, `Network`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Check::Scope => "Scope",
+            Check::Role => "Role",
+            Check::Resource => "Resource",
+            Check::Network => "Network",
+        }
+    }
+}
+
+impl CheckOutcome {
+    /// Stable name (`Pass`, `Fail`, `NotEvaluated`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            CheckOutcome::Pass => "Pass",
+            CheckOutcome::Fail => "Fail",
+            CheckOutcome::NotEvaluated => "NotEvaluated",
+        }
+    }
+}
+
+/// How one policy fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PolicyTrace<'a> {
+    pub policy: &'a str,
+    /// The policy's own scope (for messages).
+    pub policy_scope: &'a str,
+    pub scope: CheckOutcome,
+    pub role: CheckOutcome,
+    pub resource: CheckOutcome,
+    pub network: CheckOutcome,
+}
+
+impl PolicyTrace<'_> {
+    /// The check that failed, if any.
+    pub fn failed_check(&self) -> Option<Check> {
+        [
+            (Check::Scope, self.scope),
+            (Check::Role, self.role),
+            (Check::Resource, self.resource),
+            (Check::Network, self.network),
+        ]
+        .into_iter()
+        .find(|(_, o)| *o == CheckOutcome::Fail)
+        .map(|(c, _)| c)
+    }
+
+    /// True when every check passed.
+    pub fn passed(&self) -> bool {
+        [self.scope, self.role, self.resource, self.network].iter().all(|o| *o == CheckOutcome::Pass)
+    }
+}
+
+/// The traces of an AAP's policies (at most 3, no heap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PolicyTraces<'a> {
+    items: [PolicyTrace<'a>; 3],
+    len: u8,
+}
+
+impl<'a> PolicyTraces<'a> {
+    fn push(&mut self, t: PolicyTrace<'a>) {
+        if let Some(slot) = self.items.get_mut(usize::from(self.len)) {
+            *slot = t;
+            self.len += 1;
+        }
+    }
+
+    /// The traces, in the AAP's policy order.
+    pub fn as_slice(&self) -> &[PolicyTrace<'a>] {
+        self.items.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// Iterates the traces.
+    pub fn iter(&self) -> impl Iterator<Item = &PolicyTrace<'a>> {
+        self.as_slice().iter()
+    }
+
+    /// Number of traces.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True when no policy was evaluated.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Which permission a policy check was about (GetSecretValue has two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// CryptoServiceKeyUser on the key.
+    Key,
+    /// CryptoServiceSecretUser (or SecretUser in scope `shared`) on the secret.
+    Secret,
+    /// CryptoServiceKeyUser on the key that encrypts the secret.
+    EncryptionKey,
+    /// CryptoServiceKeyUser in scope, for GenerateRandom.
+    Random,
+}
+
+/// Why a request was denied; `code()` gives the error code and `Display` the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DenyReason<'a> {
+    /// Not denied.
+    #[default]
+    None,
+    MissingAccessKeyId,
+    InvalidApiVersion(&'a str),
+    InvalidApiName(&'a str),
+    SignatureMethodMissing,
+    SignatureMethodUnsupported(&'a str),
+    InvalidContentType(&'a str),
+    ContentSha256Mismatch,
+    InvalidDate,
+    RequestTimeTooSkewed { date: UnixTime, now: UnixTime, window: u32 },
+    InvalidAuthorization,
+    /// A signed header appears more than once.
+    DuplicateHeader(&'a str),
+    SignatureNotMatch,
+    MalformedBody(ProtoError),
+    /// The body names no KeyId / SecretName.
+    MissingResource(&'static str),
+    /// The bundle has no Gateway section, so the request's scope is unknown.
+    NoGatewayScope,
+    /// X-Forwarded-For from a trusted proxy is not a list of addresses.
+    BadForwardedFor,
+    UnknownClientKey(&'a str),
+    ClientKeyNotYetValid { id: &'a str, not_before: UnixTime },
+    ClientKeyExpired { id: &'a str, not_after: UnixTime },
+    AliasNotFound(&'a str),
+    KeyNotFound(&'a str),
+    KeyVersionNotFound(&'a str),
+    SecretNotFound(&'a str),
+    KeyState { key_id: &'a str, state: KeyState },
+    NoPermission { resource: &'a str, requirement: Requirement, api: Api, source_ip: IpAddr, scope: &'a str },
+}
+
+impl DenyReason<'_> {
+    /// The error code (None for `DenyReason::None`). The code → status mapping is `ErrorCode`'s.
+    pub fn code(&self) -> Option<ErrorCode> {
+        use DenyReason as R;
+        Some(match self {
+            R::None => return None,
+            R::MissingAccessKeyId | R::MissingResource(_) => ErrorCode::MissingParameter,
+            R::InvalidApiVersion(_) => ErrorCode::InvalidApiVersion,
+            R::InvalidApiName(_) => ErrorCode::InvalidApiName,
+            R::SignatureMethodMissing
+            | R::SignatureMethodUnsupported(_)
+            | R::ContentSha256Mismatch
+            | R::InvalidDate
+            | R::InvalidAuthorization
+            | R::DuplicateHeader(_) => ErrorCode::InvalidParam,
+            R::InvalidContentType(_) => ErrorCode::InvalidContentType,
+            R::RequestTimeTooSkewed { .. } => ErrorCode::RequestTimeTooSkewed,
+            R::SignatureNotMatch => ErrorCode::SignatureNotMatch,
+            R::MalformedBody(_) | R::BadForwardedFor => ErrorCode::InvalidParameter,
+            R::NoGatewayScope => ErrorCode::InternalFailure,
+            R::UnknownClientKey(_) | R::ClientKeyNotYetValid { .. } | R::ClientKeyExpired { .. } => {
+                ErrorCode::Unauthorized
+            }
+            R::AliasNotFound(_) | R::KeyNotFound(_) | R::KeyVersionNotFound(_) => ErrorCode::ForbiddenKeyNotFound,
+            R::SecretNotFound(_) => ErrorCode::ForbiddenResourceNotFound,
+            R::KeyState { state: KeyState::Disabled | KeyState::Enabled, .. } => ErrorCode::RejectedDisabled,
+            R::KeyState { state: KeyState::PendingDeletion, .. } => ErrorCode::RejectedPendingDeletion,
+            R::KeyState { state: KeyState::PendingImport, .. } => ErrorCode::RejectedPendingImport,
+            R::NoPermission { .. } => ErrorCode::ForbiddenNoPermission,
+        })
+    }
+}
+
+/// The outcome of `decide` / `authorize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision<'a> {
+    pub allowed: bool,
+    /// The error code of a deny.
+    pub code: Option<ErrorCode>,
+    /// The client key, when the request named one.
+    pub client_key: Option<&'a str>,
+    /// The client key's AAP.
+    pub aap: Option<&'a str>,
+    /// The policy that allowed the request (for GetSecretValue: the one granting the secret).
+    pub policy: Option<&'a str>,
+    /// The operation, once known.
+    pub api: Option<Api>,
+    /// The resolved resource: key id (aliases and key versions resolved) or secret name.
+    pub resource: Option<&'a str>,
+    /// The key's KeySpec when the resource is a catalogued key (for the QPS group).
+    pub key_spec: Option<&'a str>,
+    /// For a policy deny: how every policy of the AAP fared on the requirement that failed.
+    pub trace: PolicyTraces<'a>,
+    pub reason: DenyReason<'a>,
+}
+
+impl<'a> Decision<'a> {
+    pub(crate) fn deny(reason: DenyReason<'a>) -> Decision<'a> {
+        Decision {
+            allowed: false,
+            code: reason.code(),
+            client_key: None,
+            aap: None,
+            policy: None,
+            api: None,
+            resource: None,
+            key_spec: None,
+            trace: PolicyTraces::default(),
+            reason,
+        }
+    }
+
+    fn with_reason(mut self, reason: DenyReason<'a>) -> Decision<'a> {
+        self.allowed = false;
+        self.code = reason.code();
+        self.reason = reason;
+        self
+    }
+
+    /// HTTP status: 200 when allowed, else the code's status.
+    pub fn http_status(&self) -> u16 {
+        self.code.map_or(200, ErrorCode::http_status)
+    }
+
+    /// The `ErrorMessage` for the wire (empty when allowed).
+    pub fn message(&self) -> String {
+        let mut s = String::new();
+        let _ = fmt::write(&mut s, format_args!("{}", DisplayMessage(self)));
+        s
+    }
+
+    /// The protobuf `Error` body of a deny (`None` when allowed).
+    pub fn error_body(&self, request_id: &str) -> Option<Vec<u8>> {
+        self.code.map(|c| crate::wire::encode_error_code(c, &self.message(), request_id))
+    }
+
+    /// The QPS group of the request, once the API is known.
+    pub fn qps_group(&self) -> Option<crate::catalogue::QpsGroup> {
+        self.api.map(|a| a.qps_group(self.key_spec))
+    }
+}
+
+struct DisplayMessage<'d, 'a>(&'d Decision<'a>);
+
+impl fmt::Display for DisplayMessage<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use DenyReason as R;
+        let d = self.0;
+        match d.reason {
+            R::None => Ok(()),
+            R::MissingAccessKeyId => f.write_str("Parameter x-kms-acccesskeyid does not exist in http header or body."),
+            R::InvalidApiVersion(v) => write!(f, "The ApiVersion \"{v}\" is invalid."),
+            R::InvalidApiName(v) => write!(f, "The ApiName \"{v}\" is invalid."),
+            R::SignatureMethodMissing => f.write_str("The Param x-kms-signaturemethod is invalid."),
+            R::SignatureMethodUnsupported(v) => write!(f, "The Param x-kms-signaturemethod is invalid. message:\"{v}\"."),
+            R::InvalidContentType(v) => write!(f, "Content-Type \"{v}\" is unsupported."),
+            R::ContentSha256Mismatch => f.write_str("The Param Content-SHA256 is invalid."),
+            R::InvalidDate => f.write_str("The Param Date is invalid."),
+            R::RequestTimeTooSkewed { date, now, window } => write!(
+                f,
+                "Request time exceeds server time more than {} minutes. (request date {}, server time {})",
+                window / 60,
+                format_iso8601(date),
+                format_iso8601(now)
+            ),
+            R::InvalidAuthorization => f.write_str("The Param Authorization is invalid."),
+            R::DuplicateHeader(h) => write!(f, "The Param {h} is invalid. (header sent more than once)"),
+            R::SignatureNotMatch => f.write_str("Signature is not matched."),
+            R::MalformedBody(e) => write!(f, "The specified parameter is not valid. ({e})"),
+            R::MissingResource(p) => write!(f, "Parameter {p} does not exist in http header or body."),
+            R::NoGatewayScope => f.write_str("Internal Failure. (the policy bundle has no Gateway.Scope)"),
+            R::BadForwardedFor => {
+                f.write_str("The specified parameter is not valid. (X-Forwarded-For is not a list of IP addresses)")
+            }
+            R::UnknownClientKey(id) => write!(f, "The AccessKey ID \"{id}\" does not exist in our records."),
+            R::ClientKeyNotYetValid { id, not_before } => write!(
+                f,
+                "The AccessKey ID \"{id}\" is not yet valid: the client key's NotBefore is {}.",
+                format_iso8601(not_before)
+            ),
+            R::ClientKeyExpired { id, not_after } => write!(
+                f,
+                "The AccessKey ID \"{id}\" has expired: the client key's NotAfter was {}.",
+                format_iso8601(not_after)
+            ),
+            R::AliasNotFound(a) => write!(f, "The key Key ID or Alias does not exist in the system. (alias \"{a}\")"),
+            R::KeyNotFound(k) => write!(f, "The key Key ID or Alias does not exist in the system. (key \"{k}\")"),
+            R::KeyVersionNotFound(v) => write!(
+                f,
+                "The key Key ID or Alias does not exist in the system. (no key has the version \"{v}\" named in the CiphertextBlob)"
+            ),
+            R::SecretNotFound(s) => write!(f, "The specified secret \"{s}\" does not exist."),
+            R::KeyState { state, .. } => {
+                write!(f, "The request was rejected because the key state is {}.", state.name())
+            }
+            R::NoPermission { resource, requirement, api, source_ip, scope } => {
+                write!(f, "This operation for \"{resource}\" is forbidden by permission system.")?;
+                let need = match (requirement, scope) {
+                    (Requirement::Secret, "shared") => "SecretUser or CryptoServiceSecretUser",
+                    (Requirement::Secret, _) => Permission::CryptoServiceSecretUser.short_name(),
+                    _ => Permission::CryptoServiceKeyUser.short_name(),
+                };
+                let what = match requirement {
+                    Requirement::Key => "the key",
+                    Requirement::Secret => "the secret",
+                    Requirement::EncryptionKey => "the secret's encryption key",
+                    Requirement::Random => "this scope",
+                };
+                write!(f, " ({api} needs {need} on {what}; AAP \"{}\":", d.aap.unwrap_or(""))?;
+                if d.trace.is_empty() {
+                    f.write_str(" no policy")?;
+                }
+                for (i, t) in d.trace.iter().enumerate() {
+                    f.write_str(if i == 0 { " " } else { "; " })?;
+                    write!(f, "policy \"{}\" ", t.policy)?;
+                    match t.failed_check() {
+                        Some(Check::Scope) => write!(f, "is for scope \"{}\", not \"{scope}\"", t.policy_scope)?,
+                        Some(Check::Role) => write!(f, "does not grant {need}")?,
+                        Some(Check::Resource) => write!(f, "does not list \"{resource}\" in its Resources")?,
+                        Some(Check::Network) => write!(f, "does not allow source {source_ip} in its network rules")?,
+                        None => f.write_str("passed")?,
+                    }
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Evaluates one requirement over the AAP's policies. Returns the allowing policy (preferring
+/// one with `preferred` permission bits) and the traces.
+fn evaluate<'a>(
+    b: &'a CompiledBundle,
+    aap: &'a CAap,
+    perms: u8,
+    preferred: u8,
+    matches: impl Fn(&CPolicy) -> bool,
+    r: &AccessRequest<'_>,
+) -> (Option<&'a CPolicy>, PolicyTraces<'a>) {
+    let mut traces = PolicyTraces::default();
+    let mut chosen: Option<&CPolicy> = None;
+    for &pi in &aap.policies {
+        let Some(p) = b.policies.get(pi) else { continue };
+        let mut t = PolicyTrace { policy: &p.name, policy_scope: &p.scope, ..PolicyTrace::default() };
+        let steps: [(&mut CheckOutcome, &dyn Fn() -> bool); 4] = [
+            (&mut t.scope, &|| *p.scope == *r.scope),
+            (&mut t.role, &|| p.perms & perms != 0),
+            (&mut t.resource, &|| matches(p)),
+            (&mut t.network, &|| p.net.contains(r.source_ip)),
+        ];
+        for (slot, check) in steps {
+            let ok = check();
+            *slot = if ok { CheckOutcome::Pass } else { CheckOutcome::Fail };
+            if !ok {
+                break;
+            }
+        }
+        if t.passed() {
+            let better = chosen.is_none_or(|c| c.perms & preferred == 0 && p.perms & preferred != 0);
+            if better {
+                chosen = Some(p);
+            }
+        }
+        traces.push(t);
+    }
+    (chosen, traces)
+}
+
+/// Decides a request. Deny by default; see `docs/bundle-format.md` for the order of checks.
+pub fn decide<'a>(b: &'a CompiledBundle, r: &AccessRequest<'a>, now: UnixTime) -> Decision<'a> {
+    match b.client_key(r.client_key_id) {
+        Some(ck) => decide_for_key(b, ck, r, now),
+        None => Decision::deny(DenyReason::UnknownClientKey(r.client_key_id)),
+    }
+}
+
+pub(crate) fn decide_for_key<'a>(
+    b: &'a CompiledBundle,
+    ck: &'a crate::compiled::CKey,
+    r: &AccessRequest<'a>,
+    now: UnixTime,
+) -> Decision<'a> {
+    let mut d = Decision::deny(DenyReason::None);
+    d.client_key = Some(&ck.id);
+    d.api = Some(r.api);
+    if now < ck.not_before {
+        return d.with_reason(DenyReason::ClientKeyNotYetValid { id: &ck.id, not_before: ck.not_before });
+    }
+    if now > ck.not_after {
+        return d.with_reason(DenyReason::ClientKeyExpired { id: &ck.id, not_after: ck.not_after });
+    }
+    let Some(aap) = b.aaps.get(ck.aap) else {
+        return d.with_reason(DenyReason::UnknownClientKey(&ck.id));
+    };
+    d.aap = Some(&aap.name);
+    let key_user = Permission::CryptoServiceKeyUser.bit();
+    let deny_perm = |mut d: Decision<'a>, resource: &'a str, requirement: Requirement, traces: PolicyTraces<'a>| {
+        d.trace = traces;
+        d.with_reason(DenyReason::NoPermission {
+            resource,
+            requirement,
+            api: r.api,
+            source_ip: r.source_ip,
+            scope: r.scope,
+        })
+    };
+
+    match r.api.resource_kind() {
+        ResourceKind::None => {
+            let (p, traces) = evaluate(b, aap, key_user, 0, |_| true, r);
+            match p {
+                Some(p) => allow(d, p, traces),
+                None => deny_perm(d, r.api.name(), Requirement::Random, traces),
+            }
+        }
+        ResourceKind::Key => {
+            let requested = match r.resource {
+                Some(s) if !s.is_empty() => s,
+                _ => return d.with_reason(DenyReason::MissingResource("KeyId")),
+            };
+            let (key_id, entry) = if requested.starts_with("alias/") {
+                match b.key_by_alias.get(requested).and_then(|&i| b.keys.get(i)) {
+                    Some(k) => (&*k.id, Some(k)),
+                    None => return d.with_reason(DenyReason::AliasNotFound(requested)),
+                }
+            } else {
+                (requested, b.key_by_id.get(requested).and_then(|&i| b.keys.get(i)))
+            };
+            d.resource = Some(key_id);
+            let (p, traces) = evaluate(b, aap, key_user, 0, |p| p.keys.matches(key_id), r);
+            let Some(p) = p else { return deny_perm(d, requested, Requirement::Key, traces) };
+            let Some(k) = entry else { return d.with_reason(DenyReason::KeyNotFound(requested)) };
+            d.key_spec = Some(&k.spec);
+            if k.state != KeyState::Enabled {
+                return d.with_reason(DenyReason::KeyState { key_id: &k.id, state: k.state });
+            }
+            allow(d, p, traces)
+        }
+        ResourceKind::Secret => {
+            let name = match r.resource {
+                Some(s) if !s.is_empty() => s,
+                _ => return d.with_reason(DenyReason::MissingResource("SecretName")),
+            };
+            d.resource = Some(name);
+            let shared = r.scope == "shared";
+            let secret_user = Permission::SecretUser.bit();
+            let perms = Permission::CryptoServiceSecretUser.bit() | if shared { secret_user } else { 0 };
+            let preferred = if shared { secret_user } else { 0 };
+            let (p, traces) = evaluate(b, aap, perms, preferred, |p| p.secrets.matches(name), r);
+            let Some(p) = p else { return deny_perm(d, name, Requirement::Secret, traces) };
+            let Some(s) = b.secret_by_name.get(name).and_then(|&i| b.secrets.get(i)) else {
+                return d.with_reason(DenyReason::SecretNotFound(name));
+            };
+            let Some(k) = b.keys.get(s.key) else { return d.with_reason(DenyReason::SecretNotFound(name)) };
+            d.key_spec = Some(&k.spec);
+            // SecretUser on the shared gateway covers the secret alone; otherwise the AAP also
+            // needs key use on the encryption key (reference 2.3).
+            if !(shared && p.perms & secret_user != 0) {
+                let (kp, ktraces) = evaluate(b, aap, key_user, 0, |q| q.keys.matches(&k.id), r);
+                if kp.is_none() {
+                    return deny_perm(d, &k.id, Requirement::EncryptionKey, ktraces);
+                }
+            }
+            if k.state != KeyState::Enabled {
+                return d.with_reason(DenyReason::KeyState { key_id: &k.id, state: k.state });
+            }
+            allow(d, p, traces)
+        }
+    }
+}
+
+fn allow<'a>(mut d: Decision<'a>, p: &'a CPolicy, traces: PolicyTraces<'a>) -> Decision<'a> {
+    d.allowed = true;
+    d.code = None;
+    d.reason = DenyReason::None;
+    d.policy = Some(&p.name);
+    d.trace = traces;
+    d
+}

@@ -1,0 +1,125 @@
+//! Verification of a signed Instance API request, in the server's order of checks
+//! (see `docs/bundle-format.md`, "Request verification").
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::string_to_sign::{string_to_sign, HttpRequestView};
+use crate::catalogue::Api;
+use crate::compiled::{CKey, CompiledBundle};
+use crate::crypto::SignatureVerifier;
+use crate::decide::DenyReason;
+use crate::time::{parse_rfc1123, UnixTime};
+
+/// The only `x-kms-apiversion`.
+pub const API_VERSION: &str = "dkms-gcs-0.2";
+/// The only `x-kms-signaturemethod`.
+pub const SIGNATURE_METHOD: &str = "RSA_PKCS1_SHA_256";
+/// The only accepted `content-type`.
+pub const CONTENT_TYPE: &str = "application/x-protobuf";
+
+/// Headers that must not appear twice (they are signed, or say what is signed).
+const SINGLE_HEADERS: [&str; 4] = ["content-sha256", "content-type", "date", "authorization"];
+
+/// A request whose signature verified.
+#[derive(Clone, Copy)]
+pub struct VerifiedRequest<'a> {
+    /// The client key id (borrowed from the bundle).
+    pub client_key_id: &'a str,
+    /// The operation.
+    pub api: Api,
+    /// The request's `date`.
+    pub date: UnixTime,
+    pub(crate) key: &'a CKey,
+}
+
+impl core::fmt::Debug for VerifiedRequest<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("VerifiedRequest")
+            .field("client_key_id", &self.client_key_id)
+            .field("api", &self.api)
+            .field("date", &self.date)
+            .finish()
+    }
+}
+
+fn duplicate<'a>(req: &HttpRequestView<'a>) -> Option<&'a str> {
+    req.headers.iter().enumerate().find_map(|(i, (k, _))| {
+        let signed = SINGLE_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h))
+            || k.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-kms-"));
+        let again = req.headers.iter().skip(i + 1).any(|(k2, _)| k2.eq_ignore_ascii_case(k));
+        (signed && again).then_some(*k)
+    })
+}
+
+fn upper_hex_eq(digest: &[u8], header: &str) -> bool {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let h = header.as_bytes();
+    h.len() == digest.len() * 2
+        && digest.iter().zip(h.chunks_exact(2)).all(|(b, pair)| match pair {
+            [hi, lo] => {
+                HEX.get(usize::from(b >> 4)).is_some_and(|c| c.eq_ignore_ascii_case(hi))
+                    && HEX.get(usize::from(b & 15)).is_some_and(|c| c.eq_ignore_ascii_case(lo))
+            }
+            _ => false,
+        })
+}
+
+/// Verifies the request's headers and signature. The first failing check decides the error.
+pub fn verify_request<'a>(
+    b: &'a CompiledBundle,
+    req: &HttpRequestView<'a>,
+    now: UnixTime,
+    verifier: &dyn SignatureVerifier,
+) -> Result<VerifiedRequest<'a>, DenyReason<'a>> {
+    if let Some(h) = duplicate(req) {
+        return Err(DenyReason::DuplicateHeader(h));
+    }
+    let key_id = req.header("x-kms-acccesskeyid").map(str::trim).filter(|s| !s.is_empty());
+    let Some(key_id) = key_id else { return Err(DenyReason::MissingAccessKeyId) };
+    let version = req.header("x-kms-apiversion").map_or("", str::trim);
+    if version != API_VERSION {
+        return Err(DenyReason::InvalidApiVersion(version));
+    }
+    let name = req.header("x-kms-apiname").map_or("", str::trim);
+    let Some(api) = Api::from_name(name) else { return Err(DenyReason::InvalidApiName(name)) };
+    match req.header("x-kms-signaturemethod").map(str::trim) {
+        None | Some("") => return Err(DenyReason::SignatureMethodMissing),
+        Some(SIGNATURE_METHOD) => {}
+        Some(other) => return Err(DenyReason::SignatureMethodUnsupported(other)),
+    }
+    let ct = req.header("content-type").map_or("", str::trim);
+    if !ct.eq_ignore_ascii_case(CONTENT_TYPE) {
+        return Err(DenyReason::InvalidContentType(ct));
+    }
+    let digest = Sha256::digest(req.body);
+    if !req.header("content-sha256").is_some_and(|h| upper_hex_eq(&digest, h.trim())) {
+        return Err(DenyReason::ContentSha256Mismatch);
+    }
+    let Some(date) = req.header("date").and_then(|d| parse_rfc1123(d.trim())) else {
+        return Err(DenyReason::InvalidDate);
+    };
+    let window = b.max_skew_seconds();
+    if date.abs_diff(now) > u64::from(window) {
+        return Err(DenyReason::RequestTimeTooSkewed { date, now, window });
+    }
+    let auth = req.header("authorization").map_or("", str::trim);
+    let mut sig = [0u8; 1024];
+    let sig_len = auth
+        .strip_prefix("Bearer ")
+        .filter(|s| !s.is_empty())
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode_slice(s.trim(), &mut sig).ok());
+    let Some(sig) = sig_len.and_then(|n| sig.get(..n)) else { return Err(DenyReason::InvalidAuthorization) };
+    let Some(key) = b.client_key(key_id) else { return Err(DenyReason::UnknownClientKey(key_id)) };
+    if now < key.not_before {
+        return Err(DenyReason::ClientKeyNotYetValid { id: &key.id, not_before: key.not_before });
+    }
+    if now > key.not_after {
+        return Err(DenyReason::ClientKeyExpired { id: &key.id, not_after: key.not_after });
+    }
+    let msg = string_to_sign(req);
+    if !verifier.verify_pkcs1v15_sha256(&key.public_key, msg.as_bytes(), sig) {
+        return Err(DenyReason::SignatureNotMatch);
+    }
+    Ok(VerifiedRequest { client_key_id: &key.id, api, date, key })
+}

@@ -1,0 +1,24 @@
+//! The official Python KMS Instance SDK against a real `aapkit serve` (see tests/e2e/test_sdk.py).
+
+use std::process::Command;
+
+#[test]
+fn python_sdk_end_to_end() -> Result<(), String> {
+    let python = aapkit_tests::sdk_python()?;
+    let bin = aapkit_tests::aapkit_bin()?;
+    let wasm = aapkit_tests::filter_wasm()?;
+    let script = aapkit_tests::repo_root().join("tests/e2e/test_sdk.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .env("AAPKIT_BIN", bin)
+        .env("AAPKIT_FILTER_WASM", wasm)
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        println!("{text}");
+        Ok(())
+    } else {
+        Err(format!("the SDK end-to-end tests failed:\n{text}"))
+    }
+}
