@@ -1,1 +1,449 @@
-//! placeholder
+//! The wasmtime host that runs the proxy-wasm (ABI 0.2.1) filter module.
+//!
+//! One [`wasmtime::Engine`] with the pooling allocator, the module compiled once, and a pool of VMs
+//! (a `Store` plus an instance with its root context): a request checks a VM out, runs through it,
+//! and gives it back. Each call has a fuel budget and each VM a memory ceiling. A VM that traps
+//! (fuel exhausted, out of memory, a panic in the filter) is dropped; that request fails closed
+//! with `InternalFailure` 500 and a fresh VM replaces it on demand, so the host keeps serving.
+//!
+//! Configuration (the policy bundle) is versioned: [`FilterHost::configure`] validates the bundle
+//! in a fresh VM, then publishes it; every pooled VM applies the new version before its next
+//! request. Requests already inside a VM finish with the version they started with.
+//!
+//! The ABI plumbing is split by concern: [`abi`] (constants, map format), `imports` (the `env`
+//! host functions), `wasi` (the WASI subset), `foreign` (`verify_signature`), `vm` (callback
+//! order), `enforcer` (the server's [`crate::server::Enforcer`] over this host).
+
+pub mod abi;
+mod enforcer;
+pub mod foreign;
+mod imports;
+mod state;
+mod vm;
+mod wasi;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
+
+pub use abi::LogLevel;
+use state::{HostState, RequestState};
+use vm::{Vm, VmFault};
+
+/// Headers only the filter may set; dropped from incoming requests before the filter runs.
+pub const FILTER_HEADER_PREFIX: &str = "x-aapkit-";
+
+/// Where the filter's log lines go.
+pub type LogSink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+/// A clock in nanoseconds since the Unix epoch (tests fix it).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Settings of a [`FilterHost`].
+#[derive(Clone)]
+pub struct FilterHostConfig {
+    /// Offer the foreign function `verify_signature` (native RSA). Off: the filter verifies in Wasm.
+    pub verify_signature_offload: bool,
+    /// Fuel (roughly, Wasm instructions) for one request, all callbacks together.
+    pub fuel: u64,
+    /// Fuel for starting a VM and for one `proxy_on_configure` (parsing and compiling a bundle).
+    pub configure_fuel: u64,
+    /// Linear-memory ceiling of each VM, in bytes; growing beyond fails inside the guest.
+    pub memory_limit: usize,
+    /// The most VMs alive at once (requests beyond wait for a free VM).
+    pub max_vms: usize,
+    /// Body bytes per `proxy_on_request_body` call.
+    pub body_chunk_size: usize,
+    /// What `proxy_get_log_level` reports.
+    pub log_level: LogLevel,
+    pub log_sink: Option<LogSink>,
+    /// Overrides the system clock (a request's own `now_nanos` overrides both).
+    pub clock: Option<Clock>,
+    /// Test hook: one hostcall answers a fixed status.
+    pub fault: Option<HostFault>,
+}
+
+impl Default for FilterHostConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        FilterHostConfig {
+            verify_signature_offload: true,
+            // A 3 MB body hashes in ~60M instructions; pure-Wasm RSA-2048 is a few million.
+            fuel: 2_000_000_000,
+            configure_fuel: 20_000_000_000,
+            memory_limit: 64 << 20,
+            max_vms: (cores * 2).max(2),
+            body_chunk_size: 64 * 1024,
+            log_level: LogLevel::Info,
+            log_sink: None,
+            clock: None,
+            fault: None,
+        }
+    }
+}
+
+impl fmt::Debug for FilterHostConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FilterHostConfig")
+            .field("verify_signature_offload", &self.verify_signature_offload)
+            .field("fuel", &self.fuel)
+            .field("configure_fuel", &self.configure_fuel)
+            .field("memory_limit", &self.memory_limit)
+            .field("max_vms", &self.max_vms)
+            .field("body_chunk_size", &self.body_chunk_size)
+            .field("log_level", &self.log_level)
+            .field("log_sink", &self.log_sink.is_some())
+            .field("clock", &self.clock.is_some())
+            .field("fault", &self.fault)
+            .finish()
+    }
+}
+
+/// A hostcall the test hook can make misbehave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hostcall {
+    GetProperty,
+    GetHeaderMapPairs,
+    GetHeaderMapValue,
+    GetBufferBytes,
+    /// add / replace / remove header map value.
+    EditHeaderMap,
+    SendLocalResponse,
+    CallForeignFunction,
+    GetCurrentTime,
+}
+
+/// The test hook: `call` answers `status` (any value, including ones the ABI does not define).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostFault {
+    pub call: Hostcall,
+    pub status: u32,
+}
+
+/// One request for the filter. Header names may be in any case; the host lower-cases them.
+#[derive(Clone, Copy, Debug)]
+pub struct FilterRequest<'a> {
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    /// The downstream peer, `ip:port` or `[v6]:port` (the `source.address` property).
+    pub source_address: &'a str,
+    /// Fixes the filter's clock for this request (nanoseconds since the epoch).
+    pub now_nanos: Option<u64>,
+}
+
+/// What to do with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterOutcome {
+    /// Pass it on, with the filter's header changes.
+    Continue {
+        /// Headers the filter added or replaced, with their final values.
+        added_headers: Vec<(String, String)>,
+        /// The whole request header map after the filter.
+        headers: Vec<(String, String)>,
+        /// The body, if the filter rewrote it.
+        body: Option<Vec<u8>>,
+    },
+    /// Answer with this response instead (a deny, or a host failure).
+    LocalResponse { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+}
+
+/// Counters for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilterHostStats {
+    pub requests: u64,
+    /// Guest calls that trapped (including fuel exhaustion and out-of-memory aborts).
+    pub traps: u64,
+    pub vms_created: u64,
+    /// VMs created to replace a dropped one.
+    pub vm_restarts: u64,
+    /// `verify_signature` calls served.
+    pub foreign_calls: u64,
+    /// Requests failed closed by the host (trap, no bundle, filter undecided, no VM).
+    pub fail_closed: u64,
+    pub vms_live: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    traps: AtomicU64,
+    vms_created: AtomicU64,
+    vm_restarts: AtomicU64,
+    foreign_calls: AtomicU64,
+    fail_closed: AtomicU64,
+}
+
+/// What every VM's host functions share.
+pub(crate) struct Shared {
+    config: FilterHostConfig,
+    counters: Counters,
+}
+
+/// Why a [`FilterHost`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterHostError {
+    #[error("wasmtime engine: {0}")]
+    Engine(String),
+    #[error("the filter module does not compile: {0}")]
+    Compile(String),
+    #[error("the filter module does not link: {0}")]
+    Link(String),
+    #[error("the filter module does not start: {0}")]
+    Start(String),
+}
+
+struct Configured {
+    generation: u64,
+    bundle: Arc<[u8]>,
+}
+
+struct Pool {
+    idle: Vec<Vm>,
+    /// VMs alive, idle or checked out.
+    live: usize,
+    /// VMs dropped and not yet replaced.
+    to_replace: usize,
+}
+
+/// The filter module, ready to run requests. `Send + Sync`; calls block (run them on a blocking
+/// thread).
+pub struct FilterHost {
+    pre: InstancePre<HostState>,
+    shared: Arc<Shared>,
+    pool: Mutex<Pool>,
+    vm_freed: Condvar,
+    current: RwLock<Option<Arc<Configured>>>,
+    configure_lock: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the pool inconsistent in a way that matters.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl FilterHost {
+    /// Compiles the module, links it and starts one VM to check that it runs.
+    pub fn new(wasm: &[u8], config: FilterHostConfig) -> Result<FilterHost, FilterHostError> {
+        let max_vms = config.max_vms.max(1);
+        // One slot more than the pool: configure() validates a bundle in a fresh VM.
+        let slots = u32::try_from(max_vms + 1).unwrap_or(u32::MAX);
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .max_memory_size(config.memory_limit);
+        let mut engine_config = Config::new();
+        engine_config.consume_fuel(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&engine_config).map_err(|e| FilterHostError::Engine(format!("{e:#}")))?;
+        let module = Module::new(&engine, wasm).map_err(|e| FilterHostError::Compile(format!("{e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        imports::add_to_linker(&mut linker).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
+        wasi::add_to_linker(&mut linker).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
+        wasi::stub_unknown_imports(&mut linker, &module);
+        let pre = linker.instantiate_pre(&module).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
+
+        let shared = Arc::new(Shared { config: FilterHostConfig { max_vms, ..config }, counters: Counters::default() });
+        let first = Vm::new(&shared, &pre).map_err(|VmFault(e)| FilterHostError::Start(e))?;
+        shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
+        Ok(FilterHost {
+            pre,
+            shared,
+            pool: Mutex::new(Pool { idle: vec![first], live: 1, to_replace: 0 }),
+            vm_freed: Condvar::new(),
+            current: RwLock::new(None),
+            configure_lock: Mutex::new(()),
+        })
+    }
+
+    /// Validates `bundle_json` in the filter (`proxy_on_configure`) and, if it is accepted, makes it
+    /// the configuration of every VM from their next request on. On error the previous bundle stays
+    /// in force and the messages are what the filter logged (each naming a JSON path).
+    pub fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
+        let _serial = lock(&self.configure_lock);
+        let bundle: Arc<[u8]> = Arc::from(bundle_json.as_bytes());
+        let mut vm = Vm::new(&self.shared, &self.pre).map_err(|VmFault(e)| vec![format!("filter VM failed to start: {e}")])?;
+        self.shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
+        match vm.configure(Arc::clone(&bundle)) {
+            Ok(Ok(())) => {}
+            Ok(Err(errors)) => return Err(errors),
+            Err(VmFault(e)) => {
+                self.shared.counters.traps.fetch_add(1, Ordering::Relaxed);
+                return Err(vec![format!("the filter trapped while reading the bundle: {e}")]);
+            }
+        }
+        let generation = {
+            let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let generation = current.as_ref().map_or(1, |c| c.generation + 1);
+            *current = Some(Arc::new(Configured { generation, bundle }));
+            generation
+        };
+        vm.generation = generation;
+        let mut pool = lock(&self.pool);
+        if pool.live < self.shared.config.max_vms {
+            pool.live += 1;
+            pool.idle.push(vm);
+            self.vm_freed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Runs one request through the filter. Never fails: every host or guest failure becomes an
+    /// `InternalFailure` 500 local response.
+    pub fn run_request(&self, req: &FilterRequest<'_>) -> FilterOutcome {
+        self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let request_id = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-request-id"))
+            .map_or("", |(_, v)| v.as_str());
+        let Some(config) = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
+            return self.fail_closed(request_id);
+        };
+        let Some(mut vm) = self.checkout() else {
+            return self.fail_closed(request_id);
+        };
+        if vm.generation != config.generation {
+            match vm.configure(Arc::clone(&config.bundle)) {
+                Ok(Ok(())) => vm.generation = config.generation,
+                Ok(Err(_)) => {
+                    // It accepted this bundle in another VM: this VM is not in a state to trust.
+                    self.discard(vm);
+                    return self.fail_closed(request_id);
+                }
+                Err(_) => {
+                    self.shared.counters.traps.fetch_add(1, Ordering::Relaxed);
+                    self.discard(vm);
+                    return self.fail_closed(request_id);
+                }
+            }
+        }
+        let state = RequestState {
+            headers: req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .filter(|(k, _)| !k.starts_with(FILTER_HEADER_PREFIX))
+                .collect(),
+            touched: Vec::new(),
+            body: Vec::new(),
+            body_modified: false,
+            source_address: req.source_address.to_string(),
+            now_nanos: req.now_nanos,
+            local_response: None,
+            continued: false,
+            closed: false,
+        };
+        let chunk = self.shared.config.body_chunk_size;
+        match vm.filter(state, req.body, chunk) {
+            Ok(filtered) => {
+                self.checkin(vm);
+                self.outcome(filtered, request_id)
+            }
+            Err(_) => {
+                self.shared.counters.traps.fetch_add(1, Ordering::Relaxed);
+                self.discard(vm);
+                self.fail_closed(request_id)
+            }
+        }
+    }
+
+    fn outcome(&self, filtered: vm::Filtered, request_id: &str) -> FilterOutcome {
+        let req = filtered.request;
+        if let Some(resp) = req.local_response {
+            return FilterOutcome::LocalResponse {
+                status: u16::try_from(resp.status).unwrap_or(500),
+                headers: resp.headers,
+                body: resp.body,
+            };
+        }
+        if req.closed || !filtered.proceeds {
+            return self.fail_closed(request_id);
+        }
+        let added_headers = req
+            .touched
+            .iter()
+            .filter_map(|name| req.headers.iter().rev().find(|(k, _)| k == name).cloned())
+            .collect();
+        FilterOutcome::Continue { added_headers, body: req.body_modified.then_some(req.body), headers: req.headers }
+    }
+
+    fn fail_closed(&self, request_id: &str) -> FilterOutcome {
+        self.shared.counters.fail_closed.fetch_add(1, Ordering::Relaxed);
+        internal_failure(request_id)
+    }
+
+    fn checkout(&self) -> Option<Vm> {
+        let mut pool = lock(&self.pool);
+        loop {
+            if let Some(vm) = pool.idle.pop() {
+                return Some(vm);
+            }
+            if pool.live < self.shared.config.max_vms {
+                pool.live += 1;
+                let replacing = pool.to_replace > 0;
+                pool.to_replace = pool.to_replace.saturating_sub(1);
+                drop(pool);
+                return match Vm::new(&self.shared, &self.pre) {
+                    Ok(vm) => {
+                        self.shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
+                        if replacing {
+                            self.shared.counters.vm_restarts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(vm)
+                    }
+                    Err(_) => {
+                        let mut pool = lock(&self.pool);
+                        pool.live -= 1;
+                        pool.to_replace += usize::from(replacing);
+                        self.vm_freed.notify_one();
+                        None
+                    }
+                };
+            }
+            pool = self.vm_freed.wait(pool).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    fn checkin(&self, vm: Vm) {
+        lock(&self.pool).idle.push(vm);
+        self.vm_freed.notify_one();
+    }
+
+    fn discard(&self, vm: Vm) {
+        drop(vm);
+        let mut pool = lock(&self.pool);
+        pool.live -= 1;
+        pool.to_replace += 1;
+        self.vm_freed.notify_one();
+    }
+
+    pub fn stats(&self) -> FilterHostStats {
+        let c = &self.shared.counters;
+        FilterHostStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            traps: c.traps.load(Ordering::Relaxed),
+            vms_created: c.vms_created.load(Ordering::Relaxed),
+            vm_restarts: c.vm_restarts.load(Ordering::Relaxed),
+            foreign_calls: c.foreign_calls.load(Ordering::Relaxed),
+            fail_closed: c.fail_closed.load(Ordering::Relaxed),
+            vms_live: lock(&self.pool).live as u64,
+        }
+    }
+
+    /// Whether a bundle has been accepted.
+    pub fn is_configured(&self) -> bool {
+        self.current.read().map(|c| c.is_some()).unwrap_or(false)
+    }
+}
+
+/// The response for any failure on the request path: `InternalFailure` 500.
+pub fn internal_failure(request_id: &str) -> FilterOutcome {
+    FilterOutcome::LocalResponse {
+        status: 500,
+        headers: vec![("content-type".into(), "application/x-protobuf".into())],
+        body: policy_core::wire::encode_error(500, "InternalFailure", "Internal Failure.", request_id),
+    }
+}
