@@ -16,5 +16,7 @@ pub mod wasm_host;
 pub mod native_rsa;
 /// The HTTPS server and the request path.
 pub mod server;
+/// The load generator (`aapkit loadgen`).
+pub mod loadgen;
 /// The control-plane command line of the `aapkit` binary.
 pub mod cli;

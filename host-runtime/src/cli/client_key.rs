@@ -141,6 +141,52 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
         .map_err(|e| CliError::file(path, e))
 }
 
+/// Generates a client key for `aap`, writes its ClientKeyContent to `output` (0600, never
+/// overwritten) and registers the public record. Nothing is left behind on failure.
+pub(crate) fn create_client_key(
+    store: &Store,
+    aap: &str,
+    password: &str,
+    nb: i64,
+    na: i64,
+    output: &Path,
+) -> Result<ClientKeyInfo, CliError> {
+    if na <= nb {
+        return Err(StoreError::invalid(
+            "NotAfter",
+            format_time(na),
+            format!("must be later than NotBefore {}", format_time(nb)),
+        )
+        .into());
+    }
+    if output.exists() {
+        return Err(CliError::Usage(format!(
+            "--output {}: the file exists; it is never overwritten",
+            output.display()
+        )));
+    }
+    store.check_client_key_allowed(aap)?;
+    let key = generate(aap, password, nb, na)?;
+    write_private_file(output, key.client_key_content.as_bytes())?;
+    let record = NewClientKey {
+        client_key_id: key.key_id.clone(),
+        aap_name: aap.to_owned(),
+        key_algorithm: crate::pki::client_key::KEY_ALGORITHM.into(),
+        public_key_data: key.certificate_pem.clone(),
+        not_before: nb,
+        not_after: na,
+    };
+    let info = match store.insert_client_key(&record) {
+        Ok(i) => i,
+        Err(e) => {
+            // The key was never registered: do not leave a useless private key behind.
+            let _ = std::fs::remove_file(output);
+            return Err(e.into());
+        }
+    };
+    Ok(info)
+}
+
 fn key_text(k: &ClientKeyInfo) -> String {
     fields(&[
         ("ClientKeyId", k.client_key_id.clone()),
@@ -168,39 +214,7 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
                 (None, None) => (now, now + DEFAULT_VALIDITY_SECS),
                 _ => return Err(CliError::Usage("--not-before and --not-after go together".into())),
             };
-            if na <= nb {
-                return Err(StoreError::invalid(
-                    "NotAfter",
-                    format_time(na),
-                    format!("must be later than NotBefore {}", format_time(nb)),
-                )
-                .into());
-            }
-            if output.exists() {
-                return Err(CliError::Usage(format!(
-                    "--output {}: the file exists; it is never overwritten",
-                    output.display()
-                )));
-            }
-            store.check_client_key_allowed(aap)?;
-            let key = generate(aap, &password, nb, na)?;
-            write_private_file(output, key.client_key_content.as_bytes())?;
-            let record = NewClientKey {
-                client_key_id: key.key_id.clone(),
-                aap_name: aap.clone(),
-                key_algorithm: crate::pki::client_key::KEY_ALGORITHM.into(),
-                public_key_data: key.certificate_pem.clone(),
-                not_before: nb,
-                not_after: na,
-            };
-            let info = match store.insert_client_key(&record) {
-                Ok(i) => i,
-                Err(e) => {
-                    // The key was never registered: do not leave a useless private key behind.
-                    let _ = std::fs::remove_file(output);
-                    return Err(e.into());
-                }
-            };
+            let info = create_client_key(store, aap, &password, nb, na, output)?;
             out.emit(
                 &json!({
                     "ClientKeyId": info.client_key_id,

@@ -12,7 +12,7 @@ use super::output::{fields, Out};
 use super::{CliError, Cli};
 use crate::server::runtime::{EnforcerKind, ServeOptions};
 use crate::server::NoObserver;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The data directory's instance settings (`instance.json`), written by `init`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,7 +114,7 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
     let store = Store::open(data_dir)?;
     drop(store);
     let now = time::OffsetDateTime::now_utc();
-    let pki_err = |e: crate::pki::PkiError| CliError::Store(StoreError::Internal(e.to_string()));
+    let pki_err = |e: crate::pki::PkiError| CliError::Runtime(e.to_string());
     let ca = crate::pki::create_ca(&instance_id, now).map_err(pki_err)?;
     let (mut dns, mut ips) = crate::pki::ca::default_server_names(&instance_id);
     dns.extend(args.dns.iter().cloned());
@@ -198,10 +198,10 @@ pub(crate) fn block_on_server(opts: ServeOptions) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Store(StoreError::Internal(format!("starting the async runtime: {e}"))))?;
+        .map_err(|e| CliError::Runtime(format!("starting the async runtime: {e}")))?;
     runtime
         .block_on(crate::server::runtime::serve(opts, Arc::new(NoObserver)))
-        .map_err(|e| CliError::Store(StoreError::Internal(format!("{e:#}"))))
+        .map_err(|e| CliError::Runtime(format!("{e:#}")))
 }
 
 pub fn run_eval(cli: &Cli, args: &EvalArgs, out: &Out) -> Result<i32, CliError> {
@@ -259,4 +259,24 @@ fn render_report(r: &policy_core::DecisionReport) -> String {
         }
     }
     s
+}
+
+pub fn run_loadgen(args: &crate::loadgen::LoadgenArgs, out: &Out) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(format!("starting the async runtime: {e}")))?;
+    let report = runtime.block_on(crate::loadgen::run(args)).map_err(|e| CliError::Runtime(format!("{e:#}")))?;
+    out.emit(&report, || {
+        fields(&[
+            ("Workload", report.workload.clone()),
+            ("Concurrency", report.concurrency.to_string()),
+            ("Requests", report.requests.to_string()),
+            ("Errors", report.errors.to_string()),
+            ("RequestsPerSecond", format!("{:.0}", report.requests_per_second)),
+            ("P50", format!("{} us", report.p50_us)),
+            ("P99", format!("{} us", report.p99_us)),
+        ])
+    });
+    Ok(())
 }

@@ -105,7 +105,9 @@ pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) 
         EnforcerKind::Wasm => {
             let path = filter_wasm.ok_or_else(|| anyhow!("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM"))?;
             let bytes = std::fs::read(path).with_context(|| format!("reading the filter module {}", path.display()))?;
-            Ok(Arc::new(super::wasm::WasmEnforcer::new(&bytes)?))
+            let host = crate::wasm_host::FilterHost::new(&bytes, crate::wasm_host::FilterHostConfig::default())
+                .map_err(|e| anyhow!("loading the filter module {}: {e}", path.display()))?;
+            Ok(Arc::new(host))
         }
     }
 }
