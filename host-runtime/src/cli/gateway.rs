@@ -67,7 +67,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub plain_http: bool,
     /// Who decides: the proxy-wasm filter in wasmtime (default) or policy-core natively.
-    #[arg(long, value_enum, default_value = "wasm")]
+    #[arg(long, value_enum, default_value = "wasm", env = "AAPKIT_ENFORCER")]
     pub enforcer: EnforcerKind,
     /// The filter module (aapkit_filter.wasm); default: next to the binary or in the build tree.
     #[arg(long, env = "AAPKIT_FILTER_WASM")]
