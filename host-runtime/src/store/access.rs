@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::time::{format_time, now};
 use super::validate::{self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP};
+use super::audit::{Action, Change, ResourceType};
 use super::{Store, StoreError};
 
 // ---------------------------------------------------------------------------------------------
@@ -156,8 +157,15 @@ pub struct ClientKeyInfo {
     pub key_origin: String,
     pub not_before: String,
     pub not_after: String,
+    /// Whole days until NotAfter (negative once expired), at the time of the call.
+    pub days_to_expiry: i64,
     pub create_time: String,
     pub public_key_data: String,
+}
+
+/// Whole days from `now` to `not_after`, rounded down (negative once expired).
+pub fn days_to_expiry(not_after: i64, now: i64) -> i64 {
+    (not_after - now).div_euclid(86_400)
 }
 
 /// Raw client-key row (times as Unix seconds), for the bundle export.
@@ -180,6 +188,7 @@ impl ClientKeyRow {
             key_origin: "KMS_PROVIDED".into(),
             not_before: format_time(self.not_before),
             not_after: format_time(self.not_after),
+            days_to_expiry: days_to_expiry(self.not_after, now()),
             create_time: format_time(self.created),
             public_key_data: self.public_key_pem,
         }
@@ -243,7 +252,7 @@ pub(crate) fn network_rules(tx: &Transaction<'_>) -> Result<Vec<NetworkRuleInfo>
         .collect()
 }
 
-fn network_rule(tx: &Transaction<'_>, name: &str) -> Result<NetworkRuleInfo, StoreError> {
+pub(crate) fn network_rule(tx: &Transaction<'_>, name: &str) -> Result<NetworkRuleInfo, StoreError> {
     network_rules(tx)?
         .into_iter()
         .find(|r| r.name == name)
@@ -291,7 +300,7 @@ pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreErr
         .collect()
 }
 
-fn policy(tx: &Transaction<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
+pub(crate) fn policy(tx: &Transaction<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
     policies(tx)?
         .into_iter()
         .find(|p| p.name == name)
@@ -331,7 +340,7 @@ pub(crate) fn aaps(tx: &Transaction<'_>) -> Result<Vec<AapInfo>, StoreError> {
         .collect()
 }
 
-fn aap(tx: &Transaction<'_>, name: &str) -> Result<AapInfo, StoreError> {
+pub(crate) fn aap(tx: &Transaction<'_>, name: &str) -> Result<AapInfo, StoreError> {
     aaps(tx)?
         .into_iter()
         .find(|a| a.name == name)
@@ -455,7 +464,7 @@ impl Store {
         validate::network_type(&input.network_type)?;
         validate::description(&input.description)?;
         let ips = validate::source_private_ips(&input.source_private_ip)?;
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::NetworkRule, &input.name, Action::Create, "CreateNetworkRule"), |tx| {
             if exists(tx, "network_rules", &input.name)? {
                 return Err(StoreError::AlreadyExists { kind: "network rule", name: input.name.clone() });
             }
@@ -477,7 +486,7 @@ impl Store {
         if let Some(d) = &update.description {
             validate::description(d)?;
         }
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::NetworkRule, &update.name, Action::Update, "UpdateNetworkRule"), |tx| {
             network_rule(tx, &update.name)?;
             if let Some(ips) = &ips {
                 tx.execute(
@@ -505,7 +514,7 @@ impl Store {
 
     /// DeleteNetworkRule; refused while a policy uses the rule.
     pub fn delete_network_rule(&self, name: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::NetworkRule, name, Action::Delete, "DeleteNetworkRule"), |tx| {
             network_rule(tx, name)?;
             let users = referrers(
                 tx,
@@ -532,7 +541,7 @@ impl Store {
         validate::scope("KmsInstance", &input.kms_instance)?;
         validate::permissions_for_scope(&input.permissions, &input.kms_instance)?;
         validate::description(&input.description)?;
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Policy, &input.name, Action::Create, "CreatePolicy"), |tx| {
             if exists(tx, "policies", &input.name)? {
                 return Err(StoreError::AlreadyExists {
                     kind: "policy",
@@ -568,7 +577,7 @@ impl Store {
         if let Some(d) = &update.description {
             validate::description(d)?;
         }
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Policy, &update.name, Action::Update, "UpdatePolicy"), |tx| {
             let current = policy(tx, &update.name)?;
             if let Some(k) = &update.kms_instance {
                 if *k != current.kms_instance {
@@ -619,7 +628,7 @@ impl Store {
 
     /// DeletePolicy; refused while an AAP uses the policy.
     pub fn delete_policy(&self, name: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Policy, name, Action::Delete, "DeletePolicy"), |tx| {
             policy(tx, name)?;
             let users = referrers(tx, "SELECT aap FROM aap_policies WHERE policy = ?1 ORDER BY aap", name)?;
             if !users.is_empty() {
@@ -639,7 +648,7 @@ impl Store {
         validate::aap_name(&input.name)?;
         validate::authentication_method(&input.authentication_method)?;
         validate::description(&input.description)?;
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Aap, &input.name, Action::Create, "CreateApplicationAccessPoint"), |tx| {
             if exists(tx, "aaps", &input.name)? {
                 return Err(StoreError::AlreadyExists {
                     kind: "application access point",
@@ -661,7 +670,7 @@ impl Store {
         if let Some(d) = &update.description {
             validate::description(d)?;
         }
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Aap, &update.name, Action::Update, "UpdateApplicationAccessPoint"), |tx| {
             aap(tx, &update.name)?;
             if let Some(p) = &update.policies {
                 let policies = check_policy_refs(tx, p)?;
@@ -688,7 +697,7 @@ impl Store {
     /// DeleteApplicationAccessPoint; refused while client keys are bound to it (delete them first,
     /// which revokes them).
     pub fn delete_aap(&self, name: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Aap, name, Action::Delete, "DeleteApplicationAccessPoint"), |tx| {
             aap(tx, name)?;
             let keys = referrers(tx, "SELECT id FROM client_keys WHERE aap = ?1 ORDER BY id", name)?;
             if !keys.is_empty() {
@@ -741,7 +750,7 @@ impl Store {
                 format!("must be later than NotBefore {}", format_time(key.not_before)),
             ));
         }
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::ClientKey, &key.client_key_id, Action::Create, "CreateClientKey"), |tx| {
             client_key_allowed(tx, &key.aap_name)?;
             let taken = tx
                 .query_row(
@@ -794,7 +803,7 @@ impl Store {
 
     /// DeleteClientKey: the key stops working at the server's next reload.
     pub fn delete_client_key(&self, id: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::ClientKey, id, Action::Delete, "DeleteClientKey"), |tx| {
             let n = tx.execute("DELETE FROM client_keys WHERE id = ?1", params![id])?;
             if n == 0 {
                 return Err(StoreError::not_found("client key", id));
@@ -825,7 +834,7 @@ fn client_key_allowed(tx: &Transaction<'_>, aap_name: &str) -> Result<(), StoreE
     Ok(())
 }
 
-fn client_key(tx: &Transaction<'_>, id: &str) -> Result<ClientKeyInfo, StoreError> {
+pub(crate) fn client_key(tx: &Transaction<'_>, id: &str) -> Result<ClientKeyInfo, StoreError> {
     client_key_rows(tx, None)?
         .into_iter()
         .find(|k| k.id == id)

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::seal::key_version_aad;
 use super::time::{format_time, now};
+use super::audit::{Action, Change, ResourceType};
 use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeySpec, KeyState};
 
@@ -160,7 +161,7 @@ pub(crate) fn aliases_of(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<Strin
     Ok(names)
 }
 
-fn info(tx: &Transaction<'_>, row: &KeyRow) -> Result<KeyInfo, StoreError> {
+pub(crate) fn info(tx: &Transaction<'_>, row: &KeyRow) -> Result<KeyInfo, StoreError> {
     Ok(KeyInfo {
         key_id: row.id.clone(),
         key_spec: row.spec.as_str().to_owned(),
@@ -203,7 +204,7 @@ impl Store {
         let material = generate_material(spec)?;
         let sealed = self.sealer.seal(&key_version_aad(&key_id, &version_id), &material)?;
         let created = now();
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Key, &key_id, Action::Create, "CreateKey"), |tx| {
             tx.execute(
                 &format!("INSERT INTO keys({KEY_COLUMNS}) VALUES (?1, ?2, 'Enabled', ?3, ?4, NULL, ?5, ?5)"),
                 params![key_id, spec.as_str(), description, created, version_id],
@@ -229,7 +230,7 @@ impl Store {
 
     /// DisableKey. Idempotent on a disabled key; refused while deletion is pending.
     pub fn disable_key(&self, id_or_alias: &str) -> Result<KeyInfo, StoreError> {
-        self.set_state(id_or_alias, |row| match row.state {
+        self.set_state(id_or_alias, "DisableKey", |row| match row.state {
             KeyState::Enabled | KeyState::Disabled => Ok(KeyState::Disabled),
             s => Err(StoreError::InvalidState(format!(
                 "the key {} is {}; only Enabled keys can be disabled",
@@ -241,7 +242,7 @@ impl Store {
 
     /// EnableKey. Idempotent on an enabled key; refused while deletion is pending.
     pub fn enable_key(&self, id_or_alias: &str) -> Result<KeyInfo, StoreError> {
-        self.set_state(id_or_alias, |row| match row.state {
+        self.set_state(id_or_alias, "EnableKey", |row| match row.state {
             KeyState::Enabled | KeyState::Disabled => Ok(KeyState::Enabled),
             KeyState::PendingDeletion => Err(StoreError::InvalidState(format!(
                 "the key {} is pending deletion; cancel the deletion first",
@@ -258,9 +259,10 @@ impl Store {
     fn set_state(
         &self,
         id_or_alias: &str,
+        operation: &'static str,
         next: impl FnOnce(&KeyRow) -> Result<KeyState, StoreError>,
     ) -> Result<KeyInfo, StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, operation), |tx| {
             let row = require_key(tx, id_or_alias)?;
             let state = next(&row)?;
             tx.execute(
@@ -280,7 +282,7 @@ impl Store {
                 "must be 7 to 366 days",
             ));
         }
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, "ScheduleKeyDeletion"), |tx| {
             let row = require_key(tx, id_or_alias)?;
             if row.state == KeyState::PendingDeletion {
                 return Err(StoreError::InvalidState(format!(
@@ -299,7 +301,7 @@ impl Store {
 
     /// CancelKeyDeletion: back to Enabled.
     pub fn cancel_key_deletion(&self, id_or_alias: &str) -> Result<KeyInfo, StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, "CancelKeyDeletion"), |tx| {
             let row = require_key(tx, id_or_alias)?;
             if row.state != KeyState::PendingDeletion {
                 return Err(StoreError::InvalidState(format!(
@@ -329,7 +331,7 @@ impl Store {
         }
         let material = generate_material(spec)?;
         let version_id = new_version_id();
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, "CreateKeyVersion"), |tx| {
             let row = require_key(tx, id_or_alias)?;
             if row.state != KeyState::Enabled {
                 return Err(StoreError::InvalidState(format!(
@@ -355,7 +357,7 @@ impl Store {
     /// CreateAlias: `alias/<name>` → key. Alias names are unique.
     pub fn create_alias(&self, alias: &str, key_id: &str) -> Result<AliasInfo, StoreError> {
         validate::alias_name(alias)?;
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Alias, alias, Action::Create, "CreateAlias"), |tx| {
             let row = require_key(tx, key_id)?;
             let existing: Option<String> = tx
                 .query_row("SELECT key_id FROM aliases WHERE name = ?1", params![alias], |r| {
@@ -387,7 +389,7 @@ impl Store {
 
     /// DeleteAlias.
     pub fn delete_alias(&self, alias: &str) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Alias, alias, Action::Delete, "DeleteAlias"), |tx| {
             let n = tx.execute("DELETE FROM aliases WHERE name = ?1", params![alias])?;
             if n == 0 {
                 return Err(StoreError::not_found("alias", alias));

@@ -9,6 +9,7 @@
 //!   polls [`Store::generation`] and reloads when it changes.
 
 mod access;
+pub mod audit;
 mod error;
 mod export;
 mod keyring;
@@ -28,8 +29,12 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 pub use access::{
-    parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo, NetworkRuleInfo,
+    days_to_expiry, parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo, NetworkRuleInfo,
     NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
+};
+pub use audit::{
+    Action, AuditCall, AuditQuery, AuditWriter, ClientKeyExpiry, EventQuery, ExpiryNotice, ManagementEvent,
+    PruneCounts, ResourceType,
 };
 pub use error::StoreError;
 pub use keys::{AliasInfo, KeyInfo};
@@ -50,6 +55,8 @@ pub struct Store {
     sealer: seal::Sealer,
     data_dir: PathBuf,
     cache: keyring::SnapshotCache,
+    /// Who the management events name (`AAPKIT_ACTOR` or the OS user).
+    actor: String,
 }
 
 impl Store {
@@ -89,11 +96,22 @@ impl Store {
             sealer,
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
+            actor: audit::default_actor(),
         })
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Names `actor` in the management events of this handle's writes.
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Store {
+        self.actor = actor.into();
+        self
+    }
+
+    pub fn actor(&self) -> &str {
+        &self.actor
     }
 
     /// The control-plane generation: bumped by every committed write. Cheap; poll it.
@@ -107,11 +125,20 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` in an immediate (write-locked) transaction, bumps the generation and commits.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    /// Runs `f` in an immediate (write-locked) transaction, records the management event of
+    /// `change` (before/after images) in it, bumps the generation and commits. Every
+    /// control-plane write goes through here, so none escapes the event log.
+    fn write<T>(
+        &self,
+        change: audit::Change<'_>,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let before = audit::snapshot(&tx, change.resource_type, change.name)?;
         let out = f(&tx)?;
+        let after = audit::snapshot(&tx, change.resource_type, change.name)?;
+        audit::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
         tx.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])?;
         tx.commit()?;
         Ok(out)

@@ -124,6 +124,56 @@ const MIGRATIONS: &[&str] = &[
 
     INSERT INTO meta(name, value) VALUES ('generation', 0);
     "#,
+    // 2: operations records (store/audit.rs): the audit log of Instance API calls, management
+    // events, client-key expiry notices.
+    r#"
+    CREATE TABLE audit_log (
+        id             INTEGER PRIMARY KEY,
+        time           INTEGER NOT NULL,
+        request_id     TEXT NOT NULL,
+        access_key_id  TEXT NOT NULL,
+        aap            TEXT NOT NULL,
+        api            TEXT NOT NULL,
+        resource       TEXT NOT NULL,
+        source_ip      TEXT NOT NULL,
+        allowed        INTEGER NOT NULL,
+        status         INTEGER NOT NULL,
+        error_code     TEXT NOT NULL,
+        latency_us     INTEGER NOT NULL,
+        policy         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_log_by_time ON audit_log(time);
+    CREATE INDEX audit_log_by_key ON audit_log(access_key_id, time);
+
+    -- Written in the transaction of the change; images hold no secret material.
+    CREATE TABLE mgmt_events (
+        id             INTEGER PRIMARY KEY,
+        time           INTEGER NOT NULL,
+        actor          TEXT NOT NULL,
+        action         TEXT NOT NULL,
+        resource_type  TEXT NOT NULL,
+        resource_name  TEXT NOT NULL,
+        operation      TEXT NOT NULL,
+        before         TEXT,
+        after          TEXT
+    ) STRICT;
+    CREATE INDEX mgmt_events_by_time ON mgmt_events(time);
+    CREATE INDEX mgmt_events_by_resource ON mgmt_events(resource_type, resource_name);
+
+    -- One row per client key and threshold: what keeps a notice from firing twice.
+    CREATE TABLE expiry_notices (
+        client_key_id   TEXT NOT NULL,
+        aap             TEXT NOT NULL,
+        threshold_days  INTEGER NOT NULL,
+        not_after       INTEGER NOT NULL,
+        days_left       INTEGER NOT NULL,
+        notified_at     INTEGER NOT NULL,
+        delivery        TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (client_key_id, threshold_days)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

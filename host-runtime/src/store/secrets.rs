@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::keys::require_key;
 use super::seal::secret_version_aad;
 use super::time::{format_time, now};
+use super::audit::{Action, Change, ResourceType};
 use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeyState, SecretDataType};
 
@@ -126,7 +127,7 @@ impl Store {
         validate::description(description)?;
         let (version_id, stages) = check_value(&value)?;
         let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Secret, name, Action::Create, "CreateSecret"), |tx| {
             if secret_exists(tx, name)? {
                 return Err(StoreError::AlreadyExists {
                     kind: "secret",
@@ -149,7 +150,7 @@ impl Store {
         validate::secret_name(name)?;
         let (version_id, stages) = check_value(&value)?;
         let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
-        self.write(|tx| {
+        self.write(Change::new(ResourceType::Secret, name, Action::Update, "PutSecretValue"), |tx| {
             if !secret_exists(tx, name)? {
                 return Err(StoreError::not_found("secret", name));
             }
