@@ -16,6 +16,8 @@ pub mod wasm_host;
 pub mod native_rsa;
 /// The HTTPS server and the request path.
 pub mod server;
+/// Operations: audit log, expiry notices, QPS quotas, metrics, the admin listener.
+pub mod ops;
 /// The load generator (`aapkit loadgen`).
 pub mod loadgen;
 /// The control-plane command line of the `aapkit` binary.

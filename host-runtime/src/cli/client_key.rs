@@ -47,11 +47,12 @@ pub enum ClientKeyCmd {
         #[arg(long)]
         client_key_id: String,
     },
-    /// DeleteClientKey: the key stops working at the gateway's next reload.
+    /// DeleteClientKey: the key stops working at the gateway's next reload. Refused when the audit
+    /// log shows a call with the key in the last 7 days, unless --force.
     Delete {
         #[arg(long)]
         client_key_id: String,
-        /// Accepted for scripts; deletion never prompts.
+        /// Delete even though the key was used in the last 7 days.
         #[arg(long)]
         force: bool,
     },
@@ -194,6 +195,7 @@ fn key_text(k: &ClientKeyInfo) -> String {
         ("KeyAlgorithm", k.key_algorithm.clone()),
         ("NotBefore", k.not_before.clone()),
         ("NotAfter", k.not_after.clone()),
+        ("DaysToExpiry", k.days_to_expiry.to_string()),
         ("CreateTime", k.create_time.clone()),
     ])
 }
@@ -232,8 +234,16 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
             out.emit(&json!({ "ClientKeys": keys, "TotalCount": keys.len() }), || {
                 lines(&keys, |k| {
                     format!(
-                        "{}  {}  {} .. {}",
-                        k.client_key_id, k.aap_name, k.not_before, k.not_after
+                        "{}  {}  {} .. {}  ({})",
+                        k.client_key_id,
+                        k.aap_name,
+                        k.not_before,
+                        k.not_after,
+                        if k.days_to_expiry < 0 {
+                            "expired".to_owned()
+                        } else {
+                            format!("{} days to expiry", k.days_to_expiry)
+                        }
                     )
                 })
             });
@@ -242,7 +252,8 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
             let k = store.get_client_key(client_key_id)?;
             out.emit(&k, || key_text(&k));
         }
-        ClientKeyCmd::Delete { client_key_id, .. } => {
+        ClientKeyCmd::Delete { client_key_id, force } => {
+            super::audit::check_recent_use(store, client_key_id, *force, out)?;
             store.delete_client_key(client_key_id)?;
             out.emit(&json!({ "ClientKeyId": client_key_id, "Deleted": true }), || {
                 format!("deleted {client_key_id}")

@@ -72,6 +72,58 @@ pub struct ServeArgs {
     /// The filter module (aapkit_filter.wasm); default: next to the binary or in the build tree.
     #[arg(long, env = "AAPKIT_FILTER_WASM")]
     pub filter_wasm: Option<PathBuf>,
+    /// Serve /metrics (Prometheus) on a separate plain-HTTP listener; without a value 127.0.0.1:9443.
+    #[arg(long, num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_ADMIN_LISTEN, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Also serve the files of this directory on the admin listener (the web playground).
+    #[arg(long, requires = "admin_listen", value_name = "DIR")]
+    pub admin_static_dir: Option<PathBuf>,
+    /// Enforce the QPS quotas of a software instance spec: 1000, 2000, 4000, 10000 or 20000 (default: unlimited).
+    #[arg(long, env = "AAPKIT_QPS_SPEC", value_name = "SPEC")]
+    pub qps_spec: Option<u32>,
+    /// Set one group's QPS (after --qps-spec): GROUP=QPS, GROUP one of Symmetric, Asymmetric,
+    /// GetPublicKey, GetSecretValue, GenerateRandom, DataKeyPair. Repeatable.
+    #[arg(long = "qps-limit", value_name = "GROUP=QPS")]
+    pub qps_limits: Vec<String>,
+    /// POST client-key expiry notices (JSON) to this http:// URL.
+    #[arg(long, env = "AAPKIT_EXPIRY_WEBHOOK", value_name = "URL")]
+    pub expiry_webhook: Option<String>,
+    /// Seconds between client-key expiry checks (one also runs at start).
+    #[arg(long, default_value_t = 3600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub expiry_check_interval: u64,
+    /// Days the audit log and management events are kept.
+    #[arg(long, default_value_t = crate::ops::audit::DEFAULT_RETENTION_DAYS, env = "AAPKIT_AUDIT_RETENTION_DAYS",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_retention_days: u32,
+}
+
+impl ServeArgs {
+    /// The operations settings these flags describe.
+    pub fn ops_options(&self) -> Result<crate::ops::OpsOptions, CliError> {
+        let mut quota = match self.qps_spec {
+            Some(spec) => crate::ops::QuotaSpec::software(spec).map_err(|e| CliError::Usage(format!("--qps-spec: {e}")))?,
+            None => crate::ops::QuotaSpec::unlimited(),
+        };
+        for l in &self.qps_limits {
+            quota = quota.with_override(l).map_err(|e| CliError::Usage(e.to_string()))?;
+        }
+        let expiry_webhook = self
+            .expiry_webhook
+            .as_deref()
+            .map(crate::ops::WebhookConfig::parse)
+            .transpose()
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let mut audit = crate::ops::AuditConfig::default();
+        audit.retention_days = self.audit_retention_days;
+        Ok(crate::ops::OpsOptions {
+            admin_listen: self.admin_listen,
+            admin_static_dir: self.admin_static_dir.clone(),
+            quota,
+            expiry_webhook,
+            expiry_check_interval: std::time::Duration::from_secs(self.expiry_check_interval),
+            audit,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -186,6 +238,7 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
         instance_id: cfg.instance_id,
         tls_cert: cli.data_dir.join("server.pem"),
         tls_key: cli.data_dir.join("server.key"),
+        ops: args.ops_options()?,
     })
 }
 

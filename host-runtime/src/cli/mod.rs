@@ -4,6 +4,7 @@
 //! `aapkit policy create --permissions ...`). Exit codes: 0 success, 1 operation error, 2 usage.
 
 mod access;
+mod audit;
 mod bundle;
 mod client_key;
 mod demo;
@@ -77,6 +78,9 @@ pub enum Command {
     /// The policy bundle the gateway enforces.
     #[command(subcommand)]
     Bundle(bundle::BundleCmd),
+    /// The audit log of client-key calls, management events and client-key expiry notices.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// Arguments of a subcommand that is not wired yet (accepted and ignored).
@@ -104,13 +108,16 @@ pub enum CliError {
     /// Reading or writing a file named on the command line (exit 1).
     #[error("{path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
+    /// A destructive operation that needs `--force` (exit 1).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::Unwired(_) => 2,
-            CliError::Store(_) | CliError::File { .. } | CliError::Runtime(_) => 1,
+            CliError::Store(_) | CliError::File { .. } | CliError::Runtime(_) | CliError::Refused(_) => 1,
         }
     }
 
@@ -122,6 +129,7 @@ impl CliError {
             CliError::Store(e) => e.code(),
             CliError::File { .. } => "InvalidParameter",
             CliError::Runtime(_) => "InternalFailure",
+            CliError::Refused(_) => "Rejected.ResourceInUse",
         }
     }
 
@@ -176,6 +184,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::Aap(c) => access::run_aap(&open(cli)?, c, out),
         Command::ClientKey(c) => client_key::run(&open(cli)?, c, out),
         Command::Bundle(c) => bundle::run(&open(cli)?, c, out),
+        Command::Audit(c) => audit::run(&open(cli)?, c, out),
     }
 }
 

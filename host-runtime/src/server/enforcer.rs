@@ -22,6 +22,20 @@ pub struct Caller {
     pub client_key_id: String,
     pub aap: String,
     pub policy: String,
+    /// `key/<KeyId>` or `secret/<SecretName>` as decided (aliases and blobs resolved), empty when
+    /// the enforcer does not say (the gateway then reads it from the body itself).
+    pub resource: String,
+    /// The QPS quota group, when the enforcer knows it.
+    pub qps_group: Option<policy_core::QpsGroup>,
+}
+
+/// The audit form of a resource: `key/<id>`, `secret/<name>`, empty for none.
+pub fn resource_label(api: Option<policy_core::Api>, resource: Option<&str>) -> String {
+    match (api.map(policy_core::Api::resource_kind), resource) {
+        (Some(policy_core::ResourceKind::Key), Some(r)) => format!("key/{r}"),
+        (Some(policy_core::ResourceKind::Secret), Some(r)) => format!("secret/{r}"),
+        _ => String::new(),
+    }
 }
 
 #[derive(Debug)]
@@ -43,4 +57,8 @@ pub trait Enforcer: Send + Sync {
     fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome;
     /// A short name for logs and metrics (`wasm` or `native`).
     fn kind(&self) -> &'static str;
+    /// Counters of the filter host (traps, VM restarts), for the metrics; `None` when not wasm.
+    fn filter_stats(&self) -> Option<crate::wasm_host::FilterHostStats> {
+        None
+    }
 }

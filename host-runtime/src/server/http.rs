@@ -13,7 +13,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::enforcer::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
+use policy_core::{Api, ErrorCode, QpsGroup, ResourceRef};
+
+use super::enforcer::{resource_label, Caller, EnforceOutcome, EnforceRequest, Enforcer};
+use crate::ops::quota::QuotaGate;
 
 /// The Instance API's body limit (reference §1.8): larger bodies get 413 with no error body.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -32,6 +35,11 @@ pub struct ApiFailure {
 /// The native Instance API behind the enforcer.
 pub trait ApiHandler: Send + Sync {
     fn handle(&self, api_name: &str, body: &[u8], request_id: &str, caller: &Caller) -> Result<Vec<u8>, ApiFailure>;
+    /// The key id and KeySpec a key reference (id, alias or key-version id) names, for the audit
+    /// resource and the QPS group when the enforcer does not report them.
+    fn resolve_key(&self, _reference: &ResourceRef<'_>) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// What happened to one request, for the audit log and the metrics.
@@ -43,6 +51,10 @@ pub struct RequestRecord {
     pub client_key_id: String,
     pub aap: String,
     pub policy: String,
+    /// `key/<KeyId>`, `secret/<SecretName>` or empty (see [`resource_label`]).
+    pub resource: String,
+    /// The QPS group of the call, when the API is known.
+    pub qps_group: Option<QpsGroup>,
     pub source: SocketAddr,
     pub allowed: bool,
     pub status: u16,
@@ -67,6 +79,8 @@ pub struct Gateway {
     pub observer: Arc<dyn RequestObserver>,
     /// Seconds since the epoch; injected so tests can move time.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The instance QPS quota, checked after the enforcer allowed and before the handler runs.
+    pub quota: Option<Arc<QuotaGate>>,
 }
 
 type Body = Full<Bytes>;
@@ -105,6 +119,8 @@ impl Gateway {
             client_key_id: header_str(&req, "x-kms-acccesskeyid").unwrap_or_default(),
             aap: String::new(),
             policy: String::new(),
+            resource: String::new(),
+            qps_group: None,
             source: peer,
             allowed: false,
             status: 0,
@@ -177,10 +193,16 @@ impl Gateway {
             }
         };
 
+        let api_name = headers
+            .iter()
+            .find(|(k, _)| k == "x-kms-apiname")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
         let outcome = self.enforcer.check(&EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body } => {
+                (record.resource, record.qps_group) = self.resource_of(api_name, &body);
                 record.error_code = policy_core::wire::decode_error(&deny_body)
                     .map(|e| e.error_code)
                     .unwrap_or_default();
@@ -203,17 +225,55 @@ impl Gateway {
         if !caller.client_key_id.is_empty() {
             record.client_key_id.clone_from(&caller.client_key_id);
         }
-        let api_name = headers
-            .iter()
-            .find(|(k, _)| k == "x-kms-apiname")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
+        if caller.resource.is_empty() || caller.qps_group.is_none() {
+            (record.resource, record.qps_group) = self.resource_of(api_name, &body);
+        }
+        if !caller.resource.is_empty() {
+            record.resource.clone_from(&caller.resource);
+        }
+        if caller.qps_group.is_some() {
+            record.qps_group = caller.qps_group;
+        }
+        if let (Some(quota), Some(group)) = (&self.quota, record.qps_group) {
+            if !quota.try_acquire(group) {
+                // Refused before the handler: for the audit log this call was not served.
+                record.allowed = false;
+                let code = ErrorCode::RejectedThrottling;
+                record.error_code = code.as_str().to_owned();
+                return error_response(code.http_status(), code.as_str(), code.default_message(), request_id);
+            }
+        }
         match self.api.handle(api_name, &body, request_id, &caller) {
             Ok(out) => protobuf_response(200, out, request_id),
             Err(f) => {
                 record.error_code.clone_from(&f.code);
                 error_response(f.status, &f.code, &f.message, request_id)
             }
+        }
+    }
+}
+
+impl Gateway {
+    /// The resource and QPS group of a request read from its body, for enforcers that do not
+    /// report them (the wasm filter) and for denied requests. Keys are resolved through the
+    /// key ring when it knows them; otherwise the reference is kept as sent.
+    fn resource_of(&self, api_name: &str, body: &[u8]) -> (String, Option<QpsGroup>) {
+        let Some(api) = Api::from_name(api_name) else {
+            return (String::new(), None);
+        };
+        let reference = match policy_core::extract_resource(api, body) {
+            Ok(Some(r)) => r,
+            _ => return (String::new(), Some(api.qps_group(None))),
+        };
+        match reference {
+            ResourceRef::SecretName(name) => (format!("secret/{name}"), Some(api.qps_group(None))),
+            ResourceRef::KeyId(given) | ResourceRef::KeyVersionId(given) => match self.api.resolve_key(&reference) {
+                Some((key_id, spec)) => (resource_label(Some(api), Some(&key_id)), Some(api.qps_group(Some(&spec)))),
+                None if matches!(reference, ResourceRef::KeyId(_)) => {
+                    (resource_label(Some(api), Some(given)), Some(api.qps_group(None)))
+                }
+                None => (format!("key-version/{given}"), Some(api.qps_group(None))),
+            },
         }
     }
 }

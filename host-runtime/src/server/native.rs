@@ -57,6 +57,8 @@ impl Enforcer for NativeEnforcer {
                 client_key_id: decision.client_key.unwrap_or_default().to_string(),
                 aap: decision.aap.unwrap_or_default().to_string(),
                 policy: decision.policy.unwrap_or_default().to_string(),
+                resource: super::enforcer::resource_label(decision.api, decision.resource),
+                qps_group: decision.qps_group(),
             })
         } else {
             match decision.error_body(req.request_id) {

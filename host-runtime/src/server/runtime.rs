@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub instance_id: String,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// Audit, quotas, metrics, expiry notices.
+    pub ops: crate::ops::OpsOptions,
 }
 
 /// The key ring the request path reads: a snapshot replaced as a whole on reload.
@@ -87,6 +89,16 @@ impl ApiHandler for InstanceApiHandler {
             message: e.message,
         })
     }
+
+    fn resolve_key(&self, reference: &policy_core::ResourceRef<'_>) -> Option<(String, String)> {
+        let ring = self.0.keyring();
+        let found = match reference {
+            policy_core::ResourceRef::KeyId(id) => ring.resolve_key(id),
+            policy_core::ResourceRef::KeyVersionId(v) => ring.key_by_version(v),
+            policy_core::ResourceRef::SecretName(_) => return None,
+        };
+        found.ok().flatten().map(|k| (k.key_id, k.spec.as_str().to_owned()))
+    }
 }
 
 /// Everything `serve` runs, assembled and loaded with the current bundle.
@@ -127,7 +139,8 @@ pub fn assemble(
         .configure(&bundle)
         .map_err(|errs| anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")))?;
     let api = Arc::new(InstanceApiHandler(InstanceApi::new(ring.clone())));
-    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock });
+    let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
+    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock, quota });
     Ok(Assembled { gateway, store, enforcer, ring, api, generation })
 }
 
@@ -176,9 +189,25 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Runs the gateway until SIGINT/SIGTERM.
+/// Runs the gateway until SIGINT/SIGTERM; then drains requests in flight and commits the audit log.
 pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> anyhow::Result<()> {
-    let assembled = Arc::new(assemble(&opts, observer, Arc::new(unix_now))?);
+    let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(unix_now);
+    let ops_observer = crate::ops::OpsObserver::new(observer);
+    let assembled = Arc::new(assemble(&opts, ops_observer.clone(), clock.clone())?);
+    let (tx, rx) = watch::channel(false);
+    let ops = crate::ops::OpsRuntime::start(
+        &opts.ops,
+        ops_observer,
+        assembled.store.clone(),
+        assembled.enforcer.clone(),
+        &opts.instance_id,
+        clock,
+        rx.clone(),
+    )
+    .await?;
+    if let Some(admin) = ops.admin_addr {
+        eprintln!("aapkit: admin listener (metrics) on http://{admin}/metrics");
+    }
     let tls = if opts.plain_http {
         None
     } else {
@@ -192,14 +221,15 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
         if opts.plain_http { "http" } else { "https" },
         assembled.enforcer.kind()
     );
-    let (tx, rx) = watch::channel(false);
     tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), rx.clone()));
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("aapkit: shutting down (finishing requests in flight)");
         let _ = tx.send(true);
     });
-    server.run(rx).await
+    let served = server.run(rx).await;
+    ops.shutdown().await;
+    served
 }
 
 async fn wait_for_signal() {

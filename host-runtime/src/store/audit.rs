@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -323,12 +323,16 @@ pub struct AuditWriter {
 }
 
 impl AuditWriter {
-    /// Opens a writer on the store in `data_dir` (the schema must be current: open a [`Store`] first).
+    /// Opens a writer on the existing store in `data_dir` (migrating the schema if needed). It never
+    /// touches sealed data, so it needs no master key.
     pub fn open(data_dir: &Path) -> Result<AuditWriter, StoreError> {
-        let conn = Connection::open(data_dir.join(DB_FILE))?;
+        // No CREATE flag: the store (which creates the file owner-only) must exist already.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let mut conn = Connection::open_with_flags(data_dir.join(DB_FILE), flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        super::schema::migrate(&mut conn)?;
         Ok(AuditWriter { conn })
     }
 

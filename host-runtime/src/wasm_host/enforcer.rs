@@ -32,8 +32,12 @@ impl Enforcer for FilterHost {
                 let get = |name: &str| {
                     added_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
                 };
-                let caller =
-                    Caller { client_key_id: get(CLIENT_KEY_HEADER), aap: get(AAP_HEADER), policy: get(POLICY_HEADER) };
+                let caller = Caller {
+                    client_key_id: get(CLIENT_KEY_HEADER),
+                    aap: get(AAP_HEADER),
+                    policy: get(POLICY_HEADER),
+                    ..Caller::default()
+                };
                 if caller.client_key_id.is_empty() {
                     // An allow that names no caller is not one.
                     return deny(super::internal_failure(req.request_id));
@@ -46,6 +50,10 @@ impl Enforcer for FilterHost {
 
     fn kind(&self) -> &'static str {
         "wasm"
+    }
+
+    fn filter_stats(&self) -> Option<super::FilterHostStats> {
+        Some(self.stats())
     }
 }
 
