@@ -267,7 +267,7 @@ pub struct AuditCall {
     pub resource: String,
     pub source_ip: String,
     /// `Allow` (the call reached the Instance API) or `Deny` (refused by the enforcer or the quota).
-    #[serde(serialize_with = "ser_decision")]
+    #[serde(rename = "Decision", serialize_with = "ser_decision")]
     pub allowed: bool,
     pub http_status: u16,
     /// Empty on success.
@@ -340,8 +340,12 @@ impl AuditWriter {
     pub fn insert_calls(&mut self, rows: &[AuditCall]) -> Result<(), StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
+            // A denied call does not say its AAP (the enforcer stops before naming it); the client
+            // key's record does, when the key exists.
             let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                "INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3,
+                 COALESCE(NULLIF(?4, ''), (SELECT aap FROM client_keys WHERE id = ?3), ''),
+                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ))?;
             for r in rows {
                 stmt.execute(params![
