@@ -510,6 +510,42 @@ fn concurrent_requests() {
     assert!(stats.vms_live <= 3 && stats.traps == 0, "{stats:?}");
 }
 
+// ---- the server's Enforcer over the host ---------------------------------------------------------
+
+#[test]
+fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
+    use aapkit_host::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
+    let host = host_with(config(true));
+    let enforcer: &dyn Enforcer = &host;
+    assert_eq!(enforcer.kind(), "wasm");
+    let req = Req::encrypt("key-test");
+    let headers = req.headers(|h| h.push(("x-request-id".into(), "client-chosen".into())));
+    let check = |peer: &str| {
+        enforcer.check(&EnforceRequest {
+            headers: &headers,
+            body: &req.body,
+            peer: peer.parse().unwrap(),
+            now: NOW,
+            request_id: "srv-1",
+        })
+    };
+    match check("[fd00::7]:9000") {
+        EnforceOutcome::Allow(caller) => assert_eq!(
+            caller,
+            Caller { client_key_id: TEST_KEY_ID.into(), aap: "app".into(), policy: "app-keys".into() }
+        ),
+        other => panic!("{other:?}"),
+    }
+    match check("8.8.8.8:1") {
+        EnforceOutcome::Deny { status, body, .. } => {
+            let e = wire::decode_error(&body).unwrap();
+            assert_eq!((status, e.error_code.as_str(), e.request_id.as_str()), (403, "Forbidden.NoPermission", "srv-1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(enforcer.configure("{").is_err());
+}
+
 // ---- the artifact ------------------------------------------------------------------------------
 
 #[test]
