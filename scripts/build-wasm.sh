@@ -10,6 +10,6 @@ cargo build -q -p aapkit-policy-core --target wasm32-unknown-unknown
 cargo build -q -p aapkit-filter --target wasm32-wasip1 --profile wasm-release
 if grep -q wasm_bindgen wasm-module/bindings/src/lib.rs; then
   (cd wasm-module/bindings &&
-    wasm-pack build --mode no-install --release --target web --out-dir ../../web-demo/pkg --out-name aapkit_wasm -q &&
-    wasm-pack build --mode no-install --release --target nodejs --out-dir pkg-node --out-name aapkit_wasm -q)
+    wasm-pack --quiet build --mode no-install --release --target web --out-dir ../../web-demo/pkg --out-name aapkit_wasm &&
+    wasm-pack --quiet build --mode no-install --release --target nodejs --out-dir pkg-node --out-name aapkit_wasm)
 fi

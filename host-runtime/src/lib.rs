@@ -12,7 +12,11 @@ pub mod store;
 pub mod pki;
 /// The wasmtime proxy-wasm host that runs the filter module.
 pub mod wasm_host;
+/// The native RSA verifier shared by the server and the wasm host.
+pub mod native_rsa;
 /// The HTTPS server and the request path.
 pub mod server;
+/// The load generator (`aapkit loadgen`).
+pub mod loadgen;
 /// The control-plane command line of the `aapkit` binary.
 pub mod cli;

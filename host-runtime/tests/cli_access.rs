@@ -26,13 +26,7 @@ fn network_rules() {
     assert_eq!(r["Type"], "Private");
     assert_eq!(
         r["SourcePrivateIp"],
-        serde_json::json!([
-            "10.0.0.1",
-            "192.168.0.0/24",
-            "fd00::/8",
-            "172.16.0.1",
-            "172.16.0.2"
-        ])
+        serde_json::json!(["10.0.0.1", "192.168.0.0/24", "fd00::/8", "172.16.0.1", "172.16.0.2"])
     );
     let msg = env.fails_with(
         &[
@@ -45,10 +39,7 @@ fn network_rules() {
         ],
         "InvalidParameter",
     );
-    assert!(
-        msg.contains("SourcePrivateIp") && msg.contains("10.0.0.999"),
-        "{msg}"
-    );
+    assert!(msg.contains("SourcePrivateIp") && msg.contains("10.0.0.999"), "{msg}");
     let msg = env.fails_with(
         &[
             "network-rule",
@@ -151,10 +142,7 @@ fn policies_and_references() {
     assert_eq!(p["KmsInstance"], "kst-abc");
     assert_eq!(p["Permissions"].as_array().unwrap().len(), 2);
     assert_eq!(p["Resources"], serde_json::json!(["key/*", "secret/app/*"]));
-    assert_eq!(
-        p["AccessControlRules"]["NetworkRules"],
-        serde_json::json!(["r1"])
-    );
+    assert_eq!(p["AccessControlRules"]["NetworkRules"], serde_json::json!(["r1"]));
 
     let base = [
         "policy",
@@ -179,12 +167,7 @@ fn policies_and_references() {
     let msg = env.fails_with(
         &with(
             &base,
-            &[
-                "--resources",
-                "key/*",
-                "--access-control-rules",
-                r#"{"Rules":[]}"#,
-            ],
+            &["--resources", "key/*", "--access-control-rules", r#"{"Rules":[]}"#],
         ),
         "InvalidParameter",
     );
@@ -204,10 +187,7 @@ fn policies_and_references() {
         ],
         "InvalidParameter",
     );
-    assert!(
-        msg.contains("Permissions") && msg.contains("Admin"),
-        "{msg}"
-    );
+    assert!(msg.contains("Permissions") && msg.contains("Admin"), "{msg}");
     let msg = env.fails_with(
         &[
             "policy",
@@ -235,34 +215,18 @@ fn policies_and_references() {
         "--description",
         "d",
     ]);
-    assert_eq!(
-        u["AccessControlRules"]["NetworkRules"],
-        serde_json::json!(["r1", "r2"])
-    );
+    assert_eq!(u["AccessControlRules"]["NetworkRules"], serde_json::json!(["r1", "r2"]));
     assert_eq!(u["Resources"], serde_json::json!(["key/*", "secret/app/*"]));
     let msg = env.fails_with(
-        &[
-            "policy",
-            "update",
-            "--name",
-            "p1",
-            "--kms-instance",
-            "shared",
-        ],
+        &["policy", "update", "--name", "p1", "--kms-instance", "shared"],
         "InvalidParameter",
     );
     assert!(msg.contains("KmsInstance"), "{msg}");
-    assert_eq!(
-        env.ok(&["policy", "describe", "--name", "p1"])["Description"],
-        "d"
-    );
+    assert_eq!(env.ok(&["policy", "describe", "--name", "p1"])["Description"], "d");
     assert_eq!(env.ok(&["policy", "list"])["TotalCount"], 1);
 
     // A rule in use by a policy cannot be deleted.
-    let msg = env.fails_with(
-        &["network-rule", "delete", "--name", "r2"],
-        "Rejected.ResourceInUse",
-    );
+    let msg = env.fails_with(&["network-rule", "delete", "--name", "r2"], "Rejected.ResourceInUse");
     assert!(msg.contains("p1"), "{msg}");
 }
 
@@ -294,14 +258,7 @@ fn aaps() {
         ]);
     }
     env.fails_with(
-        &[
-            "aap",
-            "create",
-            "--name",
-            "a",
-            "--policies",
-            r#"["p1","p2","p3","p4"]"#,
-        ],
+        &["aap", "create", "--name", "a", "--policies", r#"["p1","p2","p3","p4"]"#],
         "Rejected.LimitExceeded",
     );
     let msg = env.fails_with(
@@ -323,23 +280,14 @@ fn aaps() {
     ]);
     assert_eq!(a["AuthenticationMethod"], "ClientKey");
     assert_eq!(a["Policies"], serde_json::json!(["p1", "p2"]));
-    let msg = env.fails_with(
-        &["policy", "delete", "--name", "p1"],
-        "Rejected.ResourceInUse",
-    );
+    let msg = env.fails_with(&["policy", "delete", "--name", "p1"], "Rejected.ResourceInUse");
     assert!(msg.contains("\"a\"") || msg.contains(" a"), "{msg}");
     let u = env.ok(&["aap", "update", "--name", "a", "--policies", "p3"]);
     assert_eq!(u["Policies"], serde_json::json!(["p3"]));
     assert_eq!(u["Description"], "app");
     env.ok(&["policy", "delete", "--name", "p1"]);
-    assert_eq!(
-        env.ok(&["aap", "describe", "--name", "a"])["Policies"][0],
-        "p3"
-    );
-    assert_eq!(
-        env.ok(&["aap", "list"])["ApplicationAccessPoints"][0]["Name"],
-        "a"
-    );
+    assert_eq!(env.ok(&["aap", "describe", "--name", "a"])["Policies"][0], "p3");
+    assert_eq!(env.ok(&["aap", "list"])["ApplicationAccessPoints"][0]["Name"], "a");
     env.ok(&[
         "aap",
         "create",
@@ -364,8 +312,5 @@ fn aaps() {
         "InvalidParameter",
     );
     env.ok(&["aap", "delete", "--name", "a"]);
-    env.fails_with(
-        &["aap", "describe", "--name", "a"],
-        "Forbidden.ResourceNotFound",
-    );
+    env.fails_with(&["aap", "describe", "--name", "a"], "Forbidden.ResourceNotFound");
 }

@@ -136,7 +136,8 @@ fn create_validates_before_generating() {
 }
 
 #[test]
-fn create_with_password_from_env() {
+fn create_writes_a_private_file_and_a_public_record() {
+    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     with_aap(&env);
     let out = env.path("ck.json");
@@ -154,31 +155,56 @@ fn create_with_password_from_env() {
             "--output",
             s(&out),
         ])
+        .args([
+            "--not-before",
+            "2024-01-01T00:00:00Z",
+            "--not-after",
+            "2030-01-01T00:00:00Z",
+        ])
         .output()
         .unwrap();
+    assert!(result.status.success(), "{}", cli_support::stderr(&result));
     let v: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
-    if result.status.success() {
-        // PKI wired: the file holds ClientKeyContent, mode 0600, and the record is listed.
-        use std::os::unix::fs::PermissionsExt;
-        let content: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-        assert!(content["KeyId"].as_str().unwrap().starts_with("KAAP."));
-        assert!(content["PrivateKeyData"].is_string());
-        assert_eq!(
-            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert!(!cli_support::stdout(&result).contains(content["PrivateKeyData"].as_str().unwrap()));
-        assert_eq!(
-            env.ok(&["client-key", "list", "--aap", "app"])["TotalCount"],
-            1
-        );
-    } else {
-        assert_eq!(result.status.code(), Some(1));
-        assert_eq!(v["Code"], "UnsupportedOperation", "{v}");
-        assert!(v["Message"].as_str().unwrap().contains("not wired yet"));
-        assert!(!out.exists());
-    }
+    let id = v["ClientKeyId"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("KAAP.") && id.len() == 41, "{id}");
+    assert_eq!(v["NotBefore"], "2024-01-01T00:00:00Z");
+    assert_eq!(v["NotAfter"], "2030-01-01T00:00:00Z");
+
+    // The ClientKeyContent file: mode 0600, the SDK's shape, and never echoed on stdout.
+    let content: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(content["KeyId"], id.as_str());
+    let pkcs12 = content["PrivateKeyData"].as_str().unwrap();
+    assert!(pkcs12.len() > 1000);
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!cli_support::stdout(&result).contains(pkcs12));
+
+    // The store holds the certificate only.
+    let got = env.ok(&["client-key", "get", "--client-key-id", &id]);
+    assert_eq!(got["AapName"], "app");
+    assert_eq!(got["KeyAlgorithm"], "RSA_2048");
+    assert!(got["PublicKeyData"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    let db = std::fs::read(env.data_dir().join("aapkit.db")).unwrap();
+    assert!(!db.windows(11).any(|w| w == b"PRIVATE KEY"));
+
+    // The output file is never overwritten.
+    let (_, err) = env.fails(
+        &[
+            "client-key",
+            "create",
+            "--aap",
+            "app",
+            "--password",
+            "Passw0rd-1",
+            "--output",
+            s(&out),
+        ],
+        2,
+    );
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(env.ok(&["client-key", "list", "--aap", "app"])["TotalCount"], 1);
 }
 
 #[test]
@@ -194,8 +220,7 @@ fn list_get_delete_and_limits() {
                         client_key_id: format!("KAAP.{}", uuid::Uuid::new_v4()),
                         aap_name: "app".into(),
                         key_algorithm: "RSA_2048".into(),
-                        public_key_data:
-                            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----".into(),
+                        public_key_data: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----".into(),
                         not_before: 1_700_000_000,
                         not_after: 1_900_000_000,
                     })
@@ -228,20 +253,14 @@ fn list_get_delete_and_limits() {
         ],
         "Rejected.LimitExceeded",
     );
-    env.fails_with(
-        &["aap", "delete", "--name", "app"],
-        "Rejected.ResourceInUse",
-    );
+    env.fails_with(&["aap", "delete", "--name", "app"], "Rejected.ResourceInUse");
     for id in &ids {
-        env.ok(&["client-key", "delete", "--client-key-id", id]);
+        env.ok(&["client-key", "delete", "--client-key-id", id, "--force"]);
     }
     env.fails_with(
         &["client-key", "delete", "--client-key-id", &ids[0]],
         "Forbidden.ResourceNotFound",
     );
-    env.fails_with(
-        &["client-key", "list", "--aap", "ghost"],
-        "Forbidden.ResourceNotFound",
-    );
+    env.fails_with(&["client-key", "list", "--aap", "ghost"], "Forbidden.ResourceNotFound");
     env.ok(&["aap", "delete", "--name", "app"]);
 }

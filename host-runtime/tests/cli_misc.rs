@@ -26,14 +26,8 @@ fn data_dir_from_env_and_master_key_file() {
         .unwrap();
     assert!(out.status.success(), "{}", cli_support::stderr(&out));
     let key = dir.join("master.key");
-    assert_eq!(
-        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(
-        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
     assert!(dir.join("aapkit.db").exists());
 
     // A master key readable by others is refused.
@@ -56,13 +50,7 @@ fn master_key_from_env_must_match() {
     let env = Env::new();
     let k1 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; // 32 × 0x01
     let k2 = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; // 32 × 0x02
-    let run = |k: &str, args: &[&str]| {
-        env.command()
-            .env("AAPKIT_MASTER_KEY", k)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |k: &str, args: &[&str]| env.command().env("AAPKIT_MASTER_KEY", k).args(args).output().unwrap();
     assert!(run(k1, &["key", "create"]).status.success());
     assert!(
         !env.data_dir().join("master.key").exists(),

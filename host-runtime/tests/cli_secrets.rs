@@ -5,10 +5,7 @@ use cli_support::{s, Env};
 #[test]
 fn secrets_create_put_describe() {
     let env = Env::new();
-    let key = env.ok(&["key", "create"])["KeyMetadata"]["KeyId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     let f = env.write("v1.txt", b"hunter2-first");
     let c = env.ok(&[
         "secret",
@@ -26,10 +23,7 @@ fn secrets_create_put_describe() {
     ]);
     assert_eq!(c["SecretName"], "app/db");
     assert_eq!(c["EncryptionKeyId"], key.as_str());
-    assert_eq!(
-        c["Versions"][0]["VersionStages"],
-        serde_json::json!(["ACSCurrent"])
-    );
+    assert_eq!(c["Versions"][0]["VersionStages"], serde_json::json!(["ACSCurrent"]));
 
     // --secret-data works but warns about the process list.
     let out = env
@@ -60,22 +54,12 @@ fn secrets_create_put_describe() {
         .iter()
         .map(|v| (v["VersionId"].clone(), v["VersionStages"].clone()))
         .collect();
-    assert_eq!(
-        stages[0],
-        (serde_json::json!("v1"), serde_json::json!(["ACSPrevious"]))
-    );
-    assert_eq!(
-        stages[1],
-        (serde_json::json!("v2"), serde_json::json!(["ACSCurrent"]))
-    );
-    let raw =
-        cli_support::stdout(&env.run(&["--json", "secret", "describe", "--secret-name", "app/db"]));
+    assert_eq!(stages[0], (serde_json::json!("v1"), serde_json::json!(["ACSPrevious"])));
+    assert_eq!(stages[1], (serde_json::json!("v2"), serde_json::json!(["ACSCurrent"])));
+    let raw = cli_support::stdout(&env.run(&["--json", "secret", "describe", "--secret-name", "app/db"]));
     assert!(!raw.contains("hunter2"), "values are never printed");
     let human = cli_support::stdout(&env.run(&["secret", "describe", "--secret-name", "app/db"]));
-    assert!(
-        human.contains("ACSPrevious") && !human.contains("hunter2"),
-        "{human}"
-    );
+    assert!(human.contains("ACSPrevious") && !human.contains("hunter2"), "{human}");
 
     env.fails_with(
         &[
@@ -167,16 +151,9 @@ fn secrets_create_put_describe() {
     assert!(msg.contains("SecretName"), "{msg}");
     // A value source is required, and only one.
     assert_eq!(
-        env.run(&[
-            "secret",
-            "create",
-            "--secret-name",
-            "x",
-            "--encryption-key-id",
-            &key
-        ])
-        .status
-        .code(),
+        env.run(&["secret", "create", "--secret-name", "x", "--encryption-key-id", &key])
+            .status
+            .code(),
         Some(2)
     );
 }

@@ -98,8 +98,10 @@ fn cases() -> Vec<Case> {
         case("Sign", sign_req(RSA2048, "RSA_PSS_SHA_512"), "InvalidParameter", 400, "The Algorithm \"RSA_PSS_SHA_512\" is invalid."),
         case("Sign", SignRequest { message_type: "HASH".into(), ..sign_req(RSA2048, "RSA_PSS_SHA_256") }, "InvalidParameter", 400, "The MessageType \"HASH\" is invalid; use RAW or DIGEST."),
         case("Sign", SignRequest { message_type: "DIGEST".into(), message: vec![], digest: vec![0; 20], ..sign_req(RSA2048, "RSA_PSS_SHA_256") }, "InvalidParameter", 400, "The Digest must be a 32-byte SHA-256 digest; got 20 bytes."),
-        case("Sign", SignRequest { message_type: "DIGEST".into(), message: vec![], ..sign_req(EC, "ECDSA_SHA_256") }, "MissingParameter", 400, "The parameter Digest is required."),
-        case("Sign", SignRequest { message_type: "DIGEST".into(), ..sign_req(EC, "ECDSA_SHA_256") }, "InvalidParameter", 400, "MessageType DIGEST takes Digest, not Message."),
+        case("Sign", SignRequest { message_type: "DIGEST".into(), message: vec![], ..sign_req(EC, "ECDSA_SHA_256") }, "MissingParameter", 400, "The parameter Message is required."),
+        // The SDKs send the digest of MessageType DIGEST in Message: a 1-byte one is refused.
+        case("Sign", SignRequest { message_type: "DIGEST".into(), ..sign_req(EC, "ECDSA_SHA_256") }, "InvalidParameter", 400, "The Digest must be a 32-byte SHA-256 digest; got 1 bytes."),
+        case("Sign", SignRequest { message_type: "DIGEST".into(), digest: vec![0; 32], message: vec![0; 32], ..sign_req(EC, "ECDSA_SHA_256") }, "InvalidParameter", 400, "not both"),
         case("Sign", SignRequest { message_type: "RAW".into(), digest: vec![0; 32], ..sign_req(EC, "ECDSA_SHA_256") }, "InvalidParameter", 400, "MessageType RAW takes Message, not Digest."),
         case("Sign", SignRequest { message: vec![], ..sign_req(EC, "ECDSA_SHA_256") }, "MissingParameter", 400, "The parameter Message is required."),
         case("Verify", VerifyRequest { key_id: EC.into(), algorithm: "ECDSA_SHA_256".into(), message: vec![1], ..Default::default() }, "MissingParameter", 400, "The parameter Signature is required."),
@@ -125,6 +127,12 @@ fn error_table() {
         match api.handle(c.api, &c.body, "r") {
             Ok(_) => failures.push(format!("#{i} {}: succeeded, expected {}", c.api, c.code)),
             Err(e) => {
+                // The wire body carries the same code, status and message.
+                let w = policy_core::wire::decode_error(&e.to_wire("req-9")).unwrap();
+                assert_eq!(
+                    (w.status_code, w.error_code.as_str(), w.error_message.as_str(), w.request_id.as_str()),
+                    (i32::from(e.http_status()), e.code.as_str(), e.message.as_str(), "req-9")
+                );
                 if e.code.as_str() != c.code || e.http_status() != c.status || !e.message.contains(c.message) {
                     failures.push(format!(
                         "#{i} {}: got {} {} {:?}, expected {} {} containing {:?}",

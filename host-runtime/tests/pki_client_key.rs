@@ -70,7 +70,8 @@ fn generated_key_has_the_documented_shape() {
     );
 
     // Our own reader gets the key back, and it belongs to the certificate.
-    let (cert, pkcs8) = pkcs12::parse(&b64(&k.private_key_data), PASSWORD).unwrap();
+    assert_eq!(b64(&k.private_key_data), k.pkcs12_der);
+    let (cert, pkcs8) = pkcs12::parse(&k.pkcs12_der, PASSWORD).unwrap();
     assert_eq!(cert, k.certificate_der);
     let kp = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
     assert_eq!(kp.public_modulus_len(), 256);
@@ -83,6 +84,30 @@ fn generated_key_has_the_documented_shape() {
     )
     .unwrap();
     assert!(verify_rsa_sha256(&k.public_key_der, b"msg", &sig));
+}
+
+#[test]
+fn load_client_key_reads_client_key_content() {
+    let k = key();
+    let (id, pkcs8) = pki::client_key::load_client_key(&k.client_key_content, PASSWORD).unwrap();
+    assert_eq!(id, k.key_id);
+    let kp = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
+    let mut sig = vec![0; 256];
+    kp.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        b"m",
+        &mut sig,
+    )
+    .unwrap();
+    assert!(verify_rsa_sha256(&k.public_key_der, b"m", &sig));
+
+    let err = pki::client_key::load_client_key(&k.client_key_content, "Wrong-pass1").unwrap_err();
+    assert!(matches!(err, PkiError::MacVerifyFailure), "{err}");
+    for bad in ["", "{}", r#"{"KeyId":"KAAP.x","PrivateKeyData":"!!"}"#] {
+        let err = pki::client_key::load_client_key(bad, PASSWORD).unwrap_err();
+        assert!(err.to_string().contains("ClientKeyContent"), "{bad}: {err}");
+    }
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! The compiled bundle: everything a decision needs, indexed once so that evaluation is a few
 //! hash lookups and binary searches with no allocation.
 
+mod fasthash;
 pub(crate) mod ipset;
 pub(crate) mod resources;
 
-use std::collections::HashMap;
+use fasthash::FastMap;
 
 use crate::bundle::error::{BundleError, BundleErrors};
 use crate::bundle::model::{Bundle, KeyState, ResourcePattern, DEFAULT_MAX_SKEW_SECONDS};
@@ -39,11 +40,37 @@ pub(crate) struct CCatKey {
     pub(crate) id: Box<str>,
     pub(crate) spec: Box<str>,
     pub(crate) state: KeyState,
+    /// Policies whose key patterns match this key (precomputed: no pattern matching per request).
+    pub(crate) policies: PolicyBits,
 }
 
 pub(crate) struct CSecret {
     pub(crate) name: Box<str>,
     pub(crate) key: usize,
+    /// Policies whose secret patterns match this secret.
+    pub(crate) policies: PolicyBits,
+}
+
+/// A set of policy indexes.
+pub(crate) struct PolicyBits(Box<[u64]>);
+
+impl PolicyBits {
+    fn build(n: usize, mut f: impl FnMut(usize) -> bool) -> PolicyBits {
+        let mut words = vec![0u64; n.div_ceil(64)];
+        for i in 0..n {
+            if f(i) {
+                if let Some(w) = words.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+            }
+        }
+        PolicyBits(words.into_boxed_slice())
+    }
+
+    #[inline]
+    pub(crate) fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
 }
 
 pub(crate) struct CGateway {
@@ -56,15 +83,15 @@ pub(crate) struct CGateway {
 /// then evaluate many requests against it.
 pub struct CompiledBundle {
     pub(crate) client_keys: Vec<CKey>,
-    pub(crate) client_key_index: HashMap<Box<str>, usize>,
+    pub(crate) client_key_index: FastMap<Box<str>, usize>,
     pub(crate) aaps: Vec<CAap>,
     pub(crate) policies: Vec<CPolicy>,
     pub(crate) keys: Vec<CCatKey>,
-    pub(crate) key_by_id: HashMap<Box<str>, usize>,
-    pub(crate) key_by_alias: HashMap<Box<str>, usize>,
-    pub(crate) key_by_version: HashMap<Box<str>, usize>,
+    pub(crate) key_by_id: FastMap<Box<str>, usize>,
+    pub(crate) key_by_alias: FastMap<Box<str>, usize>,
+    pub(crate) key_by_version: FastMap<Box<str>, usize>,
     pub(crate) secrets: Vec<CSecret>,
-    pub(crate) secret_by_name: HashMap<Box<str>, usize>,
+    pub(crate) secret_by_name: FastMap<Box<str>, usize>,
     pub(crate) gateway: Option<CGateway>,
     source: Bundle,
 }
@@ -106,7 +133,7 @@ impl CompiledBundle {
     }
 }
 
-fn index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<Box<str>, usize> {
+fn index<'a>(names: impl Iterator<Item = &'a str>) -> FastMap<Box<str>, usize> {
     names.enumerate().map(|(i, n)| (Box::from(n), i)).collect()
 }
 
@@ -132,7 +159,7 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
     let policy_index = index(b.policies.iter().map(|p| p.name.as_str()));
     let aap_index = index(b.application_access_points.iter().map(|a| a.name.as_str()));
 
-    let policies = b
+    let policies: Vec<CPolicy> = b
         .policies
         .iter()
         .map(|p| {
@@ -196,11 +223,16 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
     let keys: Vec<CCatKey> = b
         .keys
         .iter()
-        .map(|k| CCatKey { id: k.key_id.as_str().into(), spec: k.key_spec.as_str().into(), state: k.key_state })
+        .map(|k| CCatKey {
+            id: k.key_id.as_str().into(),
+            spec: k.key_spec.as_str().into(),
+            state: k.key_state,
+            policies: PolicyBits::build(policies.len(), |i| policies.get(i).is_some_and(|p| p.keys.matches(&k.key_id))),
+        })
         .collect();
     let key_by_id = index(b.keys.iter().map(|k| k.key_id.as_str()));
-    let mut key_by_alias = HashMap::new();
-    let mut key_by_version = HashMap::new();
+    let mut key_by_alias = FastMap::default();
+    let mut key_by_version = FastMap::default();
     for (i, k) in b.keys.iter().enumerate() {
         for a in &k.aliases {
             key_by_alias.insert(Box::from(a.as_str()), i);
@@ -215,7 +247,13 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         .filter_map(|s| {
             key_by_id
                 .get(s.encryption_key_id.as_str())
-                .map(|&key| CSecret { name: s.secret_name.as_str().into(), key })
+                .map(|&key| CSecret {
+                    name: s.secret_name.as_str().into(),
+                    key,
+                    policies: PolicyBits::build(policies.len(), |i| {
+                        policies.get(i).is_some_and(|p| p.secrets.matches(&s.secret_name))
+                    }),
+                })
         })
         .collect();
     let secret_by_name = index(secrets.iter().map(|s| &*s.name));

@@ -383,7 +383,7 @@ fn evaluate<'a>(
     aap: &'a CAap,
     perms: u8,
     preferred: u8,
-    matches: impl Fn(&CPolicy) -> bool,
+    matches: impl Fn(usize, &CPolicy) -> bool,
     r: &AccessRequest<'_>,
 ) -> (Option<&'a CPolicy>, PolicyTraces<'a>) {
     let mut traces = PolicyTraces::default();
@@ -394,7 +394,7 @@ fn evaluate<'a>(
         let steps: [(&mut CheckOutcome, &dyn Fn() -> bool); 4] = [
             (&mut t.scope, &|| *p.scope == *r.scope),
             (&mut t.role, &|| p.perms & perms != 0),
-            (&mut t.resource, &|| matches(p)),
+            (&mut t.resource, &|| matches(pi, p)),
             (&mut t.network, &|| p.net.contains(r.source_ip)),
         ];
         for (slot, check) in steps {
@@ -456,7 +456,7 @@ pub(crate) fn decide_for_key<'a>(
 
     match r.api.resource_kind() {
         ResourceKind::None => {
-            let (p, traces) = evaluate(b, aap, key_user, 0, |_| true, r);
+            let (p, traces) = evaluate(b, aap, key_user, 0, |_, _| true, r);
             match p {
                 Some(p) => allow(d, p, traces),
                 None => deny_perm(d, r.api.name(), Requirement::Random, traces),
@@ -476,7 +476,11 @@ pub(crate) fn decide_for_key<'a>(
                 (requested, b.key_by_id.get(requested).and_then(|&i| b.keys.get(i)))
             };
             d.resource = Some(key_id);
-            let (p, traces) = evaluate(b, aap, key_user, 0, |p| p.keys.matches(key_id), r);
+            // Catalogued keys carry their matching policies; others fall back to the patterns.
+            let (p, traces) = match entry {
+                Some(k) => evaluate(b, aap, key_user, 0, |i, _| k.policies.contains(i), r),
+                None => evaluate(b, aap, key_user, 0, |_, p| p.keys.matches(key_id), r),
+            };
             let Some(p) = p else { return deny_perm(d, requested, Requirement::Key, traces) };
             let Some(k) = entry else { return d.with_reason(DenyReason::KeyNotFound(requested)) };
             d.key_spec = Some(&k.spec);
@@ -495,9 +499,13 @@ pub(crate) fn decide_for_key<'a>(
             let secret_user = Permission::SecretUser.bit();
             let perms = Permission::CryptoServiceSecretUser.bit() | if shared { secret_user } else { 0 };
             let preferred = if shared { secret_user } else { 0 };
-            let (p, traces) = evaluate(b, aap, perms, preferred, |p| p.secrets.matches(name), r);
+            let secret = b.secret_by_name.get(name).and_then(|&i| b.secrets.get(i));
+            let (p, traces) = match secret {
+                Some(s) => evaluate(b, aap, perms, preferred, |i, _| s.policies.contains(i), r),
+                None => evaluate(b, aap, perms, preferred, |_, p| p.secrets.matches(name), r),
+            };
             let Some(p) = p else { return deny_perm(d, name, Requirement::Secret, traces) };
-            let Some(s) = b.secret_by_name.get(name).and_then(|&i| b.secrets.get(i)) else {
+            let Some(s) = secret else {
                 return d.with_reason(DenyReason::SecretNotFound(name));
             };
             let Some(k) = b.keys.get(s.key) else { return d.with_reason(DenyReason::SecretNotFound(name)) };
@@ -505,7 +513,7 @@ pub(crate) fn decide_for_key<'a>(
             // SecretUser on the shared gateway covers the secret alone; otherwise the AAP also
             // needs key use on the encryption key (reference 2.3).
             if !(shared && p.perms & secret_user != 0) {
-                let (kp, ktraces) = evaluate(b, aap, key_user, 0, |q| q.keys.matches(&k.id), r);
+                let (kp, ktraces) = evaluate(b, aap, key_user, 0, |i, _| k.policies.contains(i), r);
                 if kp.is_none() {
                     return deny_perm(d, &k.id, Requirement::EncryptionKey, ktraces);
                 }

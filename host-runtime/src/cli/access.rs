@@ -7,8 +7,8 @@ use super::list;
 use super::output::{fields, join, lines, Out};
 use super::CliError;
 use crate::store::{
-    parse_access_control_rules, AapInfo, AapInput, AapUpdate, NetworkRuleInfo, NetworkRuleInput,
-    NetworkRuleUpdate, PolicyInfo, PolicyInput, PolicyUpdate, Store,
+    parse_access_control_rules, AapInfo, AapInput, AapUpdate, NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate,
+    PolicyInfo, PolicyInput, PolicyUpdate, Store,
 };
 
 #[derive(Subcommand, Debug)]
@@ -185,9 +185,7 @@ fn aap_text(a: &AapInfo) -> String {
 }
 
 fn deleted(out: &Out, name: &str) {
-    out.emit(&json!({ "Name": name, "Deleted": true }), || {
-        format!("deleted {name}")
-    });
+    out.emit(&json!({ "Name": name, "Deleted": true }), || format!("deleted {name}"));
 }
 
 pub fn run_network_rule(store: &Store, cmd: &NetworkRuleCmd, out: &Out) -> Result<(), CliError> {
@@ -229,19 +227,11 @@ pub fn run_network_rule(store: &Store, cmd: &NetworkRuleCmd, out: &Out) -> Resul
         }
         NetworkRuleCmd::List => {
             let rules = store.list_network_rules()?;
-            out.emit(
-                &json!({ "NetworkRules": rules, "TotalCount": rules.len() }),
-                || {
-                    lines(&rules, |r| {
-                        format!(
-                            "{}  {}  {}",
-                            r.name,
-                            r.network_type,
-                            join(&r.source_private_ip)
-                        )
-                    })
-                },
-            );
+            out.emit(&json!({ "NetworkRules": rules, "TotalCount": rules.len() }), || {
+                lines(&rules, |r| {
+                    format!("{}  {}  {}", r.name, r.network_type, join(&r.source_private_ip))
+                })
+            });
         }
         NetworkRuleCmd::Delete { name } => {
             store.delete_network_rule(name)?;
@@ -357,12 +347,7 @@ pub fn run_aap(store: &Store, cmd: &AapCmd, out: &Out) -> Result<(), CliError> {
                 &json!({ "ApplicationAccessPoints": aaps, "TotalCount": aaps.len() }),
                 || {
                     lines(&aaps, |a| {
-                        format!(
-                            "{}  {}  {}",
-                            a.name,
-                            a.authentication_method,
-                            join(&a.policies)
-                        )
+                        format!("{}  {}  {}", a.name, a.authentication_method, join(&a.policies))
                     })
                 },
             );

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -13,7 +12,9 @@ use zeroize::Zeroizing;
 use super::output::{fields, lines, Out};
 use super::secrets::read_file_or_stdin;
 use super::CliError;
+use crate::pki::{GeneratedClientKey, PkiError};
 use crate::store::{format_time, parse_time, ClientKeyInfo, NewClientKey, Store, StoreError};
+use time::OffsetDateTime;
 
 /// Default validity of a client key (Alibaba: 5 years).
 const DEFAULT_VALIDITY_SECS: i64 = 5 * 365 * 86_400 + 86_400;
@@ -50,6 +51,9 @@ pub enum ClientKeyCmd {
     Delete {
         #[arg(long)]
         client_key_id: String,
+        /// Accepted for scripts; deletion never prompts.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -71,9 +75,8 @@ impl PasswordArgs {
     fn read(&self, out: &Out) -> Result<Zeroizing<String>, CliError> {
         let pw = if let Some(path) = &self.password_file {
             let bytes = read_file_or_stdin(path)?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| {
-                CliError::Usage(format!("--password-file {}: not UTF-8", path.display()))
-            })?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| CliError::Usage(format!("--password-file {}: not UTF-8", path.display())))?;
             // One line: drop the final newline an editor adds.
             Zeroizing::new(
                 text.strip_suffix('\n')
@@ -83,9 +86,7 @@ impl PasswordArgs {
             )
         } else if let Some(var) = &self.password_env {
             Zeroizing::new(std::env::var(var).map_err(|_| {
-                CliError::Usage(format!(
-                    "--password-env {var}: the variable is not set (or not UTF-8)"
-                ))
+                CliError::Usage(format!("--password-env {var}: the variable is not set (or not UTF-8)"))
             })?)
         } else if let Some(p) = &self.password {
             out.warn("--password puts the password in the process list and shell history; prefer --password-file or --password-env");
@@ -100,58 +101,31 @@ impl PasswordArgs {
     }
 }
 
-/// Alibaba's rule: 8 to 64 characters from letters, digits and `~!@#$%^&*?_-`, with at least two
-/// of: digits, lower-case letters, upper-case letters, special characters.
+/// The CreateClientKey password rule (the PKI module's, which the PKCS#12 writer enforces too).
 pub fn check_password(pw: &str) -> Result<(), StoreError> {
-    const SPECIALS: &str = "~!@#$%^&*?_-";
-    let bad = |reason: &str| StoreError::invalid("Password", "(not shown)", reason.to_owned());
-    let n = pw.chars().count();
-    if !(8..=64).contains(&n) {
-        return Err(bad(&format!("must be 8 to 64 characters, found {n}")));
-    }
-    if let Some(c) = pw
-        .chars()
-        .find(|c| !c.is_ascii_alphanumeric() && !SPECIALS.contains(*c))
-    {
-        return Err(bad(&format!(
-            "the character {c:?} is not allowed (letters, digits and {SPECIALS} only)"
-        )));
-    }
-    let classes = [
-        pw.chars().any(|c| c.is_ascii_digit()),
-        pw.chars().any(|c| c.is_ascii_lowercase()),
-        pw.chars().any(|c| c.is_ascii_uppercase()),
-        pw.chars().any(|c| SPECIALS.contains(c)),
-    ];
-    if classes.iter().filter(|&&b| b).count() < 2 {
-        return Err(bad(
-            "must mix at least two of: digits, lower-case, upper-case, special characters",
-        ));
-    }
-    Ok(())
+    crate::pki::validate_password(pw).map_err(|e| StoreError::invalid("Password", "(not shown)", e.to_string()))
 }
 
-/// A client key made by the PKI module.
-struct GeneratedClientKey {
-    client_key_id: String,
-    /// The PKCS#12 file (certificate + private key), encrypted under the password.
-    pkcs12_der: Zeroizing<Vec<u8>>,
-    /// The certificate, PEM.
-    certificate_pem: String,
-}
-
-/// PKCS#12 generation lives in `crate::pki::client_key` (another helper's module); until it is
-/// merged, client-key creation fails cleanly.
-fn generate(
-    _aap_name: &str,
-    _password: &str,
-    _not_before: i64,
-    _not_after: i64,
-) -> Result<GeneratedClientKey, CliError> {
-    Err(
-        StoreError::NotWired("client-key create (PKCS#12 generation in crate::pki::client_key)")
-            .into(),
+/// Makes the key pair, certificate and PKCS#12.
+fn generate(aap_name: &str, password: &str, not_before: i64, not_after: i64) -> Result<GeneratedClientKey, CliError> {
+    let at = |param: &'static str, t: i64| {
+        OffsetDateTime::from_unix_timestamp(t)
+            .map_err(|_| StoreError::invalid(param, t.to_string(), "out of the supported time range"))
+    };
+    crate::pki::generate(
+        aap_name,
+        password,
+        at("NotBefore", not_before)?,
+        at("NotAfter", not_after)?,
     )
+    .map_err(|e| {
+        match e {
+            PkiError::InvalidPassword(_) => StoreError::invalid("Password", "(not shown)", e.to_string()),
+            PkiError::InvalidArgument(m) => StoreError::invalid("AapName", aap_name, m),
+            other => StoreError::Crypto(format!("client key generation: {other}")),
+        }
+        .into()
+    })
 }
 
 /// Creates `path` with mode 0600, refusing to overwrite.
@@ -165,6 +139,52 @@ fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     f.write_all(contents)
         .and_then(|()| f.sync_all())
         .map_err(|e| CliError::file(path, e))
+}
+
+/// Generates a client key for `aap`, writes its ClientKeyContent to `output` (0600, never
+/// overwritten) and registers the public record. Nothing is left behind on failure.
+pub(crate) fn create_client_key(
+    store: &Store,
+    aap: &str,
+    password: &str,
+    nb: i64,
+    na: i64,
+    output: &Path,
+) -> Result<ClientKeyInfo, CliError> {
+    if na <= nb {
+        return Err(StoreError::invalid(
+            "NotAfter",
+            format_time(na),
+            format!("must be later than NotBefore {}", format_time(nb)),
+        )
+        .into());
+    }
+    if output.exists() {
+        return Err(CliError::Usage(format!(
+            "--output {}: the file exists; it is never overwritten",
+            output.display()
+        )));
+    }
+    store.check_client_key_allowed(aap)?;
+    let key = generate(aap, password, nb, na)?;
+    write_private_file(output, key.client_key_content.as_bytes())?;
+    let record = NewClientKey {
+        client_key_id: key.key_id.clone(),
+        aap_name: aap.to_owned(),
+        key_algorithm: crate::pki::client_key::KEY_ALGORITHM.into(),
+        public_key_data: key.certificate_pem.clone(),
+        not_before: nb,
+        not_after: na,
+    };
+    let info = match store.insert_client_key(&record) {
+        Ok(i) => i,
+        Err(e) => {
+            // The key was never registered: do not leave a useless private key behind.
+            let _ = std::fs::remove_file(output);
+            return Err(e.into());
+        }
+    };
+    Ok(info)
 }
 
 fn key_text(k: &ClientKeyInfo) -> String {
@@ -188,56 +208,13 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
             output,
         } => {
             let password = password.read(out)?;
-            let now = ::time::OffsetDateTime::now_utc().unix_timestamp();
+            let now = OffsetDateTime::now_utc().unix_timestamp();
             let (nb, na) = match (not_before, not_after) {
                 (Some(b), Some(a)) => (parse_time("NotBefore", b)?, parse_time("NotAfter", a)?),
                 (None, None) => (now, now + DEFAULT_VALIDITY_SECS),
-                _ => {
-                    return Err(CliError::Usage(
-                        "--not-before and --not-after go together".into(),
-                    ))
-                }
+                _ => return Err(CliError::Usage("--not-before and --not-after go together".into())),
             };
-            if na <= nb {
-                return Err(StoreError::invalid(
-                    "NotAfter",
-                    format_time(na),
-                    format!("must be later than NotBefore {}", format_time(nb)),
-                )
-                .into());
-            }
-            if output.exists() {
-                return Err(CliError::Usage(format!(
-                    "--output {}: the file exists; it is never overwritten",
-                    output.display()
-                )));
-            }
-            store.check_client_key_allowed(aap)?;
-            let key = generate(aap, &password, nb, na)?;
-            let content = Zeroizing::new(
-                json!({
-                    "KeyId": key.client_key_id,
-                    "PrivateKeyData": base64::engine::general_purpose::STANDARD.encode(&key.pkcs12_der[..]),
-                })
-                .to_string(),
-            );
-            write_private_file(output, content.as_bytes())?;
-            let record = NewClientKey {
-                client_key_id: key.client_key_id.clone(),
-                aap_name: aap.clone(),
-                key_algorithm: "RSA_2048".into(),
-                public_key_data: key.certificate_pem,
-                not_before: nb,
-                not_after: na,
-            };
-            let info = match store.insert_client_key(&record) {
-                Ok(i) => i,
-                Err(e) => {
-                    // The key was never registered: do not leave a useless private key behind.
-                    let _ = std::fs::remove_file(output);
-                    return Err(e.into());
-                }
-            };
+            let info = create_client_key(store, aap, &password, nb, na, output)?;
             out.emit(
                 &json!({
                     "ClientKeyId": info.client_key_id,
@@ -252,28 +229,24 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
         }
         ClientKeyCmd::List { aap } => {
             let keys = store.list_client_keys(aap.as_deref())?;
-            out.emit(
-                &json!({ "ClientKeys": keys, "TotalCount": keys.len() }),
-                || {
-                    lines(&keys, |k| {
-                        format!(
-                            "{}  {}  {} .. {}",
-                            k.client_key_id, k.aap_name, k.not_before, k.not_after
-                        )
-                    })
-                },
-            );
+            out.emit(&json!({ "ClientKeys": keys, "TotalCount": keys.len() }), || {
+                lines(&keys, |k| {
+                    format!(
+                        "{}  {}  {} .. {}",
+                        k.client_key_id, k.aap_name, k.not_before, k.not_after
+                    )
+                })
+            });
         }
         ClientKeyCmd::Get { client_key_id } => {
             let k = store.get_client_key(client_key_id)?;
             out.emit(&k, || key_text(&k));
         }
-        ClientKeyCmd::Delete { client_key_id } => {
+        ClientKeyCmd::Delete { client_key_id, .. } => {
             store.delete_client_key(client_key_id)?;
-            out.emit(
-                &json!({ "ClientKeyId": client_key_id, "Deleted": true }),
-                || format!("deleted {client_key_id}"),
-            );
+            out.emit(&json!({ "ClientKeyId": client_key_id, "Deleted": true }), || {
+                format!("deleted {client_key_id}")
+            });
         }
     }
     Ok(())
@@ -287,7 +260,7 @@ mod tests {
     fn password_rules() {
         for (pw, ok) in [
             ("abcd1234", true),
-            ("Abcdefgh", true),
+            ("Abcdefgh", false),
             ("abc_defg", true),
             ("abcdefgh", false),
             ("12345678", false),

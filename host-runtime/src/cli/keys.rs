@@ -93,26 +93,17 @@ fn key_text(k: &KeyInfo) -> String {
 }
 
 fn show_key(out: &Out, k: &KeyInfo) {
-    out.emit(&json!({ "KeyMetadata": k }), || key_text(k));
+    out.emit(k, || key_text(k));
 }
 
 pub fn run_key(store: &Store, cmd: &KeyCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        KeyCmd::Create {
-            key_spec,
-            description,
-        } => show_key(out, &store.create_key(key_spec.as_deref(), description)?),
+        KeyCmd::Create { key_spec, description } => show_key(out, &store.create_key(key_spec.as_deref(), description)?),
         KeyCmd::List => {
             let keys = store.list_keys()?;
             out.emit(&json!({ "Keys": keys, "TotalCount": keys.len() }), || {
                 lines(&keys, |k| {
-                    format!(
-                        "{}  {}  {}  {}",
-                        k.key_id,
-                        k.key_spec,
-                        k.key_state,
-                        join(&k.aliases)
-                    )
+                    format!("{}  {}  {}  {}", k.key_id, k.key_spec, k.key_state, join(&k.aliases))
                 })
             });
         }
@@ -122,10 +113,7 @@ pub fn run_key(store: &Store, cmd: &KeyCmd, out: &Out) -> Result<(), CliError> {
         KeyCmd::ScheduleDeletion {
             key_id,
             pending_window_in_days,
-        } => show_key(
-            out,
-            &store.schedule_key_deletion(key_id, *pending_window_in_days)?,
-        ),
+        } => show_key(out, &store.schedule_key_deletion(key_id, *pending_window_in_days)?),
         KeyCmd::CancelDeletion { key_id } => show_key(out, &store.cancel_key_deletion(key_id)?),
         KeyCmd::Rotate { key_id } => show_key(out, &store.rotate_key(key_id)?),
     }
@@ -146,10 +134,9 @@ pub fn run_alias(store: &Store, cmd: &AliasCmd, out: &Out) -> Result<(), CliErro
         }
         AliasCmd::List { key_id } => {
             let aliases = store.list_aliases(key_id.as_deref())?;
-            out.emit(
-                &json!({ "Aliases": aliases, "TotalCount": aliases.len() }),
-                || lines(&aliases, |a| format!("{}  {}", a.alias_name, a.key_id)),
-            );
+            out.emit(&json!({ "Aliases": aliases, "TotalCount": aliases.len() }), || {
+                lines(&aliases, |a| format!("{}  {}", a.alias_name, a.key_id))
+            });
         }
     }
     Ok(())

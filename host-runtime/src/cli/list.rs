@@ -8,9 +8,8 @@ pub fn expand(flag: &str, values: &[String]) -> Result<Vec<String>, CliError> {
     for v in values {
         let t = v.trim();
         if t.starts_with('[') {
-            let items: Vec<String> = serde_json::from_str(t).map_err(|e| {
-                CliError::Usage(format!("--{flag} {v:?}: not a JSON array of strings ({e})"))
-            })?;
+            let items: Vec<String> = serde_json::from_str(t)
+                .map_err(|e| CliError::Usage(format!("--{flag} {v:?}: not a JSON array of strings ({e})")))?;
             out.extend(items);
         } else {
             out.push(t.to_owned());

@@ -6,6 +6,8 @@
 mod access;
 mod bundle;
 mod client_key;
+mod demo;
+mod gateway;
 mod keys;
 mod list;
 mod output;
@@ -41,12 +43,16 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Initialise a data directory (not yet wired).
-    Init(Unwired),
-    /// Run the gateway (not yet wired).
-    Serve(Unwired),
-    /// Evaluate a request against the policy bundle (not yet wired).
-    Eval(Unwired),
+    /// Initialise a data directory: instance id, private CA, server certificate, master key.
+    Init(gateway::InitArgs),
+    /// Run the gateway: the KMS Instance API over HTTPS, enforced by the filter.
+    Serve(gateway::ServeArgs),
+    /// Set up a demo key, secret, network rule, policy, AAP and client key (once), then serve.
+    Demo(demo::DemoArgs),
+    /// Decide a request offline against a policy bundle (exit 0 allow, 3 deny).
+    Eval(gateway::EvalArgs),
+    /// Load generator: pre-signed SDK-style requests against a running gateway.
+    Loadgen(crate::loadgen::LoadgenArgs),
     /// Keys: create, list, describe, disable, enable, schedule-deletion, cancel-deletion, rotate.
     #[command(subcommand)]
     Key(keys::KeyCmd),
@@ -92,19 +98,19 @@ pub enum CliError {
     /// The operation failed (exit 1).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The gateway failed at run time (exit 1).
+    #[error("{0}")]
+    Runtime(String),
     /// Reading or writing a file named on the command line (exit 1).
     #[error("{path}: {source}")]
-    File {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    File { path: PathBuf, source: std::io::Error },
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) | CliError::Unwired(_) => 2,
-            CliError::Store(_) | CliError::File { .. } => 1,
+            CliError::Store(_) | CliError::File { .. } | CliError::Runtime(_) => 1,
         }
     }
 
@@ -115,6 +121,7 @@ impl CliError {
             CliError::Unwired(_) => "UnsupportedOperation",
             CliError::Store(e) => e.code(),
             CliError::File { .. } => "InvalidParameter",
+            CliError::Runtime(_) => "InternalFailure",
         }
     }
 
@@ -156,9 +163,11 @@ fn open(cli: &Cli) -> Result<Store, CliError> {
 
 fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
     match &cli.command {
-        Command::Init(_) => Err(CliError::Unwired("init")),
-        Command::Serve(_) => Err(CliError::Unwired("serve")),
-        Command::Eval(_) => Err(CliError::Unwired("eval")),
+        Command::Init(a) => gateway::run_init(cli, a, out),
+        Command::Serve(a) => gateway::run_serve(cli, a),
+        Command::Demo(a) => demo::run(cli, a, out),
+        Command::Eval(a) => gateway::run_eval(cli, a, out).map(|code| if code != 0 { std::process::exit(code) }),
+        Command::Loadgen(a) => gateway::run_loadgen(a, out),
         Command::Key(c) => keys::run_key(&open(cli)?, c, out),
         Command::Alias(c) => keys::run_alias(&open(cli)?, c, out),
         Command::Secret(c) => secrets::run(&open(cli)?, c, out),

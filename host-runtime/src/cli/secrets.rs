@@ -85,28 +85,18 @@ impl ValueArgs {
         };
         let data = match (&self.source.secret_data, &self.source.secret_data_file) {
             (Some(v), _) => {
-                out.warn(
-                    "--secret-data puts the value in the process list; prefer --secret-data-file",
-                );
+                out.warn("--secret-data puts the value in the process list; prefer --secret-data-file");
                 match data_type {
                     SecretDataType::Text => Zeroizing::new(v.as_bytes().to_vec()),
                     SecretDataType::Binary => Zeroizing::new(
                         base64::engine::general_purpose::STANDARD
                             .decode(v.trim())
-                            .map_err(|e| {
-                                CliError::Usage(format!(
-                                    "--secret-data: binary values are base64 ({e})"
-                                ))
-                            })?,
+                            .map_err(|e| CliError::Usage(format!("--secret-data: binary values are base64 ({e})")))?,
                     ),
                 }
             }
             (None, Some(path)) => read_file_or_stdin(path)?,
-            (None, None) => {
-                return Err(CliError::Usage(
-                    "give --secret-data-file or --secret-data".into(),
-                ))
-            }
+            (None, None) => return Err(CliError::Usage("give --secret-data-file or --secret-data".into())),
         };
         Ok((data, data_type))
     }
@@ -120,8 +110,7 @@ pub(crate) fn read_file_or_stdin(path: &PathBuf) -> Result<Zeroizing<Vec<u8>>, C
             .map_err(|e| CliError::file("<stdin>", e))?;
     } else {
         let mut f = std::fs::File::open(path).map_err(|e| CliError::file(path, e))?;
-        f.read_to_end(&mut buf)
-            .map_err(|e| CliError::file(path, e))?;
+        f.read_to_end(&mut buf).map_err(|e| CliError::file(path, e))?;
     }
     Ok(buf)
 }
@@ -178,25 +167,23 @@ pub fn run(store: &Store, cmd: &SecretCmd, out: &Out) -> Result<(), CliError> {
                 version_stages: list::expand("version-stages", version_stages)?,
             };
             let v = store.put_secret_value(secret_name, input)?;
-            out.emit(&json!({ "SecretName": secret_name, "VersionId": v.version_id, "VersionStages": v.version_stages }), || {
-                format!("{secret_name}: version {} ({})", v.version_id, join(&v.version_stages))
-            });
+            out.emit(
+                &json!({ "SecretName": secret_name, "VersionId": v.version_id, "VersionStages": v.version_stages }),
+                || format!("{secret_name}: version {} ({})", v.version_id, join(&v.version_stages)),
+            );
         }
         SecretCmd::List => {
             let secrets = store.list_secrets()?;
-            out.emit(
-                &json!({ "SecretList": secrets, "TotalCount": secrets.len() }),
-                || {
-                    lines(&secrets, |s| {
-                        format!(
-                            "{}  {}  {} versions",
-                            s.secret_name,
-                            s.encryption_key_id,
-                            s.versions.len()
-                        )
-                    })
-                },
-            );
+            out.emit(&json!({ "SecretList": secrets, "TotalCount": secrets.len() }), || {
+                lines(&secrets, |s| {
+                    format!(
+                        "{}  {}  {} versions",
+                        s.secret_name,
+                        s.encryption_key_id,
+                        s.versions.len()
+                    )
+                })
+            });
         }
         SecretCmd::Describe { secret_name } => {
             let s = store.describe_secret(secret_name)?;

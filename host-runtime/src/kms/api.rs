@@ -5,7 +5,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::cache::{KeyCache, ParsedKey};
-use super::core_shim::ErrorCode;
+use policy_core::ErrorCode;
 use super::keyring::{KeyRecord, KeyRing, KeySpec};
 use super::KmsError;
 use crate::proto;

@@ -5,13 +5,12 @@
 
 use std::fmt;
 
-use super::core_shim::ErrorCode;
+use policy_core::ErrorCode;
 use super::keyring::{KeyRingError, KeySpec, KeyState};
 
 /// An Instance API error: a wire code and the `ErrorMessage` sent with it.
 ///
-/// The caller turns it into the protobuf `Error` body with `policy_core::wire::encode_error`
-/// (status `code.http_status()`, `code.as_str()`, `message`, the request id).
+/// The caller sends it with status [`KmsError::http_status`] and body [`KmsError::to_wire`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KmsError {
     pub code: ErrorCode,
@@ -26,6 +25,11 @@ impl KmsError {
     /// The HTTP status of the response.
     pub fn http_status(&self) -> u16 {
         self.code.http_status()
+    }
+
+    /// The protobuf `Error` body for this error (`policy_core::wire::encode_error_code`).
+    pub fn to_wire(&self, request_id: &str) -> Vec<u8> {
+        policy_core::wire::encode_error_code(self.code, &self.message, request_id)
     }
 
     /// 400 `InvalidParameter` with a message naming what is wrong.

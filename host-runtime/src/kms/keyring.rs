@@ -202,3 +202,22 @@ impl KeyRing for InMemoryKeyRing {
             .cloned())
     }
 }
+
+/// Added by the Instance API side: a shared key ring (e.g. the store behind an `Arc`, also used
+/// by the control plane) is a key ring.
+impl<T: KeyRing + ?Sized> KeyRing for std::sync::Arc<T> {
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<KeyRecord>, KeyRingError> {
+        (**self).resolve_key(key_id_or_alias)
+    }
+    fn key_by_version(&self, version_id: &str) -> Result<Option<KeyRecord>, KeyRingError> {
+        (**self).key_by_version(version_id)
+    }
+    fn secret_value(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<SecretVersionRecord>, KeyRingError> {
+        (**self).secret_value(name, version_id, stage)
+    }
+}

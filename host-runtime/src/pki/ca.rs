@@ -23,14 +23,6 @@ pub const CA_VALIDITY_YEARS: i32 = 10;
 pub const SERVER_VALIDITY_YEARS: i32 = 2;
 const BACKDATE: Duration = Duration::hours(1);
 
-/// `t` plus whole calendar years (29 February becomes 28 February in a common year).
-fn add_years(t: OffsetDateTime, years: i32) -> Result<OffsetDateTime, PkiError> {
-    let year = t.year() + years;
-    t.replace_year(year)
-        .or_else(|_| t.replace_day(28).and_then(|t| t.replace_year(year)))
-        .map_err(|_| PkiError::InvalidArgument(format!("{t} plus {years} years is out of range")))
-}
-
 /// A private CA: its certificate and signing key.
 pub struct CaMaterial {
     instance_id: String,
@@ -216,7 +208,7 @@ pub fn create_ca(instance_id: &str, now: OffsetDateTime) -> Result<CaMaterial, P
             issuer: &subject,
             subject: &subject,
             not_before: now - BACKDATE,
-            not_after: add_years(now, CA_VALIDITY_YEARS)?,
+            not_after: x509::add_years(now, CA_VALIDITY_YEARS)?,
             spki: &spki,
             extensions: vec![
                 x509::extension(oid::BASIC_CONSTRAINTS, true, &basic_constraints),
@@ -281,7 +273,7 @@ pub fn issue_server_cert(
             issuer: &ca.subject,
             subject: &subject,
             not_before: now - BACKDATE,
-            not_after: add_years(now, SERVER_VALIDITY_YEARS)?,
+            not_after: x509::add_years(now, SERVER_VALIDITY_YEARS)?,
             spki: &spki,
             extensions: vec![
                 x509::extension(oid::BASIC_CONSTRAINTS, true, &der::sequence(&[])),

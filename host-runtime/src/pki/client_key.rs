@@ -25,6 +25,8 @@ pub const PASSWORD_SPECIALS: &str = "~!@#$%^&*?_-";
 
 const SUBJECT_ORGANIZATION: &str = "aapkit";
 const SUBJECT_ORGANIZATIONAL_UNIT: &str = "client key";
+/// Default client-key lifetime (reference 2.2).
+pub const DEFAULT_VALIDITY_YEARS: i32 = 5;
 /// RFC 5280 ub-common-name.
 const MAX_AAP_NAME_CHARS: usize = 64;
 
@@ -39,7 +41,9 @@ pub struct GeneratedClientKey {
     pub certificate_der: Vec<u8>,
     /// The certificate's SubjectPublicKeyInfo, DER (what signature verification needs).
     pub public_key_der: Vec<u8>,
-    /// Base64 of the password-protected PKCS#12 (`CreateClientKey.PrivateKeyData`).
+    /// The password-protected PKCS#12, DER.
+    pub pkcs12_der: Vec<u8>,
+    /// Base64 of `pkcs12_der` (`CreateClientKey.PrivateKeyData`).
     pub private_key_data: String,
     /// `{"KeyId":"KAAP.<uuid>","PrivateKeyData":"<base64 PKCS#12>"}`, the file the SDKs load.
     pub client_key_content: String,
@@ -64,6 +68,40 @@ struct ClientKeyContent<'a> {
     key_id: &'a str,
     #[serde(rename = "PrivateKeyData")]
     private_key_data: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+struct ClientKeyContentIn {
+    #[serde(rename = "KeyId")]
+    key_id: String,
+    #[serde(rename = "PrivateKeyData")]
+    private_key_data: String,
+}
+
+/// Loads a `ClientKeyContent` JSON the way the SDKs do: base64 PKCS#12 opened with `password`.
+/// Returns the client key id and the private key as PKCS#8 DER.
+pub fn load_client_key(
+    client_key_content: &str,
+    password: &str,
+) -> Result<(String, Zeroizing<Vec<u8>>), PkiError> {
+    let content: ClientKeyContentIn = serde_json::from_str(client_key_content).map_err(|e| {
+        PkiError::Malformed(format!(
+            "ClientKeyContent (expected {{\"KeyId\":...,\"PrivateKeyData\":...}}): {e}"
+        ))
+    })?;
+    let pfx = base64::engine::general_purpose::STANDARD
+        .decode(content.private_key_data.trim())
+        .map_err(|e| {
+            PkiError::Malformed(format!("ClientKeyContent PrivateKeyData: bad base64: {e}"))
+        })?;
+    let (_, pkcs8) = pkcs12::parse(&pfx, password)?;
+    Ok((content.key_id, pkcs8))
+}
+
+/// `CreateClientKey`'s default NotAfter: NotBefore plus 5 calendar years (the console's keys run
+/// e.g. 2021-07-01 to 2026-07-01).
+pub fn default_not_after(not_before: OffsetDateTime) -> Result<OffsetDateTime, PkiError> {
+    x509::add_years(not_before, DEFAULT_VALIDITY_YEARS)
 }
 
 /// The `CreateClientKey` password rule: 8 to 64 characters; only letters, digits and
@@ -176,6 +214,7 @@ pub fn generate(
         key_id,
         certificate_der,
         public_key_der: spki,
+        pkcs12_der: pfx,
         private_key_data,
         client_key_content,
         not_before,
@@ -212,6 +251,44 @@ mod tests {
         for (bad, rule) in cases {
             let err = validate_password(bad).unwrap_err().to_string();
             assert!(err.contains(rule), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn default_validity_is_five_calendar_years() {
+        use time::macros::datetime;
+        let nb = datetime!(2021-07-01 04:24:04 UTC);
+        assert_eq!(
+            default_not_after(nb).unwrap(),
+            datetime!(2026-07-01 04:24:04 UTC)
+        );
+        let leap = datetime!(2024-02-29 00:00 UTC);
+        assert_eq!(
+            default_not_after(leap).unwrap(),
+            datetime!(2029-02-28 00:00 UTC)
+        );
+    }
+
+    /// The rule written the long way round, as the reference states it.
+    fn reference_rule(p: &str) -> bool {
+        const DIGITS: &str = "0123456789";
+        const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        const SPECIALS: &str = "~!@#$%^&*?_-";
+        let n = p.chars().count();
+        let allowed = p
+            .chars()
+            .all(|c| DIGITS.contains(c) || LETTERS.contains(c) || SPECIALS.contains(c));
+        let kinds = [DIGITS, LETTERS, SPECIALS]
+            .iter()
+            .filter(|set| p.chars().any(|c| set.contains(c)))
+            .count();
+        (8..=64).contains(&n) && allowed && kinds >= 2
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn password_rule_matches_the_reference(p in "[a-c1-3~!?_+ é\\t]{0,70}") {
+            proptest::prop_assert_eq!(validate_password(&p).is_ok(), reference_rule(&p));
         }
     }
 }

@@ -177,7 +177,9 @@ pub(crate) fn algorithm(arcs: &[u64], params: Option<&[u8]>) -> Vec<u8> {
 /// PEM armour with 64-column base64 lines, as OpenSSL writes it.
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    // Private keys pass through here: the intermediate base64 is wiped, and `out` is sized so it
+    // never reallocates (callers wrap it in `Zeroizing`).
+    let b64 = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
     let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
     out.push_str("-----BEGIN ");
     out.push_str(label);
@@ -204,14 +206,15 @@ pub(crate) fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
     let start = pem.find(&begin).ok_or_else(missing)? + begin.len();
     let body = pem.get(start..).ok_or_else(missing)?;
     let stop = body.find(&end).ok_or_else(missing)?;
-    let b64: String = body
+    let b64: zeroize::Zeroizing<String> = body
         .get(..stop)
         .ok_or_else(missing)?
         .chars()
         .filter(|c| !c.is_ascii_whitespace())
-        .collect();
+        .collect::<String>()
+        .into();
     base64::engine::general_purpose::STANDARD
-        .decode(b64)
+        .decode(b64.as_bytes())
         .map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: bad base64: {e}")))
 }
 
@@ -386,6 +389,30 @@ mod tests {
             &[0x30, 0x85, 1, 1, 1, 1, 1],
         ] {
             assert!(Reader::new(bad, "bad").read_any().is_err(), "{bad:02x?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_tlv_reads_back(tag in 0u8..0x1f, content in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let encoded = tlv(tag, &content);
+            let mut r = Reader::new(&encoded, "p");
+            let (t, c, whole) = r.read_any().unwrap();
+            proptest::prop_assert_eq!(t, tag);
+            proptest::prop_assert_eq!(c, &content[..]);
+            proptest::prop_assert_eq!(whole, &encoded[..]);
+            proptest::prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn integers_read_back(v in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(Reader::new(&small_integer(v), "p").read_small_uint().unwrap(), v);
+        }
+
+        #[test]
+        fn reader_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let mut r = Reader::new(&data, "p");
+            while r.read_any().is_ok() {}
         }
     }
 }

@@ -18,7 +18,7 @@ mod pbe;
 mod x509;
 
 pub use ca::{create_ca, issue_server_cert, write_init_files, CaMaterial, InitFiles, ServerCert};
-pub use client_key::{generate, validate_password, GeneratedClientKey};
+pub use client_key::{default_not_after, generate, validate_password, GeneratedClientKey};
 
 use std::path::PathBuf;
 

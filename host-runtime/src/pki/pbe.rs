@@ -67,7 +67,8 @@ fn derive(
             break;
         }
         // I_j = (I_j + B + 1) mod 2^(8v), where B is A repeated to v bytes.
-        let b: Vec<u8> = a.iter().copied().cycle().take(SHA1_BLOCK).collect();
+        let b: Zeroizing<Vec<u8>> =
+            Zeroizing::new(a.iter().copied().cycle().take(SHA1_BLOCK).collect());
         for block in i.chunks_mut(SHA1_BLOCK) {
             let mut carry = 1u16;
             for (x, y) in block.iter_mut().rev().zip(b.iter().rev()) {
@@ -304,6 +305,23 @@ mod tests {
             assert_eq!(ct.len() % 8, 0);
             let pt = scheme.decrypt("pw-1234", b"saltsalt", 2048, &ct).unwrap();
             assert_eq!(&pt[..], b"hello world");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn decrypt_inverts_encrypt(
+            plaintext in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+            password in "\\PC{0,20}",
+            salt in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
+            iterations in 1u32..4,
+            which in 0usize..3,
+        ) {
+            let scheme = [Scheme::TripleDes, Scheme::Rc2_40, Scheme::Rc2_128][which];
+            let ct = scheme.encrypt(&password, &salt, iterations, &plaintext).unwrap();
+            let pt = scheme.decrypt(&password, &salt, iterations, &ct).unwrap();
+            proptest::prop_assert_eq!(&pt[..], &plaintext[..]);
         }
     }
 }

@@ -459,4 +459,21 @@ mod tests {
         flipped[mid] ^= 1;
         assert!(parse(&flipped, "Passw0rd!").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+        #[test]
+        fn parse_inverts_write(
+            cert in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            key in proptest::collection::vec(proptest::num::u8::ANY, 1..300),
+            password in "\\PC{1,30}",
+        ) {
+            let pfx = write(&cert, &key, &password).unwrap();
+            let (c, k) = parse(&pfx, &password).unwrap();
+            proptest::prop_assert_eq!(c, cert);
+            proptest::prop_assert_eq!(&k[..], &key[..]);
+            let wrong = format!("{password}x");
+            proptest::prop_assert!(matches!(parse(&pfx, &wrong), Err(PkiError::MacVerifyFailure)));
+        }
+    }
 }

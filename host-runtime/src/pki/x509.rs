@@ -102,6 +102,14 @@ pub(crate) fn time(t: OffsetDateTime) -> Result<Vec<u8>, PkiError> {
     }
 }
 
+/// `t` plus whole calendar years (29 February becomes 28 February in a common year).
+pub(crate) fn add_years(t: OffsetDateTime, years: i32) -> Result<OffsetDateTime, PkiError> {
+    let year = t.year() + years;
+    t.replace_year(year)
+        .or_else(|_| t.replace_day(28).and_then(|t| t.replace_year(year)))
+        .map_err(|_| PkiError::InvalidArgument(format!("{t} plus {years} years is out of range")))
+}
+
 /// One Extension.
 pub(crate) fn extension(arcs: &[u64], critical: bool, value: &[u8]) -> Vec<u8> {
     let id = der::oid(arcs);

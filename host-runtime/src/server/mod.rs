@@ -3,6 +3,8 @@
 
 pub mod enforcer;
 pub mod http;
+pub mod native;
+pub mod runtime;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::{rustls, TlsAcceptor};
@@ -43,10 +46,11 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` turns true, then drains open connections.
+    /// Serves until `shutdown` turns true, then lets open connections finish their request in
+    /// flight (at most [`DRAIN_TIMEOUT`]).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let acceptor = self.tls.map(TlsAcceptor::from);
-        let (conn_done_tx, mut conn_done_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let graceful = GracefulShutdown::new();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -61,49 +65,30 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let gateway = self.gateway.clone();
-            let acceptor = acceptor.clone();
-            let mut conn_shutdown = shutdown.clone();
-            let done = conn_done_tx.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| gateway.clone().serve(peer, req));
-                let builder = hyper::server::conn::http1::Builder::new();
-                match acceptor {
-                    Some(acceptor) => {
-                        let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => tls,
-                            _ => return, // failed or slow handshake: nothing to answer
+            let service = service_fn(move |req| gateway.clone().serve(peer, req));
+            let builder = hyper::server::conn::http1::Builder::new();
+            match &acceptor {
+                Some(acceptor) => {
+                    let acceptor = acceptor.clone();
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        // A failed or slow handshake has nobody to answer to.
+                        let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+                        else {
+                            return;
                         };
-                        let conn = builder.serve_connection(TokioIo::new(tls), service);
-                        serve_until_shutdown(conn, &mut conn_shutdown).await;
-                    }
-                    None => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        serve_until_shutdown(conn, &mut conn_shutdown).await;
-                    }
+                        let _ = watcher.watch(builder.serve_connection(TokioIo::new(tls), service)).await;
+                    });
                 }
-                drop(done);
-            });
+                None => {
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+            }
         }
-        drop(conn_done_tx);
-        // Every connection task holds a sender; recv() returns None once all have finished.
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn_done_rx.recv()).await;
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
         Ok(())
-    }
-}
-
-async fn serve_until_shutdown<I, S>(conn: hyper::server::conn::http1::Connection<I, S>, shutdown: &mut watch::Receiver<bool>)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-    S: hyper::service::HttpService<hyper::body::Incoming>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = shutdown.changed() => {
-            // Finish the request in flight, then close.
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
     }
 }

@@ -7,9 +7,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::time::{format_time, now};
-use super::validate::{
-    self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP,
-};
+use super::validate::{self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP};
 use super::{Store, StoreError};
 
 // ---------------------------------------------------------------------------------------------
@@ -84,22 +82,13 @@ pub struct PolicyInfo {
 
 /// Parses `{"NetworkRules":["rule", ...]}` (the AccessControlRules parameter).
 pub fn parse_access_control_rules(text: &str) -> Result<Vec<String>, StoreError> {
-    let bad = |reason: &str| {
-        StoreError::invalid(
-            "AccessControlRules",
-            validate::shorten(text),
-            reason.to_owned(),
-        )
-    };
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;
+    let bad = |reason: &str| StoreError::invalid("AccessControlRules", validate::shorten(text), reason.to_owned());
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;
     let obj = v
         .as_object()
         .ok_or_else(|| bad("expected an object {\"NetworkRules\": [...]}"))?;
     if let Some(other) = obj.keys().find(|k| k.as_str() != "NetworkRules") {
-        return Err(bad(&format!(
-            "unknown member {other:?}; only NetworkRules is allowed"
-        )));
+        return Err(bad(&format!("unknown member {other:?}; only NetworkRules is allowed")));
     }
     match obj.get("NetworkRules") {
         None => Ok(Vec::new()),
@@ -202,11 +191,7 @@ fn check_client_key_id(id: &str) -> Result<(), StoreError> {
         .strip_prefix("KAAP.")
         .is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok());
     if !ok {
-        return Err(StoreError::invalid(
-            "ClientKeyId",
-            id,
-            "expected KAAP.<uuid>",
-        ));
+        return Err(StoreError::invalid("ClientKeyId", id, "expected KAAP.<uuid>"));
     }
     Ok(())
 }
@@ -216,11 +201,9 @@ fn check_client_key_id(id: &str) -> Result<(), StoreError> {
 
 fn exists(tx: &Transaction<'_>, table: &str, name: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
-            &format!("SELECT 1 FROM {table} WHERE name = ?1"),
-            params![name],
-            |_| Ok(()),
-        )
+        .query_row(&format!("SELECT 1 FROM {table} WHERE name = ?1"), params![name], |_| {
+            Ok(())
+        })
         .optional()?
         .is_some())
 }
@@ -268,8 +251,7 @@ fn network_rule(tx: &Transaction<'_>, name: &str) -> Result<NetworkRuleInfo, Sto
 }
 
 fn policy_rules(tx: &Transaction<'_>, policy: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        tx.prepare("SELECT rule FROM policy_network_rules WHERE policy = ?1 ORDER BY position")?;
+    let mut stmt = tx.prepare("SELECT rule FROM policy_network_rules WHERE policy = ?1 ORDER BY position")?;
     let names = stmt
         .query_map(params![policy], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
@@ -317,8 +299,7 @@ fn policy(tx: &Transaction<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
 }
 
 fn aap_policies(tx: &Transaction<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        tx.prepare("SELECT policy FROM aap_policies WHERE aap = ?1 ORDER BY position")?;
+    let mut stmt = tx.prepare("SELECT policy FROM aap_policies WHERE aap = ?1 ORDER BY position")?;
     let names = stmt
         .query_map(params![aap], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
@@ -326,9 +307,7 @@ fn aap_policies(tx: &Transaction<'_>, aap: &str) -> Result<Vec<String>, StoreErr
 }
 
 pub(crate) fn aaps(tx: &Transaction<'_>) -> Result<Vec<AapInfo>, StoreError> {
-    let mut stmt = tx.prepare(
-        "SELECT name, authentication_method, description, created FROM aaps ORDER BY name",
-    )?;
+    let mut stmt = tx.prepare("SELECT name, authentication_method, description, created FROM aaps ORDER BY name")?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -359,10 +338,7 @@ fn aap(tx: &Transaction<'_>, name: &str) -> Result<AapInfo, StoreError> {
         .ok_or_else(|| StoreError::not_found("application access point", name))
 }
 
-pub(crate) fn client_key_rows(
-    tx: &Transaction<'_>,
-    aap: Option<&str>,
-) -> Result<Vec<ClientKeyRow>, StoreError> {
+pub(crate) fn client_key_rows(tx: &Transaction<'_>, aap: Option<&str>) -> Result<Vec<ClientKeyRow>, StoreError> {
     let mut stmt = tx.prepare(
         "SELECT id, aap, algorithm, public_key_pem, not_before, not_after, created FROM client_keys
          WHERE ?1 IS NULL OR aap = ?1 ORDER BY created, id",
@@ -422,11 +398,7 @@ fn check_policy_refs(tx: &Transaction<'_>, policies: &[String]) -> Result<Vec<St
     let mut out: Vec<String> = Vec::with_capacity(policies.len());
     for p in policies {
         if !exists(tx, "policies", p)? {
-            return Err(StoreError::invalid(
-                "Policies",
-                p,
-                "no policy has this name",
-            ));
+            return Err(StoreError::invalid("Policies", p, "no policy has this name"));
         }
         if !out.contains(p) {
             out.push(p.clone());
@@ -441,15 +413,8 @@ fn check_policy_refs(tx: &Transaction<'_>, policies: &[String]) -> Result<Vec<St
     Ok(out)
 }
 
-fn set_policy_rules(
-    tx: &Transaction<'_>,
-    policy: &str,
-    rules: &[String],
-) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM policy_network_rules WHERE policy = ?1",
-        params![policy],
-    )?;
+fn set_policy_rules(tx: &Transaction<'_>, policy: &str, rules: &[String]) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM policy_network_rules WHERE policy = ?1", params![policy])?;
     for (i, r) in rules.iter().enumerate() {
         tx.execute(
             "INSERT INTO policy_network_rules(policy, rule, position) VALUES (?1, ?2, ?3)",
@@ -459,11 +424,7 @@ fn set_policy_rules(
     Ok(())
 }
 
-fn set_aap_policies(
-    tx: &Transaction<'_>,
-    aap: &str,
-    policies: &[String],
-) -> Result<(), StoreError> {
+fn set_aap_policies(tx: &Transaction<'_>, aap: &str, policies: &[String]) -> Result<(), StoreError> {
     tx.execute("DELETE FROM aap_policies WHERE aap = ?1", params![aap])?;
     for (i, p) in policies.iter().enumerate() {
         tx.execute(
@@ -489,10 +450,7 @@ fn dedup(list: &[String]) -> Vec<String> {
 
 impl Store {
     /// CreateNetworkRule.
-    pub fn create_network_rule(
-        &self,
-        input: &NetworkRuleInput,
-    ) -> Result<NetworkRuleInfo, StoreError> {
+    pub fn create_network_rule(&self, input: &NetworkRuleInput) -> Result<NetworkRuleInfo, StoreError> {
         validate::resource_name("Name", &input.name)?;
         validate::network_type(&input.network_type)?;
         validate::description(&input.description)?;
@@ -510,10 +468,7 @@ impl Store {
     }
 
     /// UpdateNetworkRule (SourcePrivateIp and/or Description).
-    pub fn update_network_rule(
-        &self,
-        update: &NetworkRuleUpdate,
-    ) -> Result<NetworkRuleInfo, StoreError> {
+    pub fn update_network_rule(&self, update: &NetworkRuleUpdate) -> Result<NetworkRuleInfo, StoreError> {
         let ips = update
             .source_private_ip
             .as_deref()
@@ -575,10 +530,14 @@ impl Store {
         validate::permissions(&input.permissions)?;
         validate::resources(&input.resources)?;
         validate::scope("KmsInstance", &input.kms_instance)?;
+        validate::permissions_for_scope(&input.permissions, &input.kms_instance)?;
         validate::description(&input.description)?;
         self.write(|tx| {
             if exists(tx, "policies", &input.name)? {
-                return Err(StoreError::AlreadyExists { kind: "policy", name: input.name.clone() });
+                return Err(StoreError::AlreadyExists {
+                    kind: "policy",
+                    name: input.name.clone(),
+                });
             }
             let rules = check_rule_refs(tx, &input.network_rules)?;
             tx.execute(
@@ -624,6 +583,7 @@ impl Store {
                 }
             }
             if let Some(p) = &update.permissions {
+                validate::permissions_for_scope(p, &current.kms_instance)?;
                 tx.execute(
                     "UPDATE policies SET permissions = ?1 WHERE name = ?2",
                     params![to_json(&dedup(p))?, update.name],
@@ -661,11 +621,7 @@ impl Store {
     pub fn delete_policy(&self, name: &str) -> Result<(), StoreError> {
         self.write(|tx| {
             policy(tx, name)?;
-            let users = referrers(
-                tx,
-                "SELECT aap FROM aap_policies WHERE policy = ?1 ORDER BY aap",
-                name,
-            )?;
+            let users = referrers(tx, "SELECT aap FROM aap_policies WHERE policy = ?1 ORDER BY aap", name)?;
             if !users.is_empty() {
                 return Err(StoreError::InUse {
                     kind: "policy",
@@ -680,12 +636,15 @@ impl Store {
 
     /// CreateApplicationAccessPoint.
     pub fn create_aap(&self, input: &AapInput) -> Result<AapInfo, StoreError> {
-        validate::resource_name("Name", &input.name)?;
+        validate::aap_name(&input.name)?;
         validate::authentication_method(&input.authentication_method)?;
         validate::description(&input.description)?;
         self.write(|tx| {
             if exists(tx, "aaps", &input.name)? {
-                return Err(StoreError::AlreadyExists { kind: "application access point", name: input.name.clone() });
+                return Err(StoreError::AlreadyExists {
+                    kind: "application access point",
+                    name: input.name.clone(),
+                });
             }
             let policies = check_policy_refs(tx, &input.policies)?;
             tx.execute(
@@ -731,11 +690,7 @@ impl Store {
     pub fn delete_aap(&self, name: &str) -> Result<(), StoreError> {
         self.write(|tx| {
             aap(tx, name)?;
-            let keys = referrers(
-                tx,
-                "SELECT id FROM client_keys WHERE aap = ?1 ORDER BY id",
-                name,
-            )?;
+            let keys = referrers(tx, "SELECT id FROM client_keys WHERE aap = ?1 ORDER BY id", name)?;
             if !keys.is_empty() {
                 return Err(StoreError::InUse {
                     kind: "application access point",
@@ -783,25 +738,37 @@ impl Store {
             return Err(StoreError::invalid(
                 "NotAfter",
                 format_time(key.not_after),
-                format!(
-                    "must be later than NotBefore {}",
-                    format_time(key.not_before)
-                ),
+                format!("must be later than NotBefore {}", format_time(key.not_before)),
             ));
         }
         self.write(|tx| {
             client_key_allowed(tx, &key.aap_name)?;
             let taken = tx
-                .query_row("SELECT 1 FROM client_keys WHERE id = ?1", params![key.client_key_id], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM client_keys WHERE id = ?1",
+                    params![key.client_key_id],
+                    |_| Ok(()),
+                )
                 .optional()?
                 .is_some();
             if taken {
-                return Err(StoreError::AlreadyExists { kind: "client key", name: key.client_key_id.clone() });
+                return Err(StoreError::AlreadyExists {
+                    kind: "client key",
+                    name: key.client_key_id.clone(),
+                });
             }
             tx.execute(
                 "INSERT INTO client_keys(id, aap, algorithm, public_key_pem, not_before, not_after, created)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![key.client_key_id, key.aap_name, key.key_algorithm, pem, key.not_before, key.not_after, now()],
+                params![
+                    key.client_key_id,
+                    key.aap_name,
+                    key.key_algorithm,
+                    pem,
+                    key.not_before,
+                    key.not_after,
+                    now()
+                ],
             )?;
             client_key(tx, &key.client_key_id)
         })
@@ -813,10 +780,7 @@ impl Store {
     }
 
     /// ListClientKeys, of one AAP or of all.
-    pub fn list_client_keys(
-        &self,
-        aap_name: Option<&str>,
-    ) -> Result<Vec<ClientKeyInfo>, StoreError> {
+    pub fn list_client_keys(&self, aap_name: Option<&str>) -> Result<Vec<ClientKeyInfo>, StoreError> {
         self.read(|tx| {
             if let Some(a) = aap_name {
                 aap(tx, a)?;

@@ -50,10 +50,7 @@ pub enum StoreError {
     #[error("{0} is not wired yet")]
     NotWired(&'static str),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("corrupt record: {0}")]
@@ -64,9 +61,7 @@ impl StoreError {
     /// The Alibaba-style error code (`Code` in `--json` output).
     pub fn code(&self) -> &'static str {
         match self {
-            StoreError::NotFound { kind, .. } if *kind == "key" || *kind == "alias" => {
-                "Forbidden.KeyNotFound"
-            }
+            StoreError::NotFound { kind, .. } if *kind == "key" || *kind == "alias" => "Forbidden.KeyNotFound",
             StoreError::NotFound { .. } => "Forbidden.ResourceNotFound",
             StoreError::AlreadyExists { .. } => "Rejected.ResourceExist",
             StoreError::InvalidParameter { .. } => "InvalidParameter",
@@ -85,11 +80,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn invalid(
-        param: &'static str,
-        value: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn invalid(param: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
         StoreError::InvalidParameter {
             param,
             value: value.into(),

@@ -1,108 +1,153 @@
-//! The policy bundle export (`docs/bundle-format.md`): the public catalogue only, never key
-//! material, secret values or private keys.
+//! The policy bundle export (`docs/bundle-format.md`), built from policy-core's own document types
+//! so the exporter and the parser cannot drift. Only the public catalogue: never key material,
+//! secret values or private keys.
 
-use serde_json::{json, Map, Value};
+use policy_core::{
+    AccessControlRules, ApplicationAccessPoint, AuthenticationMethod, Bundle, ClientKey, ClientKeyAlgorithm, Gateway,
+    IpCidr, Key, NetworkRule, NetworkType, Permission, Policy, ResourcePattern, Secret, DEFAULT_MAX_SKEW_SECONDS,
+};
+use rusqlite::Transaction;
 
 use super::access::{aaps, client_key_rows, network_rules, policies};
 use super::keys::{aliases_of, all_keys, version_ids};
 use super::secrets::secret_names;
-use super::time::format_time;
 use super::{validate, Store, StoreError};
+use crate::kms::keyring::KeyState;
 
-/// Default `Gateway.MaxSkewSeconds`: the server's 15 minutes.
-const DEFAULT_MAX_SKEW_SECONDS: u32 = 900;
-
-fn opt_description(obj: &mut Map<String, Value>, d: &str) {
-    if !d.is_empty() {
-        obj.insert("Description".into(), Value::String(d.to_owned()));
+fn opt(d: String) -> Option<String> {
+    if d.is_empty() {
+        None
+    } else {
+        Some(d)
     }
 }
 
+/// Rows were validated on the way in; a value that no longer parses means the database was edited.
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?} cannot be exported"))
+}
+
+fn key_state(s: KeyState) -> policy_core::KeyState {
+    match s {
+        KeyState::Enabled => policy_core::KeyState::Enabled,
+        KeyState::Disabled => policy_core::KeyState::Disabled,
+        KeyState::PendingDeletion => policy_core::KeyState::PendingDeletion,
+        KeyState::PendingImport => policy_core::KeyState::PendingImport,
+    }
+}
+
+fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
+    let mut bundle = Bundle::default();
+    for r in network_rules(tx)? {
+        let ips = r
+            .source_private_ip
+            .iter()
+            .map(|ip| ip.parse::<IpCidr>().map_err(|_| corrupt("SourcePrivateIp", ip)))
+            .collect::<Result<Vec<_>, _>>()?;
+        bundle.network_rules.push(NetworkRule {
+            name: r.name,
+            network_type: NetworkType::Private,
+            source_private_ip: ips,
+            description: opt(r.description),
+        });
+    }
+    for p in policies(tx)? {
+        let permissions = p
+            .permissions
+            .iter()
+            .map(|t| Permission::from_template(t).ok_or_else(|| corrupt("Permissions", t)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let resources = p
+            .resources
+            .iter()
+            .map(|r| ResourcePattern::parse(r).map_err(|_| corrupt("Resources", r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        bundle.policies.push(Policy {
+            name: p.name,
+            permissions,
+            resources,
+            kms_instance: p.kms_instance,
+            access_control_rules: AccessControlRules {
+                network_rules: p.access_control_rules.network_rules,
+            },
+            description: opt(p.description),
+        });
+    }
+    for a in aaps(tx)? {
+        let method = match a.authentication_method.as_str() {
+            "ClientKey" => AuthenticationMethod::ClientKey,
+            "RAMRole" => AuthenticationMethod::RamRole,
+            other => return Err(corrupt("AuthenticationMethod", other)),
+        };
+        bundle.application_access_points.push(ApplicationAccessPoint {
+            name: a.name,
+            policies: a.policies,
+            authentication_method: method,
+            description: opt(a.description),
+        });
+    }
+    for k in client_key_rows(tx, None)? {
+        if k.algorithm != "RSA_2048" {
+            return Err(corrupt("KeyAlgorithm", &k.algorithm));
+        }
+        bundle.client_keys.push(ClientKey {
+            client_key_id: k.id,
+            aap_name: k.aap,
+            key_algorithm: ClientKeyAlgorithm::Rsa2048,
+            public_key_data: k.public_key_pem,
+            not_before: k.not_before,
+            not_after: k.not_after,
+        });
+    }
+    for k in all_keys(tx)? {
+        bundle.keys.push(Key {
+            aliases: aliases_of(tx, &k.id)?,
+            key_versions: version_ids(tx, &k.id)?,
+            key_spec: k.spec.as_str().to_owned(),
+            key_state: key_state(k.state),
+            key_id: k.id,
+        });
+    }
+    for name in secret_names(tx)? {
+        let key_id: String = tx.query_row(
+            "SELECT encryption_key_id FROM secrets WHERE name = ?1",
+            rusqlite::params![name],
+            |r| r.get(0),
+        )?;
+        // A secret whose key has been deleted can no longer be decrypted: it leaves the catalogue
+        // (the bundle must not name a key it does not list).
+        if bundle.keys.iter().any(|k| k.key_id == key_id) {
+            bundle.secrets.push(Secret {
+                secret_name: name,
+                encryption_key_id: key_id,
+            });
+        }
+    }
+    bundle.gateway = Some(Gateway {
+        scope: scope.to_owned(),
+        trusted_proxies: Vec::new(),
+        max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
+    });
+    Ok(bundle)
+}
+
 impl Store {
-    /// The bundle for a gateway serving `scope` (`kst-...` or `shared`).
-    pub fn export_bundle_json(&self, scope: &str) -> Result<String, StoreError> {
+    /// The bundle for a gateway serving `scope` (`kst-...` or `shared`), as typed values.
+    pub fn export_bundle(&self, scope: &str) -> Result<Bundle, StoreError> {
         validate::scope("Scope", scope)?;
-        let doc = self.read(|tx| {
-            let rules: Vec<Value> = network_rules(tx)?
-                .into_iter()
-                .map(|r| {
-                    let mut o = Map::new();
-                    o.insert("Name".into(), r.name.into());
-                    o.insert("Type".into(), r.network_type.into());
-                    o.insert("SourcePrivateIp".into(), json!(r.source_private_ip));
-                    opt_description(&mut o, &r.description);
-                    Value::Object(o)
-                })
-                .collect();
-            let pols: Vec<Value> = policies(tx)?
-                .into_iter()
-                .map(|p| {
-                    let mut o = Map::new();
-                    o.insert("Name".into(), p.name.into());
-                    o.insert("Permissions".into(), json!(p.permissions));
-                    o.insert("Resources".into(), json!(p.resources));
-                    o.insert("KmsInstance".into(), p.kms_instance.into());
-                    o.insert(
-                        "AccessControlRules".into(),
-                        json!({ "NetworkRules": p.access_control_rules.network_rules }),
-                    );
-                    opt_description(&mut o, &p.description);
-                    Value::Object(o)
-                })
-                .collect();
-            let points: Vec<Value> = aaps(tx)?
-                .into_iter()
-                .map(|a| {
-                    let mut o = Map::new();
-                    o.insert("Name".into(), a.name.into());
-                    o.insert("Policies".into(), json!(a.policies));
-                    o.insert("AuthenticationMethod".into(), a.authentication_method.into());
-                    opt_description(&mut o, &a.description);
-                    Value::Object(o)
-                })
-                .collect();
-            let client_keys: Vec<Value> = client_key_rows(tx, None)?
-                .into_iter()
-                .map(|k| {
-                    json!({
-                        "ClientKeyId": k.id,
-                        "AapName": k.aap,
-                        "KeyAlgorithm": k.algorithm,
-                        "PublicKeyData": k.public_key_pem,
-                        "NotBefore": format_time(k.not_before),
-                        "NotAfter": format_time(k.not_after),
-                    })
-                })
-                .collect();
-            let mut keys = Vec::new();
-            for k in all_keys(tx)? {
-                keys.push(json!({
-                    "KeyId": k.id,
-                    "Aliases": aliases_of(tx, &k.id)?,
-                    "KeySpec": k.spec.as_str(),
-                    "KeyState": k.state.as_str(),
-                    "KeyVersions": version_ids(tx, &k.id)?,
-                }));
-            }
-            let mut secrets = Vec::new();
-            for name in secret_names(tx)? {
-                let key_id: String = tx.query_row(
-                    "SELECT encryption_key_id FROM secrets WHERE name = ?1",
-                    rusqlite::params![name],
-                    |r| r.get(0),
-                )?;
-                secrets.push(json!({ "SecretName": name, "EncryptionKeyId": key_id }));
-            }
-            Ok(json!({
-                "NetworkRules": rules,
-                "Policies": pols,
-                "ApplicationAccessPoints": points,
-                "ClientKeys": client_keys,
-                "Keys": keys,
-                "Secrets": secrets,
-                "Gateway": { "Scope": scope, "TrustedProxies": [], "MaxSkewSeconds": DEFAULT_MAX_SKEW_SECONDS },
-            }))
-        })?;
-        serde_json::to_string_pretty(&doc).map_err(|e| StoreError::Corrupt(e.to_string()))
+        self.read(|tx| build(tx, scope))
+    }
+
+    /// The bundle document (pretty JSON).
+    pub fn export_bundle_json(&self, scope: &str) -> Result<String, StoreError> {
+        let bundle = self.export_bundle(scope)?;
+        serde_json::to_string_pretty(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// The bundle and the generation it reflects, read in one transaction: a server that installs
+    /// this bundle can poll [`Store::generation`] and reload when it moves past the returned value.
+    pub fn export_bundle_at(&self, scope: &str) -> Result<(u64, Bundle), StoreError> {
+        validate::scope("Scope", scope)?;
+        self.read(|tx| Ok((super::read_generation(tx)?, build(tx, scope)?)))
     }
 }

@@ -10,9 +10,7 @@ use super::seal::{key_version_aad, secret_version_aad};
 use super::secrets::{parse_data_type, secret_names, stages_of};
 use super::time::format_time;
 use super::{read_generation, Store, StoreError};
-use crate::kms::keyring::{
-    InMemoryKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord,
-};
+use crate::kms::keyring::{InMemoryKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord};
 
 #[derive(Default)]
 pub(crate) struct SnapshotCache(Mutex<Option<(u64, Arc<InMemoryKeyRing>)>>);
@@ -30,8 +28,7 @@ impl Store {
                 }
             }
         }
-        let (g, ring) =
-            self.read(|tx| Ok((read_generation(tx)?, Arc::new(self.load_ring(tx)?))))?;
+        let (g, ring) = self.read(|tx| Ok((read_generation(tx)?, Arc::new(self.load_ring(tx)?))))?;
         let mut cache = self.cache.0.lock().unwrap_or_else(|p| p.into_inner());
         // Keep the newest of two racing loads.
         if cache.as_ref().is_none_or(|(cg, _)| *cg <= g) {
@@ -43,9 +40,8 @@ impl Store {
     fn load_ring(&self, tx: &Transaction<'_>) -> Result<InMemoryKeyRing, StoreError> {
         let mut ring = InMemoryKeyRing::default();
         for row in all_keys(tx)? {
-            let mut stmt = tx.prepare(
-                "SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid",
-            )?;
+            let mut stmt =
+                tx.prepare("SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
             let sealed = stmt
                 .query_map(params![row.id], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
@@ -53,13 +49,8 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut versions = Vec::with_capacity(sealed.len());
             for (version_id, blob) in sealed {
-                let material = self
-                    .sealer
-                    .open(&key_version_aad(&row.id, &version_id), &blob)?;
-                versions.push(KeyVersionRecord {
-                    version_id,
-                    material,
-                });
+                let material = self.sealer.open(&key_version_aad(&row.id, &version_id), &blob)?;
+                versions.push(KeyVersionRecord { version_id, material });
             }
             for alias in aliases_of(tx, &row.id)? {
                 ring.aliases.push((alias, row.id.clone()));
@@ -93,12 +84,9 @@ impl Store {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (version_id, data_type, created, blob) in rows {
-                let data = self
-                    .sealer
-                    .open(&secret_version_aad(&name, &version_id), &blob)?;
-                let data_type = parse_data_type(&data_type).ok_or_else(|| {
-                    StoreError::Corrupt(format!("secret {name}: data type {data_type:?}"))
-                })?;
+                let data = self.sealer.open(&secret_version_aad(&name, &version_id), &blob)?;
+                let data_type = parse_data_type(&data_type)
+                    .ok_or_else(|| StoreError::Corrupt(format!("secret {name}: data type {data_type:?}")))?;
                 ring.secrets.push(SecretVersionRecord {
                     secret_name: name.clone(),
                     secret_type: secret_type.clone(),

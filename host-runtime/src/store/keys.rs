@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::seal::key_version_aad;
 use super::time::{format_time, now};
-use super::{material, validate, Store, StoreError};
+use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeySpec, KeyState};
 
 /// DescribeKey's view of a key (no material).
@@ -56,8 +56,7 @@ impl KeyRow {
     }
 }
 
-const KEY_COLUMNS: &str =
-    "id, spec, state, description, created, deletion_date, initial_version, primary_version";
+const KEY_COLUMNS: &str = "id, spec, state, description, created, deletion_date, initial_version, primary_version";
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
     let spec: String = r.get(1)?;
@@ -79,18 +78,14 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(KeyRow, String, Stri
 }
 
 fn finish_row((mut row, spec, state): (KeyRow, String, String)) -> Result<KeyRow, StoreError> {
-    row.spec = KeySpec::parse(&spec)
-        .ok_or_else(|| StoreError::Corrupt(format!("key {}: spec {spec:?}", row.id)))?;
-    row.state = KeyState::parse(&state)
-        .ok_or_else(|| StoreError::Corrupt(format!("key {}: state {state:?}", row.id)))?;
+    row.spec = KeySpec::parse(&spec).ok_or_else(|| StoreError::Corrupt(format!("key {}: spec {spec:?}", row.id)))?;
+    row.state =
+        KeyState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("key {}: state {state:?}", row.id)))?;
     Ok(row)
 }
 
 /// The live key with this id or alias, if any.
-pub(crate) fn find_key(
-    tx: &Transaction<'_>,
-    id_or_alias: &str,
-) -> Result<Option<KeyRow>, StoreError> {
+pub(crate) fn find_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Option<KeyRow>, StoreError> {
     let id: String = if id_or_alias.starts_with("alias/") {
         match tx
             .query_row(
@@ -116,11 +111,7 @@ pub(crate) fn find_key(
     match raw {
         Some(raw) => {
             let row = finish_row(raw)?;
-            Ok(if row.is_deleted(now()) {
-                None
-            } else {
-                Some(row)
-            })
+            Ok(if row.is_deleted(now()) { None } else { Some(row) })
         }
         None => Ok(None),
     }
@@ -140,9 +131,7 @@ pub(crate) fn require_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Key
 
 /// All live keys, oldest first.
 pub(crate) fn all_keys(tx: &Transaction<'_>) -> Result<Vec<KeyRow>, StoreError> {
-    let mut stmt = tx.prepare(&format!(
-        "SELECT {KEY_COLUMNS} FROM keys ORDER BY created, id"
-    ))?;
+    let mut stmt = tx.prepare(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created, id"))?;
     let rows = stmt.query_map([], key_from_row)?;
     let t = now();
     let mut out = Vec::new();
@@ -156,8 +145,7 @@ pub(crate) fn all_keys(tx: &Transaction<'_>) -> Result<Vec<KeyRow>, StoreError> 
 }
 
 pub(crate) fn version_ids(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt =
-        tx.prepare("SELECT id FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
+    let mut stmt = tx.prepare("SELECT id FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
     let ids = stmt
         .query_map(params![key_id], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
@@ -187,6 +175,12 @@ fn info(tx: &Transaction<'_>, row: &KeyRow) -> Result<KeyInfo, StoreError> {
     })
 }
 
+/// Fresh key material (the native crypto backend's generator).
+fn generate_material(spec: KeySpec) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+    crate::kms::material::generate_material(spec)
+        .map_err(|e| StoreError::Crypto(format!("generating {} key material: {e}", spec.as_str())))
+}
+
 fn new_version_id() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string()
 }
@@ -206,10 +200,8 @@ impl Store {
         let key_id = format!("key-{}", uuid::Uuid::new_v4().simple());
         let version_id = new_version_id();
         // Generate outside the write lock: RSA generation can take a while.
-        let material = material::generate_material(spec)?;
-        let sealed = self
-            .sealer
-            .seal(&key_version_aad(&key_id, &version_id), &material)?;
+        let material = generate_material(spec)?;
+        let sealed = self.sealer.seal(&key_version_aad(&key_id, &version_id), &material)?;
         let created = now();
         self.write(|tx| {
             tx.execute(
@@ -280,11 +272,7 @@ impl Store {
     }
 
     /// ScheduleKeyDeletion: the key becomes PendingDeletion and disappears after `pending_window_days`.
-    pub fn schedule_key_deletion(
-        &self,
-        id_or_alias: &str,
-        pending_window_days: i64,
-    ) -> Result<KeyInfo, StoreError> {
+    pub fn schedule_key_deletion(&self, id_or_alias: &str, pending_window_days: i64) -> Result<KeyInfo, StoreError> {
         if !validate::PENDING_WINDOW_DAYS.contains(&pending_window_days) {
             return Err(StoreError::invalid(
                 "PendingWindowInDays",
@@ -332,15 +320,14 @@ impl Store {
     /// usable for decryption.
     pub fn rotate_key(&self, id_or_alias: &str) -> Result<KeyInfo, StoreError> {
         let spec = self.describe_key(id_or_alias)?.key_spec;
-        let spec = KeySpec::parse(&spec)
-            .ok_or_else(|| StoreError::Corrupt(format!("key spec {spec:?}")))?;
+        let spec = KeySpec::parse(&spec).ok_or_else(|| StoreError::Corrupt(format!("key spec {spec:?}")))?;
         if !spec.is_symmetric() {
             return Err(StoreError::InvalidState(format!(
                 "the key {id_or_alias} is {}; only symmetric keys can be rotated",
                 spec.as_str()
             )));
         }
-        let material = material::generate_material(spec)?;
+        let material = generate_material(spec)?;
         let version_id = new_version_id();
         self.write(|tx| {
             let row = require_key(tx, id_or_alias)?;
@@ -351,9 +338,7 @@ impl Store {
                     row.state.as_str()
                 )));
             }
-            let sealed = self
-                .sealer
-                .seal(&key_version_aad(&row.id, &version_id), &material)?;
+            let sealed = self.sealer.seal(&key_version_aad(&row.id, &version_id), &material)?;
             let created = now().max(row.created);
             tx.execute(
                 "INSERT INTO key_versions(id, key_id, created, sealed) VALUES (?1, ?2, ?3, ?4)",
@@ -373,11 +358,9 @@ impl Store {
         self.write(|tx| {
             let row = require_key(tx, key_id)?;
             let existing: Option<String> = tx
-                .query_row(
-                    "SELECT key_id FROM aliases WHERE name = ?1",
-                    params![alias],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT key_id FROM aliases WHERE name = ?1", params![alias], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(old) = existing {
                 // An alias left behind by a key whose deletion completed is free again.
@@ -420,11 +403,7 @@ impl Store {
             let mut stmt = tx.prepare("SELECT name, key_id, created FROM aliases ORDER BY name")?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::new();

@@ -13,7 +13,6 @@ mod error;
 mod export;
 mod keyring;
 mod keys;
-mod material;
 mod schema;
 pub mod seal;
 mod secrets;
@@ -29,9 +28,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 pub use access::{
-    parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo,
-    NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput,
-    PolicyUpdate,
+    parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo, NetworkRuleInfo,
+    NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
 };
 pub use error::StoreError;
 pub use keys::{AliasInfo, KeyInfo};
@@ -110,26 +108,17 @@ impl Store {
     }
 
     /// Runs `f` in an immediate (write-locked) transaction, bumps the generation and commits.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
-        tx.execute(
-            "UPDATE meta SET value = value + 1 WHERE name = 'generation'",
-            [],
-        )?;
+        tx.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])?;
         tx.commit()?;
         Ok(out)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot across several queries).
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let out = f(&tx)?;
@@ -139,11 +128,7 @@ impl Store {
 }
 
 fn read_generation(conn: &Connection) -> Result<u64, StoreError> {
-    let g: i64 = conn.query_row(
-        "SELECT value FROM meta WHERE name = 'generation'",
-        [],
-        |r| r.get(0),
-    )?;
+    let g: i64 = conn.query_row("SELECT value FROM meta WHERE name = 'generation'", [], |r| r.get(0))?;
     u64::try_from(g).map_err(|_| StoreError::Corrupt(format!("negative generation {g}")))
 }
 
@@ -160,11 +145,7 @@ fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
 fn check_master_key(conn: &mut Connection, sealer: &seal::Sealer) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE name = 'master_check'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT value FROM meta WHERE name = 'master_check'", [], |r| r.get(0))
         .optional()?;
     match stored {
         Some(blob) => {

@@ -141,13 +141,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         .optional()?
         .is_some();
     let current: i64 = if has_meta {
-        tx.query_row(
-            "SELECT value FROM meta WHERE name='schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0)
+        tx.query_row("SELECT value FROM meta WHERE name='schema_version'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0)
     } else {
         0
     };
@@ -157,10 +153,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for step in MIGRATIONS
-        .iter()
-        .skip(usize::try_from(current).unwrap_or(0))
-    {
+    for step in MIGRATIONS.iter().skip(usize::try_from(current).unwrap_or(0)) {
         tx.execute_batch(step)?;
     }
     if current < SCHEMA_VERSION {

@@ -28,12 +28,9 @@ pub struct MasterKey(pub(super) Zeroizing<[u8; MASTER_KEY_LEN]>);
 
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, StoreError> {
-        let arr: [u8; MASTER_KEY_LEN] = bytes.try_into().map_err(|_| {
-            StoreError::MasterKey(format!(
-                "expected {MASTER_KEY_LEN} bytes, found {}",
-                bytes.len()
-            ))
-        })?;
+        let arr: [u8; MASTER_KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| StoreError::MasterKey(format!("expected {MASTER_KEY_LEN} bytes, found {}", bytes.len())))?;
         Ok(MasterKey(Zeroizing::new(arr)))
     }
 
@@ -42,19 +39,15 @@ impl MasterKey {
         let bytes = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
-                .map_err(|e| {
-                    StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid base64: {e}"))
-                })?,
+                .map_err(|e| StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid base64: {e}")))?,
         );
-        MasterKey::from_bytes(&bytes)
-            .map_err(|e| StoreError::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))
+        MasterKey::from_bytes(&bytes).map_err(|e| StoreError::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))
     }
 
     /// A fresh random key.
     pub fn generate() -> Result<MasterKey, StoreError> {
         let mut k = Zeroizing::new([0u8; MASTER_KEY_LEN]);
-        aws_lc_rs::rand::fill(&mut k[..])
-            .map_err(|_| StoreError::Crypto("random generator failed".into()))?;
+        aws_lc_rs::rand::fill(&mut k[..]).map_err(|_| StoreError::Crypto("random generator failed".into()))?;
         Ok(MasterKey(k))
     }
 
@@ -62,12 +55,10 @@ impl MasterKey {
     pub fn load(data_dir: &Path) -> Result<MasterKey, StoreError> {
         match std::env::var(MASTER_KEY_ENV) {
             Ok(v) => MasterKey::from_base64(&v),
-            Err(std::env::VarError::NotUnicode(_)) => Err(StoreError::MasterKey(format!(
-                "{MASTER_KEY_ENV} is not valid UTF-8"
-            ))),
-            Err(std::env::VarError::NotPresent) => {
-                MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE))
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid UTF-8")))
             }
+            Err(std::env::VarError::NotPresent) => MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE)),
         }
     }
 
@@ -96,8 +87,7 @@ fn read_key_file(path: &Path, mut f: fs::File) -> Result<MasterKey, StoreError> 
         .take(MASTER_KEY_LEN as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| StoreError::io(path, e))?;
-    MasterKey::from_bytes(&buf)
-        .map_err(|e| StoreError::MasterKey(format!("{}: {e}", path.display())))
+    MasterKey::from_bytes(&buf).map_err(|e| StoreError::MasterKey(format!("{}: {e}", path.display())))
 }
 
 /// Writes a new key to a temporary file and hard-links it into place, so two processes starting at
@@ -155,8 +145,7 @@ impl Sealer {
     /// Encrypts `plaintext`, binding it to `aad` (the row it is stored in).
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce)
-            .map_err(|_| StoreError::Crypto("random generator failed".into()))?;
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| StoreError::Crypto("random generator failed".into()))?;
         let mut body = plaintext.to_vec();
         self.key
             .seal_in_place_append_tag(

@@ -63,10 +63,7 @@ fn check_value(v: &SecretValueInput) -> Result<(String, Vec<String>), StoreError
         return Err(StoreError::invalid(
             "SecretData",
             format!("({} bytes)", v.data.len()),
-            format!(
-                "a secret value holds at most {} bytes",
-                validate::MAX_SECRET_BYTES
-            ),
+            format!("a secret value holds at most {} bytes", validate::MAX_SECRET_BYTES),
         ));
     }
     if v.data_type == SecretDataType::Text && std::str::from_utf8(&v.data).is_err() {
@@ -128,9 +125,7 @@ impl Store {
         validate::secret_name(name)?;
         validate::description(description)?;
         let (version_id, stages) = check_value(&value)?;
-        let sealed = self
-            .sealer
-            .seal(&secret_version_aad(name, &version_id), &value.data)?;
+        let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
         self.write(|tx| {
             if secret_exists(tx, name)? {
                 return Err(StoreError::AlreadyExists {
@@ -150,16 +145,10 @@ impl Store {
     }
 
     /// PutSecretValue: a new version; its stages (default `ACSCurrent`) move to it.
-    pub fn put_secret_value(
-        &self,
-        name: &str,
-        value: SecretValueInput,
-    ) -> Result<SecretVersionInfo, StoreError> {
+    pub fn put_secret_value(&self, name: &str, value: SecretValueInput) -> Result<SecretVersionInfo, StoreError> {
         validate::secret_name(name)?;
         let (version_id, stages) = check_value(&value)?;
-        let sealed = self
-            .sealer
-            .seal(&secret_version_aad(name, &version_id), &value.data)?;
+        let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
         self.write(|tx| {
             if !secret_exists(tx, name)? {
                 return Err(StoreError::not_found("secret", name));
@@ -183,9 +172,7 @@ impl Store {
                 .versions
                 .into_iter()
                 .find(|v| v.version_id == version_id)
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("secret {name}: version {version_id} vanished"))
-                })
+                .ok_or_else(|| StoreError::Corrupt(format!("secret {name}: version {version_id} vanished")))
         })
     }
 
@@ -210,20 +197,14 @@ impl Store {
 
 fn secret_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT 1 FROM secrets WHERE name = ?1",
-            params![name],
-            |_| Ok(()),
-        )
+        .query_row("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
 pub(crate) fn secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare("SELECT name FROM secrets ORDER BY name")?;
-    let names = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(names)
 }
 
@@ -263,12 +244,7 @@ fn insert_version(
     Ok(())
 }
 
-fn set_stage(
-    tx: &Transaction<'_>,
-    name: &str,
-    stage: &str,
-    version_id: &str,
-) -> Result<(), StoreError> {
+fn set_stage(tx: &Transaction<'_>, name: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO secret_stages(secret_name, stage, version_id) VALUES (?1, ?2, ?3)
          ON CONFLICT(secret_name, stage) DO UPDATE SET version_id = excluded.version_id",
@@ -278,11 +254,7 @@ fn set_stage(
 }
 
 /// Stages of one version, `ACSCurrent` and `ACSPrevious` first.
-pub(crate) fn stages_of(
-    tx: &Transaction<'_>,
-    name: &str,
-    version_id: &str,
-) -> Result<Vec<String>, StoreError> {
+pub(crate) fn stages_of(tx: &Transaction<'_>, name: &str, version_id: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare(
         "SELECT stage FROM secret_stages WHERE secret_name = ?1 AND version_id = ?2
          ORDER BY CASE stage WHEN 'ACSCurrent' THEN 0 WHEN 'ACSPrevious' THEN 1 ELSE 2 END, stage",
@@ -303,11 +275,7 @@ pub(crate) fn describe(tx: &Transaction<'_>, name: &str) -> Result<SecretInfo, S
         tx.prepare("SELECT version_id, data_type, created FROM secret_versions WHERE secret_name = ?1 ORDER BY seq")?;
     let rows = stmt
         .query_map(params![name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut versions = Vec::with_capacity(rows.len());

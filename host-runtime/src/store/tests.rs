@@ -71,9 +71,7 @@ fn client_key(aap: &str) -> NewClientKey {
 
 /// A network rule, a policy and an AAP named `app`.
 fn with_aap(store: &Store) {
-    store
-        .create_network_rule(&rule("r1", &["10.0.0.0/8"]))
-        .unwrap();
+    store.create_network_rule(&rule("r1", &["10.0.0.0/8"])).unwrap();
     store.create_policy(&policy("p1", &["r1"])).unwrap();
     store.create_aap(&aap("app", &["p1"])).unwrap();
 }
@@ -84,10 +82,7 @@ fn seal_round_trip_and_aad_binding() {
     let s = seal::Sealer::new(&k).unwrap();
     let blob = s.seal("row/a", b"material").unwrap();
     assert_eq!(s.open("row/a", &blob).unwrap().as_slice(), b"material");
-    assert!(
-        s.open("row/b", &blob).is_err(),
-        "AAD must bind the blob to its row"
-    );
+    assert!(s.open("row/b", &blob).is_err(), "AAD must bind the blob to its row");
     let other = seal::Sealer::new(&MasterKey::generate().unwrap()).unwrap();
     assert!(other.open("row/a", &blob).is_err());
     let mut tampered = blob.clone();
@@ -150,22 +145,17 @@ fn swapped_sealed_blobs_do_not_open() {
     {
         let conn = store.lock();
         let blob_a: Vec<u8> = conn
-            .query_row(
-                "SELECT sealed FROM key_versions WHERE key_id = ?1",
-                [&a.key_id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT sealed FROM key_versions WHERE key_id = ?1", [&a.key_id], |r| {
+                r.get(0)
+            })
             .unwrap();
         conn.execute(
             "UPDATE key_versions SET sealed = ?1 WHERE key_id = ?2",
             rusqlite::params![blob_a, b.key_id],
         )
         .unwrap();
-        conn.execute(
-            "UPDATE meta SET value = value + 1 WHERE name = 'generation'",
-            [],
-        )
-        .unwrap();
+        conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])
+            .unwrap();
     }
     let err = store.keyring_snapshot().err().unwrap();
     assert!(matches!(err, StoreError::Unseal(_)), "{err}");
@@ -224,26 +214,13 @@ fn writes_survive_reopen_and_are_seen_by_other_handles() {
     let rec = store.resolve_key(&key_id).unwrap().unwrap();
     assert_eq!(rec.spec, KeySpec::EcP256);
     assert!(!rec.version(&version).unwrap().material.is_empty());
-    let s = store
-        .secret_value("db/password", None, None)
-        .unwrap()
-        .unwrap();
+    let s = store.secret_value("db/password", None, None).unwrap().unwrap();
     assert_eq!(s.data.as_slice(), b"s3cret");
-    let mode = fs::metadata(dir.path().join(DB_FILE))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = fs::metadata(dir.path().join(DB_FILE)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let journal: String = store
-        .lock()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let journal: String = store.lock().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(journal, "wal");
-    let sync: i64 = store
-        .lock()
-        .query_row("PRAGMA synchronous", [], |r| r.get(0))
-        .unwrap();
+    let sync: i64 = store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
     assert_eq!(sync, 2, "synchronous=FULL");
 }
 
@@ -253,16 +230,10 @@ fn schema_from_the_future_is_refused() {
     let key = MasterKey::generate().unwrap();
     open(dir.path(), &key)
         .lock()
-        .execute(
-            "UPDATE meta SET value = 99 WHERE name = 'schema_version'",
-            [],
-        )
+        .execute("UPDATE meta SET value = 99 WHERE name = 'schema_version'", [])
         .unwrap();
     let err = Store::open_with_key(dir.path(), &key).err().unwrap();
-    assert!(
-        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }
 
 #[test]
@@ -274,10 +245,7 @@ fn key_lifecycle() {
     assert!(k.key_id.starts_with("key-"));
     assert_eq!(k.primary_key_version.len(), 36);
     assert_eq!(store.disable_key(&k.key_id).unwrap().key_state, "Disabled");
-    assert_eq!(
-        store.resolve_key(&k.key_id).unwrap().unwrap().state,
-        KeyState::Disabled
-    );
+    assert_eq!(store.resolve_key(&k.key_id).unwrap().unwrap().state, KeyState::Disabled);
     assert_eq!(store.enable_key(&k.key_id).unwrap().key_state, "Enabled");
     for bad in [0, 6, 367] {
         let err = store.schedule_key_deletion(&k.key_id, bad).err().unwrap();
@@ -288,26 +256,17 @@ fn key_lifecycle() {
     assert!(pending.delete_date.is_some());
     assert!(store.enable_key(&k.key_id).is_err());
     assert!(store.rotate_key(&k.key_id).is_err());
-    assert_eq!(
-        store.cancel_key_deletion(&k.key_id).unwrap().key_state,
-        "Enabled"
-    );
+    assert_eq!(store.cancel_key_deletion(&k.key_id).unwrap().key_state, "Enabled");
     assert!(store.cancel_key_deletion(&k.key_id).is_err());
 
     let rotated = store.rotate_key(&k.key_id).unwrap();
     assert_eq!(rotated.key_versions.len(), 2);
     assert_eq!(rotated.initial_key_version, k.primary_key_version);
     assert_ne!(rotated.primary_key_version, k.primary_key_version);
-    let rec = store
-        .key_by_version(&k.primary_key_version)
-        .unwrap()
-        .unwrap();
+    let rec = store.key_by_version(&k.primary_key_version).unwrap().unwrap();
     assert_eq!(rec.key_id, k.key_id);
     assert_eq!(rec.primary_version_id, rotated.primary_key_version);
-    assert_ne!(
-        rec.versions[0].material.as_slice(),
-        rec.versions[1].material.as_slice()
-    );
+    assert_ne!(rec.versions[0].material.as_slice(), rec.versions[1].material.as_slice());
     assert_eq!(rec.versions[0].material.len(), 32);
 
     let rsa = store.create_key(Some("RSA_2048"), "").unwrap();
@@ -332,10 +291,7 @@ fn expired_pending_deletion_is_gone() {
     store.schedule_key_deletion(&k.key_id, 7).unwrap();
     store
         .lock()
-        .execute(
-            "UPDATE keys SET deletion_date = 1 WHERE id = ?1",
-            [&k.key_id],
-        )
+        .execute("UPDATE keys SET deletion_date = 1 WHERE id = ?1", [&k.key_id])
         .unwrap();
     assert!(store.describe_key(&k.key_id).is_err());
     assert!(store.list_keys().unwrap().is_empty());
@@ -343,10 +299,7 @@ fn expired_pending_deletion_is_gone() {
     // The alias name is free again.
     let k2 = store.create_key(None, "").unwrap();
     store.create_alias("alias/old", &k2.key_id).unwrap();
-    assert_eq!(
-        store.resolve_key("alias/old").unwrap().unwrap().key_id,
-        k2.key_id
-    );
+    assert_eq!(store.resolve_key("alias/old").unwrap().unwrap().key_id, k2.key_id);
 }
 
 #[test]
@@ -355,32 +308,19 @@ fn aliases() {
     let k = store.create_key(None, "").unwrap();
     let a = store.create_alias("alias/app-key", &k.key_id).unwrap();
     assert_eq!(a.key_id, k.key_id);
-    let err = store
-        .create_alias("alias/app-key", &k.key_id)
-        .err()
-        .unwrap();
+    let err = store.create_alias("alias/app-key", &k.key_id).err().unwrap();
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
     assert!(store.create_alias("app-key", &k.key_id).is_err());
     assert_eq!(
-        store
-            .create_alias("alias/x", "key-nope")
-            .err()
-            .unwrap()
-            .code(),
+        store.create_alias("alias/x", "key-nope").err().unwrap().code(),
         "Forbidden.KeyNotFound"
     );
-    assert_eq!(
-        store.describe_key("alias/app-key").unwrap().key_id,
-        k.key_id
-    );
+    assert_eq!(store.describe_key("alias/app-key").unwrap().key_id, k.key_id);
     assert_eq!(
         store.describe_key(&k.key_id).unwrap().aliases,
         vec!["alias/app-key".to_string()]
     );
-    assert_eq!(
-        store.resolve_key("alias/app-key").unwrap().unwrap().key_id,
-        k.key_id
-    );
+    assert_eq!(store.resolve_key("alias/app-key").unwrap().unwrap().key_id, k.key_id);
     assert_eq!(store.list_aliases(Some(&k.key_id)).unwrap().len(), 1);
     store.delete_alias("alias/app-key").unwrap();
     assert!(store.resolve_key("alias/app-key").unwrap().is_none());
@@ -404,9 +344,7 @@ fn secrets_and_stages() {
         .unwrap();
     assert_eq!(s.versions.len(), 1);
     assert_eq!(s.versions[0].version_stages, vec!["ACSCurrent"]);
-    assert!(store
-        .create_secret("app/db", &k.key_id, "", text("x"))
-        .is_err());
+    assert!(store.create_secret("app/db", &k.key_id, "", text("x")).is_err());
     let v2 = store
         .put_secret_value(
             "app/db",
@@ -528,18 +466,13 @@ fn secrets_and_stages() {
     assert!(store.create_secret("big", &k.key_id, "", big).is_err());
 
     let rsa = store.create_key(Some("EC_P256"), "").unwrap();
-    let err = store
-        .create_secret("s2", &rsa.key_id, "", text("x"))
-        .err()
-        .unwrap();
+    let err = store.create_secret("s2", &rsa.key_id, "", text("x")).err().unwrap();
     assert!(err.to_string().contains("EncryptionKeyId"), "{err}");
     assert_eq!(
         store.describe_secret("nope").err().unwrap().code(),
         "Forbidden.ResourceNotFound"
     );
-    assert!(store
-        .create_secret("acs/x", &k.key_id, "", text("x"))
-        .is_err());
+    assert!(store.create_secret("acs/x", &k.key_id, "", text("x")).is_err());
     assert_eq!(store.list_secrets().unwrap().len(), 2);
 }
 
@@ -558,13 +491,8 @@ fn network_rule_validation_and_limits() {
     let r = store
         .create_network_rule(&rule("r1", &["10.0.0.1", "192.168.0.0/24", "fd00::/8"]))
         .unwrap();
-    assert_eq!(
-        r.source_private_ip,
-        vec!["10.0.0.1", "192.168.0.0/24", "fd00::/8"]
-    );
-    assert!(store
-        .create_network_rule(&rule("r1", &["10.0.0.1"]))
-        .is_err());
+    assert_eq!(r.source_private_ip, vec!["10.0.0.1", "192.168.0.0/24", "fd00::/8"]);
+    assert!(store.create_network_rule(&rule("r1", &["10.0.0.1"])).is_err());
     let err = store
         .create_network_rule(&rule("r2", &["10.0.0.1", "10.0.0.300"]))
         .err()
@@ -583,9 +511,7 @@ fn network_rule_validation_and_limits() {
         .unwrap()
         .to_string()
         .contains("Type"));
-    let ips: Vec<String> = (0..801)
-        .map(|i| format!("10.{}.{}.1", i / 256, i % 256))
-        .collect();
+    let ips: Vec<String> = (0..801).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect();
     let many = NetworkRuleInput {
         source_private_ip: ips[..800].to_vec(),
         ..rule("r800", &[])
@@ -625,10 +551,7 @@ fn network_rule_validation_and_limits() {
 #[test]
 fn policy_validation_limits_and_references() {
     let (_d, store) = fresh();
-    let err = store
-        .create_policy(&policy("p", &["missing"]))
-        .err()
-        .unwrap();
+    let err = store.create_policy(&policy("p", &["missing"])).err().unwrap();
     assert!(
         err.to_string().contains("AccessControlRules") && err.to_string().contains("missing"),
         "{err}"
@@ -719,9 +642,7 @@ fn policy_validation_limits_and_references() {
 #[test]
 fn aap_limits_and_references() {
     let (_d, store) = fresh();
-    store
-        .create_network_rule(&rule("r", &["10.0.0.1"]))
-        .unwrap();
+    store.create_network_rule(&rule("r", &["10.0.0.1"])).unwrap();
     for p in ["p1", "p2", "p3", "p4"] {
         store.create_policy(&policy(p, &["r"])).unwrap();
     }
@@ -776,23 +697,13 @@ fn aap_limits_and_references() {
         Err(StoreError::LimitExceeded(_))
     ));
     assert_eq!(store.list_client_keys(Some("a")).unwrap().len(), 3);
-    assert!(matches!(
-        store.delete_aap("a"),
-        Err(StoreError::InUse { .. })
-    ));
+    assert!(matches!(store.delete_aap("a"), Err(StoreError::InUse { .. })));
     for k in &keys {
-        assert_eq!(
-            store.get_client_key(&k.client_key_id).unwrap().aap_name,
-            "a"
-        );
+        assert_eq!(store.get_client_key(&k.client_key_id).unwrap().aap_name, "a");
         store.delete_client_key(&k.client_key_id).unwrap();
     }
     assert_eq!(
-        store
-            .delete_client_key(&keys[0].client_key_id)
-            .err()
-            .unwrap()
-            .code(),
+        store.delete_client_key(&keys[0].client_key_id).err().unwrap().code(),
         "Forbidden.ResourceNotFound"
     );
     store.delete_aap("a").unwrap();
@@ -832,11 +743,7 @@ fn client_key_records_are_public_only() {
         .to_string()
         .contains("NotAfter"));
     assert_eq!(
-        store
-            .insert_client_key(&client_key("nope"))
-            .err()
-            .unwrap()
-            .code(),
+        store.insert_client_key(&client_key("nope")).err().unwrap().code(),
         "Forbidden.ResourceNotFound"
     );
     let k = store.insert_client_key(&client_key("app")).unwrap();
@@ -864,10 +771,7 @@ fn keyring_snapshot_is_cached_by_generation() {
     store.disable_key(&k.key_id).unwrap();
     let (g3, r3) = store.keyring_snapshot().unwrap();
     assert!(g3 > g2);
-    assert_eq!(
-        r3.resolve_key(&k.key_id).unwrap().unwrap().state,
-        KeyState::Disabled
-    );
+    assert_eq!(r3.resolve_key(&k.key_id).unwrap().unwrap().state, KeyState::Disabled);
 }
 
 #[test]
@@ -879,24 +783,47 @@ fn export_holds_the_catalogue_and_no_secrets() {
     store
         .create_secret("app/db", &k.key_id, "", text("TOP-SECRET-VALUE"))
         .unwrap();
-    let ck = store.insert_client_key(&client_key("app")).unwrap();
+    let generated = crate::pki::generate(
+        "app",
+        "Passw0rd-1",
+        ::time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        ::time::OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap(),
+    )
+    .unwrap();
+    let ck = store
+        .insert_client_key(&NewClientKey {
+            client_key_id: generated.key_id.clone(),
+            public_key_data: generated.certificate_pem.clone(),
+            ..client_key("app")
+        })
+        .unwrap();
+    // A secret whose key is gone leaves the catalogue.
+    let doomed = store.create_key(None, "").unwrap();
+    store.create_secret("orphan", &doomed.key_id, "", text("x")).unwrap();
+    store.schedule_key_deletion(&doomed.key_id, 7).unwrap();
+    store
+        .lock()
+        .execute("UPDATE keys SET deletion_date = 1 WHERE id = ?1", [&doomed.key_id])
+        .unwrap();
+
     let json = store.export_bundle_json("kst-test").unwrap();
+    // The exporter and policy-core's parser agree: the document parses and compiles cleanly.
+    let parsed = policy_core::parse_bundle(&json).unwrap_or_else(|e| panic!("{e}\n{json}"));
+    parsed.compile().unwrap_or_else(|e| panic!("{e}\n{json}"));
+    assert_eq!(parsed, store.export_bundle("kst-test").unwrap());
+    let (g, _) = store.export_bundle_at("kst-test").unwrap();
+    assert_eq!(g, store.generation().unwrap());
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["Gateway"]["Scope"], "kst-test");
     assert_eq!(v["NetworkRules"][0]["Name"], "r1");
-    assert_eq!(
-        v["Policies"][0]["AccessControlRules"]["NetworkRules"][0],
-        "r1"
-    );
+    assert_eq!(v["Policies"][0]["AccessControlRules"]["NetworkRules"][0], "r1");
     assert_eq!(v["ApplicationAccessPoints"][0]["Policies"][0], "p1");
     assert_eq!(v["ClientKeys"][0]["ClientKeyId"], ck.client_key_id.as_str());
     assert_eq!(v["Keys"][0]["KeyId"], k.key_id.as_str());
     assert_eq!(v["Keys"][0]["Aliases"][0], "alias/app");
-    assert_eq!(
-        v["Keys"][0]["KeyVersions"][0],
-        k.primary_key_version.as_str()
-    );
+    assert_eq!(v["Keys"][0]["KeyVersions"][0], k.primary_key_version.as_str());
     assert_eq!(v["Secrets"][0]["EncryptionKeyId"], k.key_id.as_str());
+    assert_eq!(v["Secrets"].as_array().unwrap().len(), 1, "{json}");
     assert!(!json.contains("TOP-SECRET-VALUE"));
     assert!(!json.contains("PRIVATE"));
     assert!(store.export_bundle_json("bogus").is_err());

@@ -6,6 +6,8 @@ use super::StoreError;
 
 /// Longest resource name accepted (network rules, policies, AAPs).
 pub const MAX_NAME_LEN: usize = 128;
+/// Longest AAP name (RFC 5280 ub-common-name: it is the client-key certificate's CN).
+pub const MAX_AAP_NAME_LEN: usize = 64;
 /// Entries in one network rule's SourcePrivateIp.
 pub const MAX_SOURCE_IPS_PER_RULE: usize = 800;
 /// Network rules in one policy's AccessControlRules.
@@ -74,9 +76,7 @@ pub fn ip_or_cidr(entry: &str) -> Result<String, StoreError> {
         Some((a, p)) => (a, Some(p)),
         None => (entry, None),
     };
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| bad("not an IPv4 or IPv6 address or CIDR"))?;
+    let ip: IpAddr = addr.parse().map_err(|_| bad("not an IPv4 or IPv6 address or CIDR"))?;
     match prefix {
         None => Ok(ip.to_string()),
         Some(p) => {
@@ -119,11 +119,7 @@ pub fn source_private_ips(entries: &[String]) -> Result<Vec<String>, StoreError>
 
 pub fn network_type(t: &str) -> Result<(), StoreError> {
     if t != "Private" {
-        return Err(StoreError::invalid(
-            "Type",
-            t,
-            "only `Private` is supported",
-        ));
+        return Err(StoreError::invalid("Type", t, "only `Private` is supported"));
     }
     Ok(())
 }
@@ -181,17 +177,39 @@ pub fn resources(rs: &[String]) -> Result<(), StoreError> {
     rs.iter().try_for_each(|r| resource(r))
 }
 
+/// `SecretUser` (all secrets through the shared gateway) only makes sense in scope `shared`.
+pub fn permissions_for_scope(perms: &[String], scope: &str) -> Result<(), StoreError> {
+    const SECRET_USER: &str = "RbacPermission/Template/SecretUser";
+    if scope != "shared" && perms.iter().any(|p| p == SECRET_USER) {
+        return Err(StoreError::invalid(
+            "Permissions",
+            SECRET_USER,
+            format!("SecretUser is allowed only with KmsInstance `shared`, not {scope}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An AAP name is also the CN of its client keys' certificates: at most 64 characters.
+pub fn aap_name(name: &str) -> Result<(), StoreError> {
+    resource_name("Name", name)?;
+    if name.len() > MAX_AAP_NAME_LEN {
+        return Err(StoreError::invalid(
+            "Name",
+            name,
+            format!("an AAP name has at most {MAX_AAP_NAME_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// A policy scope: `kst-<id>` or `shared`.
 pub fn scope(param: &'static str, s: &str) -> Result<(), StoreError> {
     if s == "shared" {
         return Ok(());
     }
     let ok = s.strip_prefix("kst-").is_some_and(|id| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !ok {
         return Err(StoreError::invalid(
@@ -245,9 +263,10 @@ pub fn secret_name(n: &str) -> Result<(), StoreError> {
     if n.len() > 192 {
         return Err(bad("longer than 192 characters"));
     }
-    if !n.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'+' | b'=' | b'.' | b'@' | b'-')
-    }) {
+    if !n
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'+' | b'=' | b'.' | b'@' | b'-'))
+    {
         return Err(bad("only letters, digits and `_ / + = . @ -` are allowed"));
     }
     if n.starts_with("acs/") {
@@ -332,6 +351,12 @@ mod tests {
         assert!(scope("KmsInstance", "shared").is_ok());
         assert!(scope("KmsInstance", "kst-hzz62ee817bvyyr5").is_ok());
         assert!(scope("KmsInstance", "kst-").is_err());
+        assert!(scope("KmsInstance", "kst-a_b").is_err());
+        assert!(aap_name(&"a".repeat(64)).is_ok());
+        assert!(aap_name(&"a".repeat(65)).is_err());
+        let su = vec!["RbacPermission/Template/SecretUser".to_string()];
+        assert!(permissions_for_scope(&su, "shared").is_ok());
+        assert!(permissions_for_scope(&su, "kst-a").is_err());
         assert!(scope("KmsInstance", "default").is_err());
         assert!(alias_name("alias/app").is_ok());
         assert!(alias_name("alias/").is_err());

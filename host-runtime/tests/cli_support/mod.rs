@@ -62,10 +62,7 @@ impl Env {
             stdout(&out)
         );
         let err = stderr(&out);
-        assert!(
-            !err.trim().is_empty(),
-            "{args:?}: an error must be explained on stderr"
-        );
+        assert!(!err.trim().is_empty(), "{args:?}: an error must be explained on stderr");
         let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (v, err)
     }

@@ -98,3 +98,53 @@ mod tests {
         assert!(!IpSet::default().contains("1.1.1.1".parse().unwrap()));
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    // Addresses from a small space so that blocks overlap, touch and contain the probes.
+    fn v4() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            (0u32..1024).prop_map(|x| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + x))),
+            any::<u32>().prop_map(|x| IpAddr::V4(Ipv4Addr::from(x))),
+            Just(IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255))),
+            Just(IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0))),
+        ]
+    }
+
+    fn v6() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            (0u128..1024).prop_map(|x| IpAddr::V6(Ipv6Addr::from((0xfd00u128 << 112) + x))),
+            any::<u128>().prop_map(|x| IpAddr::V6(Ipv6Addr::from(x))),
+            (0u32..1024).prop_map(|x| IpAddr::V6(Ipv4Addr::from(0x0a00_0000 + x).to_ipv6_mapped())),
+        ]
+    }
+
+    fn cidr() -> impl Strategy<Value = IpCidr> {
+        prop_oneof![
+            (v4(), prop_oneof![22u8..=32, 0u8..=32]).prop_map(|(a, p)| IpCidr::new(a, p).unwrap()),
+            (v6(), prop_oneof![118u8..=128, 0u8..=128]).prop_map(|(a, p)| IpCidr::new(a, p.min(128)).unwrap()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn matches_naive_scan(cidrs in proptest::collection::vec(cidr(), 0..40), probes in proptest::collection::vec(prop_oneof![v4(), v6()], 1..40)) {
+            let set = IpSet::from_cidrs(&cidrs);
+            for ip in probes {
+                let naive = cidrs.iter().any(|c| c.contains(ip));
+                prop_assert_eq!(set.contains(ip), naive, "{} in {:?}", ip, cidrs);
+            }
+        }
+
+        #[test]
+        fn cidr_display_round_trips(c in cidr()) {
+            prop_assert_eq!(c.to_string().parse::<IpCidr>().unwrap(), c);
+        }
+    }
+}

@@ -23,7 +23,10 @@ pub enum PublicKeyError {
     /// The PEM body is not valid base64.
     PemBase64,
     /// The DER structure is malformed: `what` names the part, `problem` says how.
-    Der { what: &'static str, problem: &'static str },
+    Der {
+        what: &'static str,
+        problem: &'static str,
+    },
     /// The key is not an `rsaEncryption` key; `algorithm` is the OID found (dotted, with a name
     /// when known).
     NotRsa { algorithm: String },

@@ -32,11 +32,11 @@ pub use key::RsaPublicKey;
 /// Items re-exported from the crate root with a glob, so that feature-gated and hidden items need
 /// no extra lines there.
 pub mod optional {
-    #[cfg(feature = "rsa-crate")]
-    pub use super::rsa_crate::RsaCrateVerifier;
-    pub use super::key::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
     #[doc(hidden)]
     pub use super::bench_support as __bench_support;
+    pub use super::key::{MAX_MODULUS_BITS, MIN_MODULUS_BITS};
+    #[cfg(feature = "rsa-crate")]
+    pub use super::rsa_crate::RsaCrateVerifier;
 }
 
 /// Largest modulus in bytes (4096 bits): the size of the stack buffers of a verification.

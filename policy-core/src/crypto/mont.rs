@@ -29,7 +29,11 @@ impl<L: Limb, const N: usize> Mont<L, N> {
         if bits < 2 || !n[0].is_odd() {
             return None;
         }
-        let mut m = Self { n, n0: n[0].neg_inv(), rr: [L::ZERO; N] };
+        let mut m = Self {
+            n,
+            n0: n[0].neg_inv(),
+            rr: [L::ZERO; N],
+        };
         m.rr = m.compute_rr(bits);
         Some(m)
     }
@@ -84,31 +88,31 @@ impl<L: Limb, const N: usize> Mont<L, N> {
         }
     }
 
-    /// Montgomery product `a * b * R⁻¹ mod n` (CIOS) for `a, b < n`.
+    /// Montgomery product `a * b * R⁻¹ mod n` for `a, b < n`.
+    ///
+    /// CIOS with the multiplication and reduction loops fused: per limb of `b`, one pass adds
+    /// `a * b[i] + m * n` and shifts down one limb. `t < 2n` holds throughout, so one extra
+    /// top limb (`t_hi`, 0 or 1) suffices.
     #[inline]
     pub(crate) fn mul(&self, a: &[L; N], b: &[L; N]) -> [L; N] {
         let mut t = [L::ZERO; N];
         let mut t_hi = L::ZERO;
         for &bi in b.iter() {
-            let mut c = L::ZERO;
-            for j in 0..N {
-                let (lo, hi) = L::mac(t[j], a[j], bi, c);
-                t[j] = lo;
-                c = hi;
-            }
-            let (top, top_carry) = L::adc(t_hi, c, L::ZERO);
-
-            // Add m * n so the lowest limb becomes zero, and shift down one limb.
-            let m = t[0].wrapping_mul(self.n0);
-            let (_, mut c) = L::mac(t[0], m, self.n[0], L::ZERO);
+            let (low, mut c1) = L::mac(t[0], a[0], bi, L::ZERO);
+            // m makes the lowest limb vanish: low + m * n[0] ≡ 0 (mod 2^BITS).
+            let m = low.wrapping_mul(self.n0);
+            let (_, mut c2) = L::mac(low, m, self.n[0], L::ZERO);
             for j in 1..N {
-                let (lo, hi) = L::mac(t[j], m, self.n[j], c);
-                t[j - 1] = lo;
-                c = hi;
+                let (x, hi1) = L::mac(t[j], a[j], bi, c1);
+                let (y, hi2) = L::mac(x, m, self.n[j], c2);
+                t[j - 1] = y;
+                c1 = hi1;
+                c2 = hi2;
             }
-            let (last, last_carry) = L::adc(top, c, L::ZERO);
-            t[N - 1] = last;
-            t_hi = L::adc(top_carry, last_carry, L::ZERO).0;
+            let (x, k1) = L::adc(t_hi, c1, L::ZERO);
+            let (y, k2) = L::adc(x, c2, L::ZERO);
+            t[N - 1] = y;
+            t_hi = L::adc(k1, k2, L::ZERO).0;
         }
         self.reduce_once(t, t_hi)
     }

@@ -28,13 +28,20 @@ pub(crate) fn decode(text: &str) -> Result<(PemKind, Vec<u8>), PublicKeyError> {
     if label.contains('\n') {
         return Err(PublicKeyError::NoPemBlock);
     }
-    let body_and_rest = after_begin.get(label_len + DASHES.len()..).unwrap_or_default();
+    let body_and_rest = after_begin
+        .get(label_len + DASHES.len()..)
+        .unwrap_or_default();
     let end_line = format!("{END}{label}{DASHES}");
-    let body_len = body_and_rest
-        .find(&end_line)
-        .ok_or_else(|| PublicKeyError::UnterminatedPem { label: label.to_owned() })?;
+    let body_len =
+        body_and_rest
+            .find(&end_line)
+            .ok_or_else(|| PublicKeyError::UnterminatedPem {
+                label: label.to_owned(),
+            })?;
     let body = body_and_rest.get(..body_len).unwrap_or_default();
-    let rest = body_and_rest.get(body_len + end_line.len()..).unwrap_or_default();
+    let rest = body_and_rest
+        .get(body_len + end_line.len()..)
+        .unwrap_or_default();
     if rest.contains(BEGIN) {
         return Err(PublicKeyError::MultiplePemBlocks);
     }
@@ -44,9 +51,15 @@ pub(crate) fn decode(text: &str) -> Result<(PemKind, Vec<u8>), PublicKeyError> {
         "PUBLIC KEY" => PemKind::PublicKey,
         "RSA PUBLIC KEY" => PemKind::RsaPublicKey,
         l if l.ends_with("PRIVATE KEY") => {
-            return Err(PublicKeyError::PrivateKeyPem { label: l.to_owned() })
+            return Err(PublicKeyError::PrivateKeyPem {
+                label: l.to_owned(),
+            })
         }
-        l => return Err(PublicKeyError::UnsupportedPemLabel { label: l.to_owned() }),
+        l => {
+            return Err(PublicKeyError::UnsupportedPemLabel {
+                label: l.to_owned(),
+            })
+        }
     };
     if body.contains(':') {
         return Err(PublicKeyError::PemHeaders);
@@ -66,7 +79,10 @@ mod tests {
     #[test]
     fn finds_the_block_among_text() {
         let text = "Bag Attributes\n  localKeyID: 01\n-----BEGIN PUBLIC KEY-----\nAAEC\nAw==\n-----END PUBLIC KEY-----\n";
-        assert_eq!(decode(text).unwrap(), (PemKind::PublicKey, vec![0, 1, 2, 3]));
+        assert_eq!(
+            decode(text).unwrap(),
+            (PemKind::PublicKey, vec![0, 1, 2, 3])
+        );
     }
 
     #[test]

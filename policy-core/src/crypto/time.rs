@@ -1,6 +1,6 @@
 //! X.509 validity times (RFC 5280 §4.1.2.5) to Unix seconds.
 
-use super::der::{TAG_GENERALIZED_TIME, TAG_UTC_TIME, Tlv};
+use super::der::{Tlv, TAG_GENERALIZED_TIME, TAG_UTC_TIME};
 use super::error::PublicKeyError;
 
 /// Parses a DER `UTCTime` (`YYMMDDHHMMSSZ`, years 1950–2049) or `GeneralizedTime`
@@ -39,7 +39,9 @@ pub(crate) fn parse_time(tlv: &Tlv<'_>, field: &'static str) -> Result<i64, Publ
 }
 
 fn digits(bytes: &[u8]) -> Option<i64> {
-    bytes.iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
+    bytes.iter().try_fold(0i64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+    })
 }
 
 fn is_leap(year: i64) -> bool {
@@ -72,7 +74,14 @@ mod tests {
     use super::*;
 
     fn t(tag: u8, s: &str) -> Result<i64, PublicKeyError> {
-        parse_time(&Tlv { tag, content: s.as_bytes(), raw: &[] }, "notBefore")
+        parse_time(
+            &Tlv {
+                tag,
+                content: s.as_bytes(),
+                raw: &[],
+            },
+            "notBefore",
+        )
     }
 
     #[test]
@@ -81,15 +90,32 @@ mod tests {
         assert_eq!(t(TAG_UTC_TIME, "210701042404Z").unwrap(), 1_625_113_444);
         assert_eq!(t(TAG_UTC_TIME, "491231235959Z").unwrap(), 2_524_607_999);
         assert_eq!(t(TAG_UTC_TIME, "500101000000Z").unwrap(), -631_152_000);
-        assert_eq!(t(TAG_GENERALIZED_TIME, "20500101000000Z").unwrap(), 2_524_608_000);
-        assert_eq!(t(TAG_GENERALIZED_TIME, "20000229120000Z").unwrap(), 951_825_600);
-        assert_eq!(t(TAG_GENERALIZED_TIME, "99991231235959Z").unwrap(), 253_402_300_799);
+        assert_eq!(
+            t(TAG_GENERALIZED_TIME, "20500101000000Z").unwrap(),
+            2_524_608_000
+        );
+        assert_eq!(
+            t(TAG_GENERALIZED_TIME, "20000229120000Z").unwrap(),
+            951_825_600
+        );
+        assert_eq!(
+            t(TAG_GENERALIZED_TIME, "99991231235959Z").unwrap(),
+            253_402_300_799
+        );
     }
 
     #[test]
     fn rejects_non_der_forms() {
-        for bad in ["2107010424Z", "210701042404", "210701042404+0800", "211301000000Z",
-                    "210230000000Z", "210701246000Z", "2107010424604Z", "21070104240aZ"] {
+        for bad in [
+            "2107010424Z",
+            "210701042404",
+            "210701042404+0800",
+            "211301000000Z",
+            "210230000000Z",
+            "210701246000Z",
+            "2107010424604Z",
+            "21070104240aZ",
+        ] {
             assert!(t(TAG_UTC_TIME, bad).is_err(), "{bad}");
         }
         for bad in ["20210701042404.5Z", "2021070104240Z", "19000229000000Z"] {

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::kms::api::{check_enabled, is_rsa};
 use crate::kms::cache::ParsedKey;
-use crate::kms::core_shim::blob;
+use policy_core::blob;
 use crate::kms::keyring::{KeyRecord, KeyRing};
 use crate::kms::{InstanceApi, KmsError};
 use crate::proto;

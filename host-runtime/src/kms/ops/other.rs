@@ -37,9 +37,11 @@ impl<K: KeyRing> InstanceApi<K> {
         }
         let version_id = Some(req.version_id.as_str()).filter(|v| !v.is_empty());
         let stage = Some(req.version_stage.as_str()).filter(|s| !s.is_empty());
+        // The key ring looks up by id when there is one, else by stage.
+        let lookup_stage = if version_id.is_some() { None } else { Some(stage.unwrap_or(DEFAULT_STAGE)) };
         let secret = self
             .keyring
-            .secret_value(&req.secret_name, version_id, stage.or(Some(DEFAULT_STAGE)).filter(|_| version_id.is_none()))?
+            .secret_value(&req.secret_name, version_id, lookup_stage)?
             .ok_or_else(KmsError::secret_not_found)?;
         if let (Some(_), Some(stage)) = (version_id, stage) {
             if !secret.stages.iter().any(|s| s == stage) {

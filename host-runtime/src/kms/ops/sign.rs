@@ -62,12 +62,16 @@ fn signing_digest(message_type: &str, message: &[u8], digest: &[u8]) -> Result<(
         other => return Err(KmsError::invalid(format!("The MessageType \"{other}\" is invalid; use RAW or DIGEST."))),
     };
     if digest_mode {
-        if !message.is_empty() {
-            return Err(KmsError::invalid("MessageType DIGEST takes Digest, not Message."));
-        }
-        if digest.is_empty() {
-            return Err(KmsError::missing("Digest"));
-        }
+        // The current SDKs send the digest in `Message` (MessageType DIGEST); older ones used the
+        // `Digest` field. Either is accepted, not both.
+        let digest = match (message.is_empty(), digest.is_empty()) {
+            (false, true) => message,
+            (true, false) => digest,
+            (false, false) => {
+                return Err(KmsError::invalid("MessageType DIGEST takes the digest in Message or in Digest, not both."))
+            }
+            (true, true) => return Err(KmsError::missing("Message")),
+        };
         let d = Digest::import_less_safe(digest, &SHA256).map_err(|_| {
             KmsError::invalid(format!(
                 "The Digest must be a {SHA256_OUTPUT_LEN}-byte SHA-256 digest; got {} bytes.",

@@ -1,0 +1,129 @@
+//! `validateBundle`, `compileBundle` and the `PolicyHandle` class.
+
+use policy_core::{AccessRequestDoc, BundleErrors, CompiledBundle, DecisionReport};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{from_json, js_error, to_js};
+
+/// One bundle mistake, as policy-core reports it (the page adds `line` from `path`).
+#[derive(Serialize)]
+struct JsBundleError<'a> {
+    path: &'a str,
+    value: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct Validation<'a> {
+    ok: bool,
+    errors: Vec<JsBundleError<'a>>,
+}
+
+fn validation(result: Result<(), &BundleErrors>) -> Validation<'_> {
+    match result {
+        Ok(()) => Validation {
+            ok: true,
+            errors: Vec::new(),
+        },
+        Err(errors) => Validation {
+            ok: false,
+            errors: errors
+                .errors()
+                .iter()
+                .map(|e| JsBundleError {
+                    path: &e.path,
+                    value: &e.value,
+                    message: &e.message,
+                })
+                .collect(),
+        },
+    }
+}
+
+/// Checks a bundle document completely (parse, validation and compilation, so public-key errors
+/// are reported too): `{ ok, errors: [{ path, value, message }] }`, each error with the JSONPath
+/// of the offending value. Never throws for a bad document.
+#[wasm_bindgen(js_name = validateBundle, unchecked_return_type = "BundleValidation")]
+pub fn validate_bundle(json: &str) -> Result<JsValue, JsValue> {
+    match policy_core::compile_bundle(json) {
+        Ok(_) => to_js(&validation(Ok(()))),
+        Err(errors) => to_js(&validation(Err(&errors))),
+    }
+}
+
+/// Compiles a bundle once for many decisions. Throws an `Error` whose `errors` property holds
+/// the same list `validateBundle` returns.
+#[wasm_bindgen(js_name = compileBundle)]
+pub fn compile_bundle(json: &str) -> Result<PolicyHandle, JsValue> {
+    match policy_core::compile_bundle(json) {
+        Ok(bundle) => Ok(PolicyHandle { bundle }),
+        Err(errors) => {
+            let err = js_error(&errors.to_string());
+            let list = to_js(&validation(Err(&errors)).errors)?;
+            js_sys::Reflect::set(&err, &JsValue::from_str("errors"), &list)?;
+            Err(err)
+        }
+    }
+}
+
+/// A compiled bundle. Free it with `free()` when replaced (the page does on every edit).
+#[wasm_bindgen]
+pub struct PolicyHandle {
+    bundle: CompiledBundle,
+}
+
+impl PolicyHandle {
+    pub(crate) fn bundle(&self) -> &CompiledBundle {
+        &self.bundle
+    }
+
+    fn report(&self, request: JsValue) -> Result<DecisionReport, JsValue> {
+        let doc: AccessRequestDoc = from_json(&request, "the access request")?;
+        doc.evaluate(&self.bundle)
+            .map_err(|e| js_error(&e.to_string()))
+    }
+}
+
+#[wasm_bindgen]
+impl PolicyHandle {
+    /// Decides one access request. The report's `Trace` is left empty (see `explain`); a
+    /// malformed request (unknown API, bad address or time) throws an `Error` naming the field.
+    #[wasm_bindgen(unchecked_return_type = "DecisionReport")]
+    pub fn decide(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AccessRequestDoc")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let mut r = self.report(request)?;
+        r.trace.clear();
+        to_js(&r)
+    }
+
+    /// Like `decide`, with the per-policy trace: for each policy of the access point, the
+    /// outcome of its Scope, Role, Resource and Network checks.
+    #[wasm_bindgen(unchecked_return_type = "DecisionReport")]
+    pub fn explain(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AccessRequestDoc")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        to_js(&self.report(request)?)
+    }
+
+    /// `Gateway.Scope` of the bundle, if it has one (the default scope of requests).
+    #[wasm_bindgen(getter, js_name = gatewayScope)]
+    pub fn gateway_scope(&self) -> Option<String> {
+        self.bundle.gateway_scope().map(str::to_owned)
+    }
+
+    /// `Gateway.MaxSkewSeconds` (900 by default).
+    #[wasm_bindgen(getter, js_name = maxSkewSeconds)]
+    pub fn max_skew_seconds(&self) -> u32 {
+        self.bundle.max_skew_seconds()
+    }
+
+    /// The bundle in canonical JSON (lists as arrays, not strings holding arrays).
+    #[wasm_bindgen(js_name = canonicalJson)]
+    pub fn canonical_json(&self) -> String {
+        self.bundle.bundle().to_json()
+    }
+}

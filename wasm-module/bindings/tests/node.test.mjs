@@ -1,0 +1,212 @@
+// Node tests of the aapkit-wasm package (wasm-pack --target nodejs, built by scripts/build-wasm.sh
+// into wasm-module/bindings/pkg-node): the shared decision fixtures and the SDK-signed vector.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../../..');
+const pkgPath = join(here, '../pkg-node/aapkit_wasm.js');
+if (!existsSync(pkgPath)) throw new Error(`${pkgPath} is missing: run scripts/build-wasm.sh first`);
+const aap = createRequire(import.meta.url)(pkgPath);
+
+const fixtureDir = join(repo, 'tests/fixtures/decisions');
+const fixtures = readdirSync(fixtureDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => ({ file: f, ...JSON.parse(readFileSync(join(fixtureDir, f), 'utf8')) }));
+const vectorPath = resolve(repo, '../shared/reference/vectors/sdk-signed-encrypt.json');
+const vector = JSON.parse(readFileSync(existsSync(vectorPath) ? vectorPath : '/work/shared/reference/vectors/sdk-signed-encrypt.json', 'utf8'));
+const exampleBundle = readFileSync(join(repo, 'web-demo/example-bundle.json'), 'utf8');
+
+/** Compares the fields a fixture expects with a DecisionReport. */
+function assertExpected(report, expect, name) {
+  for (const [k, v] of Object.entries(expect)) {
+    assert.deepEqual(report[k], v, `${name}: ${k}`);
+  }
+}
+
+test('there are decision fixtures', () => {
+  assert.ok(fixtures.length > 0);
+  assert.ok(fixtures.reduce((n, f) => n + f.cases.length, 0) >= 10);
+});
+
+for (const fx of fixtures) {
+  test(`decision fixtures ${fx.file} (${fx.cases.length} cases)`, () => {
+    const json = readFileSync(join(repo, fx.bundle), 'utf8');
+    assert.deepEqual(aap.validateBundle(json), { ok: true, errors: [] });
+    const h = aap.compileBundle(json);
+    try {
+      for (const c of fx.cases) {
+        const full = h.explain(c.request);
+        assertExpected(full, c.expect, c.name);
+        const lean = h.decide(c.request);
+        assert.deepEqual(lean.Trace, [], 'decide() leaves the trace out');
+        assert.deepEqual({ ...lean, Trace: full.Trace }, full, `${c.name}: decide == explain but the trace`);
+        if (!full.Allowed && (c.expect.FailedChecks ?? []).length > 0) {
+          // every failed check in the summary is the first "Fail" of that policy's trace
+          for (const fc of full.FailedChecks) {
+            const t = full.Trace.find((x) => x.Policy === fc.Policy);
+            assert.equal(t?.[fc.Check], 'Fail', `${c.name}: trace of ${fc.Policy}`);
+          }
+        }
+      }
+    } finally {
+      h.free();
+    }
+  });
+}
+
+test('validateBundle reports every mistake with its JSON path', () => {
+  const doc = JSON.parse(exampleBundle);
+  doc.Policies[1].Resources = ['key/a*b'];
+  doc.NetworkRules[0].SourcePrivateIp = ['10.0.0.300'];
+  const r = aap.validateBundle(JSON.stringify(doc, null, 2));
+  assert.equal(r.ok, false);
+  const paths = r.errors.map((e) => e.path);
+  assert.ok(paths.includes('$.Policies[1].Resources[0]'), paths.join(', '));
+  assert.ok(paths.some((p) => p.startsWith('$.NetworkRules[0].SourcePrivateIp')), paths.join(', '));
+  for (const e of r.errors) {
+    assert.equal(typeof e.message, 'string');
+    assert.equal(typeof e.value, 'string');
+  }
+  const syntax = aap.validateBundle('{"NetworkRules": [}');
+  assert.equal(syntax.ok, false);
+  assert.ok(syntax.errors.length >= 1);
+});
+
+test('compileBundle throws an Error carrying the errors', () => {
+  assert.throws(
+    () => aap.compileBundle('{"Policies": 3}'),
+    (e) => e instanceof Error && Array.isArray(e.errors) && e.errors.length > 0 && e.errors[0].path.startsWith('$'),
+  );
+});
+
+test('a malformed access request throws naming the field', () => {
+  const h = aap.compileBundle(exampleBundle);
+  const base = { ClientKeyId: 'key_for_unit_test', Api: 'Encrypt', Resource: 'key-test', SourceIp: '172.16.8.20', Time: '2020-02-06T07:32:54Z' };
+  assert.equal(h.decide(base).Allowed, true);
+  assert.throws(() => h.decide({ ...base, Api: 'encrypt' }), /Api/);
+  assert.throws(() => h.decide({ ...base, SourceIp: '1.2.3' }), /SourceIp/);
+  assert.throws(() => h.decide({ ...base, Time: 'yesterday' }), /Time/);
+  assert.throws(() => h.decide({ ...base, Extra: 1 }), /unknown field/);
+  h.free();
+});
+
+test('the example bundle of the playground is valid and decides as documented', () => {
+  const h = aap.compileBundle(exampleBundle);
+  const req = {
+    ClientKeyId: 'KAAP.8ad07158-93be-4a62-9075-0e777805ba5f',
+    Api: 'Encrypt',
+    Resource: 'alias/payments',
+    SourceIp: '10.20.3.41',
+    Time: '2025-06-01T12:00:00Z',
+  };
+  const ok = h.explain(req);
+  assert.equal(ok.Allowed, true);
+  assert.equal(ok.Policy, 'payments-keys');
+  assert.equal(ok.Resource, 'key-hzz62f1cb66fs5en5kzqh');
+  const denied = h.explain({ ...req, SourceIp: '192.168.10.5' });
+  assert.equal(denied.Allowed, false);
+  assert.equal(denied.ErrorCode, 'Forbidden.NoPermission');
+  assert.equal(denied.HttpStatus, 403);
+  assert.deepEqual(denied.FailedChecks.find((f) => f.Policy === 'payments-keys'), { Policy: 'payments-keys', Check: 'Network' });
+  h.free();
+});
+
+const vreq = () => ({
+  method: vector.request.method,
+  headers: Object.entries(vector.request.headers),
+  bodyHex: vector.request.body_hex,
+  sourceIp: '172.16.8.20',
+});
+
+test('stringToSign rebuilds the SDK string to sign', () => {
+  assert.equal(aap.stringToSign(vreq()), vector.string_to_sign);
+  assert.equal(aap.stringToSign({ ...vreq(), headers: vector.request.headers }), vector.string_to_sign);
+});
+
+test('the SDK-signed request verifies at its date', () => {
+  const h = aap.compileBundle(exampleBundle);
+  const r = aap.verifySignedRequest(vreq(), h);
+  assert.equal(r.stringToSign, vector.string_to_sign);
+  assert.equal(r.contentSha256Ok, true);
+  assert.equal(r.dateOk, true);
+  assert.equal(r.signatureOk, true);
+  assert.equal(r.allowed, true, JSON.stringify(r.decision));
+  assert.equal(r.decision.Policy, 'sdk-unit-test');
+  // the same with the body in base64 and an explicit server time
+  const b64 = Buffer.from(vector.request.body_hex, 'hex').toString('base64');
+  const r2 = aap.verifySignedRequest({ ...vreq(), bodyHex: undefined, bodyBase64: b64, now: Date.parse(vector.request.headers.date) / 1000 + 60 }, h);
+  assert.equal(r2.allowed, true);
+  h.free();
+});
+
+test('the SDK-signed request fails when anything signed is altered', () => {
+  const h = aap.compileBundle(exampleBundle);
+  const alter = (name, value) => vreq().headers.map(([k, v]) => [k, k === name ? value : v]);
+  // every x-kms-* header and the signed standard headers
+  for (const [name, value, code] of [
+    ['x-kms-apiname', 'Decrypt', 'SignatureNotMatch'],
+    // another client key of the bundle: not valid in 2020, refused before its signature is checked
+    ['x-kms-acccesskeyid', 'KAAP.8ad07158-93be-4a62-9075-0e777805ba5f', 'Unauthorized'],
+    ['date', 'Thu, 06 Feb 2020 07:32:55 GMT', 'SignatureNotMatch'],
+    ['content-type', 'application/x-protobuf; charset=utf-8', 'InvalidContentType'],
+  ]) {
+    const r = aap.verifySignedRequest({ ...vreq(), headers: alter(name, value) }, h);
+    assert.equal(r.allowed, false, name);
+    assert.equal(r.code, code, name);
+    if (code === 'SignatureNotMatch') {
+      assert.equal(r.signatureOk, false, name);
+      assert.equal(r.httpStatus, 401);
+    }
+  }
+  // an added x-kms-* header is part of the string to sign
+  const extra = aap.verifySignedRequest({ ...vreq(), headers: [...vreq().headers, ['x-kms-migrationkeyversionid', 'x']] }, h);
+  assert.equal(extra.code, 'SignatureNotMatch');
+  assert.match(extra.stringToSign, /x-kms-migrationkeyversionid:x\n/);
+  // the body: content-sha256 no longer matches; the report says what was expected
+  const body = aap.verifySignedRequest({ ...vreq(), bodyHex: vector.request.body_hex.replace(/6f$/, '70') }, h);
+  assert.equal(body.contentSha256Ok, false);
+  assert.equal(body.givenContentSha256, vector.request.headers['content-sha256']);
+  assert.match(body.expectedContentSha256, /^[0-9A-F]{64}$/);
+  assert.notEqual(body.expectedContentSha256, body.givenContentSha256);
+  assert.equal(body.code, 'InvalidParam');
+  assert.equal(body.message, 'The Param Content-SHA256 is invalid.');
+  // the signature itself
+  const sig = aap.verifySignedRequest({ ...vreq(), headers: alter('authorization', vector.request.headers.authorization.replace('LQ0G', 'LQ0H')) }, h);
+  assert.equal(sig.signatureOk, false);
+  assert.equal(sig.code, 'SignatureNotMatch');
+  // an hour later the date is out of the window
+  const late = aap.verifySignedRequest({ ...vreq(), now: Date.parse(vector.request.headers.date) / 1000 + 3600 }, h);
+  assert.equal(late.dateOk, false);
+  assert.equal(late.code, 'RequestTimeTooSkewed');
+  assert.equal(late.signatureOk, true, 'the other checks are still reported on their own');
+  // an unlisted source address is a policy deny after a good signature
+  const net = aap.verifySignedRequest({ ...vreq(), sourceIp: '192.168.10.5' }, h);
+  assert.equal(net.signatureOk, true);
+  assert.equal(net.code, 'Forbidden.NoPermission');
+  h.free();
+});
+
+test('inspectSignedRequest works without a bundle', () => {
+  const r = aap.inspectSignedRequest(vreq());
+  assert.equal(r.stringToSign, vector.string_to_sign);
+  assert.equal(r.contentSha256Ok, true);
+  assert.equal(r.dateOk, true);
+  assert.equal(r.signatureOk, null);
+  assert.equal(r.decision, null);
+  assert.throws(() => aap.inspectSignedRequest({ ...vreq(), bodyHex: 'abc' }), /odd number/);
+  assert.throws(() => aap.inspectSignedRequest({ ...vreq(), sourceIp: 'nope' }), /sourceIp/);
+});
+
+test('apiCatalogue lists the Instance API operations', () => {
+  const c = aap.apiCatalogue();
+  const byName = Object.fromEntries(c.map((a) => [a.name, a]));
+  assert.equal(byName.Encrypt.permission, 'CryptoServiceKeyUser');
+  assert.equal(byName.GetSecretValue.resourceKind, 'Secret');
+  assert.equal(byName.GenerateRandom.resourceKind, 'None');
+  assert.ok(c.length >= 15);
+});

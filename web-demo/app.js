@@ -1,0 +1,604 @@
+// The playground: an editor for the policy bundle and three views over policy-core (wasm).
+// All decisions come from the wasm module; this file only reads forms and renders results.
+import init, * as aap from './pkg/aapkit_wasm.js';
+import { withLines } from './lib/json-lines.mjs';
+import { encodeState, decodeState } from './lib/share.mjs';
+import { parseHeaderText, decodeBody, formatHeaders, toHex } from './lib/headers.mjs';
+import { addNetworkRule, addPolicy, addAap, names, splitList } from './lib/bundle-edit.mjs';
+import { SDK_VECTOR } from './lib/sdk-vector.mjs';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+/** Creates an element: el('td', {class: 'x'}, 'text', child...). */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const state = {
+  handle: null, // the compiled bundle (aap.PolicyHandle), reused by every decision
+  names: names({}),
+  view: 'decide',
+  catalogue: [],
+};
+
+// ---------------------------------------------------------------- time helpers
+
+/** Seconds since the epoch from an ISO 8601 / RFC 1123 text; empty means "now". */
+function parseTime(text) {
+  const t = String(text ?? '').trim();
+  if (!t) return { now: Math.floor(Date.now() / 1000) };
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) return { error: `cannot read the time ${JSON.stringify(t)}; use 2025-06-01T12:00:00Z` };
+  return { now: Math.floor(ms / 1000) };
+}
+
+function isoOf(secs) {
+  return new Date(secs * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+// ---------------------------------------------------------------- bundle editor
+
+const bundleArea = () => $('#bundle');
+
+function renderGutter(errorLines) {
+  const n = bundleArea().value.split('\n').length;
+  const g = $('#gutter');
+  g.textContent = '';
+  for (let i = 1; i <= n; i++) {
+    g.append(errorLines.has(i) ? el('span', { class: 'bad', title: errorLines.get(i) }, String(i)) : String(i), '\n');
+  }
+  g.scrollTop = bundleArea().scrollTop;
+}
+
+function goToLine(line) {
+  const ta = bundleArea();
+  const lines = ta.value.split('\n');
+  const start = lines.slice(0, line - 1).reduce((a, l) => a + l.length + 1, 0);
+  ta.focus();
+  ta.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
+  const lh = parseFloat(getComputedStyle(ta).lineHeight) || 18;
+  ta.scrollTop = Math.max(0, (line - 5) * lh);
+}
+
+function setBundleStatus(kind, text) {
+  const p = $('#bundle-status');
+  p.dataset.state = kind;
+  p.textContent = text;
+}
+
+function onBundleChange() {
+  const text = bundleArea().value;
+  let result;
+  try {
+    result = aap.validateBundle(text);
+  } catch (e) {
+    result = { ok: false, errors: [{ path: '$', value: '', message: String(e?.message ?? e) }] };
+  }
+  const errors = result.ok ? [] : withLines(text, result.errors ?? []);
+  const list = $('#bundle-errors');
+  list.textContent = '';
+  const errorLines = new Map();
+  for (const e of errors) {
+    if (e.line) errorLines.set(e.line, e.message);
+    const li = el(
+      'li',
+      { dataset: { path: e.path, line: e.line ?? '' } },
+      el('span', { class: 'where' }, `${e.path}${e.line ? ` · line ${e.line}` : ''}`),
+      ' ',
+      e.message,
+      e.value ? el('div', { class: 'value' }, `value: ${e.value}`) : null,
+    );
+    if (e.line) li.addEventListener('click', () => goToLine(e.line));
+    list.append(li);
+  }
+  renderGutter(errorLines);
+
+  if (!result.ok) {
+    setBundleStatus('error', `${errors.length} error${errors.length === 1 ? '' : 's'}`);
+    dropHandle();
+    refreshView();
+    document.body.dataset.bundleGen = String(Number(document.body.dataset.bundleGen ?? 0) + 1);
+    return;
+  }
+  try {
+    const h = aap.compileBundle(text);
+    dropHandle();
+    state.handle = h;
+    setBundleStatus('ok', 'valid');
+  } catch (e) {
+    dropHandle();
+    setBundleStatus('error', 'does not compile');
+    list.append(el('li', {}, String(e?.message ?? e)));
+  }
+  try {
+    state.names = names(JSON.parse(text));
+  } catch {
+    state.names = names({});
+  }
+  refreshNames();
+  refreshView();
+  document.body.dataset.bundleGen = String(Number(document.body.dataset.bundleGen ?? 0) + 1);
+}
+
+function dropHandle() {
+  if (state.handle) {
+    state.handle.free();
+    state.handle = null;
+  }
+}
+
+// Fills the datalists, selects and form checkboxes from the bundle's names.
+function refreshNames() {
+  const n = state.names;
+  const fill = (sel, values) => {
+    const dl = $(sel);
+    dl.textContent = '';
+    for (const v of values) dl.append(el('option', { value: v.value ?? v }, v.label ?? null));
+  };
+  fill('#client-keys', n.clientKeys.map((c) => ({ value: c.id, label: c.aap ? `AAP ${c.aap}` : '' })));
+  fill('#resources', [...n.keys.flatMap((k) => [k.id, ...k.aliases]), ...n.secrets]);
+
+  const checks = (box, name, values, keep) => {
+    const before = new Set($$(`input[name="${name}"]:checked`, box).map((i) => i.value));
+    box.textContent = '';
+    if (values.length === 0) box.append(el('span', { class: 'muted' }, 'none in the bundle yet'));
+    for (const v of values) {
+      box.append(el('label', { class: 'inline' }, el('input', { type: 'checkbox', name, value: v, checked: keep && before.has(v) }), v));
+    }
+  };
+  checks($('#policy-rules'), 'rule', n.networkRules, true);
+  checks($('#aap-policies'), 'policy', n.policies, true);
+
+  const sel = $('#matrix-aap');
+  const cur = sel.value;
+  sel.textContent = '';
+  for (const a of n.aaps) sel.append(el('option', { value: a }, a));
+  if (n.aaps.includes(cur)) sel.value = cur;
+}
+
+// ---------------------------------------------------------------- forms that add to the bundle
+
+function editBundle(fn) {
+  const status = $('#form-status');
+  let doc;
+  try {
+    doc = JSON.parse(bundleArea().value);
+  } catch {
+    status.textContent = 'Fix the JSON syntax first: the forms edit the parsed document.';
+    return false;
+  }
+  try {
+    const what = fn(doc);
+    bundleArea().value = JSON.stringify(doc, null, 2);
+    status.textContent = what;
+    onBundleChange();
+    scheduleShare();
+    return true;
+  } catch (e) {
+    status.textContent = String(e?.message ?? e);
+    return false;
+  }
+}
+
+function wireForms() {
+  $$('.form-tabs button').forEach((b) =>
+    b.addEventListener('click', () => {
+      $$('.form-tabs button').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
+      $$('.mini-form').forEach((f) => (f.hidden = f.id !== b.dataset.form));
+    }),
+  );
+  $('#form-rule').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    editBundle((doc) => `Network rule ${addNetworkRule(doc, { name: f.get('name'), ips: f.get('ips'), description: f.get('description') })}.`);
+  });
+  $('#form-policy').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    editBundle(
+      (doc) =>
+        `Policy ${addPolicy(doc, {
+          name: f.get('name'),
+          scope: f.get('scope'),
+          permissions: f.getAll('perm'),
+          resources: f.get('resources'),
+          networkRules: f.getAll('rule'),
+        })}.`,
+    );
+  });
+  $('#form-aap').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    editBundle((doc) => `Access point ${addAap(doc, { name: f.get('name'), policies: f.getAll('policy'), description: f.get('description') })}.`);
+  });
+}
+
+// ---------------------------------------------------------------- rendering decisions
+
+/** The checks of one policy, in the order policy-core evaluates them. */
+const CHECKS = ['Scope', 'Role', 'Resource', 'Network'];
+
+function banner(report) {
+  const allowed = report.Allowed === true;
+  return el(
+    'div',
+    {
+      class: `banner ${allowed ? 'allow' : 'deny'}`,
+      dataset: { allowed: String(allowed), code: report.ErrorCode ?? '', status: String(report.HttpStatus), policy: report.Policy ?? '' },
+    },
+    el('span', { class: 'verdict' }, allowed ? 'ALLOW' : 'DENY'),
+    el('span', { class: 'code' }, allowed ? '200' : `${report.HttpStatus ?? ''} ${report.ErrorCode ?? ''}`.trim()),
+    allowed && report.Policy ? el('span', {}, `by policy ${report.Policy}${report.Aap ? ` of access point ${report.Aap}` : ''}`) : null,
+  );
+}
+
+function traceTable(report) {
+  const trace = report.Trace ?? [];
+  if (trace.length === 0) return null;
+  const head = el('tr', {}, el('th', {}, 'Policy'), CHECKS.map((c) => el('th', {}, c)));
+  const rows = trace.map((t) =>
+    el(
+      'tr',
+      { dataset: { policy: t.Policy } },
+      el('td', {}, t.Policy),
+      CHECKS.map((c) => {
+        const outcome = t[c]; // "Pass" | "Fail" | "NotEvaluated"
+        const cls = outcome === 'Pass' ? 'pass' : outcome === 'Fail' ? 'fail' : 'skip';
+        const label = outcome === 'Pass' ? '✓ pass' : outcome === 'Fail' ? '✗ fails' : '–';
+        return el('td', { class: cls, dataset: { check: c, outcome: String(outcome ?? '') } }, label);
+      }),
+    ),
+  );
+  return el('table', { class: 'trace' }, el('thead', {}, head), el('tbody', {}, rows));
+}
+
+function renderDecision(target, report, extraFacts = []) {
+  target.textContent = '';
+  target.append(banner(report));
+  if (report.Message) target.append(el('p', { class: 'message' }, report.Message));
+  const facts = [
+    ['Access point', report.Aap],
+    ['Policy', report.Policy],
+    ...extraFacts,
+  ].filter(([, v]) => v !== undefined && v !== null && v !== '');
+  if (facts.length) target.append(el('dl', { class: 'facts' }, facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])));
+  const table = traceTable(report);
+  if (table) {
+    target.append(el('h3', { class: 'muted' }, report.Allowed ? 'Policies of the access point' : 'Why each policy of the access point does not allow it'));
+    target.append(table);
+  }
+}
+
+function pending(target, text) {
+  target.textContent = '';
+  target.append(el('div', { class: 'banner pending' }, el('span', { class: 'verdict' }, '…'), el('span', {}, text)));
+}
+
+// ---------------------------------------------------------------- decision view
+
+function readRequest() {
+  const f = new FormData($('#request'));
+  const t = parseTime(f.get('time'));
+  return {
+    doc: {
+      ClientKeyId: String(f.get('clientKey') ?? '').trim(),
+      Api: String(f.get('api') ?? ''),
+      Resource: String(f.get('resource') ?? '').trim() || null,
+      SourceIp: String(f.get('sourceIp') ?? '').trim(),
+      Scope: String(f.get('scope') ?? '').trim() || null,
+      Time: t.error ? null : isoOf(t.now),
+    },
+    timeError: t.error,
+  };
+}
+
+function refreshDecision() {
+  const out = $('#decision');
+  if (!state.handle) return pending(out, 'Fix the bundle to see decisions.');
+  const { doc, timeError } = readRequest();
+  if (timeError) return pending(out, timeError);
+  let report;
+  try {
+    report = state.handle.explain(doc);
+  } catch (e) {
+    return pending(out, String(e?.message ?? e));
+  }
+  renderDecision(out, report);
+}
+
+// ---------------------------------------------------------------- signed-request view
+
+function refreshSigned() {
+  const out = $('#signed-result');
+  const f = new FormData($('#signed'));
+  const parsed = parseHeaderText(f.get('headers'));
+  if (!String(f.get('headers') ?? '').trim()) return pending(out, 'Paste the headers of a signed request (or load the SDK example).');
+  let body;
+  try {
+    body = decodeBody(f.get('body'), f.get('enc'));
+  } catch (e) {
+    return pending(out, String(e.message));
+  }
+  const method = String(f.get('method') ?? '').trim() || parsed.method || 'POST';
+  let now;
+  const nowText = String(f.get('now') ?? '').trim();
+  if (nowText) {
+    const t = parseTime(nowText);
+    if (t.error) return pending(out, t.error);
+    now = t.now;
+  } else {
+    now = Math.floor(Date.now() / 1000);
+  }
+  const input = { method, headers: parsed.headers, bodyHex: toHex(body), now, sourceIp: String(f.get('sourceIp') ?? '').trim() || null };
+  let r;
+  try {
+    r = state.handle ? aap.verifySignedRequest(input, state.handle) : aap.inspectSignedRequest(input);
+  } catch (e) {
+    return pending(out, String(e?.message ?? e));
+  }
+  out.textContent = '';
+  if (parsed.problems.length) out.append(el('div', { class: 'banner pending' }, parsed.problems.join('; ')));
+  if (r.decision) renderDecision(out, r.decision);
+  else if (!state.handle) out.append(el('div', { class: 'banner pending' }, 'No valid bundle: only the signature-independent checks are shown.'));
+
+  const item = (ok, name, detail, key) =>
+    el(
+      'li',
+      { class: ok === true ? 'ok' : ok === false ? 'bad' : 'na', dataset: { check: key, ok: String(ok) } },
+      el('span', {}, ok === true ? '✓' : ok === false ? '✗' : '–'),
+      el('strong', {}, name),
+      el('span', { class: 'detail' }, detail),
+    );
+  const list = el('ul', { class: 'checks-list' });
+  list.append(
+    item(
+      r.contentSha256Ok,
+      'content-sha256',
+      r.contentSha256Ok
+        ? `${r.expectedContentSha256} = SHA-256 of the body`
+        : `SHA-256 of the body is ${r.expectedContentSha256}, the header says ${r.givenContentSha256 ?? '(no content-sha256 header)'}`,
+      'content-sha256',
+    ),
+    item(r.dateOk, 'date', r.dateDetail, 'date'),
+    item(r.signatureOk, 'signature', r.signatureDetail, 'signature'),
+  );
+  out.append(list);
+  out.append(el('h3', { class: 'muted' }, 'String to sign (rebuilt from the headers)'));
+  out.append(el('pre', { class: 'sts', id: 'string-to-sign' }, r.stringToSign));
+}
+
+function loadVector() {
+  const v = SDK_VECTOR;
+  const form = $('#signed');
+  form.elements.method.value = v.method;
+  form.elements.headers.value = formatHeaders(v.headers);
+  form.elements.body.value = v.bodyHex;
+  form.elements.enc.value = 'hex';
+  form.elements.now.value = v.headers.date;
+  form.elements.sourceIp.value = v.sourceIp;
+  refreshSigned();
+  scheduleShare();
+}
+
+// ---------------------------------------------------------------- matrix view
+
+function refreshMatrix() {
+  const out = $('#matrix');
+  out.textContent = '';
+  if (!state.handle) return pending(out, 'Fix the bundle to see the matrix.');
+  const f = new FormData($('#matrix-form'));
+  const aapName = String(f.get('aap') ?? '');
+  const key = state.names.clientKeys.find((c) => c.aap === aapName);
+  if (!key) return pending(out, `Access point ${JSON.stringify(aapName)} has no client key in the bundle; add one to ClientKeys.`);
+  const t = parseTime(f.get('time'));
+  if (t.error) return pending(out, t.error);
+  const resources = splitList(f.get('resources'));
+  const ips = splitList(f.get('ips'));
+  if (!resources.length || !ips.length) return pending(out, 'List some resources and source addresses.');
+  out.append(el('p', { class: 'muted' }, `Requests signed with client key ${key.id} at ${isoOf(t.now)}. ✓ = allowed; otherwise the error code.`));
+  for (const ip of ips) {
+    const head = el('tr', {}, el('th', {}, 'API'), resources.map((r) => el('th', {}, r)));
+    const rows = state.catalogue.map((api) =>
+      el(
+        'tr',
+        {},
+        el('th', {}, api.name),
+        resources.map((res) => {
+          const needsResource = api.resourceKind !== 'None';
+          let rep;
+          try {
+            rep = state.handle.decide({
+            ClientKeyId: key.id,
+            Api: api.name,
+            Resource: needsResource ? res : null,
+            SourceIp: ip,
+            Scope: String(f.get('scope') ?? '').trim() || null,
+            Time: isoOf(t.now),
+            });
+          } catch (e) {
+            return el('td', { class: 'no', title: String(e?.message ?? e) }, 'bad input');
+          }
+          return rep.Allowed
+            ? el('td', { class: 'yes', title: `by ${rep.Policy}` }, '✓')
+            : el('td', { class: 'no', title: `${rep.HttpStatus} ${rep.ErrorCode}: ${rep.Message ?? ''}` }, String(rep.ErrorCode ?? 'deny').replace(/^Forbidden\./, ''));
+        }),
+      ),
+    );
+    out.append(el('h3', {}, `from ${ip}`), el('table', {}, el('thead', {}, head), el('tbody', {}, rows)));
+  }
+}
+
+// ---------------------------------------------------------------- views, sharing, start-up
+
+function refreshView() {
+  if (state.view === 'decide') refreshDecision();
+  else if (state.view === 'signed') refreshSigned();
+  else refreshMatrix();
+}
+
+function showView(v) {
+  state.view = v;
+  $$('.tabs button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset.view === v)));
+  $$('.view').forEach((x) => (x.hidden = x.id !== `view-${v}`));
+  refreshView();
+}
+
+function formValues(form) {
+  const o = {};
+  for (const e of form.elements) {
+    if (!e.name || e.type === 'submit' || e.type === 'button') continue;
+    if (e.type === 'radio') {
+      if (e.checked) o[e.name] = e.value;
+    } else o[e.name] = e.value;
+  }
+  return o;
+}
+
+function setFormValues(form, values) {
+  for (const [k, v] of Object.entries(values ?? {})) {
+    const e = form.elements[k];
+    if (e && typeof v === 'string') e.value = v;
+  }
+}
+
+function snapshot() {
+  return {
+    v: 1,
+    view: state.view,
+    bundle: bundleArea().value,
+    request: formValues($('#request')),
+    signed: formValues($('#signed')),
+    matrix: formValues($('#matrix-form')),
+  };
+}
+
+let shareTimer;
+function scheduleShare() {
+  clearTimeout(shareTimer);
+  shareTimer = setTimeout(async () => {
+    const frag = await encodeState(snapshot());
+    history.replaceState(null, '', `#${frag}`);
+  }, 400);
+}
+
+async function copyShareLink() {
+  clearTimeout(shareTimer);
+  const url = `${location.origin}${location.pathname}#${await encodeState(snapshot())}`;
+  history.replaceState(null, '', url);
+  const status = $('#share-status');
+  try {
+    await navigator.clipboard.writeText(url);
+    status.textContent = `Link copied (${url.length} characters).`;
+  } catch {
+    status.textContent = 'The link is in the address bar.';
+  }
+}
+
+const DEFAULT_REQUEST = {
+  clientKey: 'KAAP.8ad07158-93be-4a62-9075-0e777805ba5f',
+  api: 'Encrypt',
+  resource: 'key-hzz62f1cb66fs5en5kzqh',
+  sourceIp: '10.20.3.41',
+  scope: 'kst-hzz65f1e2c9d8b7a6x0q1',
+  time: '2025-06-01T12:00:00Z',
+};
+const DEFAULT_MATRIX = {
+  scope: 'kst-hzz65f1e2c9d8b7a6x0q1',
+  time: '2025-06-01T12:00:00Z',
+  resources: 'key-hzz62f1cb66fs5en5kzqh\nalias/payments\npayments/db-password\nkey-hzz63a7e9b1c0d2s4gnq8',
+  ips: '10.20.3.41\n192.168.10.5',
+};
+
+async function loadExample() {
+  const res = await fetch('example-bundle.json');
+  if (!res.ok) throw new Error(`example-bundle.json: HTTP ${res.status}`);
+  return res.text();
+}
+
+async function applyState(s) {
+  bundleArea().value = s?.bundle ?? (await loadExample());
+  setFormValues($('#request'), { ...DEFAULT_REQUEST, ...(s?.request ?? {}) });
+  setFormValues($('#matrix-form'), { ...DEFAULT_MATRIX, ...(s?.matrix ?? {}) });
+  setFormValues($('#signed'), s?.signed ?? {});
+  onBundleChange();
+  if (s?.matrix?.aap) $('#matrix-aap').value = s.matrix.aap;
+  showView(['decide', 'signed', 'matrix'].includes(s?.view) ? s.view : 'decide');
+}
+
+async function main() {
+  await init();
+  state.catalogue = aap.apiCatalogue();
+  const apiSel = $('#api-select');
+  for (const a of state.catalogue) apiSel.append(el('option', { value: a.name }, a.name));
+
+  let debounce;
+  bundleArea().addEventListener('input', () => {
+    renderGutter(new Map());
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      onBundleChange();
+      scheduleShare();
+    }, 120);
+  });
+  bundleArea().addEventListener('scroll', () => ($('#gutter').scrollTop = bundleArea().scrollTop));
+  bundleArea().addEventListener('keydown', (ev) => {
+    if (ev.key === 'Tab' && !ev.shiftKey && !ev.ctrlKey && !ev.metaKey) {
+      ev.preventDefault();
+      document.execCommand('insertText', false, '  ');
+    }
+  });
+  for (const [form, fn] of [
+    ['#request', refreshDecision],
+    ['#signed', refreshSigned],
+    ['#matrix-form', refreshMatrix],
+  ]) {
+    $(form).addEventListener('input', () => {
+      fn();
+      scheduleShare();
+    });
+    $(form).addEventListener('change', () => {
+      fn();
+      scheduleShare();
+    });
+    $(form).addEventListener('submit', (ev) => ev.preventDefault());
+  }
+  $$('.tabs button').forEach((b) =>
+    b.addEventListener('click', () => {
+      showView(b.dataset.view);
+      scheduleShare();
+    }),
+  );
+  wireForms();
+  $('#load-vector').addEventListener('click', loadVector);
+  $('#share').addEventListener('click', copyShareLink);
+  $('#reset').addEventListener('click', async () => {
+    history.replaceState(null, '', location.pathname);
+    await applyState(null);
+  });
+  window.addEventListener('hashchange', async () => {
+    const s = await decodeState(location.hash);
+    if (s) await applyState(s);
+  });
+
+  await applyState(await decodeState(location.hash));
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((e) => {
+  const b = $('#load-error');
+  b.hidden = false;
+  b.textContent = `The playground could not start: ${e?.message ?? e}. Build the wasm package with scripts/build-wasm.sh.`;
+  document.body.dataset.ready = 'error';
+});

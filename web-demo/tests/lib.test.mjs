@@ -1,0 +1,114 @@
+// Unit tests of the page's small JS modules (no browser needed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { splitPath, lineOfPath, withLines, lineInMessage } from '../lib/json-lines.mjs';
+import { encodeState, decodeState } from '../lib/share.mjs';
+import { parseHeaderText, decodeBody, toHex } from '../lib/headers.mjs';
+import { addNetworkRule, addPolicy, addAap, names, listOf } from '../lib/bundle-edit.mjs';
+import { resolvePath } from '../serve.mjs';
+
+test('splitPath reads the JSONPaths policy-core reports', () => {
+  assert.deepEqual(splitPath('$'), []);
+  assert.deepEqual(splitPath('$.Policies[1].Resources[0]'), ['Policies', 1, 'Resources', 0]);
+  assert.deepEqual(splitPath('$.Gateway.Scope'), ['Gateway', 'Scope']);
+  assert.deepEqual(splitPath('$["a b"][2]'), ['a b', 2]);
+  assert.equal(splitPath('Policies'), null);
+  assert.equal(splitPath('$.A[x'), null);
+});
+
+test('lineOfPath points at the value, or its nearest enclosing value', () => {
+  const text = '{\n  "Policies": [\n    {\n      "Name": "p",\n      "Resources": ["key/a",\n        "key/b"]\n    }\n  ]\n}';
+  assert.equal(lineOfPath(text, '$.Policies[0].Name'), 4);
+  assert.equal(lineOfPath(text, '$.Policies[0].Resources[1]'), 6);
+  assert.equal(lineOfPath(text, '$.Policies[0].Resources'), 5);
+  assert.equal(lineOfPath(text, '$.Policies[0].Missing'), 3);
+  assert.equal(lineOfPath(text, '$.Nope'), 1);
+  // strings with escapes and new lines inside do not confuse the scan
+  const t2 = '{"a": "x\\"y\\n",\n "b": [1, {"c": "\\u0041"}],\n "d": true}';
+  assert.equal(lineOfPath(t2, '$.d'), 3);
+  assert.equal(lineOfPath(t2, '$.b[1].c'), 2);
+});
+
+test('lineOfPath keeps what it found before a syntax error', () => {
+  const text = '{\n "A": 1,\n "B": [\n  2,\n  oops\n ]\n}';
+  assert.equal(lineOfPath(text, '$.B[0]'), 4);
+  assert.equal(lineOfPath(text, '$.B[1]'), 5); // where the bad value starts
+});
+
+test('withLines prefers a line named in the message', () => {
+  const out = withLines('{\n"A": 1\n}', [
+    { path: '$', value: '', message: 'expected `,` at line 2 column 7' },
+    { path: '$.A', value: '1', message: 'must be a string' },
+  ]);
+  assert.equal(out[0].line, 2);
+  assert.equal(out[1].line, 2);
+  assert.equal(lineInMessage('no line here'), null);
+});
+
+test('the share fragment round-trips, compressed and plain', async () => {
+  const s = { bundle: '{"a": "ünïcode ✓"}', request: { api: 'Encrypt' }, big: 'x'.repeat(5000) };
+  const z = await encodeState(s);
+  assert.match(z, /^z=[A-Za-z0-9_-]+$/);
+  assert.ok(z.length < 200, 'compression works');
+  assert.deepEqual(await decodeState('#' + z), s);
+  const u = await encodeState(s, { compress: false });
+  assert.match(u, /^u=/);
+  assert.deepEqual(await decodeState(u), s);
+  assert.equal(await decodeState('#z=!!!'), null);
+  assert.equal(await decodeState(''), null);
+  assert.equal(await decodeState('#u=' + Buffer.from('[1]').toString('base64url')), null);
+});
+
+test('header text parsing', () => {
+  const r = parseHeaderText('POST / HTTP/1.1\nContent-Type: application/x-protobuf\nx-kms-apiname:Encrypt  \n\nbad line\nauthorization: Bearer a:b');
+  assert.equal(r.method, 'POST');
+  assert.deepEqual(r.headers, [
+    ['content-type', 'application/x-protobuf'],
+    ['x-kms-apiname', 'Encrypt'],
+    ['authorization', 'Bearer a:b'],
+  ]);
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0], /line 5/);
+});
+
+test('body decoding in hex and base64, with clear errors', () => {
+  assert.equal(toHex(decodeBody('0a08 6b65', 'hex')), '0a086b65');
+  assert.equal(toHex(decodeBody('Cghr', 'base64')), '0a086b');
+  assert.equal(decodeBody('', 'hex').length, 0);
+  assert.throws(() => decodeBody('abc', 'hex'), /odd number/);
+  assert.throws(() => decodeBody('zz', 'hex'), /not a hex digit/);
+  assert.throws(() => decodeBody('@@@@', 'base64'), /base64/);
+});
+
+test('the add forms write bundle-format objects', async () => {
+  const doc = JSON.parse(await readFile(new URL('../example-bundle.json', import.meta.url), 'utf8'));
+  assert.equal(addNetworkRule(doc, { name: 'office', ips: '10.1.0.0/16, 10.2.0.1' }), 'added');
+  assert.deepEqual(doc.NetworkRules.at(-1), { Name: 'office', Type: 'Private', SourcePrivateIp: ['10.1.0.0/16', '10.2.0.1'] });
+  addPolicy(doc, { name: 'p', scope: 'shared', permissions: ['SecretUser'], resources: 'secret/a/*', networkRules: ['office'] });
+  assert.deepEqual(doc.Policies.at(-1), {
+    Name: 'p',
+    Permissions: ['RbacPermission/Template/SecretUser'],
+    Resources: ['secret/a/*'],
+    KmsInstance: 'shared',
+    AccessControlRules: { NetworkRules: ['office'] },
+  });
+  assert.equal(addAap(doc, { name: 'payments-app', policies: ['p'] }), 'replaced');
+  assert.throws(() => addAap(doc, { name: ' ' }), /needs a name/);
+  const n = names(doc);
+  assert.ok(n.networkRules.includes('office'));
+  assert.ok(n.aaps.includes('payments-app'));
+  assert.ok(n.clientKeys.some((c) => c.id === 'key_for_unit_test' && c.aap === 'sdk-test'));
+  assert.deepEqual(listOf('["a","b"]'), ['a', 'b']);
+  assert.deepEqual(names(null).aaps, []);
+});
+
+test('the static server serves only the page files', () => {
+  assert.ok(resolvePath('/')?.endsWith('index.html'));
+  assert.ok(resolvePath('/pkg/aapkit_wasm.js?x=1')?.endsWith('aapkit_wasm.js'));
+  assert.equal(resolvePath('/../package.json'), null);
+  assert.equal(resolvePath('/%2e%2e/%2e%2e/etc/passwd'), null);
+  assert.equal(resolvePath('/node_modules/x.js'), null);
+  assert.equal(resolvePath('/tests/lib.test.mjs'), null);
+  assert.equal(resolvePath('/%E0%A4%A'), null);
+});

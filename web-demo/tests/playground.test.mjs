@@ -1,0 +1,309 @@
+// Browser tests of the playground: headless Debian chromium driven by playwright-core.
+// Needs the wasm web build in web-demo/pkg (scripts/build-wasm.sh) and `npm install` here.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const demo = resolve(here, '..');
+const repo = resolve(demo, '..');
+const artifacts = join(demo, 'test-artifacts');
+const CHROMIUM = process.env.AAPKIT_CHROMIUM ?? '/usr/bin/chromium';
+
+if (!existsSync(join(demo, 'pkg/aapkit_wasm.js'))) {
+  throw new Error('web-demo/pkg is missing: run scripts/build-wasm.sh first');
+}
+
+const vectorPath = [resolve(repo, '../shared/reference/vectors/sdk-signed-encrypt.json'), '/work/shared/reference/vectors/sdk-signed-encrypt.json'].find(existsSync);
+const vector = JSON.parse(readFileSync(vectorPath, 'utf8'));
+const fixtureDir = join(repo, 'tests/fixtures/decisions');
+const fixtures = readdirSync(fixtureDir)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => ({ file: f, ...JSON.parse(readFileSync(join(fixtureDir, f), 'utf8')) }));
+
+let server;
+let url;
+let context;
+let profile;
+
+before(async () => {
+  ({ server, url } = await serve({ port: 0 }));
+  profile = mkdtempSync(join(tmpdir(), 'aapkit-chromium-'));
+  // launchPersistentContext passes the fresh profile as --user-data-dir.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1400, height: 1000 },
+  });
+  // The page must not reach the network: anything but our server fails the request.
+  await context.route('**/*', (route) => (route.request().url().startsWith(url) ? route.continue() : route.abort()));
+  mkdirSync(artifacts, { recursive: true });
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+/** Opens the page and waits until the wasm module is running. Fails on any page error. */
+async function open(fragment = '') {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.errors = errors;
+  await page.goto(url + fragment);
+  await page.waitForSelector('body[data-ready]');
+  assert.equal(await page.getAttribute('body', 'data-ready'), 'true', await page.locator('#load-error').textContent());
+  return page;
+}
+
+/** Replaces the bundle text and waits for the page to re-validate it. */
+async function setBundle(page, text) {
+  const gen = await page.getAttribute('body', 'data-bundle-gen');
+  await page.fill('#bundle', text);
+  await page.waitForFunction((g) => document.body.dataset.bundleGen !== g, gen);
+}
+
+async function bundleDoc(page) {
+  return JSON.parse(await page.inputValue('#bundle'));
+}
+
+async function banner(page, root = '#decision') {
+  const b = page.locator(`${root} .banner`).first();
+  return {
+    text: (await b.innerText()).replace(/\s+/g, ' ').trim(),
+    allowed: (await b.getAttribute('data-allowed')) === 'true',
+    code: await b.getAttribute('data-code'),
+    status: Number(await b.getAttribute('data-status')),
+    policy: await b.getAttribute('data-policy'),
+  };
+}
+
+/** The failing check of each policy, read from the trace table. */
+async function failedChecks(page, root = '#decision') {
+  return page.$$eval(`${root} table.trace tbody tr`, (rows) =>
+    rows
+      .map((r) => {
+        const fail = r.querySelector('td[data-outcome="Fail"]');
+        return fail ? { Policy: r.dataset.policy, Check: fail.dataset.check } : null;
+      })
+      .filter(Boolean),
+  );
+}
+
+test('the page loads the example and shows a decision; changing a policy changes it', async () => {
+  const page = await open();
+  assert.equal(await page.textContent('#bundle-status'), 'valid');
+  const first = await banner(page);
+  assert.equal(first.allowed, true);
+  assert.match(first.text, /ALLOW.*payments-keys/);
+
+  const doc = await bundleDoc(page);
+  doc.Policies.find((p) => p.Name === 'payments-keys').Resources = ['key/key-other-*'];
+  await setBundle(page, JSON.stringify(doc, null, 2));
+  const second = await banner(page);
+  assert.equal(second.allowed, false);
+  assert.notEqual(second.text, first.text);
+  assert.match(second.text, /DENY 403 Forbidden\.NoPermission/);
+  assert.deepEqual((await failedChecks(page)).find((f) => f.Policy === 'payments-keys'), { Policy: 'payments-keys', Check: 'Resource' });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a deny shows which check of each policy failed', async () => {
+  const page = await open();
+  await page.fill('#request [name=sourceIp]', '192.168.10.5');
+  const b = await banner(page);
+  assert.equal(b.allowed, false);
+  assert.equal(b.code, 'Forbidden.NoPermission');
+  assert.equal(b.status, 403);
+  const cell = page.locator('#decision tr[data-policy="payments-keys"] td[data-check="Network"]');
+  assert.equal(await cell.getAttribute('data-outcome'), 'Fail');
+  assert.match(await cell.innerText(), /fails/);
+  assert.match(await page.textContent('#decision .message'), /forbidden/i);
+  await page.screenshot({ path: join(artifacts, 'playground-deny.png'), fullPage: true });
+  await page.close();
+});
+
+test('bundle errors name the JSON path and the line, and the forms add objects', async () => {
+  const page = await open();
+  const text = (await page.inputValue('#bundle')).replace('"10.20.0.0/16"', '"10.20.0.0/33"');
+  await setBundle(page, text);
+  assert.match(await page.textContent('#bundle-status'), /error/);
+  const item = page.locator('#bundle-errors li').first();
+  assert.match(await item.getAttribute('data-path'), /^\$\.NetworkRules\[0\]\.SourcePrivateIp\[0\]/);
+  const line = Number(await item.getAttribute('data-line'));
+  assert.equal(text.split('\n')[line - 1].trim(), '"10.20.0.0/33",');
+  assert.equal(await page.locator('#gutter .bad').first().textContent(), String(line));
+  assert.match(await page.textContent('#decision'), /Fix the bundle/);
+
+  // A syntax error points at its line too.
+  await setBundle(page, '{\n  "NetworkRules": [\n    oops\n  ]\n}');
+  assert.ok(Number(await page.locator('#bundle-errors li').first().getAttribute('data-line')) >= 1);
+
+  // Back to the example, then add a rule, a policy and an AAP through the forms.
+  await page.click('#reset');
+  await page.waitForFunction(() => document.querySelector('#bundle-status').textContent === 'valid');
+  await page.fill('#form-rule [name=name]', 'office');
+  await page.fill('#form-rule [name=ips]', '10.99.0.0/16');
+  await page.click('#form-rule button[type=submit]');
+  await page.click('.form-tabs [data-form=form-policy]');
+  await page.fill('#form-policy [name=name]', 'office-keys');
+  await page.fill('#form-policy [name=scope]', 'kst-hzz65f1e2c9d8b7a6x0q1');
+  await page.fill('#form-policy [name=resources]', 'key/key-hzz63a7e9b1c0d2s4gnq8');
+  await page.check('#policy-rules input[value=office]');
+  await page.click('#form-policy button[type=submit]');
+  await page.click('.form-tabs [data-form=form-aap]');
+  await page.fill('#form-aap [name=name]', 'release-signer');
+  await page.check('#aap-policies input[value=office-keys]');
+  await page.click('#form-aap button[type=submit]');
+  assert.equal(await page.textContent('#bundle-status'), 'valid');
+  const doc = await bundleDoc(page);
+  assert.deepEqual(doc.ApplicationAccessPoints.find((a) => a.Name === 'release-signer').Policies, ['office-keys']);
+
+  // The release signer's client key now signs from the office network (in its validity window).
+  await page.fill('#request [name=clientKey]', 'KAAP.ee46471b-12ef-46f4-9e38-32e9a1f9bbeb');
+  await page.selectOption('#request [name=api]', 'Sign');
+  await page.fill('#request [name=resource]', 'alias/release-signing');
+  await page.fill('#request [name=sourceIp]', '10.99.1.2');
+  assert.equal((await banner(page)).policy, 'office-keys');
+  await page.close();
+});
+
+function vectorHeaderText(headers) {
+  return Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\n');
+}
+
+test('a pasted SDK-signed request verifies at its date and fails when a header is altered', async () => {
+  const page = await open();
+  await page.click('.tabs [data-view=signed]');
+  const r = vector.request;
+  await page.fill('#signed [name=sourceIp]', '172.16.8.20');
+  await page.fill('#signed [name=now]', r.headers.date);
+  await page.fill('#signed [name=body]', r.body_hex);
+  await page.fill('#signed [name=headers]', vectorHeaderText(r.headers));
+  const ok = (check) => page.getAttribute(`#signed-result li[data-check="${check}"]`, 'data-ok');
+  assert.equal(await ok('signature'), 'true');
+  assert.equal(await ok('content-sha256'), 'true');
+  assert.equal(await ok('date'), 'true');
+  assert.equal(await page.textContent('#string-to-sign'), vector.string_to_sign);
+  const good = await banner(page, '#signed-result');
+  assert.equal(good.allowed, true);
+  assert.equal(good.policy, 'sdk-unit-test');
+  await page.screenshot({ path: join(artifacts, 'playground-signed.png'), fullPage: true });
+
+  // An altered signed header breaks the signature.
+  await page.fill('#signed [name=headers]', vectorHeaderText({ ...r.headers, 'x-kms-apiname': 'Decrypt' }));
+  assert.equal(await ok('signature'), 'false');
+  const bad = await banner(page, '#signed-result');
+  assert.equal(bad.allowed, false);
+  assert.equal(bad.code, 'SignatureNotMatch');
+  assert.equal(bad.status, 401);
+  assert.match(await page.textContent('#string-to-sign'), /x-kms-apiname:Decrypt/);
+
+  // An altered body: the page says which hash it expected and which it was given.
+  await page.fill('#signed [name=headers]', vectorHeaderText(r.headers));
+  await page.fill('#signed [name=body]', r.body_hex.replace(/6f$/, '70'));
+  assert.equal(await ok('content-sha256'), 'false');
+  const detail = await page.textContent('#signed-result li[data-check="content-sha256"] .detail');
+  assert.match(detail, new RegExp(`the header says ${r.headers['content-sha256']}`));
+  assert.equal((await banner(page, '#signed-result')).code, 'InvalidParam');
+
+  // Too late: the date check fails on its own.
+  await page.fill('#signed [name=body]', r.body_hex);
+  await page.fill('#signed [name=now]', '2020-02-06T09:00:00Z');
+  assert.equal(await ok('date'), 'false');
+  assert.equal(await ok('signature'), 'true');
+  assert.equal((await banner(page, '#signed-result')).code, 'RequestTimeTooSkewed');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the matrix shows what an access point allows', async () => {
+  const page = await open();
+  await page.click('.tabs [data-view=matrix]');
+  await page.selectOption('#matrix-aap', 'payments-app');
+  const cell = (ip, api, col) =>
+    page.locator('#matrix table').nth(ip).locator(`tbody tr:has(th:text-is("${api}")) td`).nth(col);
+  assert.equal(await cell(0, 'Encrypt', 0).getAttribute('class'), 'yes');
+  assert.equal(await cell(0, 'GetSecretValue', 2).getAttribute('class'), 'yes');
+  assert.equal(await cell(0, 'Sign', 3).getAttribute('class'), 'no');
+  assert.equal(await cell(1, 'Encrypt', 0).getAttribute('class'), 'no');
+  await page.screenshot({ path: join(artifacts, 'playground-matrix.png'), fullPage: true });
+  await page.close();
+});
+
+test('the share link restores the bundle, the request and the view', async () => {
+  const page = await open();
+  const doc = await bundleDoc(page);
+  doc.NetworkRules[0].Description = 'shared state ✓';
+  await setBundle(page, JSON.stringify(doc, null, 2));
+  await page.fill('#request [name=sourceIp]', '10.21.4.9');
+  await page.click('#share');
+  await page.waitForFunction(() => /^#[zu]=/.test(location.hash));
+  const link = page.url();
+  const bundleText = await page.inputValue('#bundle');
+  const decision = await banner(page);
+  await page.close();
+
+  const again = await open(link.slice(url.length));
+  assert.equal(await again.inputValue('#bundle'), bundleText);
+  assert.equal(await again.inputValue('#request [name=sourceIp]'), '10.21.4.9');
+  assert.deepEqual(await banner(again), decision);
+  await again.close();
+});
+
+test('the playground decides the shared decision fixtures as expected', async () => {
+  assert.ok(fixtures.length > 0);
+  const page = await open();
+  for (const fx of fixtures) {
+    await setBundle(page, readFileSync(join(repo, fx.bundle), 'utf8'));
+    assert.equal(await page.textContent('#bundle-status'), 'valid', fx.bundle);
+    for (const c of fx.cases) {
+      const q = c.request;
+      await page.fill('#request [name=clientKey]', q.ClientKeyId);
+      await page.selectOption('#request [name=api]', q.Api);
+      await page.fill('#request [name=resource]', q.Resource ?? '');
+      await page.fill('#request [name=sourceIp]', q.SourceIp);
+      await page.fill('#request [name=scope]', q.Scope ?? '');
+      await page.fill('#request [name=time]', q.Time);
+      const b = await banner(page);
+      const got = {
+        Allowed: b.allowed,
+        ErrorCode: b.code || null,
+        HttpStatus: b.status,
+        Policy: b.policy || null,
+        FailedChecks: b.allowed ? [] : await failedChecks(page),
+      };
+      for (const [k, v] of Object.entries(c.expect)) {
+        assert.deepEqual(got[k], v, `${fx.file} / ${c.name}: ${k}`);
+      }
+    }
+  }
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('screenshot of the default view', async () => {
+  const page = await open();
+  await page.screenshot({ path: join(artifacts, 'playground.png'), fullPage: true });
+  await page.close();
+});
