@@ -546,6 +546,20 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     assert!(enforcer.configure("{").is_err());
 }
 
+#[test]
+fn the_envoy_example_bundle_is_accepted() {
+    // The `value: |` block of examples/envoy/envoy.yaml, de-indented.
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/envoy/envoy.yaml")).unwrap();
+    let mut lines = yaml.lines().skip_while(|l| l.trim() != "value: |").skip(1).peekable();
+    let indent = lines.peek().map(|l| l.len() - l.trim_start().len()).unwrap();
+    let json: String = lines
+        .take_while(|l| l.len() - l.trim_start().len() >= indent && !l.trim().is_empty())
+        .map(|l| format!("{}\n", &l[indent..]))
+        .collect();
+    let host = FilterHost::new(wasm(), config(true)).unwrap();
+    host.configure(&json).unwrap();
+}
+
 // ---- the artifact ------------------------------------------------------------------------------
 
 #[test]
