@@ -148,7 +148,7 @@ fn host_with(cfg: FilterHostConfig) -> FilterHost {
 }
 
 fn run(host: &FilterHost, headers: &[(String, String)], body: &[u8], source: &str, now: i64) -> FilterOutcome {
-    host.run_request(&FilterRequest { headers, body, source_address: source, now_nanos: Some(nanos(now)) })
+    host.run_request(&FilterRequest { headers, body, source_address: source, now_nanos: Some(nanos(now)), trailers: &[] })
 }
 
 /// (status, ErrorCode, ErrorMessage, RequestId) of a deny.
@@ -193,7 +193,7 @@ fn sdk_signed_vector_is_allowed_with_and_without_offload() {
         // The host clock is fixed at the vector's date (no per-request time).
         let clock = Arc::new(move || nanos(date + 5));
         let host = host_with(FilterHostConfig { clock: Some(clock), ..config(offload) });
-        let outcome = host.run_request(&FilterRequest { headers: &headers, body: &body, source_address: VPC, now_nanos: None });
+        let outcome = host.run_request(&FilterRequest { headers: &headers, body: &body, source_address: VPC, now_nanos: None, trailers: &[] });
         let added = allowed(&outcome);
         assert_eq!(
             added,
@@ -325,6 +325,25 @@ fn oversize_body_is_413_without_body() {
     let (status, _, _, _) = denied(&run(&host, &req.headers(|_| {}), &req.body, VPC, NOW));
     assert_eq!(status, 400);
     assert_eq!(host.stats().traps, 0);
+}
+
+// ---- trailers ---------------------------------------------------------------------------------
+
+#[test]
+fn trailers_do_not_bypass_the_decision() {
+    let host = host_with(config(true));
+    let trailers = vec![("x-trailer".to_string(), "1".to_string())];
+    let req = Req::encrypt("key-test");
+    let h = req.headers(|_| {});
+    let with_trailers = |body: &[u8], source: &str| {
+        host.run_request(&FilterRequest { headers: &h, body, source_address: source, now_nanos: Some(nanos(NOW)), trailers: &trailers })
+    };
+    // Denied and allowed requests with trailers are decided like those without.
+    assert_eq!(denied(&with_trailers(&req.body, "8.8.8.8:1")).1, "Forbidden.NoPermission");
+    allowed(&with_trailers(&req.body, VPC));
+    // No body at all, then trailers: still decided (the signature covers an empty body here).
+    let (status, _, _, _) = denied(&with_trailers(b"", VPC));
+    assert_eq!(status, 400);
 }
 
 // ---- addresses ----------------------------------------------------------------------------------

@@ -303,8 +303,9 @@ fn proxy_get_header_map_pairs(mut c: C<'_>, ty: i32, ret_ptr: i32, ret_len: i32)
     }
     let data = match (&c.data().request, ty) {
         (Some(req), map::HTTP_REQUEST_HEADERS) => abi::encode_map(&req.headers),
-        // Trailers and response maps are empty on this path.
-        (Some(_), 1..=7) => abi::encode_map::<&str, &str>(&[]),
+        (Some(req), map::HTTP_REQUEST_TRAILERS) => abi::encode_map(&req.trailers),
+        // Response maps are empty on this path.
+        (Some(_), 2..=7) => abi::encode_map::<&str, &str>(&[]),
         (Some(_), _) => return Ok(status::BAD_ARGUMENT),
         (None, _) => return Ok(status::NOT_FOUND),
     };

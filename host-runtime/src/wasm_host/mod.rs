@@ -127,6 +127,8 @@ pub struct FilterRequest<'a> {
     pub source_address: &'a str,
     /// Fixes the filter's clock for this request (nanoseconds since the epoch).
     pub now_nanos: Option<u64>,
+    /// Request trailers (HTTP/2 or chunked HTTP/1.1); usually empty.
+    pub trailers: &'a [(String, String)],
 }
 
 /// What to do with the request.
@@ -346,6 +348,7 @@ impl FilterHost {
             touched: Vec::new(),
             body: Vec::new(),
             body_modified: false,
+            trailers: req.trailers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
             source_address: req.source_address.to_string(),
             now_nanos: req.now_nanos,
             local_response: None,

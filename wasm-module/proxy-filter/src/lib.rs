@@ -89,7 +89,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter { bundle: self.bundle.clone(), vm: Rc::clone(&self.vm), headers: None, done: false }))
+        Some(Box::new(Filter { bundle: self.bundle.clone(), vm: Rc::clone(&self.vm), headers: None, verdict: None }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -101,8 +101,9 @@ struct Filter {
     bundle: Option<Rc<CompiledBundle>>,
     vm: Rc<VmState>,
     headers: Option<Vec<(String, String)>>,
-    /// A response was sent (or the request let through): later callbacks do nothing.
-    done: bool,
+    /// Set once the request is decided: later callbacks repeat it (Continue for an allowed
+    /// request, Pause for one answered locally).
+    verdict: Option<Action>,
 }
 
 impl Context for Filter {}
@@ -113,6 +114,9 @@ impl HttpContext for Filter {
             Ok(h) => self.headers = Some(h),
             Err(s) => return self.fail(&format!("cannot read the request headers (status {s})")),
         }
+        if let Some(verdict) = self.verdict {
+            return verdict;
+        }
         if end_of_stream {
             self.decide(&[])
         } else {
@@ -122,29 +126,58 @@ impl HttpContext for Filter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.done {
-            return Action::Pause;
+        if let Some(verdict) = self.verdict {
+            return verdict;
         }
         if body_size > MAX_BODY_BYTES {
-            self.done = true;
-            if let Err(s) = hostcalls::send_local_response(413, &[], &[]) {
-                hostcalls::log(LOG_ERROR, &format!("aapkit: cannot send 413 (status {s})"));
-            }
-            return Action::Pause;
+            return self.too_large();
         }
         if !end_of_stream {
             return Action::Pause; // buffer
         }
-        match hostcalls::get_buffer(hostcalls::BUFFER_HTTP_REQUEST_BODY, 0, body_size) {
-            Ok(body) => self.decide(&body.unwrap_or_default()),
-            Err(s) => self.fail(&format!("cannot read the request body (status {s})")),
+        self.decide_on_buffered_body(body_size)
+    }
+
+    /// Trailers end the request: a request that has not been decided yet is decided now, so a
+    /// client cannot slip past the filter by sending trailers after a paused body.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(verdict) = self.verdict {
+            return verdict;
         }
+        self.decide_on_buffered_body(MAX_BODY_BYTES + 1)
     }
 }
 
 impl Filter {
+    /// Reads up to `max` buffered body bytes and decides; more than 3 MiB is a 413.
+    fn decide_on_buffered_body(&mut self, max: usize) -> Action {
+        match hostcalls::get_buffer(hostcalls::BUFFER_HTTP_REQUEST_BODY, 0, max) {
+            Ok(body) => {
+                let body = body.unwrap_or_default();
+                if body.len() > MAX_BODY_BYTES {
+                    return self.too_large();
+                }
+                self.decide(&body)
+            }
+            Err(s) => self.fail(&format!("cannot read the request body (status {s})")),
+        }
+    }
+
+    fn too_large(&mut self) -> Action {
+        self.verdict = Some(Action::Pause);
+        if let Err(s) = hostcalls::send_local_response(413, &[], &[]) {
+            hostcalls::log(LOG_ERROR, &format!("aapkit: cannot send 413 (status {s})"));
+        }
+        Action::Pause
+    }
+
     fn decide(&mut self, body: &[u8]) -> Action {
-        self.done = true;
+        let verdict = self.decide_inner(body);
+        self.verdict = Some(verdict);
+        verdict
+    }
+
+    fn decide_inner(&mut self, body: &[u8]) -> Action {
         let Some(bundle) = self.bundle.clone() else {
             return self.fail("no policy bundle is configured");
         };
@@ -210,7 +243,7 @@ impl Filter {
 
     /// `InternalFailure` 500: anything the filter cannot establish is a deny.
     fn fail_with_id(&mut self, why: &str, request_id: &str) -> Action {
-        self.done = true;
+        self.verdict = Some(Action::Pause);
         hostcalls::log(LOG_WARN, &format!("aapkit: failing closed: {why}"));
         let body = policy_core::wire::encode_error(500, "InternalFailure", "Internal Failure.", request_id);
         if let Err(s) = hostcalls::send_local_response(500, &[("content-type", PROTOBUF)], &body) {
