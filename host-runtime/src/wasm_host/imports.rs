@@ -492,7 +492,7 @@ fn proxy_call_foreign_function(
     c.data().shared.counters.foreign_calls.fetch_add(1, Ordering::Relaxed);
     match foreign::verify_signature(&args) {
         Ok(result) => return_bytes(&mut c, &result, ret_ptr, ret_len),
-        Err(()) => Ok(status::BAD_ARGUMENT),
+        Err(_) => Ok(status::BAD_ARGUMENT),
     }
 }
 
