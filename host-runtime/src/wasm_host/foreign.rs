@@ -22,9 +22,9 @@ pub(crate) struct VerifyArgs<'a> {
     pub public_key_pem: &'a [u8],
 }
 
-/// Runs the function. `Err(())` means the arguments do not parse (the host answers BAD_ARGUMENT,
+/// Runs the function (public for tests and benchmarks). `Err(())` means the arguments do not parse (the host answers BAD_ARGUMENT,
 /// as Envoy does); otherwise the serialized `VerifySignatureResult`.
-pub(crate) fn verify_signature(arguments: &[u8]) -> Result<Vec<u8>, ()> {
+pub fn verify_signature(arguments: &[u8]) -> Result<Vec<u8>, ()> {
     let args = decode_args(arguments).ok_or(())?;
     // Envoy rejects both-or-neither key forms as a bad argument; PEM is not offered here.
     if args.public_key.is_empty() || !args.public_key_pem.is_empty() {

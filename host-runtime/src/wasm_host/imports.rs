@@ -192,10 +192,7 @@ fn with_request(c: &mut C<'_>, f: impl FnOnce(&mut super::state::RequestState) -
 
 /// The test hook: a hostcall forced to answer a given status.
 fn injected(c: &C<'_>, call: Hostcall) -> Option<i32> {
-    match c.data().shared.config.fault {
-        Some(f) if f.call == call => Some(f.status as i32),
-        _ => None,
-    }
+    c.data().shared.fault(call)
 }
 
 // ---- the host functions ---------------------------------------------------------------------

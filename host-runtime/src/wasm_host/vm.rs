@@ -121,7 +121,7 @@ impl Vm {
     /// Runs one request through the filter. The body is delivered in chunks of `chunk` bytes,
     /// buffered while the filter pauses, as a proxy does.
     pub(crate) fn filter(&mut self, request: RequestState, full_body: &[u8], chunk: usize) -> Result<Filtered, VmFault> {
-        self.store.set_fuel(self.store.data().shared.config.fuel)?;
+        self.store.set_fuel(self.store.data().shared.fuel.load(std::sync::atomic::Ordering::Relaxed))?;
         let ctx = self.next_context_id;
         // Context ids are never reused within a VM's life; wrapping would take 2^31 requests.
         self.next_context_id = self.next_context_id.checked_add(1).unwrap_or(ROOT_CONTEXT_ID + 1);
@@ -171,8 +171,11 @@ impl Vm {
                 }
             }
         }
+        // As in Envoy: headers held by the headers callback go on when a later body callback
+        // continues, so the last callback that ran decides.
+        let last_action = if full_body.is_empty() { headers_action } else { body_action };
         let resumed = self.store.data().request.as_ref().is_some_and(|r| r.continued);
-        Ok(resumed || (headers_action == action::CONTINUE && body_action == action::CONTINUE))
+        Ok(resumed || last_action == action::CONTINUE)
     }
 
     /// The filter answered locally or reset the stream.
