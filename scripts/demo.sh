@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job in one command: builds the gateway and the filter module, then starts a gateway on
+# ./.aapkit-data with a demo key, secret, network rule, policy, AAP and client key, and prints
+# where the client key file, its password and the CA are, with a Python snippet that calls it.
+# Extra arguments go to `aapkit demo` (e.g. --listen 127.0.0.1:9000, --enforcer native).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/env.sh"
+cd "$root"
+rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+echo "building the filter module and the gateway (the first build takes several minutes)..." >&2
+cargo build -q -p aapkit-filter --target wasm32-wasip1 --profile wasm-release
+cargo build -q --release -p aapkit
+exec "$CARGO_TARGET_DIR/release/aapkit" --data-dir "${AAPKIT_DATA_DIR:-$root/.aapkit-data}" \
+  demo --filter-wasm "$AAPKIT_FILTER_WASM" "$@"
