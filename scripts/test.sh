@@ -16,7 +16,7 @@ step "wasm builds (policy-core for wasm32, filter, browser/Node package)"
 bash scripts/build-wasm.sh
 
 step "cargo test (workspace)"
-cargo test --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
+cargo test --no-fail-fast --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
 
 if [ -f wasm-module/bindings/tests/node.test.mjs ]; then
   step "node tests of the wasm-bindgen build"

@@ -5,13 +5,35 @@ use std::os::unix::fs::PermissionsExt;
 use cli_support::Env;
 
 #[test]
-fn unwired_subcommands_exit_2() {
+fn init_then_serve_preconditions() {
     let env = Env::new();
-    for cmd in ["init", "serve", "eval"] {
-        let out = env.run(&[cmd, "--anything", "x"]);
-        assert_eq!(out.status.code(), Some(2), "{cmd}");
-        assert!(cli_support::stderr(&out).contains("not yet wired"), "{cmd}");
+    // serve before init: a usage error that says what to do.
+    let out = env.run(&["serve", "--enforcer", "native"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(cli_support::stderr(&out).contains("init"), "{}", cli_support::stderr(&out));
+
+    let out = env.run(&["--json", "init", "--instance-id", "kst-clitest0000001"]);
+    assert!(out.status.success(), "{}", cli_support::stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["InstanceId"], "kst-clitest0000001");
+    for f in ["ca.pem", "server.pem", "server.key", "instance.json", "master.key", "aapkit.db"] {
+        assert!(env.data_dir().join(f).exists(), "{f}");
     }
+    // A second init with another instance id is refused; with the same id it is a no-op refusal
+    // to overwrite the CA.
+    let out = env.run(&["init", "--instance-id", "kst-other000000001"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(cli_support::stderr(&out).contains("already serves"), "{}", cli_support::stderr(&out));
+    let out = env.run(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // Bad instance ids are rejected with the parameter named.
+    let env2 = Env::new();
+    let out = env2.run(&["init", "--instance-id", "shared"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = env2.run(&["init", "--instance-id", "not-an-instance"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(cli_support::stderr(&out).contains("InstanceId"), "{}", cli_support::stderr(&out));
 }
 
 #[test]

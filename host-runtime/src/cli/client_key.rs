@@ -130,7 +130,7 @@ fn generate(aap_name: &str, password: &str, not_before: i64, not_after: i64) -> 
 }
 
 /// Creates `path` with mode 0600, refusing to overwrite.
-fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

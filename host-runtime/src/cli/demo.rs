@@ -60,18 +60,6 @@ fn demo_password() -> Zeroizing<String> {
     Zeroizing::new(format!("Demo-{}", u.get(..20).unwrap_or(&u)))
 }
 
-fn write_0600(path: &Path, data: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| CliError::file(path, e))?;
-    f.write_all(data).and_then(|()| f.sync_all()).map_err(|e| CliError::file(path, e))
-}
-
 fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
     let data = &cli.data_dir;
     if InstanceConfig::load(data).is_err() {
@@ -156,7 +144,7 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let not_after = now + 365 * 86_400; // the docs recommend one year
         let info = super::client_key::create_client_key(&store, DEMO_AAP, &password, now, not_after, &client_key_file)?;
-        write_0600(&password_file, password.as_bytes())?;
+        super::client_key::write_private_file(&password_file, password.as_bytes())?;
         info.client_key_id
     };
     Ok(DemoSetup {

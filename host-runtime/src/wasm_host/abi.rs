@@ -23,6 +23,7 @@ pub(crate) mod buffer {
 /// `proxy_map_type_t`.
 pub(crate) mod map {
     pub const HTTP_REQUEST_HEADERS: i32 = 0;
+    pub const HTTP_REQUEST_TRAILERS: i32 = 1;
 }
 
 /// `proxy_stream_type_t`.

@@ -26,6 +26,7 @@ impl Enforcer for FilterHost {
             body: req.body,
             source_address: &source,
             now_nanos,
+            trailers: &[],
         });
         match outcome {
             FilterOutcome::Continue { added_headers, .. } => {

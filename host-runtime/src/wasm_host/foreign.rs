@@ -22,13 +22,21 @@ pub(crate) struct VerifyArgs<'a> {
     pub public_key_pem: &'a [u8],
 }
 
-/// Runs the function. `Err(())` means the arguments do not parse (the host answers BAD_ARGUMENT,
-/// as Envoy does); otherwise the serialized `VerifySignatureResult`.
-pub(crate) fn verify_signature(arguments: &[u8]) -> Result<Vec<u8>, ()> {
-    let args = decode_args(arguments).ok_or(())?;
-    // Envoy rejects both-or-neither key forms as a bad argument; PEM is not offered here.
+/// The arguments are unusable: the host answers BAD_ARGUMENT, as Envoy does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadArgument {
+    #[error("VerifySignatureArguments does not parse")]
+    Malformed,
+    #[error("exactly one DER public key is required (PEM keys are not offered)")]
+    Key,
+}
+
+/// Runs the function (public for tests and benchmarks): the serialized `VerifySignatureResult`.
+pub fn verify_signature(arguments: &[u8]) -> Result<Vec<u8>, BadArgument> {
+    let args = decode_args(arguments).ok_or(BadArgument::Malformed)?;
+    // Envoy rejects both-or-neither key forms as a bad argument.
     if args.public_key.is_empty() || !args.public_key_pem.is_empty() {
-        return Err(());
+        return Err(BadArgument::Key);
     }
     let outcome = if args.hash_function != b"sha256" {
         Err("unsupported hash function")

@@ -192,10 +192,7 @@ fn with_request(c: &mut C<'_>, f: impl FnOnce(&mut super::state::RequestState) -
 
 /// The test hook: a hostcall forced to answer a given status.
 fn injected(c: &C<'_>, call: Hostcall) -> Option<i32> {
-    match c.data().shared.config.fault {
-        Some(f) if f.call == call => Some(f.status as i32),
-        _ => None,
-    }
+    c.data().shared.fault(call)
 }
 
 // ---- the host functions ---------------------------------------------------------------------
@@ -306,8 +303,9 @@ fn proxy_get_header_map_pairs(mut c: C<'_>, ty: i32, ret_ptr: i32, ret_len: i32)
     }
     let data = match (&c.data().request, ty) {
         (Some(req), map::HTTP_REQUEST_HEADERS) => abi::encode_map(&req.headers),
-        // Trailers and response maps are empty on this path.
-        (Some(_), 1..=7) => abi::encode_map::<&str, &str>(&[]),
+        (Some(req), map::HTTP_REQUEST_TRAILERS) => abi::encode_map(&req.trailers),
+        // Response maps are empty on this path.
+        (Some(_), 2..=7) => abi::encode_map::<&str, &str>(&[]),
         (Some(_), _) => return Ok(status::BAD_ARGUMENT),
         (None, _) => return Ok(status::NOT_FOUND),
     };
@@ -494,7 +492,7 @@ fn proxy_call_foreign_function(
     c.data().shared.counters.foreign_calls.fetch_add(1, Ordering::Relaxed);
     match foreign::verify_signature(&args) {
         Ok(result) => return_bytes(&mut c, &result, ret_ptr, ret_len),
-        Err(()) => Ok(status::BAD_ARGUMENT),
+        Err(_) => Ok(status::BAD_ARGUMENT),
     }
 }
 

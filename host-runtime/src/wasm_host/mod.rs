@@ -60,8 +60,6 @@ pub struct FilterHostConfig {
     pub log_sink: Option<LogSink>,
     /// Overrides the system clock (a request's own `now_nanos` overrides both).
     pub clock: Option<Clock>,
-    /// Test hook: one hostcall answers a fixed status.
-    pub fault: Option<HostFault>,
 }
 
 impl Default for FilterHostConfig {
@@ -78,7 +76,6 @@ impl Default for FilterHostConfig {
             log_level: LogLevel::Info,
             log_sink: None,
             clock: None,
-            fault: None,
         }
     }
 }
@@ -95,13 +92,13 @@ impl fmt::Debug for FilterHostConfig {
             .field("log_level", &self.log_level)
             .field("log_sink", &self.log_sink.is_some())
             .field("clock", &self.clock.is_some())
-            .field("fault", &self.fault)
             .finish()
     }
 }
 
 /// A hostcall the test hook can make misbehave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Hostcall {
     GetProperty,
     GetHeaderMapPairs,
@@ -130,6 +127,8 @@ pub struct FilterRequest<'a> {
     pub source_address: &'a str,
     /// Fixes the filter's clock for this request (nanoseconds since the epoch).
     pub now_nanos: Option<u64>,
+    /// Request trailers (HTTP/2 or chunked HTTP/1.1); usually empty.
+    pub trailers: &'a [(String, String)],
 }
 
 /// What to do with the request.
@@ -174,9 +173,22 @@ struct Counters {
     fail_closed: AtomicU64,
 }
 
+impl Shared {
+    /// The status `call` is forced to answer, if the test hook says so.
+    pub(crate) fn fault(&self, call: Hostcall) -> Option<i32> {
+        let packed = self.fault.load(Ordering::Relaxed);
+        let matches = packed != 0 && (packed >> 32) == (call as u64) + 1;
+        matches.then_some(packed as u32 as i32)
+    }
+}
+
 /// What every VM's host functions share.
 pub(crate) struct Shared {
     config: FilterHostConfig,
+    /// The per-request fuel budget (adjustable at run time).
+    fuel: AtomicU64,
+    /// The test hook, packed: 0 = none, else `(call + 1) << 32 | status`.
+    fault: AtomicU64,
     counters: Counters,
 }
 
@@ -237,7 +249,7 @@ impl FilterHost {
         let mut engine_config = Config::new();
         engine_config.consume_fuel(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         let engine = Engine::new(&engine_config).map_err(|e| FilterHostError::Engine(format!("{e:#}")))?;
-        let module = Module::new(&engine, wasm).map_err(|e| FilterHostError::Compile(format!("{e:#}")))?;
+        let module = compile(&engine, wasm).map_err(|e| FilterHostError::Compile(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
@@ -245,7 +257,13 @@ impl FilterHost {
         wasi::stub_unknown_imports(&mut linker, &module);
         let pre = linker.instantiate_pre(&module).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
 
-        let shared = Arc::new(Shared { config: FilterHostConfig { max_vms, ..config }, counters: Counters::default() });
+        let fuel = AtomicU64::new(config.fuel);
+        let shared = Arc::new(Shared {
+            config: FilterHostConfig { max_vms, ..config },
+            fuel,
+            fault: AtomicU64::new(0),
+            counters: Counters::default(),
+        });
         let first = Vm::new(&shared, &pre).map_err(|VmFault(e)| FilterHostError::Start(e))?;
         shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
         Ok(FilterHost {
@@ -330,6 +348,7 @@ impl FilterHost {
             touched: Vec::new(),
             body: Vec::new(),
             body_modified: false,
+            trailers: req.trailers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
             source_address: req.source_address.to_string(),
             now_nanos: req.now_nanos,
             local_response: None,
@@ -420,6 +439,17 @@ impl FilterHost {
         self.vm_freed.notify_one();
     }
 
+    /// Changes the per-request fuel budget for the requests that start from now on.
+    pub fn set_request_fuel(&self, fuel: u64) {
+        self.shared.fuel.store(fuel, Ordering::Relaxed);
+    }
+
+    /// Test hook: from now on `fault.call` answers `fault.status` (None: behave).
+    pub fn inject_fault(&self, fault: Option<HostFault>) {
+        let packed = fault.map_or(0, |f| ((f.call as u64) + 1) << 32 | u64::from(f.status));
+        self.shared.fault.store(packed, Ordering::Relaxed);
+    }
+
     pub fn stats(&self) -> FilterHostStats {
         let c = &self.shared.counters;
         FilterHostStats {
@@ -437,6 +467,32 @@ impl FilterHost {
     pub fn is_configured(&self) -> bool {
         self.current.read().map(|c| c.is_some()).unwrap_or(false)
     }
+}
+
+/// Compiles the module, reusing this process's earlier compilation of the same bytes: hosts built
+/// with other pool sizes or memory limits share the machine code (Cranelift is the slow part).
+fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Module> {
+    type Artifacts = Vec<([u8; 32], Vec<u8>)>;
+    static ARTIFACTS: Mutex<Artifacts> = Mutex::new(Vec::new());
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, wasm).as_ref());
+    let cached = lock(&ARTIFACTS).iter().find(|(d, _)| *d == digest).map(|(_, a)| a.clone());
+    if let Some(artifact) = cached {
+        // SAFETY: the bytes are `Module::serialize` output made by this very process (same
+        // wasmtime build), never read from outside; an engine whose settings do not match
+        // gets an `Err`, and then we compile.
+        if let Ok(module) = unsafe { Module::deserialize(engine, &artifact) } {
+            return Ok(module);
+        }
+    }
+    let module = Module::new(engine, wasm)?;
+    if let Ok(artifact) = module.serialize() {
+        let mut artifacts = lock(&ARTIFACTS);
+        if !artifacts.iter().any(|(d, _)| *d == digest) {
+            artifacts.push((digest, artifact));
+        }
+    }
+    Ok(module)
 }
 
 /// The response for any failure on the request path: `InternalFailure` 500.

@@ -45,6 +45,8 @@ pub(crate) struct RequestState {
     pub headers: Vec<(String, String)>,
     /// Names the filter added or replaced, in order, without duplicates.
     pub touched: Vec<String>,
+    /// The request trailers (`HTTP_REQUEST_TRAILERS`).
+    pub trailers: Vec<(String, String)>,
     /// The buffered request body the filter can read with `HTTP_REQUEST_BODY`.
     pub body: Vec<u8>,
     /// Whether the filter changed the body buffer.

@@ -32,6 +32,7 @@ struct Exports {
     on_configure: Option<TypedFunc<(i32, i32), i32>>,
     on_request_headers: Option<TypedFunc<(i32, i32, i32), i32>>,
     on_request_body: Option<TypedFunc<(i32, i32, i32), i32>>,
+    on_request_trailers: Option<TypedFunc<(i32, i32), i32>>,
     on_done: Option<TypedFunc<i32, i32>>,
     on_log: Option<TypedFunc<i32, ()>>,
     on_delete: Option<TypedFunc<i32, ()>>,
@@ -73,6 +74,7 @@ impl Vm {
             on_configure: instance.get_typed_func(&mut store, "proxy_on_configure").ok(),
             on_request_headers: instance.get_typed_func(&mut store, "proxy_on_request_headers").ok(),
             on_request_body: instance.get_typed_func(&mut store, "proxy_on_request_body").ok(),
+            on_request_trailers: instance.get_typed_func(&mut store, "proxy_on_request_trailers").ok(),
             on_done: instance.get_typed_func(&mut store, "proxy_on_done").ok(),
             on_log: instance.get_typed_func(&mut store, "proxy_on_log").ok(),
             on_delete: instance.get_typed_func(&mut store, "proxy_on_delete").ok(),
@@ -121,7 +123,7 @@ impl Vm {
     /// Runs one request through the filter. The body is delivered in chunks of `chunk` bytes,
     /// buffered while the filter pauses, as a proxy does.
     pub(crate) fn filter(&mut self, request: RequestState, full_body: &[u8], chunk: usize) -> Result<Filtered, VmFault> {
-        self.store.set_fuel(self.store.data().shared.config.fuel)?;
+        self.store.set_fuel(self.store.data().shared.fuel.load(std::sync::atomic::Ordering::Relaxed))?;
         let ctx = self.next_context_id;
         // Context ids are never reused within a VM's life; wrapping would take 2^31 requests.
         self.next_context_id = self.next_context_id.checked_add(1).unwrap_or(ROOT_CONTEXT_ID + 1);
@@ -140,7 +142,10 @@ impl Vm {
 
     fn run_callbacks(&mut self, ctx: i32, num_headers: i32, full_body: &[u8], chunk: usize) -> Result<bool, VmFault> {
         self.exports.on_context_create.call(&mut self.store, (ctx, ROOT_CONTEXT_ID))?;
-        let end_of_headers = i32::from(full_body.is_empty());
+        let num_trailers = self.store.data().request.as_ref().map_or(0, |r| r.trailers.len());
+        let num_trailers = i32::try_from(num_trailers).unwrap_or(i32::MAX);
+        let has_trailers = num_trailers > 0;
+        let end_of_headers = i32::from(full_body.is_empty() && !has_trailers);
         let headers_action = match &self.exports.on_request_headers {
             Some(f) => f.call(&mut self.store, (ctx, num_headers, end_of_headers))?,
             None => action::CONTINUE,
@@ -163,7 +168,7 @@ impl Vm {
                 let size = self.store.data().request.as_ref().map_or(0, |r| r.body.len());
                 let size = i32::try_from(size).unwrap_or(i32::MAX);
                 body_action = match &self.exports.on_request_body {
-                    Some(f) => f.call(&mut self.store, (ctx, size, i32::from(i == last)))?,
+                    Some(f) => f.call(&mut self.store, (ctx, size, i32::from(i == last && !has_trailers)))?,
                     None => action::CONTINUE,
                 };
                 if self.decided() {
@@ -171,8 +176,27 @@ impl Vm {
                 }
             }
         }
+        let mut trailers_action = action::CONTINUE;
+        if has_trailers {
+            trailers_action = match &self.exports.on_request_trailers {
+                Some(f) => f.call(&mut self.store, (ctx, num_trailers))?,
+                None => action::CONTINUE,
+            };
+            if self.decided() {
+                return Ok(false);
+            }
+        }
+        // As in Envoy: what an earlier callback held goes on when a later one continues, so the
+        // last callback that ran decides.
+        let last_action = if has_trailers {
+            trailers_action
+        } else if full_body.is_empty() {
+            headers_action
+        } else {
+            body_action
+        };
         let resumed = self.store.data().request.as_ref().is_some_and(|r| r.continued);
-        Ok(resumed || (headers_action == action::CONTINUE && body_action == action::CONTINUE))
+        Ok(resumed || last_action == action::CONTINUE)
     }
 
     /// The filter answered locally or reset the stream.

@@ -1,1 +1,278 @@
-//! placeholder
+//! aapkit proxy-wasm (ABI 0.2.1) HTTP filter: AAP enforcement for the KMS Instance API.
+//!
+//! Glue only; every decision is `policy_core::authorize`. The plugin configuration is the policy
+//! bundle JSON, compiled once per `on_configure`. Each request's headers are read, its body buffered
+//! (over 3 MiB: 413, no body), then the signature is verified and the policy decided. Allowed
+//! requests continue with `x-aapkit-aap`, `x-aapkit-policy` and `x-aapkit-client-key` set; denied
+//! ones get the protobuf `Error` body the SDKs parse. Every host failure fails closed with
+//! `InternalFailure` 500; hostcalls go through [`hostcalls`], which never panics on a status.
+
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+
+use policy_core::{CompiledBundle, HttpRequestView, PeerAddr};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+
+mod hostcalls;
+mod verifier;
+
+use hostcalls::{LOG_ERROR, LOG_INFO, LOG_WARN};
+use verifier::{HostVerifier, Offload};
+
+/// The Instance API's body limit (larger bodies get 413 without a body).
+const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+pub const AAP_HEADER: &str = "x-aapkit-aap";
+pub const POLICY_HEADER: &str = "x-aapkit-policy";
+pub const CLIENT_KEY_HEADER: &str = "x-aapkit-client-key";
+const PROTOBUF: &str = "application/x-protobuf";
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Per-VM state shared by the root and its request contexts.
+struct VmState {
+    offload: Cell<Offload>,
+    /// Request-id counter for requests without `x-request-id`.
+    requests: Cell<u64>,
+}
+
+struct Root {
+    /// The compiled bundle; replaced whole on reconfiguration. Request contexts hold their own
+    /// `Rc`, so a request in flight finishes under the bundle it started with.
+    bundle: Option<Rc<CompiledBundle>>,
+    vm: Rc<VmState>,
+}
+
+impl Default for Root {
+    fn default() -> Self {
+        Root { bundle: None, vm: Rc::new(VmState { offload: Cell::new(Offload::Unknown), requests: Cell::new(0) }) }
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(hostcalls::BUFFER_PLUGIN_CONFIGURATION, 0, size) {
+            Ok(Some(b)) if !b.is_empty() => b,
+            Ok(_) => {
+                hostcalls::log(LOG_ERROR, "aapkit: $: no plugin configuration (expected the policy bundle JSON)");
+                return false;
+            }
+            Err(s) => {
+                hostcalls::log(LOG_ERROR, &format!("aapkit: cannot read the plugin configuration (status {s})"));
+                return false;
+            }
+        };
+        let Ok(json) = std::str::from_utf8(&bytes) else {
+            hostcalls::log(LOG_ERROR, "aapkit: $: the plugin configuration is not UTF-8");
+            return false;
+        };
+        match policy_core::compile_bundle(json) {
+            Ok(bundle) => {
+                self.bundle = Some(Rc::new(bundle));
+                hostcalls::log(LOG_INFO, "aapkit: policy bundle loaded");
+                true
+            }
+            Err(errors) => {
+                for e in errors.errors() {
+                    hostcalls::log(LOG_ERROR, &format!("aapkit: bundle error at {e}"));
+                }
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter { bundle: self.bundle.clone(), vm: Rc::clone(&self.vm), headers: None, verdict: None }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Filter {
+    bundle: Option<Rc<CompiledBundle>>,
+    vm: Rc<VmState>,
+    headers: Option<Vec<(String, String)>>,
+    /// Set once the request is decided: later callbacks repeat it (Continue for an allowed
+    /// request, Pause for one answered locally).
+    verdict: Option<Action>,
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        match hostcalls::get_request_headers() {
+            Ok(h) => self.headers = Some(h),
+            Err(s) => return self.fail(&format!("cannot read the request headers (status {s})")),
+        }
+        if let Some(verdict) = self.verdict {
+            return verdict;
+        }
+        if end_of_stream {
+            self.decide(&[])
+        } else {
+            // Hold the headers until the whole body is here.
+            Action::Pause
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(verdict) = self.verdict {
+            return verdict;
+        }
+        if body_size > MAX_BODY_BYTES {
+            return self.too_large();
+        }
+        if !end_of_stream {
+            return Action::Pause; // buffer
+        }
+        self.decide_on_buffered_body(body_size)
+    }
+
+    /// Trailers end the request: a request that has not been decided yet is decided now, so a
+    /// client cannot slip past the filter by sending trailers after a paused body.
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if let Some(verdict) = self.verdict {
+            return verdict;
+        }
+        self.decide_on_buffered_body(MAX_BODY_BYTES + 1)
+    }
+}
+
+impl Filter {
+    /// Reads up to `max` buffered body bytes and decides; more than 3 MiB is a 413.
+    fn decide_on_buffered_body(&mut self, max: usize) -> Action {
+        match hostcalls::get_buffer(hostcalls::BUFFER_HTTP_REQUEST_BODY, 0, max) {
+            Ok(body) => {
+                let body = body.unwrap_or_default();
+                if body.len() > MAX_BODY_BYTES {
+                    return self.too_large();
+                }
+                self.decide(&body)
+            }
+            Err(s) => self.fail(&format!("cannot read the request body (status {s})")),
+        }
+    }
+
+    fn too_large(&mut self) -> Action {
+        self.verdict = Some(Action::Pause);
+        if let Err(s) = hostcalls::send_local_response(413, &[], &[]) {
+            hostcalls::log(LOG_ERROR, &format!("aapkit: cannot send 413 (status {s})"));
+        }
+        Action::Pause
+    }
+
+    fn decide(&mut self, body: &[u8]) -> Action {
+        let verdict = self.decide_inner(body);
+        self.verdict = Some(verdict);
+        verdict
+    }
+
+    fn decide_inner(&mut self, body: &[u8]) -> Action {
+        let Some(bundle) = self.bundle.clone() else {
+            return self.fail("no policy bundle is configured");
+        };
+        let Some(headers) = self.headers.take() else {
+            return self.fail("request headers missing");
+        };
+        let view: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let header = |name: &str| view.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+        let request_id = match header("x-request-id") {
+            Some(id) => id.to_string(),
+            None => {
+                let n = self.vm.requests.get().wrapping_add(1);
+                self.vm.requests.set(n);
+                format!("aapkit-wasm-{n}")
+            }
+        };
+        let ip = match hostcalls::get_property(&["source", "address"]) {
+            Ok(Some(addr)) => match std::str::from_utf8(&addr).ok().and_then(parse_source_address) {
+                Some(ip) => ip,
+                None => return self.fail_with_id("source.address is not an IP address", &request_id),
+            },
+            Ok(None) => return self.fail_with_id("the host has no source.address", &request_id),
+            Err(s) => return self.fail_with_id(&format!("cannot read source.address (status {s})"), &request_id),
+        };
+        // Several X-Forwarded-For headers are one list.
+        let xff: Vec<&str> =
+            view.iter().filter(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-for")).map(|(_, v)| *v).collect();
+        let xff = (!xff.is_empty()).then(|| xff.join(","));
+        let now = match hostcalls::current_time_nanos() {
+            Ok(ns) => (ns / 1_000_000_000) as i64,
+            Err(s) => return self.fail_with_id(&format!("cannot read the clock (status {s})"), &request_id),
+        };
+        let req = HttpRequestView { method: header(":method").unwrap_or("POST"), headers: &view, body };
+        let peer = PeerAddr { ip, forwarded_for: xff.as_deref() };
+        let verifier = HostVerifier { offload: &self.vm.offload };
+        let decision = policy_core::authorize(&bundle, &req, peer, now, &verifier);
+
+        if decision.allowed {
+            let set = [
+                (AAP_HEADER, decision.aap.unwrap_or_default()),
+                (POLICY_HEADER, decision.policy.unwrap_or_default()),
+                (CLIENT_KEY_HEADER, decision.client_key.unwrap_or_default()),
+            ];
+            for (name, value) in set {
+                if let Err(s) = hostcalls::replace_request_header(name, value) {
+                    return self.fail_with_id(&format!("cannot set {name} (status {s})"), &request_id);
+                }
+            }
+            return Action::Continue;
+        }
+        let body = decision.error_body(&request_id).unwrap_or_default();
+        let status = u32::from(decision.http_status());
+        if let Err(s) = hostcalls::send_local_response(status, &[("content-type", PROTOBUF)], &body) {
+            // The host decides nothing was sent; a paused request without a response fails closed.
+            hostcalls::log(LOG_ERROR, &format!("aapkit: cannot send the {status} response (status {s})"));
+        }
+        Action::Pause
+    }
+
+    fn fail(&mut self, why: &str) -> Action {
+        self.fail_with_id(why, "")
+    }
+
+    /// `InternalFailure` 500: anything the filter cannot establish is a deny.
+    fn fail_with_id(&mut self, why: &str, request_id: &str) -> Action {
+        self.verdict = Some(Action::Pause);
+        hostcalls::log(LOG_WARN, &format!("aapkit: failing closed: {why}"));
+        let body = policy_core::wire::encode_error(500, "InternalFailure", "Internal Failure.", request_id);
+        if let Err(s) = hostcalls::send_local_response(500, &[("content-type", PROTOBUF)], &body) {
+            hostcalls::log(LOG_ERROR, &format!("aapkit: cannot send the 500 response (status {s})"));
+        }
+        Action::Pause
+    }
+}
+
+/// `source.address` as Envoy gives it: `ip:port`, `[v6]:port`, or a bare address.
+fn parse_source_address(s: &str) -> Option<IpAddr> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some(sa.ip());
+    }
+    s.parse::<IpAddr>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        assert_eq!(parse_source_address("172.21.0.11:58762"), ip("172.21.0.11"));
+        assert_eq!(parse_source_address("[2001:db8::3]:8080"), ip("2001:db8::3"));
+        assert_eq!(parse_source_address("2001:db8::3"), ip("2001:db8::3"));
+        assert_eq!(parse_source_address("10.0.0.1"), ip("10.0.0.1"));
+        assert_eq!(parse_source_address("unix:/tmp/sock"), None);
+        assert_eq!(parse_source_address(""), None);
+    }
+}
