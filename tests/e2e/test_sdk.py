@@ -58,10 +58,10 @@ class Gateway:
         out = p.stdout.strip()
         return json.loads(out) if out else {}
 
-    def start(self):
+    def start(self, *extra):
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}"],
+            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}", *extra],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -1,13 +1,12 @@
-//! The official Python KMS Instance SDK against a real `aapkit serve` (see tests/e2e/test_sdk.py).
+//! The official Python KMS Instance SDK against a real `aapkit serve` (see tests/e2e/*.py).
 
 use std::process::Command;
 
-#[test]
-fn python_sdk_end_to_end() -> Result<(), String> {
+fn run_script(name: &str) -> Result<(), String> {
     let python = aapkit_tests::sdk_python()?;
     let bin = aapkit_tests::aapkit_bin()?;
     let wasm = aapkit_tests::filter_wasm()?;
-    let script = aapkit_tests::repo_root().join("tests/e2e/test_sdk.py");
+    let script = aapkit_tests::repo_root().join("tests/e2e").join(name);
     let out = Command::new(python)
         .arg(&script)
         .env("AAPKIT_BIN", bin)
@@ -19,6 +18,17 @@ fn python_sdk_end_to_end() -> Result<(), String> {
         println!("{text}");
         Ok(())
     } else {
-        Err(format!("the SDK end-to-end tests failed:\n{text}"))
+        Err(format!("the SDK end-to-end tests in {name} failed:\n{text}"))
     }
+}
+
+#[test]
+fn python_sdk_end_to_end() -> Result<(), String> {
+    run_script("test_sdk.py")
+}
+
+/// QPS quota 429 retried by the SDK, the audit log of both attempts, /metrics.
+#[test]
+fn python_sdk_operations() -> Result<(), String> {
+    run_script("test_ops_sdk.py")
 }
