@@ -32,7 +32,7 @@ fn burst_of_calls_matches_the_audit_log_exactly() {
             let mut out: Vec<(Kind, Reply)> = Vec::new();
             for i in 0..15 {
                 let kind = match (i + t) % 5 {
-                    0 | 1 | 2 => Kind::Allowed,
+                    0..=2 => Kind::Allowed,
                     3 => Kind::NotInPolicy,
                     _ => Kind::BadSignature,
                 };

@@ -551,7 +551,12 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     match check("[fd00::7]:9000") {
         EnforceOutcome::Allow(caller) => assert_eq!(
             caller,
-            Caller { client_key_id: TEST_KEY_ID.into(), aap: "app".into(), policy: "app-keys".into() }
+            Caller {
+                client_key_id: TEST_KEY_ID.into(),
+                aap: "app".into(),
+                policy: "app-keys".into(),
+                ..Caller::default()
+            }
         ),
         other => panic!("{other:?}"),
     }

@@ -113,8 +113,7 @@ impl ServeArgs {
             .map(crate::ops::WebhookConfig::parse)
             .transpose()
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let mut audit = crate::ops::AuditConfig::default();
-        audit.retention_days = self.audit_retention_days;
+        let audit = crate::ops::AuditConfig { retention_days: self.audit_retention_days, ..Default::default() };
         Ok(crate::ops::OpsOptions {
             admin_listen: self.admin_listen,
             admin_static_dir: self.admin_static_dir.clone(),
