@@ -126,8 +126,8 @@ fn unsignable(req: &AccessRequestDoc, bundle: &Value) -> Option<String> {
     None
 }
 
-/// The protobuf field that names the resource of `api` (`alibaba-kms-aap.md` §1.9), and whether
-/// it is a secret name. None: the API names no resource.
+/// The protobuf field that names the resource of `api` (`alibaba-kms-aap.md` §1.9); None: the
+/// API names no resource.
 fn resource_field(api: &str) -> Option<u8> {
     match api {
         "GenerateRandom" => None,
@@ -339,4 +339,42 @@ fn fixtures_decide_the_same_natively_and_in_the_filter() {
     }
     assert!(offload_host.stats().foreign_calls > 0, "the offload host never verified natively");
     assert_eq!(pure_host.stats().foreign_calls, 0, "the pure host called verify_signature");
+}
+
+/// The request bodies carry the resource where the scanner (and the server) look for it, also
+/// past one-byte protobuf lengths; and cases a signed request cannot express are recognized.
+#[test]
+fn request_bodies_and_unsignable_cases() {
+    use policy_core::{extract_resource, Api, ResourceRef};
+    let doc = |api: &str, resource: Option<&str>| AccessRequestDoc {
+        client_key_id: "KAAP.x".into(),
+        api: api.into(),
+        resource: resource.map(str::to_string),
+        source_ip: "10.0.0.1".into(),
+        scope: Some("kst-a".into()),
+        time: "2025-01-01T00:00:00Z".into(),
+    };
+    let long = format!("team/{}", "x".repeat(250));
+    for api in Api::ALL {
+        for name in ["k", long.as_str()] {
+            let req = doc(api.name(), (api != Api::GenerateRandom).then_some(name));
+            let bytes = body(&req);
+            let got = extract_resource(api, &bytes).unwrap();
+            let want = match api {
+                Api::GenerateRandom => None,
+                Api::GetSecretValue => Some(ResourceRef::SecretName(name)),
+                _ => Some(ResourceRef::KeyId(name)),
+            };
+            assert_eq!(got, want, "{}", api.name());
+        }
+        let empty = body(&doc(api.name(), None));
+        assert_eq!(extract_resource(api, &empty).unwrap(), None, "{}", api.name());
+    }
+    let gateway = serde_json::json!({"Gateway": {"Scope": "kst-a"}});
+    assert_eq!(unsignable(&doc("Encrypt", Some("k")), &gateway), None);
+    assert!(unsignable(&doc("GenerateRandom", Some("k")), &gateway).is_some());
+    assert!(unsignable(&doc("Encrypt", Some("")), &gateway).is_some());
+    assert!(unsignable(&AccessRequestDoc { scope: None, ..doc("Encrypt", Some("k")) }, &serde_json::json!({})).is_some());
+    assert!(unsignable(&AccessRequestDoc { client_key_id: "a b".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some());
+    assert!(unsignable(&AccessRequestDoc { time: "1969-12-31T23:59:59Z".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some());
 }
