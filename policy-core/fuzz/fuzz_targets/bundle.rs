@@ -1,0 +1,23 @@
+//! The bundle parser must never panic: any input is either a compiled bundle or a list of errors,
+//! each naming a JSON path; whatever compiles must re-export to JSON that compiles again.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match policy_core::parse_bundle(text) {
+        Ok(bundle) => {
+            if let Ok(compiled) = bundle.compile() {
+                let again = compiled.bundle().to_json();
+                assert!(policy_core::parse_bundle(&again).is_ok(), "re-export must parse");
+            }
+        }
+        Err(errors) => {
+            assert!(!errors.errors().is_empty());
+            for e in errors.errors() {
+                assert!(e.path.starts_with('$'), "error without a JSON path: {e}");
+            }
+        }
+    }
+});

@@ -1,0 +1,380 @@
+//! The shared decision fixtures (`tests/fixtures/decisions/*.json`) give the same decisions natively
+//! (policy-core) and in the proxy-wasm filter run by our wasmtime host, with the `verify_signature`
+//! offload on and off. (The browser and Node builds check the same files in `web-demo/tests` and
+//! `wasm-module/bindings/tests`.)
+//!
+//! The filter only sees signed HTTP requests, so every case becomes one, made the way the SDK makes
+//! it: the fixture's bundle with every client key's public key replaced by the test key whose
+//! private half this test holds (validity kept), `Gateway.Scope` set to the case's scope, the
+//! case's resource in the API's protobuf request, the headers of the SDK signed with RSA PKCS#1
+//! v1.5 SHA-256, `date` = the case's time = the filter's clock, peer = `<SourceIp>:40000`.
+//!
+//! Build the filter first: `cargo build -p aapkit-filter --target wasm32-wasip1 --profile wasm-release`
+//! (the test fails, never skips, when the module is missing).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use base64::Engine as _;
+use policy_core::{compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView};
+use serde::Deserialize;
+use serde_json::Value;
+
+// ---- fixtures --------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    bundle: String,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    request: AccessRequestDoc,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Expect {
+    allowed: bool,
+    error_code: Option<String>,
+    http_status: Option<u16>,
+    policy: Option<String>,
+    failed_checks: Option<Vec<FailedCheck>>,
+}
+
+/// Fixture cases a signed request cannot reproduce: (file, case name, why). Every entry must
+/// name an existing case, and every case `unsignable` detects must be listed here.
+const NOT_SIGNABLE: &[(&str, &str, &str)] = &[];
+
+fn fixture_files() -> Vec<(String, FixtureFile)> {
+    let dir = aapkit_tests::repo_root().join("tests/fixtures/decisions");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let fx = serde_json::from_str(&read(&p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (name, fx)
+        })
+        .collect()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn key_file(name: &str) -> String {
+    read(&aapkit_tests::repo_root().join("policy-core/tests/data/keys").join(name))
+}
+
+/// The fixture's expectations hold for the native report (absent ones are not checked).
+fn check_expect(report: &DecisionReport, expect: &Expect, ctx: &str) {
+    assert_eq!(report.allowed, expect.allowed, "{ctx}: Allowed");
+    if let Some(code) = &expect.error_code {
+        assert_eq!(report.error_code.as_ref(), Some(code), "{ctx}: ErrorCode");
+    }
+    if let Some(s) = expect.http_status {
+        assert_eq!(report.http_status, s, "{ctx}: HttpStatus");
+    }
+    if let Some(p) = &expect.policy {
+        assert_eq!(report.policy.as_ref(), Some(p), "{ctx}: Policy");
+    }
+    if let Some(fc) = &expect.failed_checks {
+        assert_eq!(&report.failed_checks, fc, "{ctx}: FailedChecks");
+    }
+}
+
+// ---- the signed request ----------------------------------------------------------------------
+
+/// Why a case cannot travel as a signed request, if it cannot.
+fn unsignable(req: &AccessRequestDoc, bundle: &Value) -> Option<String> {
+    if req.api == "GenerateRandom" && req.resource.is_some() {
+        return Some("GenerateRandom carries no resource in its request".into());
+    }
+    if req.resource.as_deref() == Some("") {
+        return Some("an empty resource is the absent proto3 field on the wire".into());
+    }
+    if req.scope.is_none() && bundle.pointer("/Gateway/Scope").is_none() {
+        return Some("no scope: the filter needs Gateway.Scope".into());
+    }
+    let visible = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    if !visible(&req.client_key_id) {
+        return Some("the client key id cannot travel as a header value as is".into());
+    }
+    match parse_rfc3339(&req.time) {
+        Some(t) if t >= 0 => {}
+        _ => return Some("the time is not a date header the filter's clock can have".into()),
+    }
+    if req.source_ip.parse::<IpAddr>().is_err() {
+        return Some("the source is not an address a TCP peer can have".into());
+    }
+    None
+}
+
+/// The protobuf field that names the resource of `api` (`alibaba-kms-aap.md` §1.9); None: the
+/// API names no resource.
+fn resource_field(api: &str) -> Option<u8> {
+    match api {
+        "GenerateRandom" => None,
+        // DecryptRequest / AdvanceDecryptRequest: CiphertextBlob = 1, KeyId = 2.
+        "Decrypt" | "AdvanceDecrypt" => Some(2),
+        // GetSecretValueRequest.SecretName = 1; every other request: KeyId = 1.
+        _ => Some(1),
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_string(out: &mut Vec<u8>, field: u8, s: &[u8]) {
+    put_varint(out, u64::from(field) << 3 | 2);
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// The request body the SDK would send for this case.
+fn body(req: &AccessRequestDoc) -> Vec<u8> {
+    let mut out = Vec::new();
+    match resource_field(&req.api) {
+        None => {
+            // GenerateRandomRequest { int32 Length = 1 }
+            put_varint(&mut out, 1 << 3);
+            put_varint(&mut out, 32);
+        }
+        Some(field) => {
+            if let Some(r) = &req.resource {
+                put_string(&mut out, field, r.as_bytes());
+            }
+            // A payload field beside the resource, as real requests have (Encrypt's Plaintext = 2).
+            if req.api == "Encrypt" {
+                put_string(&mut out, 2, b"hello");
+            }
+        }
+    }
+    out
+}
+
+fn signing_key() -> RsaKeyPair {
+    let pem = key_file("test-rsa2048.pem");
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    RsaKeyPair::from_pkcs8(&der).unwrap()
+}
+
+/// The headers of `alibaba-kms-aap.md` §1.2, signed over `policy_core::string_to_sign`.
+fn signed_headers(key: &RsaKeyPair, req: &AccessRequestDoc, body: &[u8], date: i64) -> Vec<(String, String)> {
+    let sha = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    let mut h: Vec<(String, String)> = [
+        ("accept", "application/x-protobuf".to_string()),
+        ("host", "kst-parity.cryptoservice.kms.aliyuncs.com".to_string()),
+        ("date", policy_core::format_rfc1123(date)),
+        ("user-agent", "AlibabaCloud (linux; x86_64) Python/3.11 kms-gcs-python-sdk-version/1.0.2".to_string()),
+        ("x-kms-apiversion", "dkms-gcs-0.2".to_string()),
+        ("x-kms-apiname", req.api.clone()),
+        ("x-kms-signaturemethod", "RSA_PKCS1_SHA_256".to_string()),
+        ("x-kms-acccesskeyid", req.client_key_id.clone()),
+        ("content-type", "application/x-protobuf".to_string()),
+        ("content-length", body.len().to_string()),
+        ("content-sha256", hex::encode_upper(sha.as_ref())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let view: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let sts = policy_core::string_to_sign(&HttpRequestView { method: "POST", headers: &view, body });
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), sts.as_bytes(), &mut sig).unwrap();
+    h.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig))));
+    h
+}
+
+fn source_address(ip: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:40000")
+    } else {
+        format!("{ip}:40000")
+    }
+}
+
+/// The fixture bundle for the filter: the test key's public half on every client key, and
+/// `Gateway.Scope` = `scope` (when given).
+fn filter_bundle(original: &Value, public_pem: &str, scope: Option<&str>) -> String {
+    let mut b = original.clone();
+    if let Some(keys) = b.get_mut("ClientKeys").and_then(Value::as_array_mut) {
+        for k in keys {
+            k["PublicKeyData"] = Value::String(public_pem.to_string());
+        }
+    }
+    if let Some(scope) = scope {
+        let obj = b.as_object_mut().expect("a bundle is a JSON object");
+        let gateway = obj.entry("Gateway").or_insert_with(|| Value::Object(Default::default()));
+        gateway["Scope"] = Value::String(scope.to_string());
+    }
+    b.to_string()
+}
+
+// ---- the comparison --------------------------------------------------------------------------
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The filter's outcome says what the native report says.
+fn check_filter(outcome: &FilterOutcome, native: &DecisionReport, req: &AccessRequestDoc, ctx: &str) {
+    match outcome {
+        FilterOutcome::Continue { added_headers, .. } => {
+            assert!(native.allowed, "{ctx}: the filter allowed, natively denied: {native:#?}");
+            assert_eq!(header(added_headers, "x-aapkit-policy"), native.policy.as_deref(), "{ctx}: x-aapkit-policy");
+            assert_eq!(header(added_headers, "x-aapkit-aap"), native.aap.as_deref(), "{ctx}: x-aapkit-aap");
+            assert_eq!(header(added_headers, "x-aapkit-client-key"), Some(req.client_key_id.as_str()), "{ctx}: x-aapkit-client-key");
+        }
+        FilterOutcome::LocalResponse { status, headers, body } => {
+            let e = wire::decode_error(body).unwrap_or_else(|err| panic!("{ctx}: Error body: {err:?}"));
+            assert!(!native.allowed, "{ctx}: the filter denied ({status} {e:?}), natively allowed: {native:#?}");
+            assert_eq!(*status, native.http_status, "{ctx}: HTTP status ({e:?})");
+            assert_eq!(header(headers, "content-type"), Some("application/x-protobuf"), "{ctx}");
+            assert_eq!(e.status_code, i32::from(*status), "{ctx}: StatusCode");
+            assert_eq!(Some(&e.error_code), native.error_code.as_ref(), "{ctx}: ErrorCode");
+            assert_eq!(Some(&e.error_message), native.message.as_ref(), "{ctx}: ErrorMessage");
+        }
+    }
+}
+
+#[test]
+fn fixtures_decide_the_same_natively_and_in_the_filter() {
+    let wasm_path = aapkit_tests::filter_wasm().unwrap_or_else(|e| panic!("{e}"));
+    let wasm = std::fs::read(&wasm_path).unwrap_or_else(|e| panic!("{}: {e}", wasm_path.display()));
+    let public_pem = key_file("test-rsa2048-pkcs1-pub.pem");
+    let key = signing_key();
+    let hosts: Vec<(bool, FilterHost)> = [true, false]
+        .into_iter()
+        .map(|offload| {
+            let cfg = FilterHostConfig { verify_signature_offload: offload, max_vms: 1, ..FilterHostConfig::default() };
+            (offload, FilterHost::new(&wasm, cfg).unwrap())
+        })
+        .collect();
+
+    let mut total = 0;
+    let mut through_filter = 0;
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    let mut allows = 0;
+    for (file, fx) in fixture_files() {
+        let bundle_text = read(&aapkit_tests::repo_root().join(&fx.bundle));
+        let native_bundle = compile_bundle(&bundle_text).unwrap_or_else(|e| panic!("{}: {e}", fx.bundle));
+        let bundle_json: Value = serde_json::from_str(&bundle_text).unwrap();
+
+        // Group the cases by scope: one filter configuration per distinct scope.
+        let mut by_scope: BTreeMap<Option<String>, Vec<&Case>> = BTreeMap::new();
+        for c in &fx.cases {
+            total += 1;
+            let ctx = format!("{file} / {}", c.name);
+            let native = c.request.evaluate(&native_bundle).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            check_expect(&native, &c.expect, &ctx);
+            let listed = NOT_SIGNABLE.iter().find(|(f, n, _)| *f == file && *n == c.name);
+            match (unsignable(&c.request, &bundle_json), listed) {
+                (None, None) => by_scope.entry(c.request.scope.clone()).or_default().push(c),
+                (Some(_), Some(_)) => skipped.push((file.clone(), c.name.clone())),
+                (Some(why), None) => panic!("{ctx}: {why}; list it in NOT_SIGNABLE with the reason"),
+                (None, Some(_)) => panic!("{ctx}: listed in NOT_SIGNABLE but it can be signed: remove it"),
+            }
+        }
+
+        for (scope, cases) in by_scope {
+            let config = filter_bundle(&bundle_json, &public_pem, scope.as_deref());
+            for (offload, host) in &hosts {
+                host.configure(&config).unwrap_or_else(|e| panic!("{file} (scope {scope:?}): the filter refused the bundle: {e:?}"));
+                for c in &cases {
+                    let ctx = format!("{file} / {} (offload {offload})", c.name);
+                    let native = c.request.evaluate(&native_bundle).unwrap();
+                    let now = parse_rfc3339(&c.request.time).unwrap();
+                    let body = body(&c.request);
+                    let headers = signed_headers(&key, &c.request, &body, now);
+                    let source = source_address(&c.request.source_ip);
+                    let outcome = host.run_request(&FilterRequest {
+                        headers: &headers,
+                        body: &body,
+                        source_address: &source,
+                        now_nanos: Some(u64::try_from(now).unwrap() * 1_000_000_000),
+                        trailers: &[],
+                    });
+                    check_filter(&outcome, &native, &c.request, &ctx);
+                    through_filter += 1;
+                    allows += usize::from(native.allowed);
+                }
+            }
+        }
+    }
+
+    for (f, n, why) in NOT_SIGNABLE {
+        assert!(skipped.iter().any(|(sf, sn)| sf == f && sn == n), "NOT_SIGNABLE names no case: {f} / {n} ({why})");
+    }
+    assert_eq!(through_filter, 2 * (total - skipped.len()));
+    assert!(total >= 40, "only {total} fixture cases");
+    assert!(allows > 0 && allows < through_filter, "the fixtures need allows and denies");
+    let (offload_host, pure_host) = (&hosts[0].1, &hosts[1].1);
+    for (name, host) in [("offload", offload_host), ("pure", pure_host)] {
+        let stats = host.stats();
+        assert_eq!(stats.traps, 0, "{name}: {stats:?}");
+        assert_eq!(stats.fail_closed, 0, "{name}: {stats:?}");
+    }
+    assert!(offload_host.stats().foreign_calls > 0, "the offload host never verified natively");
+    assert_eq!(pure_host.stats().foreign_calls, 0, "the pure host called verify_signature");
+}
+
+/// The request bodies carry the resource where the scanner (and the server) look for it, also
+/// past one-byte protobuf lengths; and cases a signed request cannot express are recognized.
+#[test]
+fn request_bodies_and_unsignable_cases() {
+    use policy_core::{extract_resource, Api, ResourceRef};
+    let doc = |api: &str, resource: Option<&str>| AccessRequestDoc {
+        client_key_id: "KAAP.x".into(),
+        api: api.into(),
+        resource: resource.map(str::to_string),
+        source_ip: "10.0.0.1".into(),
+        scope: Some("kst-a".into()),
+        time: "2025-01-01T00:00:00Z".into(),
+    };
+    let long = format!("team/{}", "x".repeat(250));
+    for api in Api::ALL {
+        for name in ["k", long.as_str()] {
+            let req = doc(api.name(), (api != Api::GenerateRandom).then_some(name));
+            let bytes = body(&req);
+            let got = extract_resource(api, &bytes).unwrap();
+            let want = match api {
+                Api::GenerateRandom => None,
+                Api::GetSecretValue => Some(ResourceRef::SecretName(name)),
+                _ => Some(ResourceRef::KeyId(name)),
+            };
+            assert_eq!(got, want, "{}", api.name());
+        }
+        let empty = body(&doc(api.name(), None));
+        assert_eq!(extract_resource(api, &empty).unwrap(), None, "{}", api.name());
+    }
+    let gateway = serde_json::json!({"Gateway": {"Scope": "kst-a"}});
+    assert_eq!(unsignable(&doc("Encrypt", Some("k")), &gateway), None);
+    assert!(unsignable(&doc("GenerateRandom", Some("k")), &gateway).is_some());
+    assert!(unsignable(&doc("Encrypt", Some("")), &gateway).is_some());
+    assert!(unsignable(&AccessRequestDoc { scope: None, ..doc("Encrypt", Some("k")) }, &serde_json::json!({})).is_some());
+    assert!(unsignable(&AccessRequestDoc { client_key_id: "a b".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some());
+    assert!(unsignable(&AccessRequestDoc { time: "1969-12-31T23:59:59Z".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some());
+}
