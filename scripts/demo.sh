@@ -11,5 +11,12 @@ rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add was
 echo "building the filter module and the gateway (the first build takes several minutes)..." >&2
 cargo build -q -p aapkit-filter --target wasm32-wasip1 --profile wasm-release
 cargo build -q --release -p aapkit
+# The playground (web-demo) joins the admin listener when its wasm package has been built
+# (scripts/build-wasm.sh, which scripts/test.sh runs).
+extra=()
+if [ -f web-demo/pkg/aapkit_wasm_bg.wasm ]; then
+  extra=(--admin-listen 127.0.0.1:9443 --playground-dir "$root/web-demo")
+  echo "playground and metrics: http://127.0.0.1:9443/playground/ and /metrics" >&2
+fi
 exec "$CARGO_TARGET_DIR/release/aapkit" --data-dir "${AAPKIT_DATA_DIR:-$root/.aapkit-data}" \
-  demo --filter-wasm "$AAPKIT_FILTER_WASM" "$@"
+  demo --filter-wasm "$AAPKIT_FILTER_WASM" "${extra[@]}" "$@"

@@ -123,3 +123,25 @@ fn wasm_enforcer_exposes_filter_counters() {
     assert_eq!(allowed["Resource"], format!("key/{}", st.aes));
     assert_eq!(allowed["Policy"], "p1");
 }
+
+#[test]
+fn playground_is_served_under_playground_on_the_admin_listener() {
+    let st = setup();
+    let site = st.env.path("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("index.html"), "<title>aapkit policy playground</title>").unwrap();
+    std::fs::write(site.join("pkg/aapkit_wasm_bg.wasm"), "not really wasm").unwrap();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(&st.env, &["--admin-listen", &admin, "--playground-dir", site.to_str().unwrap()]);
+    let admin = admin.parse().unwrap();
+    assert_eq!(http_get(admin, "/").0, 302);
+    let (status, body) = http_get(admin, "/playground/");
+    assert_eq!(status, 200);
+    assert!(body.contains("aapkit policy playground"));
+    assert_eq!(http_get(admin, "/playground/pkg/aapkit_wasm_bg.wasm").0, 200);
+    // Only under /playground/, and never outside the directory.
+    assert_eq!(http_get(admin, "/index.html").0, 404);
+    assert_eq!(http_get(admin, "/playground/../master.key").0, 404);
+    assert_eq!(http_get(admin, "/playground/%2e%2e/master.key").0, 404);
+    server.terminate();
+}

@@ -75,9 +75,10 @@ pub struct ServeArgs {
     /// Serve /metrics (Prometheus) on a separate plain-HTTP listener; without a value 127.0.0.1:9443.
     #[arg(long, num_args = 0..=1, default_missing_value = crate::ops::DEFAULT_ADMIN_LISTEN, value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
-    /// Also serve the files of this directory on the admin listener (the web playground).
-    #[arg(long, requires = "admin_listen", value_name = "DIR")]
-    pub admin_static_dir: Option<PathBuf>,
+    /// Serve the web playground (the `web-demo` directory, built by scripts/build-wasm.sh) under
+    /// /playground/ on the admin listener.
+    #[arg(long, visible_alias = "admin-static-dir", requires = "admin_listen", value_name = "DIR")]
+    pub playground_dir: Option<PathBuf>,
     /// Enforce the QPS quotas of a software instance spec: 1000, 2000, 4000, 10000 or 20000 (default: unlimited).
     #[arg(long, env = "AAPKIT_QPS_SPEC", value_name = "SPEC")]
     pub qps_spec: Option<u32>,
@@ -116,7 +117,7 @@ impl ServeArgs {
         let audit = crate::ops::AuditConfig { retention_days: self.audit_retention_days, ..Default::default() };
         Ok(crate::ops::OpsOptions {
             admin_listen: self.admin_listen,
-            admin_static_dir: self.admin_static_dir.clone(),
+            admin_static_dir: self.playground_dir.clone(),
             quota,
             expiry_webhook,
             expiry_check_interval: std::time::Duration::from_secs(self.expiry_check_interval),

@@ -65,9 +65,11 @@ impl Admin {
                 }
             }
             "/healthz" => text(StatusCode::OK, "text/plain", "ok\n"),
-            path => match &self.static_dir {
-                Some(dir) => serve_file(dir, path).await,
-                None => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+            // The playground lives under /playground/ (its pages use relative paths).
+            "/" | "/playground" => redirect("/playground/"),
+            path => match (&self.static_dir, path.strip_prefix("/playground")) {
+                (Some(dir), Some(rest)) if rest.starts_with('/') => serve_file(dir, rest).await,
+                _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
             },
         })
     }
@@ -117,6 +119,16 @@ pub fn static_path(dir: &Path, url_path: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+fn redirect(to: &'static str) -> Response<Body> {
+    let mut r = text(StatusCode::FOUND, "text/plain", "");
+    r.headers_mut().insert(hyper::header::LOCATION, hyper::header::HeaderValue::from_static(to));
+    r
+}
+
+/// The page runs wasm and nothing from elsewhere: the same policy as `web-demo/serve.mjs`.
+const PLAYGROUND_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+                              img-src 'self' data:; connect-src 'self'";
+
 async fn serve_file(dir: &Path, url_path: &str) -> Response<Body> {
     let Some(path) = static_path(dir, url_path) else {
         return text(StatusCode::NOT_FOUND, "text/plain", "not found\n");
@@ -134,7 +146,10 @@ async fn serve_file(dir: &Path, url_path: &str) -> Response<Body> {
                 Some("png") => "image/png",
                 _ => "application/octet-stream",
             };
-            text(StatusCode::OK, ct, bytes)
+            let mut r = text(StatusCode::OK, ct, bytes);
+            r.headers_mut()
+                .insert(hyper::header::CONTENT_SECURITY_POLICY, hyper::header::HeaderValue::from_static(PLAYGROUND_CSP));
+            r
         }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
