@@ -201,6 +201,8 @@ fn sdk_signed_vector_is_allowed_with_and_without_offload() {
                 ("x-aapkit-aap".to_string(), "app".to_string()),
                 ("x-aapkit-policy".to_string(), "app-keys".to_string()),
                 ("x-aapkit-client-key".to_string(), "key_for_unit_test".to_string()),
+                ("x-aapkit-resource".to_string(), "key-test".to_string()),
+                ("x-aapkit-qps-group".to_string(), "Symmetric".to_string()),
             ]
         );
         let stats = host.stats();
@@ -219,7 +221,9 @@ fn allowed_requests_carry_the_caller_and_spoofed_headers_are_dropped() {
     let outcome = run(&host, &headers, &req.body, "192.168.10.7:4000", NOW);
     let FilterOutcome::Continue { added_headers, headers, .. } = outcome else { panic!("{outcome:?}") };
     assert!(added_headers.contains(&("x-aapkit-policy".into(), "app-secrets".into())), "{added_headers:?}");
-    assert_eq!(headers.iter().filter(|(k, _)| k.starts_with("x-aapkit-")).count(), 3, "{headers:?}");
+    assert!(added_headers.contains(&("x-aapkit-resource".into(), "app/db-password".into())), "{added_headers:?}");
+    assert!(added_headers.contains(&("x-aapkit-qps-group".into(), "GetSecretValue".into())), "{added_headers:?}");
+    assert_eq!(headers.iter().filter(|(k, _)| k.starts_with("x-aapkit-")).count(), 5, "{headers:?}");
     assert!(!headers.iter().any(|(_, v)| v == "spoofed"));
 }
 
@@ -555,7 +559,8 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
                 client_key_id: TEST_KEY_ID.into(),
                 aap: "app".into(),
                 policy: "app-keys".into(),
-                ..Caller::default()
+                resource: "key/key-test".into(),
+                qps_group: Some(policy_core::QpsGroup::Symmetric),
             }
         ),
         other => panic!("{other:?}"),

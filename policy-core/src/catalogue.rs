@@ -215,6 +215,20 @@ impl fmt::Display for Permission {
 }
 
 impl QpsGroup {
+    pub const ALL: [QpsGroup; 6] = [
+        QpsGroup::Symmetric,
+        QpsGroup::Asymmetric,
+        QpsGroup::GetPublicKey,
+        QpsGroup::GetSecretValue,
+        QpsGroup::GenerateRandom,
+        QpsGroup::DataKeyPair,
+    ];
+
+    /// The group named by [`QpsGroup::name`].
+    pub fn from_name(name: &str) -> Option<QpsGroup> {
+        QpsGroup::ALL.into_iter().find(|g| g.name() == name)
+    }
+
     /// A stable name for the group.
     pub const fn name(self) -> &'static str {
         match self {
@@ -231,6 +245,14 @@ impl QpsGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qps_group_names_round_trip() {
+        for g in QpsGroup::ALL {
+            assert_eq!(QpsGroup::from_name(g.name()), Some(g));
+        }
+        assert_eq!(QpsGroup::from_name("symmetric"), None);
+    }
 
     #[test]
     fn names_round_trip() {

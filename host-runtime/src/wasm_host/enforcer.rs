@@ -8,6 +8,8 @@ use super::{FilterHost, FilterOutcome, FilterRequest};
 pub const AAP_HEADER: &str = "x-aapkit-aap";
 pub const POLICY_HEADER: &str = "x-aapkit-policy";
 pub const CLIENT_KEY_HEADER: &str = "x-aapkit-client-key";
+pub const RESOURCE_HEADER: &str = "x-aapkit-resource";
+pub const QPS_GROUP_HEADER: &str = "x-aapkit-qps-group";
 
 impl Enforcer for FilterHost {
     fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
@@ -33,11 +35,18 @@ impl Enforcer for FilterHost {
                 let get = |name: &str| {
                     added_headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
                 };
+                let api = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "x-kms-apiname")
+                    .and_then(|(_, v)| policy_core::Api::from_name(v));
+                let resource = get(RESOURCE_HEADER);
                 let caller = Caller {
                     client_key_id: get(CLIENT_KEY_HEADER),
                     aap: get(AAP_HEADER),
                     policy: get(POLICY_HEADER),
-                    ..Caller::default()
+                    resource: crate::server::enforcer::resource_label(api, (!resource.is_empty()).then_some(resource.as_str())),
+                    qps_group: policy_core::QpsGroup::from_name(&get(QPS_GROUP_HEADER)),
                 };
                 if caller.client_key_id.is_empty() {
                     // An allow that names no caller is not one.
