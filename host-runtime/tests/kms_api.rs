@@ -4,7 +4,7 @@
 
 mod kms_common;
 
-use aapkit_host::kms::keyring::KeySpec;
+use aapkit_host::kms::keyring::{KeyRing, KeySpec};
 use aapkit_host::kms::public_key_der;
 use aapkit_host::proto::*;
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, RSA_PKCS1_2048_8192_SHA256};
@@ -521,4 +521,20 @@ mod properties {
             }
         }
     }
+}
+
+/// A blob altered to name an asymmetric key's version is the caller's error (400), not ours.
+#[test]
+fn blob_naming_an_asymmetric_key_version_is_invalid_parameter() {
+    let api = api();
+    let enc: EncryptResponse =
+        call(&api, "Encrypt", &EncryptRequest { key_id: AES.into(), plaintext: vec![1; 8], ..Default::default() })
+            .unwrap();
+    let ring = api.keyring();
+    let rsa = ring.resolve_key(RSA2048).unwrap().unwrap();
+    let mut blob = enc.ciphertext_blob;
+    blob[3..39].copy_from_slice(rsa.initial_version_id.as_bytes());
+    let err = call::<_, DecryptResponse>(&api, "Decrypt", &DecryptRequest { ciphertext_blob: blob, ..Default::default() })
+        .unwrap_err();
+    assert_eq!((err.http_status(), err.code.as_str()), (400, "InvalidParameter"), "{err}");
 }

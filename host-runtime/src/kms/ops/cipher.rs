@@ -144,8 +144,10 @@ impl<K: KeyRing> InstanceApi<K> {
                 key
             }
         };
+        // A symmetric blob that names an asymmetric key's version was not made by us (or was
+        // altered): the caller's input is wrong, not the service.
         if !key.spec.is_symmetric() {
-            return Err(KmsError::internal());
+            return Err(bad_blob());
         }
         let parsed = self.parsed(&key, vid)?;
         let ParsedKey::Aes(aes) = &*parsed else { return Err(KmsError::internal()) };
