@@ -1,21 +1,15 @@
 //! Parameter checks. Each error names the parameter and the offending value.
 
-use std::net::IpAddr;
-
 use super::StoreError;
 
 /// Longest resource name accepted (network rules, policies, AAPs).
 pub const MAX_NAME_LEN: usize = 128;
 /// Longest AAP name (RFC 5280 ub-common-name: it is the client-key certificate's CN).
 pub const MAX_AAP_NAME_LEN: usize = 64;
-/// Entries in one network rule's SourcePrivateIp.
-pub const MAX_SOURCE_IPS_PER_RULE: usize = 800;
-/// Network rules in one policy's AccessControlRules.
-pub const MAX_NETWORK_RULES_PER_POLICY: usize = 40;
-/// Policies attached to one AAP.
-pub const MAX_POLICIES_PER_AAP: usize = 3;
-/// Client keys bound to one AAP.
-pub const MAX_CLIENT_KEYS_PER_AAP: usize = 3;
+// The AAP model's limits are policy-core's: the store refuses what the bundle would refuse.
+pub use policy_core::limits::{
+    MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP, MAX_SOURCE_IPS_PER_RULE,
+};
 /// Resources in one policy.
 pub const MAX_RESOURCES_PER_POLICY: usize = 1000;
 /// Longest description.
@@ -69,28 +63,13 @@ pub fn description(desc: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// One SourcePrivateIp entry: an IPv4/IPv6 address or CIDR. Returns it in canonical text form.
+/// One SourcePrivateIp entry: an IPv4/IPv6 address or CIDR, parsed by policy-core (the same
+/// rules the bundle applies). Returns it in canonical text form.
 pub fn ip_or_cidr(entry: &str) -> Result<String, StoreError> {
-    let bad = |reason: &str| StoreError::invalid("SourcePrivateIp", entry, reason.to_owned());
-    let (addr, prefix) = match entry.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (entry, None),
-    };
-    let ip: IpAddr = addr.parse().map_err(|_| bad("not an IPv4 or IPv6 address or CIDR"))?;
-    match prefix {
-        None => Ok(ip.to_string()),
-        Some(p) => {
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("the prefix length after `/` must be a decimal number"));
-            }
-            let len: u8 = p.parse().map_err(|_| bad("bad prefix length"))?;
-            if len > max {
-                return Err(bad(&format!("prefix length {len} exceeds {max}")));
-            }
-            Ok(format!("{ip}/{len}"))
-        }
-    }
+    entry
+        .parse::<policy_core::IpCidr>()
+        .map(|c| c.to_string())
+        .map_err(|e| StoreError::invalid("SourcePrivateIp", entry, e.to_string()))
 }
 
 pub fn source_private_ips(entries: &[String]) -> Result<Vec<String>, StoreError> {
