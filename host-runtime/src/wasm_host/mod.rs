@@ -216,6 +216,9 @@ struct Pool {
     live: usize,
     /// VMs dropped and not yet replaced.
     to_replace: usize,
+    /// Requests waiting for a VM: wake one only when somebody waits (a condvar notify is a
+    /// syscall, too dear to pay on every request).
+    waiters: usize,
 }
 
 /// The filter module, ready to run requests. `Send + Sync`; calls block (run them on a blocking
@@ -269,7 +272,7 @@ impl FilterHost {
         Ok(FilterHost {
             pre,
             shared,
-            pool: Mutex::new(Pool { idle: vec![first], live: 1, to_replace: 0 }),
+            pool: Mutex::new(Pool { idle: vec![first], live: 1, to_replace: 0, waiters: 0 }),
             vm_freed: Condvar::new(),
             current: RwLock::new(None),
             configure_lock: Mutex::new(()),
@@ -417,18 +420,25 @@ impl FilterHost {
                         let mut pool = lock(&self.pool);
                         pool.live -= 1;
                         pool.to_replace += usize::from(replacing);
-                        self.vm_freed.notify_one();
+                        if pool.waiters > 0 {
+                            self.vm_freed.notify_one();
+                        }
                         None
                     }
                 };
             }
+            pool.waiters += 1;
             pool = self.vm_freed.wait(pool).unwrap_or_else(std::sync::PoisonError::into_inner);
+            pool.waiters -= 1;
         }
     }
 
     fn checkin(&self, vm: Vm) {
-        lock(&self.pool).idle.push(vm);
-        self.vm_freed.notify_one();
+        let mut pool = lock(&self.pool);
+        pool.idle.push(vm);
+        if pool.waiters > 0 {
+            self.vm_freed.notify_one();
+        }
     }
 
     fn discard(&self, vm: Vm) {
@@ -436,7 +446,9 @@ impl FilterHost {
         let mut pool = lock(&self.pool);
         pool.live -= 1;
         pool.to_replace += 1;
-        self.vm_freed.notify_one();
+        if pool.waiters > 0 {
+            self.vm_freed.notify_one();
+        }
     }
 
     /// Changes the per-request fuel budget for the requests that start from now on.
