@@ -72,7 +72,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("request-path");
     g.bench_function("native/authorize+aws-lc", |b| b.iter(|| authorize(&compiled, &view, peer, now, &NativeVerifier)));
     g.bench_function("wasm/filter+offload", |b| b.iter(|| offload.run_request(&req)));
-    g.bench_function("native/authorize+pure-rust", |b| b.iter(|| authorize(&compiled, &view, peer, now, &PureRustVerifier)));
+    g.bench_function("native/authorize+pure-rust", |b| {
+        b.iter(|| authorize(&compiled, &view, peer, now, &PureRustVerifier))
+    });
     g.bench_function("wasm/filter+pure-rust", |b| b.iter(|| pure.run_request(&req)));
     g.finish();
 

@@ -118,10 +118,7 @@ fn sign_request(
     let mut sig = vec![0u8; key.public_modulus_len()];
     key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, sts.as_bytes(), &mut sig)
         .map_err(|_| anyhow!("RSA signing failed"))?;
-    headers.push((
-        "authorization".into(),
-        format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig)),
-    ));
+    headers.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig))));
     Ok(SignedRequest { headers, body: Bytes::from(body) })
 }
 
@@ -130,7 +127,8 @@ fn workload_body(w: Workload, key_id: &str, i: usize) -> (&'static str, Vec<u8>)
         Workload::Encrypt => {
             let mut plaintext = [0u8; 32];
             plaintext[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            let req = proto::EncryptRequest { key_id: key_id.into(), plaintext: plaintext.to_vec(), ..Default::default() };
+            let req =
+                proto::EncryptRequest { key_id: key_id.into(), plaintext: plaintext.to_vec(), ..Default::default() };
             ("Encrypt", req.encode_to_vec())
         }
         Workload::Sign => {
@@ -155,8 +153,9 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         .with_context(|| format!("reading {}", args.client_key_file.display()))?;
     let password = std::fs::read_to_string(&args.password_file)
         .with_context(|| format!("reading {}", args.password_file.display()))?;
-    let (client_key_id, pkcs8) = crate::pki::client_key::load_client_key(&content, password.trim_end_matches(['\n', '\r']))
-        .map_err(|e| anyhow!("loading the client key: {e}"))?;
+    let (client_key_id, pkcs8) =
+        crate::pki::client_key::load_client_key(&content, password.trim_end_matches(['\n', '\r']))
+            .map_err(|e| anyhow!("loading the client key: {e}"))?;
     let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|e| anyhow!("client key is not RSA: {e}"))?;
 
     let date = httpdate_now();

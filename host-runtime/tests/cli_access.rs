@@ -29,100 +29,37 @@ fn network_rules() {
         serde_json::json!(["10.0.0.1", "192.168.0.0/24", "fd00::/8", "172.16.0.1", "172.16.0.2"])
     );
     let msg = env.fails_with(
-        &[
-            "network-rule",
-            "create",
-            "--name",
-            "r2",
-            "--source-private-ip",
-            "10.0.0.999",
-        ],
+        &["network-rule", "create", "--name", "r2", "--source-private-ip", "10.0.0.999"],
         "InvalidParameter",
     );
     assert!(msg.contains("SourcePrivateIp") && msg.contains("10.0.0.999"), "{msg}");
     let msg = env.fails_with(
-        &[
-            "network-rule",
-            "create",
-            "--name",
-            "r2",
-            "--type",
-            "Public",
-            "--source-private-ip",
-            "10.0.0.1",
-        ],
+        &["network-rule", "create", "--name", "r2", "--type", "Public", "--source-private-ip", "10.0.0.1"],
         "InvalidParameter",
     );
     assert!(msg.contains("Type"), "{msg}");
     env.fails_with(
-        &[
-            "network-rule",
-            "create",
-            "--name",
-            "r1",
-            "--source-private-ip",
-            "10.0.0.1",
-        ],
+        &["network-rule", "create", "--name", "r1", "--source-private-ip", "10.0.0.1"],
         "Rejected.ResourceExist",
     );
-    let (_, err) = env.fails(
-        &[
-            "network-rule",
-            "create",
-            "--name",
-            "r2",
-            "--source-private-ip",
-            "[10.0.0.1]",
-        ],
-        2,
-    );
+    let (_, err) = env.fails(&["network-rule", "create", "--name", "r2", "--source-private-ip", "[10.0.0.1]"], 2);
     assert!(err.contains("source-private-ip"), "{err}");
 
-    let u = env.ok(&[
-        "network-rule",
-        "update",
-        "--name",
-        "r1",
-        "--source-private-ip",
-        "10.1.0.0/16",
-    ]);
+    let u = env.ok(&["network-rule", "update", "--name", "r1", "--source-private-ip", "10.1.0.0/16"]);
     assert_eq!(u["SourcePrivateIp"], serde_json::json!(["10.1.0.0/16"]));
     assert_eq!(u["Description"], "office", "unchanged fields stay");
-    assert_eq!(
-        env.ok(&["network-rule", "describe", "--name", "r1"])["SourcePrivateIp"][0],
-        "10.1.0.0/16"
-    );
+    assert_eq!(env.ok(&["network-rule", "describe", "--name", "r1"])["SourcePrivateIp"][0], "10.1.0.0/16");
     assert_eq!(env.ok(&["network-rule", "list"])["TotalCount"], 1);
-    env.fails_with(
-        &["network-rule", "describe", "--name", "nope"],
-        "Forbidden.ResourceNotFound",
-    );
+    env.fails_with(&["network-rule", "describe", "--name", "nope"], "Forbidden.ResourceNotFound");
     env.ok(&["network-rule", "delete", "--name", "r1"]);
-    env.fails_with(
-        &["network-rule", "delete", "--name", "r1"],
-        "Forbidden.ResourceNotFound",
-    );
+    env.fails_with(&["network-rule", "delete", "--name", "r1"], "Forbidden.ResourceNotFound");
 }
 
 #[test]
 fn policies_and_references() {
     let env = Env::new();
-    env.ok(&[
-        "network-rule",
-        "create",
-        "--name",
-        "r1",
-        "--source-private-ip",
-        "10.0.0.0/8",
-    ]);
-    env.ok(&[
-        "network-rule",
-        "create",
-        "--name",
-        "r2",
-        "--source-private-ip",
-        "10.0.0.0/8",
-    ]);
+    env.ok(&["network-rule", "create", "--name", "r1", "--source-private-ip", "10.0.0.0/8"]);
+    env.ok(&["network-rule", "create", "--name", "r2", "--source-private-ip", "10.0.0.0/8"]);
     let p = env.ok(&[
         "policy",
         "create",
@@ -144,31 +81,16 @@ fn policies_and_references() {
     assert_eq!(p["Resources"], serde_json::json!(["key/*", "secret/app/*"]));
     assert_eq!(p["AccessControlRules"]["NetworkRules"], serde_json::json!(["r1"]));
 
-    let base = [
-        "policy",
-        "create",
-        "--name",
-        "p2",
-        "--kms-instance",
-        "kst-abc",
-        "--permissions",
-        KEY_USER,
-    ];
+    let base = ["policy", "create", "--name", "p2", "--kms-instance", "kst-abc", "--permissions", KEY_USER];
     fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
         [base, extra].concat()
     }
     let msg = env.fails_with(&with(&base, &["--resources", "key/*x"]), "InvalidParameter");
     assert!(msg.contains("Resources") && msg.contains("key/*x"), "{msg}");
-    let msg = env.fails_with(
-        &with(&base, &["--resources", "key/*", "--network-rules", "ghost"]),
-        "InvalidParameter",
-    );
+    let msg = env.fails_with(&with(&base, &["--resources", "key/*", "--network-rules", "ghost"]), "InvalidParameter");
     assert!(msg.contains("ghost"), "{msg}");
     let msg = env.fails_with(
-        &with(
-            &base,
-            &["--resources", "key/*", "--access-control-rules", r#"{"Rules":[]}"#],
-        ),
+        &with(&base, &["--resources", "key/*", "--access-control-rules", r#"{"Rules":[]}"#]),
         "InvalidParameter",
     );
     assert!(msg.contains("AccessControlRules"), "{msg}");
@@ -205,22 +127,10 @@ fn policies_and_references() {
     );
     assert!(msg.contains("KmsInstance"), "{msg}");
 
-    let u = env.ok(&[
-        "policy",
-        "update",
-        "--name",
-        "p1",
-        "--network-rules",
-        r#"["r1","r2"]"#,
-        "--description",
-        "d",
-    ]);
+    let u = env.ok(&["policy", "update", "--name", "p1", "--network-rules", r#"["r1","r2"]"#, "--description", "d"]);
     assert_eq!(u["AccessControlRules"]["NetworkRules"], serde_json::json!(["r1", "r2"]));
     assert_eq!(u["Resources"], serde_json::json!(["key/*", "secret/app/*"]));
-    let msg = env.fails_with(
-        &["policy", "update", "--name", "p1", "--kms-instance", "shared"],
-        "InvalidParameter",
-    );
+    let msg = env.fails_with(&["policy", "update", "--name", "p1", "--kms-instance", "shared"], "InvalidParameter");
     assert!(msg.contains("KmsInstance"), "{msg}");
     assert_eq!(env.ok(&["policy", "describe", "--name", "p1"])["Description"], "d");
     assert_eq!(env.ok(&["policy", "list"])["TotalCount"], 1);
@@ -233,14 +143,7 @@ fn policies_and_references() {
 #[test]
 fn aaps() {
     let env = Env::new();
-    env.ok(&[
-        "network-rule",
-        "create",
-        "--name",
-        "r",
-        "--source-private-ip",
-        "10.0.0.1",
-    ]);
+    env.ok(&["network-rule", "create", "--name", "r", "--source-private-ip", "10.0.0.1"]);
     for p in ["p1", "p2", "p3", "p4"] {
         env.ok(&[
             "policy",
@@ -261,23 +164,9 @@ fn aaps() {
         &["aap", "create", "--name", "a", "--policies", r#"["p1","p2","p3","p4"]"#],
         "Rejected.LimitExceeded",
     );
-    let msg = env.fails_with(
-        &["aap", "create", "--name", "a", "--policies", "nope"],
-        "InvalidParameter",
-    );
+    let msg = env.fails_with(&["aap", "create", "--name", "a", "--policies", "nope"], "InvalidParameter");
     assert!(msg.contains("Policies") && msg.contains("nope"), "{msg}");
-    let a = env.ok(&[
-        "aap",
-        "create",
-        "--name",
-        "a",
-        "--policies",
-        "p1",
-        "--policies",
-        "p2",
-        "--description",
-        "app",
-    ]);
+    let a = env.ok(&["aap", "create", "--name", "a", "--policies", "p1", "--policies", "p2", "--description", "app"]);
     assert_eq!(a["AuthenticationMethod"], "ClientKey");
     assert_eq!(a["Policies"], serde_json::json!(["p1", "p2"]));
     let msg = env.fails_with(&["policy", "delete", "--name", "p1"], "Rejected.ResourceInUse");
@@ -288,27 +177,9 @@ fn aaps() {
     env.ok(&["policy", "delete", "--name", "p1"]);
     assert_eq!(env.ok(&["aap", "describe", "--name", "a"])["Policies"][0], "p3");
     assert_eq!(env.ok(&["aap", "list"])["ApplicationAccessPoints"][0]["Name"], "a");
-    env.ok(&[
-        "aap",
-        "create",
-        "--name",
-        "ram",
-        "--policies",
-        "p4",
-        "--authentication-method",
-        "RAMRole",
-    ]);
+    env.ok(&["aap", "create", "--name", "ram", "--policies", "p4", "--authentication-method", "RAMRole"]);
     env.fails_with(
-        &[
-            "aap",
-            "create",
-            "--name",
-            "x",
-            "--policies",
-            "p4",
-            "--authentication-method",
-            "Password",
-        ],
+        &["aap", "create", "--name", "x", "--policies", "p4", "--authentication-method", "Password"],
         "InvalidParameter",
     );
     env.ok(&["aap", "delete", "--name", "a"]);

@@ -9,16 +9,7 @@ fn export_to_stdout_and_file() {
     let key = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     env.ok(&["alias", "create", "--alias-name", "alias/app", "--key-id", &key]);
     let f = env.write("v", b"do-not-export-me");
-    env.ok(&[
-        "secret",
-        "create",
-        "--secret-name",
-        "app/db",
-        "--encryption-key-id",
-        &key,
-        "--secret-data-file",
-        s(&f),
-    ]);
+    env.ok(&["secret", "create", "--secret-name", "app/db", "--encryption-key-id", &key, "--secret-data-file", s(&f)]);
 
     let pw = env.write("pw", b"Passw0rd-1");
     let ck = env.ok(&[
@@ -42,10 +33,7 @@ fn export_to_stdout_and_file() {
     assert_eq!(b["Keys"][0]["Aliases"][0], "alias/app");
     assert_eq!(b["Secrets"][0]["SecretName"], "app/db");
     assert_eq!(b["ClientKeys"][0]["ClientKeyId"], ck["ClientKeyId"]);
-    assert!(b["ClientKeys"][0]["PublicKeyData"]
-        .as_str()
-        .unwrap()
-        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(b["ClientKeys"][0]["PublicKeyData"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
     assert!(!text.contains("PRIVATE") && !text.contains("PrivateKeyData"));
     // What the CLI exports, policy-core accepts.
     policy_core::compile_bundle(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -10,16 +10,7 @@ fn create_validates_before_generating() {
     let out = env.path("ck.json");
     let o = s(&out);
     let msg = env.fails_with(
-        &[
-            "client-key",
-            "create",
-            "--aap",
-            "app",
-            "--password",
-            "short",
-            "--output",
-            o,
-        ],
+        &["client-key", "create", "--aap", "app", "--password", "short", "--output", o],
         "InvalidParameter",
     );
     assert!(
@@ -27,26 +18,12 @@ fn create_validates_before_generating() {
         "names the parameter, never echoes the password: {msg}"
     );
     let (_, err) = env.fails(
-        &[
-            "client-key",
-            "create",
-            "--aap",
-            "app",
-            "--password-env",
-            "AAPKIT_TEST_NO_SUCH_VAR",
-            "--output",
-            o,
-        ],
+        &["client-key", "create", "--aap", "app", "--password-env", "AAPKIT_TEST_NO_SUCH_VAR", "--output", o],
         2,
     );
     assert!(err.contains("AAPKIT_TEST_NO_SUCH_VAR"), "{err}");
     // Exactly one password source.
-    assert_eq!(
-        env.run(&["client-key", "create", "--aap", "app", "--output", o])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(env.run(&["client-key", "create", "--aap", "app", "--output", o]).status.code(), Some(2));
     assert_eq!(
         env.run(&[
             "client-key",
@@ -120,16 +97,7 @@ fn create_validates_before_generating() {
     );
     assert!(msg.contains("NotBefore"), "{msg}");
     env.fails_with(
-        &[
-            "client-key",
-            "create",
-            "--aap",
-            "ghost",
-            "--password-file",
-            s(&pw),
-            "--output",
-            o,
-        ],
+        &["client-key", "create", "--aap", "ghost", "--password-file", s(&pw), "--output", o],
         "Forbidden.ResourceNotFound",
     );
     assert!(!out.exists(), "nothing is written on failure");
@@ -144,23 +112,8 @@ fn create_writes_a_private_file_and_a_public_record() {
     let result = env
         .command()
         .env("CK_PW", "Passw0rd-1")
-        .args([
-            "--json",
-            "client-key",
-            "create",
-            "--aap",
-            "app",
-            "--password-env",
-            "CK_PW",
-            "--output",
-            s(&out),
-        ])
-        .args([
-            "--not-before",
-            "2024-01-01T00:00:00Z",
-            "--not-after",
-            "2030-01-01T00:00:00Z",
-        ])
+        .args(["--json", "client-key", "create", "--aap", "app", "--password-env", "CK_PW", "--output", s(&out)])
+        .args(["--not-before", "2024-01-01T00:00:00Z", "--not-after", "2030-01-01T00:00:00Z"])
         .output()
         .unwrap();
     assert!(result.status.success(), "{}", cli_support::stderr(&result));
@@ -182,27 +135,13 @@ fn create_writes_a_private_file_and_a_public_record() {
     let got = env.ok(&["client-key", "get", "--client-key-id", &id]);
     assert_eq!(got["AapName"], "app");
     assert_eq!(got["KeyAlgorithm"], "RSA_2048");
-    assert!(got["PublicKeyData"]
-        .as_str()
-        .unwrap()
-        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(got["PublicKeyData"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
     let db = std::fs::read(env.data_dir().join("aapkit.db")).unwrap();
     assert!(!db.windows(11).any(|w| w == b"PRIVATE KEY"));
 
     // The output file is never overwritten.
-    let (_, err) = env.fails(
-        &[
-            "client-key",
-            "create",
-            "--aap",
-            "app",
-            "--password",
-            "Passw0rd-1",
-            "--output",
-            s(&out),
-        ],
-        2,
-    );
+    let (_, err) =
+        env.fails(&["client-key", "create", "--aap", "app", "--password", "Passw0rd-1", "--output", s(&out)], 2);
     assert!(err.contains("exists"), "{err}");
     assert_eq!(env.ok(&["client-key", "list", "--aap", "app"])["TotalCount"], 1);
 }
@@ -234,33 +173,18 @@ fn list_get_delete_and_limits() {
     assert_eq!(list["ClientKeys"][0]["KeyAlgorithm"], "RSA_2048");
     assert_eq!(list["ClientKeys"][0]["NotBefore"], "2023-11-14T22:13:20Z");
     assert_eq!(env.ok(&["client-key", "list"])["TotalCount"], 3);
-    assert_eq!(
-        env.ok(&["client-key", "get", "--client-key-id", &ids[0]])["AapName"],
-        "app"
-    );
+    assert_eq!(env.ok(&["client-key", "get", "--client-key-id", &ids[0]])["AapName"], "app");
 
     let pw = env.write("pw", b"Passw0rd-1");
     env.fails_with(
-        &[
-            "client-key",
-            "create",
-            "--aap",
-            "app",
-            "--password-file",
-            s(&pw),
-            "--output",
-            s(&env.path("o")),
-        ],
+        &["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&env.path("o"))],
         "Rejected.LimitExceeded",
     );
     env.fails_with(&["aap", "delete", "--name", "app"], "Rejected.ResourceInUse");
     for id in &ids {
         env.ok(&["client-key", "delete", "--client-key-id", id, "--force"]);
     }
-    env.fails_with(
-        &["client-key", "delete", "--client-key-id", &ids[0]],
-        "Forbidden.ResourceNotFound",
-    );
+    env.fails_with(&["client-key", "delete", "--client-key-id", &ids[0]], "Forbidden.ResourceNotFound");
     env.fails_with(&["client-key", "list", "--aap", "ghost"], "Forbidden.ResourceNotFound");
     env.ok(&["aap", "delete", "--name", "app"]);
 }

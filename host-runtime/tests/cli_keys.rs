@@ -21,21 +21,11 @@ fn key_lifecycle() {
 
     assert_eq!(env.ok(&["key", "disable", "--key-id", &id])["KeyState"], "Disabled");
     assert_eq!(env.ok(&["key", "enable", "--key-id", &id])["KeyState"], "Enabled");
-    let pending = &env.ok(&[
-        "key",
-        "schedule-deletion",
-        "--key-id",
-        &id,
-        "--pending-window-in-days",
-        "7",
-    ]);
+    let pending = &env.ok(&["key", "schedule-deletion", "--key-id", &id, "--pending-window-in-days", "7"]);
     assert_eq!(pending["KeyState"], "PendingDeletion");
     assert!(pending["DeleteDate"].is_string());
     env.fails_with(&["key", "enable", "--key-id", &id], "Rejected.UnexpectedState");
-    assert_eq!(
-        env.ok(&["key", "cancel-deletion", "--key-id", &id])["KeyState"],
-        "Enabled"
-    );
+    assert_eq!(env.ok(&["key", "cancel-deletion", "--key-id", &id])["KeyState"], "Enabled");
 
     let rotated = &env.ok(&["key", "rotate", "--key-id", &id]);
     assert_eq!(rotated["KeyVersions"].as_array().unwrap().len(), 2);
@@ -43,14 +33,7 @@ fn key_lifecycle() {
     assert_eq!(rotated["InitialKeyVersion"], v1.as_str());
 
     let msg = env.fails_with(
-        &[
-            "key",
-            "schedule-deletion",
-            "--key-id",
-            &id,
-            "--pending-window-in-days",
-            "400",
-        ],
+        &["key", "schedule-deletion", "--key-id", &id, "--pending-window-in-days", "400"],
         "InvalidParameter",
     );
     assert!(msg.contains("PendingWindowInDays") && msg.contains("400"), "{msg}");
@@ -66,29 +49,14 @@ fn aliases() {
     let a = env.ok(&["alias", "create", "--alias-name", "alias/app", "--key-id", &id]);
     assert_eq!(a["AliasName"], "alias/app");
     assert_eq!(a["KeyId"], id.as_str());
-    env.fails_with(
-        &["alias", "create", "--alias-name", "alias/app", "--key-id", &id],
-        "Rejected.ResourceExist",
-    );
-    let msg = env.fails_with(
-        &["alias", "create", "--alias-name", "app", "--key-id", &id],
-        "InvalidParameter",
-    );
+    env.fails_with(&["alias", "create", "--alias-name", "alias/app", "--key-id", &id], "Rejected.ResourceExist");
+    let msg = env.fails_with(&["alias", "create", "--alias-name", "app", "--key-id", &id], "InvalidParameter");
     assert!(msg.contains("AliasName"), "{msg}");
-    assert_eq!(
-        env.ok(&["key", "describe", "--key-id", "alias/app"])["KeyId"],
-        id.as_str()
-    );
+    assert_eq!(env.ok(&["key", "describe", "--key-id", "alias/app"])["KeyId"], id.as_str());
     assert_eq!(env.ok(&["alias", "list"])["TotalCount"], 1);
-    assert_eq!(
-        env.ok(&["alias", "list", "--key-id", &id])["Aliases"][0]["AliasName"],
-        "alias/app"
-    );
+    assert_eq!(env.ok(&["alias", "list", "--key-id", &id])["Aliases"][0]["AliasName"], "alias/app");
     env.ok(&["alias", "delete", "--alias-name", "alias/app"]);
-    env.fails_with(
-        &["alias", "delete", "--alias-name", "alias/app"],
-        "Forbidden.KeyNotFound",
-    );
+    env.fails_with(&["alias", "delete", "--alias-name", "alias/app"], "Forbidden.KeyNotFound");
     assert_eq!(env.ok(&["alias", "list"])["TotalCount"], 0);
 }
 
@@ -103,16 +71,7 @@ fn human_output_and_usage_errors() {
     assert_eq!(env.run(&["key", "describe"]).status.code(), Some(2));
     assert_eq!(env.run(&["key", "explode"]).status.code(), Some(2));
     assert_eq!(
-        env.run(&[
-            "key",
-            "schedule-deletion",
-            "--key-id",
-            "k",
-            "--pending-window-in-days",
-            "x"
-        ])
-        .status
-        .code(),
+        env.run(&["key", "schedule-deletion", "--key-id", "k", "--pending-window-in-days", "x"]).status.code(),
         Some(2)
     );
     // Help is not an error.

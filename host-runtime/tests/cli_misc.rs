@@ -60,11 +60,7 @@ fn data_dir_from_env_and_master_key_file() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        cli_support::stderr(&out).contains("chmod 600"),
-        "{}",
-        cli_support::stderr(&out)
-    );
+    assert!(cli_support::stderr(&out).contains("chmod 600"), "{}", cli_support::stderr(&out));
 }
 
 #[test]
@@ -74,18 +70,11 @@ fn master_key_from_env_must_match() {
     let k2 = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; // 32 × 0x02
     let run = |k: &str, args: &[&str]| env.command().env("AAPKIT_MASTER_KEY", k).args(args).output().unwrap();
     assert!(run(k1, &["key", "create"]).status.success());
-    assert!(
-        !env.data_dir().join("master.key").exists(),
-        "no key file when the key comes from the environment"
-    );
+    assert!(!env.data_dir().join("master.key").exists(), "no key file when the key comes from the environment");
     assert!(run(k1, &["key", "list"]).status.success());
     let out = run(k2, &["key", "list"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        cli_support::stderr(&out).contains("master key"),
-        "{}",
-        cli_support::stderr(&out)
-    );
+    assert!(cli_support::stderr(&out).contains("master key"), "{}", cli_support::stderr(&out));
     let out = run("not-base64", &["key", "list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(cli_support::stderr(&out).contains("AAPKIT_MASTER_KEY"));
@@ -96,13 +85,7 @@ fn concurrent_cli_writers() {
     let env = Env::new();
     env.ok(&["key", "list"]);
     let children: Vec<_> = (0..6)
-        .map(|_| {
-            env.command()
-                .args(["key", "create"])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| env.command().args(["key", "create"]).stdout(std::process::Stdio::null()).spawn().unwrap())
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());

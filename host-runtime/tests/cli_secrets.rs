@@ -62,16 +62,7 @@ fn secrets_create_put_describe() {
     assert!(human.contains("ACSPrevious") && !human.contains("hunter2"), "{human}");
 
     env.fails_with(
-        &[
-            "secret",
-            "put-value",
-            "--secret-name",
-            "app/db",
-            "--secret-data-file",
-            s(&f),
-            "--version-id",
-            "v1",
-        ],
+        &["secret", "put-value", "--secret-name", "app/db", "--secret-data-file", s(&f), "--version-id", "v1"],
         "Rejected.ResourceExist",
     );
     let custom = env.ok(&[
@@ -118,42 +109,19 @@ fn secrets_create_put_describe() {
     assert!(err.contains("base64"), "{err}");
 
     assert_eq!(env.ok(&["secret", "list"])["TotalCount"], 2);
+    env.fails_with(&["secret", "describe", "--secret-name", "nope"], "Forbidden.ResourceNotFound");
     env.fails_with(
-        &["secret", "describe", "--secret-name", "nope"],
-        "Forbidden.ResourceNotFound",
-    );
-    env.fails_with(
-        &[
-            "secret",
-            "create",
-            "--secret-name",
-            "x",
-            "--encryption-key-id",
-            "key-nope",
-            "--secret-data-file",
-            s(&f),
-        ],
+        &["secret", "create", "--secret-name", "x", "--encryption-key-id", "key-nope", "--secret-data-file", s(&f)],
         "Forbidden.KeyNotFound",
     );
     let msg = env.fails_with(
-        &[
-            "secret",
-            "create",
-            "--secret-name",
-            "bad name",
-            "--encryption-key-id",
-            &key,
-            "--secret-data-file",
-            s(&f),
-        ],
+        &["secret", "create", "--secret-name", "bad name", "--encryption-key-id", &key, "--secret-data-file", s(&f)],
         "InvalidParameter",
     );
     assert!(msg.contains("SecretName"), "{msg}");
     // A value source is required, and only one.
     assert_eq!(
-        env.run(&["secret", "create", "--secret-name", "x", "--encryption-key-id", &key])
-            .status
-            .code(),
+        env.run(&["secret", "create", "--secret-name", "x", "--encryption-key-id", &key]).status.code(),
         Some(2)
     );
 }

@@ -534,7 +534,8 @@ fn blob_naming_an_asymmetric_key_version_is_invalid_parameter() {
     let rsa = ring.resolve_key(RSA2048).unwrap().unwrap();
     let mut blob = enc.ciphertext_blob;
     blob[3..39].copy_from_slice(rsa.initial_version_id.as_bytes());
-    let err = call::<_, DecryptResponse>(&api, "Decrypt", &DecryptRequest { ciphertext_blob: blob, ..Default::default() })
-        .unwrap_err();
+    let err =
+        call::<_, DecryptResponse>(&api, "Decrypt", &DecryptRequest { ciphertext_blob: blob, ..Default::default() })
+            .unwrap_err();
     assert_eq!((err.http_status(), err.code.as_str()), (400, "InvalidParameter"), "{err}");
 }

@@ -115,7 +115,8 @@ fn burst_of_calls_matches_the_audit_log_exactly() {
     st.env.fails(&["audit", "query", "--decision", "maybe"], 2);
 
     // The key was used just now: deleting it needs --force, and says why.
-    let msg = st.env.fails_with(&["client-key", "delete", "--client-key-id", &st.client_key_id], "Rejected.ResourceInUse");
+    let msg =
+        st.env.fails_with(&["client-key", "delete", "--client-key-id", &st.client_key_id], "Rejected.ResourceInUse");
     assert!(msg.contains("--force") && msg.contains("Encrypt"), "{msg}");
     st.env.ok(&["client-key", "get", "--client-key-id", &st.client_key_id]);
     let out = st

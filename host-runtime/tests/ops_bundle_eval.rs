@@ -29,19 +29,49 @@ fn fixture() -> Fixture {
     env.ok(&["network-rule", "create", "--name", "office", "--source-private-ip", "192.168.10.0/24"]);
     let key_user = "RbacPermission/Template/CryptoServiceKeyUser";
     env.ok(&[
-        "policy", "create", "--name", "keys-from-vpc", "--kms-instance", INSTANCE, "--permissions", key_user,
-        "--resources", &format!("key/{allowed_key}"), "--network-rules", "vpc",
+        "policy",
+        "create",
+        "--name",
+        "keys-from-vpc",
+        "--kms-instance",
+        INSTANCE,
+        "--permissions",
+        key_user,
+        "--resources",
+        &format!("key/{allowed_key}"),
+        "--network-rules",
+        "vpc",
     ]);
     env.ok(&[
-        "policy", "create", "--name", "other-scope", "--kms-instance", "kst-elsewhere0000001", "--permissions", key_user,
-        "--resources", "key/*", "--network-rules", "office",
+        "policy",
+        "create",
+        "--name",
+        "other-scope",
+        "--kms-instance",
+        "kst-elsewhere0000001",
+        "--permissions",
+        key_user,
+        "--resources",
+        "key/*",
+        "--network-rules",
+        "office",
     ]);
     env.ok(&["aap", "create", "--name", "app", "--policies", "keys-from-vpc", "--policies", "other-scope"]);
     let pw = env.write("pw.txt", b"Ev4l-passw0rd");
     let out = env.path("ck.json");
     let client_key = env.ok(&[
-        "client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&out),
-        "--not-before", "2024-01-01T00:00:00Z", "--not-after", "2030-01-01T00:00:00Z",
+        "client-key",
+        "create",
+        "--aap",
+        "app",
+        "--password-file",
+        s(&pw),
+        "--output",
+        s(&out),
+        "--not-before",
+        "2024-01-01T00:00:00Z",
+        "--not-after",
+        "2030-01-01T00:00:00Z",
     ])["ClientKeyId"]
         .as_str()
         .unwrap()
@@ -83,12 +113,18 @@ fn eval_allow_and_deny_with_traces() {
     // Outside every network rule: both policies are traced, each with the check that failed.
     let (code, r) = eval(&f, &request(&f, &f.allowed_key, "172.16.0.9", now));
     assert_eq!(code, 3, "{r}");
-    assert_eq!((r["Allowed"].as_bool(), r["ErrorCode"].as_str(), r["HttpStatus"].as_u64()), (Some(false), Some("Forbidden.NoPermission"), Some(403)));
+    assert_eq!(
+        (r["Allowed"].as_bool(), r["ErrorCode"].as_str(), r["HttpStatus"].as_u64()),
+        (Some(false), Some("Forbidden.NoPermission"), Some(403))
+    );
     let trace = r["Trace"].as_array().unwrap();
     assert_eq!(trace.len(), 2, "{r}");
     let by_policy = |name: &str| trace.iter().find(|t| t["Policy"] == name).unwrap().clone();
     let vpc = by_policy("keys-from-vpc");
-    assert_eq!((vpc["Scope"].as_str(), vpc["Role"].as_str(), vpc["Resource"].as_str(), vpc["Network"].as_str()), (Some("Pass"), Some("Pass"), Some("Pass"), Some("Fail")));
+    assert_eq!(
+        (vpc["Scope"].as_str(), vpc["Role"].as_str(), vpc["Resource"].as_str(), vpc["Network"].as_str()),
+        (Some("Pass"), Some("Pass"), Some("Pass"), Some("Fail"))
+    );
     assert_eq!(by_policy("other-scope")["Scope"], "Fail");
     let failed = r["FailedChecks"].as_array().unwrap();
     assert!(failed.contains(&json!({"Policy": "keys-from-vpc", "Check": "Network"})), "{r}");
@@ -97,7 +133,10 @@ fn eval_allow_and_deny_with_traces() {
     // A key the policy does not name.
     let (code, r) = eval(&f, &request(&f, &f.other_key, "10.1.2.3", now));
     assert_eq!(code, 3);
-    assert_eq!(r["Trace"].as_array().unwrap().iter().find(|t| t["Policy"] == "keys-from-vpc").unwrap()["Resource"], "Fail");
+    assert_eq!(
+        r["Trace"].as_array().unwrap().iter().find(|t| t["Policy"] == "keys-from-vpc").unwrap()["Resource"],
+        "Fail"
+    );
 
     // Client key validity and existence.
     let (code, r) = eval(&f, &request(&f, &f.allowed_key, "10.1.2.3", "2031-01-01T00:00:00Z"));
@@ -124,12 +163,7 @@ fn eval_allow_and_deny_with_traces() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request(&f, &f.allowed_key, "10.9.9.9", now).to_string().as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(request(&f, &f.allowed_key, "10.9.9.9", now).to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", cli_support::stdout(&out));
 }

@@ -75,13 +75,13 @@ fn kill_9_during_a_burst() {
         .iter()
         .map(|r| r["Name"].as_str().unwrap().to_owned())
         .collect();
-    let events: BTreeSet<String> = st.env.ok(&["audit", "events", "--resource-type", "network-rule", "--limit", "10000"])
-        ["Events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["ResourceName"].as_str().unwrap().to_owned())
-        .collect();
+    let events: BTreeSet<String> =
+        st.env.ok(&["audit", "events", "--resource-type", "network-rule", "--limit", "10000"])["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["ResourceName"].as_str().unwrap().to_owned())
+            .collect();
     for name in &acknowledged {
         assert!(rules.contains(name), "acknowledged write {name} lost");
         assert!(events.contains(name), "management event of {name} lost");
@@ -101,7 +101,11 @@ fn kill_9_during_a_burst() {
             continue;
         }
         let before_kill = killed_at.saturating_duration_since(r.at);
-        assert!(before_kill < margin, "call {} answered {before_kill:?} before the kill is not in the audit log", r.request_id);
+        assert!(
+            before_kill < margin,
+            "call {} answered {before_kill:?} before the kill is not in the audit log",
+            r.request_id
+        );
         lost_in_window += 1;
     }
     eprintln!("{} calls answered, {} lost in the last-window before kill -9", answered.len(), lost_in_window);

@@ -36,19 +36,30 @@ fn every_change_is_an_event_without_secret_material() {
     alice(&["network-rule", "create", "--name", "r1", "--source-private-ip", "10.0.0.0/8"]);
     alice(&["network-rule", "update", "--name", "r1", "--source-private-ip", "10.0.0.0/16"]);
     alice(&[
-        "policy", "create", "--name", "p1", "--kms-instance", "kst-ev", "--permissions",
-        "RbacPermission/Template/CryptoServiceKeyUser", "--resources", "key/*", "--network-rules", "r1",
+        "policy",
+        "create",
+        "--name",
+        "p1",
+        "--kms-instance",
+        "kst-ev",
+        "--permissions",
+        "RbacPermission/Template/CryptoServiceKeyUser",
+        "--resources",
+        "key/*",
+        "--network-rules",
+        "r1",
     ]);
     alice(&["policy", "update", "--name", "p1", "--resources", &format!("key/{key}")]);
     alice(&["aap", "create", "--name", "app", "--policies", "p1"]);
     alice(&["aap", "update", "--name", "app", "--description", "the app"]);
     let pw = env.write("pw.txt", PASSWORD.as_bytes());
     let out = env.path("ck.json");
-    let ck = ok_as(&env, "bob", &["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&out)])
-        ["ClientKeyId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ck =
+        ok_as(&env, "bob", &["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&out)])
+            ["ClientKeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     ok_as(&env, "bob", &["client-key", "delete", "--client-key-id", &ck]);
     alice(&["aap", "delete", "--name", "app"]);
     alice(&["policy", "delete", "--name", "p1"]);
@@ -115,7 +126,10 @@ fn every_change_is_an_event_without_secret_material() {
     assert!(delete["After"].is_null());
     let disable = events(&env, &["--resource-type", "key", "--action", "update"]);
     let disable = disable.iter().find(|e| e["Operation"] == "DisableKey").unwrap();
-    assert_eq!((disable["Before"]["KeyState"].as_str(), disable["After"]["KeyState"].as_str()), (Some("Enabled"), Some("Disabled")));
+    assert_eq!(
+        (disable["Before"]["KeyState"].as_str(), disable["After"]["KeyState"].as_str()),
+        (Some("Enabled"), Some("Disabled"))
+    );
     // Keys named by alias are recorded under the key id.
     assert!(events(&env, &["--resource-type", "key"]).iter().all(|e| e["ResourceName"] == key.as_str()));
     assert_eq!(events(&env, &["--resource-type", "alias", "--resource-name", "alias/ev"]).len(), 2);
@@ -125,7 +139,8 @@ fn every_change_is_an_event_without_secret_material() {
     // No secret material anywhere: secret values, the client key's private key or password,
     // sealed key material.
     let dump = serde_json::to_string(&all).unwrap();
-    for forbidden in [SECRET_VALUE, SECRET_VALUE_2, PASSWORD, "PRIVATE KEY", "PrivateKeyData", "Sealed", "SecretData\""] {
+    for forbidden in [SECRET_VALUE, SECRET_VALUE_2, PASSWORD, "PRIVATE KEY", "PrivateKeyData", "Sealed", "SecretData\""]
+    {
         assert!(!dump.contains(forbidden), "{forbidden} found in the events");
     }
     let private = std::fs::read_to_string(&out).unwrap();

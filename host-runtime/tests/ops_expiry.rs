@@ -65,7 +65,12 @@ fn add_key(store: &Store, n: u32, not_after: i64) -> String {
 }
 
 fn checker(store: &Arc<Store>, webhook: Option<WebhookConfig>) -> Arc<ExpiryChecker> {
-    Arc::new(ExpiryChecker { store: store.clone(), metrics: Arc::new(Metrics::new()), webhook, instance_id: "kst-x".into() })
+    Arc::new(ExpiryChecker {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::new()),
+        webhook,
+        instance_id: "kst-x".into(),
+    })
 }
 
 #[test]
@@ -108,7 +113,8 @@ fn several_thresholds_at_once_announce_the_tightest() {
     let fired: Vec<i64> = c.check(T0).unwrap().iter().map(|n| n.threshold_days).collect();
     assert_eq!(fired, vec![30]);
     let notices = store.list_expiry_notices(Some(&key)).unwrap();
-    let superseded: Vec<i64> = notices.iter().filter(|n| n.delivery == "Superseded").map(|n| n.threshold_days).collect();
+    let superseded: Vec<i64> =
+        notices.iter().filter(|n| n.delivery == "Superseded").map(|n| n.threshold_days).collect();
     assert_eq!(superseded.len(), 2, "{notices:?}");
     assert!(superseded.contains(&180) && superseded.contains(&90));
     assert_eq!(c.check(T0 + DAY).unwrap().len(), 0);
@@ -209,9 +215,7 @@ async fn the_server_checker_runs_periodically_on_the_injected_clock() {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let observer = OpsObserver::new(Arc::new(NoObserver));
     let enforcer: Arc<dyn Enforcer> = Arc::new(NativeEnforcer::new());
-    let ops = OpsRuntime::start(&opts, observer, store.clone(), enforcer, "kst-x", clock, rx)
-        .await
-        .unwrap();
+    let ops = OpsRuntime::start(&opts, observer, store.clone(), enforcer, "kst-x", clock, rx).await.unwrap();
     let wait_for = |want: usize| {
         let bodies = bodies.clone();
         async move {

@@ -19,14 +19,18 @@ fn quota_429_then_metrics() {
     let st = setup();
     let admin = format!("127.0.0.1:{}", free_port());
     // The 1000 spec: DataKeyPair is 1 QPS; Symmetric raised by an override to show they combine.
-    let server = Server::start(&st.env, &["--qps-spec", "1000", "--qps-limit", "Symmetric=5000", "--admin-listen", &admin]);
+    let server =
+        Server::start(&st.env, &["--qps-spec", "1000", "--qps-limit", "Symmetric=5000", "--admin-listen", &admin]);
     let admin = admin.parse().unwrap();
     let signer = Signer::load(&st.key_file);
 
     let first = signer.call(server.addr, "GenerateDataKeyPair", &data_key_pair_body(&st.aes));
     assert_eq!(first.status, 200, "{}", first.message);
     let second = signer.call(server.addr, "GenerateDataKeyPair", &data_key_pair_body(&st.aes));
-    assert_eq!((second.status, second.code.as_str(), second.message.as_str()), (429, "Rejected.Throttling", "QPS Limit Exceeded"));
+    assert_eq!(
+        (second.status, second.code.as_str(), second.message.as_str()),
+        (429, "Rejected.Throttling", "QPS Limit Exceeded")
+    );
     assert!(!second.request_id.is_empty());
     std::thread::sleep(Duration::from_millis(1_100));
     let third = signer.call(server.addr, "GenerateDataKeyPair", &data_key_pair_body(&st.aes));
@@ -56,7 +60,10 @@ fn quota_429_then_metrics() {
     for (series, want) in expect {
         assert_eq!(sample(&text, series), Some(want), "{series} in\n{text}");
     }
-    let days = sample(&text, &format!("aapkit_client_key_days_to_expiry{{client_key_id=\"{}\",aap=\"app\"}}", st.client_key_id));
+    let days = sample(
+        &text,
+        &format!("aapkit_client_key_days_to_expiry{{client_key_id=\"{}\",aap=\"app\"}}", st.client_key_id),
+    );
     assert!(days.is_some_and(|d| d > 1_800.0), "{text}");
     assert!(text.contains("# TYPE aapkit_request_duration_seconds histogram"));
     assert!(!text.contains("aapkit_filter_traps_total"), "no filter counters with the native enforcer");

@@ -24,13 +24,7 @@ fn b64(s: &str) -> Vec<u8> {
 fn key() -> &'static GeneratedClientKey {
     static KEY: OnceLock<GeneratedClientKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        pki::generate(
-            AAP,
-            PASSWORD,
-            datetime!(2024-03-01 10:20:30 UTC),
-            datetime!(2029-03-01 10:20:30 UTC),
-        )
-        .unwrap()
+        pki::generate(AAP, PASSWORD, datetime!(2024-03-01 10:20:30 UTC), datetime!(2029-03-01 10:20:30 UTC)).unwrap()
     })
 }
 
@@ -44,30 +38,15 @@ fn generated_key_has_the_documented_shape() {
     let uuid = k.key_id.strip_prefix("KAAP.").expect("KAAP. prefix");
     let parsed = uuid::Uuid::parse_str(uuid).unwrap();
     assert_eq!(parsed.get_version_num(), 4);
-    assert_eq!(
-        uuid,
-        parsed.hyphenated().to_string(),
-        "lower-case hyphenated uuid"
-    );
+    assert_eq!(uuid, parsed.hyphenated().to_string(), "lower-case hyphenated uuid");
 
     // ClientKeyContent: exactly KeyId then PrivateKeyData.
-    let expected = format!(
-        r#"{{"KeyId":"{}","PrivateKeyData":"{}"}}"#,
-        k.key_id, k.private_key_data
-    );
+    let expected = format!(r#"{{"KeyId":"{}","PrivateKeyData":"{}"}}"#, k.key_id, k.private_key_data);
     assert_eq!(k.client_key_content, expected);
 
-    assert!(k
-        .certificate_pem
-        .starts_with("-----BEGIN CERTIFICATE-----\n"));
-    assert_eq!(
-        pki::decode_pem(&k.certificate_pem, "CERTIFICATE").unwrap(),
-        k.certificate_der
-    );
-    assert_eq!(
-        pki::certificate_public_key(&k.certificate_der).unwrap(),
-        k.public_key_der
-    );
+    assert!(k.certificate_pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    assert_eq!(pki::decode_pem(&k.certificate_pem, "CERTIFICATE").unwrap(), k.certificate_der);
+    assert_eq!(pki::certificate_public_key(&k.certificate_der).unwrap(), k.public_key_der);
 
     // Our own reader gets the key back, and it belongs to the certificate.
     assert_eq!(b64(&k.private_key_data), k.pkcs12_der);
@@ -76,13 +55,7 @@ fn generated_key_has_the_documented_shape() {
     let kp = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
     assert_eq!(kp.public_modulus_len(), 256);
     let mut sig = vec![0; 256];
-    kp.sign(
-        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-        &aws_lc_rs::rand::SystemRandom::new(),
-        b"msg",
-        &mut sig,
-    )
-    .unwrap();
+    kp.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), b"msg", &mut sig).unwrap();
     assert!(verify_rsa_sha256(&k.public_key_der, b"msg", &sig));
 }
 
@@ -93,13 +66,7 @@ fn load_client_key_reads_client_key_content() {
     assert_eq!(id, k.key_id);
     let kp = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
     let mut sig = vec![0; 256];
-    kp.sign(
-        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-        &aws_lc_rs::rand::SystemRandom::new(),
-        b"m",
-        &mut sig,
-    )
-    .unwrap();
+    kp.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), b"m", &mut sig).unwrap();
     assert!(verify_rsa_sha256(&k.public_key_der, b"m", &sig));
 
     let err = pki::client_key::load_client_key(&k.client_key_content, "Wrong-pass1").unwrap_err();
@@ -115,8 +82,7 @@ fn certificate_fields_match_the_console_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let pem = write(dir.path(), "cert.pem", &key().certificate_pem);
     let text = run(openssl().args(["x509", "-noout", "-text", "-in"]).arg(&pem));
-    let subject =
-        "C = CN, ST = Zhejiang, L = Hangzhou, O = aapkit, OU = client key, CN = aap_test-1";
+    let subject = "C = CN, ST = Zhejiang, L = Hangzhou, O = aapkit, OU = client key, CN = aap_test-1";
     for needle in [
         "Version: 3 (0x2)",
         "Signature Algorithm: sha256WithRSAEncryption",
@@ -133,19 +99,10 @@ fn certificate_fields_match_the_console_certificate() {
     // Only KeyUsage, like the sample ("X509v3 extensions:" + "X509v3 Key Usage").
     assert_eq!(text.matches("X509v3 ").count(), 2, "{text}");
     // 16-byte serial.
-    let serial = run(openssl()
-        .args(["x509", "-noout", "-serial", "-in"])
-        .arg(&pem));
-    assert_eq!(
-        serial.trim().trim_start_matches("serial=").len(),
-        32,
-        "{serial}"
-    );
+    let serial = run(openssl().args(["x509", "-noout", "-serial", "-in"]).arg(&pem));
+    assert_eq!(serial.trim().trim_start_matches("serial=").len(), 32, "{serial}");
     // Self-signed signature verifies.
-    run(openssl()
-        .args(["verify", "-check_ss_sig", "-CAfile"])
-        .arg(&pem)
-        .arg(&pem));
+    run(openssl().args(["verify", "-check_ss_sig", "-CAfile"]).arg(&pem).arg(&pem));
 }
 
 #[test]
@@ -161,21 +118,13 @@ fn pkcs12_structure_matches_the_official_sample() {
             .arg(path)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stderr).replace('\r', "")
     };
     let sample = info(&data_file("sdk-unit-test-client-key.p12"), "1234");
     // The only intended difference: 2048 MAC iterations instead of 1.
     let expected = sample.replace("MAC: sha1, Iteration 1\n", "MAC: sha1, Iteration 2048\n");
-    assert_eq!(
-        info(&ours, PASSWORD),
-        expected,
-        "bag order, PBE algorithms or MAC differ from the sample"
-    );
+    assert_eq!(info(&ours, PASSWORD), expected, "bag order, PBE algorithms or MAC differ from the sample");
     assert_eq!(
         expected,
         "MAC: sha1, Iteration 2048\nMAC length: 20, salt length: 8\n\
@@ -194,38 +143,27 @@ fn openssl_extracts_cert_then_key_with_one_local_key_id_and_no_friendly_name() {
         .arg("-in")
         .arg(&p12));
     assert!(!out.contains("friendlyName"), "{out}");
-    let ids: Vec<&str> = out
-        .lines()
-        .filter(|l| l.trim_start().starts_with("localKeyID:"))
-        .collect();
+    let ids: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("localKeyID:")).collect();
     assert_eq!(ids.len(), 2, "{out}");
     assert_eq!(ids[0], ids[1]);
     // localKeyID = SHA-1 of the certificate
-    let sha1 = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        &key().certificate_der,
-    );
+    let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &key().certificate_der);
     let hex_id: String = sha1.as_ref().iter().map(|b| format!("{b:02X} ")).collect();
-    assert_eq!(
-        ids[0].trim().trim_start_matches("localKeyID: "),
-        hex_id.trim()
-    );
+    assert_eq!(ids[0].trim().trim_start_matches("localKeyID: "), hex_id.trim());
     // Go's x/crypto/pkcs12 ToPEM keeps bag order and the Go SDK takes blocks[0] as the
     // certificate and blocks[1] as the key: the certificate must come first.
-    let cert_at = out
-        .find("-----BEGIN CERTIFICATE-----")
-        .expect("certificate");
+    let cert_at = out.find("-----BEGIN CERTIFICATE-----").expect("certificate");
     let key_at = out.find("-----BEGIN PRIVATE KEY-----").expect("key");
     assert!(cert_at < key_at, "certificate bag must precede the key bag");
 
     let key_pem = write(dir.path(), "key.pem", &out[key_at..]);
-    let text = run(openssl()
-        .args(["pkey", "-noout", "-text", "-in"])
-        .arg(&key_pem));
+    let text = run(openssl().args(["pkey", "-noout", "-text", "-in"]).arg(&key_pem));
     assert!(text.contains("Private-Key: (2048 bit"), "{text}");
-    let cert_pub = run(openssl()
-        .args(["x509", "-noout", "-pubkey", "-in"])
-        .arg(write(dir.path(), "c.pem", &key().certificate_pem)));
+    let cert_pub = run(openssl().args(["x509", "-noout", "-pubkey", "-in"]).arg(write(
+        dir.path(),
+        "c.pem",
+        &key().certificate_pem,
+    )));
     let key_pub = run(openssl().args(["pkey", "-pubout", "-in"]).arg(&key_pem));
     assert_eq!(cert_pub, key_pub);
 }
@@ -235,16 +173,7 @@ fn openssl_rejects_a_wrong_password() {
     let dir = tempfile::tempdir().unwrap();
     let p12 = write_p12(dir.path(), key());
     let out = run_failing(
-        openssl()
-            .args([
-                "pkcs12",
-                "-legacy",
-                "-nodes",
-                "-passin",
-                "pass:Wrong-password1",
-                "-in",
-            ])
-            .arg(&p12),
+        openssl().args(["pkcs12", "-legacy", "-nodes", "-passin", "pass:Wrong-password1", "-in"]).arg(&p12),
     );
     assert!(out.to_lowercase().contains("mac verify"), "{out}");
 }
@@ -265,9 +194,7 @@ print(credential.get_signature(message))
 
 fn python_sign(mode: &str, file: &Path, password: &str, message: &str) -> Command {
     let mut cmd = Command::new(sdk_python());
-    cmd.args(["-c", PY_LOAD_AND_SIGN, mode])
-        .arg(file)
-        .args([password, message]);
+    cmd.args(["-c", PY_LOAD_AND_SIGN, mode]).arg(file).args([password, message]);
     cmd
 }
 
@@ -285,10 +212,7 @@ fn python_sdk_loads_the_client_key_and_its_signature_verifies() {
         assert_eq!(lines.next(), Some(k.key_id.as_str()));
         let auth = lines.next().expect("signature line");
         let sig = b64(auth.strip_prefix("Bearer ").expect("Bearer prefix"));
-        assert!(
-            verify_rsa_sha256(&k.public_key_der, message.as_bytes(), &sig),
-            "{mode}"
-        );
+        assert!(verify_rsa_sha256(&k.public_key_der, message.as_bytes(), &sig), "{mode}");
         assert!(!verify_rsa_sha256(&k.public_key_der, b"other", &sig));
     }
 }
@@ -330,10 +254,7 @@ fn java_keystore_loads_the_client_key() {
     let dir = tempfile::tempdir().unwrap();
     let p12 = write_p12(dir.path(), k);
     let src = write(dir.path(), "P12Sign.java", JAVA_LOAD_AND_SIGN);
-    let out = run(Command::new("java")
-        .arg(&src)
-        .arg(&p12)
-        .args([PASSWORD, "hello"]));
+    let out = run(Command::new("java").arg(&src).arg(&p12).args([PASSWORD, "hello"]));
     let sig = b64(out.trim());
     assert!(verify_rsa_sha256(&k.public_key_der, b"hello", &sig));
 }
@@ -344,10 +265,7 @@ fn password_rules_are_enforced_before_any_work() {
     let later = now + time::Duration::days(5 * 365);
     let cases: &[(&str, &str)] = &[
         ("short1!", "8 to 64"),
-        (
-            "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk1!",
-            "8 to 64",
-        ),
+        ("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk1!", "8 to 64"),
         ("onlyletters", "at least two"),
         ("1234567890", "at least two"),
         ("!!!!????", "at least two"),
@@ -357,10 +275,7 @@ fn password_rules_are_enforced_before_any_work() {
     ];
     for (password, rule) in cases {
         let err = pki::generate(AAP, password, now, later).unwrap_err();
-        assert!(
-            matches!(err, PkiError::InvalidPassword(_)),
-            "{password:?}: {err}"
-        );
+        assert!(matches!(err, PkiError::InvalidPassword(_)), "{password:?}: {err}");
         assert!(err.to_string().contains(rule), "{password:?}: {err}");
     }
     for ok in ["abcd1234", "12345678-", "~!@#$%^&*?_-a", "A1234567"] {
@@ -381,21 +296,11 @@ fn bad_validity_and_names_are_rejected() {
 
 #[test]
 fn validity_after_2049_uses_generalized_time() {
-    let k = pki::generate(
-        "far-future",
-        PASSWORD,
-        datetime!(2048-06-01 00:00 UTC),
-        datetime!(2053-06-01 00:00 UTC),
-    )
-    .unwrap();
+    let k = pki::generate("far-future", PASSWORD, datetime!(2048-06-01 00:00 UTC), datetime!(2053-06-01 00:00 UTC))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pem = write(dir.path(), "c.pem", &k.certificate_pem);
-    let text = run(openssl()
-        .args(["x509", "-noout", "-dates", "-in"])
-        .arg(&pem));
-    assert!(
-        text.contains("notBefore=Jun  1 00:00:00 2048 GMT"),
-        "{text}"
-    );
+    let text = run(openssl().args(["x509", "-noout", "-dates", "-in"]).arg(&pem));
+    assert!(text.contains("notBefore=Jun  1 00:00:00 2048 GMT"), "{text}");
     assert!(text.contains("notAfter=Jun  1 00:00:00 2053 GMT"), "{text}");
 }

@@ -21,20 +21,12 @@ fn reads_the_official_sample() {
     // The private key belongs to the certificate: its signature verifies with the cert's key.
     let spki = pki::certificate_public_key(&cert).unwrap();
     let mut sig = vec![0; 256];
-    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"sample", &mut sig)
-        .unwrap();
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), b"sample", &mut sig).unwrap();
     assert!(verify_rsa_sha256(&spki, b"sample", &sig));
 
     // Same certificate as OpenSSL extracts.
     let pem = run(openssl()
-        .args([
-            "pkcs12",
-            "-legacy",
-            "-nokeys",
-            "-passin",
-            "pass:1234",
-            "-in",
-        ])
+        .args(["pkcs12", "-legacy", "-nokeys", "-passin", "pass:1234", "-in"])
         .arg(data_file("sdk-unit-test-client-key.p12")));
     assert_eq!(pki::decode_pem(&pem, "CERTIFICATE").unwrap(), cert);
 }
@@ -50,10 +42,7 @@ fn wrong_password_is_a_mac_verify_failure() {
 fn damaged_input_is_an_error_not_a_panic() {
     let data = sample();
     for len in (0..data.len()).step_by(97) {
-        assert!(
-            pkcs12::parse(&data[..len], "1234").is_err(),
-            "truncated to {len}"
-        );
+        assert!(pkcs12::parse(&data[..len], "1234").is_err(), "truncated to {len}");
     }
     for i in (0..data.len()).step_by(131) {
         let mut d = data.clone();
@@ -79,16 +68,7 @@ fn reads_a_pkcs12_made_by_openssl() {
     let key_pem = write(dir.path(), "k.pem", pki::encode_pem("PRIVATE KEY", &pkcs8));
     let out = dir.path().join("o.p12");
     run(openssl()
-        .args([
-            "pkcs12",
-            "-export",
-            "-legacy",
-            "-name",
-            "friendly",
-            "-passout",
-            "pass:Other-pass1",
-            "-in",
-        ])
+        .args(["pkcs12", "-export", "-legacy", "-name", "friendly", "-passout", "pass:Other-pass1", "-in"])
         .arg(&cert_pem)
         .arg("-inkey")
         .arg(&key_pem)

@@ -103,7 +103,12 @@ impl Req {
     }
 
     fn secret(name: &str) -> Req {
-        Req { key_id: Some(TEST_KEY_ID.into()), api: "GetSecretValue".into(), body: pb_string(1, name.as_bytes()), date: NOW }
+        Req {
+            key_id: Some(TEST_KEY_ID.into()),
+            api: "GetSecretValue".into(),
+            body: pb_string(1, name.as_bytes()),
+            date: NOW,
+        }
     }
 
     fn key(mut self, id: Option<&str>) -> Req {
@@ -148,7 +153,13 @@ fn host_with(cfg: FilterHostConfig) -> FilterHost {
 }
 
 fn run(host: &FilterHost, headers: &[(String, String)], body: &[u8], source: &str, now: i64) -> FilterOutcome {
-    host.run_request(&FilterRequest { headers, body, source_address: source, now_nanos: Some(nanos(now)), trailers: &[] })
+    host.run_request(&FilterRequest {
+        headers,
+        body,
+        source_address: source,
+        now_nanos: Some(nanos(now)),
+        trailers: &[],
+    })
 }
 
 /// (status, ErrorCode, ErrorMessage, RequestId) of a deny.
@@ -193,7 +204,13 @@ fn sdk_signed_vector_is_allowed_with_and_without_offload() {
         // The host clock is fixed at the vector's date (no per-request time).
         let clock = Arc::new(move || nanos(date + 5));
         let host = host_with(FilterHostConfig { clock: Some(clock), ..config(offload) });
-        let outcome = host.run_request(&FilterRequest { headers: &headers, body: &body, source_address: VPC, now_nanos: None, trailers: &[] });
+        let outcome = host.run_request(&FilterRequest {
+            headers: &headers,
+            body: &body,
+            source_address: VPC,
+            now_nanos: None,
+            trailers: &[],
+        });
         let added = allowed(&outcome);
         assert_eq!(
             added,
@@ -237,28 +254,127 @@ fn every_deny_code_matches_native_policy_core() {
     let pure = host_with(config(false));
     let mut bad_sig = Req::encrypt("key-test").headers(|_| {});
     bad_sig.retain(|(k, _)| k != "authorization");
-    bad_sig.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode([7u8; 256]))));
+    bad_sig.push((
+        "authorization".into(),
+        format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode([7u8; 256])),
+    ));
 
     let enc = Req::encrypt("key-test");
     type Case = (&'static str, Vec<(String, String)>, Vec<u8>, &'static str, i64, u16, &'static str);
     let cases: Vec<Case> = vec![
-        ("unknown client key", Req::encrypt("key-test").key(Some("KAAP.nope")).headers(|_| {}), enc.body.clone(), VPC, NOW, 404, "Unauthorized"),
-        ("expired client key", Req::encrypt("key-test").key(Some(EXPIRED_KEY_ID)).headers(|_| {}), enc.body.clone(), VPC, NOW, 404, "Unauthorized"),
+        (
+            "unknown client key",
+            Req::encrypt("key-test").key(Some("KAAP.nope")).headers(|_| {}),
+            enc.body.clone(),
+            VPC,
+            NOW,
+            404,
+            "Unauthorized",
+        ),
+        (
+            "expired client key",
+            Req::encrypt("key-test").key(Some(EXPIRED_KEY_ID)).headers(|_| {}),
+            enc.body.clone(),
+            VPC,
+            NOW,
+            404,
+            "Unauthorized",
+        ),
         ("bad signature", bad_sig, enc.body.clone(), VPC, NOW, 401, "SignatureNotMatch"),
         ("body changed after signing", enc.headers(|_| {}), pb_string(1, b"key-other"), VPC, NOW, 400, "InvalidParam"),
         ("bad date", enc.headers(|h| set(h, "date", "yesterday")), enc.body.clone(), VPC, NOW, 400, "InvalidParam"),
         ("clock skew", enc.headers(|_| {}), enc.body.clone(), VPC, NOW + 3600, 400, "RequestTimeTooSkewed"),
-        ("no key id", Req::encrypt("key-test").key(None).headers(|_| {}), enc.body.clone(), VPC, NOW, 400, "MissingParameter"),
-        ("bad api version", enc.headers(|h| set(h, "x-kms-apiversion", "v9")), enc.body.clone(), VPC, NOW, 400, "InvalidApiVersion"),
-        ("bad api name", enc.headers(|h| set(h, "x-kms-apiname", "Frobnicate")), enc.body.clone(), VPC, NOW, 400, "InvalidApiName"),
+        (
+            "no key id",
+            Req::encrypt("key-test").key(None).headers(|_| {}),
+            enc.body.clone(),
+            VPC,
+            NOW,
+            400,
+            "MissingParameter",
+        ),
+        (
+            "bad api version",
+            enc.headers(|h| set(h, "x-kms-apiversion", "v9")),
+            enc.body.clone(),
+            VPC,
+            NOW,
+            400,
+            "InvalidApiVersion",
+        ),
+        (
+            "bad api name",
+            enc.headers(|h| set(h, "x-kms-apiname", "Frobnicate")),
+            enc.body.clone(),
+            VPC,
+            NOW,
+            400,
+            "InvalidApiName",
+        ),
         ("network denies", enc.headers(|_| {}), enc.body.clone(), "8.8.8.8:1", NOW, 403, "Forbidden.NoPermission"),
-        ("resource not granted", Req::encrypt("key-other").headers(|_| {}), Req::encrypt("key-other").body, VPC, NOW, 403, "Forbidden.NoPermission"),
-        ("unknown key", Req::encrypt("key-app-999").headers(|_| {}), Req::encrypt("key-app-999").body, VPC, NOW, 404, "Forbidden.KeyNotFound"),
-        ("unknown alias", Req::encrypt("alias/nope").headers(|_| {}), Req::encrypt("alias/nope").body, VPC, NOW, 404, "Forbidden.KeyNotFound"),
-        ("unknown secret", Req::secret("app/nope").headers(|_| {}), Req::secret("app/nope").body, VPC, NOW, 404, "Forbidden.ResourceNotFound"),
-        ("disabled key", Req::encrypt("key-app-002").headers(|_| {}), Req::encrypt("key-app-002").body, VPC, NOW, 409, "Rejected.Disabled"),
-        ("key pending deletion", Req::encrypt("key-app-003").headers(|_| {}), Req::encrypt("key-app-003").body, VPC, NOW, 409, "Rejected.PendingDeletion"),
-        ("wrong content type", enc.headers(|h| set(h, "content-type", "text/plain")), enc.body.clone(), VPC, NOW, 415, "InvalidContentType"),
+        (
+            "resource not granted",
+            Req::encrypt("key-other").headers(|_| {}),
+            Req::encrypt("key-other").body,
+            VPC,
+            NOW,
+            403,
+            "Forbidden.NoPermission",
+        ),
+        (
+            "unknown key",
+            Req::encrypt("key-app-999").headers(|_| {}),
+            Req::encrypt("key-app-999").body,
+            VPC,
+            NOW,
+            404,
+            "Forbidden.KeyNotFound",
+        ),
+        (
+            "unknown alias",
+            Req::encrypt("alias/nope").headers(|_| {}),
+            Req::encrypt("alias/nope").body,
+            VPC,
+            NOW,
+            404,
+            "Forbidden.KeyNotFound",
+        ),
+        (
+            "unknown secret",
+            Req::secret("app/nope").headers(|_| {}),
+            Req::secret("app/nope").body,
+            VPC,
+            NOW,
+            404,
+            "Forbidden.ResourceNotFound",
+        ),
+        (
+            "disabled key",
+            Req::encrypt("key-app-002").headers(|_| {}),
+            Req::encrypt("key-app-002").body,
+            VPC,
+            NOW,
+            409,
+            "Rejected.Disabled",
+        ),
+        (
+            "key pending deletion",
+            Req::encrypt("key-app-003").headers(|_| {}),
+            Req::encrypt("key-app-003").body,
+            VPC,
+            NOW,
+            409,
+            "Rejected.PendingDeletion",
+        ),
+        (
+            "wrong content type",
+            enc.headers(|h| set(h, "content-type", "text/plain")),
+            enc.body.clone(),
+            VPC,
+            NOW,
+            415,
+            "InvalidContentType",
+        ),
     ];
     for (name, headers, body, source, now, status, code) in cases {
         for h in [&host, &pure] {
@@ -340,7 +456,13 @@ fn trailers_do_not_bypass_the_decision() {
     let req = Req::encrypt("key-test");
     let h = req.headers(|_| {});
     let with_trailers = |body: &[u8], source: &str| {
-        host.run_request(&FilterRequest { headers: &h, body, source_address: source, now_nanos: Some(nanos(NOW)), trailers: &trailers })
+        host.run_request(&FilterRequest {
+            headers: &h,
+            body,
+            source_address: source,
+            now_nanos: Some(nanos(NOW)),
+            trailers: &trailers,
+        })
     };
     // Denied and allowed requests with trailers are decided like those without.
     assert_eq!(denied(&with_trailers(&req.body, "8.8.8.8:1")).1, "Forbidden.NoPermission");
@@ -388,7 +510,9 @@ fn bad_bundle_is_refused_with_json_paths_and_the_old_one_stays() {
     let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink_logs = Arc::clone(&logs);
     let cfg = FilterHostConfig {
-        log_sink: Some(Arc::new(move |level: LogLevel, msg: &str| sink_logs.lock().unwrap().push((level, msg.to_string())))),
+        log_sink: Some(Arc::new(move |level: LogLevel, msg: &str| {
+            sink_logs.lock().unwrap().push((level, msg.to_string()))
+        })),
         ..config(true)
     };
     let host = FilterHost::new(wasm(), cfg).unwrap();
@@ -443,7 +567,13 @@ fn a_new_bundle_applies_to_every_vm() {
 fn unexpected_hostcall_statuses_fail_closed_without_trapping() {
     let req = Req::encrypt("key-test");
     let h = req.headers(|_| {});
-    for call in [Hostcall::GetProperty, Hostcall::GetHeaderMapPairs, Hostcall::GetBufferBytes, Hostcall::GetCurrentTime, Hostcall::EditHeaderMap] {
+    for call in [
+        Hostcall::GetProperty,
+        Hostcall::GetHeaderMapPairs,
+        Hostcall::GetBufferBytes,
+        Hostcall::GetCurrentTime,
+        Hostcall::EditHeaderMap,
+    ] {
         for status in [2, 10, 12, 99] {
             let host = host_with(config(true));
             host.inject_fault(Some(HostFault { call, status }));
@@ -568,7 +698,10 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     match check("8.8.8.8:1") {
         EnforceOutcome::Deny { status, body, .. } => {
             let e = wire::decode_error(&body).unwrap();
-            assert_eq!((status, e.error_code.as_str(), e.request_id.as_str()), (403, "Forbidden.NoPermission", "srv-1"));
+            assert_eq!(
+                (status, e.error_code.as_str(), e.request_id.as_str()),
+                (403, "Forbidden.NoPermission", "srv-1")
+            );
         }
         other => panic!("{other:?}"),
     }

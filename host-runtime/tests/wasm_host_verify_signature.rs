@@ -19,7 +19,10 @@ fn result_is_true(result: &[u8]) -> bool {
 
 #[test]
 fn wycheproof_rsa_2048_sha256() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy-core/tests/data/wycheproof_rsa_signature_2048_sha256_test.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy-core/tests/data/wycheproof_rsa_signature_2048_sha256_test.json"
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut counted = 0;
     for group in doc["testGroups"].as_array().unwrap() {
@@ -43,12 +46,16 @@ fn wycheproof_rsa_2048_sha256() {
 
 #[test]
 fn only_sha256_and_der_keys() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy-core/tests/data/wycheproof_rsa_signature_2048_sha256_test.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policy-core/tests/data/wycheproof_rsa_signature_2048_sha256_test.json"
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let group = &doc["testGroups"][0];
     let key = hex::decode(group["publicKeyDer"].as_str().unwrap()).unwrap();
     let case = &group["tests"][0];
-    let (msg, sig) = (hex::decode(case["msg"].as_str().unwrap()).unwrap(), hex::decode(case["sig"].as_str().unwrap()).unwrap());
+    let (msg, sig) =
+        (hex::decode(case["msg"].as_str().unwrap()).unwrap(), hex::decode(case["sig"].as_str().unwrap()).unwrap());
     assert!(result_is_true(&verify_signature(&encode_verify_args("sha256", &key, &sig, &msg)).unwrap()));
     assert!(!result_is_true(&verify_signature(&encode_verify_args("sha1", &key, &sig, &msg)).unwrap()));
     // No key at all is a bad argument (Envoy's answer), not a false result.

@@ -99,7 +99,13 @@ fn benches(c: &mut Criterion) {
     let inside = IpAddr::V4(Ipv4Addr::from(0x0a00_0000u32 + (799 << 12) + 5));
     let outside = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 1));
     let ck = "KAAP.00000000-0000-0000-0000-000000000002";
-    let allow = AccessRequest { client_key_id: ck, api: Api::Encrypt, resource: Some("key-0950"), source_ip: inside, scope: "kst-bench" };
+    let allow = AccessRequest {
+        client_key_id: ck,
+        api: Api::Encrypt,
+        resource: Some("key-0950"),
+        source_ip: inside,
+        scope: "kst-bench",
+    };
     assert!(decide(&cb, &allow, 1_700_000_000).allowed);
     c.bench_function("decide allow (key in 2nd of 3 policies)", |x| {
         x.iter(|| decide(black_box(&cb), black_box(&allow), 1_700_000_000).allowed)
@@ -111,7 +117,9 @@ fn benches(c: &mut Criterion) {
     });
     let alias = AccessRequest { resource: Some("alias/k17"), ..allow };
     assert!(decide(&cb, &alias, 1_700_000_000).allowed);
-    c.bench_function("decide allow via alias", |x| x.iter(|| decide(black_box(&cb), black_box(&alias), 1_700_000_000).allowed));
+    c.bench_function("decide allow via alias", |x| {
+        x.iter(|| decide(black_box(&cb), black_box(&alias), 1_700_000_000).allowed)
+    });
     let secret = AccessRequest { api: Api::GetSecretValue, resource: Some("app/secret-77"), ..allow };
     assert!(decide(&cb, &secret, 1_700_000_000).allowed);
     c.bench_function("decide allow GetSecretValue (secret + encryption key)", |x| {

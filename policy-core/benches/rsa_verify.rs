@@ -18,9 +18,7 @@ fn vector() -> (RsaPublicKey, Vec<u8>, Vec<u8>) {
     let doc: serde_json::Value = serde_json::from_str(VECTOR).unwrap();
     let msg = doc["string_to_sign"].as_str().unwrap().as_bytes().to_vec();
     let auth = doc["request"]["headers"]["authorization"].as_str().unwrap();
-    let sig = base64::engine::general_purpose::STANDARD
-        .decode(auth.trim_start_matches("Bearer "))
-        .unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.decode(auth.trim_start_matches("Bearer ")).unwrap();
     (RsaPublicKey::from_pem(CERT_PEM).unwrap(), msg, sig)
 }
 
@@ -28,13 +26,7 @@ fn verify(c: &mut Criterion) {
     let (key, msg, sig) = vector();
     let mut group = c.benchmark_group("rsa2048_verify");
     group.bench_function("pure_rust", |b| {
-        b.iter(|| {
-            assert!(PureRustVerifier.verify_pkcs1v15_sha256(
-                black_box(&key),
-                black_box(&msg),
-                black_box(&sig)
-            ))
-        })
+        b.iter(|| assert!(PureRustVerifier.verify_pkcs1v15_sha256(black_box(&key), black_box(&msg), black_box(&sig))))
     });
     #[cfg(feature = "rsa-crate")]
     group.bench_function("rsa_crate_0_10", |b| {
@@ -49,9 +41,7 @@ fn verify(c: &mut Criterion) {
     for (name, wide) in [("modexp_u32_limbs", false), ("modexp_u64_limbs", true)] {
         let m = Modexp::new(&key, wide).unwrap();
         let mut out = [0u8; 256];
-        group.bench_function(name, |b| {
-            b.iter(|| assert!(m.modexp(black_box(&sig), key.exponent(), &mut out)))
-        });
+        group.bench_function(name, |b| b.iter(|| assert!(m.modexp(black_box(&sig), key.exponent(), &mut out))));
     }
     group.finish();
 }
@@ -60,12 +50,8 @@ fn parse(c: &mut Criterion) {
     let (key, _, _) = vector();
     let spki = key.spki_der().to_vec();
     let mut group = c.benchmark_group("key_parse");
-    group.bench_function("certificate_pem", |b| {
-        b.iter(|| RsaPublicKey::from_pem(black_box(CERT_PEM)).unwrap())
-    });
-    group.bench_function("spki_der", |b| {
-        b.iter(|| RsaPublicKey::from_der(black_box(&spki)).unwrap())
-    });
+    group.bench_function("certificate_pem", |b| b.iter(|| RsaPublicKey::from_pem(black_box(CERT_PEM)).unwrap()));
+    group.bench_function("spki_der", |b| b.iter(|| RsaPublicKey::from_der(black_box(&spki)).unwrap()));
     group.finish();
 }
 

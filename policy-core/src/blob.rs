@@ -56,14 +56,18 @@ impl fmt::Display for BlobError {
                 "ciphertext blob is {len} bytes, shorter than the {} bytes of header and tag",
                 HEADER_LEN + TAG_LEN
             ),
-            BlobError::BadMagic { found } => write!(f, "ciphertext blob starts with 0x{found:02x}, expected 0x24 ('$')"),
+            BlobError::BadMagic { found } => {
+                write!(f, "ciphertext blob starts with 0x{found:02x}, expected 0x24 ('$')")
+            }
             BlobError::UnsupportedVersion { found } => {
                 write!(f, "ciphertext blob version byte is 0x{found:02x}, expected 0x00")
             }
             BlobError::UnsupportedAlgorithm { found } => {
                 write!(f, "ciphertext blob algorithm byte is 0x{found:02x}, expected 0x02 (AES-GCM)")
             }
-            BlobError::BadKeyVersionId => f.write_str("ciphertext blob key-version id is not 36 visible ASCII characters"),
+            BlobError::BadKeyVersionId => {
+                f.write_str("ciphertext blob key-version id is not 36 visible ASCII characters")
+            }
         }
     }
 }

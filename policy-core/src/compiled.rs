@@ -245,15 +245,13 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         .secrets
         .iter()
         .filter_map(|s| {
-            key_by_id
-                .get(s.encryption_key_id.as_str())
-                .map(|&key| CSecret {
-                    name: s.secret_name.as_str().into(),
-                    key,
-                    policies: PolicyBits::build(policies.len(), |i| {
-                        policies.get(i).is_some_and(|p| p.secrets.matches(&s.secret_name))
-                    }),
-                })
+            key_by_id.get(s.encryption_key_id.as_str()).map(|&key| CSecret {
+                name: s.secret_name.as_str().into(),
+                key,
+                policies: PolicyBits::build(policies.len(), |i| {
+                    policies.get(i).is_some_and(|p| p.secrets.matches(&s.secret_name))
+                }),
+            })
         })
         .collect();
     let secret_by_name = index(secrets.iter().map(|s| &*s.name));

@@ -5,9 +5,9 @@
 use core::fmt;
 use std::net::IpAddr;
 
+use crate::bundle::model::KeyState;
 use crate::catalogue::{Api, Permission, ResourceKind};
 use crate::compiled::{CAap, CPolicy, CompiledBundle};
-use crate::bundle::model::KeyState;
 use crate::error::ErrorCode;
 use crate::proto_scan::ProtoError;
 use crate::time::{format_iso8601, UnixTime};
@@ -164,7 +164,11 @@ pub enum DenyReason<'a> {
     InvalidContentType(&'a str),
     ContentSha256Mismatch,
     InvalidDate,
-    RequestTimeTooSkewed { date: UnixTime, now: UnixTime, window: u32 },
+    RequestTimeTooSkewed {
+        date: UnixTime,
+        now: UnixTime,
+        window: u32,
+    },
     InvalidAuthorization,
     /// A signed header appears more than once.
     DuplicateHeader(&'a str),
@@ -177,14 +181,29 @@ pub enum DenyReason<'a> {
     /// X-Forwarded-For from a trusted proxy is not a list of addresses.
     BadForwardedFor,
     UnknownClientKey(&'a str),
-    ClientKeyNotYetValid { id: &'a str, not_before: UnixTime },
-    ClientKeyExpired { id: &'a str, not_after: UnixTime },
+    ClientKeyNotYetValid {
+        id: &'a str,
+        not_before: UnixTime,
+    },
+    ClientKeyExpired {
+        id: &'a str,
+        not_after: UnixTime,
+    },
     AliasNotFound(&'a str),
     KeyNotFound(&'a str),
     KeyVersionNotFound(&'a str),
     SecretNotFound(&'a str),
-    KeyState { key_id: &'a str, state: KeyState },
-    NoPermission { resource: &'a str, requirement: Requirement, api: Api, source_ip: IpAddr, scope: &'a str },
+    KeyState {
+        key_id: &'a str,
+        state: KeyState,
+    },
+    NoPermission {
+        resource: &'a str,
+        requirement: Requirement,
+        api: Api,
+        source_ip: IpAddr,
+        scope: &'a str,
+    },
 }
 
 impl DenyReason<'_> {

@@ -81,45 +81,31 @@ impl ErrorCode {
             ErrorCode::InvalidApiVersion => ("InvalidApiVersion", 400, "The ApiVersion is invalid."),
             ErrorCode::InvalidParam => ("InvalidParam", 400, "The Param is invalid."),
             ErrorCode::MissingParameter => ("MissingParameter", 400, "A required parameter is missing."),
-            ErrorCode::RequestTimeTooSkewed => (
-                "RequestTimeTooSkewed",
-                400,
-                "Request time exceeds server time more than 15 minutes.",
-            ),
+            ErrorCode::RequestTimeTooSkewed => {
+                ("RequestTimeTooSkewed", 400, "Request time exceeds server time more than 15 minutes.")
+            }
             ErrorCode::InvalidParameter => ("InvalidParameter", 400, "The specified parameter is not valid."),
             ErrorCode::UnsupportedOperation => ("UnsupportedOperation", 400, "Rejected.UnsupportedOperation"),
             ErrorCode::SignatureNotMatch => ("SignatureNotMatch", 401, "Signature is not matched."),
-            ErrorCode::ForbiddenNoPermission => (
-                "Forbidden.NoPermission",
-                403,
-                "This operation is forbidden by permission system.",
-            ),
-            ErrorCode::ForbiddenKeyNotFound => (
-                "Forbidden.KeyNotFound",
-                404,
-                "The key Key ID or Alias does not exist in the system.",
-            ),
-            ErrorCode::ForbiddenResourceNotFound => (
-                "Forbidden.ResourceNotFound",
-                404,
-                "The specified resource does not exist.",
-            ),
+            ErrorCode::ForbiddenNoPermission => {
+                ("Forbidden.NoPermission", 403, "This operation is forbidden by permission system.")
+            }
+            ErrorCode::ForbiddenKeyNotFound => {
+                ("Forbidden.KeyNotFound", 404, "The key Key ID or Alias does not exist in the system.")
+            }
+            ErrorCode::ForbiddenResourceNotFound => {
+                ("Forbidden.ResourceNotFound", 404, "The specified resource does not exist.")
+            }
             ErrorCode::Unauthorized => ("Unauthorized", 404, "The AccessKey ID does not exist in our records."),
-            ErrorCode::RejectedDisabled => (
-                "Rejected.Disabled",
-                409,
-                "The request was rejected because the key state is Disabled.",
-            ),
-            ErrorCode::RejectedPendingDeletion => (
-                "Rejected.PendingDeletion",
-                409,
-                "The request was rejected because the key state is PendingDeletion.",
-            ),
-            ErrorCode::RejectedPendingImport => (
-                "Rejected.PendingImport",
-                409,
-                "The request was rejected because the key state is PendingImport.",
-            ),
+            ErrorCode::RejectedDisabled => {
+                ("Rejected.Disabled", 409, "The request was rejected because the key state is Disabled.")
+            }
+            ErrorCode::RejectedPendingDeletion => {
+                ("Rejected.PendingDeletion", 409, "The request was rejected because the key state is PendingDeletion.")
+            }
+            ErrorCode::RejectedPendingImport => {
+                ("Rejected.PendingImport", 409, "The request was rejected because the key state is PendingImport.")
+            }
             ErrorCode::InvalidContentType => ("InvalidContentType", 415, "Content-Type is unsupported."),
             ErrorCode::RejectedThrottling => ("Rejected.Throttling", 429, "QPS Limit Exceeded"),
             ErrorCode::InternalFailure => ("InternalFailure", 500, "Internal Failure."),

@@ -44,7 +44,9 @@ impl fmt::Display for ProtoError {
             ProtoError::BadWireType { offset, wire_type } => {
                 write!(f, "request body has unsupported wire type {wire_type} at byte {offset}")
             }
-            ProtoError::BadFieldNumber { offset } => write!(f, "request body has an invalid field number at byte {offset}"),
+            ProtoError::BadFieldNumber { offset } => {
+                write!(f, "request body has an invalid field number at byte {offset}")
+            }
             ProtoError::WrongWireType { field } => write!(f, "request field {field} has the wrong wire type"),
             ProtoError::InvalidUtf8 { field } => write!(f, "request field {field} is not valid UTF-8"),
             ProtoError::Blob(e) => write!(f, "{e}"),
@@ -169,11 +171,9 @@ pub fn extract_resource(api: Api, body: &[u8]) -> Result<Option<ResourceRef<'_>>
         None => None,
     };
     match (api, name) {
-        (_, Some(n)) if !n.is_empty() => Ok(Some(if api == Api::GetSecretValue {
-            ResourceRef::SecretName(n)
-        } else {
-            ResourceRef::KeyId(n)
-        })),
+        (_, Some(n)) if !n.is_empty() => {
+            Ok(Some(if api == Api::GetSecretValue { ResourceRef::SecretName(n) } else { ResourceRef::KeyId(n) }))
+        }
         (Api::Decrypt | Api::AdvanceDecrypt, _) => match blob {
             Some(b) if !b.is_empty() => {
                 let parsed = blob::parse_symmetric(b).map_err(ProtoError::Blob)?;
@@ -222,9 +222,8 @@ mod tests {
 
     #[test]
     fn encrypt_key_id_from_vector_body() {
-        let body = [
-            0x0a, 0x08, b'k', b'e', b'y', b'-', b't', b'e', b's', b't', 0x12, 0x05, b'h', b'e', b'l', b'l', b'o',
-        ];
+        let body =
+            [0x0a, 0x08, b'k', b'e', b'y', b'-', b't', b'e', b's', b't', 0x12, 0x05, b'h', b'e', b'l', b'l', b'o'];
         assert_eq!(extract_resource(Api::Encrypt, &body), Ok(Some(ResourceRef::KeyId("key-test"))));
     }
 

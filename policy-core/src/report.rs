@@ -66,7 +66,13 @@ impl AccessRequestDoc {
             Some(s) => s.as_str(),
             None => bundle.gateway_scope().ok_or(RequestDocError::NoScope)?,
         };
-        let r = AccessRequest { client_key_id: &self.client_key_id, api, resource: self.resource.as_deref(), source_ip, scope };
+        let r = AccessRequest {
+            client_key_id: &self.client_key_id,
+            api,
+            resource: self.resource.as_deref(),
+            source_ip,
+            scope,
+        };
         Ok((r, now))
     }
 

@@ -61,7 +61,8 @@ mod tests {
     use super::*;
 
     // Reference 1.6: Error{401,"SignatureNotMatch","Signature is not matched.","r1"}.
-    const SAMPLE: &str = "08910312115369676e61747572654e6f744d617463681a195369676e6174757265206973206e6f74206d6174636865642e22027231";
+    const SAMPLE: &str =
+        "08910312115369676e61747572654e6f744d617463681a195369676e6174757265206973206e6f74206d6174636865642e22027231";
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()

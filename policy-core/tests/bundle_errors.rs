@@ -79,7 +79,10 @@ fn unknown_and_duplicate_fields() {
     let e = errors_after(|v| {
         v["Policies"][0]["AccessControlRules"] = json!(r#"{"NetworkRules":["office"],"NetworkRules":["vpc-app"]}"#);
     });
-    assert_eq!(e, one("$.Policies[0].AccessControlRules.NetworkRules", "[\"vpc-app\"]", "duplicate key `NetworkRules`"));
+    assert_eq!(
+        e,
+        one("$.Policies[0].AccessControlRules.NetworkRules", "[\"vpc-app\"]", "duplicate key `NetworkRules`")
+    );
 }
 
 #[test]
@@ -122,11 +125,19 @@ fn type_and_format_errors() {
     );
     assert_eq!(
         errors_after(|v| v["ClientKeys"][0]["NotAfter"] = json!("2026-07-01 00:00:00")),
-        one("$.ClientKeys[0].NotAfter", "\"2026-07-01 00:00:00\"", "expected an ISO 8601 UTC time `yyyy-MM-ddTHH:mm:ssZ`")
+        one(
+            "$.ClientKeys[0].NotAfter",
+            "\"2026-07-01 00:00:00\"",
+            "expected an ISO 8601 UTC time `yyyy-MM-ddTHH:mm:ssZ`"
+        )
     );
     assert_eq!(
         errors_after(|v| v["Keys"][0]["KeyState"] = json!("Active")),
-        one("$.Keys[0].KeyState", "\"Active\"", "expected one of `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`")
+        one(
+            "$.Keys[0].KeyState",
+            "\"Active\"",
+            "expected one of `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`"
+        )
     );
     assert_eq!(
         errors_after(|v| v["Gateway"]["MaxSkewSeconds"] = json!(-5)),
@@ -152,7 +163,11 @@ fn duplicates() {
     );
     assert_eq!(
         errors_after(|v| v["Keys"][1]["Aliases"] = json!(["alias/app-main"])),
-        one("$.Keys[1].Aliases[0]", "\"alias/app-main\"", "duplicate alias `alias/app-main` (first defined at $.Keys[0].Aliases[0])")
+        one(
+            "$.Keys[1].Aliases[0]",
+            "\"alias/app-main\"",
+            "duplicate alias `alias/app-main` (first defined at $.Keys[0].Aliases[0])"
+        )
     );
     assert_eq!(
         errors_after(|v| v["Secrets"][1]["SecretName"] = json!("app/db-password")),
@@ -171,8 +186,16 @@ fn duplicates() {
                 "duplicate network rule name `office` (first defined at $.NetworkRules[0].Name)".to_string()
             ),
             // The references to the dropped name now dangle.
-            ("$.Policies[0].AccessControlRules.NetworkRules[0]".to_string(), "\"vpc-app\"".to_string(), "unknown network rule `vpc-app`".to_string()),
-            ("$.Policies[1].AccessControlRules.NetworkRules[0]".to_string(), "\"vpc-app\"".to_string(), "unknown network rule `vpc-app`".to_string()),
+            (
+                "$.Policies[0].AccessControlRules.NetworkRules[0]".to_string(),
+                "\"vpc-app\"".to_string(),
+                "unknown network rule `vpc-app`".to_string()
+            ),
+            (
+                "$.Policies[1].AccessControlRules.NetworkRules[0]".to_string(),
+                "\"vpc-app\"".to_string(),
+                "unknown network rule `vpc-app`".to_string()
+            ),
         ]
     );
     let e = errors_after(|v| v["ClientKeys"][1]["ClientKeyId"] = json!("KAAP.6b0d5f3e-2c1a-4d7e-9f00-0123456789ab"));
@@ -191,12 +214,20 @@ fn limits() {
     let ips: Vec<String> = (0..801).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
     assert_eq!(
         errors_after(|v| v["NetworkRules"][0]["SourcePrivateIp"] = json!(ips)),
-        one("$.NetworkRules[0].SourcePrivateIp", "[801 entries]", "at most 800 IPs or CIDR blocks per network rule, found 801")
+        one(
+            "$.NetworkRules[0].SourcePrivateIp",
+            "[801 entries]",
+            "at most 800 IPs or CIDR blocks per network rule, found 801"
+        )
     );
     let rules: Vec<String> = (0..41).map(|_| "office".to_string()).collect();
     assert_eq!(
         errors_after(|v| v["Policies"][0]["AccessControlRules"]["NetworkRules"] = json!(rules)),
-        one("$.Policies[0].AccessControlRules.NetworkRules", "[41 entries]", "at most 40 network rules per policy, found 41")
+        one(
+            "$.Policies[0].AccessControlRules.NetworkRules",
+            "[41 entries]",
+            "at most 40 network rules per policy, found 41"
+        )
     );
     assert_eq!(
         errors_after(|v| {
@@ -257,7 +288,11 @@ fn references_and_semantics() {
     );
     assert_eq!(
         errors_after(|v| v["ClientKeys"][0]["ClientKeyId"] = json!("KAAP x")),
-        one("$.ClientKeys[0].ClientKeyId", "\"KAAP x\"", "a client key id is 1 to 128 of letters, digits, `.`, `_`, `-` (e.g. `KAAP.<uuid>`)")
+        one(
+            "$.ClientKeys[0].ClientKeyId",
+            "\"KAAP x\"",
+            "a client key id is 1 to 128 of letters, digits, `.`, `_`, `-` (e.g. `KAAP.<uuid>`)"
+        )
     );
     assert_eq!(
         errors_after(|v| v["ClientKeys"][0]["NotBefore"] = json!("2027-01-01T00:00:00Z")),
@@ -266,16 +301,36 @@ fn references_and_semantics() {
     assert_eq!(
         errors_after(|v| v["ApplicationAccessPoints"][1]["AuthenticationMethod"] = json!("RAMRole")),
         vec![
-            ("$.ClientKeys[2].AapName".to_string(), "\"ops\"".to_string(), "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey".to_string()),
-            ("$.ClientKeys[3].AapName".to_string(), "\"ops\"".to_string(), "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey".to_string()),
+            (
+                "$.ClientKeys[2].AapName".to_string(),
+                "\"ops\"".to_string(),
+                "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey".to_string()
+            ),
+            (
+                "$.ClientKeys[3].AapName".to_string(),
+                "\"ops\"".to_string(),
+                "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey".to_string()
+            ),
         ]
     );
     assert_eq!(
         errors_after(|v| v["Policies"][0]["Name"] = json!("app keys")),
         vec![
-            ("$.Policies[0].Name".to_string(), "\"app keys\"".to_string(), "a policy name may contain only visible ASCII characters (no spaces)".to_string()),
-            ("$.ApplicationAccessPoints[0].Policies[0]".to_string(), "\"app-keys\"".to_string(), "unknown policy `app-keys`".to_string()),
-            ("$.ApplicationAccessPoints[1].Policies[0]".to_string(), "\"app-keys\"".to_string(), "unknown policy `app-keys`".to_string()),
+            (
+                "$.Policies[0].Name".to_string(),
+                "\"app keys\"".to_string(),
+                "a policy name may contain only visible ASCII characters (no spaces)".to_string()
+            ),
+            (
+                "$.ApplicationAccessPoints[0].Policies[0]".to_string(),
+                "\"app-keys\"".to_string(),
+                "unknown policy `app-keys`".to_string()
+            ),
+            (
+                "$.ApplicationAccessPoints[1].Policies[0]".to_string(),
+                "\"app-keys\"".to_string(),
+                "unknown policy `app-keys`".to_string()
+            ),
         ]
     );
 }

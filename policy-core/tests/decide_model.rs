@@ -17,7 +17,8 @@ fn pem() -> String {
 const RES_POOL: [&str; 9] =
     ["key/*", "key/k1", "key/k*", "key/k1*", "secret/*", "secret/s1", "secret/s*", "secret/a/*", "key/alias/a1"];
 const REQ_RES: [&str; 10] = ["k1", "k2", "k10", "k3", "alias/a1", "alias/zz", "s1", "s2", "a/x", "s9"];
-const STATES: [KeyState; 4] = [KeyState::Enabled, KeyState::Disabled, KeyState::PendingDeletion, KeyState::PendingImport];
+const STATES: [KeyState; 4] =
+    [KeyState::Enabled, KeyState::Disabled, KeyState::PendingDeletion, KeyState::PendingImport];
 
 fn ip() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
@@ -29,8 +30,13 @@ fn ip() -> impl Strategy<Value = IpAddr> {
 
 fn cidr() -> impl Strategy<Value = IpCidr> {
     prop_oneof![
-        ((0u32..1024), 22u8..=32).prop_map(|(x, p)| IpCidr::new(std::net::Ipv4Addr::from(0x0a00_0000 + x).into(), p).unwrap()),
-        ((0u128..64), 122u8..=128).prop_map(|(x, p)| IpCidr::new(std::net::Ipv6Addr::from((0xfd00u128 << 112) + x).into(), p).unwrap()),
+        ((0u32..1024), 22u8..=32)
+            .prop_map(|(x, p)| IpCidr::new(std::net::Ipv4Addr::from(0x0a00_0000 + x).into(), p).unwrap()),
+        ((0u128..64), 122u8..=128).prop_map(|(x, p)| IpCidr::new(
+            std::net::Ipv6Addr::from((0xfd00u128 << 112) + x).into(),
+            p
+        )
+        .unwrap()),
     ]
 }
 
@@ -151,12 +157,10 @@ fn naive(b: &Bundle, r: &AccessRequest<'_>, now: i64) -> (bool, Option<&'static 
             rule.source_private_ip.iter().any(|c| c.contains(ip))
         })
     };
-    let key_match = |p: &Policy, id: &str| {
-        p.resources.iter().any(|x| matches!(x, ResourcePattern::Key(n) if n.matches(id)))
-    };
-    let secret_match = |p: &Policy, name: &str| {
-        p.resources.iter().any(|x| matches!(x, ResourcePattern::Secret(n) if n.matches(name)))
-    };
+    let key_match =
+        |p: &Policy, id: &str| p.resources.iter().any(|x| matches!(x, ResourcePattern::Key(n) if n.matches(id)));
+    let secret_match =
+        |p: &Policy, name: &str| p.resources.iter().any(|x| matches!(x, ResourcePattern::Secret(n) if n.matches(name)));
     let passes = |p: &Policy, perms: &[Permission], res: &dyn Fn(&Policy) -> bool| {
         p.kms_instance == r.scope && perms.iter().any(|x| p.permissions.contains(x)) && res(p) && net_ok(p)
     };
@@ -180,8 +184,9 @@ fn naive(b: &Bundle, r: &AccessRequest<'_>, now: i64) -> (bool, Option<&'static 
             } else {
                 None
             };
-            let chosen = by_secret_user
-                .or_else(|| pols.iter().find(|p| passes(p, &[Permission::CryptoServiceSecretUser], &|p| secret_match(p, name))));
+            let chosen = by_secret_user.or_else(|| {
+                pols.iter().find(|p| passes(p, &[Permission::CryptoServiceSecretUser], &|p| secret_match(p, name)))
+            });
             let Some(p) = chosen else { return deny("Forbidden.NoPermission") };
             let Some(s) = b.secrets.iter().find(|s| s.secret_name == name) else {
                 return deny("Forbidden.ResourceNotFound");

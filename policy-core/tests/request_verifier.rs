@@ -19,8 +19,8 @@ struct Vector {
 }
 
 fn vector() -> Vector {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(format!("{DIR}sdk-signed-encrypt.json")).unwrap())
-        .unwrap();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}sdk-signed-encrypt.json")).unwrap()).unwrap();
     let headers = doc["request"]["headers"]
         .as_object()
         .unwrap()
@@ -323,7 +323,11 @@ fn policy_applies_after_verification() {
     let peer = PeerAddr { ip: "8.8.8.8".parse().unwrap(), forwarded_for: None };
     let d = authorize(&b, &req, peer, now(), &PureRustVerifier);
     assert_eq!(d.code, Some(ErrorCode::ForbiddenNoPermission));
-    assert!(d.message().starts_with("This operation for \"key-test\" is forbidden by permission system."), "{}", d.message());
+    assert!(
+        d.message().starts_with("This operation for \"key-test\" is forbidden by permission system."),
+        "{}",
+        d.message()
+    );
     // X-Forwarded-For is used only from a trusted proxy (127.0.0.1 in the example bundle).
     let peer = PeerAddr { ip: "127.0.0.1".parse().unwrap(), forwarded_for: Some("172.16.9.9") };
     assert!(authorize(&b, &req, peer, now(), &PureRustVerifier).allowed);

@@ -19,42 +19,28 @@ struct TestKey {
 fn keys() -> &'static [TestKey] {
     static KEYS: OnceLock<Vec<TestKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        [
-            "test-rsa2048.pem",
-            "test-rsa2048-e3.pem",
-            "test-rsa3072.pem",
-            "test-rsa4096.pem",
-        ]
-        .iter()
-        .map(|name| {
-            let path = format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
-            let private =
-                rsa::PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
-            let n = private.n().to_be_bytes();
-            let e = u32::try_from(
-                private
-                    .e()
-                    .to_be_bytes()
-                    .iter()
-                    .fold(0u64, |a, &b| (a << 8) | u64::from(b)),
-            )
-            .unwrap();
-            let public = RsaPublicKey::from_components(&n, e).unwrap();
-            // Our canonical SPKI is byte-identical to the rsa crate's.
-            let theirs = private.to_public_key().to_public_key_der().unwrap();
-            assert_eq!(public.spki_der(), theirs.as_bytes(), "{name}");
-            TestKey { private, public }
-        })
-        .collect()
+        ["test-rsa2048.pem", "test-rsa2048-e3.pem", "test-rsa3072.pem", "test-rsa4096.pem"]
+            .iter()
+            .map(|name| {
+                let path = format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+                let private = rsa::PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
+                let n = private.n().to_be_bytes();
+                let e = u32::try_from(private.e().to_be_bytes().iter().fold(0u64, |a, &b| (a << 8) | u64::from(b)))
+                    .unwrap();
+                let public = RsaPublicKey::from_components(&n, e).unwrap();
+                // Our canonical SPKI is byte-identical to the rsa crate's.
+                let theirs = private.to_public_key().to_public_key_der().unwrap();
+                assert_eq!(public.spki_der(), theirs.as_bytes(), "{name}");
+                TestKey { private, public }
+            })
+            .collect()
     })
 }
 
 fn sign(key: &TestKey, msg: &[u8]) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let hashed = Sha256::digest(msg);
-    key.private
-        .sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &hashed)
-        .unwrap()
+    key.private.sign(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &hashed).unwrap()
 }
 
 fn verify_both(key: &RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool {
@@ -77,18 +63,14 @@ fn modexp_reference(n: &[u8], e: u32, s: &[u8]) -> Vec<u8> {
 
 fn check_modexp(key: &RsaPublicKey, s: &[u8]) {
     let n = key.modulus_be();
-    let expected = (BigUint::from_bytes_be(s) < BigUint::from_bytes_be(n))
-        .then(|| modexp_reference(n, key.exponent(), s));
+    let expected =
+        (BigUint::from_bytes_be(s) < BigUint::from_bytes_be(n)).then(|| modexp_reference(n, key.exponent(), s));
     for wide in [false, true] {
         let m = Modexp::new(key, wide).unwrap();
         let mut out = vec![0u8; n.len()];
         let ok = m.modexp(s, key.exponent(), &mut out);
         match &expected {
-            Some(want) => assert!(
-                ok && &out == want,
-                "wide={wide} bits={}",
-                key.modulus_bits()
-            ),
+            Some(want) => assert!(ok && &out == want, "wide={wide} bits={}", key.modulus_bits()),
             None => assert!(!ok, "s >= n must be refused (wide={wide})"),
         }
     }
@@ -97,9 +79,7 @@ fn check_modexp(key: &RsaPublicKey, s: &[u8]) {
 /// A random odd modulus of `bits` bits (not an RSA modulus: Montgomery only needs it odd).
 fn modulus(bits: usize, seed: &[u8]) -> Vec<u8> {
     let len = bits.div_ceil(8);
-    let mut n: Vec<u8> = (0..len)
-        .map(|i| seed[i % seed.len()].wrapping_mul(31).wrapping_add(i as u8))
-        .collect();
+    let mut n: Vec<u8> = (0..len).map(|i| seed[i % seed.len()].wrapping_mul(31).wrapping_add(i as u8)).collect();
     let top_bits = bits - (len - 1) * 8;
     n[0] = (n[0] & ((1u16 << top_bits) - 1) as u8) | (1 << (top_bits - 1));
     n[len - 1] |= 1;
@@ -161,8 +141,7 @@ proptest! {
 fn modexp_edge_values() {
     for bits in [2048, 2049, 2080, 3072, 3073, 4095, 4096] {
         for e in [3, 17, 65537, u32::MAX] {
-            let key =
-                RsaPublicKey::from_components(&modulus(bits, &[0x5A, 0xC3, 0x99]), e).unwrap();
+            let key = RsaPublicKey::from_components(&modulus(bits, &[0x5A, 0xC3, 0x99]), e).unwrap();
             let n = key.modulus_be().to_vec();
             let k = n.len();
             let mut n_minus_1 = n.clone();
@@ -171,14 +150,7 @@ fn modexp_edge_values() {
             n_plus_1[k - 1] += 1; // n is odd, so no carry
             let mut one = vec![0u8; k];
             one[k - 1] = 1;
-            for s in [
-                vec![0u8; k],
-                one,
-                vec![0xFF; k],
-                n_minus_1,
-                n.clone(),
-                n_plus_1,
-            ] {
+            for s in [vec![0u8; k], one, vec![0xFF; k], n_minus_1, n.clone(), n_plus_1] {
                 check_modexp(&key, &s);
             }
         }

@@ -17,9 +17,7 @@ fn pem_body(pem: &str) -> Vec<u8> {
         .skip(1)
         .take_while(|l| !l.starts_with("-----END"))
         .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
+    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
 }
 
 fn sdk_cert_der() -> Vec<u8> {
@@ -30,19 +28,11 @@ fn sdk_cert_der() -> Vec<u8> {
 fn accepts_certificate_spki_and_pkcs1() {
     let cert = RsaPublicKey::from_pem(&data("sdk-unit-test-cert.pem")).unwrap();
     assert_eq!(RsaPublicKey::from_der(&sdk_cert_der()).unwrap(), cert);
-    assert_eq!(
-        RsaPublicKey::from_certificate_der(&sdk_cert_der())
-            .unwrap()
-            .cert_validity(),
-        cert.cert_validity()
-    );
+    assert_eq!(RsaPublicKey::from_certificate_der(&sdk_cert_der()).unwrap().cert_validity(), cert.cert_validity());
 
     let pkcs1_pem = data("keys/test-rsa2048-pkcs1-pub.pem");
     let pkcs1 = RsaPublicKey::from_pem(&pkcs1_pem).unwrap();
-    assert_eq!(
-        RsaPublicKey::from_der(&pem_body(&pkcs1_pem)).unwrap(),
-        pkcs1
-    );
+    assert_eq!(RsaPublicKey::from_der(&pem_body(&pkcs1_pem)).unwrap(), pkcs1);
     let spki_pem = format!(
         "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
         base64::engine::general_purpose::STANDARD.encode(pkcs1.spki_der())
@@ -63,39 +53,23 @@ fn generalized_time_certificate() {
 #[test]
 fn refusals_name_the_problem() {
     let err = |name: &str| RsaPublicKey::from_pem(&data(name)).unwrap_err();
-    assert_eq!(
-        err("keys/rsa1024-pub.pem"),
-        PublicKeyError::ModulusTooSmall { bits: 1024 }
-    );
-    assert!(
-        matches!(err("keys/ec-p256-pub.pem"), PublicKeyError::NotRsa { algorithm } if algorithm.contains("EC"))
-    );
+    assert_eq!(err("keys/rsa1024-pub.pem"), PublicKeyError::ModulusTooSmall { bits: 1024 });
+    assert!(matches!(err("keys/ec-p256-pub.pem"), PublicKeyError::NotRsa { algorithm } if algorithm.contains("EC")));
     assert!(
         matches!(err("keys/ed25519-pub.pem"), PublicKeyError::NotRsa { algorithm } if algorithm.contains("Ed25519"))
     );
-    assert!(matches!(
-        err("keys/test-rsa2048.pem"),
-        PublicKeyError::PrivateKeyPem { .. }
-    ));
+    assert!(matches!(err("keys/test-rsa2048.pem"), PublicKeyError::PrivateKeyPem { .. }));
     let msg = err("keys/test-rsa2048.pem").to_string();
     assert!(msg.contains("never its private key"), "{msg}");
-    assert!(err("keys/ec-p256-pub.pem")
-        .to_string()
-        .contains("client keys are RSA_2048"));
+    assert!(err("keys/ec-p256-pub.pem").to_string().contains("client keys are RSA_2048"));
 }
 
 #[test]
 fn every_truncation_is_an_error() {
-    let spki = RsaPublicKey::from_der(&sdk_cert_der())
-        .unwrap()
-        .spki_der()
-        .to_vec();
+    let spki = RsaPublicKey::from_der(&sdk_cert_der()).unwrap().spki_der().to_vec();
     for der in [sdk_cert_der(), spki] {
         for len in 0..der.len() {
-            assert!(
-                RsaPublicKey::from_der(&der[..len]).is_err(),
-                "prefix of {len} bytes"
-            );
+            assert!(RsaPublicKey::from_der(&der[..len]).is_err(), "prefix of {len} bytes");
         }
         let mut longer = der.clone();
         longer.push(0);
@@ -105,10 +79,7 @@ fn every_truncation_is_an_error() {
 
 #[test]
 fn non_der_encodings_are_refused() {
-    let spki = RsaPublicKey::from_der(&sdk_cert_der())
-        .unwrap()
-        .spki_der()
-        .to_vec();
+    let spki = RsaPublicKey::from_der(&sdk_cert_der()).unwrap().spki_der().to_vec();
     // Outer SEQUENCE length in indefinite form.
     let mut indefinite = spki.clone();
     indefinite[1] = 0x80;
@@ -123,10 +94,7 @@ fn non_der_encodings_are_refused() {
         seq.extend_from_slice(&[0x02, 0x03, 0x01, 0x00, 0x01]);
         seq
     };
-    assert!(matches!(
-        RsaPublicKey::from_pkcs1_der(&pkcs1),
-        Err(PublicKeyError::Der { .. })
-    ));
+    assert!(matches!(RsaPublicKey::from_pkcs1_der(&pkcs1), Err(PublicKeyError::Der { .. })));
 }
 
 proptest! {

@@ -10,15 +10,11 @@ fn vector() -> (RsaPublicKey, Vec<u8>, Vec<u8>) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
     let pem = std::fs::read_to_string(format!("{dir}sdk-unit-test-cert.pem")).unwrap();
     let key = RsaPublicKey::from_pem(&pem).unwrap();
-    let doc: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{dir}sdk-signed-encrypt.json")).unwrap(),
-    )
-    .unwrap();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}sdk-signed-encrypt.json")).unwrap()).unwrap();
     let msg = doc["string_to_sign"].as_str().unwrap().as_bytes().to_vec();
     let auth = doc["request"]["headers"]["authorization"].as_str().unwrap();
-    let sig = base64::engine::general_purpose::STANDARD
-        .decode(auth.strip_prefix("Bearer ").unwrap())
-        .unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.decode(auth.strip_prefix("Bearer ").unwrap()).unwrap();
     (key, msg, sig)
 }
 
@@ -38,28 +34,19 @@ fn certificate_fields() {
 
 fn check_all_single_byte_changes(verifier: &dyn SignatureVerifier) {
     let (key, msg, sig) = vector();
-    assert!(
-        verifier.verify_pkcs1v15_sha256(&key, &msg, &sig),
-        "the SDK signature verifies"
-    );
+    assert!(verifier.verify_pkcs1v15_sha256(&key, &msg, &sig), "the SDK signature verifies");
     for i in 0..sig.len() {
         for delta in [0x01u8, 0x80, 0xFF] {
             let mut s = sig.clone();
             s[i] ^= delta;
-            assert!(
-                !verifier.verify_pkcs1v15_sha256(&key, &msg, &s),
-                "sig byte {i} ^ {delta:#x}"
-            );
+            assert!(!verifier.verify_pkcs1v15_sha256(&key, &msg, &s), "sig byte {i} ^ {delta:#x}");
         }
     }
     for i in 0..msg.len() {
         for delta in [0x01u8, 0x20] {
             let mut m = msg.clone();
             m[i] ^= delta;
-            assert!(
-                !verifier.verify_pkcs1v15_sha256(&key, &m, &sig),
-                "msg byte {i} ^ {delta:#x}"
-            );
+            assert!(!verifier.verify_pkcs1v15_sha256(&key, &m, &sig), "msg byte {i} ^ {delta:#x}");
         }
     }
     let mut longer = msg.clone();

@@ -32,16 +32,10 @@ fn load() -> (Vec<RsaPublicKey>, Vec<Case>) {
         let pkcs1 = hex::decode(group["publicKeyAsn"].as_str().unwrap()).unwrap();
         let key = RsaPublicKey::from_der(&spki).unwrap();
         // The same key through every entry point.
-        assert_eq!(
-            RsaPublicKey::from_pem(group["publicKeyPem"].as_str().unwrap()).unwrap(),
-            key
-        );
+        assert_eq!(RsaPublicKey::from_pem(group["publicKeyPem"].as_str().unwrap()).unwrap(), key);
         assert_eq!(RsaPublicKey::from_pkcs1_der(&pkcs1).unwrap(), key);
         assert_eq!(key.spki_der(), &spki[..], "canonical SPKI re-encoding");
-        assert_eq!(
-            key.modulus_bits(),
-            group["keySize"].as_u64().unwrap() as usize
-        );
+        assert_eq!(key.modulus_bits(), group["keySize"].as_u64().unwrap() as usize);
         assert_eq!(key.cert_validity(), None);
         keys.push(key);
         for t in group["tests"].as_array().unwrap() {
@@ -51,12 +45,7 @@ fn load() -> (Vec<RsaPublicKey>, Vec<Case>) {
                 msg: hex::decode(t["msg"].as_str().unwrap()).unwrap(),
                 sig: hex::decode(t["sig"].as_str().unwrap()).unwrap(),
                 result: t["result"].as_str().unwrap().to_owned(),
-                flags: t["flags"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f.as_str().unwrap().to_owned())
-                    .collect(),
+                flags: t["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_owned()).collect(),
             });
         }
     }
@@ -72,12 +61,8 @@ fn run(verifier: &dyn SignatureVerifier) -> Vec<u64> {
     for c in &cases {
         let ok = verifier.verify_pkcs1v15_sha256(&keys[c.key], &c.msg, &c.sig);
         match (c.result.as_str(), ok) {
-            ("valid", false) => {
-                failures.push(format!("tcId {} valid but rejected {:?}", c.id, c.flags))
-            }
-            ("invalid", true) => {
-                failures.push(format!("tcId {} invalid but accepted {:?}", c.id, c.flags))
-            }
+            ("valid", false) => failures.push(format!("tcId {} valid but rejected {:?}", c.id, c.flags)),
+            ("invalid", true) => failures.push(format!("tcId {} invalid but accepted {:?}", c.id, c.flags)),
             ("acceptable", true) => accepted.push(c.id),
             _ => {}
         }
@@ -89,10 +74,7 @@ fn run(verifier: &dyn SignatureVerifier) -> Vec<u64> {
 #[test]
 fn pure_rust_verifier_passes_wycheproof() {
     let accepted = run(&PureRustVerifier);
-    assert!(
-        accepted.is_empty(),
-        "acceptable (legacy) cases must be rejected: {accepted:?}"
-    );
+    assert!(accepted.is_empty(), "acceptable (legacy) cases must be rejected: {accepted:?}");
 }
 
 #[cfg(feature = "rsa-crate")]

@@ -40,9 +40,8 @@ pub fn filter_wasm() -> Result<PathBuf, String> {
     let p = match std::env::var_os("AAPKIT_FILTER_WASM") {
         Some(p) => PathBuf::from(p),
         None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"));
+            let target =
+                std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
             target.join("wasm32-wasip1/wasm-release/aapkit_filter.wasm")
         }
     };

@@ -21,7 +21,9 @@ use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, Filter
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
-use policy_core::{compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView};
+use policy_core::{
+    compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -246,7 +248,11 @@ fn check_filter(outcome: &FilterOutcome, native: &DecisionReport, req: &AccessRe
             assert!(native.allowed, "{ctx}: the filter allowed, natively denied: {native:#?}");
             assert_eq!(header(added_headers, "x-aapkit-policy"), native.policy.as_deref(), "{ctx}: x-aapkit-policy");
             assert_eq!(header(added_headers, "x-aapkit-aap"), native.aap.as_deref(), "{ctx}: x-aapkit-aap");
-            assert_eq!(header(added_headers, "x-aapkit-client-key"), Some(req.client_key_id.as_str()), "{ctx}: x-aapkit-client-key");
+            assert_eq!(
+                header(added_headers, "x-aapkit-client-key"),
+                Some(req.client_key_id.as_str()),
+                "{ctx}: x-aapkit-client-key"
+            );
         }
         FilterOutcome::LocalResponse { status, headers, body } => {
             let e = wire::decode_error(body).unwrap_or_else(|err| panic!("{ctx}: Error body: {err:?}"));
@@ -302,7 +308,8 @@ fn fixtures_decide_the_same_natively_and_in_the_filter() {
         for (scope, cases) in by_scope {
             let config = filter_bundle(&bundle_json, &public_pem, scope.as_deref());
             for (offload, host) in &hosts {
-                host.configure(&config).unwrap_or_else(|e| panic!("{file} (scope {scope:?}): the filter refused the bundle: {e:?}"));
+                host.configure(&config)
+                    .unwrap_or_else(|e| panic!("{file} (scope {scope:?}): the filter refused the bundle: {e:?}"));
                 for c in &cases {
                     let ctx = format!("{file} / {} (offload {offload})", c.name);
                     let native = c.request.evaluate(&native_bundle).unwrap();
@@ -374,7 +381,15 @@ fn request_bodies_and_unsignable_cases() {
     assert_eq!(unsignable(&doc("Encrypt", Some("k")), &gateway), None);
     assert!(unsignable(&doc("GenerateRandom", Some("k")), &gateway).is_some());
     assert!(unsignable(&doc("Encrypt", Some("")), &gateway).is_some());
-    assert!(unsignable(&AccessRequestDoc { scope: None, ..doc("Encrypt", Some("k")) }, &serde_json::json!({})).is_some());
-    assert!(unsignable(&AccessRequestDoc { client_key_id: "a b".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some());
-    assert!(unsignable(&AccessRequestDoc { time: "1969-12-31T23:59:59Z".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some());
+    assert!(
+        unsignable(&AccessRequestDoc { scope: None, ..doc("Encrypt", Some("k")) }, &serde_json::json!({})).is_some()
+    );
+    assert!(
+        unsignable(&AccessRequestDoc { client_key_id: "a b".into(), ..doc("Encrypt", Some("k")) }, &gateway).is_some()
+    );
+    assert!(unsignable(
+        &AccessRequestDoc { time: "1969-12-31T23:59:59Z".into(), ..doc("Encrypt", Some("k")) },
+        &gateway
+    )
+    .is_some());
 }

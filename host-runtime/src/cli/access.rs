@@ -190,12 +190,7 @@ fn deleted(out: &Out, name: &str) {
 
 pub fn run_network_rule(store: &Store, cmd: &NetworkRuleCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        NetworkRuleCmd::Create {
-            name,
-            network_type,
-            source_private_ip,
-            description,
-        } => {
+        NetworkRuleCmd::Create { name, network_type, source_private_ip, description } => {
             let r = store.create_network_rule(&NetworkRuleInput {
                 name: name.clone(),
                 network_type: network_type.clone(),
@@ -204,16 +199,8 @@ pub fn run_network_rule(store: &Store, cmd: &NetworkRuleCmd, out: &Out) -> Resul
             })?;
             out.emit(&r, || rule_text(&r));
         }
-        NetworkRuleCmd::Update {
-            name,
-            source_private_ip,
-            description,
-        } => {
-            let ips = if source_private_ip.is_empty() {
-                None
-            } else {
-                Some(source_ips(source_private_ip)?)
-            };
+        NetworkRuleCmd::Update { name, source_private_ip, description } => {
+            let ips = if source_private_ip.is_empty() { None } else { Some(source_ips(source_private_ip)?) };
             let r = store.update_network_rule(&NetworkRuleUpdate {
                 name: name.clone(),
                 source_private_ip: ips,
@@ -228,9 +215,7 @@ pub fn run_network_rule(store: &Store, cmd: &NetworkRuleCmd, out: &Out) -> Resul
         NetworkRuleCmd::List => {
             let rules = store.list_network_rules()?;
             out.emit(&json!({ "NetworkRules": rules, "TotalCount": rules.len() }), || {
-                lines(&rules, |r| {
-                    format!("{}  {}  {}", r.name, r.network_type, join(&r.source_private_ip))
-                })
+                lines(&rules, |r| format!("{}  {}  {}", r.name, r.network_type, join(&r.source_private_ip)))
             });
         }
         NetworkRuleCmd::Delete { name } => {
@@ -296,9 +281,7 @@ pub fn run_policy(store: &Store, cmd: &PolicyCmd, out: &Out) -> Result<(), CliEr
         PolicyCmd::List => {
             let ps = store.list_policies()?;
             out.emit(&json!({ "Policies": ps, "TotalCount": ps.len() }), || {
-                lines(&ps, |p| {
-                    format!("{}  {}  {}", p.name, p.kms_instance, join(&p.resources))
-                })
+                lines(&ps, |p| format!("{}  {}  {}", p.name, p.kms_instance, join(&p.resources)))
             });
         }
         PolicyCmd::Delete { name } => {
@@ -311,12 +294,7 @@ pub fn run_policy(store: &Store, cmd: &PolicyCmd, out: &Out) -> Result<(), CliEr
 
 pub fn run_aap(store: &Store, cmd: &AapCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        AapCmd::Create {
-            name,
-            policies,
-            authentication_method,
-            description,
-        } => {
+        AapCmd::Create { name, policies, authentication_method, description } => {
             let a = store.create_aap(&AapInput {
                 name: name.clone(),
                 policies: list::expand("policies", policies)?,
@@ -325,11 +303,7 @@ pub fn run_aap(store: &Store, cmd: &AapCmd, out: &Out) -> Result<(), CliError> {
             })?;
             out.emit(&a, || aap_text(&a));
         }
-        AapCmd::Update {
-            name,
-            policies,
-            description,
-        } => {
+        AapCmd::Update { name, policies, description } => {
             let a = store.update_aap(&AapUpdate {
                 name: name.clone(),
                 policies: list::expand_opt("policies", policies)?,
@@ -343,14 +317,9 @@ pub fn run_aap(store: &Store, cmd: &AapCmd, out: &Out) -> Result<(), CliError> {
         }
         AapCmd::List => {
             let aaps = store.list_aaps()?;
-            out.emit(
-                &json!({ "ApplicationAccessPoints": aaps, "TotalCount": aaps.len() }),
-                || {
-                    lines(&aaps, |a| {
-                        format!("{}  {}  {}", a.name, a.authentication_method, join(&a.policies))
-                    })
-                },
-            );
+            out.emit(&json!({ "ApplicationAccessPoints": aaps, "TotalCount": aaps.len() }), || {
+                lines(&aaps, |a| format!("{}  {}  {}", a.name, a.authentication_method, join(&a.policies)))
+            });
         }
         AapCmd::Delete { name } => {
             store.delete_aap(name)?;

@@ -6,9 +6,7 @@ use serde_json::json;
 
 use super::output::{lines, Out};
 use super::CliError;
-use crate::store::{
-    format_time, parse_time, Action, AuditQuery, EventQuery, ResourceType, Store,
-};
+use crate::store::{format_time, parse_time, Action, AuditQuery, EventQuery, ResourceType, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
@@ -87,9 +85,8 @@ pub fn parse_when(flag: &'static str, text: &str, now: i64) -> Result<i64, CliEr
     if let Some(unit) = unit {
         let digits = t.get(..t.len() - 1).unwrap_or_default();
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            let n: i64 = digits
-                .parse()
-                .map_err(|_| CliError::Usage(format!("--{flag} {text:?}: the number is too large")))?;
+            let n: i64 =
+                digits.parse().map_err(|_| CliError::Usage(format!("--{flag} {text:?}: the number is too large")))?;
             return n
                 .checked_mul(unit)
                 .and_then(|d| now.checked_sub(d))

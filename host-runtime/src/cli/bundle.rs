@@ -32,10 +32,9 @@ pub fn run(store: &Store, cmd: &BundleCmd, out: &Out) -> Result<(), CliError> {
                 None => println!("{bundle}"),
                 Some(path) => {
                     std::fs::write(path, format!("{bundle}\n")).map_err(|e| CliError::file(path, e))?;
-                    out.emit(
-                        &json!({ "Output": path, "Scope": scope, "Generation": generation }),
-                        || format!("wrote {} (scope {scope})", path.display()),
-                    );
+                    out.emit(&json!({ "Output": path, "Scope": scope, "Generation": generation }), || {
+                        format!("wrote {} (scope {scope})", path.display())
+                    });
                 }
             }
         }

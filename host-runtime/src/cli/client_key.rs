@@ -80,10 +80,7 @@ impl PasswordArgs {
                 .map_err(|_| CliError::Usage(format!("--password-file {}: not UTF-8", path.display())))?;
             // One line: drop the final newline an editor adds.
             Zeroizing::new(
-                text.strip_suffix('\n')
-                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                    .unwrap_or(text)
-                    .to_owned(),
+                text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(text).to_owned(),
             )
         } else if let Some(var) = &self.password_env {
             Zeroizing::new(std::env::var(var).map_err(|_| {
@@ -93,9 +90,7 @@ impl PasswordArgs {
             out.warn("--password puts the password in the process list and shell history; prefer --password-file or --password-env");
             Zeroizing::new(p.clone())
         } else {
-            return Err(CliError::Usage(
-                "give --password-file, --password-env or --password".into(),
-            ));
+            return Err(CliError::Usage("give --password-file, --password-env or --password".into()));
         };
         check_password(&pw)?;
         Ok(pw)
@@ -113,13 +108,7 @@ fn generate(aap_name: &str, password: &str, not_before: i64, not_after: i64) -> 
         OffsetDateTime::from_unix_timestamp(t)
             .map_err(|_| StoreError::invalid(param, t.to_string(), "out of the supported time range"))
     };
-    crate::pki::generate(
-        aap_name,
-        password,
-        at("NotBefore", not_before)?,
-        at("NotAfter", not_after)?,
-    )
-    .map_err(|e| {
+    crate::pki::generate(aap_name, password, at("NotBefore", not_before)?, at("NotAfter", not_after)?).map_err(|e| {
         match e {
             PkiError::InvalidPassword(_) => StoreError::invalid("Password", "(not shown)", e.to_string()),
             PkiError::InvalidArgument(m) => StoreError::invalid("AapName", aap_name, m),
@@ -137,9 +126,7 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), Cli
         .mode(0o600)
         .open(path)
         .map_err(|e| CliError::file(path, e))?;
-    f.write_all(contents)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| CliError::file(path, e))
+    f.write_all(contents).and_then(|()| f.sync_all()).map_err(|e| CliError::file(path, e))
 }
 
 /// Generates a client key for `aap`, writes its ClientKeyContent to `output` (0600, never
@@ -202,13 +189,7 @@ fn key_text(k: &ClientKeyInfo) -> String {
 
 pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        ClientKeyCmd::Create {
-            aap,
-            password,
-            not_before,
-            not_after,
-            output,
-        } => {
+        ClientKeyCmd::Create { aap, password, not_before, not_after, output } => {
             let password = password.read(out)?;
             let now = OffsetDateTime::now_utc().unix_timestamp();
             let (nb, na) = match (not_before, not_after) {
@@ -255,9 +236,7 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
         ClientKeyCmd::Delete { client_key_id, force } => {
             super::audit::check_recent_use(store, client_key_id, *force, out)?;
             store.delete_client_key(client_key_id)?;
-            out.emit(&json!({ "ClientKeyId": client_key_id, "Deleted": true }), || {
-                format!("deleted {client_key_id}")
-            });
+            out.emit(&json!({ "ClientKeyId": client_key_id, "Deleted": true }), || format!("deleted {client_key_id}"));
         }
     }
     Ok(())

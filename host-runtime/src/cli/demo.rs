@@ -134,8 +134,8 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
     let password_file = demo_dir.join(format!("clientKey_{DEMO_AAP}_Password.txt"));
     let client_key_id = if client_key_file.is_file() && password_file.is_file() {
         let content = std::fs::read_to_string(&client_key_file).map_err(|e| CliError::file(&client_key_file, e))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&content).map_err(|e| CliError::Usage(format!("{}: {e}", client_key_file.display())))?;
+        let v: serde_json::Value = serde_json::from_str(&content)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", client_key_file.display())))?;
         v.get("KeyId").and_then(|k| k.as_str()).unwrap_or_default().to_string()
     } else {
         let _ = std::fs::remove_file(&client_key_file);

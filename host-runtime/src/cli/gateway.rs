@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::output::{fields, Out};
-use super::{CliError, Cli};
+use super::{Cli, CliError};
 use crate::server::runtime::{EnforcerKind, ServeOptions};
 use crate::server::NoObserver;
 use crate::store::Store;
@@ -102,7 +102,9 @@ impl ServeArgs {
     /// The operations settings these flags describe.
     pub fn ops_options(&self) -> Result<crate::ops::OpsOptions, CliError> {
         let mut quota = match self.qps_spec {
-            Some(spec) => crate::ops::QuotaSpec::software(spec).map_err(|e| CliError::Usage(format!("--qps-spec: {e}")))?,
+            Some(spec) => {
+                crate::ops::QuotaSpec::software(spec).map_err(|e| CliError::Usage(format!("--qps-spec: {e}")))?
+            }
             None => crate::ops::QuotaSpec::unlimited(),
         };
         for l in &self.qps_limits {
@@ -267,8 +269,7 @@ pub fn run_eval(cli: &Cli, args: &EvalArgs, out: &Out) -> Result<i32, CliError> 
     };
     let request_text = if args.request.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| CliError::file("-", e))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| CliError::file("-", e))?;
         s
     } else {
         std::fs::read_to_string(&args.request).map_err(|e| CliError::file(&args.request, e))?
@@ -279,8 +280,8 @@ pub fn run_eval(cli: &Cli, args: &EvalArgs, out: &Out) -> Result<i32, CliError> 
             errs.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n  ")
         ))
     })?;
-    let request: policy_core::AccessRequestDoc = serde_json::from_str(&request_text)
-        .map_err(|e| CliError::Usage(format!("the request is invalid: {e}")))?;
+    let request: policy_core::AccessRequestDoc =
+        serde_json::from_str(&request_text).map_err(|e| CliError::Usage(format!("the request is invalid: {e}")))?;
     let report = request.evaluate(&bundle).map_err(|e| CliError::Usage(format!("the request is invalid: {e}")))?;
     out.emit(&report, || render_report(&report));
     Ok(if report.allowed { 0 } else { EVAL_EXIT_DENY })

@@ -102,18 +102,15 @@ pub fn run_key(store: &Store, cmd: &KeyCmd, out: &Out) -> Result<(), CliError> {
         KeyCmd::List => {
             let keys = store.list_keys()?;
             out.emit(&json!({ "Keys": keys, "TotalCount": keys.len() }), || {
-                lines(&keys, |k| {
-                    format!("{}  {}  {}  {}", k.key_id, k.key_spec, k.key_state, join(&k.aliases))
-                })
+                lines(&keys, |k| format!("{}  {}  {}  {}", k.key_id, k.key_spec, k.key_state, join(&k.aliases)))
             });
         }
         KeyCmd::Describe { key_id } => show_key(out, &store.describe_key(key_id)?),
         KeyCmd::Disable { key_id } => show_key(out, &store.disable_key(key_id)?),
         KeyCmd::Enable { key_id } => show_key(out, &store.enable_key(key_id)?),
-        KeyCmd::ScheduleDeletion {
-            key_id,
-            pending_window_in_days,
-        } => show_key(out, &store.schedule_key_deletion(key_id, *pending_window_in_days)?),
+        KeyCmd::ScheduleDeletion { key_id, pending_window_in_days } => {
+            show_key(out, &store.schedule_key_deletion(key_id, *pending_window_in_days)?)
+        }
         KeyCmd::CancelDeletion { key_id } => show_key(out, &store.cancel_key_deletion(key_id)?),
         KeyCmd::Rotate { key_id } => show_key(out, &store.rotate_key(key_id)?),
     }
@@ -128,9 +125,7 @@ pub fn run_alias(store: &Store, cmd: &AliasCmd, out: &Out) -> Result<(), CliErro
         }
         AliasCmd::Delete { alias_name } => {
             store.delete_alias(alias_name)?;
-            out.emit(&json!({ "AliasName": alias_name, "Deleted": true }), || {
-                format!("deleted {alias_name}")
-            });
+            out.emit(&json!({ "AliasName": alias_name, "Deleted": true }), || format!("deleted {alias_name}"));
         }
         AliasCmd::List { key_id } => {
             let aliases = store.list_aliases(key_id.as_deref())?;

@@ -26,11 +26,7 @@ use output::Out;
 pub const DEFAULT_DATA_DIR: &str = "./.aapkit-data";
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "aapkit",
-    version,
-    about = "aapkit: the KMS Instance API gateway with application access points"
-)]
+#[command(name = "aapkit", version, about = "aapkit: the KMS Instance API gateway with application access points")]
 pub struct Cli {
     /// Data directory (database and master key).
     #[arg(long, global = true, env = "AAPKIT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
@@ -134,10 +130,7 @@ impl CliError {
     }
 
     pub(crate) fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CliError::File {
-            path: path.into(),
-            source,
-        }
+        CliError::File { path: path.into(), source }
     }
 }
 
@@ -174,7 +167,11 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::Init(a) => gateway::run_init(cli, a, out),
         Command::Serve(a) => gateway::run_serve(cli, a),
         Command::Demo(a) => demo::run(cli, a, out),
-        Command::Eval(a) => gateway::run_eval(cli, a, out).map(|code| if code != 0 { std::process::exit(code) }),
+        Command::Eval(a) => gateway::run_eval(cli, a, out).map(|code| {
+            if code != 0 {
+                std::process::exit(code)
+            }
+        }),
         Command::Loadgen(a) => gateway::run_loadgen(a, out),
         Command::Key(c) => keys::run_key(&open(cli)?, c, out),
         Command::Alias(c) => keys::run_alias(&open(cli)?, c, out),

@@ -77,11 +77,7 @@ impl ValueArgs {
         let data_type = match self.secret_data_type.as_str() {
             "text" => SecretDataType::Text,
             "binary" => SecretDataType::Binary,
-            other => {
-                return Err(CliError::Usage(format!(
-                    "--secret-data-type {other:?}: expected `text` or `binary`"
-                )))
-            }
+            other => return Err(CliError::Usage(format!("--secret-data-type {other:?}: expected `text` or `binary`"))),
         };
         let data = match (&self.source.secret_data, &self.source.secret_data_file) {
             (Some(v), _) => {
@@ -105,9 +101,7 @@ impl ValueArgs {
 pub(crate) fn read_file_or_stdin(path: &PathBuf) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let mut buf = Zeroizing::new(Vec::new());
     if path.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| CliError::file("<stdin>", e))?;
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| CliError::file("<stdin>", e))?;
     } else {
         let mut f = std::fs::File::open(path).map_err(|e| CliError::file(path, e))?;
         f.read_to_end(&mut buf).map_err(|e| CliError::file(path, e))?;
@@ -138,27 +132,14 @@ fn secret_text(s: &SecretInfo) -> String {
 
 pub fn run(store: &Store, cmd: &SecretCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        SecretCmd::Create {
-            secret_name,
-            encryption_key_id,
-            description,
-            value,
-        } => {
+        SecretCmd::Create { secret_name, encryption_key_id, description, value } => {
             let (data, data_type) = value.read(out)?;
-            let input = SecretValueInput {
-                data,
-                data_type,
-                version_id: value.version_id.clone(),
-                version_stages: vec![],
-            };
+            let input =
+                SecretValueInput { data, data_type, version_id: value.version_id.clone(), version_stages: vec![] };
             let s = store.create_secret(secret_name, encryption_key_id, description, input)?;
             out.emit(&s, || secret_text(&s));
         }
-        SecretCmd::PutValue {
-            secret_name,
-            value,
-            version_stages,
-        } => {
+        SecretCmd::PutValue { secret_name, value, version_stages } => {
             let (data, data_type) = value.read(out)?;
             let input = SecretValueInput {
                 data,
@@ -176,12 +157,7 @@ pub fn run(store: &Store, cmd: &SecretCmd, out: &Out) -> Result<(), CliError> {
             let secrets = store.list_secrets()?;
             out.emit(&json!({ "SecretList": secrets, "TotalCount": secrets.len() }), || {
                 lines(&secrets, |s| {
-                    format!(
-                        "{}  {}  {} versions",
-                        s.secret_name,
-                        s.encryption_key_id,
-                        s.versions.len()
-                    )
+                    format!("{}  {}  {} versions", s.secret_name, s.encryption_key_id, s.versions.len())
                 })
             });
         }

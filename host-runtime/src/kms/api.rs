@@ -5,10 +5,10 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::cache::{KeyCache, ParsedKey};
-use policy_core::ErrorCode;
 use super::keyring::{KeyRecord, KeyRing, KeySpec};
 use super::KmsError;
 use crate::proto;
+use policy_core::ErrorCode;
 
 /// The KMS Instance API operations over a [`KeyRing`], with the native (aws-lc) crypto backend.
 ///

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use policy_core::ErrorCode;
 use super::keyring::{KeyRingError, KeySpec, KeyState};
+use policy_core::ErrorCode;
 
 /// An Instance API error: a wire code and the `ErrorMessage` sent with it.
 ///

@@ -171,12 +171,8 @@ pub struct InMemoryKeyRing {
 
 impl KeyRing for InMemoryKeyRing {
     fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<KeyRecord>, KeyRingError> {
-        let id = self
-            .aliases
-            .iter()
-            .find(|(a, _)| a == key_id_or_alias)
-            .map(|(_, k)| k.as_str())
-            .unwrap_or(key_id_or_alias);
+        let id =
+            self.aliases.iter().find(|(a, _)| a == key_id_or_alias).map(|(_, k)| k.as_str()).unwrap_or(key_id_or_alias);
         Ok(self.keys.iter().find(|k| k.key_id == id).cloned())
     }
     fn key_by_version(&self, version_id: &str) -> Result<Option<KeyRecord>, KeyRingError> {

@@ -34,8 +34,7 @@ type Body = Full<Bytes>;
 fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
     r
 }
 
@@ -87,9 +86,8 @@ impl Admin {
             let me = self.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| me.clone().handle(req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     }
@@ -98,9 +96,7 @@ impl Admin {
 /// Binds the admin address (a failure stops `serve` from starting: the operator asked for it).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     if !addr.ip().is_loopback() {
-        eprintln!(
-            "aapkit: warning: the admin listener {addr} is not loopback; /metrics names client keys and AAPs"
-        );
+        eprintln!("aapkit: warning: the admin listener {addr} is not loopback; /metrics names client keys and AAPs");
     }
     TcpListener::bind(addr).await.with_context(|| format!("binding the admin listener {addr}"))
 }
@@ -147,8 +143,10 @@ async fn serve_file(dir: &Path, url_path: &str) -> Response<Body> {
                 _ => "application/octet-stream",
             };
             let mut r = text(StatusCode::OK, ct, bytes);
-            r.headers_mut()
-                .insert(hyper::header::CONTENT_SECURITY_POLICY, hyper::header::HeaderValue::from_static(PLAYGROUND_CSP));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_SECURITY_POLICY,
+                hyper::header::HeaderValue::from_static(PLAYGROUND_CSP),
+            );
             r
         }
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n"),

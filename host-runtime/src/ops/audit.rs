@@ -68,7 +68,12 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 impl AuditSink {
     /// Opens the writer's own connection on the store in `data_dir` and starts the writer thread.
-    pub fn start(data_dir: &Path, config: AuditConfig, metrics: Arc<Metrics>, clock: Clock) -> Result<AuditSink, StoreError> {
+    pub fn start(
+        data_dir: &Path,
+        config: AuditConfig,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Result<AuditSink, StoreError> {
         let writer = AuditWriter::open(data_dir)?;
         let (tx, rx) = mpsc::sync_channel(config.capacity.max(1));
         let m = metrics.clone();
@@ -169,9 +174,7 @@ impl Batcher {
         let before = now - i64::from(self.cfg.retention_days) * 86_400;
         match self.writer.prune(before) {
             Ok(n) => {
-                self.metrics
-                    .audit_pruned
-                    .fetch_add(n.audit_rows + n.management_events, Ordering::Relaxed);
+                self.metrics.audit_pruned.fetch_add(n.audit_rows + n.management_events, Ordering::Relaxed);
             }
             Err(e) => eprintln!("aapkit: pruning the audit log failed: {e}"),
         }

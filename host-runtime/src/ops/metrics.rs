@@ -16,7 +16,8 @@ use crate::store::ClientKeyExpiry;
 use crate::wasm_host::FilterHostStats;
 
 /// Latency histogram bucket bounds, in microseconds (rendered in seconds).
-const BUCKETS_US: [u64; 14] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000];
+const BUCKETS_US: [u64; 14] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000];
 
 /// One slot per known API plus one for everything else.
 const API_SLOTS: usize = Api::ALL.len() + 1;
@@ -112,7 +113,12 @@ impl Metrics {
         let mut out = String::with_capacity(8 * 1024);
         let o = &mut out;
 
-        family(o, "aapkit_requests_total", "counter", "Instance API requests by API, decision and error code (OK = success).");
+        family(
+            o,
+            "aapkit_requests_total",
+            "counter",
+            "Instance API requests by API, decision and error code (OK = success).",
+        );
         {
             let map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
             for ((api, decision, code), n) in map.iter() {
@@ -142,7 +148,12 @@ impl Metrics {
             line(o, "aapkit_request_duration_seconds_count", &[("api", api)], count);
         }
 
-        family(o, "aapkit_quota_rejections_total", "counter", "Calls refused with 429 Rejected.Throttling, by QPS group.");
+        family(
+            o,
+            "aapkit_quota_rejections_total",
+            "counter",
+            "Calls refused with 429 Rejected.Throttling, by QPS group.",
+        );
         for g in GROUPS {
             line(o, "aapkit_quota_rejections_total", &[("group", group_name(g))], self.quota_rejections(g));
         }
@@ -150,11 +161,31 @@ impl Metrics {
         if let Some(f) = filter {
             for (name, help, kind, v) in [
                 ("aapkit_filter_requests_total", "Requests the proxy-wasm filter saw.", "counter", f.requests),
-                ("aapkit_filter_traps_total", "Filter calls that trapped (the request failed closed).", "counter", f.traps),
-                ("aapkit_filter_vm_restarts_total", "Filter VMs created to replace a dropped one.", "counter", f.vm_restarts),
+                (
+                    "aapkit_filter_traps_total",
+                    "Filter calls that trapped (the request failed closed).",
+                    "counter",
+                    f.traps,
+                ),
+                (
+                    "aapkit_filter_vm_restarts_total",
+                    "Filter VMs created to replace a dropped one.",
+                    "counter",
+                    f.vm_restarts,
+                ),
                 ("aapkit_filter_vms_created_total", "Filter VMs created.", "counter", f.vms_created),
-                ("aapkit_filter_fail_closed_total", "Requests the filter host failed closed.", "counter", f.fail_closed),
-                ("aapkit_filter_foreign_calls_total", "verify_signature calls served by the host.", "counter", f.foreign_calls),
+                (
+                    "aapkit_filter_fail_closed_total",
+                    "Requests the filter host failed closed.",
+                    "counter",
+                    f.fail_closed,
+                ),
+                (
+                    "aapkit_filter_foreign_calls_total",
+                    "verify_signature calls served by the host.",
+                    "counter",
+                    f.foreign_calls,
+                ),
                 ("aapkit_filter_vms_live", "Filter VMs alive now.", "gauge", f.vms_live),
             ] {
                 family(o, name, kind, help);
@@ -162,7 +193,12 @@ impl Metrics {
             }
         }
 
-        family(o, "aapkit_client_key_days_to_expiry", "gauge", "Whole days until each client key's NotAfter (negative once expired).");
+        family(
+            o,
+            "aapkit_client_key_days_to_expiry",
+            "gauge",
+            "Whole days until each client key's NotAfter (negative once expired).",
+        );
         for k in keys {
             let days = crate::store::days_to_expiry(k.not_after, now);
             let _ = writeln!(
@@ -202,7 +238,12 @@ impl Metrics {
         {
             let map = self.expiry_notices.lock().unwrap_or_else(|p| p.into_inner());
             for t in super::expiry::THRESHOLDS_DAYS {
-                line(o, "aapkit_expiry_notices_total", &[("threshold_days", &t.to_string())], map.get(&t).copied().unwrap_or(0));
+                line(
+                    o,
+                    "aapkit_expiry_notices_total",
+                    &[("threshold_days", &t.to_string())],
+                    map.get(&t).copied().unwrap_or(0),
+                );
             }
         }
         family(o, "aapkit_expiry_webhook_deliveries_total", "counter", "Expiry webhook POSTs by result.");
@@ -216,9 +257,17 @@ impl Metrics {
 
         for (name, help, c) in [
             ("aapkit_audit_records_written_total", "Audit rows committed to the store.", &self.audit_written),
-            ("aapkit_audit_records_dropped_total", "Audit rows dropped because the queue was full or the store failed.", &self.audit_dropped),
+            (
+                "aapkit_audit_records_dropped_total",
+                "Audit rows dropped because the queue was full or the store failed.",
+                &self.audit_dropped,
+            ),
             ("aapkit_audit_write_errors_total", "Failed audit batch writes (retried).", &self.audit_write_errors),
-            ("aapkit_audit_records_pruned_total", "Audit rows and management events removed by retention.", &self.audit_pruned),
+            (
+                "aapkit_audit_records_pruned_total",
+                "Audit rows and management events removed by retention.",
+                &self.audit_pruned,
+            ),
         ] {
             family(o, name, "counter", help);
             line(o, name, &[], c.load(Ordering::Relaxed));

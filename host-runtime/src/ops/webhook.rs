@@ -68,12 +68,10 @@ async fn post_once(url: &Uri, body: &str) -> Result<(), String> {
     let port = url.port_u16().unwrap_or(80);
     // `[::1]` in a URI is `::1` for the resolver.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = tokio::net::TcpStream::connect((bare, port))
-        .await
-        .map_err(|e| format!("connecting to {host}:{port}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
+    let tcp =
+        tokio::net::TcpStream::connect((bare, port)).await.map_err(|e| format!("connecting to {host}:{port}: {e}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| format!("HTTP handshake: {e}"))?;
     tokio::spawn(conn);
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let authority = url.authority().map_or(host, |a| a.as_str());

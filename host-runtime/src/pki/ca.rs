@@ -35,9 +35,7 @@ pub struct CaMaterial {
 
 impl std::fmt::Debug for CaMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaMaterial")
-            .field("instance_id", &self.instance_id)
-            .finish_non_exhaustive()
+        f.debug_struct("CaMaterial").field("instance_id", &self.instance_id).finish_non_exhaustive()
     }
 }
 
@@ -65,16 +63,12 @@ impl CaMaterial {
         validate_instance_id(instance_id)?;
         let cert_der = der::pem_decode(cert_pem, "CERTIFICATE")?;
         let key_pkcs8 = Zeroizing::new(der::pem_decode(key_pem, "PRIVATE KEY")?);
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8).map_err(|e| {
-                PkiError::InvalidArgument(format!("CA key is not an ECDSA P-256 PKCS#8 key: {e}"))
-            })?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8)
+            .map_err(|e| PkiError::InvalidArgument(format!("CA key is not an ECDSA P-256 PKCS#8 key: {e}")))?;
         let parts = x509::parse(&cert_der)?;
         let spki = Signer::Ecdsa(&key).spki()?;
         if parts.spki != spki.as_slice() {
-            return Err(PkiError::InvalidArgument(
-                "CA key does not match the CA certificate".into(),
-            ));
+            return Err(PkiError::InvalidArgument("CA key does not match the CA certificate".into()));
         }
         Ok(Self {
             instance_id: instance_id.to_owned(),
@@ -126,14 +120,8 @@ impl ServerCert {
 /// The default SANs for an instance: `localhost`, the instance host, `127.0.0.1`, `::1`.
 pub fn default_server_names(instance_id: &str) -> (Vec<String>, Vec<IpAddr>) {
     (
-        vec![
-            "localhost".to_owned(),
-            format!("{instance_id}.cryptoservice.kms.aliyuncs.com"),
-        ],
-        vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ],
+        vec!["localhost".to_owned(), format!("{instance_id}.cryptoservice.kms.aliyuncs.com")],
+        vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)],
     )
 }
 
@@ -163,18 +151,14 @@ fn validate_dns_name(name: &str) -> Result<(), PkiError> {
     if labels_ok && !body.is_empty() && name.len() <= 253 {
         Ok(())
     } else {
-        Err(PkiError::InvalidArgument(format!(
-            "{name:?} is not a valid DNS name"
-        )))
+        Err(PkiError::InvalidArgument(format!("{name:?} is not a valid DNS name")))
     }
 }
 
 fn generate_ecdsa() -> Result<(EcdsaKeyPair, Zeroizing<Vec<u8>>), PkiError> {
     let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
         .map_err(|_| PkiError::Crypto("ECDSA key generation"))?;
-    let doc = key
-        .to_pkcs8v1()
-        .map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
+    let doc = key.to_pkcs8v1().map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
     Ok((key, Zeroizing::new(doc.as_ref().to_vec())))
 }
 
@@ -193,13 +177,8 @@ pub fn create_ca(instance_id: &str, now: OffsetDateTime) -> Result<CaMaterial, P
     let signer = Signer::Ecdsa(&key);
     let spki = signer.spki()?;
     let key_id = x509::key_identifier(&spki)?;
-    let subject = x509::name(&[
-        (oid::ORGANIZATION, "aapkit"),
-        (
-            oid::COMMON_NAME,
-            &format!("aapkit private CA {instance_id}"),
-        ),
-    ]);
+    let subject =
+        x509::name(&[(oid::ORGANIZATION, "aapkit"), (oid::COMMON_NAME, &format!("aapkit private CA {instance_id}"))]);
     // cA TRUE, pathLenConstraint 0
     let basic_constraints = der::sequence(&[&der::boolean(true), &der::small_integer(0)]);
     let cert_der = x509::build(
@@ -219,14 +198,7 @@ pub fn create_ca(instance_id: &str, now: OffsetDateTime) -> Result<CaMaterial, P
         },
         &signer,
     )?;
-    Ok(CaMaterial {
-        instance_id: instance_id.to_owned(),
-        key,
-        key_pkcs8,
-        cert_der,
-        subject,
-        key_id,
-    })
+    Ok(CaMaterial { instance_id: instance_id.to_owned(), key, key_pkcs8, cert_der, subject, key_id })
 }
 
 /// Issues a server certificate for `dns` names and `ips`, signed by `ca`, valid 2 years from `now`.
@@ -237,17 +209,13 @@ pub fn issue_server_cert(
     now: OffsetDateTime,
 ) -> Result<ServerCert, PkiError> {
     if dns.is_empty() && ips.is_empty() {
-        return Err(PkiError::InvalidArgument(
-            "a server certificate needs at least one DNS name or IP address".into(),
-        ));
+        return Err(PkiError::InvalidArgument("a server certificate needs at least one DNS name or IP address".into()));
     }
     for name in dns {
         validate_dns_name(name)?;
     }
-    let mut general_names: Vec<Vec<u8>> = dns
-        .iter()
-        .map(|n| der::tlv(der::context_primitive(2), n.as_bytes()))
-        .collect();
+    let mut general_names: Vec<Vec<u8>> =
+        dns.iter().map(|n| der::tlv(der::context_primitive(2), n.as_bytes())).collect();
     general_names.extend(ips.iter().map(|ip| {
         let octets = match ip {
             IpAddr::V4(v4) => v4.octets().to_vec(),
@@ -259,13 +227,8 @@ pub fn issue_server_cert(
 
     let (key, key_pkcs8) = generate_ecdsa()?;
     let spki = Signer::Ecdsa(&key).spki()?;
-    let subject = x509::name(&[
-        (oid::ORGANIZATION, "aapkit"),
-        (
-            oid::COMMON_NAME,
-            &format!("aapkit gateway {}", ca.instance_id),
-        ),
-    ]);
+    let subject =
+        x509::name(&[(oid::ORGANIZATION, "aapkit"), (oid::COMMON_NAME, &format!("aapkit gateway {}", ca.instance_id))]);
     let authority_key_id = der::sequence(&[&der::tlv(der::context_primitive(0), &ca.key_id)]);
     let cert_der = x509::build(
         &x509::Tbs {
@@ -278,11 +241,7 @@ pub fn issue_server_cert(
             extensions: vec![
                 x509::extension(oid::BASIC_CONSTRAINTS, true, &der::sequence(&[])),
                 key_usage(&[0]),
-                x509::extension(
-                    oid::EXT_KEY_USAGE,
-                    false,
-                    &der::sequence(&[&der::oid(oid::KP_SERVER_AUTH)]),
-                ),
+                x509::extension(oid::EXT_KEY_USAGE, false, &der::sequence(&[&der::oid(oid::KP_SERVER_AUTH)])),
                 x509::extension(oid::SUBJECT_ALT_NAME, false, &san),
                 subject_key_id(&x509::key_identifier(&spki)?),
                 x509::extension(oid::AUTHORITY_KEY_ID, false, &authority_key_id),
@@ -290,11 +249,7 @@ pub fn issue_server_cert(
         },
         &Signer::Ecdsa(&ca.key),
     )?;
-    Ok(ServerCert {
-        cert_der,
-        ca_cert_der: ca.cert_der.clone(),
-        key_pkcs8,
-    })
+    Ok(ServerCert { cert_der, ca_cert_der: ca.cert_der.clone(), key_pkcs8 })
 }
 
 /// Where [`write_init_files`] put the files.
@@ -310,12 +265,7 @@ pub struct InitFiles {
 /// `dir` (created if missing). Without `force`, refuses if any of them exists and writes nothing.
 /// Each file is written to a temporary name with its final mode, then moved into place, so a
 /// key is never readable by others, not even briefly.
-pub fn write_init_files(
-    dir: &Path,
-    ca: &CaMaterial,
-    server: &ServerCert,
-    force: bool,
-) -> Result<InitFiles, PkiError> {
+pub fn write_init_files(dir: &Path, ca: &CaMaterial, server: &ServerCert, force: bool) -> Result<InitFiles, PkiError> {
     let files = InitFiles {
         ca_cert: dir.join("ca.pem"),
         ca_key: dir.join("ca.key"),
@@ -323,48 +273,22 @@ pub fn write_init_files(
         server_key: dir.join("server.key"),
     };
     if !force {
-        for path in [
-            &files.ca_cert,
-            &files.ca_key,
-            &files.server_cert,
-            &files.server_key,
-        ] {
+        for path in [&files.ca_cert, &files.ca_key, &files.server_cert, &files.server_key] {
             if path.symlink_metadata().is_ok() {
                 return Err(PkiError::AlreadyExists(path.clone()));
             }
         }
     }
-    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    write_file(
-        &files.ca_cert,
-        ca.certificate_pem().as_bytes(),
-        0o644,
-        force,
-    )?;
+    std::fs::create_dir_all(dir).map_err(|source| PkiError::Io { path: dir.to_owned(), source })?;
+    write_file(&files.ca_cert, ca.certificate_pem().as_bytes(), 0o644, force)?;
     write_file(&files.ca_key, ca.private_key_pem().as_bytes(), 0o600, force)?;
-    write_file(
-        &files.server_cert,
-        server.chain_pem().as_bytes(),
-        0o644,
-        force,
-    )?;
-    write_file(
-        &files.server_key,
-        server.private_key_pem().as_bytes(),
-        0o600,
-        force,
-    )?;
+    write_file(&files.server_cert, server.chain_pem().as_bytes(), 0o644, force)?;
+    write_file(&files.server_key, server.private_key_pem().as_bytes(), 0o600, force)?;
     Ok(files)
 }
 
 fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<(), PkiError> {
-    let io = |source| PkiError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| PkiError::Io { path: path.to_owned(), source };
     let mut suffix = [0u8; 8];
     aws_lc_rs::rand::fill(&mut suffix).map_err(|_| PkiError::Crypto("random file name"))?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -383,8 +307,7 @@ fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -> Result<()
         {
             // The umask may have narrowed the mode; set it exactly.
             use std::os::unix::fs::PermissionsExt as _;
-            file.set_permissions(std::fs::Permissions::from_mode(mode))
-                .map_err(io)?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
         }
         #[cfg(not(unix))]
         let _ = mode;

@@ -80,20 +80,13 @@ struct ClientKeyContentIn {
 
 /// Loads a `ClientKeyContent` JSON the way the SDKs do: base64 PKCS#12 opened with `password`.
 /// Returns the client key id and the private key as PKCS#8 DER.
-pub fn load_client_key(
-    client_key_content: &str,
-    password: &str,
-) -> Result<(String, Zeroizing<Vec<u8>>), PkiError> {
+pub fn load_client_key(client_key_content: &str, password: &str) -> Result<(String, Zeroizing<Vec<u8>>), PkiError> {
     let content: ClientKeyContentIn = serde_json::from_str(client_key_content).map_err(|e| {
-        PkiError::Malformed(format!(
-            "ClientKeyContent (expected {{\"KeyId\":...,\"PrivateKeyData\":...}}): {e}"
-        ))
+        PkiError::Malformed(format!("ClientKeyContent (expected {{\"KeyId\":...,\"PrivateKeyData\":...}}): {e}"))
     })?;
     let pfx = base64::engine::general_purpose::STANDARD
         .decode(content.private_key_data.trim())
-        .map_err(|e| {
-            PkiError::Malformed(format!("ClientKeyContent PrivateKeyData: bad base64: {e}"))
-        })?;
+        .map_err(|e| PkiError::Malformed(format!("ClientKeyContent PrivateKeyData: bad base64: {e}")))?;
     let (_, pkcs8) = pkcs12::parse(&pfx, password)?;
     Ok((content.key_id, pkcs8))
 }
@@ -109,9 +102,7 @@ pub fn default_not_after(not_before: OffsetDateTime) -> Result<OffsetDateTime, P
 pub fn validate_password(password: &str) -> Result<(), PkiError> {
     let len = password.chars().count();
     if !(8..=64).contains(&len) {
-        return Err(PkiError::InvalidPassword(
-            "it must be 8 to 64 characters long",
-        ));
+        return Err(PkiError::InvalidPassword("it must be 8 to 64 characters long"));
     }
     let (mut digits, mut letters, mut specials) = (false, false, false);
     for c in password.chars() {
@@ -143,9 +134,7 @@ fn validate_aap_name(aap_name: &str) -> Result<(), PkiError> {
         )));
     }
     if aap_name.chars().any(char::is_control) {
-        return Err(PkiError::InvalidArgument(
-            "AAP name must not contain control characters".into(),
-        ));
+        return Err(PkiError::InvalidArgument("AAP name must not contain control characters".into()));
     }
     Ok(())
 }
@@ -166,12 +155,9 @@ pub fn generate(
         )));
     }
 
-    let key = RsaKeyPair::generate(KeySize::Rsa2048)
-        .map_err(|_| PkiError::Crypto("RSA key generation"))?;
+    let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| PkiError::Crypto("RSA key generation"))?;
     let pkcs8: Zeroizing<Vec<u8>> = {
-        let der: Pkcs8V1Der<'static> = key
-            .as_der()
-            .map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
+        let der: Pkcs8V1Der<'static> = key.as_der().map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
         Zeroizing::new(der.as_ref().to_vec())
     };
     let signer = Signer::Rsa(&key);
@@ -203,11 +189,9 @@ pub fn generate(
     let pfx = pkcs12::write(&certificate_der, &pkcs8, password)?;
     let private_key_data = base64::engine::general_purpose::STANDARD.encode(&pfx);
     let key_id = format!("KAAP.{}", uuid::Uuid::new_v4());
-    let client_key_content = serde_json::to_string(&ClientKeyContent {
-        key_id: &key_id,
-        private_key_data: &private_key_data,
-    })
-    .map_err(|_| PkiError::Crypto("ClientKeyContent encoding"))?;
+    let client_key_content =
+        serde_json::to_string(&ClientKeyContent { key_id: &key_id, private_key_data: &private_key_data })
+            .map_err(|_| PkiError::Crypto("ClientKeyContent encoding"))?;
 
     Ok(GeneratedClientKey {
         certificate_pem: der::pem("CERTIFICATE", &certificate_der),
@@ -229,13 +213,7 @@ mod tests {
 
     #[test]
     fn password_rules() {
-        for ok in [
-            "abcd1234",
-            "1234____",
-            "abcd-efg",
-            "A1~!@#$%^&*?_-",
-            &"a1".repeat(32),
-        ] {
+        for ok in ["abcd1234", "1234____", "abcd-efg", "A1~!@#$%^&*?_-", &"a1".repeat(32)] {
             assert!(validate_password(ok).is_ok(), "{ok}");
         }
         let cases = [
@@ -258,15 +236,9 @@ mod tests {
     fn default_validity_is_five_calendar_years() {
         use time::macros::datetime;
         let nb = datetime!(2021-07-01 04:24:04 UTC);
-        assert_eq!(
-            default_not_after(nb).unwrap(),
-            datetime!(2026-07-01 04:24:04 UTC)
-        );
+        assert_eq!(default_not_after(nb).unwrap(), datetime!(2026-07-01 04:24:04 UTC));
         let leap = datetime!(2024-02-29 00:00 UTC);
-        assert_eq!(
-            default_not_after(leap).unwrap(),
-            datetime!(2029-02-28 00:00 UTC)
-        );
+        assert_eq!(default_not_after(leap).unwrap(), datetime!(2029-02-28 00:00 UTC));
     }
 
     /// The rule written the long way round, as the reference states it.
@@ -275,13 +247,8 @@ mod tests {
         const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
         const SPECIALS: &str = "~!@#$%^&*?_-";
         let n = p.chars().count();
-        let allowed = p
-            .chars()
-            .all(|c| DIGITS.contains(c) || LETTERS.contains(c) || SPECIALS.contains(c));
-        let kinds = [DIGITS, LETTERS, SPECIALS]
-            .iter()
-            .filter(|set| p.chars().any(|c| set.contains(c)))
-            .count();
+        let allowed = p.chars().all(|c| DIGITS.contains(c) || LETTERS.contains(c) || SPECIALS.contains(c));
+        let kinds = [DIGITS, LETTERS, SPECIALS].iter().filter(|set| p.chars().any(|c| set.contains(c))).count();
         (8..=64).contains(&n) && allowed && kinds >= 2
     }
 

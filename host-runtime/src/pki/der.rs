@@ -206,13 +206,8 @@ pub(crate) fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
     let start = pem.find(&begin).ok_or_else(missing)? + begin.len();
     let body = pem.get(start..).ok_or_else(missing)?;
     let stop = body.find(&end).ok_or_else(missing)?;
-    let b64: zeroize::Zeroizing<String> = body
-        .get(..stop)
-        .ok_or_else(missing)?
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect::<String>()
-        .into();
+    let b64: zeroize::Zeroizing<String> =
+        body.get(..stop).ok_or_else(missing)?.chars().filter(|c| !c.is_ascii_whitespace()).collect::<String>().into();
     base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: bad base64: {e}")))
@@ -247,15 +242,11 @@ impl<'a> Reader<'a> {
     /// The next TLV: its tag, content, and the whole encoding (tag and length included).
     pub(crate) fn read_any(&mut self) -> Result<(u8, &'a [u8], &'a [u8]), PkiError> {
         let whole = self.data;
-        let (&tag, rest) = whole
-            .split_first()
-            .ok_or_else(|| self.malformed("unexpected end of data"))?;
+        let (&tag, rest) = whole.split_first().ok_or_else(|| self.malformed("unexpected end of data"))?;
         if tag & 0x1f == 0x1f {
             return Err(self.malformed("multi-byte tags are not supported"));
         }
-        let (&first, mut rest) = rest
-            .split_first()
-            .ok_or_else(|| self.malformed("missing length"))?;
+        let (&first, mut rest) = rest.split_first().ok_or_else(|| self.malformed("missing length"))?;
         let len = if first < 0x80 {
             usize::from(first)
         } else if first == 0x80 {
@@ -265,21 +256,15 @@ impl<'a> Reader<'a> {
             if n > 4 {
                 return Err(self.malformed("length too large"));
             }
-            let (len_bytes, tail) = rest
-                .split_at_checked(n)
-                .ok_or_else(|| self.malformed("truncated length"))?;
+            let (len_bytes, tail) = rest.split_at_checked(n).ok_or_else(|| self.malformed("truncated length"))?;
             rest = tail;
-            len_bytes
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            len_bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
         };
-        let (content, tail) = rest
-            .split_at_checked(len)
-            .ok_or_else(|| self.malformed("value runs past the end of the data"))?;
+        let (content, tail) =
+            rest.split_at_checked(len).ok_or_else(|| self.malformed("value runs past the end of the data"))?;
         let header_len = whole.len() - rest.len();
-        let encoded = whole
-            .get(..header_len + len)
-            .ok_or_else(|| self.malformed("value runs past the end of the data"))?;
+        let encoded =
+            whole.get(..header_len + len).ok_or_else(|| self.malformed("value runs past the end of the data"))?;
         self.data = tail;
         Ok((tag, content, encoded))
     }
@@ -316,9 +301,7 @@ impl<'a> Reader<'a> {
             _ if content.len() > 9 || (content.len() == 9 && content.first() != Some(&0)) => {
                 Err(self.malformed("INTEGER too large"))
             }
-            _ => Ok(content
-                .iter()
-                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))),
+            _ => Ok(content.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))),
         }
     }
 
@@ -382,12 +365,7 @@ mod tests {
         assert_eq!(s.read(TAG_OCTET_STRING).unwrap(), [1, 2, 3]);
         s.finish().unwrap();
 
-        for bad in [
-            &[0x30, 0x80, 0, 0][..],
-            &[0x30, 0x05, 0x02],
-            &[0x30],
-            &[0x30, 0x85, 1, 1, 1, 1, 1],
-        ] {
+        for bad in [&[0x30, 0x80, 0, 0][..], &[0x30, 0x05, 0x02], &[0x30], &[0x30, 0x85, 1, 1, 1, 1, 1]] {
             assert!(Reader::new(bad, "bad").read_any().is_err(), "{bad:02x?}");
         }
     }

@@ -42,23 +42,14 @@ fn fill_blocks(input: &[u8]) -> Vec<u8> {
 }
 
 /// The PKCS#12 key derivation function with SHA-1 (RFC 7292 B.2).
-fn derive(
-    bmp_password: &[u8],
-    salt: &[u8],
-    purpose: Purpose,
-    iterations: u32,
-    out_len: usize,
-) -> Zeroizing<Vec<u8>> {
+fn derive(bmp_password: &[u8], salt: &[u8], purpose: Purpose, iterations: u32, out_len: usize) -> Zeroizing<Vec<u8>> {
     let d = [purpose as u8; SHA1_BLOCK];
     let mut i = Zeroizing::new(fill_blocks(salt));
     i.extend_from_slice(&fill_blocks(bmp_password));
 
     let mut out = Zeroizing::new(Vec::with_capacity(out_len + SHA1_LEN));
     while out.len() < out_len {
-        let mut a = Sha1::new()
-            .chain_update(d)
-            .chain_update(i.as_slice())
-            .finalize();
+        let mut a = Sha1::new().chain_update(d).chain_update(i.as_slice()).finalize();
         for _ in 1..iterations {
             a = Sha1::digest(a);
         }
@@ -67,8 +58,7 @@ fn derive(
             break;
         }
         // I_j = (I_j + B + 1) mod 2^(8v), where B is A repeated to v bytes.
-        let b: Zeroizing<Vec<u8>> =
-            Zeroizing::new(a.iter().copied().cycle().take(SHA1_BLOCK).collect());
+        let b: Zeroizing<Vec<u8>> = Zeroizing::new(a.iter().copied().cycle().take(SHA1_BLOCK).collect());
         for block in i.chunks_mut(SHA1_BLOCK) {
             let mut carry = 1u16;
             for (x, y) in block.iter_mut().rev().zip(b.iter().rev()) {
@@ -100,9 +90,7 @@ impl Scheme {
     }
 
     pub(crate) fn from_oid(content: &[u8]) -> Option<Self> {
-        [Self::TripleDes, Self::Rc2_40, Self::Rc2_128]
-            .into_iter()
-            .find(|s| super::der::oid_content(s.oid()) == content)
+        [Self::TripleDes, Self::Rc2_40, Self::Rc2_128].into_iter().find(|s| super::der::oid_content(s.oid()) == content)
     }
 
     fn key_len(self) -> usize {
@@ -113,12 +101,7 @@ impl Scheme {
         }
     }
 
-    fn keys(
-        self,
-        password: &str,
-        salt: &[u8],
-        iterations: u32,
-    ) -> (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>) {
+    fn keys(self, password: &str, salt: &[u8], iterations: u32) -> (Zeroizing<Vec<u8>>, Zeroizing<Vec<u8>>) {
         let bmp = bmp_password(password);
         let key = derive(&bmp, salt, Purpose::Key, iterations, self.key_len());
         let iv = derive(&bmp, salt, Purpose::Iv, iterations, 8);
@@ -180,22 +163,11 @@ impl Scheme {
 
 /// HMAC-SHA1 keyed by the KDF with purpose 3 (the PFX MacData).
 fn mac(password: &str, salt: &[u8], iterations: u32) -> Result<Hmac<Sha1>, PkiError> {
-    let key = derive(
-        &bmp_password(password),
-        salt,
-        Purpose::Mac,
-        iterations,
-        SHA1_LEN,
-    );
+    let key = derive(&bmp_password(password), salt, Purpose::Mac, iterations, SHA1_LEN);
     <Hmac<Sha1> as Mac>::new_from_slice(&key).map_err(|_| PkiError::Crypto("HMAC setup"))
 }
 
-pub(crate) fn mac_sha1(
-    password: &str,
-    salt: &[u8],
-    iterations: u32,
-    data: &[u8],
-) -> Result<Vec<u8>, PkiError> {
+pub(crate) fn mac_sha1(password: &str, salt: &[u8], iterations: u32, data: &[u8]) -> Result<Vec<u8>, PkiError> {
     let mut m = mac(password, salt, iterations)?;
     m.update(data);
     Ok(m.finalize().into_bytes().to_vec())
@@ -211,8 +183,7 @@ pub(crate) fn verify_mac_sha1(
 ) -> Result<(), PkiError> {
     let mut m = mac(password, salt, iterations)?;
     m.update(data);
-    m.verify_slice(expected)
-        .map_err(|_| PkiError::MacVerifyFailure)
+    m.verify_slice(expected).map_err(|_| PkiError::MacVerifyFailure)
 }
 
 #[cfg(test)]
@@ -224,70 +195,14 @@ mod tests {
     #[test]
     fn kdf_matches_known_vectors() {
         let cases: &[(&str, &str, Purpose, u32, usize, &str)] = &[
-            (
-                "smeg",
-                "0a58cf64530d823f",
-                Purpose::Key,
-                1,
-                24,
-                "8aaae6297b6cb04642ab5b077851284eb7128f1a2a7fbca3",
-            ),
-            (
-                "smeg",
-                "0a58cf64530d823f",
-                Purpose::Iv,
-                1,
-                8,
-                "79993dfe048d3b76",
-            ),
-            (
-                "smeg",
-                "642b99ab44fb4b1f",
-                Purpose::Key,
-                1,
-                24,
-                "f3a95fec48d7711e985cfe67908c5ab79fa3d7c5caa5d966",
-            ),
-            (
-                "smeg",
-                "3d83c0e4546ac140",
-                Purpose::Mac,
-                1,
-                20,
-                "8d967d88f6caa9d714800ab3d48051d63f73a312",
-            ),
-            (
-                "queeg",
-                "05dec959acff72f7",
-                Purpose::Key,
-                1000,
-                24,
-                "ed2034e36328830ff09df1e1a07dd357185dac0d4f9eb3d4",
-            ),
-            (
-                "queeg",
-                "05dec959acff72f7",
-                Purpose::Iv,
-                1000,
-                8,
-                "11dedad7758d4860",
-            ),
-            (
-                "queeg",
-                "1682c0fc5b3f7ec5",
-                Purpose::Key,
-                1000,
-                24,
-                "483dd6e919d7de2e8e648ba8f862f3fbfbdc2bcb2c02957f",
-            ),
-            (
-                "queeg",
-                "263216fcc2fab31c",
-                Purpose::Mac,
-                1000,
-                20,
-                "5ec4c7a80df652294c3925b6489a7ab857c83476",
-            ),
+            ("smeg", "0a58cf64530d823f", Purpose::Key, 1, 24, "8aaae6297b6cb04642ab5b077851284eb7128f1a2a7fbca3"),
+            ("smeg", "0a58cf64530d823f", Purpose::Iv, 1, 8, "79993dfe048d3b76"),
+            ("smeg", "642b99ab44fb4b1f", Purpose::Key, 1, 24, "f3a95fec48d7711e985cfe67908c5ab79fa3d7c5caa5d966"),
+            ("smeg", "3d83c0e4546ac140", Purpose::Mac, 1, 20, "8d967d88f6caa9d714800ab3d48051d63f73a312"),
+            ("queeg", "05dec959acff72f7", Purpose::Key, 1000, 24, "ed2034e36328830ff09df1e1a07dd357185dac0d4f9eb3d4"),
+            ("queeg", "05dec959acff72f7", Purpose::Iv, 1000, 8, "11dedad7758d4860"),
+            ("queeg", "1682c0fc5b3f7ec5", Purpose::Key, 1000, 24, "483dd6e919d7de2e8e648ba8f862f3fbfbdc2bcb2c02957f"),
+            ("queeg", "263216fcc2fab31c", Purpose::Mac, 1000, 20, "5ec4c7a80df652294c3925b6489a7ab857c83476"),
         ];
         for (password, salt, purpose, iterations, len, expected) in cases {
             let salt = hex::decode(salt).unwrap();
@@ -299,9 +214,7 @@ mod tests {
     #[test]
     fn ciphers_round_trip_and_detect_wrong_password() {
         for scheme in [Scheme::TripleDes, Scheme::Rc2_40, Scheme::Rc2_128] {
-            let ct = scheme
-                .encrypt("pw-1234", b"saltsalt", 2048, b"hello world")
-                .unwrap();
+            let ct = scheme.encrypt("pw-1234", b"saltsalt", 2048, b"hello world").unwrap();
             assert_eq!(ct.len() % 8, 0);
             let pt = scheme.decrypt("pw-1234", b"saltsalt", 2048, &ct).unwrap();
             assert_eq!(&pt[..], b"hello world");

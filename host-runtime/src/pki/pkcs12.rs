@@ -37,19 +37,13 @@ fn salt() -> Result<[u8; SALT_LEN], PkiError> {
 }
 
 fn pbe_algorithm(scheme: Scheme, salt: &[u8], iterations: u32) -> Vec<u8> {
-    let params = der::sequence(&[
-        &der::octet_string(salt),
-        &der::small_integer(u64::from(iterations)),
-    ]);
+    let params = der::sequence(&[&der::octet_string(salt), &der::small_integer(u64::from(iterations))]);
     der::algorithm(scheme.oid(), Some(&params))
 }
 
 /// `SET OF Attribute` holding only localKeyID.
 fn local_key_id_attributes(id: &[u8]) -> Vec<u8> {
-    let attr = der::sequence(&[
-        &der::oid(oid::LOCAL_KEY_ID),
-        &der::set_of(vec![der::octet_string(id)]),
-    ]);
+    let attr = der::sequence(&[&der::oid(oid::LOCAL_KEY_ID), &der::set_of(vec![der::octet_string(id)])]);
     der::set_of(vec![attr])
 }
 
@@ -58,19 +52,13 @@ fn safe_bag(bag_id: &[u64], value: &[u8], attributes: &[u8]) -> Vec<u8> {
 }
 
 /// Writes a PKCS#12 holding one certificate and its PKCS#8 private key, protected by `password`.
-pub fn write(
-    certificate_der: &[u8],
-    pkcs8_der: &[u8],
-    password: &str,
-) -> Result<Vec<u8>, PkiError> {
+pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result<Vec<u8>, PkiError> {
     let local_key_id: [u8; 20] = Sha1::digest(certificate_der).into();
     let attributes = local_key_id_attributes(&local_key_id);
 
     // (1) the certificate bag, in an RC2-40 encryptedData
-    let cert_bag_value = der::sequence(&[
-        &der::oid(oid::X509_CERTIFICATE),
-        &der::explicit(0, &der::octet_string(certificate_der)),
-    ]);
+    let cert_bag_value =
+        der::sequence(&[&der::oid(oid::X509_CERTIFICATE), &der::explicit(0, &der::octet_string(certificate_der))]);
     let cert_safe = der::sequence(&[&safe_bag(oid::CERT_BAG, &cert_bag_value, &attributes)]);
     let cert_salt = salt()?;
     let encrypted = Scheme::Rc2_40.encrypt(password, &cert_salt, PBE_ITERATIONS, &cert_safe)?;
@@ -82,49 +70,28 @@ pub fn write(
             &der::tlv(der::context_primitive(0), &encrypted),
         ]),
     ]);
-    let cert_info = der::sequence(&[
-        &der::oid(oid::PKCS7_ENCRYPTED_DATA),
-        &der::explicit(0, &encrypted_data),
-    ]);
+    let cert_info = der::sequence(&[&der::oid(oid::PKCS7_ENCRYPTED_DATA), &der::explicit(0, &encrypted_data)]);
 
     // (2) the 3DES-shrouded key bag, in a plain data ContentInfo
     let key_salt = salt()?;
     let shrouded = der::sequence(&[
         &pbe_algorithm(Scheme::TripleDes, &key_salt, PBE_ITERATIONS),
-        &der::octet_string(&Scheme::TripleDes.encrypt(
-            password,
-            &key_salt,
-            PBE_ITERATIONS,
-            pkcs8_der,
-        )?),
+        &der::octet_string(&Scheme::TripleDes.encrypt(password, &key_salt, PBE_ITERATIONS, pkcs8_der)?),
     ]);
-    let key_safe = der::sequence(&[&safe_bag(
-        oid::PKCS8_SHROUDED_KEY_BAG,
-        &shrouded,
-        &attributes,
-    )]);
-    let key_info = der::sequence(&[
-        &der::oid(oid::PKCS7_DATA),
-        &der::explicit(0, &der::octet_string(&key_safe)),
-    ]);
+    let key_safe = der::sequence(&[&safe_bag(oid::PKCS8_SHROUDED_KEY_BAG, &shrouded, &attributes)]);
+    let key_info = der::sequence(&[&der::oid(oid::PKCS7_DATA), &der::explicit(0, &der::octet_string(&key_safe))]);
 
     let auth_safe = der::sequence(&[&cert_info, &key_info]);
     let mac_salt = salt()?;
     let mac = pbe::mac_sha1(password, &mac_salt, MAC_ITERATIONS, &auth_safe)?;
     let mac_data = der::sequence(&[
-        &der::sequence(&[
-            &der::algorithm(oid::SHA1, Some(&der::null())),
-            &der::octet_string(&mac),
-        ]),
+        &der::sequence(&[&der::algorithm(oid::SHA1, Some(&der::null())), &der::octet_string(&mac)]),
         &der::octet_string(&mac_salt),
         &der::small_integer(u64::from(MAC_ITERATIONS)),
     ]);
     Ok(der::sequence(&[
         &der::small_integer(3),
-        &der::sequence(&[
-            &der::oid(oid::PKCS7_DATA),
-            &der::explicit(0, &der::octet_string(&auth_safe)),
-        ]),
+        &der::sequence(&[&der::oid(oid::PKCS7_DATA), &der::explicit(0, &der::octet_string(&auth_safe))]),
         &mac_data,
     ]))
 }
@@ -142,16 +109,11 @@ fn iterations(value: u64, what: &str) -> Result<u32, PkiError> {
             pbe::MAX_ITERATIONS
         )));
     }
-    u32::try_from(value)
-        .map_err(|_| PkiError::Unsupported(format!("{what} iteration count {value}")))
+    u32::try_from(value).map_err(|_| PkiError::Unsupported(format!("{what} iteration count {value}")))
 }
 
 /// Decrypts data protected by a PKCS#12 PBE AlgorithmIdentifier.
-fn pbe_decrypt(
-    algorithm: &mut Reader<'_>,
-    ciphertext: &[u8],
-    password: &str,
-) -> Result<Zeroizing<Vec<u8>>, PkiError> {
+fn pbe_decrypt(algorithm: &mut Reader<'_>, ciphertext: &[u8], password: &str) -> Result<Zeroizing<Vec<u8>>, PkiError> {
     let alg_oid = algorithm.read_oid()?;
     let scheme = Scheme::from_oid(alg_oid).ok_or_else(|| {
         PkiError::Unsupported(
@@ -201,27 +163,19 @@ fn read_safe_contents(contents: &[u8], password: &str, found: &mut Found) -> Res
         let mut bag = bags.sequence("SafeBag")?;
         let bag_id = bag.read_oid()?;
         let mut value = bag.nested(der::context_constructed(0), "SafeBag value")?;
-        let attributes = if bag.is_empty() {
-            None
-        } else {
-            Some(bag.read(der::TAG_SET)?)
-        };
+        let attributes = if bag.is_empty() { None } else { Some(bag.read(der::TAG_SET)?) };
         let key_id = local_key_id(attributes)?;
         if is(bag_id, oid::CERT_BAG) {
             let mut cert_bag = value.sequence("CertBag")?;
             if is(cert_bag.read_oid()?, oid::X509_CERTIFICATE) {
                 let mut wrapped = cert_bag.nested(der::context_constructed(0), "CertBag value")?;
-                found
-                    .certs
-                    .push((wrapped.read(der::TAG_OCTET_STRING)?.to_vec(), key_id));
+                found.certs.push((wrapped.read(der::TAG_OCTET_STRING)?.to_vec(), key_id));
             }
         } else if is(bag_id, oid::PKCS8_SHROUDED_KEY_BAG) {
             let mut epki = value.sequence("EncryptedPrivateKeyInfo")?;
             let mut algorithm = epki.sequence("EncryptedPrivateKeyInfo algorithm")?;
             let ciphertext = epki.read(der::TAG_OCTET_STRING)?;
-            found
-                .keys
-                .push((pbe_decrypt(&mut algorithm, ciphertext, password)?, key_id));
+            found.keys.push((pbe_decrypt(&mut algorithm, ciphertext, password)?, key_id));
         } else if is(bag_id, oid::KEY_BAG) {
             let (_, _, pkcs8) = value.read_any()?;
             found.keys.push((Zeroizing::new(pkcs8.to_vec()), key_id));
@@ -241,19 +195,13 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
     outer.finish()?;
     let version = p.read_small_uint()?;
     if version != 3 {
-        return Err(PkiError::Unsupported(format!(
-            "PFX version {version} (only 3)"
-        )));
+        return Err(PkiError::Unsupported(format!("PFX version {version} (only 3)")));
     }
     let mut auth_info = p.sequence("PFX authSafe")?;
     if !is(auth_info.read_oid()?, oid::PKCS7_DATA) {
-        return Err(PkiError::Unsupported(
-            "authSafe content type (only password integrity mode, pkcs7-data)".into(),
-        ));
+        return Err(PkiError::Unsupported("authSafe content type (only password integrity mode, pkcs7-data)".into()));
     }
-    let auth_safe = auth_info
-        .nested(der::context_constructed(0), "authSafe content")?
-        .read(der::TAG_OCTET_STRING)?;
+    let auth_safe = auth_info.nested(der::context_constructed(0), "authSafe content")?.read(der::TAG_OCTET_STRING)?;
 
     // MacData
     if p.is_empty() {
@@ -263,17 +211,11 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
     let mut digest_info = mac_data.sequence("MacData DigestInfo")?;
     let mut digest_alg = digest_info.sequence("MacData digest algorithm")?;
     if !is(digest_alg.read_oid()?, oid::SHA1) {
-        return Err(PkiError::Unsupported(
-            "MAC digest algorithm (only SHA-1)".into(),
-        ));
+        return Err(PkiError::Unsupported("MAC digest algorithm (only SHA-1)".into()));
     }
     let expected = digest_info.read(der::TAG_OCTET_STRING)?;
     let mac_salt = mac_data.read(der::TAG_OCTET_STRING)?;
-    let mac_iterations = if mac_data.is_empty() {
-        1
-    } else {
-        iterations(mac_data.read_small_uint()?, "MAC")?
-    };
+    let mac_iterations = if mac_data.is_empty() { 1 } else { iterations(mac_data.read_small_uint()?, "MAC")? };
     pbe::verify_mac_sha1(password, mac_salt, mac_iterations, auth_safe, expected)?;
 
     let mut found = Found::default();
@@ -296,9 +238,7 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
             let plain = pbe_decrypt(&mut algorithm, ciphertext, password)?;
             read_safe_contents(&plain, password, &mut found)?;
         } else {
-            return Err(PkiError::Unsupported(
-                "AuthenticatedSafe content type (only data and encryptedData)".into(),
-            ));
+            return Err(PkiError::Unsupported("AuthenticatedSafe content type (only data and encryptedData)".into()));
         }
     }
 
@@ -306,16 +246,9 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
     let (key, key_id) = match (keys.next(), keys.next()) {
         (Some(k), None) => k,
         (None, _) => return Err(PkiError::Malformed("PKCS#12: no private key bag".into())),
-        (Some(_), Some(_)) => {
-            return Err(PkiError::Unsupported(
-                "PKCS#12 with more than one private key".into(),
-            ))
-        }
+        (Some(_), Some(_)) => return Err(PkiError::Unsupported("PKCS#12 with more than one private key".into())),
     };
-    let matching = found
-        .certs
-        .iter()
-        .position(|(_, id)| key_id.is_some() && *id == key_id);
+    let matching = found.certs.iter().position(|(_, id)| key_id.is_some() && *id == key_id);
     let index = match (matching, found.certs.len()) {
         (Some(i), _) => i,
         (None, 1) => 0,
@@ -326,11 +259,8 @@ pub fn parse(pfx: &[u8], password: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)
             ))
         }
     };
-    let (cert, _) = found
-        .certs
-        .into_iter()
-        .nth(index)
-        .ok_or_else(|| PkiError::Malformed("PKCS#12: no certificate bag".into()))?;
+    let (cert, _) =
+        found.certs.into_iter().nth(index).ok_or_else(|| PkiError::Malformed("PKCS#12: no certificate bag".into()))?;
     Ok((cert, key))
 }
 
@@ -347,10 +277,7 @@ mod tests {
         let (c, k) = parse(&pfx, "Passw0rd!").unwrap();
         assert_eq!(c, cert);
         assert_eq!(&k[..], &key[..]);
-        assert!(matches!(
-            parse(&pfx, "Passw0rd?"),
-            Err(PkiError::MacVerifyFailure)
-        ));
+        assert!(matches!(parse(&pfx, "Passw0rd?"), Err(PkiError::MacVerifyFailure)));
     }
 
     /// One SafeBag: its type and the OIDs of its attributes.
@@ -384,17 +311,10 @@ mod tests {
         assert_eq!(p.read_small_uint().unwrap(), 3);
         let mut auth = p.sequence("t").unwrap();
         assert!(is(auth.read_oid().unwrap(), oid::PKCS7_DATA));
-        let auth_safe = auth
-            .nested(der::context_constructed(0), "t")
-            .unwrap()
-            .read(der::TAG_OCTET_STRING)
-            .unwrap();
+        let auth_safe = auth.nested(der::context_constructed(0), "t").unwrap().read(der::TAG_OCTET_STRING).unwrap();
         let mut mac = p.sequence("t").unwrap();
         let mut digest = mac.sequence("t").unwrap();
-        assert!(is(
-            digest.sequence("t").unwrap().read_oid().unwrap(),
-            oid::SHA1
-        ));
+        assert!(is(digest.sequence("t").unwrap().read_oid().unwrap(), oid::SHA1));
         assert_eq!(digest.read(der::TAG_OCTET_STRING).unwrap().len(), 20);
         assert_eq!(mac.read(der::TAG_OCTET_STRING).unwrap().len(), 8);
         assert_eq!(mac.read_small_uint().unwrap(), u64::from(MAC_ITERATIONS));
@@ -404,11 +324,7 @@ mod tests {
         // #0: encryptedData, RC2-40, holding only the certificate bag
         let mut first = infos.sequence("t").unwrap();
         assert!(is(first.read_oid().unwrap(), oid::PKCS7_ENCRYPTED_DATA));
-        let mut ed = first
-            .nested(der::context_constructed(0), "t")
-            .unwrap()
-            .sequence("t")
-            .unwrap();
+        let mut ed = first.nested(der::context_constructed(0), "t").unwrap().sequence("t").unwrap();
         assert_eq!(ed.read_small_uint().unwrap(), 0);
         let mut eci = ed.sequence("t").unwrap();
         assert!(is(eci.read_oid().unwrap(), oid::PKCS7_DATA));
@@ -419,29 +335,14 @@ mod tests {
         assert_eq!(salt.len(), 8);
         assert_eq!(params.read_small_uint().unwrap(), u64::from(PBE_ITERATIONS));
         let ct = eci.read(der::context_primitive(0)).unwrap();
-        let plain = Scheme::Rc2_40
-            .decrypt("Passw0rd!", &salt, PBE_ITERATIONS, ct)
-            .unwrap();
+        let plain = Scheme::Rc2_40.decrypt("Passw0rd!", &salt, PBE_ITERATIONS, ct).unwrap();
         let local_key_id = der::oid_content(oid::LOCAL_KEY_ID);
-        assert_eq!(
-            bags(&plain),
-            vec![(der::oid_content(oid::CERT_BAG), vec![local_key_id.clone()])]
-        );
+        assert_eq!(bags(&plain), vec![(der::oid_content(oid::CERT_BAG), vec![local_key_id.clone()])]);
         // #1: data holding only the 3DES-shrouded key bag
         let mut second = infos.sequence("t").unwrap();
         assert!(is(second.read_oid().unwrap(), oid::PKCS7_DATA));
-        let contents = second
-            .nested(der::context_constructed(0), "t")
-            .unwrap()
-            .read(der::TAG_OCTET_STRING)
-            .unwrap();
-        assert_eq!(
-            bags(contents),
-            vec![(
-                der::oid_content(oid::PKCS8_SHROUDED_KEY_BAG),
-                vec![local_key_id]
-            )]
-        );
+        let contents = second.nested(der::context_constructed(0), "t").unwrap().read(der::TAG_OCTET_STRING).unwrap();
+        assert_eq!(bags(contents), vec![(der::oid_content(oid::PKCS8_SHROUDED_KEY_BAG), vec![local_key_id])]);
         assert!(infos.is_empty(), "exactly two ContentInfos");
     }
 
@@ -449,10 +350,7 @@ mod tests {
     fn truncated_or_garbage_input_is_an_error() {
         let pfx = write(b"c", b"k", "Passw0rd!").unwrap();
         for len in [0, 1, 10, pfx.len() / 2, pfx.len() - 1] {
-            assert!(
-                parse(pfx.get(..len).unwrap(), "Passw0rd!").is_err(),
-                "len {len}"
-            );
+            assert!(parse(pfx.get(..len).unwrap(), "Passw0rd!").is_err(), "len {len}");
         }
         let mut flipped = pfx.clone();
         let mid = flipped.len() / 2;

@@ -29,14 +29,12 @@ impl Signer<'_> {
         match self {
             Self::Rsa(key) => {
                 let mut sig = vec![0u8; key.public_modulus_len()];
-                key.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig)
-                    .map_err(|_| PkiError::Crypto("RSA signing"))?;
+                key.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| PkiError::Crypto("RSA signing"))?;
                 Ok(sig)
             }
-            Self::Ecdsa(key) => key
-                .sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| PkiError::Crypto("ECDSA signing")),
+            Self::Ecdsa(key) => {
+                key.sign(&rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| PkiError::Crypto("ECDSA signing"))
+            }
         }
     }
 
@@ -46,8 +44,7 @@ impl Signer<'_> {
             Self::Rsa(key) => key.public_key().as_der(),
             Self::Ecdsa(key) => key.public_key().as_der(),
         };
-        der.map(|d| d.as_ref().to_vec())
-            .map_err(|_| PkiError::Crypto("public key encoding"))
+        der.map(|d| d.as_ref().to_vec()).map_err(|_| PkiError::Crypto("public key encoding"))
     }
 }
 
@@ -57,11 +54,7 @@ pub(crate) fn name(attributes: &[(&[u64], &str)]) -> Vec<u8> {
     let rdns: Vec<Vec<u8>> = attributes
         .iter()
         .map(|(arcs, value)| {
-            let tag = if is_printable(value) {
-                der::TAG_PRINTABLE_STRING
-            } else {
-                der::TAG_UTF8_STRING
-            };
+            let tag = if is_printable(value) { der::TAG_PRINTABLE_STRING } else { der::TAG_UTF8_STRING };
             let atv = der::sequence(&[&der::oid(arcs), &der::tlv(tag, value.as_bytes())]);
             der::set_of(vec![atv])
         })
@@ -71,34 +64,18 @@ pub(crate) fn name(attributes: &[(&[u64], &str)]) -> Vec<u8> {
 
 /// X.680 PrintableString alphabet.
 fn is_printable(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
 }
 
 /// UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5); whole seconds, UTC.
 pub(crate) fn time(t: OffsetDateTime) -> Result<Vec<u8>, PkiError> {
     let t = t.to_offset(UtcOffset::UTC);
     let year = t.year();
-    let rest = format!(
-        "{:02}{:02}{:02}{:02}{:02}Z",
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let rest = format!("{:02}{:02}{:02}{:02}{:02}Z", u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
     match year {
-        1950..=2049 => Ok(der::tlv(
-            der::TAG_UTC_TIME,
-            format!("{:02}{rest}", year % 100).as_bytes(),
-        )),
-        2050..=9999 => Ok(der::tlv(
-            der::TAG_GENERALIZED_TIME,
-            format!("{year:04}{rest}").as_bytes(),
-        )),
-        _ => Err(PkiError::InvalidArgument(format!(
-            "certificate time {t} is outside the years 1950 to 9999"
-        ))),
+        1950..=2049 => Ok(der::tlv(der::TAG_UTC_TIME, format!("{:02}{rest}", year % 100).as_bytes())),
+        2050..=9999 => Ok(der::tlv(der::TAG_GENERALIZED_TIME, format!("{year:04}{rest}").as_bytes())),
+        _ => Err(PkiError::InvalidArgument(format!("certificate time {t} is outside the years 1950 to 9999"))),
     }
 }
 
@@ -172,11 +149,7 @@ pub(crate) fn build(tbs: &Tbs<'_>, signer: &Signer<'_>) -> Result<Vec<u8>, PkiEr
         &der::explicit(3, &der::sequence(&extensions)),
     ]);
     let signature = signer.sign(&body)?;
-    Ok(der::sequence(&[
-        &body,
-        &algorithm,
-        &der::bit_string(&signature),
-    ]))
+    Ok(der::sequence(&[&body, &algorithm, &der::bit_string(&signature)]))
 }
 
 /// The parts of a certificate the CA reload and the tests need.

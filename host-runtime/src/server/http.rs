@@ -108,7 +108,11 @@ fn empty_response(status: StatusCode) -> Response<Body> {
 }
 
 impl Gateway {
-    pub async fn serve(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    pub async fn serve(
+        self: Arc<Self>,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let now = (self.clock)();
@@ -193,26 +197,20 @@ impl Gateway {
             }
         };
 
-        let api_name = headers
-            .iter()
-            .find(|(k, _)| k == "x-kms-apiname")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
+        let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
         let outcome = self.enforcer.check(&EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body } => {
                 (record.resource, record.qps_group) = self.resource_of(api_name, &body);
-                record.error_code = policy_core::wire::decode_error(&deny_body)
-                    .map(|e| e.error_code)
-                    .unwrap_or_default();
+                record.error_code =
+                    policy_core::wire::decode_error(&deny_body).map(|e| e.error_code).unwrap_or_default();
                 let mut resp = Response::new(Full::new(Bytes::from(deny_body)));
                 *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
                 for (k, v) in deny_headers {
-                    if let (Ok(k), Ok(v)) = (
-                        hyper::header::HeaderName::from_bytes(k.as_bytes()),
-                        hyper::header::HeaderValue::from_str(&v),
-                    ) {
+                    if let (Ok(k), Ok(v)) =
+                        (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(&v))
+                    {
                         resp.headers_mut().insert(k, v);
                     }
                 }

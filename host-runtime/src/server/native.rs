@@ -31,7 +31,8 @@ pub(crate) fn internal_failure(message: &str, request_id: &str) -> EnforceOutcom
 
 impl Enforcer for NativeEnforcer {
     fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
-        let compiled = compile_bundle(bundle_json).map_err(|errs| errs.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        let compiled = compile_bundle(bundle_json)
+            .map_err(|errs| errs.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
         match self.bundle.write() {
             Ok(mut slot) => *slot = Some(Arc::new(compiled)),
             Err(poisoned) => *poisoned.into_inner() = Some(Arc::new(compiled)),

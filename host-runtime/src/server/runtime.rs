@@ -115,7 +115,8 @@ pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) 
     match kind {
         EnforcerKind::Native => Ok(Arc::new(NativeEnforcer::new())),
         EnforcerKind::Wasm => {
-            let path = filter_wasm.ok_or_else(|| anyhow!("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM"))?;
+            let path =
+                filter_wasm.ok_or_else(|| anyhow!("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM"))?;
             let bytes = std::fs::read(path).with_context(|| format!("reading the filter module {}", path.display()))?;
             let host = crate::wasm_host::FilterHost::new(&bytes, crate::wasm_host::FilterHostConfig::default())
                 .map_err(|e| anyhow!("loading the filter module {}: {e}", path.display()))?;
@@ -173,7 +174,10 @@ pub async fn reload_loop(a: Arc<Assembled>, instance_id: String, mut shutdown: w
         match a.store.export_bundle_json(&instance_id) {
             Ok(bundle) => {
                 if let Err(errs) = a.enforcer.configure(&bundle) {
-                    eprintln!("aapkit: the new policy bundle was rejected (keeping the previous one):\n  {}", errs.join("\n  "));
+                    eprintln!(
+                        "aapkit: the new policy bundle was rejected (keeping the previous one):\n  {}",
+                        errs.join("\n  ")
+                    );
                 }
             }
             Err(e) => eprintln!("aapkit: exporting the policy bundle failed (keeping the previous one): {e}"),
@@ -208,11 +212,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
     if let Some(admin) = ops.admin_addr {
         eprintln!("aapkit: admin listener (metrics) on http://{admin}/metrics");
     }
-    let tls = if opts.plain_http {
-        None
-    } else {
-        Some(super::tls::server_config(&opts.tls_cert, &opts.tls_key)?)
-    };
+    let tls = if opts.plain_http { None } else { Some(super::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
     let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?;
     let addr = server.local_addr()?;
     eprintln!(

@@ -6,9 +6,9 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use super::audit::{Action, Change, ResourceType};
 use super::time::{format_time, now};
 use super::validate::{self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP};
-use super::audit::{Action, Change, ResourceType};
 use super::{Store, StoreError};
 
 // ---------------------------------------------------------------------------------------------
@@ -85,9 +85,7 @@ pub struct PolicyInfo {
 pub fn parse_access_control_rules(text: &str) -> Result<Vec<String>, StoreError> {
     let bad = |reason: &str| StoreError::invalid("AccessControlRules", validate::shorten(text), reason.to_owned());
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad("expected an object {\"NetworkRules\": [...]}"))?;
+    let obj = v.as_object().ok_or_else(|| bad("expected an object {\"NetworkRules\": [...]}"))?;
     if let Some(other) = obj.keys().find(|k| k.as_str() != "NetworkRules") {
         return Err(bad(&format!("unknown member {other:?}; only NetworkRules is allowed")));
     }
@@ -95,11 +93,7 @@ pub fn parse_access_control_rules(text: &str) -> Result<Vec<String>, StoreError>
         None => Ok(Vec::new()),
         Some(serde_json::Value::Array(items)) => items
             .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| bad("NetworkRules must hold strings"))
-            })
+            .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| bad("NetworkRules must hold strings")))
             .collect(),
         Some(_) => Err(bad("NetworkRules must be an array of rule names")),
     }
@@ -196,9 +190,7 @@ impl ClientKeyRow {
 }
 
 fn check_client_key_id(id: &str) -> Result<(), StoreError> {
-    let ok = id
-        .strip_prefix("KAAP.")
-        .is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok());
+    let ok = id.strip_prefix("KAAP.").is_some_and(|u| u.len() == 36 && uuid::Uuid::try_parse(u).is_ok());
     if !ok {
         return Err(StoreError::invalid("ClientKeyId", id, "expected KAAP.<uuid>"));
     }
@@ -209,12 +201,7 @@ fn check_client_key_id(id: &str) -> Result<(), StoreError> {
 // Queries shared by the operations and the export
 
 fn exists(tx: &Transaction<'_>, table: &str, name: &str) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_row(&format!("SELECT 1 FROM {table} WHERE name = ?1"), params![name], |_| {
-            Ok(())
-        })
-        .optional()?
-        .is_some())
+    Ok(tx.query_row(&format!("SELECT 1 FROM {table} WHERE name = ?1"), params![name], |_| Ok(())).optional()?.is_some())
 }
 
 fn json_list(text: &str, what: &str) -> Result<Vec<String>, StoreError> {
@@ -253,17 +240,12 @@ pub(crate) fn network_rules(tx: &Transaction<'_>) -> Result<Vec<NetworkRuleInfo>
 }
 
 pub(crate) fn network_rule(tx: &Transaction<'_>, name: &str) -> Result<NetworkRuleInfo, StoreError> {
-    network_rules(tx)?
-        .into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| StoreError::not_found("network rule", name))
+    network_rules(tx)?.into_iter().find(|r| r.name == name).ok_or_else(|| StoreError::not_found("network rule", name))
 }
 
 fn policy_rules(tx: &Transaction<'_>, policy: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare("SELECT rule FROM policy_network_rules WHERE policy = ?1 ORDER BY position")?;
-    let names = stmt
-        .query_map(params![policy], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let names = stmt.query_map(params![policy], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(names)
 }
 
@@ -288,9 +270,7 @@ pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreErr
             Ok(PolicyInfo {
                 permissions: json_list(&perms, &format!("policy {name}"))?,
                 resources: json_list(&res, &format!("policy {name}"))?,
-                access_control_rules: AccessControlRules {
-                    network_rules: policy_rules(tx, &name)?,
-                },
+                access_control_rules: AccessControlRules { network_rules: policy_rules(tx, &name)? },
                 name,
                 description,
                 kms_instance,
@@ -301,17 +281,12 @@ pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreErr
 }
 
 pub(crate) fn policy(tx: &Transaction<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
-    policies(tx)?
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| StoreError::not_found("policy", name))
+    policies(tx)?.into_iter().find(|p| p.name == name).ok_or_else(|| StoreError::not_found("policy", name))
 }
 
 fn aap_policies(tx: &Transaction<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare("SELECT policy FROM aap_policies WHERE aap = ?1 ORDER BY position")?;
-    let names = stmt
-        .query_map(params![aap], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let names = stmt.query_map(params![aap], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(names)
 }
 
@@ -319,12 +294,7 @@ pub(crate) fn aaps(tx: &Transaction<'_>) -> Result<Vec<AapInfo>, StoreError> {
     let mut stmt = tx.prepare("SELECT name, authentication_method, description, created FROM aaps ORDER BY name")?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
@@ -371,9 +341,7 @@ pub(crate) fn client_key_rows(tx: &Transaction<'_>, aap: Option<&str>) -> Result
 /// Names the referrers of `name` in `table.column` (for "in use" errors).
 fn referrers(tx: &Transaction<'_>, sql: &str, name: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare(sql)?;
-    let names = stmt
-        .query_map(params![name], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let names = stmt.query_map(params![name], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(names)
 }
 
@@ -387,11 +355,7 @@ fn check_rule_refs(tx: &Transaction<'_>, rules: &[String]) -> Result<Vec<String>
     let mut out: Vec<String> = Vec::with_capacity(rules.len());
     for r in rules {
         if !exists(tx, "network_rules", r)? {
-            return Err(StoreError::invalid(
-                "AccessControlRules",
-                r,
-                "no network rule has this name",
-            ));
+            return Err(StoreError::invalid("AccessControlRules", r, "no network rule has this name"));
         }
         if !out.contains(r) {
             out.push(r.clone());
@@ -478,11 +442,7 @@ impl Store {
 
     /// UpdateNetworkRule (SourcePrivateIp and/or Description).
     pub fn update_network_rule(&self, update: &NetworkRuleUpdate) -> Result<NetworkRuleInfo, StoreError> {
-        let ips = update
-            .source_private_ip
-            .as_deref()
-            .map(validate::source_private_ips)
-            .transpose()?;
+        let ips = update.source_private_ip.as_deref().map(validate::source_private_ips).transpose()?;
         if let Some(d) = &update.description {
             validate::description(d)?;
         }
@@ -495,10 +455,7 @@ impl Store {
                 )?;
             }
             if let Some(d) = &update.description {
-                tx.execute(
-                    "UPDATE network_rules SET description = ?1 WHERE name = ?2",
-                    params![d, update.name],
-                )?;
+                tx.execute("UPDATE network_rules SET description = ?1 WHERE name = ?2", params![d, update.name])?;
             }
             network_rule(tx, &update.name)
         })
@@ -516,11 +473,7 @@ impl Store {
     pub fn delete_network_rule(&self, name: &str) -> Result<(), StoreError> {
         self.write(Change::new(ResourceType::NetworkRule, name, Action::Delete, "DeleteNetworkRule"), |tx| {
             network_rule(tx, name)?;
-            let users = referrers(
-                tx,
-                "SELECT policy FROM policy_network_rules WHERE rule = ?1 ORDER BY policy",
-                name,
-            )?;
+            let users = referrers(tx, "SELECT policy FROM policy_network_rules WHERE rule = ?1 ORDER BY policy", name)?;
             if !users.is_empty() {
                 return Err(StoreError::InUse {
                     kind: "network rule",
@@ -543,10 +496,7 @@ impl Store {
         validate::description(&input.description)?;
         self.write(Change::new(ResourceType::Policy, &input.name, Action::Create, "CreatePolicy"), |tx| {
             if exists(tx, "policies", &input.name)? {
-                return Err(StoreError::AlreadyExists {
-                    kind: "policy",
-                    name: input.name.clone(),
-                });
+                return Err(StoreError::AlreadyExists { kind: "policy", name: input.name.clone() });
             }
             let rules = check_rule_refs(tx, &input.network_rules)?;
             tx.execute(
@@ -605,10 +555,7 @@ impl Store {
                 )?;
             }
             if let Some(d) = &update.description {
-                tx.execute(
-                    "UPDATE policies SET description = ?1 WHERE name = ?2",
-                    params![d, update.name],
-                )?;
+                tx.execute("UPDATE policies SET description = ?1 WHERE name = ?2", params![d, update.name])?;
             }
             if let Some(rules) = &update.network_rules {
                 let rules = check_rule_refs(tx, rules)?;
@@ -650,10 +597,7 @@ impl Store {
         validate::description(&input.description)?;
         self.write(Change::new(ResourceType::Aap, &input.name, Action::Create, "CreateApplicationAccessPoint"), |tx| {
             if exists(tx, "aaps", &input.name)? {
-                return Err(StoreError::AlreadyExists {
-                    kind: "application access point",
-                    name: input.name.clone(),
-                });
+                return Err(StoreError::AlreadyExists { kind: "application access point", name: input.name.clone() });
             }
             let policies = check_policy_refs(tx, &input.policies)?;
             tx.execute(
@@ -677,10 +621,7 @@ impl Store {
                 set_aap_policies(tx, &update.name, &policies)?;
             }
             if let Some(d) = &update.description {
-                tx.execute(
-                    "UPDATE aaps SET description = ?1 WHERE name = ?2",
-                    params![d, update.name],
-                )?;
+                tx.execute("UPDATE aaps SET description = ?1 WHERE name = ?2", params![d, update.name])?;
             }
             aap(tx, &update.name)
         })
@@ -722,11 +663,7 @@ impl Store {
     pub fn insert_client_key(&self, key: &NewClientKey) -> Result<ClientKeyInfo, StoreError> {
         check_client_key_id(&key.client_key_id)?;
         if key.key_algorithm != "RSA_2048" {
-            return Err(StoreError::invalid(
-                "KeyAlgorithm",
-                &key.key_algorithm,
-                "only RSA_2048 is supported",
-            ));
+            return Err(StoreError::invalid("KeyAlgorithm", &key.key_algorithm, "only RSA_2048 is supported"));
         }
         let pem = key.public_key_data.trim();
         if !pem.starts_with("-----BEGIN ") {
@@ -737,11 +674,7 @@ impl Store {
             ));
         }
         if pem.contains("PRIVATE KEY") {
-            return Err(StoreError::invalid(
-                "PublicKeyData",
-                "(not shown)",
-                "private keys are never stored",
-            ));
+            return Err(StoreError::invalid("PublicKeyData", "(not shown)", "private keys are never stored"));
         }
         if key.not_after <= key.not_before {
             return Err(StoreError::invalid(
@@ -753,31 +686,16 @@ impl Store {
         self.write(Change::new(ResourceType::ClientKey, &key.client_key_id, Action::Create, "CreateClientKey"), |tx| {
             client_key_allowed(tx, &key.aap_name)?;
             let taken = tx
-                .query_row(
-                    "SELECT 1 FROM client_keys WHERE id = ?1",
-                    params![key.client_key_id],
-                    |_| Ok(()),
-                )
+                .query_row("SELECT 1 FROM client_keys WHERE id = ?1", params![key.client_key_id], |_| Ok(()))
                 .optional()?
                 .is_some();
             if taken {
-                return Err(StoreError::AlreadyExists {
-                    kind: "client key",
-                    name: key.client_key_id.clone(),
-                });
+                return Err(StoreError::AlreadyExists { kind: "client key", name: key.client_key_id.clone() });
             }
             tx.execute(
                 "INSERT INTO client_keys(id, aap, algorithm, public_key_pem, not_before, not_after, created)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    key.client_key_id,
-                    key.aap_name,
-                    key.key_algorithm,
-                    pem,
-                    key.not_before,
-                    key.not_after,
-                    now()
-                ],
+                params![key.client_key_id, key.aap_name, key.key_algorithm, pem, key.not_before, key.not_after, now()],
             )?;
             client_key(tx, &key.client_key_id)
         })
@@ -794,10 +712,7 @@ impl Store {
             if let Some(a) = aap_name {
                 aap(tx, a)?;
             }
-            Ok(client_key_rows(tx, aap_name)?
-                .into_iter()
-                .map(ClientKeyRow::info)
-                .collect())
+            Ok(client_key_rows(tx, aap_name)?.into_iter().map(ClientKeyRow::info).collect())
         })
     }
 
@@ -821,11 +736,7 @@ fn client_key_allowed(tx: &Transaction<'_>, aap_name: &str) -> Result<(), StoreE
             a.authentication_method
         )));
     }
-    let n: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM client_keys WHERE aap = ?1",
-        params![aap_name],
-        |r| r.get(0),
-    )?;
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM client_keys WHERE aap = ?1", params![aap_name], |r| r.get(0))?;
     if n >= MAX_CLIENT_KEYS_PER_AAP as i64 {
         return Err(StoreError::LimitExceeded(format!(
             "the application access point {aap_name} already has {n} client keys (at most {MAX_CLIENT_KEYS_PER_AAP}); delete one first"

@@ -83,9 +83,7 @@ impl Action {
     }
 
     pub fn parse(s: &str) -> Option<Action> {
-        [Action::Create, Action::Update, Action::Delete]
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+        [Action::Create, Action::Update, Action::Delete].into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -144,7 +142,8 @@ pub(crate) fn snapshot(
     resource_type: ResourceType,
     name: &str,
 ) -> Result<Option<(String, Value)>, StoreError> {
-    let to_value = |v: Result<Value, serde_json::Error>| v.map_err(|e| StoreError::Corrupt(format!("event image: {e}")));
+    let to_value =
+        |v: Result<Value, serde_json::Error>| v.map_err(|e| StoreError::Corrupt(format!("event image: {e}")));
     Ok(match resource_type {
         ResourceType::Key => match keys::find_key(tx, name)? {
             Some(row) => {
@@ -154,11 +153,9 @@ pub(crate) fn snapshot(
             None => None,
         },
         ResourceType::Alias => tx
-            .query_row(
-                "SELECT key_id, created FROM aliases WHERE name = ?1",
-                params![name],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-            )
+            .query_row("SELECT key_id, created FROM aliases WHERE name = ?1", params![name], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .optional()?
             .map(|(key_id, created)| {
                 (
@@ -212,11 +209,7 @@ pub(crate) fn insert_event(
     after: Option<(String, Value)>,
     time: i64,
 ) -> Result<(), StoreError> {
-    let name = after
-        .as_ref()
-        .or(before.as_ref())
-        .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| change.name.to_owned());
+    let name = after.as_ref().or(before.as_ref()).map(|(n, _)| n.clone()).unwrap_or_else(|| change.name.to_owned());
     let json = |v: Option<(String, Value)>| v.map(|(_, v)| v.to_string());
     tx.execute(
         "INSERT INTO mgmt_events(time, actor, action, resource_type, resource_name, operation, before, after)
@@ -391,7 +384,9 @@ fn prune(conn: &mut Connection, before: i64) -> Result<PruneCounts, StoreError> 
         loop {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute(
-                &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE time < ?1 ORDER BY id LIMIT ?2)"),
+                &format!(
+                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE time < ?1 ORDER BY id LIMIT ?2)"
+                ),
                 params![before, PRUNE_CHUNK],
             )?;
             tx.commit()?;
@@ -506,9 +501,7 @@ impl Store {
         sql.push_str(&format!(" ORDER BY time DESC, id DESC LIMIT ?{}", args.len()));
         self.read(|tx| {
             let mut stmt = tx.prepare(&sql)?;
-            let rows = stmt
-                .query_map(params_from_iter(args.iter()), audit_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), audit_from_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
@@ -662,19 +655,13 @@ impl Store {
                 "SELECT {NOTICE_COLUMNS} FROM expiry_notices WHERE ?1 IS NULL OR client_key_id = ?1
                  ORDER BY notified_at DESC, threshold_days ASC"
             ))?;
-            let rows = stmt
-                .query_map(params![client_key_id], notice_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = stmt.query_map(params![client_key_id], notice_from_row)?.collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
 
     /// Notices whose webhook delivery is still pending (e.g. the server stopped mid-retry).
     pub fn pending_notices(&self) -> Result<Vec<ExpiryNotice>, StoreError> {
-        Ok(self
-            .list_expiry_notices(None)?
-            .into_iter()
-            .filter(|n| n.delivery == DELIVERY_PENDING)
-            .collect())
+        Ok(self.list_expiry_notices(None)?.into_iter().filter(|n| n.delivery == DELIVERY_PENDING).collect())
     }
 }

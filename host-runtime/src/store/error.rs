@@ -13,21 +13,13 @@ pub enum StoreError {
     AlreadyExists { kind: &'static str, name: String },
     /// A parameter is malformed or out of range.
     #[error("invalid {param} \"{value}\": {reason}")]
-    InvalidParameter {
-        param: &'static str,
-        value: String,
-        reason: String,
-    },
+    InvalidParameter { param: &'static str, value: String, reason: String },
     /// A required parameter is absent.
     #[error("missing required parameter {0}")]
     MissingParameter(&'static str),
     /// Deleting something other resources still refer to.
     #[error("the {kind} \"{name}\" is in use by {used_by}; detach it first")]
-    InUse {
-        kind: &'static str,
-        name: String,
-        used_by: String,
-    },
+    InUse { kind: &'static str, name: String, used_by: String },
     /// A per-resource limit would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
@@ -81,24 +73,14 @@ impl StoreError {
     }
 
     pub(crate) fn invalid(param: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
-        StoreError::InvalidParameter {
-            param,
-            value: value.into(),
-            reason: reason.into(),
-        }
+        StoreError::InvalidParameter { param, value: value.into(), reason: reason.into() }
     }
 
     pub(crate) fn not_found(kind: &'static str, name: impl Into<String>) -> Self {
-        StoreError::NotFound {
-            kind,
-            name: name.into(),
-        }
+        StoreError::NotFound { kind, name: name.into() }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StoreError::Io {
-            path: path.into(),
-            source,
-        }
+        StoreError::Io { path: path.into(), source }
     }
 }

@@ -67,9 +67,7 @@ fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
             permissions,
             resources,
             kms_instance: p.kms_instance,
-            access_control_rules: AccessControlRules {
-                network_rules: p.access_control_rules.network_rules,
-            },
+            access_control_rules: AccessControlRules { network_rules: p.access_control_rules.network_rules },
             description: opt(p.description),
         });
     }
@@ -109,18 +107,14 @@ fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
         });
     }
     for name in secret_names(tx)? {
-        let key_id: String = tx.query_row(
-            "SELECT encryption_key_id FROM secrets WHERE name = ?1",
-            rusqlite::params![name],
-            |r| r.get(0),
-        )?;
+        let key_id: String =
+            tx.query_row("SELECT encryption_key_id FROM secrets WHERE name = ?1", rusqlite::params![name], |r| {
+                r.get(0)
+            })?;
         // A secret whose key has been deleted can no longer be decrypted: it leaves the catalogue
         // (the bundle must not name a key it does not list).
         if bundle.keys.iter().any(|k| k.key_id == key_id) {
-            bundle.secrets.push(Secret {
-                secret_name: name,
-                encryption_key_id: key_id,
-            });
+            bundle.secrets.push(Secret { secret_name: name, encryption_key_id: key_id });
         }
     }
     bundle.gateway = Some(Gateway {

@@ -43,9 +43,7 @@ impl Store {
             let mut stmt =
                 tx.prepare("SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
             let sealed = stmt
-                .query_map(params![row.id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })?
+                .query_map(params![row.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut versions = Vec::with_capacity(sealed.len());
             for (version_id, blob) in sealed {
@@ -75,12 +73,7 @@ impl Store {
             )?;
             let rows = stmt
                 .query_map(params![name], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (version_id, data_type, created, blob) in rows {
@@ -103,9 +96,7 @@ impl Store {
     }
 
     fn ring(&self) -> Result<Arc<InMemoryKeyRing>, KeyRingError> {
-        self.keyring_snapshot()
-            .map(|(_, r)| r)
-            .map_err(|e| KeyRingError(e.to_string()))
+        self.keyring_snapshot().map(|(_, r)| r).map_err(|e| KeyRingError(e.to_string()))
     }
 }
 

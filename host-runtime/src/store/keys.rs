@@ -3,9 +3,9 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
+use super::audit::{Action, Change, ResourceType};
 use super::seal::key_version_aad;
 use super::time::{format_time, now};
-use super::audit::{Action, Change, ResourceType};
 use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeySpec, KeyState};
 
@@ -89,11 +89,7 @@ fn finish_row((mut row, spec, state): (KeyRow, String, String)) -> Result<KeyRow
 pub(crate) fn find_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Option<KeyRow>, StoreError> {
     let id: String = if id_or_alias.starts_with("alias/") {
         match tx
-            .query_row(
-                "SELECT key_id FROM aliases WHERE name = ?1",
-                params![id_or_alias],
-                |r| r.get(0),
-            )
+            .query_row("SELECT key_id FROM aliases WHERE name = ?1", params![id_or_alias], |r| r.get(0))
             .optional()?
         {
             Some(id) => id,
@@ -102,13 +98,8 @@ pub(crate) fn find_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Option
     } else {
         id_or_alias.to_owned()
     };
-    let raw = tx
-        .query_row(
-            &format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"),
-            params![id],
-            key_from_row,
-        )
-        .optional()?;
+    let raw =
+        tx.query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"), params![id], key_from_row).optional()?;
     match raw {
         Some(raw) => {
             let row = finish_row(raw)?;
@@ -122,11 +113,7 @@ pub(crate) fn require_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Key
     if id_or_alias.is_empty() {
         return Err(StoreError::MissingParameter("KeyId"));
     }
-    let kind = if id_or_alias.starts_with("alias/") {
-        "alias"
-    } else {
-        "key"
-    };
+    let kind = if id_or_alias.starts_with("alias/") { "alias" } else { "key" };
     find_key(tx, id_or_alias)?.ok_or_else(|| StoreError::not_found(kind, id_or_alias))
 }
 
@@ -147,17 +134,13 @@ pub(crate) fn all_keys(tx: &Transaction<'_>) -> Result<Vec<KeyRow>, StoreError> 
 
 pub(crate) fn version_ids(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare("SELECT id FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
-    let ids = stmt
-        .query_map(params![key_id], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let ids = stmt.query_map(params![key_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(ids)
 }
 
 pub(crate) fn aliases_of(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = tx.prepare("SELECT name FROM aliases WHERE key_id = ?1 ORDER BY name")?;
-    let names = stmt
-        .query_map(params![key_id], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let names = stmt.query_map(params![key_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(names)
 }
 
@@ -191,11 +174,7 @@ impl Store {
     pub fn create_key(&self, spec: Option<&str>, description: &str) -> Result<KeyInfo, StoreError> {
         let spec_name = spec.unwrap_or("Aliyun_AES_256");
         let spec = KeySpec::parse(spec_name).ok_or_else(|| {
-            StoreError::invalid(
-                "KeySpec",
-                spec_name,
-                "expected Aliyun_AES_256, RSA_2048, RSA_3072 or EC_P256",
-            )
+            StoreError::invalid("KeySpec", spec_name, "expected Aliyun_AES_256, RSA_2048, RSA_3072 or EC_P256")
         })?;
         validate::description(description)?;
         let key_id = format!("key-{}", uuid::Uuid::new_v4().simple());
@@ -248,11 +227,7 @@ impl Store {
                 "the key {} is pending deletion; cancel the deletion first",
                 row.id
             ))),
-            s => Err(StoreError::InvalidState(format!(
-                "the key {} is {}",
-                row.id,
-                s.as_str()
-            ))),
+            s => Err(StoreError::InvalidState(format!("the key {} is {}", row.id, s.as_str()))),
         })
     }
 
@@ -265,10 +240,7 @@ impl Store {
         self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, operation), |tx| {
             let row = require_key(tx, id_or_alias)?;
             let state = next(&row)?;
-            tx.execute(
-                "UPDATE keys SET state = ?1 WHERE id = ?2",
-                params![state.as_str(), row.id],
-            )?;
+            tx.execute("UPDATE keys SET state = ?1 WHERE id = ?2", params![state.as_str(), row.id])?;
             info(tx, &require_key(tx, &row.id)?)
         })
     }
@@ -285,10 +257,7 @@ impl Store {
         self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, "ScheduleKeyDeletion"), |tx| {
             let row = require_key(tx, id_or_alias)?;
             if row.state == KeyState::PendingDeletion {
-                return Err(StoreError::InvalidState(format!(
-                    "the key {} is already pending deletion",
-                    row.id
-                )));
+                return Err(StoreError::InvalidState(format!("the key {} is already pending deletion", row.id)));
             }
             let when = now() + pending_window_days * 86_400;
             tx.execute(
@@ -310,10 +279,7 @@ impl Store {
                     row.state.as_str()
                 )));
             }
-            tx.execute(
-                "UPDATE keys SET state = 'Enabled', deletion_date = NULL WHERE id = ?1",
-                params![row.id],
-            )?;
+            tx.execute("UPDATE keys SET state = 'Enabled', deletion_date = NULL WHERE id = ?1", params![row.id])?;
             info(tx, &require_key(tx, &row.id)?)
         })
     }
@@ -346,10 +312,7 @@ impl Store {
                 "INSERT INTO key_versions(id, key_id, created, sealed) VALUES (?1, ?2, ?3, ?4)",
                 params![version_id, row.id, created, sealed],
             )?;
-            tx.execute(
-                "UPDATE keys SET primary_version = ?1 WHERE id = ?2",
-                params![version_id, row.id],
-            )?;
+            tx.execute("UPDATE keys SET primary_version = ?1 WHERE id = ?2", params![version_id, row.id])?;
             info(tx, &require_key(tx, &row.id)?)
         })
     }
@@ -359,18 +322,12 @@ impl Store {
         validate::alias_name(alias)?;
         self.write(Change::new(ResourceType::Alias, alias, Action::Create, "CreateAlias"), |tx| {
             let row = require_key(tx, key_id)?;
-            let existing: Option<String> = tx
-                .query_row("SELECT key_id FROM aliases WHERE name = ?1", params![alias], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+            let existing: Option<String> =
+                tx.query_row("SELECT key_id FROM aliases WHERE name = ?1", params![alias], |r| r.get(0)).optional()?;
             if let Some(old) = existing {
                 // An alias left behind by a key whose deletion completed is free again.
                 if find_key(tx, &old)?.is_some() {
-                    return Err(StoreError::AlreadyExists {
-                        kind: "alias",
-                        name: alias.to_owned(),
-                    });
+                    return Err(StoreError::AlreadyExists { kind: "alias", name: alias.to_owned() });
                 }
                 tx.execute("DELETE FROM aliases WHERE name = ?1", params![alias])?;
             }
@@ -379,11 +336,7 @@ impl Store {
                 "INSERT INTO aliases(name, key_id, created) VALUES (?1, ?2, ?3)",
                 params![alias, row.id, created],
             )?;
-            Ok(AliasInfo {
-                alias_name: alias.to_owned(),
-                key_id: row.id,
-                creation_date: format_time(created),
-            })
+            Ok(AliasInfo { alias_name: alias.to_owned(), key_id: row.id, creation_date: format_time(created) })
         })
     }
 
@@ -404,20 +357,14 @@ impl Store {
             let only = key.map(|k| require_key(tx, k).map(|r| r.id)).transpose()?;
             let mut stmt = tx.prepare("SELECT name, key_id, created FROM aliases ORDER BY name")?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-                })?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::new();
             for (name, key_id, created) in rows {
                 if only.as_ref().is_some_and(|o| *o != key_id) || find_key(tx, &key_id)?.is_none() {
                     continue;
                 }
-                out.push(AliasInfo {
-                    alias_name: name,
-                    key_id,
-                    creation_date: format_time(created),
-                });
+                out.push(AliasInfo { alias_name: name, key_id, creation_date: format_time(created) });
             }
             Ok(out)
         })

@@ -29,8 +29,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 pub use access::{
-    days_to_expiry, parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo, NetworkRuleInfo,
-    NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
+    days_to_expiry, parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo,
+    NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
 };
 pub use audit::{
     Action, AuditCall, AuditQuery, AuditWriter, ClientKeyExpiry, EventQuery, ExpiryNotice, ManagementEvent,
@@ -73,12 +73,7 @@ impl Store {
         create_data_dir(data_dir)?;
         let db_path = data_dir.join(DB_FILE);
         // Create the file owner-only before SQLite does; SQLite gives its -wal/-shm files the same mode.
-        if let Err(e) = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&db_path)
-        {
+        if let Err(e) = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&db_path) {
             if e.kind() != std::io::ErrorKind::AlreadyExists {
                 return Err(StoreError::io(&db_path, e));
             }
@@ -160,25 +155,19 @@ fn read_generation(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| StoreError::io(dir, e))
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// The first open seals a known value; later opens must unseal it, which tells a wrong master key
 /// apart from data corruption before any real data is touched.
 fn check_master_key(conn: &mut Connection, sealer: &seal::Sealer) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let stored: Option<Vec<u8>> = tx
-        .query_row("SELECT value FROM meta WHERE name = 'master_check'", [], |r| r.get(0))
-        .optional()?;
+    let stored: Option<Vec<u8>> =
+        tx.query_row("SELECT value FROM meta WHERE name = 'master_check'", [], |r| r.get(0)).optional()?;
     match stored {
         Some(blob) => {
-            let ok = sealer
-                .open(seal::MASTER_CHECK_AAD, &blob)
-                .is_ok_and(|p| p.as_slice() == seal::MASTER_CHECK_PLAINTEXT);
+            let ok =
+                sealer.open(seal::MASTER_CHECK_AAD, &blob).is_ok_and(|p| p.as_slice() == seal::MASTER_CHECK_PLAINTEXT);
             if !ok {
                 return Err(StoreError::MasterKey(
                     "this is not the master key the database was created with (check AAPKIT_MASTER_KEY or master.key)"
@@ -188,10 +177,7 @@ fn check_master_key(conn: &mut Connection, sealer: &seal::Sealer) -> Result<(), 
         }
         None => {
             let blob = sealer.seal(seal::MASTER_CHECK_AAD, seal::MASTER_CHECK_PLAINTEXT)?;
-            tx.execute(
-                "INSERT INTO meta(name, value) VALUES ('master_check', ?1)",
-                params![blob],
-            )?;
+            tx.execute("INSERT INTO meta(name, value) VALUES ('master_check', ?1)", params![blob])?;
         }
     }
     tx.commit()?;

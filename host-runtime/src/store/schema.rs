@@ -183,25 +183,16 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_meta: bool = tx
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'",
-            [],
-            |_| Ok(()),
-        )
+        .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'", [], |_| Ok(()))
         .optional()?
         .is_some();
     let current: i64 = if has_meta {
-        tx.query_row("SELECT value FROM meta WHERE name='schema_version'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0)
+        tx.query_row("SELECT value FROM meta WHERE name='schema_version'", [], |r| r.get(0)).optional()?.unwrap_or(0)
     } else {
         0
     };
     if current > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
     }
     for step in MIGRATIONS.iter().skip(usize::try_from(current).unwrap_or(0)) {
         tx.execute_batch(step)?;

@@ -83,10 +83,7 @@ fn read_key_file(path: &Path, mut f: fs::File) -> Result<MasterKey, StoreError> 
         )));
     }
     let mut buf = Zeroizing::new(Vec::with_capacity(MASTER_KEY_LEN));
-    Read::by_ref(&mut f)
-        .take(MASTER_KEY_LEN as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| StoreError::io(path, e))?;
+    Read::by_ref(&mut f).take(MASTER_KEY_LEN as u64 + 1).read_to_end(&mut buf).map_err(|e| StoreError::io(path, e))?;
     MasterKey::from_bytes(&buf).map_err(|e| StoreError::MasterKey(format!("{}: {e}", path.display())))
 }
 
@@ -96,11 +93,7 @@ fn create_key_file(path: &Path) -> Result<MasterKey, StoreError> {
     let key = MasterKey::generate()?;
     let tmp: PathBuf = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let written = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(&key.0[..])?;
         f.sync_all()
     })();
@@ -137,9 +130,7 @@ impl Sealer {
     pub fn new(master: &MasterKey) -> Result<Sealer, StoreError> {
         let unbound = UnboundKey::new(&AES_256_GCM, &master.0[..])
             .map_err(|_| StoreError::Crypto("cannot load the master key".into()))?;
-        Ok(Sealer {
-            key: LessSafeKey::new(unbound),
-        })
+        Ok(Sealer { key: LessSafeKey::new(unbound) })
     }
 
     /// Encrypts `plaintext`, binding it to `aad` (the row it is stored in).
@@ -148,11 +139,7 @@ impl Sealer {
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| StoreError::Crypto("random generator failed".into()))?;
         let mut body = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_bytes()),
-                &mut body,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut body)
             .map_err(|_| StoreError::Crypto("sealing failed".into()))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
         out.push(BLOB_VERSION);
@@ -172,11 +159,7 @@ impl Sealer {
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| fail())?;
         let mut buf = Zeroizing::new(sealed.to_vec());
-        let len = self
-            .key
-            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf[..])
-            .map_err(|_| fail())?
-            .len();
+        let len = self.key.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf[..]).map_err(|_| fail())?.len();
         buf.truncate(len);
         Ok(buf)
     }

@@ -5,10 +5,10 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::audit::{Action, Change, ResourceType};
 use super::keys::require_key;
 use super::seal::secret_version_aad;
 use super::time::{format_time, now};
-use super::audit::{Action, Change, ResourceType};
 use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeyState, SecretDataType};
 
@@ -68,11 +68,7 @@ fn check_value(v: &SecretValueInput) -> Result<(String, Vec<String>), StoreError
         ));
     }
     if v.data_type == SecretDataType::Text && std::str::from_utf8(&v.data).is_err() {
-        return Err(StoreError::invalid(
-            "SecretData",
-            "(not shown)",
-            "text secrets must be UTF-8; use binary",
-        ));
+        return Err(StoreError::invalid("SecretData", "(not shown)", "text secrets must be UTF-8; use binary"));
     }
     let version_id = match &v.version_id {
         Some(id) => {
@@ -105,11 +101,7 @@ fn check_encryption_key(tx: &Transaction<'_>, key: &str) -> Result<String, Store
         ));
     }
     if row.state != KeyState::Enabled {
-        return Err(StoreError::invalid(
-            "EncryptionKeyId",
-            key,
-            format!("the key is {}", row.state.as_str()),
-        ));
+        return Err(StoreError::invalid("EncryptionKeyId", key, format!("the key is {}", row.state.as_str())));
     }
     Ok(row.id)
 }
@@ -129,10 +121,7 @@ impl Store {
         let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
         self.write(Change::new(ResourceType::Secret, name, Action::Create, "CreateSecret"), |tx| {
             if secret_exists(tx, name)? {
-                return Err(StoreError::AlreadyExists {
-                    kind: "secret",
-                    name: name.to_owned(),
-                });
+                return Err(StoreError::AlreadyExists { kind: "secret", name: name.to_owned() });
             }
             let key_id = check_encryption_key(tx, encryption_key)?;
             tx.execute(
@@ -163,10 +152,7 @@ impl Store {
                 .optional()?
                 .is_some();
             if taken {
-                return Err(StoreError::AlreadyExists {
-                    kind: "secret version",
-                    name: format!("{name}/{version_id}"),
-                });
+                return Err(StoreError::AlreadyExists { kind: "secret version", name: format!("{name}/{version_id}") });
             }
             insert_version(tx, name, &version_id, value.data_type, &stages, &sealed)?;
             describe(tx, name)?
@@ -197,10 +183,7 @@ impl Store {
 }
 
 fn secret_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_row("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(tx.query_row("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(())).optional()?.is_some())
 }
 
 pub(crate) fn secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
@@ -260,9 +243,7 @@ pub(crate) fn stages_of(tx: &Transaction<'_>, name: &str, version_id: &str) -> R
         "SELECT stage FROM secret_stages WHERE secret_name = ?1 AND version_id = ?2
          ORDER BY CASE stage WHEN 'ACSCurrent' THEN 0 WHEN 'ACSPrevious' THEN 1 ELSE 2 END, stage",
     )?;
-    let stages = stmt
-        .query_map(params![name, version_id], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
+    let stages = stmt.query_map(params![name, version_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(stages)
 }
 
@@ -275,9 +256,7 @@ pub(crate) fn describe(tx: &Transaction<'_>, name: &str) -> Result<SecretInfo, S
     let mut stmt =
         tx.prepare("SELECT version_id, data_type, created FROM secret_versions WHERE secret_name = ?1 ORDER BY seq")?;
     let rows = stmt
-        .query_map(params![name], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-        })?
+        .query_map(params![name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     let mut versions = Vec::with_capacity(rows.len());
     for (version_id, data_type, vcreated) in rows {

@@ -100,9 +100,7 @@ fn wrong_master_key_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let k1 = MasterKey::generate().unwrap();
     drop(open(dir.path(), &k1));
-    let err = Store::open_with_key(dir.path(), &MasterKey::generate().unwrap())
-        .err()
-        .unwrap();
+    let err = Store::open_with_key(dir.path(), &MasterKey::generate().unwrap()).err().unwrap();
     assert!(matches!(err, StoreError::MasterKey(_)), "{err}");
     assert!(err.to_string().contains("not the master key"), "{err}");
     assert!(Store::open_with_key(dir.path(), &k1).is_ok());
@@ -127,11 +125,9 @@ fn master_key_file_is_created_private_and_wide_modes_are_refused() {
 
 #[test]
 fn master_key_from_base64() {
-    assert!(MasterKey::from_base64(&base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        [7u8; 32]
-    ))
-    .is_ok());
+    assert!(
+        MasterKey::from_base64(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32])).is_ok()
+    );
     assert!(MasterKey::from_base64("AAAA").is_err());
     assert!(MasterKey::from_base64("not base64!").is_err());
 }
@@ -144,25 +140,15 @@ fn swapped_sealed_blobs_do_not_open() {
     assert!(store.keyring_snapshot().is_ok());
     {
         let conn = store.lock();
-        let blob_a: Vec<u8> = conn
-            .query_row("SELECT sealed FROM key_versions WHERE key_id = ?1", [&a.key_id], |r| {
-                r.get(0)
-            })
+        let blob_a: Vec<u8> =
+            conn.query_row("SELECT sealed FROM key_versions WHERE key_id = ?1", [&a.key_id], |r| r.get(0)).unwrap();
+        conn.execute("UPDATE key_versions SET sealed = ?1 WHERE key_id = ?2", rusqlite::params![blob_a, b.key_id])
             .unwrap();
-        conn.execute(
-            "UPDATE key_versions SET sealed = ?1 WHERE key_id = ?2",
-            rusqlite::params![blob_a, b.key_id],
-        )
-        .unwrap();
-        conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])
-            .unwrap();
+        conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", []).unwrap();
     }
     let err = store.keyring_snapshot().err().unwrap();
     assert!(matches!(err, StoreError::Unseal(_)), "{err}");
-    assert!(
-        store.resolve_key(&a.key_id).is_err(),
-        "the request path sees a store error, not wrong material"
-    );
+    assert!(store.resolve_key(&a.key_id).is_err(), "the request path sees a store error, not wrong material");
 }
 
 #[test]
@@ -192,21 +178,10 @@ fn writes_survive_reopen_and_are_seen_by_other_handles() {
     let (key_id, version) = {
         let writer = open(dir.path(), &key);
         let k = writer.create_key(Some("EC_P256"), "durable").unwrap();
-        writer
-            .create_secret(
-                "db/password",
-                &writer.create_key(None, "").unwrap().key_id,
-                "",
-                text("s3cret"),
-            )
-            .unwrap();
+        writer.create_secret("db/password", &writer.create_key(None, "").unwrap().key_id, "", text("s3cret")).unwrap();
         (k.key_id, k.primary_key_version)
     };
-    assert_eq!(
-        reader.generation().unwrap(),
-        g + 3,
-        "another process's writes are visible"
-    );
+    assert_eq!(reader.generation().unwrap(), g + 3, "another process's writes are visible");
     drop(reader);
     let store = open(dir.path(), &key);
     let k = store.describe_key(&key_id).unwrap();
@@ -228,10 +203,7 @@ fn writes_survive_reopen_and_are_seen_by_other_handles() {
 fn schema_from_the_future_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let key = MasterKey::generate().unwrap();
-    open(dir.path(), &key)
-        .lock()
-        .execute("UPDATE meta SET value = 99 WHERE name = 'schema_version'", [])
-        .unwrap();
+    open(dir.path(), &key).lock().execute("UPDATE meta SET value = 99 WHERE name = 'schema_version'", []).unwrap();
     let err = Store::open_with_key(dir.path(), &key).err().unwrap();
     assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
 }
@@ -270,15 +242,9 @@ fn key_lifecycle() {
     assert_eq!(rec.versions[0].material.len(), 32);
 
     let rsa = store.create_key(Some("RSA_2048"), "").unwrap();
-    assert!(
-        store.rotate_key(&rsa.key_id).is_err(),
-        "asymmetric keys are not rotated"
-    );
+    assert!(store.rotate_key(&rsa.key_id).is_err(), "asymmetric keys are not rotated");
     let err = store.create_key(Some("AES_128"), "").err().unwrap();
-    assert!(
-        err.to_string().contains("KeySpec") && err.to_string().contains("AES_128"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("KeySpec") && err.to_string().contains("AES_128"), "{err}");
     let err = store.describe_key("key-missing").err().unwrap();
     assert_eq!(err.code(), "Forbidden.KeyNotFound");
 }
@@ -289,10 +255,7 @@ fn expired_pending_deletion_is_gone() {
     let k = store.create_key(None, "").unwrap();
     store.create_alias("alias/old", &k.key_id).unwrap();
     store.schedule_key_deletion(&k.key_id, 7).unwrap();
-    store
-        .lock()
-        .execute("UPDATE keys SET deletion_date = 1 WHERE id = ?1", [&k.key_id])
-        .unwrap();
+    store.lock().execute("UPDATE keys SET deletion_date = 1 WHERE id = ?1", [&k.key_id]).unwrap();
     assert!(store.describe_key(&k.key_id).is_err());
     assert!(store.list_keys().unwrap().is_empty());
     assert!(store.list_aliases(None).unwrap().is_empty());
@@ -311,15 +274,9 @@ fn aliases() {
     let err = store.create_alias("alias/app-key", &k.key_id).err().unwrap();
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
     assert!(store.create_alias("app-key", &k.key_id).is_err());
-    assert_eq!(
-        store.create_alias("alias/x", "key-nope").err().unwrap().code(),
-        "Forbidden.KeyNotFound"
-    );
+    assert_eq!(store.create_alias("alias/x", "key-nope").err().unwrap().code(), "Forbidden.KeyNotFound");
     assert_eq!(store.describe_key("alias/app-key").unwrap().key_id, k.key_id);
-    assert_eq!(
-        store.describe_key(&k.key_id).unwrap().aliases,
-        vec!["alias/app-key".to_string()]
-    );
+    assert_eq!(store.describe_key(&k.key_id).unwrap().aliases, vec!["alias/app-key".to_string()]);
     assert_eq!(store.resolve_key("alias/app-key").unwrap().unwrap().key_id, k.key_id);
     assert_eq!(store.list_aliases(Some(&k.key_id)).unwrap().len(), 1);
     store.delete_alias("alias/app-key").unwrap();
@@ -332,117 +289,36 @@ fn secrets_and_stages() {
     let (_d, store) = fresh();
     let k = store.create_key(None, "").unwrap();
     let s = store
-        .create_secret(
-            "app/db",
-            &k.key_id,
-            "db",
-            SecretValueInput {
-                version_id: Some("v1".into()),
-                ..text("one")
-            },
-        )
+        .create_secret("app/db", &k.key_id, "db", SecretValueInput { version_id: Some("v1".into()), ..text("one") })
         .unwrap();
     assert_eq!(s.versions.len(), 1);
     assert_eq!(s.versions[0].version_stages, vec!["ACSCurrent"]);
     assert!(store.create_secret("app/db", &k.key_id, "", text("x")).is_err());
-    let v2 = store
-        .put_secret_value(
-            "app/db",
-            SecretValueInput {
-                version_id: Some("v2".into()),
-                ..text("two")
-            },
-        )
-        .unwrap();
+    let v2 =
+        store.put_secret_value("app/db", SecretValueInput { version_id: Some("v2".into()), ..text("two") }).unwrap();
     assert_eq!(v2.version_stages, vec!["ACSCurrent"]);
-    store
-        .put_secret_value(
-            "app/db",
-            SecretValueInput {
-                version_id: Some("v3".into()),
-                ..text("three")
-            },
-        )
-        .unwrap();
+    store.put_secret_value("app/db", SecretValueInput { version_id: Some("v3".into()), ..text("three") }).unwrap();
     let d = store.describe_secret("app/db").unwrap();
-    let stages: Vec<_> = d
-        .versions
-        .iter()
-        .map(|v| (v.version_id.as_str(), v.version_stages.clone()))
-        .collect();
+    let stages: Vec<_> = d.versions.iter().map(|v| (v.version_id.as_str(), v.version_stages.clone())).collect();
     assert_eq!(
         stages,
-        vec![
-            ("v1", vec![]),
-            ("v2", vec!["ACSPrevious".to_string()]),
-            ("v3", vec!["ACSCurrent".to_string()])
-        ]
+        vec![("v1", vec![]), ("v2", vec!["ACSPrevious".to_string()]), ("v3", vec!["ACSCurrent".to_string()])]
     );
-    assert_eq!(
-        store
-            .secret_value("app/db", None, None)
-            .unwrap()
-            .unwrap()
-            .data
-            .as_slice(),
-        b"three"
-    );
-    assert_eq!(
-        store
-            .secret_value("app/db", None, Some("ACSPrevious"))
-            .unwrap()
-            .unwrap()
-            .data
-            .as_slice(),
-        b"two"
-    );
-    assert_eq!(
-        store
-            .secret_value("app/db", Some("v1"), None)
-            .unwrap()
-            .unwrap()
-            .data
-            .as_slice(),
-        b"one"
-    );
+    assert_eq!(store.secret_value("app/db", None, None).unwrap().unwrap().data.as_slice(), b"three");
+    assert_eq!(store.secret_value("app/db", None, Some("ACSPrevious")).unwrap().unwrap().data.as_slice(), b"two");
+    assert_eq!(store.secret_value("app/db", Some("v1"), None).unwrap().unwrap().data.as_slice(), b"one");
     assert!(store
-        .put_secret_value(
-            "app/db",
-            SecretValueInput {
-                version_id: Some("v1".into()),
-                ..text("dup")
-            }
-        )
+        .put_secret_value("app/db", SecretValueInput { version_id: Some("v1".into()), ..text("dup") })
         .is_err());
     // A custom stage moves without touching ACSCurrent.
     store
         .put_secret_value(
             "app/db",
-            SecretValueInput {
-                version_id: Some("v4".into()),
-                version_stages: vec!["Canary".into()],
-                ..text("four")
-            },
+            SecretValueInput { version_id: Some("v4".into()), version_stages: vec!["Canary".into()], ..text("four") },
         )
         .unwrap();
-    assert_eq!(
-        store
-            .secret_value("app/db", None, None)
-            .unwrap()
-            .unwrap()
-            .data
-            .as_slice(),
-        b"three"
-    );
-    assert_eq!(
-        store
-            .secret_value("app/db", None, Some("Canary"))
-            .unwrap()
-            .unwrap()
-            .data
-            .as_slice(),
-        b"four"
-    );
+    assert_eq!(store.secret_value("app/db", None, None).unwrap().unwrap().data.as_slice(), b"three");
+    assert_eq!(store.secret_value("app/db", None, Some("Canary")).unwrap().unwrap().data.as_slice(), b"four");
 
     let bin = SecretValueInput {
         data: Zeroizing::new(vec![0, 159, 146, 150]),
@@ -454,24 +330,15 @@ fn secrets_and_stages() {
     let rec = store.secret_value("bin", None, None).unwrap().unwrap();
     assert_eq!(rec.data_type, SecretDataType::Binary);
     assert_eq!(rec.encryption_key_id, k.key_id);
-    let not_utf8 = SecretValueInput {
-        data_type: SecretDataType::Text,
-        ..bin_value()
-    };
+    let not_utf8 = SecretValueInput { data_type: SecretDataType::Text, ..bin_value() };
     assert!(store.create_secret("t", &k.key_id, "", not_utf8).is_err());
-    let big = SecretValueInput {
-        data: Zeroizing::new(vec![b'a'; validate::MAX_SECRET_BYTES + 1]),
-        ..text("")
-    };
+    let big = SecretValueInput { data: Zeroizing::new(vec![b'a'; validate::MAX_SECRET_BYTES + 1]), ..text("") };
     assert!(store.create_secret("big", &k.key_id, "", big).is_err());
 
     let rsa = store.create_key(Some("EC_P256"), "").unwrap();
     let err = store.create_secret("s2", &rsa.key_id, "", text("x")).err().unwrap();
     assert!(err.to_string().contains("EncryptionKeyId"), "{err}");
-    assert_eq!(
-        store.describe_secret("nope").err().unwrap().code(),
-        "Forbidden.ResourceNotFound"
-    );
+    assert_eq!(store.describe_secret("nope").err().unwrap().code(), "Forbidden.ResourceNotFound");
     assert!(store.create_secret("acs/x", &k.key_id, "", text("x")).is_err());
     assert_eq!(store.list_secrets().unwrap().len(), 2);
 }
@@ -488,43 +355,18 @@ fn bin_value() -> SecretValueInput {
 #[test]
 fn network_rule_validation_and_limits() {
     let (_d, store) = fresh();
-    let r = store
-        .create_network_rule(&rule("r1", &["10.0.0.1", "192.168.0.0/24", "fd00::/8"]))
-        .unwrap();
+    let r = store.create_network_rule(&rule("r1", &["10.0.0.1", "192.168.0.0/24", "fd00::/8"])).unwrap();
     assert_eq!(r.source_private_ip, vec!["10.0.0.1", "192.168.0.0/24", "fd00::/8"]);
     assert!(store.create_network_rule(&rule("r1", &["10.0.0.1"])).is_err());
-    let err = store
-        .create_network_rule(&rule("r2", &["10.0.0.1", "10.0.0.300"]))
-        .err()
-        .unwrap();
-    assert!(
-        err.to_string().contains("SourcePrivateIp") && err.to_string().contains("10.0.0.300"),
-        "{err}"
-    );
-    let public = NetworkRuleInput {
-        network_type: "Public".into(),
-        ..rule("r3", &["10.0.0.1"])
-    };
-    assert!(store
-        .create_network_rule(&public)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("Type"));
+    let err = store.create_network_rule(&rule("r2", &["10.0.0.1", "10.0.0.300"])).err().unwrap();
+    assert!(err.to_string().contains("SourcePrivateIp") && err.to_string().contains("10.0.0.300"), "{err}");
+    let public = NetworkRuleInput { network_type: "Public".into(), ..rule("r3", &["10.0.0.1"]) };
+    assert!(store.create_network_rule(&public).err().unwrap().to_string().contains("Type"));
     let ips: Vec<String> = (0..801).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect();
-    let many = NetworkRuleInput {
-        source_private_ip: ips[..800].to_vec(),
-        ..rule("r800", &[])
-    };
+    let many = NetworkRuleInput { source_private_ip: ips[..800].to_vec(), ..rule("r800", &[]) };
     store.create_network_rule(&many).unwrap();
-    let too_many = NetworkRuleInput {
-        source_private_ip: ips,
-        ..rule("r801", &[])
-    };
-    assert!(matches!(
-        store.create_network_rule(&too_many),
-        Err(StoreError::LimitExceeded(_))
-    ));
+    let too_many = NetworkRuleInput { source_private_ip: ips, ..rule("r801", &[]) };
+    assert!(matches!(store.create_network_rule(&too_many), Err(StoreError::LimitExceeded(_))));
     let upd = store
         .update_network_rule(&NetworkRuleUpdate {
             name: "r1".into(),
@@ -536,11 +378,7 @@ fn network_rule_validation_and_limits() {
     assert_eq!(upd.description, "d");
     assert_eq!(
         store
-            .update_network_rule(&NetworkRuleUpdate {
-                name: "zz".into(),
-                source_private_ip: None,
-                description: None
-            })
+            .update_network_rule(&NetworkRuleUpdate { name: "zz".into(), source_private_ip: None, description: None })
             .err()
             .unwrap()
             .code(),
@@ -552,54 +390,21 @@ fn network_rule_validation_and_limits() {
 fn policy_validation_limits_and_references() {
     let (_d, store) = fresh();
     let err = store.create_policy(&policy("p", &["missing"])).err().unwrap();
-    assert!(
-        err.to_string().contains("AccessControlRules") && err.to_string().contains("missing"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("AccessControlRules") && err.to_string().contains("missing"), "{err}");
     let names: Vec<String> = (0..41).map(|i| format!("r{i}")).collect();
     for n in &names {
         store.create_network_rule(&rule(n, &["10.0.0.1"])).unwrap();
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     store.create_policy(&policy("p40", &refs[..40])).unwrap();
-    assert!(matches!(
-        store.create_policy(&policy("p41", &refs)),
-        Err(StoreError::LimitExceeded(_))
-    ));
-    let bad_perm = PolicyInput {
-        permissions: vec!["Admin".into()],
-        ..policy("px", &[])
-    };
-    assert!(store
-        .create_policy(&bad_perm)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("Permissions"));
-    let bad_res = PolicyInput {
-        resources: vec!["key/*x".into()],
-        ..policy("px", &[])
-    };
-    assert!(store
-        .create_policy(&bad_res)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("key/*x"));
-    let bad_scope = PolicyInput {
-        kms_instance: "default".into(),
-        ..policy("px", &[])
-    };
-    assert!(store
-        .create_policy(&bad_scope)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("KmsInstance"));
-    let shared = PolicyInput {
-        kms_instance: "shared".into(),
-        ..policy("ps", &["r0"])
-    };
+    assert!(matches!(store.create_policy(&policy("p41", &refs)), Err(StoreError::LimitExceeded(_))));
+    let bad_perm = PolicyInput { permissions: vec!["Admin".into()], ..policy("px", &[]) };
+    assert!(store.create_policy(&bad_perm).err().unwrap().to_string().contains("Permissions"));
+    let bad_res = PolicyInput { resources: vec!["key/*x".into()], ..policy("px", &[]) };
+    assert!(store.create_policy(&bad_res).err().unwrap().to_string().contains("key/*x"));
+    let bad_scope = PolicyInput { kms_instance: "default".into(), ..policy("px", &[]) };
+    assert!(store.create_policy(&bad_scope).err().unwrap().to_string().contains("KmsInstance"));
+    let shared = PolicyInput { kms_instance: "shared".into(), ..policy("ps", &["r0"]) };
     store.create_policy(&shared).unwrap();
 
     // Update: KmsInstance is immutable, rules are re-checked.
@@ -614,28 +419,14 @@ fn policy_validation_limits_and_references() {
     let p = store.update_policy(&same).unwrap();
     assert_eq!(p.resources, vec!["secret/app/*"]);
     assert_eq!(p.access_control_rules.network_rules, vec!["r1"]);
-    let moved = PolicyUpdate {
-        kms_instance: Some("kst-other".into()),
-        ..same
-    };
-    assert!(store
-        .update_policy(&moved)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("KmsInstance"));
+    let moved = PolicyUpdate { kms_instance: Some("kst-other".into()), ..same };
+    assert!(store.update_policy(&moved).err().unwrap().to_string().contains("KmsInstance"));
 
     // A rule in use cannot be deleted; an unused one can.
     let err = store.delete_network_rule("r1").err().unwrap();
-    assert!(
-        matches!(err, StoreError::InUse { .. }) && err.to_string().contains("ps"),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::InUse { .. }) && err.to_string().contains("ps"), "{err}");
     store.delete_network_rule("r40").unwrap();
-    assert_eq!(
-        store.delete_network_rule("r40").err().unwrap().code(),
-        "Forbidden.ResourceNotFound"
-    );
+    assert_eq!(store.delete_network_rule("r40").err().unwrap().code(), "Forbidden.ResourceNotFound");
     store.delete_policy("p40").unwrap();
 }
 
@@ -646,71 +437,34 @@ fn aap_limits_and_references() {
     for p in ["p1", "p2", "p3", "p4"] {
         store.create_policy(&policy(p, &["r"])).unwrap();
     }
-    assert!(matches!(
-        store.create_aap(&aap("a", &["p1", "p2", "p3", "p4"])),
-        Err(StoreError::LimitExceeded(_))
-    ));
+    assert!(matches!(store.create_aap(&aap("a", &["p1", "p2", "p3", "p4"])), Err(StoreError::LimitExceeded(_))));
     assert!(store.create_aap(&aap("a", &[])).is_err());
-    assert!(store
-        .create_aap(&aap("a", &["nope"]))
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("nope"));
+    assert!(store.create_aap(&aap("a", &["nope"])).err().unwrap().to_string().contains("nope"));
     let a = store.create_aap(&aap("a", &["p1", "p2", "p3"])).unwrap();
     assert_eq!(a.policies, vec!["p1", "p2", "p3"]);
-    let bad_method = AapInput {
-        authentication_method: "Password".into(),
-        ..aap("b", &["p1"])
-    };
-    assert!(store
-        .create_aap(&bad_method)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("AuthenticationMethod"));
+    let bad_method = AapInput { authentication_method: "Password".into(), ..aap("b", &["p1"]) };
+    assert!(store.create_aap(&bad_method).err().unwrap().to_string().contains("AuthenticationMethod"));
     let err = store.delete_policy("p1").err().unwrap();
-    assert!(
-        matches!(err, StoreError::InUse { .. }) && err.to_string().contains("\"p1\""),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::InUse { .. }) && err.to_string().contains("\"p1\""), "{err}");
     let a = store
-        .update_aap(&AapUpdate {
-            name: "a".into(),
-            policies: Some(vec!["p4".into()]),
-            description: Some("x".into()),
-        })
+        .update_aap(&AapUpdate { name: "a".into(), policies: Some(vec!["p4".into()]), description: Some("x".into()) })
         .unwrap();
     assert_eq!(a.policies, vec!["p4"]);
     store.delete_policy("p1").unwrap();
 
     // Client keys: at most 3; AAP deletion refused while keys exist.
-    let keys: Vec<_> = (0..3)
-        .map(|_| store.insert_client_key(&client_key("a")).unwrap())
-        .collect();
-    assert!(matches!(
-        store.insert_client_key(&client_key("a")),
-        Err(StoreError::LimitExceeded(_))
-    ));
-    assert!(matches!(
-        store.check_client_key_allowed("a"),
-        Err(StoreError::LimitExceeded(_))
-    ));
+    let keys: Vec<_> = (0..3).map(|_| store.insert_client_key(&client_key("a")).unwrap()).collect();
+    assert!(matches!(store.insert_client_key(&client_key("a")), Err(StoreError::LimitExceeded(_))));
+    assert!(matches!(store.check_client_key_allowed("a"), Err(StoreError::LimitExceeded(_))));
     assert_eq!(store.list_client_keys(Some("a")).unwrap().len(), 3);
     assert!(matches!(store.delete_aap("a"), Err(StoreError::InUse { .. })));
     for k in &keys {
         assert_eq!(store.get_client_key(&k.client_key_id).unwrap().aap_name, "a");
         store.delete_client_key(&k.client_key_id).unwrap();
     }
-    assert_eq!(
-        store.delete_client_key(&keys[0].client_key_id).err().unwrap().code(),
-        "Forbidden.ResourceNotFound"
-    );
+    assert_eq!(store.delete_client_key(&keys[0].client_key_id).err().unwrap().code(), "Forbidden.ResourceNotFound");
     store.delete_aap("a").unwrap();
-    assert_eq!(
-        store.describe_aap("a").err().unwrap().code(),
-        "Forbidden.ResourceNotFound"
-    );
+    assert_eq!(store.describe_aap("a").err().unwrap().code(), "Forbidden.ResourceNotFound");
 }
 
 #[test]
@@ -722,42 +476,17 @@ fn client_key_records_are_public_only() {
         ..client_key("app")
     };
     assert!(store.insert_client_key(&private).is_err());
-    let bad_id = NewClientKey {
-        client_key_id: "KAAP.1234".into(),
-        ..client_key("app")
-    };
-    assert!(store
-        .insert_client_key(&bad_id)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("ClientKeyId"));
-    let backwards = NewClientKey {
-        not_after: 1,
-        ..client_key("app")
-    };
-    assert!(store
-        .insert_client_key(&backwards)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("NotAfter"));
-    assert_eq!(
-        store.insert_client_key(&client_key("nope")).err().unwrap().code(),
-        "Forbidden.ResourceNotFound"
-    );
+    let bad_id = NewClientKey { client_key_id: "KAAP.1234".into(), ..client_key("app") };
+    assert!(store.insert_client_key(&bad_id).err().unwrap().to_string().contains("ClientKeyId"));
+    let backwards = NewClientKey { not_after: 1, ..client_key("app") };
+    assert!(store.insert_client_key(&backwards).err().unwrap().to_string().contains("NotAfter"));
+    assert_eq!(store.insert_client_key(&client_key("nope")).err().unwrap().code(), "Forbidden.ResourceNotFound");
     let k = store.insert_client_key(&client_key("app")).unwrap();
     assert_eq!(k.not_before, "2023-11-14T22:13:20Z");
     assert_eq!(k.key_origin, "KMS_PROVIDED");
-    let ram = AapInput {
-        authentication_method: "RAMRole".into(),
-        ..aap("ram", &["p1"])
-    };
+    let ram = AapInput { authentication_method: "RAMRole".into(), ..aap("ram", &["p1"]) };
     store.create_aap(&ram).unwrap();
-    assert!(matches!(
-        store.insert_client_key(&client_key("ram")),
-        Err(StoreError::InvalidState(_))
-    ));
+    assert!(matches!(store.insert_client_key(&client_key("ram")), Err(StoreError::InvalidState(_))));
 }
 
 #[test]
@@ -780,9 +509,7 @@ fn export_holds_the_catalogue_and_no_secrets() {
     with_aap(&store);
     let k = store.create_key(None, "").unwrap();
     store.create_alias("alias/app", &k.key_id).unwrap();
-    store
-        .create_secret("app/db", &k.key_id, "", text("TOP-SECRET-VALUE"))
-        .unwrap();
+    store.create_secret("app/db", &k.key_id, "", text("TOP-SECRET-VALUE")).unwrap();
     let generated = crate::pki::generate(
         "app",
         "Passw0rd-1",
@@ -801,10 +528,7 @@ fn export_holds_the_catalogue_and_no_secrets() {
     let doomed = store.create_key(None, "").unwrap();
     store.create_secret("orphan", &doomed.key_id, "", text("x")).unwrap();
     store.schedule_key_deletion(&doomed.key_id, 7).unwrap();
-    store
-        .lock()
-        .execute("UPDATE keys SET deletion_date = 1 WHERE id = ?1", [&doomed.key_id])
-        .unwrap();
+    store.lock().execute("UPDATE keys SET deletion_date = 1 WHERE id = ?1", [&doomed.key_id]).unwrap();
 
     let json = store.export_bundle_json("kst-test").unwrap();
     // The exporter and policy-core's parser agree: the document parses and compiles cleanly.

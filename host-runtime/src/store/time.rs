@@ -13,21 +13,12 @@ pub(crate) fn now() -> i64 {
 /// `2023-08-31T09:14:38Z`.
 pub fn format_time(t: i64) -> String {
     let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| d.format(&fmt).ok())
-        .unwrap_or_else(|| t.to_string())
+    OffsetDateTime::from_unix_timestamp(t).ok().and_then(|d| d.format(&fmt).ok()).unwrap_or_else(|| t.to_string())
 }
 
 /// Parses an RFC 3339 timestamp (`2025-01-01T00:00:00Z`, offsets allowed) to Unix seconds.
 pub fn parse_time(param: &'static str, s: &str) -> Result<i64, StoreError> {
     OffsetDateTime::parse(s.trim(), &Rfc3339)
         .map(|d| d.unix_timestamp())
-        .map_err(|e| {
-            StoreError::invalid(
-                param,
-                s,
-                format!("expected ISO 8601 UTC like 2025-01-01T00:00:00Z ({e})"),
-            )
-        })
+        .map_err(|e| StoreError::invalid(param, s, format!("expected ISO 8601 UTC like 2025-01-01T00:00:00Z ({e})")))
 }

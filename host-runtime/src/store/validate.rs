@@ -33,21 +33,10 @@ pub fn resource_name(param: &'static str, name: &str) -> Result<(), StoreError> 
         return Err(StoreError::MissingParameter(param));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(StoreError::invalid(
-            param,
-            name,
-            format!("longer than {MAX_NAME_LEN} characters"),
-        ));
+        return Err(StoreError::invalid(param, name, format!("longer than {MAX_NAME_LEN} characters")));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
-        return Err(StoreError::invalid(
-            param,
-            name,
-            "only letters, digits, `_`, `-` and `.` are allowed",
-        ));
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+        return Err(StoreError::invalid(param, name, "only letters, digits, `_`, `-` and `.` are allowed"));
     }
     Ok(())
 }
@@ -74,11 +63,7 @@ pub fn ip_or_cidr(entry: &str) -> Result<String, StoreError> {
 
 pub fn source_private_ips(entries: &[String]) -> Result<Vec<String>, StoreError> {
     if entries.is_empty() {
-        return Err(StoreError::invalid(
-            "SourcePrivateIp",
-            "[]",
-            "list at least one IP address or CIDR",
-        ));
+        return Err(StoreError::invalid("SourcePrivateIp", "[]", "list at least one IP address or CIDR"));
     }
     if entries.len() > MAX_SOURCE_IPS_PER_RULE {
         return Err(StoreError::LimitExceeded(format!(
@@ -112,10 +97,7 @@ pub fn permissions(perms: &[String]) -> Result<(), StoreError> {
             return Err(StoreError::invalid(
                 "Permissions",
                 p,
-                format!(
-                    "not a permission template; expected one of {}",
-                    PERMISSION_TEMPLATES.join(", ")
-                ),
+                format!("not a permission template; expected one of {}", PERMISSION_TEMPLATES.join(", ")),
             ));
         }
     }
@@ -191,11 +173,7 @@ pub fn scope(param: &'static str, s: &str) -> Result<(), StoreError> {
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     if !ok {
-        return Err(StoreError::invalid(
-            param,
-            s,
-            "expected a KMS instance id `kst-...` or `shared`",
-        ));
+        return Err(StoreError::invalid(param, s, "expected a KMS instance id `kst-...` or `shared`"));
     }
     Ok(())
 }
@@ -203,11 +181,7 @@ pub fn scope(param: &'static str, s: &str) -> Result<(), StoreError> {
 /// AuthenticationMethod of an AAP.
 pub fn authentication_method(m: &str) -> Result<(), StoreError> {
     if m != "ClientKey" && m != "RAMRole" {
-        return Err(StoreError::invalid(
-            "AuthenticationMethod",
-            m,
-            "expected `ClientKey` or `RAMRole`",
-        ));
+        return Err(StoreError::invalid("AuthenticationMethod", m, "expected `ClientKey` or `RAMRole`"));
     }
     Ok(())
 }
@@ -215,16 +189,11 @@ pub fn authentication_method(m: &str) -> Result<(), StoreError> {
 /// `alias/<name>`: letters, digits, `_`, `-`, `/`; at most 255 characters; `alias/acs/` is reserved.
 pub fn alias_name(a: &str) -> Result<(), StoreError> {
     let bad = |reason: &str| StoreError::invalid("AliasName", a, reason.to_owned());
-    let rest = a
-        .strip_prefix("alias/")
-        .ok_or_else(|| bad("an alias must start with `alias/`"))?;
+    let rest = a.strip_prefix("alias/").ok_or_else(|| bad("an alias must start with `alias/`"))?;
     if rest.is_empty() || a.len() > 255 {
         return Err(bad("the name after `alias/` must be 1 to 249 characters"));
     }
-    if !rest
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/'))
-    {
+    if !rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/')) {
         return Err(bad("only letters, digits, `_`, `-` and `/` are allowed"));
     }
     if rest.starts_with("acs/") {
@@ -242,10 +211,7 @@ pub fn secret_name(n: &str) -> Result<(), StoreError> {
     if n.len() > 192 {
         return Err(bad("longer than 192 characters"));
     }
-    if !n
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'+' | b'=' | b'.' | b'@' | b'-'))
-    {
+    if !n.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'+' | b'=' | b'.' | b'@' | b'-')) {
         return Err(bad("only letters, digits and `_ / + = . @ -` are allowed"));
     }
     if n.starts_with("acs/") {
@@ -257,17 +223,9 @@ pub fn secret_name(n: &str) -> Result<(), StoreError> {
 /// Secret version ids and stage names: 1..=64 of letters, digits, `_ - .` (no `/`, which keeps the AAD
 /// of a sealed value unambiguous).
 pub fn version_label(param: &'static str, v: &str) -> Result<(), StoreError> {
-    if v.is_empty()
-        || v.len() > 64
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    if v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
     {
-        return Err(StoreError::invalid(
-            param,
-            v,
-            "expected 1 to 64 letters, digits, `_`, `-` or `.`",
-        ));
+        return Err(StoreError::invalid(param, v, "expected 1 to 64 letters, digits, `_`, `-` or `.`"));
     }
     Ok(())
 }

@@ -45,7 +45,10 @@ impl Enforcer for FilterHost {
                     client_key_id: get(CLIENT_KEY_HEADER),
                     aap: get(AAP_HEADER),
                     policy: get(POLICY_HEADER),
-                    resource: crate::server::enforcer::resource_label(api, (!resource.is_empty()).then_some(resource.as_str())),
+                    resource: crate::server::enforcer::resource_label(
+                        api,
+                        (!resource.is_empty()).then_some(resource.as_str()),
+                    ),
                     qps_group: policy_core::QpsGroup::from_name(&get(QPS_GROUP_HEADER)),
                 };
                 if caller.client_key_id.is_empty() {

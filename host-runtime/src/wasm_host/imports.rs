@@ -23,9 +23,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(ENV, "proxy_log", proxy_log)?;
     linker.func_wrap(ENV, "proxy_get_log_level", proxy_get_log_level)?;
     linker.func_wrap(ENV, "proxy_get_current_time_nanoseconds", proxy_get_current_time_nanoseconds)?;
-    linker.func_wrap(ENV, "proxy_set_tick_period_milliseconds", |_: C<'_>, _period: i32| -> R {
-        Ok(status::OK)
-    })?;
+    linker.func_wrap(ENV, "proxy_set_tick_period_milliseconds", |_: C<'_>, _period: i32| -> R { Ok(status::OK) })?;
     linker.func_wrap(ENV, "proxy_get_buffer_bytes", proxy_get_buffer_bytes)?;
     linker.func_wrap(ENV, "proxy_set_buffer_bytes", proxy_set_buffer_bytes)?;
     linker.func_wrap(ENV, "proxy_get_header_map_pairs", proxy_get_header_map_pairs)?;
@@ -57,14 +55,18 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(ENV, "proxy_done", |_: C<'_>| -> R { Ok(status::OK) })?;
 
     // Metrics: accepted and dropped (the gateway keeps its own counters).
-    linker.func_wrap(ENV, "proxy_define_metric", |mut c: C<'_>, _ty: i32, _name: i32, _len: i32, ret_id: i32| -> R {
-        let id = c.data().next_metric_id;
-        c.data_mut().next_metric_id = id.wrapping_add(1);
-        Ok(match write_u32(&mut c, ret_id, id) {
-            Ok(()) => status::OK,
-            Err(s) => s,
-        })
-    })?;
+    linker.func_wrap(
+        ENV,
+        "proxy_define_metric",
+        |mut c: C<'_>, _ty: i32, _name: i32, _len: i32, ret_id: i32| -> R {
+            let id = c.data().next_metric_id;
+            c.data_mut().next_metric_id = id.wrapping_add(1);
+            Ok(match write_u32(&mut c, ret_id, id) {
+                Ok(()) => status::OK,
+                Err(s) => s,
+            })
+        },
+    )?;
     linker.func_wrap(ENV, "proxy_increment_metric", |_: C<'_>, _id: i32, _by: i64| -> R { Ok(status::OK) })?;
     linker.func_wrap(ENV, "proxy_record_metric", |_: C<'_>, _id: i32, _v: i64| -> R { Ok(status::OK) })?;
     linker.func_wrap(ENV, "proxy_get_metric", |mut c: C<'_>, _id: i32, ret: i32| -> R {
@@ -106,9 +108,20 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(
         ENV,
         "proxy_grpc_call",
-        |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> R {
-            Ok(status::UNIMPLEMENTED)
-        },
+        |_: C<'_>,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32,
+         _: i32|
+         -> R { Ok(status::UNIMPLEMENTED) },
     )?;
     linker.func_wrap(
         ENV,
@@ -122,9 +135,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     })?;
     linker.func_wrap(ENV, "proxy_grpc_cancel", |_: C<'_>, _: i32| -> R { Ok(status::UNIMPLEMENTED) })?;
     linker.func_wrap(ENV, "proxy_grpc_close", |_: C<'_>, _: i32| -> R { Ok(status::UNIMPLEMENTED) })?;
-    linker.func_wrap(ENV, "proxy_get_status", |_: C<'_>, _: i32, _: i32, _: i32| -> R {
-        Ok(status::UNIMPLEMENTED)
-    })?;
+    linker.func_wrap(ENV, "proxy_get_status", |_: C<'_>, _: i32, _: i32, _: i32| -> R { Ok(status::UNIMPLEMENTED) })?;
     Ok(())
 }
 

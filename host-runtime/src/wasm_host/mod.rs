@@ -285,7 +285,8 @@ impl FilterHost {
     pub fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
         let _serial = lock(&self.configure_lock);
         let bundle: Arc<[u8]> = Arc::from(bundle_json.as_bytes());
-        let mut vm = Vm::new(&self.shared, &self.pre).map_err(|VmFault(e)| vec![format!("filter VM failed to start: {e}")])?;
+        let mut vm =
+            Vm::new(&self.shared, &self.pre).map_err(|VmFault(e)| vec![format!("filter VM failed to start: {e}")])?;
         self.shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
         match vm.configure(Arc::clone(&bundle)) {
             Ok(Ok(())) => {}
@@ -315,11 +316,8 @@ impl FilterHost {
     /// `InternalFailure` 500 local response.
     pub fn run_request(&self, req: &FilterRequest<'_>) -> FilterOutcome {
         self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let request_id = req
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("x-request-id"))
-            .map_or("", |(_, v)| v.as_str());
+        let request_id =
+            req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-request-id")).map_or("", |(_, v)| v.as_str());
         let Some(config) = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
             return self.fail_closed(request_id);
         };
@@ -384,11 +382,8 @@ impl FilterHost {
         if req.closed || !filtered.proceeds {
             return self.fail_closed(request_id);
         }
-        let added_headers = req
-            .touched
-            .iter()
-            .filter_map(|name| req.headers.iter().rev().find(|(k, _)| k == name).cloned())
-            .collect();
+        let added_headers =
+            req.touched.iter().filter_map(|name| req.headers.iter().rev().find(|(k, _)| k == name).cloned()).collect();
         FilterOutcome::Continue { added_headers, body: req.body_modified.then_some(req.body), headers: req.headers }
     }
 

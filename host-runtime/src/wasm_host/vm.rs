@@ -58,9 +58,8 @@ impl Vm {
         let mut store = Store::new(pre.module().engine(), HostState::new(Arc::clone(shared)));
         store.set_fuel(shared.config.configure_fuel)?;
         let instance = pre.instantiate(&mut store)?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or_else(|| VmFault("the module exports no memory".into()))?;
+        let memory =
+            instance.get_memory(&mut store, "memory").ok_or_else(|| VmFault("the module exports no memory".into()))?;
         let alloc = instance
             .get_typed_func::<i32, i32>(&mut store, "proxy_on_memory_allocate")
             .or_else(|_| instance.get_typed_func::<i32, i32>(&mut store, "malloc"))
@@ -122,7 +121,12 @@ impl Vm {
 
     /// Runs one request through the filter. The body is delivered in chunks of `chunk` bytes,
     /// buffered while the filter pauses, as a proxy does.
-    pub(crate) fn filter(&mut self, request: RequestState, full_body: &[u8], chunk: usize) -> Result<Filtered, VmFault> {
+    pub(crate) fn filter(
+        &mut self,
+        request: RequestState,
+        full_body: &[u8],
+        chunk: usize,
+    ) -> Result<Filtered, VmFault> {
         self.store.set_fuel(self.store.data().shared.fuel.load(std::sync::atomic::Ordering::Relaxed))?;
         let ctx = self.next_context_id;
         // Context ids are never reused within a VM's life; wrapping would take 2^31 requests.

@@ -12,9 +12,7 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Env { dir: tempfile::tempdir().unwrap() }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -27,10 +25,7 @@ impl Env {
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_aapkit"));
-        c.env_remove("AAPKIT_MASTER_KEY")
-            .env_remove("AAPKIT_DATA_DIR")
-            .arg("--data-dir")
-            .arg(self.data_dir());
+        c.env_remove("AAPKIT_MASTER_KEY").env_remove("AAPKIT_DATA_DIR").arg("--data-dir").arg(self.data_dir());
         c
     }
 
@@ -41,12 +36,7 @@ impl Env {
     /// Runs with `--json`, expects success, returns the parsed stdout.
     pub fn ok(&self, args: &[&str]) -> Value {
         let out = self.command().arg("--json").args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            stderr(&out),
-            stdout(&out)
-        );
+        assert!(out.status.success(), "{args:?} failed: {}\n{}", stderr(&out), stdout(&out));
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", stdout(&out)))
     }
@@ -54,13 +44,7 @@ impl Env {
     /// Runs with `--json`, expects exit code `code`; returns the `{"Code","Message"}` object and stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> (Value, String) {
         let out = self.command().arg("--json").args(args).output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "{args:?}: {}\n{}",
-            stderr(&out),
-            stdout(&out)
-        );
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}\n{}", stderr(&out), stdout(&out));
         let err = stderr(&out);
         assert!(!err.trim().is_empty(), "{args:?}: an error must be explained on stderr");
         let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -95,14 +79,7 @@ pub fn s(p: &Path) -> &str {
 
 /// A network rule `r1`, a policy `p1` (scope kst-test) and an AAP `app`.
 pub fn with_aap(env: &Env) {
-    env.ok(&[
-        "network-rule",
-        "create",
-        "--name",
-        "r1",
-        "--source-private-ip",
-        "10.0.0.0/8",
-    ]);
+    env.ok(&["network-rule", "create", "--name", "r1", "--source-private-ip", "10.0.0.0/8"]);
     env.ok(&[
         "policy",
         "create",

@@ -198,10 +198,7 @@ impl Signer {
         if tamper {
             sig[10] ^= 0x55;
         }
-        h.push((
-            "authorization".into(),
-            format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig)),
-        ));
+        h.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig))));
         h
     }
 
@@ -247,8 +244,9 @@ pub fn send(addr: SocketAddr, headers: &[(String, String)], body: &[u8]) -> Repl
     let body = &raw[split + 4..];
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     let header = |name: &str| {
-        head.lines()
-            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned()))
+        head.lines().find_map(|l| {
+            l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())
+        })
     };
     let (code, message, body_rid) = if status == 200 {
         (String::new(), String::new(), None)

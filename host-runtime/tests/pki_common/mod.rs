@@ -8,9 +8,7 @@ use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
 /// Runs a command, panics with its output if it fails, returns stdout.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
@@ -23,15 +21,9 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// Runs a command that must fail; returns stdout + stderr.
 pub fn run_failing(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(!out.status.success(), "{cmd:?} unexpectedly succeeded");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 pub fn openssl() -> Command {
@@ -56,9 +48,7 @@ pub fn sdk_python() -> PathBuf {
 
 /// Verifies an RSA PKCS#1 v1.5 SHA-256 signature with a SubjectPublicKeyInfo.
 pub fn verify_rsa_sha256(spki: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, spki)
-        .verify(message, signature)
-        .is_ok()
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, spki).verify(message, signature).is_ok()
 }
 
 pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
@@ -68,7 +58,5 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
 }
 
 pub fn data_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }

@@ -14,10 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert!((2048..=4096).contains(&key.modulus_bits()));
         assert!(key.exponent() >= 3 && key.exponent() % 2 == 1);
         // The canonical re-encoding parses back to the same key.
-        assert_eq!(
-            RsaPublicKey::from_der(key.spki_der()).ok().as_ref(),
-            Some(&key)
-        );
+        assert_eq!(RsaPublicKey::from_der(key.spki_der()).ok().as_ref(), Some(&key));
         let sig = vec![0x5A; key.modulus_len()];
         let _ = PureRustVerifier.verify_pkcs1v15_sha256(&key, data, &sig);
     }

@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         ("authorization", next()),
     ];
     let view = HttpRequestView { method: "POST", headers: &headers, body };
-    let peer = PeerAddr { ip: "172.16.5.5".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), forwarded_for: Some(next()) };
+    let peer = PeerAddr {
+        ip: "172.16.5.5".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+        forwarded_for: Some(next()),
+    };
     let d = authorize(&bundle, &view, peer, 1_700_000_000, &PureRustVerifier);
     let _ = d.message();
     for api in Api::ALL {

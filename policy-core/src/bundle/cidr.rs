@@ -73,7 +73,9 @@ impl IpCidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (canonical_ip(ip), self.addr) {
             (IpAddr::V4(a), IpAddr::V4(_)) => self.v4_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&u32::from(a))),
-            (IpAddr::V6(a), IpAddr::V6(_)) => self.v6_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&u128::from(a))),
+            (IpAddr::V6(a), IpAddr::V6(_)) => {
+                self.v6_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&u128::from(a)))
+            }
             _ => false,
         }
     }

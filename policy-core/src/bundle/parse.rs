@@ -118,11 +118,19 @@ fn list_or_string<'v>(ctx: &mut Ctx, path: &str, v: &'v JVal) -> Option<Cow<'v, 
         JVal::Str(s) => match JVal::parse(s) {
             Ok(JVal::Arr(a)) => Some(Cow::Owned(a)),
             Ok(other) => {
-                ctx.err(path, v, format!("expected an array (or a string holding one), the string holds {}", other.kind()));
+                ctx.err(
+                    path,
+                    v,
+                    format!("expected an array (or a string holding one), the string holds {}", other.kind()),
+                );
                 None
             }
             Err(e) => {
-                ctx.err(path, v, format!("expected an array or a string holding a JSON array; the string is not JSON: {e}"));
+                ctx.err(
+                    path,
+                    v,
+                    format!("expected an array or a string holding a JSON array; the string is not JSON: {e}"),
+                );
                 None
             }
         },
@@ -285,7 +293,11 @@ fn access_control_rules(ctx: &mut Ctx, path: &str, v: &JVal) -> AccessControlRul
                 &inner
             }
             Err(e) => {
-                ctx.err(path, v, format!("expected an object or a string holding a JSON object; the string is not JSON: {e}"));
+                ctx.err(
+                    path,
+                    v,
+                    format!("expected an object or a string holding a JSON object; the string is not JSON: {e}"),
+                );
                 return AccessControlRules::default();
             }
         },
@@ -410,7 +422,8 @@ fn secret(ctx: &mut Ctx, path: &str, v: &JVal) -> Secret {
 }
 
 fn gateway(ctx: &mut Ctx, path: &str, v: &JVal) -> Gateway {
-    let mut g = Gateway { scope: String::new(), trusted_proxies: Vec::new(), max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS };
+    let mut g =
+        Gateway { scope: String::new(), trusted_proxies: Vec::new(), max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS };
     let Some(f) = Fields::new(ctx, path, v, &["Scope", "TrustedProxies", "MaxSkewSeconds"]) else { return g };
     g.scope = req_string(ctx, &f, "Scope");
     if let Some((v, q)) = f.get("TrustedProxies") {

@@ -191,7 +191,11 @@ pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError
             );
         }
         if k.public_key_data.trim().is_empty() {
-            v.err(format!("{p}.PublicKeyData"), "\"\"".into(), "PublicKeyData must hold a PEM certificate or public key");
+            v.err(
+                format!("{p}.PublicKeyData"),
+                "\"\"".into(),
+                "PublicKeyData must hold a PEM certificate or public key",
+            );
         }
         if k.not_before >= k.not_after {
             v.err(

@@ -56,14 +56,9 @@ impl<'a> Reader<'a> {
         let bytes = self.rest;
         let (&tag, after_tag) = bytes.split_first().ok_or_else(|| err(what, "is missing"))?;
         if tag & 0x1F == 0x1F {
-            return Err(err(
-                what,
-                "has a multi-byte tag, which no key or certificate field uses",
-            ));
+            return Err(err(what, "has a multi-byte tag, which no key or certificate field uses"));
         }
-        let (&first, mut after_len) = after_tag
-            .split_first()
-            .ok_or_else(|| err(what, "is truncated (no length)"))?;
+        let (&first, mut after_len) = after_tag.split_first().ok_or_else(|| err(what, "is truncated (no length)"))?;
         let len = if first < 0x80 {
             usize::from(first)
         } else if first == 0x80 {
@@ -73,19 +68,14 @@ impl<'a> Reader<'a> {
             if count > 3 {
                 return Err(err(what, "has a length that is too large"));
             }
-            let (len_bytes, after) = split_at(after_len, count)
-                .ok_or_else(|| err(what, "is truncated (in the length)"))?;
+            let (len_bytes, after) =
+                split_at(after_len, count).ok_or_else(|| err(what, "is truncated (in the length)"))?;
             if len_bytes.first() == Some(&0) {
                 return Err(err(what, "has a length with leading zero bytes (not DER)"));
             }
-            let len = len_bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            let len = len_bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             if len < 0x80 {
-                return Err(err(
-                    what,
-                    "has a long-form length for a short value (not DER)",
-                ));
+                return Err(err(what, "has a long-form length for a short value (not DER)"));
             }
             after_len = after;
             len
@@ -93,22 +83,16 @@ impl<'a> Reader<'a> {
         if len > MAX_LEN {
             return Err(err(what, "has a length that is too large"));
         }
-        let (content, rest) = split_at(after_len, len)
-            .ok_or_else(|| err(what, "is truncated (content shorter than its length)"))?;
+        let (content, rest) =
+            split_at(after_len, len).ok_or_else(|| err(what, "is truncated (content shorter than its length)"))?;
         let header_len = bytes.len() - after_len.len();
-        let raw = bytes
-            .get(..header_len + len)
-            .ok_or_else(|| err(what, "is truncated"))?;
+        let raw = bytes.get(..header_len + len).ok_or_else(|| err(what, "is truncated"))?;
         self.rest = rest;
         Ok(Tlv { tag, content, raw })
     }
 
     /// Reads the next element and checks its tag.
-    pub(crate) fn expect(
-        &mut self,
-        tag: u8,
-        what: &'static str,
-    ) -> Result<Tlv<'a>, PublicKeyError> {
+    pub(crate) fn expect(&mut self, tag: u8, what: &'static str) -> Result<Tlv<'a>, PublicKeyError> {
         let tlv = self.any(what)?;
         if tlv.tag != tag {
             return Err(err(what, "has an unexpected type (wrong ASN.1 tag)"));
@@ -123,17 +107,12 @@ impl<'a> Reader<'a> {
 
     /// Reads a non-negative INTEGER and returns its magnitude without leading zero bytes
     /// (empty for zero).
-    pub(crate) fn unsigned_integer(
-        &mut self,
-        what: &'static str,
-    ) -> Result<&'a [u8], PublicKeyError> {
+    pub(crate) fn unsigned_integer(&mut self, what: &'static str) -> Result<&'a [u8], PublicKeyError> {
         let content = self.expect(TAG_INTEGER, what)?.content;
         match content {
             [] => Err(err(what, "is an empty INTEGER")),
             [0] => Ok(&[]),
-            [0, next, ..] if next & 0x80 == 0 => {
-                Err(err(what, "has a leading zero byte (not DER)"))
-            }
+            [0, next, ..] if next & 0x80 == 0 => Err(err(what, "has a leading zero byte (not DER)")),
             [0, rest @ ..] => Ok(rest),
             [first, ..] if first & 0x80 != 0 => Err(err(what, "is negative")),
             _ => Ok(content),
@@ -190,9 +169,7 @@ mod tests {
     #[test]
     fn rejects_non_der_lengths() {
         assert!(Reader::new(&[0x30, 0x80, 0, 0]).any("x").is_err());
-        assert!(Reader::new(&[0x30, 0x81, 0x05, 1, 2, 3, 4, 5])
-            .any("x")
-            .is_err());
+        assert!(Reader::new(&[0x30, 0x81, 0x05, 1, 2, 3, 4, 5]).any("x").is_err());
         assert!(Reader::new(&[0x30, 0x82, 0x00, 0x80]).any("x").is_err());
         assert!(Reader::new(&[0x30, 0x03, 1, 2]).any("x").is_err());
         assert!(Reader::new(&[0x30]).any("x").is_err());
@@ -203,14 +180,8 @@ mod tests {
 
     #[test]
     fn integers_are_minimal_and_non_negative() {
-        assert_eq!(
-            Reader::new(&[2, 1, 0]).unsigned_integer("x").unwrap(),
-            &[] as &[u8]
-        );
-        assert_eq!(
-            Reader::new(&[2, 2, 0, 0x80]).unsigned_integer("x").unwrap(),
-            &[0x80]
-        );
+        assert_eq!(Reader::new(&[2, 1, 0]).unsigned_integer("x").unwrap(), &[] as &[u8]);
+        assert_eq!(Reader::new(&[2, 2, 0, 0x80]).unsigned_integer("x").unwrap(), &[0x80]);
         assert!(Reader::new(&[2, 2, 0, 0x7F]).unsigned_integer("x").is_err());
         assert!(Reader::new(&[2, 1, 0x80]).unsigned_integer("x").is_err());
         assert!(Reader::new(&[2, 0]).unsigned_integer("x").is_err());

@@ -23,10 +23,7 @@ pub enum PublicKeyError {
     /// The PEM body is not valid base64.
     PemBase64,
     /// The DER structure is malformed: `what` names the part, `problem` says how.
-    Der {
-        what: &'static str,
-        problem: &'static str,
-    },
+    Der { what: &'static str, problem: &'static str },
     /// The key is not an `rsaEncryption` key; `algorithm` is the OID found (dotted, with a name
     /// when known).
     NotRsa { algorithm: String },
@@ -72,14 +69,12 @@ impl fmt::Display for PublicKeyError {
             ),
             Self::PemBase64 => f.write_str("the PEM body is not valid base64"),
             Self::Der { what, problem } => write!(f, "malformed DER: {what} {problem}"),
-            Self::NotRsa { algorithm } => write!(
-                f,
-                "the key is not an RSA key (algorithm {algorithm}): client keys are RSA_2048"
-            ),
-            Self::ModulusTooSmall { bits } => write!(
-                f,
-                "the RSA modulus has {bits} bits: at least 2048 are required (client keys are RSA_2048)"
-            ),
+            Self::NotRsa { algorithm } => {
+                write!(f, "the key is not an RSA key (algorithm {algorithm}): client keys are RSA_2048")
+            }
+            Self::ModulusTooSmall { bits } => {
+                write!(f, "the RSA modulus has {bits} bits: at least 2048 are required (client keys are RSA_2048)")
+            }
             Self::ModulusTooLarge { bits } => {
                 write!(f, "the RSA modulus has {bits} bits: at most 4096 are supported")
             }

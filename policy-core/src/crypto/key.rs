@@ -2,9 +2,7 @@
 
 use core::fmt;
 
-use super::der::{
-    self, Reader, TAG_BIT_STRING, TAG_CONTEXT_0, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE,
-};
+use super::der::{self, Reader, TAG_BIT_STRING, TAG_CONTEXT_0, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE};
 use super::error::PublicKeyError;
 use super::mont::MontKey;
 use super::pem::{self, PemKind};
@@ -121,29 +119,19 @@ impl RsaPublicKey {
         let mut alg = spki.sequence("the key AlgorithmIdentifier")?;
         let oid = alg.expect(TAG_OID, "the key algorithm OID")?.content;
         if oid != RSA_ENCRYPTION_OID {
-            return Err(PublicKeyError::NotRsa {
-                algorithm: describe_oid(oid),
-            });
+            return Err(PublicKeyError::NotRsa { algorithm: describe_oid(oid) });
         }
         // RFC 3279 §2.3.1: the parameters MUST be NULL.
         let params = alg.expect(TAG_NULL, "the rsaEncryption parameters (must be NULL)")?;
         if !params.content.is_empty() {
-            return Err(der::err(
-                "the rsaEncryption parameters",
-                "is a NULL with content",
-            ));
+            return Err(der::err("the rsaEncryption parameters", "is a NULL with content"));
         }
         alg.finish("the key AlgorithmIdentifier")?;
-        let bits = spki
-            .expect(TAG_BIT_STRING, "the subjectPublicKey BIT STRING")?
-            .content;
+        let bits = spki.expect(TAG_BIT_STRING, "the subjectPublicKey BIT STRING")?.content;
         spki.finish("SubjectPublicKeyInfo")?;
         match bits {
             [0, pkcs1 @ ..] => Self::from_pkcs1_der(pkcs1),
-            _ => Err(der::err(
-                "the subjectPublicKey BIT STRING",
-                "does not hold whole bytes",
-            )),
+            _ => Err(der::err("the subjectPublicKey BIT STRING", "does not hold whole bytes")),
         }
     }
 
@@ -156,9 +144,7 @@ impl RsaPublicKey {
         let e = seq.unsigned_integer("the RSA public exponent")?;
         seq.finish("RSAPublicKey")?;
         if e.len() > 4 {
-            return Err(PublicKeyError::BadExponent {
-                detail: "is 2^32 or more".to_owned(),
-            });
+            return Err(PublicKeyError::BadExponent { detail: "is 2^32 or more".to_owned() });
         }
         let e = e.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
         Self::from_components(n, e)
@@ -168,9 +154,7 @@ impl RsaPublicKey {
     pub fn from_components(n_be: &[u8], e: u32) -> Result<Self, PublicKeyError> {
         let skip = n_be.iter().take_while(|&&b| b == 0).count();
         let n = n_be.get(skip..).unwrap_or_default();
-        let bits = n
-            .first()
-            .map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
+        let bits = n.first().map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
         if bits < MIN_MODULUS_BITS {
             return Err(PublicKeyError::ModulusTooSmall { bits });
         }
@@ -181,14 +165,10 @@ impl RsaPublicKey {
             return Err(PublicKeyError::EvenModulus);
         }
         if e < 3 {
-            return Err(PublicKeyError::BadExponent {
-                detail: format!("is {e}, below 3"),
-            });
+            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, below 3") });
         }
         if e & 1 == 0 {
-            return Err(PublicKeyError::BadExponent {
-                detail: format!("is {e}, which is even"),
-            });
+            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is even") });
         }
         let mont = MontKey::new(n, bits).ok_or(PublicKeyError::EvenModulus)?;
 
@@ -208,11 +188,7 @@ impl RsaPublicKey {
 
         Ok(Self {
             #[cfg(feature = "rsa-crate")]
-            rsa: rsa::PublicKey::new(
-                rsa::BoxedUint::from_be_slice_vartime(n),
-                rsa::BoxedUint::from(u64::from(e)),
-            )
-            .ok(),
+            rsa: rsa::PublicKey::new(rsa::BoxedUint::from_be_slice_vartime(n), rsa::BoxedUint::from(u64::from(e))).ok(),
             n: n.to_vec(),
             e,
             bits,
@@ -306,11 +282,7 @@ fn describe_oid(oid: &[u8]) -> String {
     if arcs.is_empty() || oid.last().is_some_and(|b| b & 0x80 != 0) {
         return format!("with a malformed OID {}", hex(oid));
     }
-    let dotted = arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".");
+    let dotted = arcs.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
     let name = match dotted.as_str() {
         "1.2.840.10045.2.1" => " (EC)",
         "1.3.101.112" => " (Ed25519)",
@@ -334,10 +306,7 @@ mod tests {
 
     #[test]
     fn oid_names() {
-        assert_eq!(
-            describe_oid(&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]),
-            "1.2.840.10045.2.1 (EC)"
-        );
+        assert_eq!(describe_oid(&[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]), "1.2.840.10045.2.1 (EC)");
         assert_eq!(describe_oid(&[0x2B, 0x65, 0x70]), "1.3.101.112 (Ed25519)");
         assert!(describe_oid(&[0x2B, 0x85]).contains("malformed"));
     }
@@ -345,32 +314,16 @@ mod tests {
     #[test]
     fn component_checks() {
         let mut n = vec![0xFFu8; 256];
-        assert_eq!(
-            RsaPublicKey::from_components(&n, 65537)
-                .unwrap()
-                .modulus_bits(),
-            2048
-        );
+        assert_eq!(RsaPublicKey::from_components(&n, 65537).unwrap().modulus_bits(), 2048);
         assert_eq!(
             RsaPublicKey::from_components(&n, 1),
-            Err(PublicKeyError::BadExponent {
-                detail: "is 1, below 3".into()
-            })
+            Err(PublicKeyError::BadExponent { detail: "is 1, below 3".into() })
         );
         assert!(RsaPublicKey::from_components(&n, 4).is_err());
-        assert_eq!(
-            RsaPublicKey::from_components(&n[1..], 3),
-            Err(PublicKeyError::ModulusTooSmall { bits: 2040 })
-        );
-        assert_eq!(
-            RsaPublicKey::from_components(&[0xFF; 513], 3),
-            Err(PublicKeyError::ModulusTooLarge { bits: 4104 })
-        );
+        assert_eq!(RsaPublicKey::from_components(&n[1..], 3), Err(PublicKeyError::ModulusTooSmall { bits: 2040 }));
+        assert_eq!(RsaPublicKey::from_components(&[0xFF; 513], 3), Err(PublicKeyError::ModulusTooLarge { bits: 4104 }));
         n[255] = 0xFE;
-        assert_eq!(
-            RsaPublicKey::from_components(&n, 3),
-            Err(PublicKeyError::EvenModulus)
-        );
+        assert_eq!(RsaPublicKey::from_components(&n, 3), Err(PublicKeyError::EvenModulus));
         let mut padded = vec![0u8; 3];
         padded.extend_from_slice(&[0xC3; 384]);
         let k = RsaPublicKey::from_components(&padded, 3).unwrap();

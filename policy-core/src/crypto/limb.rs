@@ -119,13 +119,7 @@ mod tests {
         for n in [1u32, 3, 5, 0xFFFF_FFFF, 0x8000_0001, 0x1234_5677] {
             assert_eq!(n.wrapping_mul(Limb::neg_inv(n)), u32::MAX, "n = {n:#x}");
         }
-        for n in [
-            1u64,
-            3,
-            u64::MAX,
-            0x8000_0000_0000_0001,
-            0x0123_4567_89AB_CDEF,
-        ] {
+        for n in [1u64, 3, u64::MAX, 0x8000_0000_0000_0001, 0x0123_4567_89AB_CDEF] {
             assert_eq!(n.wrapping_mul(Limb::neg_inv(n)), u64::MAX, "n = {n:#x}");
         }
     }

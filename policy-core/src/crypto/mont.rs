@@ -29,11 +29,7 @@ impl<L: Limb, const N: usize> Mont<L, N> {
         if bits < 2 || !n[0].is_odd() {
             return None;
         }
-        let mut m = Self {
-            n,
-            n0: n[0].neg_inv(),
-            rr: [L::ZERO; N],
-        };
+        let mut m = Self { n, n0: n[0].neg_inv(), rr: [L::ZERO; N] };
         m.rr = m.compute_rr(bits);
         Some(m)
     }

@@ -28,20 +28,12 @@ pub(crate) fn decode(text: &str) -> Result<(PemKind, Vec<u8>), PublicKeyError> {
     if label.contains('\n') {
         return Err(PublicKeyError::NoPemBlock);
     }
-    let body_and_rest = after_begin
-        .get(label_len + DASHES.len()..)
-        .unwrap_or_default();
+    let body_and_rest = after_begin.get(label_len + DASHES.len()..).unwrap_or_default();
     let end_line = format!("{END}{label}{DASHES}");
     let body_len =
-        body_and_rest
-            .find(&end_line)
-            .ok_or_else(|| PublicKeyError::UnterminatedPem {
-                label: label.to_owned(),
-            })?;
+        body_and_rest.find(&end_line).ok_or_else(|| PublicKeyError::UnterminatedPem { label: label.to_owned() })?;
     let body = body_and_rest.get(..body_len).unwrap_or_default();
-    let rest = body_and_rest
-        .get(body_len + end_line.len()..)
-        .unwrap_or_default();
+    let rest = body_and_rest.get(body_len + end_line.len()..).unwrap_or_default();
     if rest.contains(BEGIN) {
         return Err(PublicKeyError::MultiplePemBlocks);
     }
@@ -50,24 +42,15 @@ pub(crate) fn decode(text: &str) -> Result<(PemKind, Vec<u8>), PublicKeyError> {
         "CERTIFICATE" => PemKind::Certificate,
         "PUBLIC KEY" => PemKind::PublicKey,
         "RSA PUBLIC KEY" => PemKind::RsaPublicKey,
-        l if l.ends_with("PRIVATE KEY") => {
-            return Err(PublicKeyError::PrivateKeyPem {
-                label: l.to_owned(),
-            })
-        }
-        l => {
-            return Err(PublicKeyError::UnsupportedPemLabel {
-                label: l.to_owned(),
-            })
-        }
+        l if l.ends_with("PRIVATE KEY") => return Err(PublicKeyError::PrivateKeyPem { label: l.to_owned() }),
+        l => return Err(PublicKeyError::UnsupportedPemLabel { label: l.to_owned() }),
     };
     if body.contains(':') {
         return Err(PublicKeyError::PemHeaders);
     }
     let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(compact.as_bytes())
-        .map_err(|_| PublicKeyError::PemBase64)?;
+    let der =
+        base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).map_err(|_| PublicKeyError::PemBase64)?;
     Ok((kind, der))
 }
 
@@ -78,11 +61,9 @@ mod tests {
 
     #[test]
     fn finds_the_block_among_text() {
-        let text = "Bag Attributes\n  localKeyID: 01\n-----BEGIN PUBLIC KEY-----\nAAEC\nAw==\n-----END PUBLIC KEY-----\n";
-        assert_eq!(
-            decode(text).unwrap(),
-            (PemKind::PublicKey, vec![0, 1, 2, 3])
-        );
+        let text =
+            "Bag Attributes\n  localKeyID: 01\n-----BEGIN PUBLIC KEY-----\nAAEC\nAw==\n-----END PUBLIC KEY-----\n";
+        assert_eq!(decode(text).unwrap(), (PemKind::PublicKey, vec![0, 1, 2, 3]));
     }
 
     #[test]
@@ -92,10 +73,7 @@ mod tests {
             decode("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----"),
             Err(PublicKeyError::PrivateKeyPem { .. })
         ));
-        assert!(matches!(
-            decode("-----BEGIN CERTIFICATE-----\nAA==\n"),
-            Err(PublicKeyError::UnterminatedPem { .. })
-        ));
+        assert!(matches!(decode("-----BEGIN CERTIFICATE-----\nAA==\n"), Err(PublicKeyError::UnterminatedPem { .. })));
         assert_eq!(
             decode("-----BEGIN CERTIFICATE-----\nAA=\n-----END CERTIFICATE-----"),
             Err(PublicKeyError::PemBase64)

@@ -15,8 +15,6 @@ impl SignatureVerifier for RsaCrateVerifier {
             return false;
         };
         let hashed = Sha256::digest(msg);
-        public
-            .verify(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &hashed, sig)
-            .is_ok()
+        public.verify(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &hashed, sig).is_ok()
     }
 }

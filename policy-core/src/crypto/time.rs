@@ -39,9 +39,7 @@ pub(crate) fn parse_time(tlv: &Tlv<'_>, field: &'static str) -> Result<i64, Publ
 }
 
 fn digits(bytes: &[u8]) -> Option<i64> {
-    bytes.iter().try_fold(0i64, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
-    })
+    bytes.iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
 }
 
 fn is_leap(year: i64) -> bool {
@@ -74,14 +72,7 @@ mod tests {
     use super::*;
 
     fn t(tag: u8, s: &str) -> Result<i64, PublicKeyError> {
-        parse_time(
-            &Tlv {
-                tag,
-                content: s.as_bytes(),
-                raw: &[],
-            },
-            "notBefore",
-        )
+        parse_time(&Tlv { tag, content: s.as_bytes(), raw: &[] }, "notBefore")
     }
 
     #[test]
@@ -90,18 +81,9 @@ mod tests {
         assert_eq!(t(TAG_UTC_TIME, "210701042404Z").unwrap(), 1_625_113_444);
         assert_eq!(t(TAG_UTC_TIME, "491231235959Z").unwrap(), 2_524_607_999);
         assert_eq!(t(TAG_UTC_TIME, "500101000000Z").unwrap(), -631_152_000);
-        assert_eq!(
-            t(TAG_GENERALIZED_TIME, "20500101000000Z").unwrap(),
-            2_524_608_000
-        );
-        assert_eq!(
-            t(TAG_GENERALIZED_TIME, "20000229120000Z").unwrap(),
-            951_825_600
-        );
-        assert_eq!(
-            t(TAG_GENERALIZED_TIME, "99991231235959Z").unwrap(),
-            253_402_300_799
-        );
+        assert_eq!(t(TAG_GENERALIZED_TIME, "20500101000000Z").unwrap(), 2_524_608_000);
+        assert_eq!(t(TAG_GENERALIZED_TIME, "20000229120000Z").unwrap(), 951_825_600);
+        assert_eq!(t(TAG_GENERALIZED_TIME, "99991231235959Z").unwrap(), 253_402_300_799);
     }
 
     #[test]

@@ -70,12 +70,10 @@ pub fn authorize<'a>(
     let resource = match extract_resource(v.api, req.body) {
         Ok(None) => None,
         Ok(Some(ResourceRef::KeyId(k) | ResourceRef::SecretName(k))) => Some(k),
-        Ok(Some(ResourceRef::KeyVersionId(ver))) => {
-            match b.key_by_version.get(ver).and_then(|&i| b.keys.get(i)) {
-                Some(k) => Some(&*k.id),
-                None => return fail(DenyReason::KeyVersionNotFound(ver)),
-            }
-        }
+        Ok(Some(ResourceRef::KeyVersionId(ver))) => match b.key_by_version.get(ver).and_then(|&i| b.keys.get(i)) {
+            Some(k) => Some(&*k.id),
+            None => return fail(DenyReason::KeyVersionNotFound(ver)),
+        },
         Err(e) => return fail(DenyReason::MalformedBody(e)),
     };
     let Ok(source_ip) = source_ip(Some(&gw.trusted), peer) else { return fail(DenyReason::BadForwardedFor) };

@@ -22,20 +22,13 @@ struct Validation<'a> {
 
 fn validation(result: Result<(), &BundleErrors>) -> Validation<'_> {
     match result {
-        Ok(()) => Validation {
-            ok: true,
-            errors: Vec::new(),
-        },
+        Ok(()) => Validation { ok: true, errors: Vec::new() },
         Err(errors) => Validation {
             ok: false,
             errors: errors
                 .errors()
                 .iter()
-                .map(|e| JsBundleError {
-                    path: &e.path,
-                    value: &e.value,
-                    message: &e.message,
-                })
+                .map(|e| JsBundleError { path: &e.path, value: &e.value, message: &e.message })
                 .collect(),
         },
     }
@@ -80,8 +73,7 @@ impl PolicyHandle {
 
     fn report(&self, request: JsValue) -> Result<DecisionReport, JsValue> {
         let doc: AccessRequestDoc = from_json(&request, "the access request")?;
-        doc.evaluate(&self.bundle)
-            .map_err(|e| js_error(&e.to_string()))
+        doc.evaluate(&self.bundle).map_err(|e| js_error(&e.to_string()))
     }
 }
 

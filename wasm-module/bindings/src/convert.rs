@@ -5,18 +5,12 @@ use wasm_bindgen::JsValue;
 
 /// Serializes to a plain JS object (maps become objects, `None` becomes `null`).
 pub(crate) fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
-    let ser = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
-    v.serialize(&ser)
-        .map_err(|e| js_error(&format!("cannot convert the result to JavaScript: {e}")))
+    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
+    v.serialize(&ser).map_err(|e| js_error(&format!("cannot convert the result to JavaScript: {e}")))
 }
 
 /// Reads a JS value into `T`, naming what was expected when it does not fit.
-pub(crate) fn from_js<T: serde::de::DeserializeOwned>(
-    v: JsValue,
-    what: &str,
-) -> Result<T, JsValue> {
+pub(crate) fn from_js<T: serde::de::DeserializeOwned>(v: JsValue, what: &str) -> Result<T, JsValue> {
     serde_wasm_bindgen::from_value(v).map_err(|e| js_error(&format!("{what}: {e}")))
 }
 
@@ -27,10 +21,7 @@ pub(crate) fn js_error(message: &str) -> JsValue {
 
 /// Reads a JS value through JSON text, so serde's `deny_unknown_fields` holds (a misspelt
 /// field is an error, not silently ignored).
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    v: &JsValue,
-    what: &str,
-) -> Result<T, JsValue> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(v: &JsValue, what: &str) -> Result<T, JsValue> {
     let text = js_sys::JSON::stringify(v)
         .ok()
         .and_then(|s| s.as_string())

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use policy_core::{
-    authorize, format_iso8601, parse_rfc1123, string_to_sign, HttpRequestView, PeerAddr,
-    PureRustVerifier, SignatureVerifier, UnixTime, DEFAULT_MAX_SKEW_SECONDS,
+    authorize, format_iso8601, parse_rfc1123, string_to_sign, HttpRequestView, PeerAddr, PureRustVerifier,
+    SignatureVerifier, UnixTime, DEFAULT_MAX_SKEW_SECONDS,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -91,18 +91,9 @@ impl SignedRequestInput {
         };
         let source_ip = match self.source_ip.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(s) => Some(
-                s.parse()
-                    .map_err(|_| format!("sourceIp `{s}` is not an IPv4 or IPv6 address"))?,
-            ),
+            Some(s) => Some(s.parse().map_err(|_| format!("sourceIp `{s}` is not an IPv4 or IPv6 address"))?),
         };
-        Ok(Owned {
-            method: self.method.unwrap_or_else(|| "POST".into()),
-            headers,
-            body,
-            now,
-            source_ip,
-        })
+        Ok(Owned { method: self.method.unwrap_or_else(|| "POST".into()), headers, body, now, source_ip })
     }
 }
 
@@ -128,28 +119,15 @@ fn upper_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
-fn date_check(
-    view: &HttpRequestView<'_>,
-    now: Option<UnixTime>,
-    window: u32,
-) -> (Option<bool>, String) {
+fn date_check(view: &HttpRequestView<'_>, now: Option<UnixTime>, window: u32) -> (Option<bool>, String) {
     let Some(given) = view.header("date") else {
         return (Some(false), "no date header".into());
     };
     let Some(date) = parse_rfc1123(given.trim()) else {
-        return (
-            Some(false),
-            format!("`{given}` is not an RFC 1123 date (e.g. Thu, 06 Feb 2020 07:32:54 GMT)"),
-        );
+        return (Some(false), format!("`{given}` is not an RFC 1123 date (e.g. Thu, 06 Feb 2020 07:32:54 GMT)"));
     };
     let Some(now) = now else {
-        return (
-            None,
-            format!(
-                "request date {}; no server time given",
-                format_iso8601(date)
-            ),
-        );
+        return (None, format!("request date {}; no server time given", format_iso8601(date)));
     };
     let skew = date.saturating_sub(now);
     let ok = skew.unsigned_abs() <= u64::from(window);
@@ -163,43 +141,23 @@ fn date_check(
     (Some(ok), detail)
 }
 
-fn signature_check(
-    view: &HttpRequestView<'_>,
-    handle: Option<&PolicyHandle>,
-    sts: &str,
-) -> (Option<bool>, String) {
+fn signature_check(view: &HttpRequestView<'_>, handle: Option<&PolicyHandle>, sts: &str) -> (Option<bool>, String) {
     let auth = view.header("authorization").map_or("", str::trim);
-    let Some(sig_b64) = auth
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    else {
-        return (
-            Some(false),
-            "authorization is not `Bearer <base64 signature>`".into(),
-        );
+    let Some(sig_b64) = auth.strip_prefix("Bearer ").map(str::trim).filter(|s| !s.is_empty()) else {
+        return (Some(false), "authorization is not `Bearer <base64 signature>`".into());
     };
     let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig_b64) else {
-        return (
-            Some(false),
-            "the authorization signature is not valid base64".into(),
-        );
+        return (Some(false), "the authorization signature is not valid base64".into());
     };
     let Some(handle) = handle else {
-        return (
-            None,
-            "no valid bundle, so no client key to check against".into(),
-        );
+        return (None, "no valid bundle, so no client key to check against".into());
     };
     let key_id = view.header("x-kms-acccesskeyid").map_or("", str::trim);
     let Some(key) = handle.bundle().client_key_public_key(key_id) else {
         return (None, format!("client key `{key_id}` is not in the bundle"));
     };
     if PureRustVerifier.verify_pkcs1v15_sha256(key, sts.as_bytes(), &sig) {
-        (
-            Some(true),
-            format!("RSA PKCS#1 v1.5 SHA-256 signature by client key {key_id} verifies"),
-        )
+        (Some(true), format!("RSA PKCS#1 v1.5 SHA-256 signature by client key {key_id} verifies"))
     } else {
         (
             Some(false),
@@ -230,27 +188,15 @@ pub fn inspect_signed_request(
 fn verify_inner(request: JsValue, handle: Option<&PolicyHandle>) -> Result<JsValue, JsValue> {
     let input: SignedRequestInput = from_js(request, "the signed request")?;
     let o = input.into_owned().map_err(|e| js_error(&e))?;
-    let pairs: Vec<(&str, &str)> = o
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let view = HttpRequestView {
-        method: &o.method,
-        headers: &pairs,
-        body: &o.body,
-    };
+    let pairs: Vec<(&str, &str)> = o.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let view = HttpRequestView { method: &o.method, headers: &pairs, body: &o.body };
     let sts = string_to_sign(&view);
 
     let expected = upper_hex(&Sha256::digest(&o.body));
     let given = view.header("content-sha256").map(|s| s.trim().to_owned());
-    let content_ok = given
-        .as_deref()
-        .is_some_and(|g| g.eq_ignore_ascii_case(&expected));
+    let content_ok = given.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(&expected));
 
-    let now = o
-        .now
-        .or_else(|| view.header("date").and_then(|d| parse_rfc1123(d.trim())));
+    let now = o.now.or_else(|| view.header("date").and_then(|d| parse_rfc1123(d.trim())));
     let window = handle.map_or(DEFAULT_MAX_SKEW_SECONDS, |h| h.bundle().max_skew_seconds());
     let (date_ok, date_detail) = date_check(&view, now, window);
     let (signature_ok, signature_detail) = signature_check(&view, handle, &sts);
@@ -290,14 +236,6 @@ pub fn string_to_sign_js(
 ) -> Result<String, JsValue> {
     let input: SignedRequestInput = from_js(request, "the signed request")?;
     let o = input.into_owned().map_err(|e| js_error(&e))?;
-    let pairs: Vec<(&str, &str)> = o
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    Ok(string_to_sign(&HttpRequestView {
-        method: &o.method,
-        headers: &pairs,
-        body: &o.body,
-    }))
+    let pairs: Vec<(&str, &str)> = o.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Ok(string_to_sign(&HttpRequestView { method: &o.method, headers: &pairs, body: &o.body }))
 }

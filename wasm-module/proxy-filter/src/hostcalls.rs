@@ -27,10 +27,27 @@ mod ffi {
     extern "C" {
         pub fn proxy_log(level: u32, data: *const u8, size: usize) -> u32;
         pub fn proxy_get_current_time_nanoseconds(ret_time: *mut u64) -> u32;
-        pub fn proxy_get_buffer_bytes(ty: u32, start: usize, max: usize, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
+        pub fn proxy_get_buffer_bytes(
+            ty: u32,
+            start: usize,
+            max: usize,
+            ret_data: *mut *mut u8,
+            ret_size: *mut usize,
+        ) -> u32;
         pub fn proxy_get_header_map_pairs(ty: u32, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
-        pub fn proxy_replace_header_map_value(ty: u32, key: *const u8, key_size: usize, value: *const u8, value_size: usize) -> u32;
-        pub fn proxy_get_property(path: *const u8, path_size: usize, ret_data: *mut *mut u8, ret_size: *mut usize) -> u32;
+        pub fn proxy_replace_header_map_value(
+            ty: u32,
+            key: *const u8,
+            key_size: usize,
+            value: *const u8,
+            value_size: usize,
+        ) -> u32;
+        pub fn proxy_get_property(
+            path: *const u8,
+            path_size: usize,
+            ret_data: *mut *mut u8,
+            ret_size: *mut usize,
+        ) -> u32;
         #[allow(clippy::too_many_arguments)]
         pub fn proxy_send_local_response(
             status_code: u32,
@@ -112,7 +129,13 @@ pub fn get_request_headers() -> Result<Vec<(String, String)>, Status> {
 pub fn replace_request_header(name: &str, value: &str) -> Result<(), Status> {
     // SAFETY: pointers and lengths describe live strings.
     check(unsafe {
-        ffi::proxy_replace_header_map_value(MAP_HTTP_REQUEST_HEADERS, name.as_ptr(), name.len(), value.as_ptr(), value.len())
+        ffi::proxy_replace_header_map_value(
+            MAP_HTTP_REQUEST_HEADERS,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
     })
 }
 

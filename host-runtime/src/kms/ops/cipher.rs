@@ -16,10 +16,10 @@ use zeroize::Zeroizing;
 
 use crate::kms::api::{check_enabled, is_rsa};
 use crate::kms::cache::ParsedKey;
-use policy_core::blob;
 use crate::kms::keyring::{KeyRecord, KeyRing};
 use crate::kms::{InstanceApi, KmsError};
 use crate::proto;
+use policy_core::blob;
 
 pub(crate) const ALG_AES_GCM: &str = "AES_GCM";
 pub(crate) const ALG_RSA_OAEP: &str = "RSAES_OAEP_SHA_256";
