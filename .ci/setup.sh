@@ -15,6 +15,10 @@ for t in wasm32-unknown-unknown wasm32-wasip1; do
   rustup target list --installed | grep -qx "$t" || { log "rustup target add $t"; rustup target add "$t"; }
 done
 
+for c in clippy rustfmt; do
+  rustup component list --installed | grep -q "^$c" || { log "rustup component add $c"; rustup component add "$c"; }
+done
+
 # 2. wasm-bindgen-cli pinned to the crate's version, and wasm-pack (it cannot download helpers here).
 if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"

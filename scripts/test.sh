@@ -15,6 +15,12 @@ bash .ci/setup.sh
 step "wasm builds (policy-core for wasm32, filter, browser/Node package)"
 bash scripts/build-wasm.sh
 
+step "format and lints (rustfmt, clippy -D warnings, native and wasm32)"
+cargo fmt --all --check
+cargo clippy -q --workspace --exclude aapkit-filter --exclude aapkit-wasm --all-targets -- -D warnings
+cargo clippy -q -p aapkit-filter --target wasm32-wasip1 -- -D warnings
+cargo clippy -q -p aapkit-wasm --target wasm32-unknown-unknown -- -D warnings
+
 step "cargo test (workspace)"
 cargo test --no-fail-fast --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
 
