@@ -211,7 +211,9 @@ struct Configured {
 }
 
 struct Pool {
-    idle: Vec<Vm>,
+    /// Idle VMs with the thread that last ran each: a thread takes back its own VM first, so a
+    /// worker keeps one VM (warm caches, no VM bouncing between cores) — a VM per worker thread.
+    idle: Vec<(std::thread::ThreadId, Vm)>,
     /// VMs alive, idle or checked out.
     live: usize,
     /// VMs dropped and not yet replaced.
@@ -272,7 +274,12 @@ impl FilterHost {
         Ok(FilterHost {
             pre,
             shared,
-            pool: Mutex::new(Pool { idle: vec![first], live: 1, to_replace: 0, waiters: 0 }),
+            pool: Mutex::new(Pool {
+                idle: vec![(std::thread::current().id(), first)],
+                live: 1,
+                to_replace: 0,
+                waiters: 0,
+            }),
             vm_freed: Condvar::new(),
             current: RwLock::new(None),
             configure_lock: Mutex::new(()),
@@ -306,7 +313,7 @@ impl FilterHost {
         let mut pool = lock(&self.pool);
         if pool.live < self.shared.config.max_vms {
             pool.live += 1;
-            pool.idle.push(vm);
+            pool.idle.push((std::thread::current().id(), vm));
             self.vm_freed.notify_one();
         }
         Ok(())
@@ -395,7 +402,9 @@ impl FilterHost {
     fn checkout(&self) -> Option<Vm> {
         let mut pool = lock(&self.pool);
         loop {
-            if let Some(vm) = pool.idle.pop() {
+            let me = std::thread::current().id();
+            let mine = pool.idle.iter().rposition(|(t, _)| *t == me);
+            if let Some((_, vm)) = mine.map(|i| pool.idle.swap_remove(i)).or_else(|| pool.idle.pop()) {
                 return Some(vm);
             }
             if pool.live < self.shared.config.max_vms {
@@ -430,7 +439,7 @@ impl FilterHost {
 
     fn checkin(&self, vm: Vm) {
         let mut pool = lock(&self.pool);
-        pool.idle.push(vm);
+        pool.idle.push((std::thread::current().id(), vm));
         if pool.waiters > 0 {
             self.vm_freed.notify_one();
         }
