@@ -253,6 +253,10 @@ impl FilterHost {
             .max_memory_size(config.memory_limit);
         let mut engine_config = Config::new();
         engine_config.consume_fuel(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        #[cfg(feature = "wasm-profiling")]
+        if std::env::var_os("AAPKIT_WASM_PERFMAP").is_some() {
+            engine_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&engine_config).map_err(|e| FilterHostError::Engine(format!("{e:#}")))?;
         let module = compile(&engine, wasm).map_err(|e| FilterHostError::Compile(format!("{e:#}")))?;
 
