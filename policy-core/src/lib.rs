@@ -12,6 +12,7 @@ mod catalogue;
 mod compiled;
 mod decide;
 mod error;
+pub mod gateway;
 mod http;
 mod proto_scan;
 mod report;

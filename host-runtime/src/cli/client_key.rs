@@ -16,9 +16,6 @@ use crate::pki::{GeneratedClientKey, PkiError};
 use crate::store::{format_time, parse_time, ClientKeyInfo, NewClientKey, Store, StoreError};
 use time::OffsetDateTime;
 
-/// Default validity of a client key (Alibaba: 5 years).
-const DEFAULT_VALIDITY_SECS: i64 = 5 * 365 * 86_400 + 86_400;
-
 #[derive(Subcommand, Debug)]
 pub enum ClientKeyCmd {
     /// CreateClientKey: writes the ClientKeyContent JSON ({"KeyId","PrivateKeyData"}) to --output.
@@ -191,10 +188,15 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
     match cmd {
         ClientKeyCmd::Create { aap, password, not_before, not_after, output } => {
             let password = password.read(out)?;
-            let now = OffsetDateTime::now_utc().unix_timestamp();
             let (nb, na) = match (not_before, not_after) {
                 (Some(b), Some(a)) => (parse_time("NotBefore", b)?, parse_time("NotAfter", a)?),
-                (None, None) => (now, now + DEFAULT_VALIDITY_SECS),
+                (None, None) => {
+                    // Alibaba's default: five years from now (pki's calendar arithmetic, the same
+                    // the certificate's validity uses).
+                    let now = OffsetDateTime::now_utc();
+                    let later = crate::pki::default_not_after(now).map_err(|e| CliError::Runtime(e.to_string()))?;
+                    (now.unix_timestamp(), later.unix_timestamp())
+                }
                 _ => return Err(CliError::Usage("--not-before and --not-after go together".into())),
             };
             let info = create_client_key(store, aap, &password, nb, na, output)?;

@@ -71,7 +71,7 @@ impl KmsError {
             KeyState::PendingDeletion => ErrorCode::RejectedPendingDeletion,
             KeyState::PendingImport => ErrorCode::RejectedPendingImport,
         };
-        Some(KmsError::new(code, format!("The request was rejected because the key state is {}.", state.as_str())))
+        Some(KmsError::new(code, format!("The request was rejected because the key state is {}.", state.name())))
     }
 
     /// 500 `InternalFailure`. The detail stays on the server: it may describe stored key material.

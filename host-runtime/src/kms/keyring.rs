@@ -39,33 +39,8 @@ impl KeySpec {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyState {
-    Enabled,
-    Disabled,
-    PendingDeletion,
-    PendingImport,
-}
-
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Enabled => "Enabled",
-            KeyState::Disabled => "Disabled",
-            KeyState::PendingDeletion => "PendingDeletion",
-            KeyState::PendingImport => "PendingImport",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "Enabled" => KeyState::Enabled,
-            "Disabled" => KeyState::Disabled,
-            "PendingDeletion" => KeyState::PendingDeletion,
-            "PendingImport" => KeyState::PendingImport,
-            _ => return None,
-        })
-    }
-}
+/// Key states: the AAP model's own (`Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`).
+pub use policy_core::KeyState;
 
 /// One version of a key. `material` is the raw AES key (32 bytes) for symmetric keys and the
 /// PKCS#8 DER private key for asymmetric ones.

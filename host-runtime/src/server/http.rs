@@ -19,10 +19,10 @@ use super::enforcer::{resource_label, Caller, EnforceOutcome, EnforceRequest, En
 use crate::ops::quota::QuotaGate;
 
 /// The Instance API's body limit (reference §1.8): larger bodies get 413 with no error body.
-pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+pub use policy_core::gateway::MAX_BODY_BYTES;
 
 /// Headers the filter adds for the upstream; never accepted from the network.
-pub const FILTER_HEADER_PREFIX: &str = "x-aapkit-";
+pub use policy_core::gateway::upstream_headers::PREFIX as FILTER_HEADER_PREFIX;
 
 /// A failed Instance API call, already mapped to the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,6 @@ use super::access::{aaps, client_key_rows, network_rules, policies};
 use super::keys::{aliases_of, all_keys, version_ids};
 use super::secrets::secret_names;
 use super::{validate, Store, StoreError};
-use crate::kms::keyring::KeyState;
 
 fn opt(d: String) -> Option<String> {
     if d.is_empty() {
@@ -25,15 +24,6 @@ fn opt(d: String) -> Option<String> {
 /// Rows were validated on the way in; a value that no longer parses means the database was edited.
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?} cannot be exported"))
-}
-
-fn key_state(s: KeyState) -> policy_core::KeyState {
-    match s {
-        KeyState::Enabled => policy_core::KeyState::Enabled,
-        KeyState::Disabled => policy_core::KeyState::Disabled,
-        KeyState::PendingDeletion => policy_core::KeyState::PendingDeletion,
-        KeyState::PendingImport => policy_core::KeyState::PendingImport,
-    }
 }
 
 fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
@@ -102,7 +92,7 @@ fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
             aliases: aliases_of(tx, &k.id)?,
             key_versions: version_ids(tx, &k.id)?,
             key_spec: k.spec.as_str().to_owned(),
-            key_state: key_state(k.state),
+            key_state: k.state,
             key_id: k.id,
         });
     }

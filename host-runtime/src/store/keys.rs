@@ -81,7 +81,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(KeyRow, String, Stri
 fn finish_row((mut row, spec, state): (KeyRow, String, String)) -> Result<KeyRow, StoreError> {
     row.spec = KeySpec::parse(&spec).ok_or_else(|| StoreError::Corrupt(format!("key {}: spec {spec:?}", row.id)))?;
     row.state =
-        KeyState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("key {}: state {state:?}", row.id)))?;
+        KeyState::from_name(&state).ok_or_else(|| StoreError::Corrupt(format!("key {}: state {state:?}", row.id)))?;
     Ok(row)
 }
 
@@ -148,7 +148,7 @@ pub(crate) fn info(tx: &Transaction<'_>, row: &KeyRow) -> Result<KeyInfo, StoreE
     Ok(KeyInfo {
         key_id: row.id.clone(),
         key_spec: row.spec.as_str().to_owned(),
-        key_state: row.state.as_str().to_owned(),
+        key_state: row.state.name().to_owned(),
         description: row.description.clone(),
         creation_date: format_time(row.created),
         delete_date: row.deletion_date.map(format_time),
@@ -214,7 +214,7 @@ impl Store {
             s => Err(StoreError::InvalidState(format!(
                 "the key {} is {}; only Enabled keys can be disabled",
                 row.id,
-                s.as_str()
+                s.name()
             ))),
         })
     }
@@ -227,7 +227,7 @@ impl Store {
                 "the key {} is pending deletion; cancel the deletion first",
                 row.id
             ))),
-            s => Err(StoreError::InvalidState(format!("the key {} is {}", row.id, s.as_str()))),
+            s => Err(StoreError::InvalidState(format!("the key {} is {}", row.id, s.name()))),
         })
     }
 
@@ -240,7 +240,7 @@ impl Store {
         self.write(Change::new(ResourceType::Key, id_or_alias, Action::Update, operation), |tx| {
             let row = require_key(tx, id_or_alias)?;
             let state = next(&row)?;
-            tx.execute("UPDATE keys SET state = ?1 WHERE id = ?2", params![state.as_str(), row.id])?;
+            tx.execute("UPDATE keys SET state = ?1 WHERE id = ?2", params![state.name(), row.id])?;
             info(tx, &require_key(tx, &row.id)?)
         })
     }
@@ -276,7 +276,7 @@ impl Store {
                 return Err(StoreError::InvalidState(format!(
                     "the key {} is {}, not PendingDeletion",
                     row.id,
-                    row.state.as_str()
+                    row.state.name()
                 )));
             }
             tx.execute("UPDATE keys SET state = 'Enabled', deletion_date = NULL WHERE id = ?1", params![row.id])?;
@@ -303,7 +303,7 @@ impl Store {
                 return Err(StoreError::InvalidState(format!(
                     "the key {} is {}; only Enabled keys can be rotated",
                     row.id,
-                    row.state.as_str()
+                    row.state.name()
                 )));
             }
             let sealed = self.sealer.seal(&key_version_aad(&row.id, &version_id), &material)?;

@@ -101,7 +101,7 @@ fn check_encryption_key(tx: &Transaction<'_>, key: &str) -> Result<String, Store
         ));
     }
     if row.state != KeyState::Enabled {
-        return Err(StoreError::invalid("EncryptionKeyId", key, format!("the key is {}", row.state.as_str())));
+        return Err(StoreError::invalid("EncryptionKeyId", key, format!("the key is {}", row.state.name())));
     }
     Ok(row.id)
 }

@@ -4,12 +4,7 @@ use crate::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
 
 use super::{FilterHost, FilterOutcome, FilterRequest};
 
-/// Header names the filter sets on an allowed request.
-pub const AAP_HEADER: &str = "x-aapkit-aap";
-pub const POLICY_HEADER: &str = "x-aapkit-policy";
-pub const CLIENT_KEY_HEADER: &str = "x-aapkit-client-key";
-pub const RESOURCE_HEADER: &str = "x-aapkit-resource";
-pub const QPS_GROUP_HEADER: &str = "x-aapkit-qps-group";
+use policy_core::gateway::upstream_headers as up;
 
 impl Enforcer for FilterHost {
     fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
@@ -40,16 +35,16 @@ impl Enforcer for FilterHost {
                     .iter()
                     .find(|(k, _)| k == "x-kms-apiname")
                     .and_then(|(_, v)| policy_core::Api::from_name(v));
-                let resource = get(RESOURCE_HEADER);
+                let resource = get(up::RESOURCE);
                 let caller = Caller {
-                    client_key_id: get(CLIENT_KEY_HEADER),
-                    aap: get(AAP_HEADER),
-                    policy: get(POLICY_HEADER),
+                    client_key_id: get(up::CLIENT_KEY),
+                    aap: get(up::AAP),
+                    policy: get(up::POLICY),
                     resource: crate::server::enforcer::resource_label(
                         api,
                         (!resource.is_empty()).then_some(resource.as_str()),
                     ),
-                    qps_group: policy_core::QpsGroup::from_name(&get(QPS_GROUP_HEADER)),
+                    qps_group: policy_core::QpsGroup::from_name(&get(up::QPS_GROUP)),
                 };
                 if caller.client_key_id.is_empty() {
                     // An allow that names no caller is not one.

@@ -33,7 +33,7 @@ use state::{HostState, RequestState};
 use vm::{Vm, VmFault};
 
 /// Headers only the filter may set; dropped from incoming requests before the filter runs.
-pub const FILTER_HEADER_PREFIX: &str = "x-aapkit-";
+pub use policy_core::gateway::upstream_headers::PREFIX as FILTER_HEADER_PREFIX;
 
 /// Where the filter's log lines go.
 pub type LogSink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;

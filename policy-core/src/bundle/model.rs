@@ -206,6 +206,14 @@ pub enum KeyState {
 }
 
 impl KeyState {
+    pub const ALL: [KeyState; 4] =
+        [KeyState::Enabled, KeyState::Disabled, KeyState::PendingDeletion, KeyState::PendingImport];
+
+    /// The state named by [`KeyState::name`].
+    pub fn from_name(name: &str) -> Option<KeyState> {
+        KeyState::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The wire name.
     pub const fn name(self) -> &'static str {
         match self {

@@ -398,12 +398,7 @@ fn key(ctx: &mut Ctx, path: &str, v: &JVal) -> Key {
     }
     k.key_spec = req_string(ctx, &f, "KeySpec");
     if let Some((v, q)) = f.required(ctx, "KeyState") {
-        let opts = [
-            ("Enabled", KeyState::Enabled),
-            ("Disabled", KeyState::Disabled),
-            ("PendingDeletion", KeyState::PendingDeletion),
-            ("PendingImport", KeyState::PendingImport),
-        ];
+        let opts = KeyState::ALL.map(|s| (s.name(), s));
         // An unreadable state must not default to Enabled.
         k.key_state = enum_value(ctx, &q, v, &opts).unwrap_or(KeyState::Disabled);
     }

@@ -21,16 +21,9 @@ mod verifier;
 use hostcalls::{LOG_ERROR, LOG_INFO, LOG_WARN};
 use verifier::{HostVerifier, Offload};
 
-/// The Instance API's body limit (larger bodies get 413 without a body).
-const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+use policy_core::gateway::upstream_headers as up;
+use policy_core::gateway::MAX_BODY_BYTES;
 
-pub const AAP_HEADER: &str = "x-aapkit-aap";
-pub const POLICY_HEADER: &str = "x-aapkit-policy";
-pub const CLIENT_KEY_HEADER: &str = "x-aapkit-client-key";
-/// The resolved resource (key id or secret name) and the QPS group, so the upstream need not
-/// parse the body again for quotas and audit.
-pub const RESOURCE_HEADER: &str = "x-aapkit-resource";
-pub const QPS_GROUP_HEADER: &str = "x-aapkit-qps-group";
 const PROTOBUF: &str = "application/x-protobuf";
 
 proxy_wasm::main! {{
@@ -221,11 +214,11 @@ impl Filter {
 
         if decision.allowed {
             let set = [
-                (AAP_HEADER, decision.aap.unwrap_or_default()),
-                (POLICY_HEADER, decision.policy.unwrap_or_default()),
-                (CLIENT_KEY_HEADER, decision.client_key.unwrap_or_default()),
-                (RESOURCE_HEADER, decision.resource.unwrap_or_default()),
-                (QPS_GROUP_HEADER, decision.qps_group().map_or("", policy_core::QpsGroup::name)),
+                (up::AAP, decision.aap.unwrap_or_default()),
+                (up::POLICY, decision.policy.unwrap_or_default()),
+                (up::CLIENT_KEY, decision.client_key.unwrap_or_default()),
+                (up::RESOURCE, decision.resource.unwrap_or_default()),
+                (up::QPS_GROUP, decision.qps_group().map_or("", policy_core::QpsGroup::name)),
             ];
             for (name, value) in set {
                 if let Err(s) = hostcalls::replace_request_header(name, value) {
