@@ -7,6 +7,8 @@
 //!   above is the filter's overhead on the decision path.
 //! - `native/authorize+pure-rust` and `wasm/filter+pure-rust`: the same with the pure-Rust RSA
 //!   verifier, natively and inside wasm.
+//! - `enforcer/native` and `enforcer/wasm`: the gateway's per-request call (`Enforcer::check`),
+//!   header copies and the audited `Caller` included; their ratio is the wasm overhead per request.
 //! - `native/rsa-verify-pure-rust` and `native/rsa-verify-aws-lc`: RSA alone.
 //!
 //! Needs the filter module: `cargo build -p aapkit-filter --target wasm32-wasip1 --profile wasm-release`
@@ -16,6 +18,8 @@
 use std::path::PathBuf;
 
 use aapkit_host::native_rsa::NativeVerifier;
+use aapkit_host::server::native::NativeEnforcer;
+use aapkit_host::server::{EnforceOutcome, EnforceRequest, Enforcer};
 use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 use criterion::{criterion_group, criterion_main, Criterion};
 use policy_core::{authorize, compile_bundle, HttpRequestView, PeerAddr, PureRustVerifier, SignatureVerifier};
@@ -76,6 +80,26 @@ fn bench(c: &mut Criterion) {
         b.iter(|| authorize(&compiled, &view, peer, now, &PureRustVerifier))
     });
     g.bench_function("wasm/filter+pure-rust", |b| b.iter(|| pure.run_request(&req)));
+    g.finish();
+
+    // What the gateway calls per request: the `Enforcer` trait, wasm against native, from the
+    // header list the server builds to the `Caller` it audits.
+    let native = NativeEnforcer::new();
+    native.configure(&bundle_json).unwrap();
+    let lower: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    let enforce = EnforceRequest {
+        headers: &lower,
+        body: &body,
+        peer: source.parse().unwrap(),
+        now,
+        request_id: "bench-request-id",
+    };
+    for e in [&native as &dyn Enforcer, &offload] {
+        assert!(matches!(e.check(&enforce), EnforceOutcome::Allow(_)), "{} must allow the vector", e.kind());
+    }
+    let mut g = c.benchmark_group("enforcer");
+    g.bench_function("native", |b| b.iter(|| native.check(&enforce)));
+    g.bench_function("wasm", |b| b.iter(|| Enforcer::check(&offload, &enforce)));
     g.finish();
 
     let key = compiled.client_key_public_key("key_for_unit_test").unwrap();

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -181,6 +181,10 @@ impl Batcher {
     }
 }
 
+/// While a batch is open the writer looks at the queue this often instead of waking for each row:
+/// under load a wake-up per request (a futex wake and a context switch) costs more than the row.
+const POLL: Duration = Duration::from_millis(10);
+
 fn writer_loop(
     writer: AuditWriter,
     rx: Receiver<Msg>,
@@ -196,40 +200,62 @@ fn writer_loop(
             b.prune(clock());
             next_prune = Instant::now() + b.cfg.prune_interval;
         }
-        let wait = match b.started {
-            Some(t) => b.cfg.flush_interval.saturating_sub(t.elapsed()),
-            None => next_prune.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)),
+        let first = match b.started {
+            // Idle: sleep until a row (or a command) arrives.
+            None => rx.recv_timeout(next_prune.saturating_duration_since(Instant::now()).min(Duration::from_secs(1))),
+            // A batch is open: let rows gather, then take them all.
+            Some(t) => {
+                std::thread::sleep(POLL.min(b.cfg.flush_interval.saturating_sub(t.elapsed())));
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            }
         };
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Row(r)) => b.push(r),
-            Ok(Msg::Flush(ack)) => {
-                b.commit();
-                let _ = ack.send(());
-            }
-            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
-                // Anything still queued (a push racing the shutdown) goes in the last batch.
-                while let Ok(msg) = rx.try_recv() {
-                    if let Msg::Row(r) = msg {
-                        b.batch.push(r);
-                    }
-                }
-                for attempt in 0..3 {
+        let mut msg = Some(first);
+        while let Some(m) = msg.take() {
+            match m {
+                Ok(Msg::Row(r)) => b.push(r),
+                Ok(Msg::Flush(ack)) => {
                     b.commit();
-                    if b.batch.is_empty() {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+                    let _ = ack.send(());
                 }
-                if !b.batch.is_empty() {
-                    b.metrics.audit_dropped.fetch_add(b.batch.len() as u64, Ordering::Relaxed);
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    b.finish(&rx);
+                    return;
                 }
-                return;
+                Err(RecvTimeoutError::Timeout) => break,
             }
-            Err(RecvTimeoutError::Timeout) => {
-                if b.started.is_some_and(|t| t.elapsed() >= b.cfg.flush_interval) {
-                    b.commit();
-                }
+            msg = match rx.try_recv() {
+                Ok(next) => Some(Ok(next)),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+            };
+        }
+        if b.started.is_some_and(|t| t.elapsed() >= b.cfg.flush_interval) {
+            b.commit();
+        }
+    }
+}
+
+impl Batcher {
+    /// The last batch: everything still queued (a push racing the shutdown) is committed, with a
+    /// few retries; what cannot be written is counted as dropped.
+    fn finish(&mut self, rx: &Receiver<Msg>) {
+        while let Ok(msg) = rx.try_recv() {
+            if let Msg::Row(r) = msg {
+                self.batch.push(r);
             }
+        }
+        for attempt in 0..3 {
+            self.commit();
+            if self.batch.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+        }
+        if !self.batch.is_empty() {
+            self.metrics.audit_dropped.fetch_add(self.batch.len() as u64, Ordering::Relaxed);
         }
     }
 }

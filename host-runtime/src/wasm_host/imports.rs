@@ -174,13 +174,17 @@ fn write_u32(c: &mut C<'_>, ptr: i32, v: u32) -> Result<(), i32> {
 /// Hands `data` to the guest: allocates with the guest's allocator, copies, and writes the pointer
 /// and length through `ret_ptr`/`ret_len`. A trap in the allocator is a trap of the call.
 fn return_bytes(c: &mut C<'_>, data: &[u8], ret_ptr: i32, ret_len: i32) -> R {
-    let Some(alloc) = c.data().alloc.clone() else {
-        return Ok(status::INTERNAL_FAILURE);
-    };
     let Ok(len) = i32::try_from(data.len()) else {
         return Ok(status::BAD_ARGUMENT);
     };
-    let ptr = alloc.call(&mut *c, len)?;
+    // Borrowed out of the store for the call and put back (cloning a TypedFunc costs a type
+    // registry round trip on every hostcall).
+    let Some(alloc) = c.data_mut().alloc.take() else {
+        return Ok(status::INTERNAL_FAILURE);
+    };
+    let ptr = alloc.call(&mut *c, len);
+    c.data_mut().alloc = Some(alloc);
+    let ptr = ptr?;
     if ptr == 0 && len != 0 {
         return Ok(status::INTERNAL_FAILURE);
     }

@@ -326,9 +326,20 @@ impl FilterHost {
     /// Runs one request through the filter. Never fails: every host or guest failure becomes an
     /// `InternalFailure` 500 local response.
     pub fn run_request(&self, req: &FilterRequest<'_>) -> FilterOutcome {
+        self.run(req, None)
+    }
+
+    /// [`FilterHost::run_request`] with `x-request-id` set to `request_id` (replacing any the
+    /// request carried), so the filter's responses carry the server's id.
+    pub fn run_request_with_id(&self, req: &FilterRequest<'_>, request_id: &str) -> FilterOutcome {
+        self.run(req, Some(request_id))
+    }
+
+    fn run(&self, req: &FilterRequest<'_>, id_override: Option<&str>) -> FilterOutcome {
         self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let request_id =
-            req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-request-id")).map_or("", |(_, v)| v.as_str());
+        let request_id = id_override.unwrap_or_else(|| {
+            req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-request-id")).map_or("", |(_, v)| v.as_str())
+        });
         let Some(config) = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
             return self.fail_closed(request_id);
         };
@@ -350,13 +361,21 @@ impl FilterHost {
                 }
             }
         }
+        // The one copy of the headers the filter works on: names in lower case, the filter's own
+        // headers dropped, the request id replaced when the caller fixes it.
+        let mut headers = Vec::with_capacity(req.headers.len() + 1);
+        for (k, v) in req.headers {
+            let k = k.to_ascii_lowercase();
+            let replaced = id_override.is_some() && k == "x-request-id";
+            if !replaced && !k.starts_with(FILTER_HEADER_PREFIX) {
+                headers.push((k, v.clone()));
+            }
+        }
+        if let Some(id) = id_override {
+            headers.push(("x-request-id".to_owned(), id.to_owned()));
+        }
         let state = RequestState {
-            headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .filter(|(k, _)| !k.starts_with(FILTER_HEADER_PREFIX))
-                .collect(),
+            headers,
             touched: Vec::new(),
             body: Vec::new(),
             body_modified: false,

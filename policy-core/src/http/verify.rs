@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::string_to_sign::{string_to_sign, HttpRequestView};
+use super::string_to_sign::{HttpRequestView, SignedHeaders};
 use crate::catalogue::Api;
 use crate::compiled::{CKey, CompiledBundle};
 use crate::crypto::SignatureVerifier;
@@ -17,9 +17,6 @@ pub const API_VERSION: &str = "dkms-gcs-0.2";
 pub const SIGNATURE_METHOD: &str = "RSA_PKCS1_SHA_256";
 /// The only accepted `content-type`.
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
-
-/// Headers that must not appear twice (they are signed, or say what is signed).
-const SINGLE_HEADERS: [&str; 4] = ["content-sha256", "content-type", "date", "authorization"];
 
 /// A request whose signature verified.
 #[derive(Clone, Copy)]
@@ -43,15 +40,6 @@ impl core::fmt::Debug for VerifiedRequest<'_> {
     }
 }
 
-fn duplicate<'a>(req: &HttpRequestView<'a>) -> Option<&'a str> {
-    req.headers.iter().enumerate().find_map(|(i, (k, _))| {
-        let signed = SINGLE_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h))
-            || k.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-kms-"));
-        let again = req.headers.iter().skip(i + 1).any(|(k2, _)| k2.eq_ignore_ascii_case(k));
-        (signed && again).then_some(*k)
-    })
-}
-
 fn upper_hex_eq(digest: &[u8], header: &str) -> bool {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let h = header.as_bytes();
@@ -72,38 +60,40 @@ pub fn verify_request<'a>(
     now: UnixTime,
     verifier: &dyn SignatureVerifier,
 ) -> Result<VerifiedRequest<'a>, DenyReason<'a>> {
-    if let Some(h) = duplicate(req) {
-        return Err(DenyReason::DuplicateHeader(h));
+    // Signed headers, and the ones that say what is signed, must not appear twice.
+    let h = SignedHeaders::gather(req);
+    if let Some(name) = h.duplicate() {
+        return Err(DenyReason::DuplicateHeader(name));
     }
-    let key_id = req.header("x-kms-acccesskeyid").map(str::trim).filter(|s| !s.is_empty());
+    let key_id = h.access_key_id.map(str::trim).filter(|s| !s.is_empty());
     let Some(key_id) = key_id else { return Err(DenyReason::MissingAccessKeyId) };
-    let version = req.header("x-kms-apiversion").map_or("", str::trim);
+    let version = h.api_version.map_or("", str::trim);
     if version != API_VERSION {
         return Err(DenyReason::InvalidApiVersion(version));
     }
-    let name = req.header("x-kms-apiname").map_or("", str::trim);
+    let name = h.api_name.map_or("", str::trim);
     let Some(api) = Api::from_name(name) else { return Err(DenyReason::InvalidApiName(name)) };
-    match req.header("x-kms-signaturemethod").map(str::trim) {
+    match h.signature_method.map(str::trim) {
         None | Some("") => return Err(DenyReason::SignatureMethodMissing),
         Some(SIGNATURE_METHOD) => {}
         Some(other) => return Err(DenyReason::SignatureMethodUnsupported(other)),
     }
-    let ct = req.header("content-type").map_or("", str::trim);
+    let ct = h.content_type.map_or("", str::trim);
     if !ct.eq_ignore_ascii_case(CONTENT_TYPE) {
         return Err(DenyReason::InvalidContentType(ct));
     }
     let digest = Sha256::digest(req.body);
-    if !req.header("content-sha256").is_some_and(|h| upper_hex_eq(&digest, h.trim())) {
+    if !h.content_sha256.is_some_and(|h| upper_hex_eq(&digest, h.trim())) {
         return Err(DenyReason::ContentSha256Mismatch);
     }
-    let Some(date) = req.header("date").and_then(|d| parse_rfc1123(d.trim())) else {
+    let Some(date) = h.date.and_then(|d| parse_rfc1123(d.trim())) else {
         return Err(DenyReason::InvalidDate);
     };
     let window = b.max_skew_seconds();
     if date.abs_diff(now) > u64::from(window) {
         return Err(DenyReason::RequestTimeTooSkewed { date, now, window });
     }
-    let auth = req.header("authorization").map_or("", str::trim);
+    let auth = h.authorization.map_or("", str::trim);
     let mut sig = [0u8; 1024];
     let sig_len = auth
         .strip_prefix("Bearer ")
@@ -117,7 +107,7 @@ pub fn verify_request<'a>(
     if now > key.not_after {
         return Err(DenyReason::ClientKeyExpired { id: &key.id, not_after: key.not_after });
     }
-    let msg = string_to_sign(req);
+    let msg = h.string_to_sign(req.method);
     if !verifier.verify_pkcs1v15_sha256(&key.public_key, msg.as_bytes(), sig) {
         return Err(DenyReason::SignatureNotMatch);
     }

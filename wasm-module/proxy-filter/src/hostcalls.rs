@@ -11,8 +11,6 @@ use std::ptr::{null, null_mut};
 pub type Status = u32;
 pub const NOT_FOUND: Status = 1;
 pub const UNIMPLEMENTED: Status = 12;
-/// Reported when the host answers OK but the result is unusable (not a host status).
-pub const MALFORMED: Status = u32::MAX;
 
 pub const MAP_HTTP_REQUEST_HEADERS: u32 = 0;
 pub const BUFFER_HTTP_REQUEST_BODY: u32 = 0;
@@ -116,14 +114,24 @@ pub fn get_buffer(ty: u32, start: usize, max: usize) -> Result<Option<Vec<u8>>, 
     }
 }
 
-/// The request headers, parsed without trusting the host's encoding.
-pub fn get_request_headers() -> Result<Vec<(String, String)>, Status> {
+/// The request header map as the host serialized it; [`HeaderMap::pairs`] reads it without
+/// trusting the encoding, borrowing names and values instead of copying each one.
+pub struct HeaderMap(Vec<u8>);
+
+impl HeaderMap {
+    /// The (name, value) pairs; `None` if the host's encoding is malformed.
+    pub fn pairs(&self) -> Option<Vec<(&str, &str)>> {
+        decode_map(&self.0)
+    }
+}
+
+/// The request headers, as the host serialized them (decoded when they are read).
+pub fn get_request_headers() -> Result<HeaderMap, Status> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: the return slots outlive the call.
     check(unsafe { ffi::proxy_get_header_map_pairs(MAP_HTTP_REQUEST_HEADERS, &mut data, &mut size) })?;
     // SAFETY: OK hands over the allocation.
-    let bytes = unsafe { owned(data, size) };
-    decode_map(&bytes).ok_or(MALFORMED)
+    Ok(HeaderMap(unsafe { owned(data, size) }))
 }
 
 pub fn replace_request_header(name: &str, value: &str) -> Result<(), Status> {
@@ -139,12 +147,12 @@ pub fn replace_request_header(name: &str, value: &str) -> Result<(), Status> {
     })
 }
 
-/// A property by path segments; `Ok(None)` when the host does not have it.
-pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
-    let serialized = path.join("\0");
+/// A property by its serialized path (segments joined by NUL, as `b"source\0address"`);
+/// `Ok(None)` when the host does not have it.
+pub fn get_property(path: &[u8]) -> Result<Option<Vec<u8>>, Status> {
     let (mut data, mut size) = (null_mut(), 0usize);
     // SAFETY: the path outlives the call; the return slots too.
-    match unsafe { ffi::proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) } {
+    match unsafe { ffi::proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) } {
         // SAFETY: OK hands over the allocation.
         0 => Ok(Some(unsafe { owned(data, size) })),
         NOT_FOUND => Ok(None),
@@ -188,7 +196,9 @@ fn encode_map(pairs: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-fn decode_map(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+/// Reads the ABI map format, borrowing from `bytes`. The names and values region is checked as
+/// UTF-8 in one pass (the NUL separators are UTF-8 too), then each piece is sliced from it.
+fn decode_map(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -197,11 +207,13 @@ fn decode_map(bytes: &[u8]) -> Option<Vec<(String, String)>> {
         Some(u32::from_le_bytes(b) as usize)
     };
     let count = u32_at(0)?;
-    let mut pos = count.checked_mul(8)?.checked_add(4)?;
-    let mut take = |len: usize| -> Option<String> {
+    let table_end = count.checked_mul(8)?.checked_add(4)?;
+    let strings = std::str::from_utf8(bytes.get(table_end..)?).ok()?;
+    let mut pos = 0usize;
+    let mut take = |len: usize| -> Option<&str> {
         let end = pos.checked_add(len)?;
-        let s = std::str::from_utf8(bytes.get(pos..end)?).ok()?.to_string();
-        if *bytes.get(end)? != 0 {
+        let s = strings.get(pos..end)?;
+        if *strings.as_bytes().get(end)? != 0 {
             return None;
         }
         pos = end + 1;
@@ -225,7 +237,7 @@ mod tests {
     #[test]
     fn map_round_trip_and_truncation() {
         let enc = encode_map(&[("a", "1"), ("bb", "")]);
-        assert_eq!(decode_map(&enc).unwrap(), vec![("a".into(), "1".into()), ("bb".into(), String::new())]);
+        assert_eq!(decode_map(&enc).unwrap(), vec![("a", "1"), ("bb", "")]);
         for cut in 1..enc.len() {
             assert!(decode_map(&enc[..cut]).is_none());
         }

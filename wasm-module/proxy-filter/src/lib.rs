@@ -97,7 +97,7 @@ impl RootContext for Root {
 struct Filter {
     bundle: Option<Rc<CompiledBundle>>,
     vm: Rc<VmState>,
-    headers: Option<Vec<(String, String)>>,
+    headers: Option<hostcalls::HeaderMap>,
     /// Set once the request is decided: later callbacks repeat it (Continue for an allowed
     /// request, Pause for one answered locally).
     verdict: Option<Action>,
@@ -181,7 +181,9 @@ impl Filter {
         let Some(headers) = self.headers.take() else {
             return self.fail("request headers missing");
         };
-        let view: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let Some(view) = headers.pairs() else {
+            return self.fail("the request headers do not decode");
+        };
         let header = |name: &str| view.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
         let request_id = match header("x-request-id") {
             Some(id) => id.to_string(),
@@ -191,7 +193,7 @@ impl Filter {
                 format!("aapkit-wasm-{n}")
             }
         };
-        let ip = match hostcalls::get_property(&["source", "address"]) {
+        let ip = match hostcalls::get_property(b"source\0address") {
             Ok(Some(addr)) => match std::str::from_utf8(&addr).ok().and_then(parse_source_address) {
                 Some(ip) => ip,
                 None => return self.fail_with_id("source.address is not an IP address", &request_id),
