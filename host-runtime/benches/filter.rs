@@ -9,18 +9,23 @@
 //!   verifier, natively and inside wasm.
 //! - `enforcer/native` and `enforcer/wasm`: the gateway's per-request call (`Enforcer::check`),
 //!   header copies and the audited `Caller` included; their ratio is the wasm overhead per request.
+//!   `enforcer/wasm-fuel`: the same with fuel metering instead of epoch deadlines.
 //! - `native/rsa-verify-pure-rust` and `native/rsa-verify-aws-lc`: RSA alone.
 //!
 //! Needs the filter module: `cargo build -p aapkit-filter --target wasm32-wasip1 --profile wasm-release`
 //! (or AAPKIT_FILTER_WASM). Run: `cargo bench -p aapkit --bench filter`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The gateway's allocator (see main.rs), so that allocation costs here are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use aapkit_host::native_rsa::NativeVerifier;
 use aapkit_host::server::native::NativeEnforcer;
 use aapkit_host::server::{EnforceOutcome, EnforceRequest, Enforcer};
-use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
+use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, GuestLimit};
 use criterion::{criterion_group, criterion_main, Criterion};
 use policy_core::{authorize, compile_bundle, HttpRequestView, PeerAddr, PureRustVerifier, SignatureVerifier};
 use serde_json::Value;
@@ -80,6 +85,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| authorize(&compiled, &view, peer, now, &PureRustVerifier))
     });
     g.bench_function("wasm/filter+pure-rust", |b| b.iter(|| pure.run_request(&req)));
+    // The fixed cost of the ABI round trip: a request with no client key id is refused at the
+    // first check, after the same callbacks and hostcalls as any other (no RSA, little policy).
+    let anonymous: Vec<(String, String)> =
+        headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("x-kms-acccesskeyid")).cloned().collect();
+    let early = FilterRequest { headers: &anonymous, ..req };
+    assert!(matches!(offload.run_request(&early), FilterOutcome::LocalResponse { status: 400, .. }));
+    g.bench_function("wasm/filter-refused-at-first-check", |b| b.iter(|| offload.run_request(&early)));
     g.finish();
 
     // What the gateway calls per request: the `Enforcer` trait, wasm against native, from the
@@ -97,9 +109,16 @@ fn bench(c: &mut Criterion) {
     for e in [&native as &dyn Enforcer, &offload] {
         assert!(matches!(e.check(&enforce), EnforceOutcome::Allow(_)), "{} must allow the vector", e.kind());
     }
+    // The same filter host with fuel metering instead of epoch deadlines.
+    let fuel =
+        FilterHost::new(&wasm, FilterHostConfig { limit: GuestLimit::DEFAULT_FUEL, ..FilterHostConfig::default() })
+            .unwrap();
+    fuel.configure(&bundle_json).unwrap();
+    assert!(matches!(Enforcer::check(&fuel, &enforce), EnforceOutcome::Allow(_)));
     let mut g = c.benchmark_group("enforcer");
     g.bench_function("native", |b| b.iter(|| native.check(&enforce)));
     g.bench_function("wasm", |b| b.iter(|| Enforcer::check(&offload, &enforce)));
+    g.bench_function("wasm-fuel", |b| b.iter(|| Enforcer::check(&fuel, &enforce)));
     g.finish();
 
     let key = compiled.client_key_public_key("key_for_unit_test").unwrap();

@@ -8,9 +8,10 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aapkit_host::wasm_host::{
-    FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, HostFault, Hostcall, LogLevel,
+    FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, GuestLimit, HostFault, Hostcall, LogLevel,
 };
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
@@ -608,22 +609,51 @@ fn verify_signature_failures() {
 
 #[test]
 fn fuel_exhaustion_replaces_the_vm_and_the_host_keeps_serving() {
-    let host = host_with(FilterHostConfig { max_vms: 1, ..config(false) });
+    let host = host_with(FilterHostConfig { max_vms: 1, limit: GuestLimit::DEFAULT_FUEL, ..config(false) });
     let req = Req::encrypt("key-test");
     let h = req.headers(|_| {});
     allowed(&run(&host, &h, &req.body, VPC, NOW));
-    host.set_request_fuel(10_000);
+    host.set_request_budget(10_000);
     let (status, code, _, _) = denied(&run(&host, &h, &req.body, VPC, NOW));
     assert_eq!((status, code.as_str()), (500, "InternalFailure"));
     let after_trap = host.stats();
     assert_eq!(after_trap.traps, 1);
-    host.set_request_fuel(FilterHostConfig::default().fuel);
+    let GuestLimit::Fuel { request, .. } = GuestLimit::DEFAULT_FUEL else { unreachable!() };
+    host.set_request_budget(request);
     for _ in 0..3 {
         allowed(&run(&host, &h, &req.body, VPC, NOW));
     }
     let stats = host.stats();
     assert_eq!(stats.vm_restarts, 1, "{stats:?}");
     assert_eq!(stats.traps, 1);
+}
+
+#[test]
+fn a_request_past_its_deadline_traps_and_the_vm_is_replaced() {
+    // Epoch deadlines (the default kind): 2 ms per request, ticks of 1 ms. Hashing an almost 3 MB
+    // body in wasm takes longer than that; a small request does not.
+    let limit = GuestLimit::Deadline {
+        request: Duration::from_millis(2),
+        configure: Duration::from_secs(30),
+        tick: Duration::from_millis(1),
+    };
+    let host = host_with(FilterHostConfig { max_vms: 1, limit, ..config(true) });
+    let req = Req::encrypt("key-test");
+    let h = req.headers(|_| {});
+    allowed(&run(&host, &h, &req.body, VPC, NOW));
+    let mut big = Req::encrypt("key-test");
+    big.body = vec![7u8; 3 * 1024 * 1024 - 64];
+    let (status, code, _, _) = denied(&run(&host, &big.headers(|_| {}), &big.body, VPC, NOW));
+    assert_eq!((status, code.as_str()), (500, "InternalFailure"));
+    assert_eq!(host.stats().traps, 1);
+    // The budget is the host's to change: generous again, the same big request is decided (it is
+    // not a valid Encrypt body, so it is denied for that, by the filter, not by the deadline).
+    host.set_request_budget(10_000);
+    let (status, code, _, _) = denied(&run(&host, &big.headers(|_| {}), &big.body, VPC, NOW));
+    assert_ne!(code, "InternalFailure", "{status}");
+    allowed(&run(&host, &h, &req.body, VPC, NOW));
+    let stats = host.stats();
+    assert_eq!((stats.traps, stats.vm_restarts), (1, 1), "{stats:?}");
 }
 
 #[test]

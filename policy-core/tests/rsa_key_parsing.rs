@@ -130,3 +130,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn components_from_spki_and_pkcs1() {
+    let pkcs1_pem = data("keys/test-rsa2048-pkcs1-pub.pem");
+    let key = RsaPublicKey::from_pem(&pkcs1_pem).unwrap();
+    let expected = (key.modulus_be(), key.exponent());
+    assert_eq!(RsaPublicKey::components_from_der(&pem_body(&pkcs1_pem)).unwrap(), expected);
+    assert_eq!(RsaPublicKey::components_from_der(key.spki_der()).unwrap(), expected);
+    // Not a bare key: a certificate, a truncation, garbage.
+    assert!(RsaPublicKey::components_from_der(&sdk_cert_der()).is_err());
+    let spki = key.spki_der();
+    for cut in 0..spki.len() {
+        assert!(RsaPublicKey::components_from_der(&spki[..cut]).is_err(), "{cut}");
+    }
+    assert!(RsaPublicKey::components_from_der(b"\x30\x03\x02\x01").is_err());
+}

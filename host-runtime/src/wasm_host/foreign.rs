@@ -8,9 +8,8 @@
 //! ```
 //!
 //! The key is DER (SubjectPublicKeyInfo, or PKCS#1 RSAPublicKey); the algorithm is RSA PKCS#1 v1.5
-//! with the named hash. The filter only ever asks for `sha256`. Verification is native (aws-lc-rs).
-
-use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+//! with the named hash. The filter only ever asks for `sha256`. Verification is the native
+//! enforcer's own ([`crate::native_rsa`], aws-lc-rs), so both enforcers pay the same for RSA.
 
 /// The decoded arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -41,9 +40,9 @@ pub fn verify_signature(arguments: &[u8]) -> Result<Vec<u8>, BadArgument> {
     let outcome = if args.hash_function != b"sha256" {
         Err("unsupported hash function")
     } else {
-        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, args.public_key)
-            .verify(args.text, args.signature)
-            .map_err(|_| "Failed to verify digest. Error code: 0")
+        crate::native_rsa::verify_pkcs1v15_sha256_der(args.public_key, args.text, args.signature)
+            .then_some(())
+            .ok_or("Failed to verify digest. Error code: 0")
     };
     Ok(encode_result(outcome))
 }

@@ -154,6 +154,12 @@ pub(crate) fn read_bytes(c: &mut C<'_>, ptr: i32, len: i32) -> Result<Vec<u8>, i
     memory.data(&*c).get(range).map(<[u8]>::to_vec).ok_or(status::INVALID_MEMORY_ACCESS)
 }
 
+/// A UTF-8 string in guest memory, borrowed.
+fn guest_str(mem: &[u8], ptr: i32, len: i32) -> Result<&str, i32> {
+    let bytes = guest_range(ptr, len).and_then(|r| mem.get(r)).ok_or(status::INVALID_MEMORY_ACCESS)?;
+    std::str::from_utf8(bytes).map_err(|_| status::BAD_ARGUMENT)
+}
+
 fn read_string(c: &mut C<'_>, ptr: i32, len: i32) -> Result<String, i32> {
     String::from_utf8(read_bytes(c, ptr, len)?).map_err(|_| status::BAD_ARGUMENT)
 }
@@ -374,27 +380,36 @@ fn header_edit(mut c: C<'_>, ty: i32, kptr: i32, klen: i32, value: Option<(i32, 
     if ty != map::HTTP_REQUEST_HEADERS {
         return Ok(status::BAD_ARGUMENT);
     }
-    let key = match read_string(&mut c, kptr, klen) {
-        Ok(k) => k.to_ascii_lowercase(),
+    let Some(memory) = c.data().memory else {
+        return Ok(status::INTERNAL_FAILURE);
+    };
+    // Name and value are read in place from guest memory: only what the map keeps is copied.
+    let (mem, state) = memory.data_and_store_mut(&mut c);
+    let key = match guest_str(mem, kptr, klen) {
+        Ok(k) => k,
         Err(s) => return Ok(s),
     };
-    let value = match value.map(|(p, l)| read_string(&mut c, p, l)).transpose() {
+    let value = match value.map(|(p, l)| guest_str(mem, p, l)).transpose() {
         Ok(v) => v,
         Err(s) => return Ok(s),
     };
-    Ok(with_request(&mut c, |req| {
-        match value {
-            None => req.headers.retain(|(k, _)| *k != key),
-            Some(v) => {
-                if replace {
-                    req.headers.retain(|(k, _)| *k != key);
-                }
-                req.headers.push((key.clone(), v));
-                req.touch(&key);
+    let Some(req) = state.request.as_mut() else {
+        return Ok(status::NOT_FOUND);
+    };
+    // Names are kept in lower case.
+    let key: std::borrow::Cow<'_, str> =
+        if key.bytes().any(|b| b.is_ascii_uppercase()) { key.to_ascii_lowercase().into() } else { key.into() };
+    match value {
+        None => req.headers.retain(|(k, _)| *k != key),
+        Some(v) => {
+            if replace {
+                req.headers.retain(|(k, _)| *k != key);
             }
+            req.headers.push((key.clone().into_owned(), v.to_owned()));
+            req.touch(&key);
         }
-        status::OK
-    }))
+    }
+    Ok(status::OK)
 }
 
 fn proxy_add_header_map_value(c: C<'_>, ty: i32, kptr: i32, klen: i32, vptr: i32, vlen: i32) -> R {

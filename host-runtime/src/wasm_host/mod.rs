@@ -2,9 +2,10 @@
 //!
 //! One [`wasmtime::Engine`] with the pooling allocator, the module compiled once, and a pool of VMs
 //! (a `Store` plus an instance with its root context): a request checks a VM out, runs through it,
-//! and gives it back. Each call has a fuel budget and each VM a memory ceiling. A VM that traps
-//! (fuel exhausted, out of memory, a panic in the filter) is dropped; that request fails closed
-//! with `InternalFailure` 500 and a fresh VM replaces it on demand, so the host keeps serving.
+//! and gives it back. Each request has a deadline ([`GuestLimit`]: wall-clock by epoch interruption,
+//! or a fuel budget) and each VM a memory ceiling. A VM that traps (deadline passed, out of memory,
+//! a panic in the filter) is dropped; that request fails closed with `InternalFailure` 500 and a
+//! fresh VM replaces it on demand, so the host keeps serving.
 //!
 //! Configuration (the policy bundle) is versioned: [`FilterHost::configure`] validates the bundle
 //! in a fresh VM, then publishes it; every pooled VM applies the new version before its next
@@ -40,15 +41,71 @@ pub type LogSink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
 /// A clock in nanoseconds since the Unix epoch (tests fix it).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
+/// How guest code that runs too long is stopped. Either way the call traps, the request fails
+/// closed and the VM is replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestLimit {
+    /// Wall-clock deadlines by epoch interruption: a ticker thread advances the engine's epoch every
+    /// `tick`, and the JIT code checks it at function entries and loop heads (a load and a compare,
+    /// much cheaper than counting fuel). The default.
+    Deadline {
+        /// Per request, all callbacks together.
+        request: std::time::Duration,
+        /// For starting a VM and for one `proxy_on_configure` (parsing and compiling a bundle).
+        configure: std::time::Duration,
+        tick: std::time::Duration,
+    },
+    /// Fuel (roughly, Wasm instructions): deterministic budgets, at a cost on every guest
+    /// instruction. For tests and for hosts that want reproducible limits.
+    Fuel { request: u64, configure: u64 },
+}
+
+impl GuestLimit {
+    /// The default deadlines: a request gets 1 s (a 3 MB body hashes in wasm in tens of
+    /// milliseconds; pure-Wasm RSA-2048 takes about 0.1 ms), a configuration 30 s.
+    pub const DEFAULT: GuestLimit = GuestLimit::Deadline {
+        request: std::time::Duration::from_secs(1),
+        configure: std::time::Duration::from_secs(30),
+        tick: std::time::Duration::from_millis(10),
+    };
+
+    /// Fuel budgets of the same order as [`GuestLimit::DEFAULT`]'s deadlines.
+    pub const DEFAULT_FUEL: GuestLimit = GuestLimit::Fuel { request: 2_000_000_000, configure: 20_000_000_000 };
+
+    fn uses_fuel(&self) -> bool {
+        matches!(self, GuestLimit::Fuel { .. })
+    }
+
+    /// The per-request budget in this limit's unit (fuel, or epoch ticks).
+    fn request_budget(&self) -> u64 {
+        match *self {
+            GuestLimit::Deadline { request, tick, .. } => ticks(request, tick),
+            GuestLimit::Fuel { request, .. } => request,
+        }
+    }
+
+    /// The configure budget in this limit's unit.
+    pub(crate) fn configure_budget(&self) -> u64 {
+        match *self {
+            GuestLimit::Deadline { configure, tick, .. } => ticks(configure, tick),
+            GuestLimit::Fuel { configure, .. } => configure,
+        }
+    }
+}
+
+/// Epoch ticks that cover `d`, plus one: the first tick may come at once.
+fn ticks(d: std::time::Duration, tick: std::time::Duration) -> u64 {
+    let tick = tick.as_nanos().max(1);
+    u64::try_from(d.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
+}
+
 /// Settings of a [`FilterHost`].
 #[derive(Clone)]
 pub struct FilterHostConfig {
     /// Offer the foreign function `verify_signature` (native RSA). Off: the filter verifies in Wasm.
     pub verify_signature_offload: bool,
-    /// Fuel (roughly, Wasm instructions) for one request, all callbacks together.
-    pub fuel: u64,
-    /// Fuel for starting a VM and for one `proxy_on_configure` (parsing and compiling a bundle).
-    pub configure_fuel: u64,
+    /// How long guest code may run.
+    pub limit: GuestLimit,
     /// Linear-memory ceiling of each VM, in bytes; growing beyond fails inside the guest.
     pub memory_limit: usize,
     /// The most VMs alive at once (requests beyond wait for a free VM).
@@ -67,9 +124,7 @@ impl Default for FilterHostConfig {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         FilterHostConfig {
             verify_signature_offload: true,
-            // A 3 MB body hashes in ~60M instructions; pure-Wasm RSA-2048 is a few million.
-            fuel: 2_000_000_000,
-            configure_fuel: 20_000_000_000,
+            limit: GuestLimit::DEFAULT,
             memory_limit: 64 << 20,
             max_vms: (cores * 2).max(2),
             body_chunk_size: 64 * 1024,
@@ -84,8 +139,7 @@ impl fmt::Debug for FilterHostConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FilterHostConfig")
             .field("verify_signature_offload", &self.verify_signature_offload)
-            .field("fuel", &self.fuel)
-            .field("configure_fuel", &self.configure_fuel)
+            .field("limit", &self.limit)
             .field("memory_limit", &self.memory_limit)
             .field("max_vms", &self.max_vms)
             .field("body_chunk_size", &self.body_chunk_size)
@@ -185,8 +239,8 @@ impl Shared {
 /// What every VM's host functions share.
 pub(crate) struct Shared {
     config: FilterHostConfig,
-    /// The per-request fuel budget (adjustable at run time).
-    fuel: AtomicU64,
+    /// The per-request budget in the unit of `config.limit` (adjustable at run time).
+    request_budget: AtomicU64,
     /// The test hook, packed: 0 = none, else `(call + 1) << 32 | status`.
     fault: AtomicU64,
     counters: Counters,
@@ -232,6 +286,38 @@ pub struct FilterHost {
     vm_freed: Condvar,
     current: RwLock<Option<Arc<Configured>>>,
     configure_lock: Mutex<()>,
+    /// The epoch ticker (deadline mode): held for its `Drop`, which stops it with the host.
+    _ticker: Option<Ticker>,
+}
+
+/// The thread that advances the engine's epoch every tick.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine, tick: std::time::Duration) -> std::io::Result<Ticker> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new().name("aapkit-wasm-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::park_timeout(tick);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(Ticker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,13 +338,17 @@ impl FilterHost {
             .total_tables(slots)
             .max_memory_size(config.memory_limit);
         let mut engine_config = Config::new();
-        engine_config.consume_fuel(true).allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        engine_config
+            .consume_fuel(config.limit.uses_fuel())
+            .epoch_interruption(!config.limit.uses_fuel())
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         #[cfg(feature = "wasm-profiling")]
         if std::env::var_os("AAPKIT_WASM_PERFMAP").is_some() {
             engine_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&engine_config).map_err(|e| FilterHostError::Engine(format!("{e:#}")))?;
-        let module = compile(&engine, wasm).map_err(|e| FilterHostError::Compile(format!("{e:#}")))?;
+        let module =
+            compile(&engine, wasm, config.limit.uses_fuel()).map_err(|e| FilterHostError::Compile(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);
         imports::add_to_linker(&mut linker).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
@@ -266,10 +356,16 @@ impl FilterHost {
         wasi::stub_unknown_imports(&mut linker, &module);
         let pre = linker.instantiate_pre(&module).map_err(|e| FilterHostError::Link(format!("{e:#}")))?;
 
-        let fuel = AtomicU64::new(config.fuel);
+        let ticker = match config.limit {
+            GuestLimit::Deadline { tick, .. } => {
+                Some(Ticker::start(engine.clone(), tick).map_err(|e| FilterHostError::Engine(e.to_string()))?)
+            }
+            GuestLimit::Fuel { .. } => None,
+        };
+        let request_budget = AtomicU64::new(config.limit.request_budget());
         let shared = Arc::new(Shared {
             config: FilterHostConfig { max_vms, ..config },
-            fuel,
+            request_budget,
             fault: AtomicU64::new(0),
             counters: Counters::default(),
         });
@@ -287,6 +383,7 @@ impl FilterHost {
             vm_freed: Condvar::new(),
             current: RwLock::new(None),
             configure_lock: Mutex::new(()),
+            _ticker: ticker,
         })
     }
 
@@ -478,9 +575,10 @@ impl FilterHost {
         }
     }
 
-    /// Changes the per-request fuel budget for the requests that start from now on.
-    pub fn set_request_fuel(&self, fuel: u64) {
-        self.shared.fuel.store(fuel, Ordering::Relaxed);
+    /// Changes the per-request budget for the requests that start from now on, in the unit of the
+    /// host's [`GuestLimit`]: fuel, or epoch ticks.
+    pub fn set_request_budget(&self, budget: u64) {
+        self.shared.request_budget.store(budget, Ordering::Relaxed);
     }
 
     /// Test hook: from now on `fault.call` answers `fault.status` (None: behave).
@@ -510,11 +608,13 @@ impl FilterHost {
 
 /// Compiles the module, reusing this process's earlier compilation of the same bytes: hosts built
 /// with other pool sizes or memory limits share the machine code (Cranelift is the slow part).
-fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Module> {
-    type Artifacts = Vec<([u8; 32], Vec<u8>)>;
+fn compile(engine: &Engine, wasm: &[u8], fuel: bool) -> wasmtime::Result<Module> {
+    // Keyed by the module and the instrumentation (fuel or epoch), which changes the machine code.
+    type Artifacts = Vec<(([u8; 32], bool), Vec<u8>)>;
     static ARTIFACTS: Mutex<Artifacts> = Mutex::new(Vec::new());
-    let mut digest = [0u8; 32];
-    digest.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, wasm).as_ref());
+    let mut sha = [0u8; 32];
+    sha.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, wasm).as_ref());
+    let digest = (sha, fuel);
     let cached = lock(&ARTIFACTS).iter().find(|(d, _)| *d == digest).map(|(_, a)| a.clone());
     if let Some(artifact) = cached {
         // SAFETY: the bytes are `Module::serialize` output made by this very process (same

@@ -3,7 +3,7 @@
 //! The callback order is Envoy's: `_initialize`, `proxy_on_context_create(root, 0)`,
 //! `proxy_on_vm_start`, `proxy_on_configure`; per request `proxy_on_context_create(ctx, root)`,
 //! `proxy_on_request_headers`, `proxy_on_request_body` per chunk, then `proxy_on_done`,
-//! `proxy_on_log`, `proxy_on_delete`. Any error out of a guest call (a trap, fuel exhausted, a
+//! `proxy_on_log`, `proxy_on_delete`. Any error out of a guest call (a trap, a deadline passed, a
 //! missing export) is a [`VmFault`]: the VM must not be used again.
 
 use std::sync::Arc;
@@ -15,6 +15,17 @@ use super::state::{HostState, RequestState};
 use super::Shared;
 
 const ROOT_CONTEXT_ID: i32 = 1;
+
+/// Gives the guest `budget` from now on: fuel, or epoch ticks beyond the current epoch (a guest
+/// past its deadline traps).
+fn set_budget(store: &mut Store<HostState>, budget: u64) -> Result<(), VmFault> {
+    if store.data().shared.config.limit.uses_fuel() {
+        store.set_fuel(budget)?;
+    } else {
+        store.set_epoch_deadline(budget);
+    }
+    Ok(())
+}
 
 /// The VM can no longer be trusted; it is dropped and replaced.
 #[derive(Debug)]
@@ -56,7 +67,7 @@ pub(crate) struct Filtered {
 impl Vm {
     pub(crate) fn new(shared: &Arc<Shared>, pre: &InstancePre<HostState>) -> Result<Vm, VmFault> {
         let mut store = Store::new(pre.module().engine(), HostState::new(Arc::clone(shared)));
-        store.set_fuel(shared.config.configure_fuel)?;
+        set_budget(&mut store, shared.config.limit.configure_budget())?;
         let instance = pre.instantiate(&mut store)?;
         let memory =
             instance.get_memory(&mut store, "memory").ok_or_else(|| VmFault("the module exports no memory".into()))?;
@@ -100,7 +111,8 @@ impl Vm {
             return Err(VmFault("the module exports no proxy_on_configure".into()));
         };
         let size = i32::try_from(bundle.len()).map_err(|_| VmFault("bundle too large".into()))?;
-        self.store.set_fuel(self.store.data().shared.config.configure_fuel)?;
+        let budget = self.store.data().shared.config.limit.configure_budget();
+        set_budget(&mut self.store, budget)?;
         let data = self.store.data_mut();
         data.plugin_config = Some(bundle);
         data.captured_logs = Some(Vec::new());
@@ -127,7 +139,8 @@ impl Vm {
         full_body: &[u8],
         chunk: usize,
     ) -> Result<Filtered, VmFault> {
-        self.store.set_fuel(self.store.data().shared.fuel.load(std::sync::atomic::Ordering::Relaxed))?;
+        let budget = self.store.data().shared.request_budget.load(std::sync::atomic::Ordering::Relaxed);
+        set_budget(&mut self.store, budget)?;
         let ctx = self.next_context_id;
         // Context ids are never reused within a VM's life; wrapping would take 2^31 requests.
         self.next_context_id = self.next_context_id.checked_add(1).unwrap_or(ROOT_CONTEXT_ID + 1);

@@ -35,6 +35,44 @@ pub struct RsaPublicKey {
     rsa: Option<rsa::PublicKey>,
 }
 
+/// The PKCS#1 RSAPublicKey inside a DER SubjectPublicKeyInfo holding an `rsaEncryption` key.
+fn spki_rsa_public_key(der: &[u8]) -> Result<&[u8], PublicKeyError> {
+    let mut outer = Reader::new(der);
+    let mut spki = outer.sequence("SubjectPublicKeyInfo")?;
+    outer.finish("SubjectPublicKeyInfo")?;
+    let mut alg = spki.sequence("the key AlgorithmIdentifier")?;
+    let oid = alg.expect(TAG_OID, "the key algorithm OID")?.content;
+    if oid != RSA_ENCRYPTION_OID {
+        return Err(PublicKeyError::NotRsa { algorithm: describe_oid(oid) });
+    }
+    // RFC 3279 §2.3.1: the parameters MUST be NULL.
+    let params = alg.expect(TAG_NULL, "the rsaEncryption parameters (must be NULL)")?;
+    if !params.content.is_empty() {
+        return Err(der::err("the rsaEncryption parameters", "is a NULL with content"));
+    }
+    alg.finish("the key AlgorithmIdentifier")?;
+    let bits = spki.expect(TAG_BIT_STRING, "the subjectPublicKey BIT STRING")?.content;
+    spki.finish("SubjectPublicKeyInfo")?;
+    match bits {
+        [0, pkcs1 @ ..] => Ok(pkcs1),
+        _ => Err(der::err("the subjectPublicKey BIT STRING", "does not hold whole bytes")),
+    }
+}
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`: (modulus, exponent).
+fn pkcs1_components(der: &[u8]) -> Result<(&[u8], u32), PublicKeyError> {
+    let mut outer = Reader::new(der);
+    let mut seq = outer.sequence("RSAPublicKey")?;
+    outer.finish("RSAPublicKey")?;
+    let n = seq.unsigned_integer("the RSA modulus")?;
+    let e = seq.unsigned_integer("the RSA public exponent")?;
+    seq.finish("RSAPublicKey")?;
+    if e.len() > 4 {
+        return Err(PublicKeyError::BadExponent { detail: "is 2^32 or more".to_owned() });
+    }
+    Ok((n, e.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b))))
+}
+
 impl RsaPublicKey {
     /// Parses a PEM `CERTIFICATE` (X.509; its SubjectPublicKeyInfo is used and its validity kept),
     /// `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1). Text around the single
@@ -113,41 +151,27 @@ impl RsaPublicKey {
 
     /// Parses a DER SubjectPublicKeyInfo holding an `rsaEncryption` key.
     pub fn from_spki_der(der: &[u8]) -> Result<Self, PublicKeyError> {
-        let mut outer = Reader::new(der);
-        let mut spki = outer.sequence("SubjectPublicKeyInfo")?;
-        outer.finish("SubjectPublicKeyInfo")?;
-        let mut alg = spki.sequence("the key AlgorithmIdentifier")?;
-        let oid = alg.expect(TAG_OID, "the key algorithm OID")?.content;
-        if oid != RSA_ENCRYPTION_OID {
-            return Err(PublicKeyError::NotRsa { algorithm: describe_oid(oid) });
-        }
-        // RFC 3279 §2.3.1: the parameters MUST be NULL.
-        let params = alg.expect(TAG_NULL, "the rsaEncryption parameters (must be NULL)")?;
-        if !params.content.is_empty() {
-            return Err(der::err("the rsaEncryption parameters", "is a NULL with content"));
-        }
-        alg.finish("the key AlgorithmIdentifier")?;
-        let bits = spki.expect(TAG_BIT_STRING, "the subjectPublicKey BIT STRING")?.content;
-        spki.finish("SubjectPublicKeyInfo")?;
-        match bits {
-            [0, pkcs1 @ ..] => Self::from_pkcs1_der(pkcs1),
-            _ => Err(der::err("the subjectPublicKey BIT STRING", "does not hold whole bytes")),
-        }
+        Self::from_pkcs1_der(spki_rsa_public_key(der)?)
     }
 
     /// Parses a DER PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, PublicKeyError> {
-        let mut outer = Reader::new(der);
-        let mut seq = outer.sequence("RSAPublicKey")?;
-        outer.finish("RSAPublicKey")?;
-        let n = seq.unsigned_integer("the RSA modulus")?;
-        let e = seq.unsigned_integer("the RSA public exponent")?;
-        seq.finish("RSAPublicKey")?;
-        if e.len() > 4 {
-            return Err(PublicKeyError::BadExponent { detail: "is 2^32 or more".to_owned() });
-        }
-        let e = e.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+        let (n, e) = pkcs1_components(der)?;
         Self::from_components(n, e)
+    }
+
+    /// The big-endian modulus and the exponent of a DER SubjectPublicKeyInfo or PKCS#1
+    /// RSAPublicKey, read with the same parser as [`Self::from_der`] but without its key checks and
+    /// precomputation: for a backend that builds its own key object per call (the host's native
+    /// verifier behind the `verify_signature` foreign function).
+    pub fn components_from_der(der: &[u8]) -> Result<(&[u8], u32), PublicKeyError> {
+        let mut outer = Reader::new(der);
+        let top = outer.sequence("the top-level SEQUENCE")?;
+        match top.peek_tag() {
+            Some(TAG_INTEGER) => pkcs1_components(der),
+            Some(TAG_SEQUENCE) => pkcs1_components(spki_rsa_public_key(der)?),
+            _ => Err(der::err("the top-level SEQUENCE", "is neither a SubjectPublicKeyInfo nor an RSAPublicKey")),
+        }
     }
 
     /// Builds a key from the big-endian modulus (leading zero bytes allowed) and the exponent.
