@@ -2,13 +2,16 @@
 # Gateway benchmark (BENCHMARKS.md, "Gateway"): a release aapkit on loopback, driven by
 # `aapkit loadgen` (pre-signed SDK-style requests over HTTPS keep-alive) with the filter module in
 # wasmtime and with native policy-core, plus RSA_2048 Sign; baseline `openssl speed rsa2048` in the
-# same run. Usage: scripts/bench-gateway.sh [seconds] [concurrency]
+# same run. The Encrypt pair (wasm, native) runs `rounds` times, alternating, and the summary gives
+# each round's ratio and the median (single runs on a shared 2-core VM move by several percent).
+# Usage: scripts/bench-gateway.sh [seconds] [concurrency] [rounds]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
 cd "$root"
 secs="${1:-10}"
 conc="${2:-16}"
+rounds="${3:-3}"
 cargo build -q -p aapkit-filter --target wasm32-wasip1 --profile wasm-release
 cargo build -q --release -p aapkit
 bin="$CARGO_TARGET_DIR/release/aapkit"
@@ -39,8 +42,25 @@ run() { # enforcer workload key
   port=$((port + 1))
 }
 echo "== machine: $(nproc) cores; $(date -u)"
-echo "== Encrypt 32 B, AES-256-GCM, enforcer wasm";   run wasm encrypt "$aes"
-echo "== Encrypt 32 B, AES-256-GCM, enforcer native"; run native encrypt "$aes"
+for r in $(seq "$rounds"); do
+  echo "== round $r: Encrypt 32 B, AES-256-GCM, enforcer wasm"
+  run wasm encrypt "$aes" | tee "$work/enc-wasm-$r.json"
+  echo "== round $r: Encrypt 32 B, AES-256-GCM, enforcer native"
+  run native encrypt "$aes" | tee "$work/enc-native-$r.json"
+done
 echo "== Sign RSA_2048 PKCS1, enforcer wasm";         run wasm sign "$rsa"
 echo "== openssl speed rsa2048 (baseline, same run)"
 openssl speed -seconds 3 rsa2048 2>/dev/null | tail -2
+echo "== summary: Encrypt requests/s, wasm / native per round"
+python3 - "$work" "$rounds" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+ratios = []
+for r in range(1, rounds + 1):
+    w = json.load(open(f"{work}/enc-wasm-{r}.json"))["RequestsPerSecond"]
+    n = json.load(open(f"{work}/enc-native-{r}.json"))["RequestsPerSecond"]
+    ratios.append(w / n)
+    print(f"round {r}: wasm {w:,.0f}  native {n:,.0f}  ratio {w / n:.3f}  overhead {1 - w / n:.1%}")
+m = statistics.median(ratios)
+print(f"median ratio {m:.3f} (wasm overhead {1 - m:.1%}); range {min(ratios):.3f}-{max(ratios):.3f}")
+PY
