@@ -66,17 +66,22 @@ impl LogLevel {
 /// Serializes a header map: u32 count, then (key length, value length) u32 pairs, then each key
 /// and value NUL-terminated, all little-endian.
 pub(crate) fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Vec<u8> {
-    let data: usize = pairs.iter().map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 2).sum();
-    let mut out = Vec::with_capacity(4 + pairs.len() * 8 + data);
-    out.extend_from_slice(&len_u32(pairs.len()).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&len_u32(k.as_ref().len()).to_le_bytes());
-        out.extend_from_slice(&len_u32(v.as_ref().len()).to_le_bytes());
+    encode_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+}
+
+/// [`encode_map`] over any re-iterable list of pairs.
+pub(crate) fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
+    let (count, data) = pairs.clone().fold((0usize, 0usize), |(n, d), (k, v)| (n + 1, d + k.len() + v.len() + 2));
+    let mut out = Vec::with_capacity(4 + count * 8 + data);
+    out.extend_from_slice(&len_u32(count).to_le_bytes());
+    for (k, v) in pairs.clone() {
+        out.extend_from_slice(&len_u32(k.len()).to_le_bytes());
+        out.extend_from_slice(&len_u32(v.len()).to_le_bytes());
     }
     for (k, v) in pairs {
-        out.extend_from_slice(k.as_ref());
+        out.extend_from_slice(k);
         out.push(0);
-        out.extend_from_slice(v.as_ref());
+        out.extend_from_slice(v);
         out.push(0);
     }
     out

@@ -17,7 +17,7 @@ impl Enforcer for FilterHost {
         let filter_request =
             FilterRequest { headers: req.headers, body: req.body, source_address: &source, now_nanos, trailers: &[] };
         // The server's request id is the one in every response: the filter reads x-request-id.
-        match self.run_request_with_id(&filter_request, req.request_id) {
+        match self.run_for_gateway(&filter_request, req.request_id) {
             FilterOutcome::Continue { added_headers, .. } => {
                 let mut caller = Caller::default();
                 let mut resource = String::new();

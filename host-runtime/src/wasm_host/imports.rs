@@ -323,7 +323,9 @@ fn proxy_get_header_map_pairs(mut c: C<'_>, ty: i32, ret_ptr: i32, ret_len: i32)
         return Ok(s);
     }
     let data = match (&c.data().request, ty) {
-        (Some(req), map::HTTP_REQUEST_HEADERS) => abi::encode_map(&req.headers),
+        (Some(req), map::HTTP_REQUEST_HEADERS) => {
+            abi::encode_pairs(req.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
+        }
         (Some(req), map::HTTP_REQUEST_TRAILERS) => abi::encode_map(&req.trailers),
         // Response maps are empty on this path.
         (Some(_), 2..=7) => abi::encode_map::<&str, &str>(&[]),
@@ -343,10 +345,10 @@ fn proxy_set_header_map_pairs(mut c: C<'_>, ty: i32, ptr: i32, len: i32) -> R {
         Err(s) => return Ok(s),
     };
     Ok(with_request(&mut c, |req| {
-        req.headers = pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-        let names: Vec<String> = req.headers.iter().map(|(k, _)| k.clone()).collect();
-        for n in names {
-            req.touch(&n);
+        req.headers.clear();
+        for (k, v) in &pairs {
+            req.headers.push(k, v);
+            req.touch(&k.to_ascii_lowercase());
         }
         status::OK
     }))
@@ -364,8 +366,8 @@ fn proxy_get_header_map_value(mut c: C<'_>, ty: i32, kptr: i32, klen: i32, ret_p
         Err(s) => return Ok(s),
     };
     let value = match &c.data().request {
-        Some(req) => match req.headers.iter().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.clone(),
+        Some(req) => match req.headers.get(&key) {
+            Some(v) => v.to_owned(),
             None => return Ok(status::NOT_FOUND),
         },
         None => return Ok(status::NOT_FOUND),
@@ -400,12 +402,12 @@ fn header_edit(mut c: C<'_>, ty: i32, kptr: i32, klen: i32, value: Option<(i32, 
     let key: std::borrow::Cow<'_, str> =
         if key.bytes().any(|b| b.is_ascii_uppercase()) { key.to_ascii_lowercase().into() } else { key.into() };
     match value {
-        None => req.headers.retain(|(k, _)| *k != key),
+        None => req.headers.remove(&key),
         Some(v) => {
             if replace {
-                req.headers.retain(|(k, _)| *k != key);
+                req.headers.remove(&key);
             }
-            req.headers.push((key.clone().into_owned(), v.to_owned()));
+            req.headers.push(&key, v);
             req.touch(&key);
         }
     }
@@ -444,8 +446,8 @@ fn proxy_get_property(mut c: C<'_>, ptr: i32, len: i32, ret_ptr: i32, ret_len: i
                 Some(port) => u64::from(port).to_le_bytes().to_vec(),
                 None => return Ok(status::NOT_FOUND),
             },
-            [b"request", b"id"] => match req.headers.iter().find(|(k, _)| k == "x-request-id") {
-                Some((_, v)) => v.as_bytes().to_vec(),
+            [b"request", b"id"] => match req.headers.get("x-request-id") {
+                Some(v) => v.as_bytes().to_vec(),
                 None => return Ok(status::NOT_FOUND),
             },
             _ => return Ok(status::NOT_FOUND),

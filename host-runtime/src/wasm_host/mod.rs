@@ -423,16 +423,18 @@ impl FilterHost {
     /// Runs one request through the filter. Never fails: every host or guest failure becomes an
     /// `InternalFailure` 500 local response.
     pub fn run_request(&self, req: &FilterRequest<'_>) -> FilterOutcome {
-        self.run(req, None)
+        self.run(req, None, true)
     }
 
-    /// [`FilterHost::run_request`] with `x-request-id` set to `request_id` (replacing any the
-    /// request carried), so the filter's responses carry the server's id.
-    pub fn run_request_with_id(&self, req: &FilterRequest<'_>, request_id: &str) -> FilterOutcome {
-        self.run(req, Some(request_id))
+    /// For the gateway: [`FilterHost::run_request`] with `x-request-id` set to `request_id`
+    /// (replacing any the request carried), so the filter's responses carry the server's id; an
+    /// allowed request's `headers` are left empty (the gateway forwards no header map, it reads
+    /// `added_headers`).
+    pub(crate) fn run_for_gateway(&self, req: &FilterRequest<'_>, request_id: &str) -> FilterOutcome {
+        self.run(req, Some(request_id), false)
     }
 
-    fn run(&self, req: &FilterRequest<'_>, id_override: Option<&str>) -> FilterOutcome {
+    fn run(&self, req: &FilterRequest<'_>, id_override: Option<&str>, full_headers: bool) -> FilterOutcome {
         self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
         let request_id = id_override.unwrap_or_else(|| {
             req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-request-id")).map_or("", |(_, v)| v.as_str())
@@ -458,18 +460,18 @@ impl FilterHost {
                 }
             }
         }
-        // The one copy of the headers the filter works on: names in lower case, the filter's own
-        // headers dropped, the request id replaced when the caller fixes it.
-        let mut headers = Vec::with_capacity(req.headers.len() + 1);
+        // The one copy of the headers the filter works on, into the VM's reused list: names in
+        // lower case, the filter's own headers dropped, the request id replaced when fixed.
+        let mut headers = vm.take_spare_headers();
         for (k, v) in req.headers {
-            let k = k.to_ascii_lowercase();
-            let replaced = id_override.is_some() && k == "x-request-id";
-            if !replaced && !k.starts_with(FILTER_HEADER_PREFIX) {
-                headers.push((k, v.clone()));
+            let own = k.get(..FILTER_HEADER_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(FILTER_HEADER_PREFIX));
+            let replaced = id_override.is_some() && k.eq_ignore_ascii_case("x-request-id");
+            if !own && !replaced {
+                headers.push(k, v);
             }
         }
         if let Some(id) = id_override {
-            headers.push(("x-request-id".to_owned(), id.to_owned()));
+            headers.push("x-request-id", id);
         }
         let state = RequestState {
             headers,
@@ -485,9 +487,11 @@ impl FilterHost {
         };
         let chunk = self.shared.config.body_chunk_size;
         match vm.filter(state, req.body, chunk) {
-            Ok(filtered) => {
+            Ok(mut filtered) => {
+                let outcome = self.outcome(&mut filtered, request_id, full_headers);
+                vm.recycle_headers(filtered.request.headers);
                 self.checkin(vm);
-                self.outcome(filtered, request_id)
+                outcome
             }
             Err(_) => {
                 self.shared.counters.traps.fetch_add(1, Ordering::Relaxed);
@@ -497,9 +501,9 @@ impl FilterHost {
         }
     }
 
-    fn outcome(&self, filtered: vm::Filtered, request_id: &str) -> FilterOutcome {
-        let req = filtered.request;
-        if let Some(resp) = req.local_response {
+    fn outcome(&self, filtered: &mut vm::Filtered, request_id: &str, full_headers: bool) -> FilterOutcome {
+        let req = &mut filtered.request;
+        if let Some(resp) = req.local_response.take() {
             return FilterOutcome::LocalResponse {
                 status: u16::try_from(resp.status).unwrap_or(500),
                 headers: resp.headers,
@@ -509,9 +513,15 @@ impl FilterHost {
         if req.closed || !filtered.proceeds {
             return self.fail_closed(request_id);
         }
-        let added_headers =
-            req.touched.iter().filter_map(|name| req.headers.iter().rev().find(|(k, _)| k == name).cloned()).collect();
-        FilterOutcome::Continue { added_headers, body: req.body_modified.then_some(req.body), headers: req.headers }
+        let added_headers = std::mem::take(&mut req.touched)
+            .into_iter()
+            .filter_map(|name| req.headers.get_last(&name).map(str::to_owned).map(|v| (name, v)))
+            .collect();
+        FilterOutcome::Continue {
+            added_headers,
+            body: req.body_modified.then(|| std::mem::take(&mut req.body)),
+            headers: if full_headers { req.headers.to_vec() } else { Vec::new() },
+        }
     }
 
     fn fail_closed(&self, request_id: &str) -> FilterOutcome {

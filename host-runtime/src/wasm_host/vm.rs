@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wasmtime::{InstancePre, Store, TypedFunc};
 
 use super::abi::{action, LogLevel};
-use super::state::{HostState, RequestState};
+use super::state::{HeaderList, HostState, RequestState};
 use super::Shared;
 
 const ROOT_CONTEXT_ID: i32 = 1;
@@ -129,6 +129,18 @@ impl Vm {
             errors.push("the filter rejected the configuration (proxy_on_configure returned false)".into());
         }
         Ok(Err(errors))
+    }
+
+    /// The header list of this VM's last request, emptied, to fill for the next one.
+    pub(crate) fn take_spare_headers(&mut self) -> HeaderList {
+        let mut headers = std::mem::take(&mut self.store.data_mut().spare_headers);
+        headers.clear();
+        headers
+    }
+
+    /// Keeps a finished request's header list for its buffers.
+    pub(crate) fn recycle_headers(&mut self, headers: HeaderList) {
+        self.store.data_mut().spare_headers = headers;
     }
 
     /// Runs one request through the filter. The body is delivered in chunks of `chunk` bytes,
