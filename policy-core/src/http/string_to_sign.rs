@@ -91,14 +91,11 @@ impl<'a> SignedHeaders<'a> {
         }
         // Stable: equal names keep their request order, as the SDKs' sort does.
         s.kms.sort_by(|a, b| cmp_lowercase(a.0, b.0));
-        for pair in 1..s.kms.len() {
-            if let (Some(a), Some(b)) = (s.kms.get(pair - 1), s.kms.get(pair)) {
-                if a.0.eq_ignore_ascii_case(b.0) {
-                    // `a` is the earlier of the two; the first of a run is the one to name.
-                    let run_start = s.kms.iter().find(|k| k.0.eq_ignore_ascii_case(a.0)).map_or(a.2, |k| k.2);
-                    s.note_duplicate(run_start);
-                }
-            }
+        // Within a run of one name the positions ascend, and the smallest is kept: the first
+        // occurrence is the one named.
+        let repeated = s.kms.windows(2).filter(|w| w[0].0.eq_ignore_ascii_case(w[1].0)).map(|w| w[0].2).min();
+        if let Some(position) = repeated {
+            s.note_duplicate(position);
         }
         s
     }
