@@ -197,7 +197,8 @@ fn aaps() {
 #[test]
 fn network_rules_accept_only_private_ranges() {
     let env = Env::new();
-    for public in ["8.8.8.8", "0.0.0.0/0", "203.0.113.0/24", "172.32.0.0/16", "2001:db8::/32", "::/0", "::ffff:1.2.3.4"] {
+    for public in ["8.8.8.8", "0.0.0.0/0", "203.0.113.0/24", "172.32.0.0/16", "2001:db8::/32", "::/0", "::ffff:1.2.3.4"]
+    {
         let msg = env.fails_with(
             &["network-rule", "create", "--name", "pub", "--source-private-ip", &format!("10.0.0.1,{public}")],
             "InvalidParameter",

@@ -91,9 +91,9 @@ fn purge_after_the_pending_window() {
         conn.query_row("SELECT sealed FROM key_versions WHERE key_id = ?1", [&id], |r| r.get(0)).unwrap()
     };
     let on_disk = |needle: &[u8]| {
-        ["aapkit.db", "aapkit.db-wal"].iter().any(|f| {
-            std::fs::read(env.data_dir().join(f)).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-        })
+        ["aapkit.db", "aapkit.db-wal"]
+            .iter()
+            .any(|f| std::fs::read(env.data_dir().join(f)).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
     };
     assert!(on_disk(&sealed), "the scan must see the material before the purge");
     let d = env.ok(&["key", "schedule-deletion", "--key-id", &id, "--pending-window-in-days", "7"]);

@@ -207,6 +207,7 @@ pub fn run(store: &Store, cmd: &SecretCmd, out: &Out) -> Result<(), CliError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::read_zeroizing;
 

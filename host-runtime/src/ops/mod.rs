@@ -159,7 +159,12 @@ impl OpsRuntime {
             tasks.push(tokio::spawn(admin.run(listener, shutdown.clone())));
         }
 
-        tasks.push(tokio::spawn(purge::purge_loop(store.clone(), clock.clone(), purge::PURGE_INTERVAL, shutdown.clone())));
+        tasks.push(tokio::spawn(purge::purge_loop(
+            store.clone(),
+            clock.clone(),
+            purge::PURGE_INTERVAL,
+            shutdown.clone(),
+        )));
         let checker = Arc::new(ExpiryChecker {
             store,
             metrics,

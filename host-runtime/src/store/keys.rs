@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::audit::{Action, Change, ResourceType};
 use super::seal::key_version_aad;
-use super::time::{format_time, now};
 use super::time::now as now_wall;
+use super::time::{format_time, now};
 use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeySpec, KeyState};
 
@@ -367,7 +367,10 @@ impl Store {
                 tx.execute("DELETE FROM aliases WHERE key_id = ?1", params![id])?;
                 // The material is gone now: the tombstone must read as deleted from now on, even
                 // when `now` was a clock moved ahead of the wall clock.
-                tx.execute("UPDATE keys SET deletion_date = MIN(deletion_date, ?2) WHERE id = ?1", params![id, now_wall()])?;
+                tx.execute(
+                    "UPDATE keys SET deletion_date = MIN(deletion_date, ?2) WHERE id = ?1",
+                    params![id, now_wall()],
+                )?;
                 Ok(n)
             });
             match destroyed {

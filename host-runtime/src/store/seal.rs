@@ -92,7 +92,9 @@ impl MasterKey {
 fn master_key_env() -> Result<Option<Zeroizing<String>>, StoreError> {
     match std::env::var(MASTER_KEY_ENV) {
         Ok(v) => Ok(Some(Zeroizing::new(v))),
-        Err(std::env::VarError::NotUnicode(_)) => Err(StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid UTF-8"))),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid UTF-8")))
+        }
         Err(std::env::VarError::NotPresent) => Ok(None),
     }
 }
