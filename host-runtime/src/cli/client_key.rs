@@ -63,9 +63,8 @@ pub enum ClientKeyCmd {
 #[derive(Args, Debug)]
 #[group(id = "password_source", required = true, multiple = false)]
 pub struct PasswordArgs {
-    /// File holding the PKCS#12 password (`-` for stdin). The first line is the password: one
-    /// trailing newline (`\n` or `\r\n`) is removed. (--secret-data-file, by contrast, keeps
-    /// every byte.)
+    /// File holding the PKCS#12 password (`-` for stdin). One trailing newline (`\n` or `\r\n`) is
+    /// removed, as editors and `echo` add one. (--secret-data-file, by contrast, keeps every byte.)
     #[arg(long)]
     password_file: Option<PathBuf>,
     /// Environment variable holding the password.
