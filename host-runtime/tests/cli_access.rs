@@ -177,11 +177,48 @@ fn aaps() {
     env.ok(&["policy", "delete", "--name", "p1"]);
     assert_eq!(env.ok(&["aap", "describe", "--name", "a"])["Policies"][0], "p3");
     assert_eq!(env.ok(&["aap", "list"])["ApplicationAccessPoints"][0]["Name"], "a");
-    env.ok(&["aap", "create", "--name", "ram", "--policies", "p4", "--authentication-method", "RAMRole"]);
+    // RAMRole AAPs could never be used (client keys are the only authentication): refused up front.
+    let msg = env.fails_with(
+        &["aap", "create", "--name", "ram", "--policies", "p4", "--authentication-method", "RAMRole"],
+        "InvalidParameter",
+    );
+    assert!(msg.contains("RAMRole") && msg.contains("ClientKey"), "{msg}");
+    env.fails_with(&["aap", "describe", "--name", "ram"], "Forbidden.ResourceNotFound");
     env.fails_with(
         &["aap", "create", "--name", "x", "--policies", "p4", "--authentication-method", "Password"],
         "InvalidParameter",
     );
     env.ok(&["aap", "delete", "--name", "a"]);
     env.fails_with(&["aap", "describe", "--name", "a"], "Forbidden.ResourceNotFound");
+}
+
+/// `Type=Private` means private: public addresses are refused with the entry named, on create and
+/// update; the private ranges (RFC 1918, 100.64/10, ULA, loopback, link-local) are accepted.
+#[test]
+fn network_rules_accept_only_private_ranges() {
+    let env = Env::new();
+    for public in ["8.8.8.8", "0.0.0.0/0", "203.0.113.0/24", "172.32.0.0/16", "2001:db8::/32", "::/0", "::ffff:1.2.3.4"]
+    {
+        let msg = env.fails_with(
+            &["network-rule", "create", "--name", "pub", "--source-private-ip", &format!("10.0.0.1,{public}")],
+            "InvalidParameter",
+        );
+        assert!(msg.contains("SourcePrivateIp") && msg.contains(public) && msg.contains("private"), "{public}: {msg}");
+    }
+    env.fails_with(&["network-rule", "describe", "--name", "pub"], "Forbidden.ResourceNotFound");
+    let ok = env.ok(&[
+        "network-rule",
+        "create",
+        "--name",
+        "priv",
+        "--source-private-ip",
+        r#"["10.1.0.0/16","172.16.0.0/12","192.168.1.1","100.64.0.0/10","127.0.0.1","169.254.0.0/16","fd12::/16","::1","fe80::/64"]"#,
+    ]);
+    assert_eq!(ok["SourcePrivateIp"].as_array().unwrap().len(), 9);
+    let msg = env.fails_with(
+        &["network-rule", "update", "--name", "priv", "--source-private-ip", "1.1.1.0/24"],
+        "InvalidParameter",
+    );
+    assert!(msg.contains("1.1.1.0/24"), "{msg}");
+    assert_eq!(env.ok(&["network-rule", "describe", "--name", "priv"])["SourcePrivateIp"][0], "10.1.0.0/16");
 }

@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod cli_support;
+use aapkit_host::pki::client_key::load_client_key;
 use aapkit_host::store::{NewClientKey, Store};
 use cli_support::{s, with_aap, Env};
 
@@ -187,4 +188,71 @@ fn list_get_delete_and_limits() {
     env.fails_with(&["client-key", "delete", "--client-key-id", &ids[0]], "Forbidden.ResourceNotFound");
     env.fails_with(&["client-key", "list", "--aap", "ghost"], "Forbidden.ResourceNotFound");
     env.ok(&["aap", "delete", "--name", "app"]);
+}
+
+/// A validity window that has already ended is refused unless --allow-expired; the help says
+/// NotBefore and NotAfter go together, and so does the behaviour.
+#[test]
+fn expired_window_needs_a_flag_and_dates_go_together() {
+    let env = Env::new();
+    with_aap(&env);
+    let pw = env.write("pw", b"Passw0rd-1\n");
+    let o = env.path("old.json");
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut a: Vec<String> = ["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&o)]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        a.extend(["--not-before", "2020-01-01T00:00:00Z", "--not-after", "2021-01-01T00:00:00Z"].map(String::from));
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let plain = args(&[]);
+    let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let msg = env.fails_with(&plain, "InvalidParameter");
+    assert!(msg.contains("NotAfter") && msg.contains("--allow-expired"), "{msg}");
+    assert!(!o.exists(), "no private key is written for a refused key");
+    assert_eq!(env.ok(&["client-key", "list"])["TotalCount"], 0);
+    let forced = args(&["--allow-expired"]);
+    let forced: Vec<&str> = forced.iter().map(String::as_str).collect();
+    let k = env.ok(&forced);
+    assert_eq!(k["NotAfter"], "2021-01-01T00:00:00Z");
+
+    // Help: both or neither, no promise that one defaults alone.
+    let out = env.run(&["client-key", "create", "--help"]);
+    let help = cli_support::stdout(&out);
+    assert!(help.contains("--allow-expired"), "{help}");
+    assert!(!help.contains("5 years after NotBefore"), "{help}");
+    assert!(help.matches("or neither").count() >= 2, "{help}");
+    // And the behaviour: one alone is a usage error.
+    let o2 = env.path("one.json");
+    let out = env.run(&[
+        "client-key",
+        "create",
+        "--aap",
+        "app",
+        "--password-file",
+        s(&pw),
+        "--output",
+        s(&o2),
+        "--not-after",
+        "2030-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", cli_support::stderr(&out));
+}
+
+/// --password-file drops one trailing newline (documented in --help): a key made from a file
+/// written by `echo` opens with the password without it.
+#[test]
+fn password_file_strips_one_trailing_newline() {
+    let env = Env::new();
+    with_aap(&env);
+    let out = env.run(&["client-key", "create", "--help"]);
+    assert!(cli_support::stdout(&out).contains("trailing newline"), "{}", cli_support::stdout(&out));
+    let pw = env.write("pw", b"Passw0rd-1\r\n");
+    let o = env.path("ck.json");
+    env.ok(&["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&o)]);
+    let content = std::fs::read_to_string(&o).unwrap();
+    assert!(load_client_key(&content, "Passw0rd-1").is_ok(), "the password is the line without its newline");
+    assert!(load_client_key(&content, "Passw0rd-1\r\n").is_err());
 }

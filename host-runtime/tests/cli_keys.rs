@@ -77,3 +77,51 @@ fn human_output_and_usage_errors() {
     // Help is not an error.
     assert_eq!(env.run(&["key", "--help"]).status.code(), Some(0));
 }
+
+/// `aapkit purge` destroys a key once its ScheduleKeyDeletion window has passed (AAPKIT_NOW moves
+/// the purge's clock), and the sealed material is then in neither the database nor its WAL.
+#[test]
+fn purge_after_the_pending_window() {
+    let env = Env::new();
+    let id = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
+    let kept = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
+    env.ok(&["alias", "create", "--alias-name", "alias/doomed", "--key-id", &id]);
+    let sealed: Vec<u8> = {
+        let conn = rusqlite::Connection::open(env.data_dir().join("aapkit.db")).unwrap();
+        conn.query_row("SELECT sealed FROM key_versions WHERE key_id = ?1", [&id], |r| r.get(0)).unwrap()
+    };
+    let on_disk = |needle: &[u8]| {
+        ["aapkit.db", "aapkit.db-wal"]
+            .iter()
+            .any(|f| std::fs::read(env.data_dir().join(f)).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+    };
+    assert!(on_disk(&sealed), "the scan must see the material before the purge");
+    let d = env.ok(&["key", "schedule-deletion", "--key-id", &id, "--pending-window-in-days", "7"]);
+    assert_eq!(d["KeyState"], "PendingDeletion");
+
+    // Within the window (and with the real clock) nothing is purged.
+    let r = env.ok(&["purge"]);
+    assert_eq!(r["PurgedKeys"], serde_json::json!([]));
+    assert_eq!(env.ok(&["key", "describe", "--key-id", &id])["KeyState"], "PendingDeletion");
+
+    let in_8_days = time::OffsetDateTime::now_utc() + time::Duration::days(8);
+    let when = in_8_days.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let out = env.command().env("AAPKIT_NOW", &when).args(["--json", "purge"]).output().unwrap();
+    assert!(out.status.success(), "{}", cli_support::stderr(&out));
+    assert!(cli_support::stderr(&out).contains("AAPKIT_NOW"), "the override is announced");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["PurgedKeys"], serde_json::json!([id]));
+    assert_eq!(r["DestroyedKeyVersions"], 1);
+    assert_eq!(r["WalTruncated"], true);
+
+    assert!(!on_disk(&sealed[..32]), "sealed material survives the purge");
+    env.fails_with(&["key", "describe", "--key-id", &id], "Forbidden.KeyNotFound");
+    env.fails_with(&["key", "describe", "--key-id", "alias/doomed"], "Forbidden.KeyNotFound");
+    env.fails_with(&["key", "cancel-deletion", "--key-id", &id], "Forbidden.KeyNotFound");
+    let list = env.ok(&["key", "list"]);
+    assert_eq!(list["TotalCount"], 1);
+    assert_eq!(list["Keys"][0]["KeyId"], kept.as_str());
+    let events = env.ok(&["audit", "events", "--resource-name", &id]);
+    let purges = events["Events"].as_array().unwrap().iter().filter(|e| e["Operation"] == "PurgeKey").count();
+    assert_eq!(purges, 1, "{events}");
+}

@@ -6,7 +6,7 @@ use cli_support::Env;
 
 #[test]
 fn init_then_serve_preconditions() {
-    let env = Env::new();
+    let env = Env::bare();
     // serve before init: a usage error that says what to do.
     let out = env.run(&["serve", "--enforcer", "native"]);
     assert_eq!(out.status.code(), Some(2));
@@ -28,7 +28,7 @@ fn init_then_serve_preconditions() {
     assert_eq!(out.status.code(), Some(2));
 
     // Bad instance ids are rejected with the parameter named.
-    let env2 = Env::new();
+    let env2 = Env::bare();
     let out = env2.run(&["init", "--instance-id", "shared"]);
     assert_ne!(out.status.code(), Some(0));
     let out = env2.run(&["init", "--instance-id", "not-an-instance"]);
@@ -38,14 +38,19 @@ fn init_then_serve_preconditions() {
 
 #[test]
 fn data_dir_from_env_and_master_key_file() {
-    let env = Env::new();
+    let env = Env::bare();
     let dir = env.path("from-env");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aapkit"))
-        .env_remove("AAPKIT_MASTER_KEY")
-        .env("AAPKIT_DATA_DIR", &dir)
-        .args(["--json", "key", "create"])
-        .output()
-        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aapkit"))
+            .env_remove("AAPKIT_MASTER_KEY")
+            .env("AAPKIT_DATA_DIR", &dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--json", "init", "--instance-id", "kst-fromenv"]);
+    assert!(out.status.success(), "{}", cli_support::stderr(&out));
+    let out = run(&["--json", "key", "create"]);
     assert!(out.status.success(), "{}", cli_support::stderr(&out));
     let key = dir.join("master.key");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
@@ -65,10 +70,11 @@ fn data_dir_from_env_and_master_key_file() {
 
 #[test]
 fn master_key_from_env_must_match() {
-    let env = Env::new();
+    let env = Env::bare();
     let k1 = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; // 32 × 0x01
     let k2 = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; // 32 × 0x02
     let run = |k: &str, args: &[&str]| env.command().env("AAPKIT_MASTER_KEY", k).args(args).output().unwrap();
+    assert!(run(k1, &["init", "--instance-id", "kst-envkey"]).status.success());
     assert!(run(k1, &["key", "create"]).status.success());
     assert!(!env.data_dir().join("master.key").exists(), "no key file when the key comes from the environment");
     assert!(run(k1, &["key", "list"]).status.success());
@@ -91,4 +97,31 @@ fn concurrent_cli_writers() {
         assert!(c.wait().unwrap().success());
     }
     assert_eq!(env.ok(&["key", "list"])["TotalCount"], 6);
+}
+
+/// Every store command before `init` says to run it, exits non-zero, and creates nothing.
+#[test]
+fn commands_before_init_refuse_and_create_nothing() {
+    let env = Env::bare();
+    for args in [
+        &["key", "list"][..],
+        &["key", "create"],
+        &["secret", "list"],
+        &["network-rule", "list"],
+        &["aap", "list"],
+        &["client-key", "list"],
+        &["audit", "events"],
+        &["purge"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", cli_support::stderr(&out));
+        let err = cli_support::stderr(&out);
+        assert!(err.contains("aapkit") && err.contains("init` first"), "{args:?}: {err}");
+        assert!(!env.data_dir().exists(), "{args:?} created {}", env.data_dir().display());
+    }
+    // Also when the directory exists but holds no database: nothing is created inside it.
+    std::fs::create_dir(env.data_dir()).unwrap();
+    let out = env.run(&["key", "create"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read_dir(env.data_dir()).unwrap().count(), 0, "nothing may be created");
 }

@@ -125,3 +125,37 @@ fn secrets_create_put_describe() {
         Some(2)
     );
 }
+
+/// --secret-data-file keeps every byte, a trailing newline included (binary-safe, no guessing);
+/// a text value ending in a newline gets a warning, and --help says so.
+#[test]
+fn secret_data_file_keeps_the_trailing_newline_and_warns() {
+    use aapkit_host::kms::keyring::KeyRing;
+    let env = Env::new();
+    let help = cli_support::stdout(&env.run(&["secret", "create", "--help"]));
+    assert!(help.contains("trailing newline"), "{help}");
+    let key = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
+    let f = env.write("v.txt", b"hunter2\n");
+    let out = env
+        .command()
+        .args(["--json", "secret", "create", "--secret-name", "nl", "--encryption-key-id", &key])
+        .args(["--secret-data-file", s(&f)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", cli_support::stderr(&out));
+    let err = cli_support::stderr(&out);
+    assert!(err.contains("newline") && err.contains("kept"), "{err}");
+    let g = env.write("w.txt", b"no-newline");
+    let out = env
+        .command()
+        .args(["--json", "secret", "create", "--secret-name", "plain", "--encryption-key-id", &key])
+        .args(["--secret-data-file", s(&g)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!cli_support::stderr(&out).contains("newline"), "no warning without a newline");
+
+    let store = aapkit_host::store::Store::open(&env.data_dir()).unwrap();
+    let v = store.secret_value("nl", None, None).unwrap().unwrap();
+    assert_eq!(&v.data[..], b"hunter2\n");
+}

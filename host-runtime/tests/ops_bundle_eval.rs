@@ -21,7 +21,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init", "--instance-id", INSTANCE]);
     let allowed_key = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     let other_key = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();

@@ -21,7 +21,7 @@ pub mod wire;
 
 // The public interface is:
 // - the document: model types, strict parser, validation, compilation
-pub use bundle::cidr::{canonical_ip, CidrParseError, IpCidr};
+pub use bundle::cidr::{canonical_ip, CidrParseError, IpCidr, PRIVATE_RANGES};
 pub use bundle::model::{
     limits, AccessControlRules, ApplicationAccessPoint, AuthenticationMethod, Bundle, ClientKey, ClientKeyAlgorithm,
     Gateway, Key, KeyState, NamePattern, NetworkRule, NetworkType, Policy, ResourcePattern, Secret,

@@ -156,7 +156,7 @@ class SdkEndToEnd(unittest.TestCase):
         _, cls.net_file = g.new_client_key("net-app")
         _, cls.scope_file = g.new_client_key("scope-app")
         _, cls.expired_file = g.new_client_key("app", "--not-before", "2020-01-01T00:00:00Z",
-                                               "--not-after", "2021-01-01T00:00:00Z")
+                                               "--not-after", "2021-01-01T00:00:00Z", "--allow-expired")
         g.start()
         cls.c = g.client(cls.key_file)
 

@@ -24,12 +24,17 @@ pub enum ClientKeyCmd {
         aap: String,
         #[command(flatten)]
         password: PasswordArgs,
-        /// ISO 8601 UTC, e.g. 2025-01-01T00:00:00Z (default: now). Requires --not-after.
+        /// Start of the validity window, ISO 8601 UTC (e.g. 2025-01-01T00:00:00Z). Give both
+        /// --not-before and --not-after, or neither (then: now until five years from now).
         #[arg(long, requires = "not_after")]
         not_before: Option<String>,
-        /// ISO 8601 UTC (default: 5 years after NotBefore). Requires --not-before.
+        /// End of the validity window, ISO 8601 UTC. Give both --not-before and --not-after, or
+        /// neither (then: now until five years from now).
         #[arg(long, requires = "not_before")]
         not_after: Option<String>,
+        /// Create the key even though its window has already ended (it can never be used).
+        #[arg(long)]
+        allow_expired: bool,
         /// Where to write the ClientKeyContent JSON (created with mode 0600; never overwritten).
         #[arg(long)]
         output: PathBuf,
@@ -58,7 +63,8 @@ pub enum ClientKeyCmd {
 #[derive(Args, Debug)]
 #[group(id = "password_source", required = true, multiple = false)]
 pub struct PasswordArgs {
-    /// File holding the PKCS#12 password (one line; `-` for stdin).
+    /// File holding the PKCS#12 password (`-` for stdin). One trailing newline (`\n` or `\r\n`) is
+    /// removed, as editors and `echo` add one. (--secret-data-file, by contrast, keeps every byte.)
     #[arg(long)]
     password_file: Option<PathBuf>,
     /// Environment variable holding the password.
@@ -186,7 +192,7 @@ fn key_text(k: &ClientKeyInfo) -> String {
 
 pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        ClientKeyCmd::Create { aap, password, not_before, not_after, output } => {
+        ClientKeyCmd::Create { aap, password, not_before, not_after, allow_expired, output } => {
             let password = password.read(out)?;
             let (nb, na) = match (not_before, not_after) {
                 (Some(b), Some(a)) => (parse_time("NotBefore", b)?, parse_time("NotAfter", a)?),
@@ -199,6 +205,16 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
                 }
                 _ => return Err(CliError::Usage("--not-before and --not-after go together".into())),
             };
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            if na <= now && !allow_expired {
+                return Err(StoreError::invalid(
+                    "NotAfter",
+                    format_time(na),
+                    "the validity window has already ended, so the key could never be used; pass \
+                     --allow-expired to create it anyway",
+                )
+                .into());
+            }
             let info = create_client_key(store, aap, &password, nb, na, output)?;
             out.emit(
                 &json!({

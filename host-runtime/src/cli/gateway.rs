@@ -164,8 +164,8 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
     if instance_id == "shared" {
         return Err(CliError::Usage("--instance-id must be a kst-... id, not `shared`".into()));
     }
-    // Opening the store creates the data directory, the master key and the database.
-    let store = Store::open(data_dir)?;
+    // Only init creates the data directory, the master key and the database.
+    let store = Store::init(data_dir)?;
     drop(store);
     let now = time::OffsetDateTime::now_utc();
     let pki_err = |e: crate::pki::PkiError| CliError::Runtime(e.to_string());

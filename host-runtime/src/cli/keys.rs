@@ -1,11 +1,11 @@
 //! `aapkit key ...` and `aapkit alias ...`.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::output::{fields, join, lines, Out};
 use super::CliError;
-use crate::store::{KeyInfo, Store};
+use crate::store::{format_time, parse_time, KeyInfo, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
@@ -51,6 +51,14 @@ pub enum KeyCmd {
         #[arg(long)]
         key_id: String,
     },
+}
+
+/// `aapkit purge`.
+#[derive(Args, Debug)]
+pub struct PurgeArgs {
+    /// Test hook: purge as of this ISO 8601 UTC time instead of the wall clock (env only).
+    #[arg(long, env = "AAPKIT_NOW", hide = true)]
+    now: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,5 +142,31 @@ pub fn run_alias(store: &Store, cmd: &AliasCmd, out: &Out) -> Result<(), CliErro
             });
         }
     }
+    Ok(())
+}
+
+/// Destroys the material of keys whose deletion window has passed (what `serve` does hourly).
+pub fn run_purge(store: &Store, args: &PurgeArgs, out: &Out) -> Result<(), CliError> {
+    let now = match &args.now {
+        Some(t) => {
+            let t = parse_time("AAPKIT_NOW", t)?;
+            out.warn(&format!("AAPKIT_NOW is set: purging as of {}", format_time(t)));
+            t
+        }
+        None => time::OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    let r = store.purge_deleted_keys(now)?;
+    out.emit(&r, || {
+        let mut text = format!(
+            "purged {} key(s), destroyed {} key version(s){}\n",
+            r.purged_keys.len(),
+            r.destroyed_key_versions,
+            if r.wal_truncated { "" } else { " (the WAL was busy: run again to truncate it)" }
+        );
+        for k in &r.purged_keys {
+            text.push_str(&format!("  {k}\n"));
+        }
+        text
+    });
     Ok(())
 }

@@ -53,6 +53,8 @@ pub enum Command {
     /// Keys: create, list, describe, disable, enable, schedule-deletion, cancel-deletion, rotate.
     #[command(subcommand)]
     Key(keys::KeyCmd),
+    /// Destroy the material of keys whose deletion window has passed (`serve` also runs this hourly).
+    Purge(keys::PurgeArgs),
     /// Key aliases (`alias/<name>`).
     #[command(subcommand)]
     Alias(keys::AliasCmd),
@@ -175,6 +177,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::Loadgen(a) => gateway::run_loadgen(a, out),
         Command::Key(c) => keys::run_key(&open(cli)?, c, out),
         Command::Alias(c) => keys::run_alias(&open(cli)?, c, out),
+        Command::Purge(a) => keys::run_purge(&open(cli)?, a, out),
         Command::Secret(c) => secrets::run(&open(cli)?, c, out),
         Command::NetworkRule(c) => access::run_network_rule(&open(cli)?, c, out),
         Command::Policy(c) => access::run_policy(&open(cli)?, c, out),

@@ -67,7 +67,9 @@ pub struct ValueSource {
     /// The value (visible in the process list: prefer --secret-data-file). For `binary`, base64.
     #[arg(long)]
     secret_data: Option<String>,
-    /// Read the value from a file (`-` for stdin). For `binary`, the raw bytes.
+    /// Read the value from a file (`-` for stdin). Every byte is kept, a trailing newline included
+    /// (write the file with `printf '%s'`, not `echo`, if the value has none); `text` values
+    /// ending in a newline get a warning. For `binary`, the raw bytes.
     #[arg(long)]
     secret_data_file: Option<PathBuf>,
 }
@@ -91,22 +93,57 @@ impl ValueArgs {
                     ),
                 }
             }
-            (None, Some(path)) => read_file_or_stdin(path)?,
+            (None, Some(path)) => {
+                let data = read_file_or_stdin(path)?;
+                if data_type == SecretDataType::Text && data.last() == Some(&b'\n') {
+                    out.warn(&format!(
+                        "the value read from {} ends with a newline, which is kept as part of the secret",
+                        path.display()
+                    ));
+                }
+                data
+            }
             (None, None) => return Err(CliError::Usage("give --secret-data-file or --secret-data".into())),
         };
         Ok((data, data_type))
     }
 }
 
+/// Largest file `--secret-data-file` / `--password-file` reads (far above any valid value).
+const MAX_VALUE_FILE: usize = 1 << 20;
+
 pub(crate) fn read_file_or_stdin(path: &PathBuf) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut buf = Zeroizing::new(Vec::new());
     if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| CliError::file("<stdin>", e))?;
+        read_zeroizing(&mut std::io::stdin().lock(), MAX_VALUE_FILE).map_err(|e| CliError::file("<stdin>", e))
     } else {
         let mut f = std::fs::File::open(path).map_err(|e| CliError::file(path, e))?;
-        f.read_to_end(&mut buf).map_err(|e| CliError::file(path, e))?;
+        read_zeroizing(&mut f, MAX_VALUE_FILE).map_err(|e| CliError::file(path, e))
     }
-    Ok(buf)
+}
+
+/// Reads everything (at most `limit` bytes) into a buffer that is wiped when dropped. Unlike
+/// `read_to_end`, growing never frees an unwiped copy: each larger buffer is a new `Zeroizing`
+/// one and the old is wiped as it is dropped.
+pub(crate) fn read_zeroizing(r: &mut impl Read, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(4096));
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    loop {
+        let n = match r.read(&mut chunk[..]) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.len() + n > limit {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("larger than {limit} bytes")));
+        }
+        if buf.len() + n > buf.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + n).max(buf.capacity() * 2)));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
 }
 
 fn secret_text(s: &SecretInfo) -> String {
@@ -167,4 +204,18 @@ pub fn run(store: &Store, cmd: &SecretCmd, out: &Out) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::read_zeroizing;
+
+    #[test]
+    fn read_zeroizing_reads_all_and_bounds() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let got = read_zeroizing(&mut &data[..], 1 << 20).unwrap();
+        assert_eq!(&got[..], &data[..]);
+        assert!(read_zeroizing(&mut &data[..], 19_999).is_err());
+    }
 }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod expiry;
 pub mod metrics;
+pub mod purge;
 pub mod quota;
 pub mod webhook;
 
@@ -158,6 +159,12 @@ impl OpsRuntime {
             tasks.push(tokio::spawn(admin.run(listener, shutdown.clone())));
         }
 
+        tasks.push(tokio::spawn(purge::purge_loop(
+            store.clone(),
+            clock.clone(),
+            purge::PURGE_INTERVAL,
+            shutdown.clone(),
+        )));
         let checker = Arc::new(ExpiryChecker {
             store,
             metrics,

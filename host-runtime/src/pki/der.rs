@@ -206,8 +206,10 @@ pub(crate) fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
     let start = pem.find(&begin).ok_or_else(missing)? + begin.len();
     let body = pem.get(start..).ok_or_else(missing)?;
     let stop = body.find(&end).ok_or_else(missing)?;
-    let b64: zeroize::Zeroizing<String> =
-        body.get(..stop).ok_or_else(missing)?.chars().filter(|c| !c.is_ascii_whitespace()).collect::<String>().into();
+    let body = body.get(..stop).ok_or_else(missing)?;
+    // Sized up front: collecting would grow the string and free unwiped copies of a private key.
+    let mut b64 = zeroize::Zeroizing::new(String::with_capacity(body.len()));
+    b64.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
     base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: bad base64: {e}")))

@@ -7,7 +7,7 @@ use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
 use hmac::{Hmac, Mac};
 use sha1::{Digest, Sha1};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{oid, PkiError};
 
@@ -35,17 +35,24 @@ pub(crate) fn bmp_password(password: &str) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// `repeat(input)` truncated to the next multiple of the block size (empty input stays empty).
-fn fill_blocks(input: &[u8]) -> Vec<u8> {
-    let len = input.len().div_ceil(SHA1_BLOCK) * SHA1_BLOCK;
-    input.iter().copied().cycle().take(len).collect()
+/// Length of `input` rounded up to whole blocks.
+fn blocks_len(input: &[u8]) -> usize {
+    input.len().div_ceil(SHA1_BLOCK) * SHA1_BLOCK
+}
+
+/// Appends `repeat(input)` truncated to the next multiple of the block size (empty input stays
+/// empty). Appending in place keeps the password's repetition out of any temporary buffer.
+fn push_blocks(out: &mut Vec<u8>, input: &[u8]) {
+    out.extend(input.iter().copied().cycle().take(blocks_len(input)));
 }
 
 /// The PKCS#12 key derivation function with SHA-1 (RFC 7292 B.2).
 fn derive(bmp_password: &[u8], salt: &[u8], purpose: Purpose, iterations: u32, out_len: usize) -> Zeroizing<Vec<u8>> {
     let d = [purpose as u8; SHA1_BLOCK];
-    let mut i = Zeroizing::new(fill_blocks(salt));
-    i.extend_from_slice(&fill_blocks(bmp_password));
+    // Sized up front: growing would free an unwiped copy of the password blocks.
+    let mut i = Zeroizing::new(Vec::with_capacity(blocks_len(salt) + blocks_len(bmp_password)));
+    push_blocks(&mut i, salt);
+    push_blocks(&mut i, bmp_password);
 
     let mut out = Zeroizing::new(Vec::with_capacity(out_len + SHA1_LEN));
     while out.len() < out_len {
@@ -55,6 +62,7 @@ fn derive(bmp_password: &[u8], salt: &[u8], purpose: Purpose, iterations: u32, o
         }
         out.extend_from_slice(&a);
         if out.len() >= out_len {
+            a.as_mut_slice().zeroize();
             break;
         }
         // I_j = (I_j + B + 1) mod 2^(8v), where B is A repeated to v bytes.
@@ -67,6 +75,7 @@ fn derive(bmp_password: &[u8], salt: &[u8], purpose: Purpose, iterations: u32, o
                 carry = sum >> 8;
             }
         }
+        a.as_mut_slice().zeroize();
     }
     out.truncate(out_len);
     out

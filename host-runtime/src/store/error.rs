@@ -41,6 +41,9 @@ pub enum StoreError {
     /// A feature whose implementation has not landed yet.
     #[error("{0} is not wired yet")]
     NotWired(&'static str),
+    /// The data directory has no database: `aapkit init` has not run there.
+    #[error("{} is not an initialised data directory (no {}); run `aapkit --data-dir {} init` first", dir.display(), super::DB_FILE, dir.display())]
+    NotInitialised { dir: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("database: {0}")]
@@ -62,6 +65,7 @@ impl StoreError {
             StoreError::LimitExceeded(_) => "Rejected.LimitExceeded",
             StoreError::InvalidState(_) => "Rejected.UnexpectedState",
             StoreError::NotWired(_) => "UnsupportedOperation",
+            StoreError::NotInitialised { .. } => "Rejected.UnexpectedState",
             StoreError::MasterKey(_)
             | StoreError::Unseal(_)
             | StoreError::Crypto(_)

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::audit::{Action, Change, ResourceType};
 use super::seal::key_version_aad;
+use super::time::now as now_wall;
 use super::time::{format_time, now};
 use super::{validate, Store, StoreError};
 use crate::kms::keyring::{KeySpec, KeyState};
@@ -165,6 +166,19 @@ fn generate_material(spec: KeySpec) -> Result<zeroize::Zeroizing<Vec<u8>>, Store
         .map_err(|e| StoreError::Crypto(format!("generating {} key material: {e}", spec.as_str())))
 }
 
+/// What one [`Store::purge_deleted_keys`] run destroyed.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct PurgeReport {
+    /// Keys whose material was destroyed in this run.
+    pub purged_keys: Vec<String>,
+    /// Key versions (sealed material rows) removed.
+    pub destroyed_key_versions: usize,
+    /// Whether the WAL was checkpointed and truncated to zero bytes. False when another connection
+    /// kept it busy; the material is already zeroed in the pages, and the next run retries.
+    pub wal_truncated: bool,
+}
+
 fn new_version_id() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string()
 }
@@ -315,6 +329,61 @@ impl Store {
             tx.execute("UPDATE keys SET primary_version = ?1 WHERE id = ?2", params![version_id, row.id])?;
             info(tx, &require_key(tx, &row.id)?)
         })
+    }
+
+    /// Destroys the material of every key whose deletion window ended at or before `now`: its
+    /// versions' sealed rows are deleted (zeroed on disk by `secure_delete`) and its aliases removed;
+    /// the `keys` row stays as a tombstone (id, spec, dates, no material) so secrets that name the
+    /// key keep a valid reference, and every read already treats it as absent (KeyNotFound). One
+    /// management event (`PurgeKey`) per key. Afterwards the WAL is checkpointed and truncated so
+    /// no older page image with the material survives in `aapkit.db-wal`.
+    ///
+    /// `now` is passed in (the server's clock, or the CLI's `--now`), never read here.
+    pub fn purge_deleted_keys(&self, now: i64) -> Result<PurgeReport, StoreError> {
+        let due: Vec<String> = self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT id FROM keys k WHERE state = 'PendingDeletion' AND deletion_date <= ?1
+                 AND EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id) ORDER BY id",
+            )?;
+            let ids = stmt.query_map(params![now], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })?;
+        let mut report = PurgeReport::default();
+        for id in due {
+            let destroyed = self.write(Change::new(ResourceType::Key, &id, Action::Delete, "PurgeKey"), |tx| {
+                // Checked again under the write lock: a CancelKeyDeletion may have won the race.
+                let still_due = tx
+                    .query_row(
+                        "SELECT 1 FROM keys WHERE id = ?1 AND state = 'PendingDeletion' AND deletion_date <= ?2",
+                        params![id, now],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !still_due {
+                    return Err(StoreError::InvalidState(format!("the key {id} is no longer due for deletion")));
+                }
+                let n = tx.execute("DELETE FROM key_versions WHERE key_id = ?1", params![id])?;
+                tx.execute("DELETE FROM aliases WHERE key_id = ?1", params![id])?;
+                // The material is gone now: the tombstone must read as deleted from now on, even
+                // when `now` was a clock moved ahead of the wall clock.
+                tx.execute(
+                    "UPDATE keys SET deletion_date = MIN(deletion_date, ?2) WHERE id = ?1",
+                    params![id, now_wall()],
+                )?;
+                Ok(n)
+            });
+            match destroyed {
+                Ok(n) => {
+                    report.destroyed_key_versions += n;
+                    report.purged_keys.push(id);
+                }
+                Err(StoreError::InvalidState(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        report.wal_truncated = self.truncate_wal()?;
+        Ok(report)
     }
 
     /// CreateAlias: `alias/<name>` → key. Alias names are unique.

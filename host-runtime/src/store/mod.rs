@@ -7,6 +7,11 @@
 //!   ([`seal`]), each bound to its row.
 //! - Observable: every control-plane write bumps `generation` in the same transaction; the server
 //!   polls [`Store::generation`] and reloads when it changes.
+//! - Destroyable: `secure_delete` is on for the store's connection, so SQLite overwrites deleted
+//!   content (cells and freed pages) with zeros; [`Store::purge_deleted_keys`] then truncates the WAL,
+//!   so destroyed key material is left in neither file.
+//! - Created only by `aapkit init` ([`Store::init`]): [`Store::open`] refuses a directory without a
+//!   database instead of silently making one.
 
 mod access;
 pub mod audit;
@@ -37,7 +42,7 @@ pub use audit::{
     PruneCounts, ResourceType,
 };
 pub use error::StoreError;
-pub use keys::{AliasInfo, KeyInfo};
+pub use keys::{AliasInfo, KeyInfo, PurgeReport};
 pub use schema::SCHEMA_VERSION;
 pub use seal::MasterKey;
 pub use secrets::{SecretInfo, SecretValueInput, SecretVersionInfo};
@@ -60,15 +65,27 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `data_dir`, with the master key from
-    /// `AAPKIT_MASTER_KEY` or `<data_dir>/master.key`.
+    /// Opens the store of an initialised data directory, with the master key from
+    /// `AAPKIT_MASTER_KEY` or `<data_dir>/master.key`. Creates nothing: a directory without a
+    /// database is [`StoreError::NotInitialised`] (only [`Store::init`] creates).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        create_data_dir(data_dir)?;
+        if !data_dir.join(DB_FILE).is_file() {
+            return Err(StoreError::NotInitialised { dir: data_dir.to_owned() });
+        }
         let master = MasterKey::load(data_dir)?;
         Store::open_with_key(data_dir, &master)
     }
 
-    /// Opens the store with an explicit master key (tests, tools).
+    /// Creates (or opens) the store in `data_dir`: the directory (0700), the master key file unless
+    /// `AAPKIT_MASTER_KEY` is set, and the database. What `aapkit init` runs.
+    pub fn init(data_dir: &Path) -> Result<Store, StoreError> {
+        create_data_dir(data_dir)?;
+        let master = MasterKey::load_or_create(data_dir)?;
+        Store::open_with_key(data_dir, &master)
+    }
+
+    /// Opens the store with an explicit master key, creating the directory and database if needed
+    /// (tests, tools, [`Store::init`]).
     pub fn open_with_key(data_dir: &Path, master: &MasterKey) -> Result<Store, StoreError> {
         create_data_dir(data_dir)?;
         let db_path = data_dir.join(DB_FILE);
@@ -83,6 +100,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted key material and secret values are overwritten with zeros, not left in free
+        // space or free pages (the purge relies on it).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         schema::migrate(&mut conn)?;
         let sealer = seal::Sealer::new(master)?;
         check_master_key(&mut conn, &sealer)?;
@@ -137,6 +157,15 @@ impl Store {
         tx.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Checkpoints the WAL into the database and truncates it to zero bytes, so page images of
+    /// deleted rows do not linger in `aapkit.db-wal`. False when a reader kept it from completing
+    /// (after the busy timeout); the data is then still zeroed in the newest page images.
+    fn truncate_wal(&self) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot across several queries).

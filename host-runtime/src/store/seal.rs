@@ -51,14 +51,30 @@ impl MasterKey {
         Ok(MasterKey(k))
     }
 
-    /// The key from `AAPKIT_MASTER_KEY` if set, else from `<data_dir>/master.key` (created on first use).
+    /// The key from `AAPKIT_MASTER_KEY` if set, else from `<data_dir>/master.key`, which must exist
+    /// (a missing key file is an error here: making a new key would only hide the lost one).
     pub fn load(data_dir: &Path) -> Result<MasterKey, StoreError> {
-        match std::env::var(MASTER_KEY_ENV) {
-            Ok(v) => MasterKey::from_base64(&v),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                Err(StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid UTF-8")))
+        match master_key_env()? {
+            Some(v) => MasterKey::from_base64(&v),
+            None => {
+                let path = data_dir.join(MASTER_KEY_FILE);
+                match fs::File::open(&path) {
+                    Ok(f) => read_key_file(&path, f),
+                    Err(e) if e.kind() == ErrorKind::NotFound => Err(StoreError::MasterKey(format!(
+                        "{} is missing and {MASTER_KEY_ENV} is not set",
+                        path.display()
+                    ))),
+                    Err(e) => Err(StoreError::io(&path, e)),
+                }
             }
-            Err(std::env::VarError::NotPresent) => MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE)),
+        }
+    }
+
+    /// Like [`MasterKey::load`], but creates `<data_dir>/master.key` when neither exists (`init`).
+    pub fn load_or_create(data_dir: &Path) -> Result<MasterKey, StoreError> {
+        match master_key_env()? {
+            Some(v) => MasterKey::from_base64(&v),
+            None => MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE)),
         }
     }
 
@@ -69,6 +85,17 @@ impl MasterKey {
             Err(e) if e.kind() == ErrorKind::NotFound => create_key_file(path),
             Err(e) => Err(StoreError::io(path, e)),
         }
+    }
+}
+
+/// `AAPKIT_MASTER_KEY`, held in a buffer that is wiped when dropped.
+fn master_key_env() -> Result<Option<Zeroizing<String>>, StoreError> {
+    match std::env::var(MASTER_KEY_ENV) {
+        Ok(v) => Ok(Some(Zeroizing::new(v))),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid UTF-8")))
+        }
+        Err(std::env::VarError::NotPresent) => Ok(None),
     }
 }
 
@@ -134,19 +161,29 @@ impl Sealer {
     }
 
     /// Encrypts `plaintext`, binding it to `aad` (the row it is stored in).
+    ///
+    /// The one copy of the plaintext is made inside the output buffer, sized up front so that
+    /// appending the tag never reallocates (a reallocation would free a copy unwiped), and wiped if
+    /// sealing fails.
     pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        const HEADER: usize = 1 + NONCE_LEN;
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| StoreError::Crypto("random generator failed".into()))?;
-        let mut body = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut body)
-            .map_err(|_| StoreError::Crypto("sealing failed".into()))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
+        let mut out = Zeroizing::new(Vec::with_capacity(HEADER + plaintext.len() + TAG_LEN));
         out.push(BLOB_VERSION);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&body);
-        // The plaintext copy in `body` was encrypted in place; nothing secret is left behind.
-        Ok(out)
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                out.get_mut(HEADER..).unwrap_or_default(),
+            )
+            .map_err(|_| StoreError::Crypto("sealing failed".into()))?;
+        out.extend_from_slice(tag.as_ref());
+        // Only ciphertext is left: hand the buffer out without the wipe-on-drop wrapper.
+        Ok(std::mem::take(&mut *out))
     }
 
     /// Decrypts a blob made by [`Sealer::seal`] with the same `aad`.

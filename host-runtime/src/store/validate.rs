@@ -53,12 +53,23 @@ pub fn description(desc: &str) -> Result<(), StoreError> {
 }
 
 /// One SourcePrivateIp entry: an IPv4/IPv6 address or CIDR, parsed by policy-core (the same
-/// rules the bundle applies). Returns it in canonical text form.
+/// rules the bundle applies), wholly inside a private range (`Type=Private`; policy-core's
+/// [`policy_core::PRIVATE_RANGES`]). Returns it in canonical text form.
 pub fn ip_or_cidr(entry: &str) -> Result<String, StoreError> {
-    entry
+    let c = entry
         .parse::<policy_core::IpCidr>()
-        .map(|c| c.to_string())
-        .map_err(|e| StoreError::invalid("SourcePrivateIp", entry, e.to_string()))
+        .map_err(|e| StoreError::invalid("SourcePrivateIp", entry, e.to_string()))?;
+    if !c.is_private() {
+        return Err(StoreError::invalid(
+            "SourcePrivateIp",
+            entry,
+            format!(
+                "not a private address range; a Private network rule accepts only {}",
+                policy_core::PRIVATE_RANGES.join(", ")
+            ),
+        ));
+    }
+    Ok(c.to_string())
 }
 
 pub fn source_private_ips(entries: &[String]) -> Result<Vec<String>, StoreError> {
@@ -178,12 +189,18 @@ pub fn scope(param: &'static str, s: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// AuthenticationMethod of an AAP.
+/// AuthenticationMethod of an AAP. Alibaba also has `RAMRole`, but this gateway authenticates
+/// callers only by client key: an AAP it could never serve is refused, not recorded.
 pub fn authentication_method(m: &str) -> Result<(), StoreError> {
-    if m != "ClientKey" && m != "RAMRole" {
-        return Err(StoreError::invalid("AuthenticationMethod", m, "expected `ClientKey` or `RAMRole`"));
+    match m {
+        "ClientKey" => Ok(()),
+        "RAMRole" => Err(StoreError::invalid(
+            "AuthenticationMethod",
+            m,
+            "RAMRole is not supported yet; aapkit authenticates callers with ClientKey only",
+        )),
+        _ => Err(StoreError::invalid("AuthenticationMethod", m, "only `ClientKey` is supported")),
     }
-    Ok(())
 }
 
 /// `alias/<name>`: letters, digits, `_`, `-`, `/`; at most 255 characters; `alias/acs/` is reserved.
@@ -254,6 +271,10 @@ mod tests {
             ("fd00::1", Some("fd00::1")),
             ("fd00::/8", Some("fd00::/8")),
             ("10.0.0.0/33", None),
+            ("8.8.8.8", None),
+            ("0.0.0.0/0", None),
+            ("2001:db8::/32", None),
+            ("127.0.0.1", Some("127.0.0.1")),
             ("fd00::/129", None),
             ("10.0.0.0/", None),
             ("10.0.0.0/+8", None),

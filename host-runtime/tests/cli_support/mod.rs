@@ -10,8 +10,19 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+/// The instance id `Env::new` initialises with (the scope `with_aap`'s policy names).
+pub const TEST_INSTANCE: &str = "kst-test";
+
 impl Env {
+    /// A temporary data directory, initialised (`aapkit init`): commands refuse to run before.
     pub fn new() -> Env {
+        let env = Env::bare();
+        env.ok(&["init", "--instance-id", TEST_INSTANCE]);
+        env
+    }
+
+    /// A temporary directory whose data directory does not exist yet (tests of `init` itself).
+    pub fn bare() -> Env {
         Env { dir: tempfile::tempdir().unwrap() }
     }
 

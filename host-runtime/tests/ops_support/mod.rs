@@ -30,7 +30,7 @@ pub struct Setup {
 
 /// init; two AES keys; rule `loopback`; policy `p1` (KeyUser on `aes` only); AAP `app`; a client key.
 pub fn setup() -> Setup {
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init", "--instance-id", INSTANCE]);
     let aes = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     let other = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();

@@ -81,6 +81,37 @@ impl IpCidr {
     }
 }
 
+/// The address blocks a `Type=Private` network rule may name: RFC 1918, shared address space
+/// (RFC 6598 `100.64.0.0/10`), IPv6 unique local (`fc00::/7`), and for local use loopback and
+/// link-local. The one definition of "private" in aapkit.
+pub const PRIVATE_RANGES: [&str; 9] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "::1",
+    "fe80::/10",
+];
+
+impl IpCidr {
+    /// True when the whole block lies inside one of [`PRIVATE_RANGES`].
+    pub fn is_private(&self) -> bool {
+        PRIVATE_RANGES.iter().filter_map(|r| r.parse::<IpCidr>().ok()).any(|r| r.covers(self))
+    }
+
+    /// True when `other` lies wholly inside this block.
+    pub fn covers(&self, other: &IpCidr) -> bool {
+        match (self.v4_range(), other.v4_range(), self.v6_range(), other.v6_range()) {
+            (Some((lo, hi)), Some((olo, ohi)), _, _) => lo <= olo && ohi <= hi,
+            (_, _, Some((lo, hi)), Some((olo, ohi))) => lo <= olo && ohi <= hi,
+            _ => false,
+        }
+    }
+}
+
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes IPv4.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
@@ -170,6 +201,35 @@ mod tests {
         }
         for bad in ["", "10.0.0.1/33", "10.0.0/8", "fd00::/129", "10.0.0.1/", "10.0.0.1/+8", "x", " 10.0.0.1"] {
             assert!(bad.parse::<IpCidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_ranges() {
+        for (block, private) in [
+            ("10.0.0.0/8", true),
+            ("10.1.2.3", true),
+            ("172.16.0.0/12", true),
+            ("172.32.0.1", false),
+            ("192.168.5.0/24", true),
+            ("192.168.0.0/15", false),
+            ("100.64.0.0/10", true),
+            ("100.128.0.1", false),
+            ("127.0.0.1", true),
+            ("169.254.1.1", true),
+            ("8.8.8.8", false),
+            ("0.0.0.0/0", false),
+            ("::ffff:10.0.0.1", true),
+            ("::ffff:8.8.8.8", false),
+            ("fd00::/8", true),
+            ("fc00::/7", true),
+            ("fc00::/6", false),
+            ("::1", true),
+            ("fe80::1", true),
+            ("2001:db8::/32", false),
+            ("::/0", false),
+        ] {
+            assert_eq!(block.parse::<IpCidr>().unwrap().is_private(), private, "{block}");
         }
     }
 
