@@ -139,6 +139,25 @@ pub enum ResourceRef<'a> {
 /// Scans `body` (the protobuf request of `api`) for the resource it names. `Ok(None)` when the
 /// operation has no resource (GenerateRandom) or the field is absent/empty.
 pub fn extract_resource(api: Api, body: &[u8]) -> Result<Option<ResourceRef<'_>>, ProtoError> {
+    extract(api, body, None)
+}
+
+/// The signed request header of Decrypt's older form (the transfer SDK converting classic
+/// ciphertexts): it names the key version, and the body carries `Iv` and the bare ciphertext.
+pub const MIGRATION_KEY_VERSION_HEADER: &str = "x-kms-migrationkeyversionid";
+
+/// [`extract_resource`] for a request that may carry [`MIGRATION_KEY_VERSION_HEADER`]: for Decrypt
+/// without a KeyId the header's version is the resource (the body's blob is then not a
+/// self-describing blob and is not parsed). Other APIs ignore the header.
+pub fn extract_resource_with_header<'a>(
+    api: Api,
+    body: &'a [u8],
+    header_version: Option<&'a str>,
+) -> Result<Option<ResourceRef<'a>>, ProtoError> {
+    extract(api, body, header_version.filter(|v| !v.is_empty() && api == Api::Decrypt))
+}
+
+fn extract<'a>(api: Api, body: &'a [u8], header_version: Option<&'a str>) -> Result<Option<ResourceRef<'a>>, ProtoError> {
     // Field 1 is SecretName for GetSecretValue, CiphertextBlob for the decrypts.
     let (string_field, blob_field) = match api {
         Api::GenerateRandom => {
@@ -174,6 +193,7 @@ pub fn extract_resource(api: Api, body: &[u8]) -> Result<Option<ResourceRef<'_>>
         (_, Some(n)) if !n.is_empty() => {
             Ok(Some(if api == Api::GetSecretValue { ResourceRef::SecretName(n) } else { ResourceRef::KeyId(n) }))
         }
+        (Api::Decrypt, _) if header_version.is_some() => Ok(header_version.map(ResourceRef::KeyVersionId)),
         (Api::Decrypt | Api::AdvanceDecrypt, _) => match blob {
             Some(b) if !b.is_empty() => {
                 let parsed = blob::parse_symmetric(b).map_err(ProtoError::Blob)?;

@@ -5,6 +5,9 @@
 //! Both receive the same bundle and must reach the same decisions.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use crate::kms::{Authorized, AuthorizedResource};
 
 /// One request as the enforcer sees it. Header names are lower case.
 pub struct EnforceRequest<'a> {
@@ -54,7 +57,12 @@ pub trait Enforcer: Send + Sync {
     /// Replaces the policy bundle. On error the previous bundle stays in force and every message
     /// names the JSON path at fault.
     fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>>;
+    /// Validates and compiles a bundle without putting it in force anywhere.
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>>;
+    /// Decides under the bundle [`Enforcer::configure`] put in force.
     fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// Decides under `policy` (prepared by this enforcer; another's fails closed).
+    fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
     /// A short name for logs and metrics (`wasm` or `native`).
     fn kind(&self) -> &'static str;
     /// Counters of the filter host (traps, VM restarts), for the metrics; `None` when not wasm.
