@@ -225,6 +225,8 @@ fn clone(s: &Snapshot) -> Snapshot {
 #[derive(Default)]
 struct Tally {
     ok: AtomicU64,
+    /// Served GetSecretValue calls (s-a): the secret path was exercised, not only refused.
+    secrets_ok: AtomicU64,
     refused: AtomicU64,
     violations: std::sync::Mutex<Vec<String>>,
 }
@@ -287,8 +289,17 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
                 let bad = match api {
                     "Encrypt" => {
                         let resp = proto::EncryptResponse::decode(r.body.as_slice()).unwrap();
-                        (resp.key_id != a || blob_version(&resp.ciphertext_blob) != version_a)
-                            .then(|| format!("Encrypt ran under {} ({})", resp.key_id, blob_version(&resp.ciphertext_blob)))
+                        let reported = r.header("x-kms-migrationkeyversionid");
+                        (resp.key_id != a
+                            || blob_version(&resp.ciphertext_blob) != version_a
+                            || reported != Some(version_a.as_str()))
+                        .then(|| {
+                            format!(
+                                "Encrypt ran under {} ({}, reported {reported:?})",
+                                resp.key_id,
+                                blob_version(&resp.ciphertext_blob)
+                            )
+                        })
                     }
                     "Decrypt" => Some(format!("Decrypt of B's ciphertext succeeded ({version_b})")),
                     "GenerateDataKey" => {
@@ -297,6 +308,7 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
                             .then(|| format!("GenerateDataKey ran under {}", resp.key_id))
                     }
                     _ => {
+                        tally.secrets_ok.fetch_add(1, Ordering::Relaxed);
                         let resp = proto::GetSecretValueResponse::decode(r.body.as_slice()).unwrap();
                         (resp.secret_name != "s-a" || !resp.secret_data.starts_with("s-a-"))
                             .then(|| format!("GetSecretValue returned {} under key {b}", resp.secret_name))
@@ -311,7 +323,7 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
 
     // The control plane: hundreds of alias re-points and secret value re-creations.
     let started = Instant::now();
-    let repoints = 300;
+    let repoints = 200;
     for n in 0..repoints {
         let target = if n % 2 == 0 { &f.b } else { &f.a };
         store.delete_alias(ALIAS).unwrap();
@@ -322,7 +334,7 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
                 store.put_secret_value(name, value).unwrap();
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(15));
     }
     done.store(true, Ordering::Relaxed);
     for w in workers {
@@ -333,7 +345,8 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
     eprintln!("{kind}: {repoints} re-points in {:?}; {ok} calls served, {refused} refused", started.elapsed());
     assert!(violations.is_empty(), "{kind}: {} calls used what the caller may not:\n{violations:#?}", violations.len());
     // Not vacuous: the caller was served (A, s-a) and refused (B, s-b) along the way.
-    assert!(ok > 20 && refused > 20, "{kind}: {ok} served, {refused} refused\n{}", server.log_text());
+    let secrets_ok = tally.secrets_ok.load(Ordering::Relaxed);
+    assert!(ok > 20 && refused > 20 && secrets_ok > 0, "{kind}: {ok} served ({secrets_ok} secrets), {refused} refused\n{}", server.log_text());
     server.terminate();
 }
 

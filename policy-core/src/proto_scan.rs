@@ -240,6 +240,25 @@ mod tests {
         v
     }
 
+    /// Decrypt's older form: the signed header names the version; the bare ciphertext in field 1
+    /// is not parsed as a blob. A KeyId still wins; other APIs ignore the header.
+    #[test]
+    fn migration_header_names_the_decrypt_version() {
+        let v = "00000000-0000-4000-8000-000000000001";
+        let bare = msg(&[(1, b"not a blob at all"), (4, &[7u8; 12])]);
+        assert!(extract_resource(Api::Decrypt, &bare).is_err());
+        assert_eq!(extract_resource_with_header(Api::Decrypt, &bare, Some(v)), Ok(Some(ResourceRef::KeyVersionId(v))));
+        let with_key = msg(&[(1, b"x"), (2, b"alias/a")]);
+        assert_eq!(
+            extract_resource_with_header(Api::Decrypt, &with_key, Some(v)),
+            Ok(Some(ResourceRef::KeyId("alias/a")))
+        );
+        assert!(extract_resource_with_header(Api::AdvanceDecrypt, &bare, Some(v)).is_err());
+        assert!(extract_resource_with_header(Api::Decrypt, &bare, Some("")).is_err());
+        let enc = msg(&[(1, b"key-1")]);
+        assert_eq!(extract_resource_with_header(Api::Encrypt, &enc, Some(v)), Ok(Some(ResourceRef::KeyId("key-1"))));
+    }
+
     #[test]
     fn encrypt_key_id_from_vector_body() {
         let body =

@@ -183,7 +183,7 @@ fn find_secret<'a, S: std::borrow::Borrow<SecretVersionRecord> + 'a>(
 ) -> Option<&'a S> {
     let stage = stage.unwrap_or("ACSCurrent");
     versions.into_iter().find(|s| {
-        let s: &SecretVersionRecord = (*s).borrow();
+        let s: &SecretVersionRecord = std::borrow::Borrow::borrow(*s);
         s.secret_name == name
             && match version_id {
                 Some(v) => s.version_id == v,

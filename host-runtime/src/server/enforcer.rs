@@ -30,6 +30,40 @@ pub struct Caller {
     pub resource: String,
     /// The QPS quota group, when the enforcer knows it.
     pub qps_group: Option<policy_core::QpsGroup>,
+    /// Exactly what was allowed, for the handler to execute (it never resolves a reference again).
+    pub authorized: Authorized,
+}
+
+/// What an allow authorizes, from the decision's parts: the resolved key (and the version the
+/// request named) or the secret and its encryption key. A part the API needs that is missing
+/// leaves the resource `None`, which serves no keyed call (fail closed).
+pub fn authorized(
+    api: Option<policy_core::Api>,
+    resource: Option<&str>,
+    key_version: Option<&str>,
+    secret_key: Option<&str>,
+    generation: Option<u64>,
+) -> Authorized {
+    let present = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+    let resource = match (api.map(policy_core::Api::resource_kind), present(resource)) {
+        (Some(policy_core::ResourceKind::Key), Some(key_id)) => {
+            AuthorizedResource::Key { key_id, version_id: present(key_version) }
+        }
+        (Some(policy_core::ResourceKind::Secret), Some(name)) => match present(secret_key) {
+            Some(key_id) => AuthorizedResource::Secret { name, key_id },
+            None => AuthorizedResource::None,
+        },
+        _ => AuthorizedResource::None,
+    };
+    Authorized { generation, resource }
+}
+
+/// A bundle an enforcer has validated and compiled, ready to decide under, not yet in force:
+/// the server publishes it together with the key ring of the same generation.
+#[derive(Clone)]
+pub enum PreparedPolicy {
+    Native(Arc<policy_core::CompiledBundle>),
+    Wasm(crate::wasm_host::PreparedBundle),
 }
 
 /// The audit form of a resource: `key/<id>`, `secret/<name>`, empty for none.

@@ -359,7 +359,7 @@ impl<K: KeyRing> InstanceApi<K> {
             ciphertext_blob: sealed.blob,
             iv: sealed.iv.to_vec(),
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }

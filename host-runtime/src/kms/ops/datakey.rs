@@ -135,7 +135,7 @@ impl<K: KeyRing> InstanceApi<K> {
             plaintext: plaintext.to_vec(),
             ciphertext_blob: sealed.blob,
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }
@@ -194,7 +194,7 @@ impl<K: KeyRing> InstanceApi<K> {
             private_key_ciphertext_blob: pair.sealed.blob,
             public_key: pair.public_key,
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }
@@ -213,7 +213,7 @@ impl<K: KeyRing> InstanceApi<K> {
             private_key_ciphertext_blob: pair.sealed.blob,
             public_key: pair.public_key,
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }
