@@ -67,9 +67,9 @@ fn fixture() -> Fixture {
         ]);
     };
     policy("keys-a", "CryptoServiceKeyUser", &format!("key/{a}"));
-    policy("secrets", "CryptoServiceSecretUser", "secret/s-a,secret/s-b");
+    policy("secrets", "CryptoServiceSecretUser", r#"["secret/s-a","secret/s-b"]"#);
     policy("all-keys", "CryptoServiceKeyUser", "key/*");
-    env.ok(&["aap", "create", "--name", "user", "--policies", "keys-a,secrets"]);
+    env.ok(&["aap", "create", "--name", "user", "--policies", r#"["keys-a","secrets"]"#]);
     env.ok(&["aap", "create", "--name", "admin", "--policies", "all-keys"]);
     for (name, key) in [("s-a", &a), ("s-b", &b)] {
         env.ok(&[
@@ -151,7 +151,8 @@ fn wasm_module() -> Option<PathBuf> {
 }
 
 fn enforcers() -> Vec<(&'static str, Arc<dyn Enforcer>)> {
-    let mut out: Vec<(&'static str, Arc<dyn Enforcer>)> = vec![("native", make_enforcer(EnforcerKind::Native, None).unwrap())];
+    let mut out: Vec<(&'static str, Arc<dyn Enforcer>)> =
+        vec![("native", make_enforcer(EnforcerKind::Native, None).unwrap())];
     if let Some(path) = wasm_module() {
         out.push(("wasm", make_enforcer(EnforcerKind::Wasm, Some(&path)).unwrap()));
     }
@@ -211,7 +212,8 @@ fn mixed_snapshot_fails_closed() {
 
         // Even a snapshot mislabelled as one generation: the body's alias resolves to B in the key
         // ring, the decision said A: refused, not run on either.
-        let forged = Snapshot { generation: before.generation, ring: after.ring.clone(), policy: before.policy.clone() };
+        let forged =
+            Snapshot { generation: before.generation, ring: after.ring.clone(), policy: before.policy.clone() };
         let addr = serve(&rt, enforcer.clone(), forged);
         let r = call(&signer, addr, "Encrypt", &encrypt(ALIAS), &[]);
         assert_eq!((r.status, r.code().as_str()), (500, "InternalFailure"), "{kind}");
@@ -265,11 +267,18 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
                 i += 1;
                 let (api, body) = match i % 5 {
                     0 => ("Encrypt", encrypt(ALIAS)),
-                    1 => ("Decrypt", proto::DecryptRequest { ciphertext_blob: blob_b.clone(), ..Default::default() }.encode_to_vec()),
+                    1 => (
+                        "Decrypt",
+                        proto::DecryptRequest { ciphertext_blob: blob_b.clone(), ..Default::default() }.encode_to_vec(),
+                    ),
                     2 => (
                         "Decrypt",
-                        proto::DecryptRequest { key_id: ALIAS.into(), ciphertext_blob: blob_b.clone(), ..Default::default() }
-                            .encode_to_vec(),
+                        proto::DecryptRequest {
+                            key_id: ALIAS.into(),
+                            ciphertext_blob: blob_b.clone(),
+                            ..Default::default()
+                        }
+                        .encode_to_vec(),
                     ),
                     3 => (
                         "GenerateDataKey",
@@ -277,7 +286,11 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
                     ),
                     _ => {
                         let name = if i % 2 == 0 { "s-a" } else { "s-b" };
-                        ("GetSecretValue", proto::GetSecretValueRequest { secret_name: name.into(), ..Default::default() }.encode_to_vec())
+                        (
+                            "GetSecretValue",
+                            proto::GetSecretValueRequest { secret_name: name.into(), ..Default::default() }
+                                .encode_to_vec(),
+                        )
                     }
                 };
                 let r = call(&user, addr, api, &body, &[]);
@@ -328,13 +341,13 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
         let target = if n % 2 == 0 { &f.b } else { &f.a };
         store.delete_alias(ALIAS).unwrap();
         store.create_alias(ALIAS, target).unwrap();
-        if n % 3 == 0 {
+        if n % 10 == 0 {
             for name in ["s-a", "s-b"] {
                 let value = SecretValueInput { data: format!("{name}-{n}").into_bytes().into(), ..text_value() };
                 store.put_secret_value(name, value).unwrap();
             }
         }
-        std::thread::sleep(Duration::from_millis(15));
+        std::thread::sleep(Duration::from_millis(5));
     }
     done.store(true, Ordering::Relaxed);
     for w in workers {
@@ -346,7 +359,11 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
     assert!(violations.is_empty(), "{kind}: {} calls used what the caller may not:\n{violations:#?}", violations.len());
     // Not vacuous: the caller was served (A, s-a) and refused (B, s-b) along the way.
     let secrets_ok = tally.secrets_ok.load(Ordering::Relaxed);
-    assert!(ok > 20 && refused > 20 && secrets_ok > 0, "{kind}: {ok} served ({secrets_ok} secrets), {refused} refused\n{}", server.log_text());
+    assert!(
+        ok > 20 && refused > 20 && secrets_ok > 0,
+        "{kind}: {ok} served ({secrets_ok} secrets), {refused} refused\n{}",
+        server.log_text()
+    );
     server.terminate();
 }
 
@@ -362,6 +379,14 @@ fn text_value() -> SecretValueInput {
 #[test]
 fn alias_flips_under_load_never_use_an_unauthorized_key() {
     flips_under_load("native", &["--enforcer", "native"]);
+}
+
+/// The same with the filter in wasmtime deciding (skipped without the filter module). Ignored by
+/// default: a debug `aapkit serve` compiles the module slowly; `mixed_snapshot_fails_closed`
+/// covers the wasm enforcer in-process. Run with `--ignored`.
+#[test]
+#[ignore = "slow with a debug build of aapkit serve; run with --ignored"]
+fn alias_flips_under_load_never_use_an_unauthorized_key_wasm() {
     if let Some(wasm) = wasm_module() {
         flips_under_load("wasm", &["--enforcer", "wasm", "--filter-wasm", wasm.to_str().unwrap()]);
     }
@@ -414,11 +439,11 @@ fn a_failed_reload_is_retried_until_it_succeeds() {
     // The fault clears without a new generation: the retry applies the revocation.
     db.execute("UPDATE client_keys SET algorithm = 'RSA_2048' WHERE aap = 'admin'", []).unwrap();
     let waited = Instant::now();
-    while a.snapshots.generation() != broken {
+    while metrics.config_generation.load(Ordering::Relaxed) != broken {
         assert!(waited.elapsed() < Duration::from_secs(15), "the reload was never retried after the fault cleared");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(metrics.config_generation.load(Ordering::Relaxed), broken);
+    assert_eq!(a.snapshots.generation(), broken);
     let text = metrics.render(None, &[], 0);
     assert!(text.contains("aapkit_config_reload_failures_total "), "{text}");
     assert!(text.contains(&format!("aapkit_config_generation {broken}")), "{text}");

@@ -157,7 +157,11 @@ pub fn extract_resource_with_header<'a>(
     extract(api, body, header_version.filter(|v| !v.is_empty() && api == Api::Decrypt))
 }
 
-fn extract<'a>(api: Api, body: &'a [u8], header_version: Option<&'a str>) -> Result<Option<ResourceRef<'a>>, ProtoError> {
+fn extract<'a>(
+    api: Api,
+    body: &'a [u8],
+    header_version: Option<&'a str>,
+) -> Result<Option<ResourceRef<'a>>, ProtoError> {
     // Field 1 is SecretName for GetSecretValue, CiphertextBlob for the decrypts.
     let (string_field, blob_field) = match api {
         Api::GenerateRandom => {

@@ -58,7 +58,11 @@ class ProtocolFidelity(unittest.TestCase):
         g.cli("aap", "create", "--name", "other-app", "--policies", '["other"]')
         _, key_file = g.new_client_key("app")
         _, other_file = g.new_client_key("other-app")
-        g.start()
+        # Response headers and the Decrypt forms are the handler's; the decision on the header's
+        # version is policy-core's `authorize`, the same code in both enforcers (the wasm filter's
+        # reporting of it is covered by host-runtime/tests/trust_decision.rs). AAPKIT_E2E_ENFORCER
+        # picks the enforcer (default native: quick to start).
+        g.start("--enforcer", os.environ.get("AAPKIT_E2E_ENFORCER", "native"))
         cls.c = g.client(key_file)
         cls.other = g.client(other_file)
         cls.versions = {k: g.cli("key", "describe", "--key-id", k)["PrimaryKeyVersion"]

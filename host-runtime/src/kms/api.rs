@@ -188,7 +188,11 @@ impl<K: KeyRing> InstanceApi<K> {
                 let named = self.keyring.resolve_key(key_id)?;
                 match (key, named) {
                     (Some(key), Some(named)) if named.key_id == key.key_id => key,
-                    _ => return Err(mismatch(format_args!("the decision allowed {allowed}, the request names {key_id}"))),
+                    _ => {
+                        return Err(mismatch(format_args!(
+                            "the decision allowed {allowed}, the request names {key_id}"
+                        )))
+                    }
                 }
             }
             Some(other) => return Err(mismatch(format_args!("a key call was allowed for {other:?}"))),

@@ -225,10 +225,9 @@ impl Gateway {
         let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
         // One snapshot for the whole request: the decision and the action use the same configuration.
         let snapshot = self.snapshots.load();
-        let outcome = self.enforcer.check_with(
-            &snapshot.policy,
-            &EnforceRequest { headers: &headers, body: &body, peer, now, request_id },
-        );
+        let outcome = self
+            .enforcer
+            .check_with(&snapshot.policy, &EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body } => {
@@ -301,7 +300,10 @@ impl Gateway {
         };
         match reference {
             ResourceRef::SecretName(name) => (format!("secret/{name}"), Some(api.qps_group(None))),
-            ResourceRef::KeyId(given) | ResourceRef::KeyVersionId(given) => match self.api.resolve_key(snapshot, &reference) {
+            ResourceRef::KeyId(given) | ResourceRef::KeyVersionId(given) => match self
+                .api
+                .resolve_key(snapshot, &reference)
+            {
                 Some((key_id, spec)) => (resource_label(Some(api), Some(&key_id)), Some(api.qps_group(Some(&spec)))),
                 None if matches!(reference, ResourceRef::KeyId(_)) => {
                     (resource_label(Some(api), Some(given)), Some(api.qps_group(None)))

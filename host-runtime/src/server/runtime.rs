@@ -53,7 +53,11 @@ pub struct InstanceApiHandler {
 
 fn internal_failure() -> ApiFailure {
     let code = policy_core::ErrorCode::InternalFailure;
-    ApiFailure { status: code.http_status(), code: code.as_str().to_owned(), message: code.default_message().to_owned() }
+    ApiFailure {
+        status: code.http_status(),
+        code: code.as_str().to_owned(),
+        message: code.default_message().to_owned(),
+    }
 }
 
 impl ApiHandler for InstanceApiHandler {
@@ -76,7 +80,9 @@ impl ApiHandler for InstanceApiHandler {
         let api = InstanceApi::authorized(&*snapshot.ring, &self.cache, caller.authorized.resource.clone());
         match api.handle_reporting(api_name, body, request_id) {
             Ok((body, key_version_id)) => Ok(ApiOutput { body, key_version_id }),
-            Err(e) => Err(ApiFailure { status: e.code.http_status(), code: e.code.as_str().to_string(), message: e.message }),
+            Err(e) => {
+                Err(ApiFailure { status: e.code.http_status(), code: e.code.as_str().to_string(), message: e.message })
+            }
         }
     }
 

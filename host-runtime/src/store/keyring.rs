@@ -11,7 +11,7 @@ use super::secrets::{parse_data_type, secret_names, stages_of};
 use super::time::format_time;
 use super::{read_generation, Store, StoreError};
 use crate::kms::keyring::{
-    IndexedKeyRing, InMemoryKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord,
+    InMemoryKeyRing, IndexedKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord,
 };
 
 #[derive(Default)]

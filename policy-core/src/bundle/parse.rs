@@ -417,13 +417,12 @@ fn secret(ctx: &mut Ctx, path: &str, v: &JVal) -> Secret {
 }
 
 fn gateway(ctx: &mut Ctx, path: &str, v: &JVal) -> Gateway {
-    let mut g =
-        Gateway {
-            scope: String::new(),
-            trusted_proxies: Vec::new(),
-            max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
-            generation: None,
-        };
+    let mut g = Gateway {
+        scope: String::new(),
+        trusted_proxies: Vec::new(),
+        max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
+        generation: None,
+    };
     let Some(f) = Fields::new(ctx, path, v, &["Scope", "TrustedProxies", "MaxSkewSeconds", "Generation"]) else {
         return g;
     };

@@ -91,7 +91,11 @@ fn signing_digest(message_type: &str, message: &[u8], digest: &[u8]) -> Result<(
 }
 
 impl<K: KeyRing> InstanceApi<K> {
-    fn signing_key(&self, api: &str, key_id: &str) -> Result<(std::sync::Arc<KeyRecord>, std::sync::Arc<ParsedKey>), KmsError> {
+    fn signing_key(
+        &self,
+        api: &str,
+        key_id: &str,
+    ) -> Result<(std::sync::Arc<KeyRecord>, std::sync::Arc<ParsedKey>), KmsError> {
         let key = self.asymmetric_key(api, key_id)?;
         let parsed = self.parsed(&key, &key.initial_version_id)?;
         Ok((key, parsed))
