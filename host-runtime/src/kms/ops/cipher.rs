@@ -83,6 +83,9 @@ pub(crate) struct Sealed {
     pub iv: [u8; NONCE_LEN],
 }
 
+/// An opened symmetric ciphertext: the key, the version used and the plaintext.
+type Opened = (Arc<KeyRecord>, String, Zeroizing<Vec<u8>>);
+
 fn bad_blob() -> KmsError {
     KmsError::invalid("The CiphertextBlob is invalid or the Aad does not match.")
 }
@@ -125,7 +128,7 @@ impl<K: KeyRing> InstanceApi<K> {
         ciphertext_blob: &[u8],
         aad: &[u8],
         iv: &[u8],
-    ) -> Result<(Arc<KeyRecord>, String, Zeroizing<Vec<u8>>), KmsError> {
+    ) -> Result<Opened, KmsError> {
         if ciphertext_blob.is_empty() {
             return Err(KmsError::missing("CiphertextBlob"));
         }
@@ -186,7 +189,7 @@ impl<K: KeyRing> InstanceApi<K> {
         ciphertext: &[u8],
         aad: &[u8],
         iv: &[u8],
-    ) -> Result<(Arc<KeyRecord>, String, Zeroizing<Vec<u8>>), KmsError> {
+    ) -> Result<Opened, KmsError> {
         let iv: [u8; NONCE_LEN] = iv.try_into().map_err(|_| {
             KmsError::invalid(format!("The Iv must be {NONCE_LEN} bytes with x-kms-migrationkeyversionid."))
         })?;
