@@ -221,6 +221,10 @@ fn sdk_signed_vector_is_allowed_with_and_without_offload() {
                 ("x-aapkit-client-key".to_string(), "key_for_unit_test".to_string()),
                 ("x-aapkit-resource".to_string(), "key-test".to_string()),
                 ("x-aapkit-qps-group".to_string(), "Symmetric".to_string()),
+                // Set even when empty, so no client value under these names can pass as the filter's.
+                ("x-aapkit-key-version".to_string(), String::new()),
+                ("x-aapkit-secret-key".to_string(), String::new()),
+                ("x-aapkit-generation".to_string(), String::new()),
             ]
         );
         let stats = host.stats();
@@ -241,7 +245,9 @@ fn allowed_requests_carry_the_caller_and_spoofed_headers_are_dropped() {
     assert!(added_headers.contains(&("x-aapkit-policy".into(), "app-secrets".into())), "{added_headers:?}");
     assert!(added_headers.contains(&("x-aapkit-resource".into(), "app/db-password".into())), "{added_headers:?}");
     assert!(added_headers.contains(&("x-aapkit-qps-group".into(), "GetSecretValue".into())), "{added_headers:?}");
-    assert_eq!(headers.iter().filter(|(k, _)| k.starts_with("x-aapkit-")).count(), 5, "{headers:?}");
+    let secret_key = added_headers.iter().find(|(k, _)| k == "x-aapkit-secret-key").map(|(_, v)| v.as_str());
+    assert!(secret_key.is_some_and(|k| !k.is_empty()), "the secret's key is reported: {added_headers:?}");
+    assert_eq!(headers.iter().filter(|(k, _)| k.starts_with("x-aapkit-")).count(), 8, "{headers:?}");
     assert!(!headers.iter().any(|(_, v)| v == "spoofed"));
 }
 
@@ -721,6 +727,10 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
                 policy: "app-keys".into(),
                 resource: "key/key-test".into(),
                 qps_group: Some(policy_core::QpsGroup::Symmetric),
+                authorized: aapkit_host::kms::Authorized {
+                    generation: None,
+                    resource: aapkit_host::kms::AuthorizedResource::Key { key_id: "key-test".into(), version_id: None },
+                },
             }
         ),
         other => panic!("{other:?}"),

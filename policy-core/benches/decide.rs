@@ -80,7 +80,12 @@ fn bundle() -> Bundle {
         secrets: (0..200)
             .map(|i| Secret { secret_name: format!("app/secret-{i}"), encryption_key_id: "key-0999".into() })
             .collect(),
-        gateway: Some(Gateway { scope: "kst-bench".into(), trusted_proxies: vec![], max_skew_seconds: 900 }),
+        gateway: Some(Gateway {
+            scope: "kst-bench".into(),
+            trusted_proxies: vec![],
+            max_skew_seconds: 900,
+            generation: None,
+        }),
     }
 }
 

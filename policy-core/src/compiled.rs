@@ -77,6 +77,7 @@ pub(crate) struct CGateway {
     pub(crate) scope: Box<str>,
     pub(crate) trusted: IpSet,
     pub(crate) max_skew: u32,
+    pub(crate) generation: Option<u64>,
 }
 
 /// A validated, indexed bundle. Build once with [`Bundle::compile`] or [`compile_bundle`],
@@ -111,6 +112,11 @@ impl CompiledBundle {
     /// The bundle this was compiled from.
     pub fn bundle(&self) -> &Bundle {
         &self.source
+    }
+
+    /// `Gateway.Generation`: the control-plane generation the bundle was exported at.
+    pub fn generation(&self) -> Option<u64> {
+        self.gateway.as_ref().and_then(|g| g.generation)
     }
 
     /// `Gateway.Scope`, when the bundle has a Gateway section.
@@ -259,6 +265,7 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         scope: g.scope.as_str().into(),
         trusted: IpSet::from_cidrs(&g.trusted_proxies),
         max_skew: g.max_skew_seconds,
+        generation: g.generation,
     });
 
     Ok(CompiledBundle {

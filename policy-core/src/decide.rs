@@ -257,6 +257,11 @@ pub struct Decision<'a> {
     pub resource: Option<&'a str>,
     /// The key's KeySpec when the resource is a catalogued key (for the QPS group).
     pub key_spec: Option<&'a str>,
+    /// The key version the request named (a Decrypt blob's), set by `authorize`: the upstream
+    /// must use exactly this version.
+    pub key_version: Option<&'a str>,
+    /// For GetSecretValue: the secret's encryption key id the decision covered.
+    pub secret_key: Option<&'a str>,
     /// For a policy deny: how every policy of the AAP fared on the requirement that failed.
     pub trace: PolicyTraces<'a>,
     pub reason: DenyReason<'a>,
@@ -273,6 +278,8 @@ impl<'a> Decision<'a> {
             api: None,
             resource: None,
             key_spec: None,
+            key_version: None,
+            secret_key: None,
             trace: PolicyTraces::default(),
             reason,
         }
@@ -529,6 +536,7 @@ pub(crate) fn decide_for_key<'a>(
             };
             let Some(k) = b.keys.get(s.key) else { return d.with_reason(DenyReason::SecretNotFound(name)) };
             d.key_spec = Some(&k.spec);
+            d.secret_key = Some(&k.id);
             // SecretUser on the shared gateway covers the secret alone; otherwise the AAP also
             // needs key use on the encryption key (reference 2.3).
             if !(shared && p.perms & secret_user != 0) {

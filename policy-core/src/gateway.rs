@@ -15,4 +15,12 @@ pub mod upstream_headers {
     pub const RESOURCE: &str = "x-aapkit-resource";
     /// The QPS group of the request (`QpsGroup::name`).
     pub const QPS_GROUP: &str = "x-aapkit-qps-group";
+    /// The key version the request named (a Decrypt blob's), when it named one: the upstream
+    /// must use exactly this version.
+    pub const KEY_VERSION: &str = "x-aapkit-key-version";
+    /// For GetSecretValue: the secret's encryption key id the decision covered.
+    pub const SECRET_KEY: &str = "x-aapkit-secret-key";
+    /// `Gateway.Generation` of the bundle the decision was made under (absent when the bundle
+    /// has none): the upstream acts only on a key ring of the same generation.
+    pub const GENERATION: &str = "x-aapkit-generation";
 }

@@ -43,6 +43,8 @@ pub use http::{
     authorize, string_to_sign, verify_request, HttpRequestView, PeerAddr, VerifiedRequest, API_VERSION, CONTENT_TYPE,
     SIGNATURE_METHOD,
 };
-pub use proto_scan::{extract_resource, ProtoError, ResourceRef};
+pub use proto_scan::{
+    extract_resource, extract_resource_with_header, ProtoError, ResourceRef, MIGRATION_KEY_VERSION_HEADER,
+};
 // - time without a clock
 pub use time::{format_iso8601, format_rfc1123, parse_iso8601, parse_rfc1123, parse_rfc3339, UnixTime};

@@ -139,6 +139,29 @@ pub enum ResourceRef<'a> {
 /// Scans `body` (the protobuf request of `api`) for the resource it names. `Ok(None)` when the
 /// operation has no resource (GenerateRandom) or the field is absent/empty.
 pub fn extract_resource(api: Api, body: &[u8]) -> Result<Option<ResourceRef<'_>>, ProtoError> {
+    extract(api, body, None)
+}
+
+/// The signed request header of Decrypt's older form (the transfer SDK converting classic
+/// ciphertexts): it names the key version, and the body carries `Iv` and the bare ciphertext.
+pub const MIGRATION_KEY_VERSION_HEADER: &str = "x-kms-migrationkeyversionid";
+
+/// [`extract_resource`] for a request that may carry [`MIGRATION_KEY_VERSION_HEADER`]: for Decrypt
+/// without a KeyId the header's version is the resource (the body's blob is then not a
+/// self-describing blob and is not parsed). Other APIs ignore the header.
+pub fn extract_resource_with_header<'a>(
+    api: Api,
+    body: &'a [u8],
+    header_version: Option<&'a str>,
+) -> Result<Option<ResourceRef<'a>>, ProtoError> {
+    extract(api, body, header_version.filter(|v| !v.is_empty() && api == Api::Decrypt))
+}
+
+fn extract<'a>(
+    api: Api,
+    body: &'a [u8],
+    header_version: Option<&'a str>,
+) -> Result<Option<ResourceRef<'a>>, ProtoError> {
     // Field 1 is SecretName for GetSecretValue, CiphertextBlob for the decrypts.
     let (string_field, blob_field) = match api {
         Api::GenerateRandom => {
@@ -174,6 +197,7 @@ pub fn extract_resource(api: Api, body: &[u8]) -> Result<Option<ResourceRef<'_>>
         (_, Some(n)) if !n.is_empty() => {
             Ok(Some(if api == Api::GetSecretValue { ResourceRef::SecretName(n) } else { ResourceRef::KeyId(n) }))
         }
+        (Api::Decrypt, _) if header_version.is_some() => Ok(header_version.map(ResourceRef::KeyVersionId)),
         (Api::Decrypt | Api::AdvanceDecrypt, _) => match blob {
             Some(b) if !b.is_empty() => {
                 let parsed = blob::parse_symmetric(b).map_err(ProtoError::Blob)?;
@@ -218,6 +242,25 @@ mod tests {
             put_bytes(&mut v, *f, b);
         }
         v
+    }
+
+    /// Decrypt's older form: the signed header names the version; the bare ciphertext in field 1
+    /// is not parsed as a blob. A KeyId still wins; other APIs ignore the header.
+    #[test]
+    fn migration_header_names_the_decrypt_version() {
+        let v = "00000000-0000-4000-8000-000000000001";
+        let bare = msg(&[(1, b"not a blob at all"), (4, &[7u8; 12])]);
+        assert!(extract_resource(Api::Decrypt, &bare).is_err());
+        assert_eq!(extract_resource_with_header(Api::Decrypt, &bare, Some(v)), Ok(Some(ResourceRef::KeyVersionId(v))));
+        let with_key = msg(&[(1, b"x"), (2, b"alias/a")]);
+        assert_eq!(
+            extract_resource_with_header(Api::Decrypt, &with_key, Some(v)),
+            Ok(Some(ResourceRef::KeyId("alias/a")))
+        );
+        assert!(extract_resource_with_header(Api::AdvanceDecrypt, &bare, Some(v)).is_err());
+        assert!(extract_resource_with_header(Api::Decrypt, &bare, Some("")).is_err());
+        let enc = msg(&[(1, b"key-1")]);
+        assert_eq!(extract_resource_with_header(Api::Encrypt, &enc, Some(v)), Ok(Some(ResourceRef::KeyId("key-1"))));
     }
 
     #[test]

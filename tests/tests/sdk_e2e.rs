@@ -32,3 +32,9 @@ fn python_sdk_end_to_end() -> Result<(), String> {
 fn python_sdk_operations() -> Result<(), String> {
     run_script("test_ops_sdk.py")
 }
+
+/// `x-kms-migrationkeyversionid` on crypto responses and the older Decrypt form (issue 10 §6).
+#[test]
+fn python_sdk_protocol_fidelity() -> Result<(), String> {
+    run_script("test_protocol_sdk.py")
+}

@@ -16,7 +16,57 @@ use policy_core::ErrorCode;
 /// requests that were allowed.
 pub struct InstanceApi<K: KeyRing> {
     pub(crate) keyring: K,
-    pub(crate) cache: KeyCache,
+    pub(crate) cache: Arc<KeyCache>,
+    /// `Some` on the server's request path: what the enforcer allowed, the only resource this
+    /// call may use. `None` for direct library use (tests, tools), where the caller is trusted.
+    pub(crate) authorized: Option<AuthorizedResource>,
+    /// The key version whose material the call used (the `x-kms-migrationkeyversionid` response
+    /// header); per call on the server's path.
+    used_version: std::sync::Mutex<Option<String>>,
+}
+
+/// What an enforcer allowed, in the form the handler executes it: the resource resolved when the
+/// decision was made, and the configuration generation it was made under.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Authorized {
+    /// `Gateway.Generation` of the bundle the decision was made under (`None`: the bundle had none).
+    pub generation: Option<u64>,
+    pub resource: AuthorizedResource,
+}
+
+/// The resource of an allowed call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AuthorizedResource {
+    /// Nothing: enough for GenerateRandom only.
+    #[default]
+    None,
+    /// A key (aliases resolved), and the key version when the request named one (a blob's).
+    Key { key_id: String, version_id: Option<String> },
+    /// A secret and the encryption key the decision covered.
+    Secret { name: String, key_id: String },
+}
+
+/// The parsed-key cache, shared by the per-request [`InstanceApi`] views of one server.
+#[derive(Clone, Default)]
+pub struct SharedKeyCache(Arc<KeyCache>);
+
+impl SharedKeyCache {
+    /// Drops all cached parsed keys (a key version was removed or replaced).
+    pub fn clear(&self) {
+        self.0.clear();
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+}
+
+/// A decision and the key ring it is acted on do not agree: a server fault, never the caller's.
+pub(crate) fn mismatch(what: std::fmt::Arguments<'_>) -> KmsError {
+    eprintln!("aapkit: refusing a call whose decision and key ring disagree: {what}");
+    KmsError::internal()
 }
 
 /// Response messages carry the request id; one trait so the dispatcher can fill it in.
@@ -54,7 +104,18 @@ type Op<K, Req, Resp> = fn(&InstanceApi<K>, Req) -> Result<Resp, KmsError>;
 
 impl<K: KeyRing> InstanceApi<K> {
     pub fn new(keyring: K) -> Self {
-        InstanceApi { keyring, cache: KeyCache::default() }
+        InstanceApi { keyring, cache: Arc::default(), authorized: None, used_version: Default::default() }
+    }
+
+    /// The view one allowed request runs through: only `authorized` may be used, on `keyring`
+    /// (the snapshot the decision was made in); parsed keys come from `cache`.
+    pub fn authorized(keyring: K, cache: &SharedKeyCache, authorized: AuthorizedResource) -> Self {
+        InstanceApi {
+            keyring,
+            cache: Arc::clone(&cache.0),
+            authorized: Some(authorized),
+            used_version: Default::default(),
+        }
     }
 
     pub fn keyring(&self) -> &K {
@@ -113,18 +174,52 @@ impl<K: KeyRing> InstanceApi<K> {
         Ok(resp.encode_to_vec())
     }
 
-    /// An existing key in state `Enabled`, by id or alias.
-    pub(crate) fn enabled_key(&self, key_id: &str) -> Result<KeyRecord, KmsError> {
+    /// An existing key in state `Enabled`, by id or alias. On the server's path it is the key the
+    /// decision named, and the request's reference must name that same key in this key ring.
+    pub(crate) fn enabled_key(&self, key_id: &str) -> Result<Arc<KeyRecord>, KmsError> {
         if key_id.is_empty() {
             return Err(KmsError::missing("KeyId"));
         }
-        let key = self.keyring.resolve_key(key_id)?.ok_or_else(KmsError::key_not_found)?;
+        let key = match &self.authorized {
+            None => self.keyring.resolve_key(key_id)?.ok_or_else(KmsError::key_not_found)?,
+            Some(AuthorizedResource::Key { key_id: allowed, .. }) => {
+                // By id, never by the alias: the alias may point elsewhere by now.
+                let key = self.keyring.resolve_key(allowed)?.filter(|k| k.key_id == *allowed);
+                let named = self.keyring.resolve_key(key_id)?;
+                match (key, named) {
+                    (Some(key), Some(named)) if named.key_id == key.key_id => key,
+                    _ => {
+                        return Err(mismatch(format_args!(
+                            "the decision allowed {allowed}, the request names {key_id}"
+                        )))
+                    }
+                }
+            }
+            Some(other) => return Err(mismatch(format_args!("a key call was allowed for {other:?}"))),
+        };
         check_enabled(&key)?;
         Ok(key)
     }
 
+    /// The key that owns a blob's key version, when the request named no KeyId. On the server's
+    /// path the version must be the one the decision was made on, and belong to its key.
+    pub(crate) fn key_of_version(&self, version_id: &str) -> Result<Arc<KeyRecord>, KmsError> {
+        let key = self.keyring.key_by_version(version_id)?;
+        match &self.authorized {
+            None => key.ok_or_else(KmsError::key_not_found),
+            Some(AuthorizedResource::Key { key_id, version_id: Some(allowed) })
+                if allowed == version_id && key.as_ref().is_some_and(|k| k.key_id == *key_id) =>
+            {
+                key.ok_or_else(KmsError::internal)
+            }
+            Some(other) => {
+                Err(mismatch(format_args!("the decision allowed {other:?}, the blob names version {version_id}")))
+            }
+        }
+    }
+
     /// An enabled symmetric key, for an operation (`api`) that needs one.
-    pub(crate) fn symmetric_key(&self, api: &str, key_id: &str) -> Result<KeyRecord, KmsError> {
+    pub(crate) fn symmetric_key(&self, api: &str, key_id: &str) -> Result<Arc<KeyRecord>, KmsError> {
         let key = self.enabled_key(key_id)?;
         if !key.spec.is_symmetric() {
             return Err(KmsError::wrong_key_type(api, key.spec));
@@ -133,7 +228,7 @@ impl<K: KeyRing> InstanceApi<K> {
     }
 
     /// An enabled asymmetric key, for an operation (`api`) that needs one.
-    pub(crate) fn asymmetric_key(&self, api: &str, key_id: &str) -> Result<KeyRecord, KmsError> {
+    pub(crate) fn asymmetric_key(&self, api: &str, key_id: &str) -> Result<Arc<KeyRecord>, KmsError> {
         let key = self.enabled_key(key_id)?;
         if key.spec.is_symmetric() {
             return Err(KmsError::wrong_key_type(api, key.spec));
@@ -142,10 +237,39 @@ impl<K: KeyRing> InstanceApi<K> {
     }
 
     /// The parsed (cached) key of one version of `key`.
+    /// Every use of key material goes through here: on the server's path it is the last check
+    /// that the key (and the version, when the decision named one) is the authorized one.
     pub(crate) fn parsed(&self, key: &KeyRecord, version_id: &str) -> Result<Arc<ParsedKey>, KmsError> {
+        match &self.authorized {
+            None => {}
+            Some(AuthorizedResource::Key { key_id, version_id: allowed })
+                if *key_id == key.key_id && allowed.as_ref().is_none_or(|v| v == version_id) => {}
+            Some(other) => {
+                return Err(mismatch(format_args!(
+                    "the decision allowed {other:?}, the call uses {} version {version_id}",
+                    key.key_id
+                )))
+            }
+        }
         // The key ring named this version as initial/primary or found the key by it: it must exist.
         let version = key.version(version_id).ok_or_else(KmsError::internal)?;
-        self.cache.get(key.spec, version)
+        let parsed = self.cache.get(key.spec, version)?;
+        *self.used_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(version_id.to_owned());
+        Ok(parsed)
+    }
+
+    /// [`InstanceApi::handle`], also returning the key version the call used (none for
+    /// GenerateRandom and GetSecretValue): what the gateway reports in `x-kms-migrationkeyversionid`.
+    pub fn handle_reporting(
+        &self,
+        api_name: &str,
+        body: &[u8],
+        request_id: &str,
+    ) -> Result<(Vec<u8>, Option<String>), KmsError> {
+        *self.used_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let out = self.handle(api_name, body, request_id)?;
+        let used = self.used_version.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        Ok((out, used))
     }
 }
 

@@ -29,7 +29,7 @@ pub mod keyring;
 pub mod material;
 mod ops;
 
-pub use api::InstanceApi;
+pub use api::{Authorized, AuthorizedResource, InstanceApi, SharedKeyCache};
 pub use error::KmsError;
-pub use keyring::{InMemoryKeyRing, KeyRing};
+pub use keyring::{InMemoryKeyRing, IndexedKeyRing, KeyRing};
 pub use material::{generate_material, public_key_der, public_key_pem};

@@ -55,6 +55,10 @@ pub struct Metrics {
     pub webhook_delivered: AtomicU64,
     pub webhook_failed_attempts: AtomicU64,
     pub webhook_given_up: AtomicU64,
+    /// Configuration reloads that failed (each is retried until one succeeds).
+    pub config_reload_failures: AtomicU64,
+    /// The control-plane generation of the configuration snapshot in force.
+    pub config_generation: AtomicU64,
 }
 
 fn api_slot(name: &str) -> (usize, &'static str) {
@@ -156,6 +160,24 @@ impl Metrics {
         );
         for g in GROUPS {
             line(o, "aapkit_quota_rejections_total", &[("group", group_name(g))], self.quota_rejections(g));
+        }
+
+        for (name, help, kind, v) in [
+            (
+                "aapkit_config_reload_failures_total",
+                "Configuration reloads that failed (the previous configuration stayed in force; retried).",
+                "counter",
+                &self.config_reload_failures,
+            ),
+            (
+                "aapkit_config_generation",
+                "Control-plane generation of the key ring and policy bundle in force.",
+                "gauge",
+                &self.config_generation,
+            ),
+        ] {
+            family(o, name, kind, help);
+            line(o, name, &[], v.load(Ordering::Relaxed));
         }
 
         if let Some(f) = filter {

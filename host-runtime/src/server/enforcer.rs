@@ -5,6 +5,9 @@
 //! Both receive the same bundle and must reach the same decisions.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use crate::kms::{Authorized, AuthorizedResource};
 
 /// One request as the enforcer sees it. Header names are lower case.
 pub struct EnforceRequest<'a> {
@@ -27,6 +30,40 @@ pub struct Caller {
     pub resource: String,
     /// The QPS quota group, when the enforcer knows it.
     pub qps_group: Option<policy_core::QpsGroup>,
+    /// Exactly what was allowed, for the handler to execute (it never resolves a reference again).
+    pub authorized: Authorized,
+}
+
+/// What an allow authorizes, from the decision's parts: the resolved key (and the version the
+/// request named) or the secret and its encryption key. A part the API needs that is missing
+/// leaves the resource `None`, which serves no keyed call (fail closed).
+pub fn authorized(
+    api: Option<policy_core::Api>,
+    resource: Option<&str>,
+    key_version: Option<&str>,
+    secret_key: Option<&str>,
+    generation: Option<u64>,
+) -> Authorized {
+    let present = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+    let resource = match (api.map(policy_core::Api::resource_kind), present(resource)) {
+        (Some(policy_core::ResourceKind::Key), Some(key_id)) => {
+            AuthorizedResource::Key { key_id, version_id: present(key_version) }
+        }
+        (Some(policy_core::ResourceKind::Secret), Some(name)) => match present(secret_key) {
+            Some(key_id) => AuthorizedResource::Secret { name, key_id },
+            None => AuthorizedResource::None,
+        },
+        _ => AuthorizedResource::None,
+    };
+    Authorized { generation, resource }
+}
+
+/// A bundle an enforcer has validated and compiled, ready to decide under, not yet in force:
+/// the server publishes it together with the key ring of the same generation.
+#[derive(Clone)]
+pub enum PreparedPolicy {
+    Native(Arc<policy_core::CompiledBundle>),
+    Wasm(crate::wasm_host::PreparedBundle),
 }
 
 /// The audit form of a resource: `key/<id>`, `secret/<name>`, empty for none.
@@ -54,7 +91,12 @@ pub trait Enforcer: Send + Sync {
     /// Replaces the policy bundle. On error the previous bundle stays in force and every message
     /// names the JSON path at fault.
     fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>>;
+    /// Validates and compiles a bundle without putting it in force anywhere.
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>>;
+    /// Decides under the bundle [`Enforcer::configure`] put in force.
     fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// Decides under `policy` (prepared by this enforcer; another's fails closed).
+    fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
     /// A short name for logs and metrics (`wasm` or `native`).
     fn kind(&self) -> &'static str;
     /// Counters of the filter host (traps, VM restarts), for the metrics; `None` when not wasm.

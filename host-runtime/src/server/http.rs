@@ -16,6 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use policy_core::{Api, ErrorCode, QpsGroup, ResourceRef};
 
 use super::enforcer::{resource_label, Caller, EnforceOutcome, EnforceRequest, Enforcer};
+use super::snapshot::{Snapshot, Snapshots};
 use crate::ops::quota::QuotaGate;
 
 /// The Instance API's body limit (reference §1.8): larger bodies get 413 with no error body.
@@ -32,12 +33,34 @@ pub struct ApiFailure {
     pub message: String,
 }
 
+/// A served Instance API call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiOutput {
+    /// The protobuf response.
+    pub body: Vec<u8>,
+    /// The key version the call used, sent as `x-kms-migrationkeyversionid` (as Alibaba's
+    /// instance gateway does; the transfer SDK builds classic ciphertexts from it).
+    pub key_version_id: Option<String>,
+}
+
+/// The response header naming the key version a crypto call used.
+pub const KEY_VERSION_HEADER: &str = "x-kms-migrationkeyversionid";
+
 /// The native Instance API behind the enforcer.
 pub trait ApiHandler: Send + Sync {
-    fn handle(&self, api_name: &str, body: &[u8], request_id: &str, caller: &Caller) -> Result<Vec<u8>, ApiFailure>;
+    /// Runs an allowed call: exactly what `caller.authorized` names, on `snapshot`'s key ring
+    /// (the snapshot the decision was made under).
+    fn handle(
+        &self,
+        api_name: &str,
+        body: &[u8],
+        request_id: &str,
+        caller: &Caller,
+        snapshot: &Snapshot,
+    ) -> Result<ApiOutput, ApiFailure>;
     /// The key id and KeySpec a key reference (id, alias or key-version id) names, for the audit
     /// resource and the QPS group when the enforcer does not report them.
-    fn resolve_key(&self, _reference: &ResourceRef<'_>) -> Option<(String, String)> {
+    fn resolve_key(&self, _snapshot: &Snapshot, _reference: &ResourceRef<'_>) -> Option<(String, String)> {
         None
     }
 }
@@ -76,6 +99,8 @@ impl RequestObserver for NoObserver {
 pub struct Gateway {
     pub enforcer: Arc<dyn Enforcer>,
     pub api: Arc<dyn ApiHandler>,
+    /// The key ring and policy bundle in force, loaded once per request.
+    pub snapshots: Arc<Snapshots>,
     pub observer: Arc<dyn RequestObserver>,
     /// Seconds since the epoch; injected so tests can move time.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -198,11 +223,15 @@ impl Gateway {
         };
 
         let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
-        let outcome = self.enforcer.check(&EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
+        // One snapshot for the whole request: the decision and the action use the same configuration.
+        let snapshot = self.snapshots.load();
+        let outcome = self
+            .enforcer
+            .check_with(&snapshot.policy, &EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body } => {
-                (record.resource, record.qps_group) = self.resource_of(api_name, &body);
+                (record.resource, record.qps_group) = self.resource_of(&snapshot, api_name, &body);
                 record.error_code =
                     policy_core::wire::decode_error(&deny_body).map(|e| e.error_code).unwrap_or_default();
                 let mut resp = Response::new(Full::new(Bytes::from(deny_body)));
@@ -224,7 +253,7 @@ impl Gateway {
             record.client_key_id.clone_from(&caller.client_key_id);
         }
         if caller.resource.is_empty() || caller.qps_group.is_none() {
-            (record.resource, record.qps_group) = self.resource_of(api_name, &body);
+            (record.resource, record.qps_group) = self.resource_of(&snapshot, api_name, &body);
         }
         if !caller.resource.is_empty() {
             record.resource.clone_from(&caller.resource);
@@ -241,8 +270,14 @@ impl Gateway {
                 return error_response(code.http_status(), code.as_str(), code.default_message(), request_id);
             }
         }
-        match self.api.handle(api_name, &body, request_id, &caller) {
-            Ok(out) => protobuf_response(200, out, request_id),
+        match self.api.handle(api_name, &body, request_id, &caller, &snapshot) {
+            Ok(out) => {
+                let mut resp = protobuf_response(200, out.body, request_id);
+                if let Some(v) = out.key_version_id.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
+                    resp.headers_mut().insert(KEY_VERSION_HEADER, v);
+                }
+                resp
+            }
             Err(f) => {
                 record.error_code.clone_from(&f.code);
                 error_response(f.status, &f.code, &f.message, request_id)
@@ -255,7 +290,7 @@ impl Gateway {
     /// The resource and QPS group of a request read from its body, for enforcers that do not
     /// report them (the wasm filter) and for denied requests. Keys are resolved through the
     /// key ring when it knows them; otherwise the reference is kept as sent.
-    fn resource_of(&self, api_name: &str, body: &[u8]) -> (String, Option<QpsGroup>) {
+    fn resource_of(&self, snapshot: &Snapshot, api_name: &str, body: &[u8]) -> (String, Option<QpsGroup>) {
         let Some(api) = Api::from_name(api_name) else {
             return (String::new(), None);
         };
@@ -265,7 +300,10 @@ impl Gateway {
         };
         match reference {
             ResourceRef::SecretName(name) => (format!("secret/{name}"), Some(api.qps_group(None))),
-            ResourceRef::KeyId(given) | ResourceRef::KeyVersionId(given) => match self.api.resolve_key(&reference) {
+            ResourceRef::KeyId(given) | ResourceRef::KeyVersionId(given) => match self
+                .api
+                .resolve_key(snapshot, &reference)
+            {
                 Some((key_id, spec)) => (resource_label(Some(api), Some(&key_id)), Some(api.qps_group(Some(&spec)))),
                 None if matches!(reference, ResourceRef::KeyId(_)) => {
                     (resource_label(Some(api), Some(given)), Some(api.qps_group(None)))

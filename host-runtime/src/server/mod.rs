@@ -5,6 +5,7 @@ pub mod enforcer;
 pub mod http;
 pub mod native;
 pub mod runtime;
+pub mod snapshot;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use tokio::sync::watch;
 use tokio_rustls::{rustls, TlsAcceptor};
 
 pub use enforcer::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
-pub use http::{ApiFailure, ApiHandler, Gateway, NoObserver, RequestObserver, RequestRecord};
+pub use http::{ApiFailure, ApiHandler, ApiOutput, Gateway, NoObserver, RequestObserver, RequestRecord};
 
 /// How long in-flight connections get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

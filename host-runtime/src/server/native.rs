@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use policy_core::{authorize, compile_bundle, CompiledBundle, ErrorCode, HttpRequestView, PeerAddr};
 
-use super::enforcer::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
+use super::enforcer::{Caller, EnforceOutcome, EnforceRequest, Enforcer, PreparedPolicy};
 use crate::native_rsa::NativeVerifier;
 
 #[derive(Default)]
@@ -31,13 +31,16 @@ pub(crate) fn internal_failure(message: &str, request_id: &str) -> EnforceOutcom
 
 impl Enforcer for NativeEnforcer {
     fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
-        let compiled = compile_bundle(bundle_json)
-            .map_err(|errs| errs.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+        let compiled = compile(bundle_json)?;
         match self.bundle.write() {
-            Ok(mut slot) => *slot = Some(Arc::new(compiled)),
-            Err(poisoned) => *poisoned.into_inner() = Some(Arc::new(compiled)),
+            Ok(mut slot) => *slot = Some(compiled),
+            Err(poisoned) => *poisoned.into_inner() = Some(compiled),
         }
         Ok(())
+    }
+
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>> {
+        compile(bundle_json).map(PreparedPolicy::Native)
     }
 
     fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome {
@@ -45,36 +48,60 @@ impl Enforcer for NativeEnforcer {
             Ok(slot) => slot.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        let Some(bundle) = bundle else {
-            return internal_failure("The gateway has no policy bundle loaded yet.", req.request_id);
-        };
-        let headers: Vec<(&str, &str)> = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let xff = forwarded_for(req.headers);
-        let view = HttpRequestView { method: "POST", headers: &headers, body: req.body };
-        let peer = PeerAddr { ip: req.peer.ip(), forwarded_for: xff.as_deref() };
-        let decision = authorize(&bundle, &view, peer, req.now, &NativeVerifier);
-        if decision.allowed {
-            EnforceOutcome::Allow(Caller {
-                client_key_id: decision.client_key.unwrap_or_default().to_string(),
-                aap: decision.aap.unwrap_or_default().to_string(),
-                policy: decision.policy.unwrap_or_default().to_string(),
-                resource: super::enforcer::resource_label(decision.api, decision.resource),
-                qps_group: decision.qps_group(),
-            })
-        } else {
-            match decision.error_body(req.request_id) {
-                Some(body) => EnforceOutcome::Deny {
-                    status: decision.http_status(),
-                    headers: vec![("content-type".into(), "application/x-protobuf".into())],
-                    body,
-                },
-                None => internal_failure("The request was denied without a reason.", req.request_id),
-            }
+        match bundle {
+            Some(bundle) => decide(&bundle, req),
+            None => internal_failure("The gateway has no policy bundle loaded yet.", req.request_id),
+        }
+    }
+
+    fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
+        match policy {
+            PreparedPolicy::Native(bundle) => decide(bundle, req),
+            PreparedPolicy::Wasm(_) => internal_failure("The policy was prepared by another enforcer.", req.request_id),
         }
     }
 
     fn kind(&self) -> &'static str {
         "native"
+    }
+}
+
+fn compile(bundle_json: &str) -> Result<Arc<CompiledBundle>, Vec<String>> {
+    compile_bundle(bundle_json)
+        .map(Arc::new)
+        .map_err(|errs| errs.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>())
+}
+
+fn decide(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {
+    let headers: Vec<(&str, &str)> = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let xff = forwarded_for(req.headers);
+    let view = HttpRequestView { method: "POST", headers: &headers, body: req.body };
+    let peer = PeerAddr { ip: req.peer.ip(), forwarded_for: xff.as_deref() };
+    let decision = authorize(bundle, &view, peer, req.now, &NativeVerifier);
+    if decision.allowed {
+        EnforceOutcome::Allow(Caller {
+            client_key_id: decision.client_key.unwrap_or_default().to_string(),
+            aap: decision.aap.unwrap_or_default().to_string(),
+            policy: decision.policy.unwrap_or_default().to_string(),
+            resource: super::enforcer::resource_label(decision.api, decision.resource),
+            qps_group: decision.qps_group(),
+            authorized: super::enforcer::authorized(
+                decision.api,
+                decision.resource,
+                decision.key_version,
+                decision.secret_key,
+                bundle.generation(),
+            ),
+        })
+    } else {
+        match decision.error_body(req.request_id) {
+            Some(body) => EnforceOutcome::Deny {
+                status: decision.http_status(),
+                headers: vec![("content-type".into(), "application/x-protobuf".into())],
+                body,
+            },
+            None => internal_failure("The request was denied without a reason.", req.request_id),
+        }
     }
 }
 

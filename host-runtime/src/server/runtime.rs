@@ -3,18 +3,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use tokio::sync::watch;
 
 use super::enforcer::{Caller, Enforcer};
-use super::http::{ApiFailure, ApiHandler, Gateway, RequestObserver};
+use super::http::{ApiFailure, ApiHandler, ApiOutput, Gateway, RequestObserver};
 use super::native::NativeEnforcer;
+use super::snapshot::{build_snapshot, ReloadError, Snapshot, Snapshots};
 use super::Server;
-use crate::kms::keyring::{InMemoryKeyRing, KeyRecord, KeyRing, KeyRingError, SecretVersionRecord};
-use crate::kms::InstanceApi;
+use crate::kms::keyring::KeyRing;
+use crate::kms::{InstanceApi, SharedKeyCache};
 use crate::store::Store;
 
 /// How often the server looks at the control-plane generation.
@@ -42,72 +43,69 @@ pub struct ServeOptions {
     pub ops: crate::ops::OpsOptions,
 }
 
-/// The key ring the request path reads: a snapshot replaced as a whole on reload.
-#[derive(Clone, Default)]
-pub struct SharedKeyRing(Arc<RwLock<Arc<InMemoryKeyRing>>>);
-
-impl SharedKeyRing {
-    pub fn replace(&self, ring: Arc<InMemoryKeyRing>) {
-        match self.0.write() {
-            Ok(mut slot) => *slot = ring,
-            Err(poisoned) => *poisoned.into_inner() = ring,
-        }
-    }
-    fn current(&self) -> Arc<InMemoryKeyRing> {
-        match self.0.read() {
-            Ok(slot) => slot.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
+/// The Instance API as the request path calls it: each call runs on its snapshot's key ring,
+/// restricted to what the enforcer authorized.
+#[derive(Default)]
+pub struct InstanceApiHandler {
+    /// Parsed keys, shared across snapshots (entries are keyed by key-version id).
+    pub cache: SharedKeyCache,
 }
 
-impl KeyRing for SharedKeyRing {
-    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<KeyRecord>, KeyRingError> {
-        self.current().resolve_key(key_id_or_alias)
-    }
-    fn key_by_version(&self, version_id: &str) -> Result<Option<KeyRecord>, KeyRingError> {
-        self.current().key_by_version(version_id)
-    }
-    fn secret_value(
-        &self,
-        name: &str,
-        version_id: Option<&str>,
-        stage: Option<&str>,
-    ) -> Result<Option<SecretVersionRecord>, KeyRingError> {
-        self.current().secret_value(name, version_id, stage)
+fn internal_failure() -> ApiFailure {
+    let code = policy_core::ErrorCode::InternalFailure;
+    ApiFailure {
+        status: code.http_status(),
+        code: code.as_str().to_owned(),
+        message: code.default_message().to_owned(),
     }
 }
-
-/// The Instance API as the request path calls it.
-pub struct InstanceApiHandler(pub InstanceApi<SharedKeyRing>);
 
 impl ApiHandler for InstanceApiHandler {
-    fn handle(&self, api_name: &str, body: &[u8], request_id: &str, _caller: &Caller) -> Result<Vec<u8>, ApiFailure> {
-        self.0.handle(api_name, body, request_id).map_err(|e| ApiFailure {
-            status: e.code.http_status(),
-            code: e.code.as_str().to_string(),
-            message: e.message,
-        })
+    fn handle(
+        &self,
+        api_name: &str,
+        body: &[u8],
+        request_id: &str,
+        caller: &Caller,
+        snapshot: &Snapshot,
+    ) -> Result<ApiOutput, ApiFailure> {
+        if caller.authorized.generation != Some(snapshot.generation) {
+            // Decided under another configuration than the key ring at hand: never act on it.
+            eprintln!(
+                "aapkit: refusing {api_name} ({request_id}): decided under generation {:?}, key ring at {}",
+                caller.authorized.generation, snapshot.generation
+            );
+            return Err(internal_failure());
+        }
+        let api = InstanceApi::authorized(&*snapshot.ring, &self.cache, caller.authorized.resource.clone());
+        match api.handle_reporting(api_name, body, request_id) {
+            Ok((body, key_version_id)) => Ok(ApiOutput { body, key_version_id }),
+            Err(e) => {
+                Err(ApiFailure { status: e.code.http_status(), code: e.code.as_str().to_string(), message: e.message })
+            }
+        }
     }
 
-    fn resolve_key(&self, reference: &policy_core::ResourceRef<'_>) -> Option<(String, String)> {
-        let ring = self.0.keyring();
+    fn resolve_key(&self, snapshot: &Snapshot, reference: &policy_core::ResourceRef<'_>) -> Option<(String, String)> {
+        let ring = &*snapshot.ring;
         let found = match reference {
             policy_core::ResourceRef::KeyId(id) => ring.resolve_key(id),
             policy_core::ResourceRef::KeyVersionId(v) => ring.key_by_version(v),
             policy_core::ResourceRef::SecretName(_) => return None,
         };
-        found.ok().flatten().map(|k| (k.key_id, k.spec.as_str().to_owned()))
+        found.ok().flatten().map(|k| (k.key_id.clone(), k.spec.as_str().to_owned()))
     }
 }
 
-/// Everything `serve` runs, assembled and loaded with the current bundle.
+/// Everything `serve` runs, assembled and loaded with the current configuration.
 pub struct Assembled {
     pub gateway: Arc<Gateway>,
     pub store: Arc<Store>,
     pub enforcer: Arc<dyn Enforcer>,
-    pub ring: SharedKeyRing,
+    /// The configuration in force (key ring and bundle of one generation).
+    pub snapshots: Arc<Snapshots>,
     pub api: Arc<InstanceApiHandler>,
+    /// The generation loaded at start.
     pub generation: u64,
 }
 
@@ -132,57 +130,97 @@ pub fn assemble(
 ) -> anyhow::Result<Assembled> {
     let store = Arc::new(Store::open(&opts.data_dir).context("opening the store")?);
     let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref())?;
-    let (generation, snapshot) = store.keyring_snapshot().context("loading keys")?;
-    let ring = SharedKeyRing::default();
-    ring.replace(snapshot);
-    let bundle = store.export_bundle_json(&opts.instance_id).context("exporting the policy bundle")?;
-    enforcer
-        .configure(&bundle)
-        .map_err(|errs| anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")))?;
-    let api = Arc::new(InstanceApiHandler(InstanceApi::new(ring.clone())));
+    let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(|e| match e {
+        ReloadError::Rejected(errs) => anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")),
+        other => anyhow!("loading the configuration: {other}"),
+    })?;
+    let generation = first.generation;
+    let snapshots = Arc::new(Snapshots::new(first));
+    let api = Arc::new(InstanceApiHandler::default());
     let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
-    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock, quota });
-    Ok(Assembled { gateway, store, enforcer, ring, api, generation })
+    let gateway = Arc::new(Gateway {
+        enforcer: enforcer.clone(),
+        api: api.clone(),
+        snapshots: snapshots.clone(),
+        observer,
+        clock,
+        quota,
+    });
+    Ok(Assembled { gateway, store, enforcer, snapshots, api, generation })
 }
 
-/// Polls the store and applies control-plane changes. A bundle that fails to compile keeps the
-/// previous one in force (and says why on stderr).
-pub async fn reload_loop(a: Arc<Assembled>, instance_id: String, mut shutdown: watch::Receiver<bool>) {
-    let mut seen = a.generation;
+/// The first retry of a failed reload comes after this; each further failure doubles it.
+pub const RELOAD_RETRY_MIN: Duration = Duration::from_millis(500);
+/// The longest wait between two reload attempts after failures.
+pub const RELOAD_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Builds and publishes the snapshot of the store's current generation when it differs from the
+/// one in force. `Ok(true)` when a new snapshot was published.
+pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<bool, ReloadError> {
+    let current = a.store.generation()?;
+    if current == a.snapshots.generation() {
+        return Ok(false);
+    }
+    let next = build_snapshot(&a.store, a.enforcer.as_ref(), instance_id)?;
+    a.snapshots.publish(next);
+    // Versions removed or replaced must not be served from the parsed-key cache.
+    a.api.cache.clear();
+    Ok(true)
+}
+
+/// Polls the store and applies control-plane changes as one snapshot. A reload that fails (store
+/// read, export, bundle rejected) keeps the previous snapshot in force and is retried, with
+/// doubling backoff, until it succeeds; every failure is counted and logged.
+pub async fn reload_loop(
+    a: Arc<Assembled>,
+    instance_id: String,
+    metrics: Option<Arc<crate::ops::Metrics>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut wait = RELOAD_INTERVAL;
+    let mut backoff = RELOAD_RETRY_MIN;
+    if let Some(m) = &metrics {
+        m.config_generation.store(a.snapshots.generation(), Ordering::Relaxed);
+    }
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(RELOAD_INTERVAL) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
-        let current = match a.store.generation() {
-            Ok(g) => g,
-            Err(e) => {
-                eprintln!("aapkit: reading the control-plane generation failed: {e}");
-                continue;
-            }
-        };
-        if current == seen {
-            continue;
-        }
-        match a.store.keyring_snapshot() {
-            Ok((_, snapshot)) => {
-                a.ring.replace(snapshot);
-                a.api.0.invalidate();
-            }
-            Err(e) => eprintln!("aapkit: reloading keys failed (keeping the previous ones): {e}"),
-        }
-        match a.store.export_bundle_json(&instance_id) {
-            Ok(bundle) => {
-                if let Err(errs) = a.enforcer.configure(&bundle) {
-                    eprintln!(
-                        "aapkit: the new policy bundle was rejected (keeping the previous one):\n  {}",
-                        errs.join("\n  ")
-                    );
+        let a2 = a.clone();
+        let id = instance_id.clone();
+        // Unsealing keys and compiling the bundle is blocking work.
+        let result = tokio::task::spawn_blocking(move || reload_once(&a2, &id)).await;
+        match result {
+            Ok(Ok(_)) => {
+                wait = RELOAD_INTERVAL;
+                backoff = RELOAD_RETRY_MIN;
+                if let Some(m) = &metrics {
+                    m.config_generation.store(a.snapshots.generation(), Ordering::Relaxed);
                 }
             }
-            Err(e) => eprintln!("aapkit: exporting the policy bundle failed (keeping the previous one): {e}"),
+            Ok(Err(e)) => {
+                if let Some(m) = &metrics {
+                    m.config_reload_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                eprintln!(
+                    "aapkit: reloading the configuration failed (generation {} stays in force; retrying in {} ms): {e}",
+                    a.snapshots.generation(),
+                    backoff.as_millis()
+                );
+                wait = backoff;
+                backoff = (backoff * 2).min(RELOAD_RETRY_MAX);
+            }
+            Err(join) => {
+                if let Some(m) = &metrics {
+                    m.config_reload_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                eprintln!("aapkit: the reload task failed: {join}");
+                wait = backoff;
+                backoff = (backoff * 2).min(RELOAD_RETRY_MAX);
+            }
         }
-        seen = current;
     }
 }
 
@@ -197,6 +235,7 @@ pub fn unix_now() -> i64 {
 pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> anyhow::Result<()> {
     let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(unix_now);
     let ops_observer = crate::ops::OpsObserver::new(observer);
+    let metrics = ops_observer.metrics.clone();
     let assembled = Arc::new(assemble(&opts, ops_observer.clone(), clock.clone())?);
     let (tx, rx) = watch::channel(false);
     let ops = crate::ops::OpsRuntime::start(
@@ -221,7 +260,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
         if opts.plain_http { "http" } else { "https" },
         assembled.enforcer.kind()
     );
-    tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), rx.clone()));
+    tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), Some(metrics), rx.clone()));
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("aapkit: shutting down (finishing requests in flight)");

@@ -26,7 +26,9 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?} cannot be exported"))
 }
 
-fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
+/// The bundle for `scope`; `generation` goes into `Gateway.Generation` (the server's snapshots
+/// carry it, so an allow names the configuration it was decided under).
+pub(crate) fn build(tx: &Transaction<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
     let mut bundle = Bundle::default();
     for r in network_rules(tx)? {
         let ips = r
@@ -111,6 +113,7 @@ fn build(tx: &Transaction<'_>, scope: &str) -> Result<Bundle, StoreError> {
         scope: scope.to_owned(),
         trusted_proxies: Vec::new(),
         max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
+        generation,
     });
     Ok(bundle)
 }
@@ -119,7 +122,7 @@ impl Store {
     /// The bundle for a gateway serving `scope` (`kst-...` or `shared`), as typed values.
     pub fn export_bundle(&self, scope: &str) -> Result<Bundle, StoreError> {
         validate::scope("Scope", scope)?;
-        self.read(|tx| build(tx, scope))
+        self.read(|tx| build(tx, scope, None))
     }
 
     /// The bundle document (pretty JSON).
@@ -132,6 +135,6 @@ impl Store {
     /// this bundle can poll [`Store::generation`] and reload when it moves past the returned value.
     pub fn export_bundle_at(&self, scope: &str) -> Result<(u64, Bundle), StoreError> {
         validate::scope("Scope", scope)?;
-        self.read(|tx| Ok((super::read_generation(tx)?, build(tx, scope)?)))
+        self.read(|tx| Ok((super::read_generation(tx)?, build(tx, scope, None)?)))
     }
 }

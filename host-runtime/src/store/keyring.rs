@@ -10,15 +10,17 @@ use super::seal::{key_version_aad, secret_version_aad};
 use super::secrets::{parse_data_type, secret_names, stages_of};
 use super::time::format_time;
 use super::{read_generation, Store, StoreError};
-use crate::kms::keyring::{InMemoryKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord};
+use crate::kms::keyring::{
+    InMemoryKeyRing, IndexedKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord,
+};
 
 #[derive(Default)]
-pub(crate) struct SnapshotCache(Mutex<Option<(u64, Arc<InMemoryKeyRing>)>>);
+pub(crate) struct SnapshotCache(Mutex<Option<(u64, Arc<IndexedKeyRing>)>>);
 
 impl Store {
     /// Every live key (material unsealed), alias and secret version, consistent with the returned
     /// generation. Cached until the generation changes.
-    pub fn keyring_snapshot(&self) -> Result<(u64, Arc<InMemoryKeyRing>), StoreError> {
+    pub fn keyring_snapshot(&self) -> Result<(u64, Arc<IndexedKeyRing>), StoreError> {
         let current = self.generation()?;
         {
             let cache = self.cache.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -28,7 +30,7 @@ impl Store {
                 }
             }
         }
-        let (g, ring) = self.read(|tx| Ok((read_generation(tx)?, Arc::new(self.load_ring(tx)?))))?;
+        let (g, ring) = self.read(|tx| Ok((read_generation(tx)?, Arc::new(self.load_ring(tx)?.index()))))?;
         let mut cache = self.cache.0.lock().unwrap_or_else(|p| p.into_inner());
         // Keep the newest of two racing loads.
         if cache.as_ref().is_none_or(|(cg, _)| *cg <= g) {
@@ -37,7 +39,19 @@ impl Store {
         Ok((g, ring))
     }
 
-    fn load_ring(&self, tx: &Transaction<'_>) -> Result<InMemoryKeyRing, StoreError> {
+    /// The key ring and the policy bundle for `scope`, both read in one transaction, with the
+    /// generation they reflect: what the server publishes as one configuration snapshot.
+    pub fn config_snapshot(&self, scope: &str) -> Result<(u64, Arc<IndexedKeyRing>, policy_core::Bundle), StoreError> {
+        super::validate::scope("Scope", scope)?;
+        self.read(|tx| {
+            let generation = read_generation(tx)?;
+            let ring = Arc::new(self.load_ring(tx)?.index());
+            let bundle = super::export::build(tx, scope, Some(generation))?;
+            Ok((generation, ring, bundle))
+        })
+    }
+
+    pub(crate) fn load_ring(&self, tx: &Transaction<'_>) -> Result<InMemoryKeyRing, StoreError> {
         let mut ring = InMemoryKeyRing::default();
         for row in all_keys(tx)? {
             let mut stmt =
@@ -95,17 +109,17 @@ impl Store {
         Ok(ring)
     }
 
-    fn ring(&self) -> Result<Arc<InMemoryKeyRing>, KeyRingError> {
+    fn ring(&self) -> Result<Arc<IndexedKeyRing>, KeyRingError> {
         self.keyring_snapshot().map(|(_, r)| r).map_err(|e| KeyRingError(e.to_string()))
     }
 }
 
 impl KeyRing for Store {
-    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<KeyRecord>, KeyRingError> {
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
         self.ring()?.resolve_key(key_id_or_alias)
     }
 
-    fn key_by_version(&self, version_id: &str) -> Result<Option<KeyRecord>, KeyRingError> {
+    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
         self.ring()?.key_by_version(version_id)
     }
 
@@ -114,7 +128,7 @@ impl KeyRing for Store {
         name: &str,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> Result<Option<SecretVersionRecord>, KeyRingError> {
+    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
         self.ring()?.secret_value(name, version_id, stage)
     }
 }

@@ -264,6 +264,20 @@ struct Configured {
     bundle: Arc<[u8]>,
 }
 
+/// A bundle the filter accepted ([`FilterHost::prepare`]), not necessarily in force: requests
+/// run under it with [`FilterHost::run_request_with`]. Only meaningful for the host that made it.
+#[derive(Clone)]
+pub struct PreparedBundle {
+    host: u64,
+    config: Arc<Configured>,
+}
+
+impl fmt::Debug for PreparedBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedBundle").field("generation", &self.config.generation).finish_non_exhaustive()
+    }
+}
+
 struct Pool {
     /// Idle VMs with the thread that last ran each: a thread takes back its own VM first, so a
     /// worker keeps one VM (warm caches, no VM bouncing between cores) — a VM per worker thread.
@@ -286,6 +300,10 @@ pub struct FilterHost {
     vm_freed: Condvar,
     current: RwLock<Option<Arc<Configured>>>,
     configure_lock: Mutex<()>,
+    /// The generation the next prepared bundle gets (per host; VMs compare it with their own).
+    next_generation: AtomicU64,
+    /// Unique in the process: a prepared bundle runs only on the host that prepared it.
+    host_id: u64,
     /// The epoch ticker (deadline mode): held for its `Drop`, which stops it with the host.
     _ticker: Option<Ticker>,
 }
@@ -383,6 +401,11 @@ impl FilterHost {
             vm_freed: Condvar::new(),
             current: RwLock::new(None),
             configure_lock: Mutex::new(()),
+            next_generation: AtomicU64::new(1),
+            host_id: {
+                static NEXT_HOST: AtomicU64 = AtomicU64::new(1);
+                NEXT_HOST.fetch_add(1, Ordering::Relaxed)
+            },
             _ticker: ticker,
         })
     }
@@ -391,6 +414,15 @@ impl FilterHost {
     /// the configuration of every VM from their next request on. On error the previous bundle stays
     /// in force and the messages are what the filter logged (each naming a JSON path).
     pub fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
+        let prepared = self.prepare(bundle_json)?;
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(prepared.config);
+        Ok(())
+    }
+
+    /// Validates `bundle_json` in a fresh VM, like [`FilterHost::configure`], but puts it in force
+    /// nowhere: the caller runs requests under it with [`FilterHost::run_request_with`] (the
+    /// gateway publishes it together with the key ring of the same generation).
+    pub fn prepare(&self, bundle_json: &str) -> Result<PreparedBundle, Vec<String>> {
         let _serial = lock(&self.configure_lock);
         let bundle: Arc<[u8]> = Arc::from(bundle_json.as_bytes());
         let mut vm =
@@ -404,12 +436,7 @@ impl FilterHost {
                 return Err(vec![format!("the filter trapped while reading the bundle: {e}")]);
             }
         }
-        let generation = {
-            let mut current = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let generation = current.as_ref().map_or(1, |c| c.generation + 1);
-            *current = Some(Arc::new(Configured { generation, bundle }));
-            generation
-        };
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         vm.generation = generation;
         let mut pool = lock(&self.pool);
         if pool.live < self.shared.config.max_vms {
@@ -417,30 +444,57 @@ impl FilterHost {
             pool.idle.push((std::thread::current().id(), vm));
             self.vm_freed.notify_one();
         }
-        Ok(())
+        Ok(PreparedBundle { host: self.id(), config: Arc::new(Configured { generation, bundle }) })
+    }
+
+    /// Identifies this host among others in the process (a prepared bundle names its host).
+    fn id(&self) -> u64 {
+        self.host_id
     }
 
     /// Runs one request through the filter. Never fails: every host or guest failure becomes an
     /// `InternalFailure` 500 local response.
     pub fn run_request(&self, req: &FilterRequest<'_>) -> FilterOutcome {
-        self.run(req, None, true)
+        self.run(req, None, None, true)
+    }
+
+    /// [`FilterHost::run_request`] under a prepared bundle instead of the one in force.
+    pub fn run_request_with(&self, bundle: &PreparedBundle, req: &FilterRequest<'_>) -> FilterOutcome {
+        self.run(req, Some(bundle), None, true)
     }
 
     /// For the gateway: [`FilterHost::run_request`] with `x-request-id` set to `request_id`
     /// (replacing any the request carried), so the filter's responses carry the server's id; an
     /// allowed request's `headers` are left empty (the gateway forwards no header map, it reads
     /// `added_headers`).
-    pub(crate) fn run_for_gateway(&self, req: &FilterRequest<'_>, request_id: &str) -> FilterOutcome {
-        self.run(req, Some(request_id), false)
+    pub(crate) fn run_for_gateway(
+        &self,
+        bundle: Option<&PreparedBundle>,
+        req: &FilterRequest<'_>,
+        request_id: &str,
+    ) -> FilterOutcome {
+        self.run(req, bundle, Some(request_id), false)
     }
 
-    fn run(&self, req: &FilterRequest<'_>, id_override: Option<&str>, full_headers: bool) -> FilterOutcome {
+    fn run(
+        &self,
+        req: &FilterRequest<'_>,
+        bundle: Option<&PreparedBundle>,
+        id_override: Option<&str>,
+        full_headers: bool,
+    ) -> FilterOutcome {
         self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
         let request_id = id_override.unwrap_or_else(|| {
             req.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-request-id")).map_or("", |(_, v)| v.as_str())
         });
-        let Some(config) = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
-            return self.fail_closed(request_id);
+        let config = match bundle {
+            // Another host's generations mean nothing here.
+            Some(b) if b.host != self.id() => return self.fail_closed(request_id),
+            Some(b) => Arc::clone(&b.config),
+            None => match self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+                Some(config) => config,
+                None => return self.fail_closed(request_id),
+            },
         };
         let Some(mut vm) = self.checkout() else {
             return self.fail_closed(request_id);

@@ -269,4 +269,8 @@ pub struct Gateway {
     pub trusted_proxies: Vec<IpCidr>,
     /// Allowed |date − now| in seconds.
     pub max_skew_seconds: u32,
+    /// The control-plane generation the bundle was exported at. Enforcers report it with every
+    /// allow so the server can check that the decision and the key ring it acts on are one snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }

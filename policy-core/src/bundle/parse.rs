@@ -417,9 +417,15 @@ fn secret(ctx: &mut Ctx, path: &str, v: &JVal) -> Secret {
 }
 
 fn gateway(ctx: &mut Ctx, path: &str, v: &JVal) -> Gateway {
-    let mut g =
-        Gateway { scope: String::new(), trusted_proxies: Vec::new(), max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS };
-    let Some(f) = Fields::new(ctx, path, v, &["Scope", "TrustedProxies", "MaxSkewSeconds"]) else { return g };
+    let mut g = Gateway {
+        scope: String::new(),
+        trusted_proxies: Vec::new(),
+        max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
+        generation: None,
+    };
+    let Some(f) = Fields::new(ctx, path, v, &["Scope", "TrustedProxies", "MaxSkewSeconds", "Generation"]) else {
+        return g;
+    };
     g.scope = req_string(ctx, &f, "Scope");
     if let Some((v, q)) = f.get("TrustedProxies") {
         g.trusted_proxies = list_of(ctx, &q, v, cidr).unwrap_or_default();
@@ -428,6 +434,12 @@ fn gateway(ctx: &mut Ctx, path: &str, v: &JVal) -> Gateway {
         match v {
             JVal::Int(i) if (1..=86_400).contains(i) => g.max_skew_seconds = *i as u32,
             _ => ctx.err(&q, v, "expected an integer number of seconds from 1 to 86400"),
+        }
+    }
+    if let Some((v, q)) = f.get("Generation") {
+        match v {
+            JVal::Int(i) if u64::try_from(*i).is_ok() => g.generation = u64::try_from(*i).ok(),
+            _ => ctx.err(&q, v, "expected an integer from 0 to 2^64-1"),
         }
     }
     g

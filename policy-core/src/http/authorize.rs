@@ -8,7 +8,7 @@ use crate::compiled::ipset::IpSet;
 use crate::compiled::CompiledBundle;
 use crate::crypto::SignatureVerifier;
 use crate::decide::{decide_for_key, AccessRequest, Decision, DenyReason};
-use crate::proto_scan::{extract_resource, ResourceRef};
+use crate::proto_scan::{extract_resource_with_header, ResourceRef, MIGRATION_KEY_VERSION_HEADER};
 use crate::time::UnixTime;
 
 /// The TCP peer of a request and the `X-Forwarded-For` it carried (all values joined by `,`).
@@ -67,18 +67,26 @@ pub fn authorize<'a>(
         d
     };
     let Some(gw) = b.gateway.as_ref() else { return fail(DenyReason::NoGatewayScope) };
-    let resource = match extract_resource(v.api, req.body) {
+    let mut version = None;
+    // Decrypt's older form names its key version in a signed header; the decision is made on it.
+    let header_version = req.header(MIGRATION_KEY_VERSION_HEADER);
+    let resource = match extract_resource_with_header(v.api, req.body, header_version) {
         Ok(None) => None,
         Ok(Some(ResourceRef::KeyId(k) | ResourceRef::SecretName(k))) => Some(k),
         Ok(Some(ResourceRef::KeyVersionId(ver))) => match b.key_by_version.get(ver).and_then(|&i| b.keys.get(i)) {
-            Some(k) => Some(&*k.id),
+            Some(k) => {
+                version = Some(ver);
+                Some(&*k.id)
+            }
             None => return fail(DenyReason::KeyVersionNotFound(ver)),
         },
         Err(e) => return fail(DenyReason::MalformedBody(e)),
     };
     let Ok(source_ip) = source_ip(Some(&gw.trusted), peer) else { return fail(DenyReason::BadForwardedFor) };
     let r = AccessRequest { client_key_id: v.client_key_id, api: v.api, resource, source_ip, scope: &gw.scope };
-    decide_for_key(b, v.key, &r, now)
+    let mut d = decide_for_key(b, v.key, &r, now);
+    d.key_version = version;
+    d
 }
 
 #[cfg(test)]

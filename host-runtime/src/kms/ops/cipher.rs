@@ -16,6 +16,8 @@ use zeroize::Zeroizing;
 
 use crate::kms::api::{check_enabled, is_rsa};
 use crate::kms::cache::ParsedKey;
+use std::sync::Arc;
+
 use crate::kms::keyring::{KeyRecord, KeyRing};
 use crate::kms::{InstanceApi, KmsError};
 use crate::proto;
@@ -81,6 +83,9 @@ pub(crate) struct Sealed {
     pub iv: [u8; NONCE_LEN],
 }
 
+/// An opened symmetric ciphertext: the key, the version used and the plaintext.
+type Opened = (Arc<KeyRecord>, String, Zeroizing<Vec<u8>>);
+
 fn bad_blob() -> KmsError {
     KmsError::invalid("The CiphertextBlob is invalid or the Aad does not match.")
 }
@@ -119,16 +124,21 @@ impl<K: KeyRing> InstanceApi<K> {
     /// Returns the key, the version id and the plaintext.
     pub(crate) fn open(
         &self,
-        known: Option<KeyRecord>,
+        known: Option<Arc<KeyRecord>>,
         ciphertext_blob: &[u8],
         aad: &[u8],
         iv: &[u8],
-    ) -> Result<(KeyRecord, String, Zeroizing<Vec<u8>>), KmsError> {
+    ) -> Result<Opened, KmsError> {
         if ciphertext_blob.is_empty() {
             return Err(KmsError::missing("CiphertextBlob"));
         }
-        let parsed_blob = blob::parse_symmetric(ciphertext_blob)
-            .map_err(|e| KmsError::invalid(format!("The CiphertextBlob is invalid: {e}.")))?;
+        let parsed_blob = match blob::parse_symmetric(ciphertext_blob) {
+            Ok(b) => b,
+            Err(e) => match self.header_form_version(known.as_ref()) {
+                Some(version) => return self.open_header_form(version, ciphertext_blob, aad, iv),
+                None => return Err(KmsError::invalid(format!("The CiphertextBlob is invalid: {e}."))),
+            },
+        };
         if !iv.is_empty() && iv != parsed_blob.iv.as_slice() {
             return Err(KmsError::invalid("The Iv does not match the IV in the CiphertextBlob."));
         }
@@ -139,7 +149,7 @@ impl<K: KeyRing> InstanceApi<K> {
                 return Err(KmsError::invalid("The CiphertextBlob was not encrypted under the specified KeyId."))
             }
             None => {
-                let key = self.keyring.key_by_version(vid)?.ok_or_else(KmsError::key_not_found)?;
+                let key = self.key_of_version(vid)?;
                 check_enabled(&key)?;
                 key
             }
@@ -161,6 +171,47 @@ impl<K: KeyRing> InstanceApi<K> {
         Ok((key, vid, buf))
     }
 
+    /// Decrypt's older form (the transfer SDK): the key version is in the signed
+    /// `x-kms-migrationkeyversionid` header, `Iv` and the bare ciphertext in the body. The decision
+    /// was made on that header's version, so on the server's path it is the authorized version of a
+    /// blob-only Decrypt whose blob is not a self-describing one. Direct library calls have no
+    /// header and no such form.
+    fn header_form_version(&self, known: Option<&Arc<KeyRecord>>) -> Option<String> {
+        match (&self.authorized, known) {
+            (Some(crate::kms::AuthorizedResource::Key { version_id: Some(v), .. }), None) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    fn open_header_form(
+        &self,
+        version_id: String,
+        ciphertext: &[u8],
+        aad: &[u8],
+        iv: &[u8],
+    ) -> Result<Opened, KmsError> {
+        let iv: [u8; NONCE_LEN] = iv.try_into().map_err(|_| {
+            KmsError::invalid(format!("The Iv must be {NONCE_LEN} bytes with x-kms-migrationkeyversionid."))
+        })?;
+        if ciphertext.len() < blob::TAG_LEN {
+            return Err(bad_blob());
+        }
+        let key = self.key_of_version(&version_id)?;
+        check_enabled(&key)?;
+        if !key.spec.is_symmetric() {
+            return Err(bad_blob());
+        }
+        let parsed = self.parsed(&key, &version_id)?;
+        let ParsedKey::Aes(aes) = &*parsed else { return Err(KmsError::internal()) };
+        let mut buf = Zeroizing::new(ciphertext.to_vec());
+        let len = aes
+            .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(aad), &mut buf)
+            .map_err(|_| bad_blob())?
+            .len();
+        buf.truncate(len);
+        Ok((key, version_id, buf))
+    }
+
     pub(crate) fn encrypt(&self, req: proto::EncryptRequest) -> Result<proto::EncryptResponse, KmsError> {
         let alg = cipher_alg(&req.algorithm)?;
         let key = self.enabled_key(&req.key_id)?;
@@ -169,7 +220,7 @@ impl<K: KeyRing> InstanceApi<K> {
             require_no_padding(&req.padding_mode)?;
             let sealed = self.seal(&key, &key.initial_version_id, &req.plaintext, &req.aad, gcm_iv(&req.iv)?)?;
             return Ok(proto::EncryptResponse {
-                key_id: key.key_id,
+                key_id: key.key_id.clone(),
                 ciphertext_blob: sealed.blob,
                 iv: sealed.iv.to_vec(),
                 algorithm: ALG_AES_GCM.to_owned(),
@@ -195,7 +246,7 @@ impl<K: KeyRing> InstanceApi<K> {
             .len();
         out.truncate(len);
         Ok(proto::EncryptResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             ciphertext_blob: out,
             algorithm: ALG_RSA_OAEP.to_owned(),
             ..Default::default()
@@ -218,7 +269,7 @@ impl<K: KeyRing> InstanceApi<K> {
         require_no_padding(&req.padding_mode)?;
         let (key, _, plaintext) = self.open(known, &req.ciphertext_blob, &req.aad, &req.iv)?;
         Ok(proto::DecryptResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             plaintext: plaintext.to_vec(),
             algorithm: ALG_AES_GCM.to_owned(),
             ..Default::default()
@@ -227,7 +278,7 @@ impl<K: KeyRing> InstanceApi<K> {
 
     fn rsa_decrypt(
         &self,
-        key: KeyRecord,
+        key: Arc<KeyRecord>,
         alg: Option<CipherAlg>,
         req: proto::DecryptRequest,
     ) -> Result<proto::DecryptResponse, KmsError> {
@@ -253,7 +304,7 @@ impl<K: KeyRing> InstanceApi<K> {
             .len();
         out.truncate(len);
         Ok(proto::DecryptResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             plaintext: out.to_vec(),
             algorithm: ALG_RSA_OAEP.to_owned(),
             ..Default::default()
@@ -307,11 +358,11 @@ impl<K: KeyRing> InstanceApi<K> {
         require_no_padding(&req.padding_mode)?;
         let sealed = self.seal(&key, &key.primary_version_id, &req.plaintext, &req.aad, gcm_iv(&req.iv)?)?;
         Ok(proto::AdvanceEncryptResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             ciphertext_blob: sealed.blob,
             iv: sealed.iv.to_vec(),
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }
@@ -328,7 +379,7 @@ impl<K: KeyRing> InstanceApi<K> {
         require_no_padding(&req.padding_mode)?;
         let (key, key_version_id, plaintext) = self.open(known, &req.ciphertext_blob, &req.aad, &req.iv)?;
         Ok(proto::AdvanceDecryptResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             plaintext: plaintext.to_vec(),
             algorithm: ALG_AES_GCM.to_owned(),
             key_version_id,

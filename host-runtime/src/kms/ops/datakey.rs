@@ -114,7 +114,7 @@ impl<K: KeyRing> InstanceApi<K> {
         let key = self.symmetric_key("GenerateDataKey", &req.key_id)?;
         let (plaintext, sealed) = self.data_key(&key, &key.initial_version_id, req.number_of_bytes, &req.aad)?;
         Ok(proto::GenerateDataKeyResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             iv: sealed.iv.to_vec(),
             plaintext: plaintext.to_vec(),
             ciphertext_blob: sealed.blob,
@@ -130,12 +130,12 @@ impl<K: KeyRing> InstanceApi<K> {
         let key = self.symmetric_key("AdvanceGenerateDataKey", &req.key_id)?;
         let (plaintext, sealed) = self.data_key(&key, &key.primary_version_id, req.number_of_bytes, &req.aad)?;
         Ok(proto::AdvanceGenerateDataKeyResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             iv: sealed.iv.to_vec(),
             plaintext: plaintext.to_vec(),
             ciphertext_blob: sealed.blob,
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }
@@ -149,7 +149,7 @@ impl<K: KeyRing> InstanceApi<K> {
         let (spec, pair) =
             self.data_key_pair(&key, &key.initial_version_id, &req.key_pair_spec, &req.key_format, &req.aad)?;
         Ok(proto::GenerateDataKeyPairResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             iv: pair.sealed.iv.to_vec(),
             key_pair_spec: spec.as_str().to_owned(),
             private_key_plaintext: pair.private_plaintext.to_vec(),
@@ -169,7 +169,7 @@ impl<K: KeyRing> InstanceApi<K> {
         let (spec, pair) =
             self.data_key_pair(&key, &key.initial_version_id, &req.key_pair_spec, &req.key_format, &req.aad)?;
         Ok(proto::GenerateDataKeyPairWithoutPlaintextResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             iv: pair.sealed.iv.to_vec(),
             key_pair_spec: spec.as_str().to_owned(),
             private_key_ciphertext_blob: pair.sealed.blob,
@@ -187,14 +187,14 @@ impl<K: KeyRing> InstanceApi<K> {
         let (spec, pair) =
             self.data_key_pair(&key, &key.primary_version_id, &req.key_pair_spec, &req.key_format, &req.aad)?;
         Ok(proto::AdvanceGenerateDataKeyPairResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             iv: pair.sealed.iv.to_vec(),
             key_pair_spec: spec.as_str().to_owned(),
             private_key_plaintext: pair.private_plaintext.to_vec(),
             private_key_ciphertext_blob: pair.sealed.blob,
             public_key: pair.public_key,
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }
@@ -207,13 +207,13 @@ impl<K: KeyRing> InstanceApi<K> {
         let (spec, pair) =
             self.data_key_pair(&key, &key.primary_version_id, &req.key_pair_spec, &req.key_format, &req.aad)?;
         Ok(proto::AdvanceGenerateDataKeyPairWithoutPlaintextResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             iv: pair.sealed.iv.to_vec(),
             key_pair_spec: spec.as_str().to_owned(),
             private_key_ciphertext_blob: pair.sealed.blob,
             public_key: pair.public_key,
             algorithm: ALG_AES_GCM.to_owned(),
-            key_version_id: key.primary_version_id,
+            key_version_id: key.primary_version_id.clone(),
             ..Default::default()
         })
     }

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 
-use crate::kms::api::check_enabled;
+use crate::kms::api::{check_enabled, mismatch, AuthorizedResource};
 use crate::kms::keyring::{KeyRing, SecretDataType};
 use crate::kms::{InstanceApi, KmsError};
 use crate::proto;
@@ -48,8 +48,25 @@ impl<K: KeyRing> InstanceApi<K> {
                 return Err(KmsError::secret_not_found());
             }
         }
+        match &self.authorized {
+            None => {}
+            // The secret and its encryption key are the ones the decision covered; the key is
+            // the decision's, never looked up again from the secret.
+            Some(AuthorizedResource::Secret { name, key_id })
+                if *name == secret.secret_name && *key_id == secret.encryption_key_id => {}
+            Some(other) => {
+                return Err(mismatch(format_args!(
+                    "the decision allowed {other:?}, the call reads secret {} under key {}",
+                    secret.secret_name, secret.encryption_key_id
+                )))
+            }
+        }
         if !secret.encryption_key_id.is_empty() {
             let key = self.keyring.resolve_key(&secret.encryption_key_id)?.ok_or_else(KmsError::key_not_found)?;
+            if key.key_id != secret.encryption_key_id {
+                // An id that is also an alias name cannot happen (aliases start with `alias/`).
+                return Err(KmsError::internal());
+            }
             check_enabled(&key)?;
         }
         let secret_data = match secret.data_type {

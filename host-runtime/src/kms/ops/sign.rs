@@ -91,7 +91,11 @@ fn signing_digest(message_type: &str, message: &[u8], digest: &[u8]) -> Result<(
 }
 
 impl<K: KeyRing> InstanceApi<K> {
-    fn signing_key(&self, api: &str, key_id: &str) -> Result<(KeyRecord, std::sync::Arc<ParsedKey>), KmsError> {
+    fn signing_key(
+        &self,
+        api: &str,
+        key_id: &str,
+    ) -> Result<(std::sync::Arc<KeyRecord>, std::sync::Arc<ParsedKey>), KmsError> {
         let key = self.asymmetric_key(api, key_id)?;
         let parsed = self.parsed(&key, &key.initial_version_id)?;
         Ok((key, parsed))
@@ -114,7 +118,7 @@ impl<K: KeyRing> InstanceApi<K> {
             _ => return Err(KmsError::internal()),
         };
         Ok(proto::SignResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             signature,
             algorithm: alg.as_str().to_owned(),
             message_type: message_type.to_owned(),
@@ -138,7 +142,7 @@ impl<K: KeyRing> InstanceApi<K> {
         };
         let value = public.verify_digest_sig(&digest, &req.signature).is_ok();
         Ok(proto::VerifyResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             value,
             algorithm: alg.as_str().to_owned(),
             message_type: message_type.to_owned(),
@@ -157,7 +161,7 @@ impl<K: KeyRing> InstanceApi<K> {
             ParsedKey::Aes(_) => return Err(KmsError::internal()),
         };
         Ok(proto::GetPublicKeyResponse {
-            key_id: key.key_id,
+            key_id: key.key_id.clone(),
             public_key: pem_encode("PUBLIC KEY", spki),
             ..Default::default()
         })
