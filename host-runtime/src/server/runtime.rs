@@ -141,7 +141,8 @@ pub fn assemble(
         .map_err(|errs| anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")))?;
     let api = Arc::new(InstanceApiHandler(InstanceApi::new(ring.clone())));
     let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
-    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock, quota });
+    let preauth = opts.ops.preauth.build().map(Arc::new);
+    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock, quota, preauth });
     Ok(Assembled { gateway, store, enforcer, ring, api, generation })
 }
 
