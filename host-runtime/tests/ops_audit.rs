@@ -94,7 +94,10 @@ fn burst_of_calls_matches_the_audit_log_exactly() {
                 // The caller was told less; the audit row keeps the per-policy account.
                 let detail = row["Detail"].as_str().unwrap();
                 assert!(detail.contains("policy \"p1\"") && detail.contains("AAP \"app\""), "{detail}");
-                assert_eq!(reply.message, format!("This operation for \"{}\" is forbidden by permission system.", st.other));
+                assert_eq!(
+                    reply.message,
+                    format!("This operation for \"{}\" is forbidden by permission system.", st.other)
+                );
             }
             Kind::BadSignature => unreachable!(),
         }

@@ -112,9 +112,8 @@ fn audit_records_print_escaped_in_text_and_json() {
     .unwrap();
     drop(db);
 
-    let unsafe_char = |c: char| {
-        (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     // Text: one line per record, every control visible as an escape.
     let out = st.env.run(&["audit", "query"]);
     assert!(out.status.success());

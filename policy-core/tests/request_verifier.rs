@@ -208,7 +208,11 @@ fn tampering_fails_with_the_right_code() {
         ),
         (
             "content-sha256 in lower case (signed as sent)",
-            set(&v.headers, "content-sha256", Some(&v.headers.iter().find(|h| h.0 == "content-sha256").unwrap().1.to_lowercase())),
+            set(
+                &v.headers,
+                "content-sha256",
+                Some(&v.headers.iter().find(|h| h.0 == "content-sha256").unwrap().1.to_lowercase()),
+            ),
             v.body.clone(),
             t,
             ErrorCode::SignatureNotMatch,
@@ -317,7 +321,8 @@ fn key_validity_is_reported_only_after_the_signature_verified() {
     );
     let h: Vec<(&str, &str)> = v.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let peer = PeerAddr { ip: PEER.parse().unwrap(), forwarded_for: None };
-    let d = authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
+    let d =
+        authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
     assert_eq!(d.client_key, Some("key_for_unit_test"), "the signature verified: the caller is known");
     // Not signed by the key (a signed header added after signing): SignatureNotMatch, and
     // nothing about the window.
@@ -327,7 +332,8 @@ fn key_validity_is_reported_only_after_the_signature_verified() {
     assert_eq!(code, Some(ErrorCode::SignatureNotMatch), "{msg}");
     assert_eq!(msg, "Signature is not matched.");
     let h: Vec<(&str, &str)> = tampered.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let d = authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
+    let d =
+        authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
     assert_eq!(d.client_key, None, "an unverified request names no caller");
     assert!(!String::from_utf8_lossy(&d.error_body("r").unwrap()).contains("2021"));
 }
@@ -351,9 +357,13 @@ fn policy_applies_after_verification() {
     assert_eq!(d.wire_message(), "This operation for \"key-test\" is forbidden by permission system.");
     let body = d.error_body("req-1").unwrap();
     let e = policy_core::wire::decode_error(&body).unwrap();
-    assert_eq!((e.error_code.as_str(), e.error_message.as_str()), ("Forbidden.NoPermission", d.wire_message().as_str()));
+    assert_eq!(
+        (e.error_code.as_str(), e.error_message.as_str()),
+        ("Forbidden.NoPermission", d.wire_message().as_str())
+    );
     let aap = d.aap.unwrap();
-    for secret in [aap, "app-keys", "app-secrets", "shared-secrets", "kst-demo01", "shared", "vpc-app", "Network", "8.8.8.8"]
+    for secret in
+        [aap, "app-keys", "app-secrets", "shared-secrets", "kst-demo01", "shared", "vpc-app", "Network", "8.8.8.8"]
     {
         assert!(d.message().contains(secret) || secret == "vpc-app" || secret == "Network", "{secret}");
         assert!(!body.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in the wire body");

@@ -21,10 +21,10 @@ use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, Filter
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
+use policy_core::gateway::deny_properties;
 use policy_core::{
     compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView,
 };
-use policy_core::gateway::deny_properties;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -198,7 +198,11 @@ pub fn run(store: &Store, cmd: &AuditCmd, out: &Out) -> Result<(), CliError> {
                         n.threshold_days,
                         format_time(n.not_after),
                         escape_field(&n.delivery),
-                        if n.last_error.is_empty() { String::new() } else { format!(" ({})", escape_field(&n.last_error)) }
+                        if n.last_error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", escape_field(&n.last_error))
+                        }
                     )
                 })
             });

@@ -268,7 +268,12 @@ impl Gateway {
 impl Gateway {
     /// `Rejected.Throttling` 429 for an address over its pre-authentication limit, before the
     /// body is read or the enforcer runs.
-    fn preauth_refusal(&self, peer: SocketAddr, request_id: &str, record: &mut RequestRecord) -> Option<Response<Body>> {
+    fn preauth_refusal(
+        &self,
+        peer: SocketAddr,
+        request_id: &str,
+        record: &mut RequestRecord,
+    ) -> Option<Response<Body>> {
         let limiter = self.preauth.as_ref()?;
         if limiter.admit(peer.ip()) {
             return None;
