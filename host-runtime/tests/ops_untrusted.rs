@@ -191,6 +191,11 @@ fn failing_addresses_are_throttled_before_authentication_and_others_are_not() {
 #[test]
 fn the_limit_can_be_turned_off() {
     let st = setup();
+    for bad in ["NaN", "-1", "fast"] {
+        let out = st.env.run(&["serve", "--plain-http", "--listen", "127.0.0.1:0", &format!("--preauth-rate={bad}")]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(cli_support::stderr(&out).contains("not a rate"), "{}", cli_support::stderr(&out));
+    }
     let server = Server::start(&st.env, &["--preauth-rate", "0", "--preauth-burst", "1"]);
     let signer = Signer::load(&st.key_file);
     let body = encrypt_body(&st.aes);

@@ -212,11 +212,12 @@ impl Gateway {
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body, authenticated, detail } => {
+                // Only an authenticated deny gets an audit row, so only it is worth resolving.
                 if let Some(who) = authenticated {
                     record.client_key_id = who.client_key_id;
+                    (record.resource, record.qps_group) = self.resource_of(api_name, &body);
                 }
                 record.detail = detail;
-                (record.resource, record.qps_group) = self.resource_of(api_name, &body);
                 record.error_code =
                     policy_core::wire::decode_error(&deny_body).map(|e| e.error_code).unwrap_or_default();
                 let mut resp = Response::new(Full::new(Bytes::from(deny_body)));

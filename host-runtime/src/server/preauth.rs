@@ -53,7 +53,8 @@ impl PreAuthConfig {
 pub struct PreAuthArgs {
     /// Authentication failures per second one source address (IPv6: one /64) may sustain before
     /// its requests are refused with Rejected.Throttling before authentication; 0 = no limit.
-    #[arg(long, default_value_t = DEFAULT_RATE_PER_SEC, value_name = "PER_SEC", env = "AAPKIT_PREAUTH_RATE")]
+    #[arg(long, default_value_t = DEFAULT_RATE_PER_SEC, value_name = "PER_SEC", env = "AAPKIT_PREAUTH_RATE",
+          value_parser = parse_rate)]
     pub preauth_rate: f64,
     /// Authentication failures one source address may have in a burst.
     #[arg(long, default_value_t = DEFAULT_BURST, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -61,6 +62,13 @@ pub struct PreAuthArgs {
     /// Source addresses the limit tracks at most (bounded memory; the longest idle is forgotten).
     #[arg(long, default_value_t = DEFAULT_TABLE_ENTRIES, value_name = "N")]
     pub preauth_table: usize,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!("`{s}` is not a rate: give failures per second, a number >= 0 (0 = no limit)")),
+    }
 }
 
 impl PreAuthArgs {
