@@ -268,6 +268,10 @@ function renderDecision(target, report, extraFacts = []) {
   target.textContent = '';
   target.append(banner(report));
   if (report.Message) target.append(el('p', { class: 'message' }, report.Message));
+  // The caller hears less than the operator sees (no AAP, policy or check names).
+  if (report.WireMessage && report.WireMessage !== report.Message) {
+    target.append(el('p', { class: 'wire-message' }, `The caller is told: ${report.WireMessage}`));
+  }
   const facts = [
     ['Access point', report.Aap],
     ['Policy', report.Policy],

@@ -168,6 +168,7 @@ fn serve(rt: &tokio::runtime::Runtime, enforcer: Arc<dyn Enforcer>, snapshot: Sn
         observer: Arc::new(NoObserver),
         clock: Arc::new(aapkit_host::server::runtime::unix_now),
         quota: None,
+        preauth: None,
     });
     let server = rt.block_on(Server::bind("127.0.0.1:0".parse().unwrap(), None, gateway)).unwrap();
     let addr = server.local_addr().unwrap();

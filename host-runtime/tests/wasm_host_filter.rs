@@ -166,7 +166,7 @@ fn run(host: &FilterHost, headers: &[(String, String)], body: &[u8], source: &st
 /// (status, ErrorCode, ErrorMessage, RequestId) of a deny.
 fn denied(outcome: &FilterOutcome) -> (u16, String, String, String) {
     match outcome {
-        FilterOutcome::LocalResponse { status, headers, body } => {
+        FilterOutcome::LocalResponse { status, headers, body, .. } => {
             if body.is_empty() {
                 return (*status, String::new(), String::new(), String::new());
             }
@@ -399,7 +399,7 @@ fn every_deny_code_matches_native_policy_core() {
                 now,
                 &PureRustVerifier,
             );
-            assert_eq!((d.http_status(), d.message()), (got_status, message.clone()), "{name}");
+            assert_eq!((d.http_status(), d.wire_message()), (got_status, message.clone()), "{name}");
         }
     }
 }
@@ -446,7 +446,10 @@ fn oversize_body_is_413_without_body() {
     let mut req = Req::encrypt("key-test");
     req.body = vec![0u8; 3 * 1024 * 1024 + 1];
     let outcome = run(&host, &req.headers(|_| {}), &req.body, VPC, NOW);
-    assert_eq!(outcome, FilterOutcome::LocalResponse { status: 413, headers: vec![], body: vec![] });
+    assert_eq!(
+        outcome,
+        FilterOutcome::LocalResponse { status: 413, headers: vec![], body: vec![], properties: vec![] }
+    );
     // Exactly 3 MiB is not too large (it is just not a valid EncryptRequest).
     req.body = vec![0u8; 3 * 1024 * 1024];
     let (status, _, _, _) = denied(&run(&host, &req.headers(|_| {}), &req.body, VPC, NOW));
@@ -736,13 +739,33 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
         other => panic!("{other:?}"),
     }
     match check("8.8.8.8:1") {
-        EnforceOutcome::Deny { status, body, .. } => {
+        EnforceOutcome::Deny { status, body, authenticated, detail, .. } => {
             let e = wire::decode_error(&body).unwrap();
             assert_eq!(
                 (status, e.error_code.as_str(), e.request_id.as_str()),
                 (403, "Forbidden.NoPermission", "srv-1")
             );
+            // The signature verified: the deny names the caller for the audit log, and the
+            // per-policy trace is the operator's, not in the response.
+            assert_eq!(authenticated.map(|a| a.client_key_id).as_deref(), Some(TEST_KEY_ID));
+            assert!(detail.contains("app-keys") && detail.contains("8.8.8.8"), "{detail}");
+            assert_eq!(e.error_message, "This operation for \"key-test\" is forbidden by permission system.");
+            assert!(!body.windows(b"app-keys".len()).any(|w| w == b"app-keys"));
         }
+        other => panic!("{other:?}"),
+    }
+    // A request not signed by the key it names is nobody's: no caller, whatever key id it sent.
+    let mut tampered = req.headers(|_| {});
+    tampered.push(("x-kms-extra".into(), "1".into())); // signed header added after signing
+    let outcome = enforcer.check(&EnforceRequest {
+        headers: &tampered,
+        body: &req.body,
+        peer: "[fd00::7]:9000".parse().unwrap(),
+        now: NOW,
+        request_id: "srv-2",
+    });
+    match outcome {
+        EnforceOutcome::Deny { status, authenticated, .. } => assert_eq!((status, authenticated), (401, None)),
         other => panic!("{other:?}"),
     }
     assert!(enforcer.configure("{").is_err());

@@ -245,7 +245,8 @@ pub struct Decision<'a> {
     pub allowed: bool,
     /// The error code of a deny.
     pub code: Option<ErrorCode>,
-    /// The client key, when the request named one.
+    /// The client key. From `authorize`: set only once the request's signature verified (the
+    /// caller is authenticated); `decide` assumes the request was.
     pub client_key: Option<&'a str>,
     /// The client key's AAP.
     pub aap: Option<&'a str>,
@@ -304,9 +305,28 @@ impl<'a> Decision<'a> {
         s
     }
 
-    /// The protobuf `Error` body of a deny (`None` when allowed).
+    /// The `ErrorMessage` the caller gets (empty when allowed): Alibaba's wording, which names
+    /// only what the caller sent. A policy deny says which resource was refused, never the AAP,
+    /// the policies, their scopes or the check that failed; [`Decision::message`] (the operator's
+    /// view, for the audit log, `aapkit eval` and the playground) has all of that.
+    pub fn wire_message(&self) -> String {
+        match self.reason {
+            DenyReason::NoPermission { resource, requirement, .. } => {
+                // For a secret's encryption key the caller named the secret, not the key.
+                let named = match (requirement, self.resource) {
+                    (Requirement::EncryptionKey, Some(secret)) => secret,
+                    _ => resource,
+                };
+                format!("This operation for \"{named}\" is forbidden by permission system.")
+            }
+            DenyReason::NoGatewayScope => ErrorCode::InternalFailure.default_message().to_owned(),
+            _ => self.message(),
+        }
+    }
+
+    /// The protobuf `Error` body of a deny (`None` when allowed), with [`Decision::wire_message`].
     pub fn error_body(&self, request_id: &str) -> Option<Vec<u8>> {
-        self.code.map(|c| crate::wire::encode_error_code(c, &self.message(), request_id))
+        self.code.map(|c| crate::wire::encode_error_code(c, &self.wire_message(), request_id))
     }
 
     /// The QPS group of the request, once the API is known.

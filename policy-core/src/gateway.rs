@@ -24,3 +24,14 @@ pub mod upstream_headers {
     /// has none): the upstream acts only on a key ring of the same generation.
     pub const GENERATION: &str = "x-aapkit-generation";
 }
+
+/// Properties the filter sets on a denied request with `proxy_set_property`, for the proxy's
+/// own records and never for the client: in Envoy they are filter state `wasm.<name>` (readable in
+/// access logs as `%FILTER_STATE(wasm.aapkit.client_key:PLAIN)%`); the aapkit host reads them into
+/// the audit log.
+pub mod deny_properties {
+    /// The client key id, set only when the request's signature verified.
+    pub const CLIENT_KEY: &str = "aapkit.client_key";
+    /// The operator's message: for a policy deny, the per-policy trace the caller is not told.
+    pub const DETAIL: &str = "aapkit.deny_detail";
+}

@@ -112,8 +112,11 @@ pub struct DecisionReport {
     pub error_code: Option<String>,
     /// 200 when allowed.
     pub http_status: u16,
-    /// The wire ErrorMessage of a deny.
+    /// The operator's account of a deny: for a policy deny, the AAP and how each policy fared.
     pub message: Option<String>,
+    /// The ErrorMessage the caller gets (Alibaba's wording; no AAP, policy or check names).
+    #[serde(default)]
+    pub wire_message: Option<String>,
     pub client_key_id: Option<String>,
     pub aap: Option<String>,
     pub policy: Option<String>,
@@ -143,6 +146,7 @@ impl Decision<'_> {
             error_code: self.code.map(|c| c.as_str().to_owned()),
             http_status: self.http_status(),
             message: (!self.allowed).then(|| self.message()),
+            wire_message: (!self.allowed).then(|| self.wire_message()),
             client_key_id: self.client_key.map(str::to_owned),
             aap: self.aap.map(str::to_owned),
             policy: self.policy.map(str::to_owned),

@@ -165,12 +165,14 @@ fn tampering_fails_with_the_right_code() {
             "Signature is not matched.",
         ),
         (
+            // That key is not valid yet, but the request was not signed with it: a stranger
+            // learns nothing about its validity window (issue 10 §5).
             "key id of another client key",
             set(&v.headers, "x-kms-acccesskeyid", Some("KAAP.6b0d5f3e-2c1a-4d7e-9f00-0123456789ab")),
             v.body.clone(),
             t,
-            ErrorCode::Unauthorized,
-            "The AccessKey ID \"KAAP.6b0d5f3e-2c1a-4d7e-9f00-0123456789ab\" is not yet valid: the client key's NotBefore is 2021-07-01T00:00:00Z.",
+            ErrorCode::SignatureNotMatch,
+            "Signature is not matched.",
         ),
         (
             "unknown key id",
@@ -206,7 +208,11 @@ fn tampering_fails_with_the_right_code() {
         ),
         (
             "content-sha256 in lower case (signed as sent)",
-            set(&v.headers, "content-sha256", Some(&v.headers.iter().find(|h| h.0 == "content-sha256").unwrap().1.to_lowercase())),
+            set(
+                &v.headers,
+                "content-sha256",
+                Some(&v.headers.iter().find(|h| h.0 == "content-sha256").unwrap().1.to_lowercase()),
+            ),
             v.body.clone(),
             t,
             ErrorCode::SignatureNotMatch,
@@ -299,12 +305,13 @@ fn tampering_fails_with_the_right_code() {
 }
 
 #[test]
-fn key_validity_is_checked_before_the_signature() {
+fn key_validity_is_reported_only_after_the_signature_verified() {
     // Same request, but the bundle's record of key_for_unit_test is only valid from 2021.
     let v = vector();
     let text = std::fs::read_to_string(format!("{DIR}example-bundle.json")).unwrap();
     let text = text.replacen("\"2020-01-01T00:00:00Z\"", "\"2021-01-01T00:00:00Z\"", 1);
     let b = compile_bundle(&text).unwrap();
+    // Signed by the key: the caller is told why.
     let (allowed, code, msg) = run(&b, &v.headers, &v.body, now());
     assert!(!allowed);
     assert_eq!(code, Some(ErrorCode::Unauthorized));
@@ -312,6 +319,23 @@ fn key_validity_is_checked_before_the_signature() {
         msg,
         "The AccessKey ID \"key_for_unit_test\" is not yet valid: the client key's NotBefore is 2021-01-01T00:00:00Z."
     );
+    let h: Vec<(&str, &str)> = v.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let peer = PeerAddr { ip: PEER.parse().unwrap(), forwarded_for: None };
+    let d =
+        authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
+    assert_eq!(d.client_key, Some("key_for_unit_test"), "the signature verified: the caller is known");
+    // Not signed by the key (a signed header added after signing): SignatureNotMatch, and
+    // nothing about the window.
+    let tampered = set(&v.headers, "x-kms-extra", Some("1"));
+    let (allowed, code, msg) = run(&b, &tampered, &v.body, now());
+    assert!(!allowed);
+    assert_eq!(code, Some(ErrorCode::SignatureNotMatch), "{msg}");
+    assert_eq!(msg, "Signature is not matched.");
+    let h: Vec<(&str, &str)> = tampered.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let d =
+        authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
+    assert_eq!(d.client_key, None, "an unverified request names no caller");
+    assert!(!String::from_utf8_lossy(&d.error_body("r").unwrap()).contains("2021"));
 }
 
 #[test]
@@ -328,6 +352,22 @@ fn policy_applies_after_verification() {
         "{}",
         d.message()
     );
+    // The caller is told Alibaba's sentence and nothing of the AAP, its policies, their
+    // instances or the check that failed; the operator's message keeps all of it.
+    assert_eq!(d.wire_message(), "This operation for \"key-test\" is forbidden by permission system.");
+    let body = d.error_body("req-1").unwrap();
+    let e = policy_core::wire::decode_error(&body).unwrap();
+    assert_eq!(
+        (e.error_code.as_str(), e.error_message.as_str()),
+        ("Forbidden.NoPermission", d.wire_message().as_str())
+    );
+    let aap = d.aap.unwrap();
+    for secret in
+        [aap, "app-keys", "app-secrets", "shared-secrets", "kst-demo01", "shared", "vpc-app", "Network", "8.8.8.8"]
+    {
+        assert!(d.message().contains(secret) || secret == "vpc-app" || secret == "Network", "{secret}");
+        assert!(!body.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in the wire body");
+    }
     // X-Forwarded-For is used only from a trusted proxy (127.0.0.1 in the example bundle).
     let peer = PeerAddr { ip: "127.0.0.1".parse().unwrap(), forwarded_for: Some("172.16.9.9") };
     assert!(authorize(&b, &req, peer, now(), &PureRustVerifier).allowed);

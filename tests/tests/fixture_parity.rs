@@ -21,6 +21,7 @@ use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, Filter
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
+use policy_core::gateway::deny_properties;
 use policy_core::{
     compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView,
 };
@@ -254,14 +255,22 @@ fn check_filter(outcome: &FilterOutcome, native: &DecisionReport, req: &AccessRe
                 "{ctx}: x-aapkit-client-key"
             );
         }
-        FilterOutcome::LocalResponse { status, headers, body } => {
+        FilterOutcome::LocalResponse { status, headers, body, properties } => {
             let e = wire::decode_error(body).unwrap_or_else(|err| panic!("{ctx}: Error body: {err:?}"));
             assert!(!native.allowed, "{ctx}: the filter denied ({status} {e:?}), natively allowed: {native:#?}");
             assert_eq!(*status, native.http_status, "{ctx}: HTTP status ({e:?})");
             assert_eq!(header(headers, "content-type"), Some("application/x-protobuf"), "{ctx}");
             assert_eq!(e.status_code, i32::from(*status), "{ctx}: StatusCode");
             assert_eq!(Some(&e.error_code), native.error_code.as_ref(), "{ctx}: ErrorCode");
-            assert_eq!(Some(&e.error_message), native.message.as_ref(), "{ctx}: ErrorMessage");
+            // The caller gets the wire message; the operator's account (and who signed, once the
+            // signature verified) goes to the proxy's records as properties, never to the client.
+            assert_eq!(Some(&e.error_message), native.wire_message.as_ref(), "{ctx}: ErrorMessage");
+            let property = |name: &str| properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+            assert_eq!(property(deny_properties::DETAIL), native.message.as_deref(), "{ctx}: deny detail");
+            assert_eq!(property(deny_properties::CLIENT_KEY), native.client_key_id.as_deref(), "{ctx}: client key");
+            for (name, value) in properties {
+                assert!(!headers.iter().any(|(_, v)| v.contains(value.as_str())), "{ctx}: {name} leaked in a header");
+            }
         }
     }
 }

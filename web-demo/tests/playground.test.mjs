@@ -137,6 +137,11 @@ test('a deny shows which check of each policy failed', async () => {
   assert.equal(await cell.getAttribute('data-outcome'), 'Fail');
   assert.match(await cell.innerText(), /fails/);
   assert.match(await page.textContent('#decision .message'), /forbidden/i);
+  assert.match(await page.textContent('#decision .message'), /payments-keys/);
+  // The operator sees the trace; the caller is told only Alibaba's sentence.
+  const told = await page.textContent('#decision .wire-message');
+  assert.match(told, /^The caller is told: This operation for ".*" is forbidden by permission system\.$/);
+  assert.doesNotMatch(told, /payments-keys|AAP|policy/);
   await page.screenshot({ path: join(artifacts, 'playground-deny.png'), fullPage: true });
   await page.close();
 });

@@ -4,7 +4,7 @@
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::output::{lines, Out};
+use super::output::{escape_field, lines, Out};
 use super::CliError;
 use crate::store::{format_time, parse_time, Action, AuditQuery, EventQuery, ResourceType, Store};
 
@@ -121,20 +121,26 @@ pub fn run(store: &Store, cmd: &AuditCmd, out: &Out) -> Result<(), CliError> {
                 limit: *limit,
             })?;
             out.emit(&json!({ "AuditLogs": rows, "Count": rows.len() }), || {
+                // Every field escaped: rows hold what requests carried, never terminal input.
                 lines(&rows, |r| {
-                    format!(
+                    let dash = |s: &str| if s.is_empty() { "-".to_owned() } else { escape_field(s).into_owned() };
+                    let mut line = format!(
                         "{}  {}  {}  {:<5} {:<28} {:<22} {}  {}  {}  {} us",
                         format_time(r.time),
-                        r.request_id,
-                        r.access_key_id,
+                        escape_field(&r.request_id),
+                        escape_field(&r.access_key_id),
                         if r.allowed { "allow" } else { "deny" },
-                        r.api,
-                        if r.error_code.is_empty() { "-" } else { &r.error_code },
-                        if r.resource.is_empty() { "-" } else { &r.resource },
-                        if r.aap.is_empty() { "-" } else { &r.aap },
-                        r.source_ip,
+                        escape_field(&r.api),
+                        dash(&r.error_code),
+                        dash(&r.resource),
+                        dash(&r.aap),
+                        escape_field(&r.source_ip),
                         r.latency_us
-                    )
+                    );
+                    if !r.detail.is_empty() {
+                        line.push_str(&format!("  detail: {}", escape_field(&r.detail)));
+                    }
+                    line
                 })
             });
         }
@@ -171,7 +177,12 @@ pub fn run(store: &Store, cmd: &AuditCmd, out: &Out) -> Result<(), CliError> {
                 lines(&events, |e| {
                     format!(
                         "{}  {:<10} {:<6} {:<12} {}  ({})",
-                        e.time, e.actor, e.action, e.resource_type, e.resource_name, e.operation
+                        escape_field(&e.time),
+                        escape_field(&e.actor),
+                        escape_field(&e.action),
+                        escape_field(&e.resource_type),
+                        escape_field(&e.resource_name),
+                        escape_field(&e.operation)
                     )
                 })
             });
@@ -183,11 +194,15 @@ pub fn run(store: &Store, cmd: &AuditCmd, out: &Out) -> Result<(), CliError> {
                     format!(
                         "{}  {}  {:>3}-day notice  NotAfter {}  webhook {}{}",
                         format_time(n.notified_at),
-                        n.client_key_id,
+                        escape_field(&n.client_key_id),
                         n.threshold_days,
                         format_time(n.not_after),
-                        n.delivery,
-                        if n.last_error.is_empty() { String::new() } else { format!(" ({})", n.last_error) }
+                        escape_field(&n.delivery),
+                        if n.last_error.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", escape_field(&n.last_error))
+                        }
                     )
                 })
             });
@@ -226,9 +241,9 @@ pub fn check_recent_use(store: &Store, client_key_id: &str, force: bool, out: &O
         "the client key {client_key_id} was used {} ago (last call {} {} from {} at {}); deleting it breaks the \
          application that holds it. See `aapkit audit query --client-key {client_key_id} --since 7d`",
         human_age(now - last.time),
-        last.api,
+        escape_field(&last.api),
         if last.allowed { "allowed" } else { "denied" },
-        last.source_ip,
+        escape_field(&last.source_ip),
         format_time(last.time)
     );
     if force {

@@ -96,6 +96,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::ops::audit::DEFAULT_RETENTION_DAYS, env = "AAPKIT_AUDIT_RETENTION_DAYS",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_retention_days: u32,
+    #[command(flatten)]
+    pub preauth: crate::server::preauth::PreAuthArgs,
 }
 
 impl ServeArgs {
@@ -124,6 +126,7 @@ impl ServeArgs {
             expiry_webhook,
             expiry_check_interval: std::time::Duration::from_secs(self.expiry_check_interval),
             audit,
+            preauth: self.preauth.config(),
         })
     }
 }

@@ -50,6 +50,8 @@ impl Default for AuditConfig {
     }
 }
 
+// Nearly every message is a row: boxing it would cost an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Row(AuditCall),
     /// Commit everything received so far, then answer.
@@ -257,5 +259,103 @@ impl Batcher {
         if !self.batch.is_empty() {
             self.metrics.audit_dropped.fetch_add(self.batch.len() as u64, Ordering::Relaxed);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests that never authenticated: metrics and a rate-limited log, never the audit log.
+
+/// Why a request ended without a verified signature: a closed set (the metric's label values).
+pub const UNAUTHENTICATED_REASONS: [&str; 8] = [
+    "missing_key_id",
+    "unknown_client_key",
+    "bad_signature",
+    "time_skew",
+    "invalid_request",
+    "too_large",
+    "throttled",
+    "other",
+];
+
+/// The reason of an unauthenticated request from its error code.
+pub fn unauthenticated_reason(error_code: &str) -> &'static str {
+    match error_code {
+        "MissingParameter" => "missing_key_id",
+        "Unauthorized" => "unknown_client_key",
+        "SignatureNotMatch" => "bad_signature",
+        "RequestTimeTooSkewed" => "time_skew",
+        "InvalidParam" | "InvalidParameter" | "InvalidApiVersion" | "InvalidApiName" => "invalid_request",
+        "RequestEntityTooLarge" => "too_large",
+        "Rejected.Throttling" => "throttled",
+        _ => "other",
+    }
+}
+
+/// At most `per_sec` lines a second on stderr; the lines over the limit are counted and the
+/// count is reported with the next line that gets through.
+pub struct RateLimitedLog {
+    per_sec: u32,
+    state: Mutex<LogWindow>,
+}
+
+struct LogWindow {
+    start: Instant,
+    written: u32,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    pub fn new(per_sec: u32) -> RateLimitedLog {
+        RateLimitedLog { per_sec, state: Mutex::new(LogWindow { start: Instant::now(), written: 0, suppressed: 0 }) }
+    }
+
+    /// The line to write now, if any (`line` is built only then).
+    pub fn admit_at(&self, now: Instant, line: impl FnOnce() -> String) -> Option<String> {
+        let mut w = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if now.saturating_duration_since(w.start) >= Duration::from_secs(1) {
+            w.start = now;
+            w.written = 0;
+        }
+        if w.written >= self.per_sec {
+            w.suppressed += 1;
+            return None;
+        }
+        w.written += 1;
+        let suppressed = std::mem::take(&mut w.suppressed);
+        let mut text = line();
+        if suppressed > 0 {
+            text.push_str(&format!(" ({suppressed} similar lines suppressed before this one)"));
+        }
+        Some(text)
+    }
+
+    pub fn log(&self, line: impl FnOnce() -> String) {
+        if let Some(text) = self.admit_at(Instant::now(), line) {
+            eprintln!("{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_rate_limited_and_count_what_they_drop() {
+        let log = RateLimitedLog::new(3);
+        let t = Instant::now();
+        let got: Vec<Option<String>> = (0..10).map(|i| log.admit_at(t, || format!("line {i}"))).collect();
+        assert_eq!(got.iter().flatten().count(), 3);
+        assert_eq!(got[2].as_deref(), Some("line 2"));
+        let next = log.admit_at(t + Duration::from_secs(1), || "later".to_owned());
+        assert_eq!(next.as_deref(), Some("later (7 similar lines suppressed before this one)"));
+    }
+
+    #[test]
+    fn reasons_are_a_closed_set() {
+        for code in ["SignatureNotMatch", "Unauthorized", "x\u{1b}[31m", "", "Rejected.Throttling"] {
+            assert!(UNAUTHENTICATED_REASONS.contains(&unauthenticated_reason(code)));
+        }
+        assert_eq!(unauthenticated_reason("SignatureNotMatch"), "bad_signature");
     }
 }

@@ -47,6 +47,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, &'static str, String), u64>>,
     latency: [Histogram; API_SLOTS],
     quota_rejections: [AtomicU64; 6],
+    /// Requests that ended without a verified signature, by [`super::audit::UNAUTHENTICATED_REASONS`].
+    unauthenticated: [AtomicU64; super::audit::UNAUTHENTICATED_REASONS.len()],
     pub audit_written: AtomicU64,
     pub audit_dropped: AtomicU64,
     pub audit_write_errors: AtomicU64,
@@ -95,6 +97,15 @@ impl Metrics {
         if let Some(h) = self.latency.get(slot) {
             h.observe(r.latency_us);
         }
+        if !r.allowed && r.client_key_id.is_empty() {
+            let reason = super::audit::unauthenticated_reason(&r.error_code);
+            if let Some(i) = super::audit::UNAUTHENTICATED_REASONS.iter().position(|x| *x == reason) {
+                if let Some(c) = self.unauthenticated.get(i) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return; // a pre-authentication refusal is no quota rejection
+        }
         if r.error_code == policy_core::ErrorCode::RejectedThrottling.as_str() {
             if let Some(c) = r.qps_group.and_then(|g| self.quota_rejections.get(group_index(g))) {
                 c.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +116,15 @@ impl Metrics {
     pub fn expiry_notice(&self, threshold_days: i64) {
         let mut map = self.expiry_notices.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry(threshold_days).or_insert(0) += 1;
+    }
+
+    /// Requests counted under an unauthenticated `reason` (one of `UNAUTHENTICATED_REASONS`).
+    pub fn unauthenticated(&self, reason: &str) -> u64 {
+        super::audit::UNAUTHENTICATED_REASONS
+            .iter()
+            .position(|x| *x == reason)
+            .and_then(|i| self.unauthenticated.get(i))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     pub fn quota_rejections(&self, g: QpsGroup) -> u64 {
@@ -178,6 +198,16 @@ impl Metrics {
         ] {
             family(o, name, kind, help);
             line(o, name, &[], v.load(Ordering::Relaxed));
+        }
+
+        family(
+            o,
+            "aapkit_unauthenticated_requests_total",
+            "counter",
+            "Requests that ended without a verified client-key signature (never in the audit log), by reason.",
+        );
+        for (reason, c) in super::audit::UNAUTHENTICATED_REASONS.iter().zip(&self.unauthenticated) {
+            line(o, "aapkit_unauthenticated_requests_total", &[("reason", *reason)], c.load(Ordering::Relaxed));
         }
 
         if let Some(f) = filter {
@@ -355,6 +385,7 @@ mod tests {
             status: 200,
             error_code: code.into(),
             latency_us,
+            detail: String::new(),
         }
     }
 

@@ -43,6 +43,8 @@ pub struct OpsOptions {
     /// How often the expiry checker runs (also once at start).
     pub expiry_check_interval: Duration,
     pub audit: AuditConfig,
+    /// The pre-authentication limit per source address (`server::preauth`).
+    pub preauth: crate::server::preauth::PreAuthConfig,
 }
 
 impl Default for OpsOptions {
@@ -54,6 +56,7 @@ impl Default for OpsOptions {
             expiry_webhook: None,
             expiry_check_interval: Duration::from_secs(3_600),
             audit: AuditConfig::default(),
+            preauth: crate::server::preauth::PreAuthConfig::default(),
         }
     }
 }
@@ -61,6 +64,9 @@ impl Default for OpsOptions {
 /// Bounds on what a request can make us store (the values come from request headers).
 const MAX_ID_CHARS: usize = 256;
 const MAX_RESOURCE_CHARS: usize = 600;
+const MAX_DETAIL_CHARS: usize = 4_096;
+/// Lines a second the server logs about refused requests (each kind), beyond which it counts.
+const DENY_LOG_LINES_PER_SEC: u32 = 5;
 
 fn bounded(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -84,6 +90,7 @@ pub fn audit_call(r: &RequestRecord) -> AuditCall {
         error_code: r.error_code.clone(),
         latency_us: r.latency_us,
         policy: r.policy.clone(),
+        detail: bounded(&r.detail, MAX_DETAIL_CHARS),
     }
 }
 
@@ -93,11 +100,21 @@ pub struct OpsObserver {
     pub metrics: Arc<Metrics>,
     audit: OnceLock<Arc<AuditSink>>,
     next: Arc<dyn RequestObserver>,
+    /// Requests that never authenticated (no audit row: anyone can send any key id).
+    unauthenticated_log: audit::RateLimitedLog,
+    /// Authenticated denies with an operator's detail (the audit row has it too).
+    deny_log: audit::RateLimitedLog,
 }
 
 impl OpsObserver {
     pub fn new(next: Arc<dyn RequestObserver>) -> Arc<OpsObserver> {
-        Arc::new(OpsObserver { metrics: Arc::new(Metrics::new()), audit: OnceLock::new(), next })
+        Arc::new(OpsObserver {
+            metrics: Arc::new(Metrics::new()),
+            audit: OnceLock::new(),
+            next,
+            unauthenticated_log: audit::RateLimitedLog::new(DENY_LOG_LINES_PER_SEC),
+            deny_log: audit::RateLimitedLog::new(DENY_LOG_LINES_PER_SEC),
+        })
     }
 
     /// Connects the audit queue (once; the store must be open before the writer can start).
@@ -109,10 +126,33 @@ impl OpsObserver {
 impl RequestObserver for OpsObserver {
     fn record(&self, r: RequestRecord) {
         self.metrics.observe(&r);
+        // Only a verified signature names a client key; everything else is a stranger's request.
         if !r.client_key_id.is_empty() {
             if let Some(a) = self.audit.get() {
                 a.push(audit_call(&r));
             }
+            if !r.detail.is_empty() {
+                self.deny_log.log(|| {
+                    format!(
+                        "aapkit: denied {} {} {:?}: {:?}",
+                        r.request_id,
+                        r.client_key_id,
+                        bounded(&r.api, MAX_ID_CHARS),
+                        bounded(&r.detail, MAX_DETAIL_CHARS)
+                    )
+                });
+            }
+        } else if !r.allowed {
+            self.unauthenticated_log.log(|| {
+                format!(
+                    "aapkit: unauthenticated request {} from {} refused: {} {} (api {:?})",
+                    r.request_id,
+                    r.source.ip().to_canonical(),
+                    r.status,
+                    audit::unauthenticated_reason(&r.error_code),
+                    bounded(&r.api, MAX_ID_CHARS)
+                )
+            });
         }
         self.next.record(r);
     }

@@ -75,6 +75,12 @@ pub fn resource_label(api: Option<policy_core::Api>, resource: Option<&str>) -> 
     }
 }
 
+/// The client key of a denied request whose signature verified.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthenticatedCaller {
+    pub client_key_id: String,
+}
+
 #[derive(Debug)]
 pub enum EnforceOutcome {
     Allow(Caller),
@@ -83,6 +89,12 @@ pub enum EnforceOutcome {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+        /// `Some` only when the request's signature verified: only then may the audit log name
+        /// the key (anyone can send a key id).
+        authenticated: Option<AuthenticatedCaller>,
+        /// The operator's account of the deny (for a policy deny, the per-policy trace the
+        /// caller is not told); empty when the wire message says it all.
+        detail: String,
     },
 }
 

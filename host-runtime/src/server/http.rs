@@ -71,6 +71,7 @@ pub struct RequestRecord {
     pub request_id: String,
     pub time_unix: i64,
     pub api: String,
+    /// The client key, only once its signature verified (empty otherwise: anyone can send an id).
     pub client_key_id: String,
     pub aap: String,
     pub policy: String,
@@ -83,6 +84,8 @@ pub struct RequestRecord {
     pub status: u16,
     pub error_code: String,
     pub latency_us: u64,
+    /// For a deny, the operator's account the caller was not given (the per-policy trace).
+    pub detail: String,
 }
 
 /// Receives a record of every request (audit, metrics). Must not block.
@@ -106,6 +109,8 @@ pub struct Gateway {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// The instance QPS quota, checked after the enforcer allowed and before the handler runs.
     pub quota: Option<Arc<QuotaGate>>,
+    /// The pre-authentication limit per source address, checked before the enforcer.
+    pub preauth: Option<Arc<super::preauth::PreAuthLimiter>>,
 }
 
 type Body = Full<Bytes>;
@@ -145,7 +150,7 @@ impl Gateway {
             request_id: request_id.clone(),
             time_unix: now,
             api: header_str(&req, "x-kms-apiname").unwrap_or_default(),
-            client_key_id: header_str(&req, "x-kms-acccesskeyid").unwrap_or_default(),
+            client_key_id: String::new(),
             aap: String::new(),
             policy: String::new(),
             resource: String::new(),
@@ -155,8 +160,13 @@ impl Gateway {
             status: 0,
             error_code: String::new(),
             latency_us: 0,
+            detail: String::new(),
         };
-        let resp = self.serve_inner(peer, req, now, &request_id, &mut record).await;
+        let resp = match self.preauth_refusal(peer, &request_id, &mut record) {
+            Some(refused) => refused,
+            None => self.serve_inner(peer, req, now, &request_id, &mut record).await,
+        };
+        self.preauth_charge(peer, &record);
         record.status = resp.status().as_u16();
         record.latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.observer.record(record);
@@ -230,8 +240,13 @@ impl Gateway {
             .check_with(&snapshot.policy, &EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
-            EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body } => {
-                (record.resource, record.qps_group) = self.resource_of(&snapshot, api_name, &body);
+            EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body, authenticated, detail } => {
+                // Only an authenticated deny gets an audit row, so only it is worth resolving.
+                if let Some(who) = authenticated {
+                    record.client_key_id = who.client_key_id;
+                    (record.resource, record.qps_group) = self.resource_of(&snapshot, api_name, &body);
+                }
+                record.detail = detail;
                 record.error_code =
                     policy_core::wire::decode_error(&deny_body).map(|e| e.error_code).unwrap_or_default();
                 let mut resp = Response::new(Full::new(Bytes::from(deny_body)));
@@ -287,6 +302,32 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// `Rejected.Throttling` 429 for an address over its pre-authentication limit, before the
+    /// body is read or the enforcer runs.
+    fn preauth_refusal(
+        &self,
+        peer: SocketAddr,
+        request_id: &str,
+        record: &mut RequestRecord,
+    ) -> Option<Response<Body>> {
+        let limiter = self.preauth.as_ref()?;
+        if limiter.admit(peer.ip()) {
+            return None;
+        }
+        let code = ErrorCode::RejectedThrottling;
+        record.error_code = code.as_str().to_owned();
+        Some(error_response(code.http_status(), code.as_str(), code.default_message(), request_id))
+    }
+
+    /// A request that ended without a verified signature takes from its address's budget.
+    fn preauth_charge(&self, peer: SocketAddr, record: &RequestRecord) {
+        if let Some(limiter) = &self.preauth {
+            if !record.allowed && record.client_key_id.is_empty() {
+                limiter.charge(peer.ip());
+            }
+        }
+    }
+
     /// The resource and QPS group of a request read from its body, for enforcers that do not
     /// report them (the wasm filter) and for denied requests. Keys are resolved through the
     /// key ring when it knows them; otherwise the reference is kept as sent.

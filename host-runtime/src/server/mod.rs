@@ -4,6 +4,7 @@
 pub mod enforcer;
 pub mod http;
 pub mod native;
+pub mod preauth;
 pub mod runtime;
 pub mod snapshot;
 pub mod tls;

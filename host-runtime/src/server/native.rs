@@ -26,6 +26,8 @@ pub(crate) fn internal_failure(message: &str, request_id: &str) -> EnforceOutcom
         status: code.http_status(),
         headers: vec![("content-type".into(), "application/x-protobuf".into())],
         body: policy_core::wire::encode_error_code(code, message, request_id),
+        authenticated: None,
+        detail: String::new(),
     }
 }
 
@@ -99,9 +101,23 @@ fn decide(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {
                 status: decision.http_status(),
                 headers: vec![("content-type".into(), "application/x-protobuf".into())],
                 body,
+                authenticated: decision
+                    .client_key
+                    .map(|id| super::enforcer::AuthenticatedCaller { client_key_id: id.to_owned() }),
+                detail: deny_detail(&decision),
             },
             None => internal_failure("The request was denied without a reason.", req.request_id),
         }
+    }
+}
+
+/// The operator's message when it says more than the caller's.
+fn deny_detail(decision: &policy_core::Decision<'_>) -> String {
+    let full = decision.message();
+    if full == decision.wire_message() {
+        String::new()
+    } else {
+        full
     }
 }
 

@@ -138,6 +138,7 @@ pub fn assemble(
     let snapshots = Arc::new(Snapshots::new(first));
     let api = Arc::new(InstanceApiHandler::default());
     let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
+    let preauth = opts.ops.preauth.build().map(Arc::new);
     let gateway = Arc::new(Gateway {
         enforcer: enforcer.clone(),
         api: api.clone(),
@@ -145,6 +146,7 @@ pub fn assemble(
         observer,
         clock,
         quota,
+        preauth,
     });
     Ok(Assembled { gateway, store, enforcer, snapshots, api, generation })
 }

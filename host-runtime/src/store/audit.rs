@@ -268,6 +268,8 @@ pub struct AuditCall {
     pub latency_us: u64,
     /// The policy that allowed the call.
     pub policy: String,
+    /// For a deny, what the caller was not told: the per-policy trace of a policy deny.
+    pub detail: String,
 }
 
 fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -290,8 +292,8 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-const AUDIT_COLUMNS: &str =
-    "time, request_id, access_key_id, aap, api, resource, source_ip, allowed, status, error_code, latency_us, policy";
+const AUDIT_COLUMNS: &str = "time, request_id, access_key_id, aap, api, resource, source_ip, allowed, status, \
+     error_code, latency_us, policy, detail";
 
 fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditCall> {
     Ok(AuditCall {
@@ -307,6 +309,7 @@ fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditCall> {
         error_code: r.get(9)?,
         latency_us: u64::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
         policy: r.get(11)?,
+        detail: r.get(12)?,
     })
 }
 
@@ -338,7 +341,7 @@ impl AuditWriter {
             let mut stmt = tx.prepare_cached(&format!(
                 "INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3,
                  COALESCE(NULLIF(?4, ''), (SELECT aap FROM client_keys WHERE id = ?3), ''),
-                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ))?;
             for r in rows {
                 stmt.execute(params![
@@ -353,7 +356,8 @@ impl AuditWriter {
                     i64::from(r.http_status),
                     r.error_code,
                     i64::try_from(r.latency_us).unwrap_or(i64::MAX),
-                    r.policy
+                    r.policy,
+                    r.detail
                 ])?;
             }
         }
@@ -506,13 +510,15 @@ impl Store {
         })
     }
 
-    /// The most recent call made with `client_key_id`, if the audit log has one.
+    /// The most recent call made with `client_key_id` whose signature verified, if the audit log
+    /// has one (a request naming a key it does not hold says nothing about the key's use).
     pub fn client_key_last_call(&self, client_key_id: &str) -> Result<Option<AuditCall>, StoreError> {
         self.read(|tx| {
             Ok(tx
                 .query_row(
                     &format!(
-                        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE access_key_id = ?1 ORDER BY time DESC, id DESC LIMIT 1"
+                        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE access_key_id = ?1 AND authenticated = 1 \
+                         ORDER BY time DESC, id DESC LIMIT 1"
                     ),
                     params![client_key_id],
                     audit_from_row,

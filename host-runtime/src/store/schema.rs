@@ -174,6 +174,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (client_key_id, threshold_days)
     ) STRICT;
     "#,
+    // 3: the audit log names a client key only for a verified signature (issue 10 §4). Rows
+    // written before may name a key the caller did not hold: only their allowed calls were
+    // verified. `detail` keeps the operator's account of a deny (the per-policy trace) that the
+    // caller is not told.
+    r#"
+    ALTER TABLE audit_log ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 1;
+    UPDATE audit_log SET authenticated = allowed;
+    ALTER TABLE audit_log ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

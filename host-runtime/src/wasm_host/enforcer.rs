@@ -1,10 +1,11 @@
 //! The server's [`Enforcer`] over the filter host: the `wasm` enforcer.
 
-use crate::server::enforcer::PreparedPolicy;
+use crate::server::enforcer::{AuthenticatedCaller, PreparedPolicy};
 use crate::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
 
 use super::{FilterHost, FilterOutcome, FilterRequest, PreparedBundle};
 
+use policy_core::gateway::deny_properties;
 use policy_core::gateway::upstream_headers as up;
 
 impl Enforcer for FilterHost {
@@ -91,7 +92,25 @@ fn check(host: &FilterHost, bundle: Option<&PreparedBundle>, req: &EnforceReques
 
 fn deny(outcome: FilterOutcome) -> EnforceOutcome {
     match outcome {
-        FilterOutcome::LocalResponse { status, headers, body } => EnforceOutcome::Deny { status, headers, body },
-        FilterOutcome::Continue { .. } => EnforceOutcome::Deny { status: 500, headers: Vec::new(), body: Vec::new() },
+        FilterOutcome::LocalResponse { status, headers, body, properties } => {
+            let property = |name: &str| properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let authenticated = property(deny_properties::CLIENT_KEY)
+                .filter(|id| !id.is_empty())
+                .map(|client_key_id| AuthenticatedCaller { client_key_id });
+            let detail = property(deny_properties::DETAIL).unwrap_or_default();
+            // Only a detail that says more than the wire message is kept.
+            let detail = match policy_core::wire::decode_error(&body) {
+                Ok(e) if e.error_message == detail => String::new(),
+                _ => detail,
+            };
+            EnforceOutcome::Deny { status, headers, body, authenticated, detail }
+        }
+        FilterOutcome::Continue { .. } => EnforceOutcome::Deny {
+            status: 500,
+            headers: Vec::new(),
+            body: Vec::new(),
+            authenticated: None,
+            detail: String::new(),
+        },
     }
 }

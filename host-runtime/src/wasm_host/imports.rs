@@ -76,10 +76,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         })
     })?;
 
+    linker.func_wrap(ENV, "proxy_set_property", proxy_set_property)?;
+
     // Not offered by this host.
-    linker.func_wrap(ENV, "proxy_set_property", |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> R {
-        Ok(status::UNIMPLEMENTED)
-    })?;
     linker.func_wrap(ENV, "proxy_get_shared_data", |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32| -> R {
         Ok(status::UNIMPLEMENTED)
     })?;
@@ -454,6 +453,30 @@ fn proxy_get_property(mut c: C<'_>, ptr: i32, len: i32, ret_ptr: i32, ret_len: i
         }
     };
     return_bytes(&mut c, &value, ret_ptr, ret_len)
+}
+
+/// Records a property for the request's outcome (Envoy keeps it as filter state `wasm.<path>`).
+/// Only during a request; bounded in count and size, and UTF-8 (they are ids and messages).
+fn proxy_set_property(mut c: C<'_>, ptr: i32, len: i32, vptr: i32, vlen: i32) -> R {
+    use super::state::{MAX_PROPERTIES, MAX_PROPERTY_BYTES};
+    let too_long = |n: i32| usize::try_from(n).map_or(true, |n| n > MAX_PROPERTY_BYTES);
+    if too_long(len) || too_long(vlen) {
+        return Ok(status::BAD_ARGUMENT);
+    }
+    let (path, value) = match (read_string(&mut c, ptr, len), read_string(&mut c, vptr, vlen)) {
+        (Ok(p), Ok(v)) => (p, v),
+        (Err(s), _) | (_, Err(s)) => return Ok(s),
+    };
+    Ok(with_request(&mut c, |req| {
+        if let Some(slot) = req.properties.iter_mut().find(|(k, _)| *k == path) {
+            slot.1 = value;
+        } else if req.properties.len() < MAX_PROPERTIES {
+            req.properties.push((path, value));
+        } else {
+            return status::BAD_ARGUMENT;
+        }
+        status::OK
+    }))
 }
 
 fn source_port(addr: &str) -> Option<u16> {

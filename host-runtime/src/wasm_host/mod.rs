@@ -198,7 +198,13 @@ pub enum FilterOutcome {
         body: Option<Vec<u8>>,
     },
     /// Answer with this response instead (a deny, or a host failure).
-    LocalResponse { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    LocalResponse {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        /// What the filter set with `proxy_set_property` (for our records, never for the client).
+        properties: Vec<(String, String)>,
+    },
 }
 
 /// Counters for metrics.
@@ -536,6 +542,7 @@ impl FilterHost {
             source_address: req.source_address.to_string(),
             now_nanos: req.now_nanos,
             local_response: None,
+            properties: Vec::new(),
             continued: false,
             closed: false,
         };
@@ -562,6 +569,7 @@ impl FilterHost {
                 status: u16::try_from(resp.status).unwrap_or(500),
                 headers: resp.headers,
                 body: resp.body,
+                properties: std::mem::take(&mut req.properties),
             };
         }
         if req.closed || !filtered.proceeds {
@@ -704,5 +712,6 @@ pub fn internal_failure(request_id: &str) -> FilterOutcome {
         status: 500,
         headers: vec![("content-type".into(), "application/x-protobuf".into())],
         body: policy_core::wire::encode_error(500, "InternalFailure", "Internal Failure.", request_id),
+        properties: Vec::new(),
     }
 }

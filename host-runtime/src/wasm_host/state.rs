@@ -58,11 +58,18 @@ pub(crate) struct RequestState {
     /// The clock for this request, if the caller fixed it.
     pub now_nanos: Option<u64>,
     pub local_response: Option<LocalResponse>,
+    /// Properties the filter set (`proxy_set_property`), at most [`MAX_PROPERTIES`] of at most
+    /// [`MAX_PROPERTY_BYTES`] each; a name set again replaces its value.
+    pub properties: Vec<(String, String)>,
     /// The filter called `proxy_continue_stream(HTTP_REQUEST)`.
     pub continued: bool,
     /// The filter called `proxy_close_stream(HTTP_REQUEST)`.
     pub closed: bool,
 }
+
+/// Bounds on what a filter can park in [`RequestState::properties`] per request.
+pub(crate) const MAX_PROPERTIES: usize = 8;
+pub(crate) const MAX_PROPERTY_BYTES: usize = 4 * 1024;
 
 /// A response the filter sent with `proxy_send_local_response`.
 #[derive(Clone, Debug, PartialEq, Eq)]

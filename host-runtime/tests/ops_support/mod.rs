@@ -227,12 +227,16 @@ pub fn data_key_pair_body(key_id: &str) -> Vec<u8> {
 
 /// One HTTP/1.1 POST / over a fresh connection (plain HTTP).
 pub fn send(addr: SocketAddr, headers: &[(String, String)], body: &[u8]) -> Reply {
+    send_over(TcpStream::connect(addr).unwrap(), headers, body)
+}
+
+/// [`send`] over a connection the caller made (e.g. from another source address).
+pub fn send_over(mut stream: TcpStream, headers: &[(String, String)], body: &[u8]) -> Reply {
     let mut req = String::from("POST / HTTP/1.1\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
-    let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     stream.write_all(req.as_bytes()).unwrap();
     stream.write_all(body).unwrap();

@@ -58,7 +58,14 @@ pub fn authorize<'a>(
 ) -> Decision<'a> {
     let v = match verify_request(b, req, now, verifier) {
         Ok(v) => v,
-        Err(reason) => return Decision::deny(reason),
+        Err(reason) => {
+            let mut d = Decision::deny(reason);
+            // Outside its validity window, but the signature verified: the caller is known.
+            if let DenyReason::ClientKeyExpired { id, .. } | DenyReason::ClientKeyNotYetValid { id, .. } = reason {
+                d.client_key = Some(id);
+            }
+            return d;
+        }
     };
     let fail = |reason| {
         let mut d = Decision::deny(reason);

@@ -101,15 +101,16 @@ pub fn verify_request<'a>(
         .and_then(|s| base64::engine::general_purpose::STANDARD.decode_slice(s.trim(), &mut sig).ok());
     let Some(sig) = sig_len.and_then(|n| sig.get(..n)) else { return Err(DenyReason::InvalidAuthorization) };
     let Some(key) = b.client_key(key_id) else { return Err(DenyReason::UnknownClientKey(key_id)) };
+    let msg = h.string_to_sign(req.method);
+    if !verifier.verify_pkcs1v15_sha256(&key.public_key, msg.as_bytes(), sig) {
+        return Err(DenyReason::SignatureNotMatch);
+    }
+    // The validity window only after the signature: a stranger learns nothing about it.
     if now < key.not_before {
         return Err(DenyReason::ClientKeyNotYetValid { id: &key.id, not_before: key.not_before });
     }
     if now > key.not_after {
         return Err(DenyReason::ClientKeyExpired { id: &key.id, not_after: key.not_after });
-    }
-    let msg = h.string_to_sign(req.method);
-    if !verifier.verify_pkcs1v15_sha256(&key.public_key, msg.as_bytes(), sig) {
-        return Err(DenyReason::SignatureNotMatch);
     }
     Ok(VerifiedRequest { client_key_id: &key.id, api, date, key })
 }

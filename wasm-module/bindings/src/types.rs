@@ -61,8 +61,10 @@ export interface DecisionReport {
   ErrorCode: string | null;
   /** 200 when allowed. */
   HttpStatus: number;
-  /** The wire ErrorMessage of a deny. */
+  /** The operator's account of a deny (for a policy deny: the AAP and how each policy fared). */
   Message: string | null;
+  /** The ErrorMessage the caller gets: Alibaba's wording, no AAP, policy or check names. */
+  WireMessage: string | null;
   ClientKeyId: string | null;
   Aap: string | null;
   /** The policy that allowed the request. */

@@ -46,6 +46,7 @@ mod ffi {
             ret_data: *mut *mut u8,
             ret_size: *mut usize,
         ) -> u32;
+        pub fn proxy_set_property(path: *const u8, path_size: usize, value: *const u8, value_size: usize) -> u32;
         #[allow(clippy::too_many_arguments)]
         pub fn proxy_send_local_response(
             status_code: u32,
@@ -158,6 +159,12 @@ pub fn get_property(path: &[u8]) -> Result<Option<Vec<u8>>, Status> {
         NOT_FOUND => Ok(None),
         s => Err(s),
     }
+}
+
+/// Sets a property (in Envoy: filter state `wasm.<path>`, kept from the client).
+pub fn set_property(path: &str, value: &str) -> Result<(), Status> {
+    // SAFETY: path and value outlive the call.
+    check(unsafe { ffi::proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
 }
 
 pub fn send_local_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {

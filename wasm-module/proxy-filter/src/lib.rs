@@ -235,6 +235,21 @@ impl Filter {
             }
             return Action::Continue;
         }
+        // Who the caller is (only when its signature verified) and the operator's detail, for the
+        // proxy's records; the client gets only the wire message. A host without properties
+        // still answers the client.
+        let records = [
+            (policy_core::gateway::deny_properties::CLIENT_KEY, decision.client_key.unwrap_or_default().to_owned()),
+            (policy_core::gateway::deny_properties::DETAIL, decision.message()),
+        ];
+        for (name, value) in &records {
+            if value.is_empty() {
+                continue;
+            }
+            if let Err(s) = hostcalls::set_property(name, value) {
+                hostcalls::log(LOG_INFO, &format!("aapkit: cannot set property {name} (status {s})"));
+            }
+        }
         let body = decision.error_body(&request_id).unwrap_or_default();
         let status = u32::from(decision.http_status());
         if let Err(s) = hostcalls::send_local_response(status, &[("content-type", PROTOBUF)], &body) {
