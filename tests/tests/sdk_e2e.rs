@@ -32,3 +32,9 @@ fn python_sdk_end_to_end() -> Result<(), String> {
 fn python_sdk_operations() -> Result<(), String> {
     run_script("test_ops_sdk.py")
 }
+
+/// A body over 3 MiB: a clean 413 with a protobuf Error, in one attempt (issue 10 §6).
+#[test]
+fn python_sdk_oversize_body() -> Result<(), String> {
+    run_script("test_limits_sdk.py")
+}

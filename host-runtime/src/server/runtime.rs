@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub tls_key: PathBuf,
     /// Audit, quotas, metrics, expiry notices.
     pub ops: crate::ops::OpsOptions,
+    /// Timeouts, connection and body-buffer caps, the work pool.
+    pub limits: super::limits::ServerLimits,
 }
 
 /// The key ring the request path reads: a snapshot replaced as a whole on reload.
@@ -141,7 +143,8 @@ pub fn assemble(
         .map_err(|errs| anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")))?;
     let api = Arc::new(InstanceApiHandler(InstanceApi::new(ring.clone())));
     let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
-    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock, quota });
+    let limits = Arc::new(super::limits::RequestLimits::new(&opts.limits));
+    let gateway = Arc::new(Gateway { enforcer: enforcer.clone(), api: api.clone(), observer, clock, quota, limits });
     Ok(Assembled { gateway, store, enforcer, ring, api, generation })
 }
 
@@ -213,7 +216,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
         eprintln!("aapkit: admin listener (metrics) on http://{admin}/metrics");
     }
     let tls = if opts.plain_http { None } else { Some(super::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
-    let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?;
+    let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?.with_limits(opts.limits.clone());
     let addr = server.local_addr()?;
     eprintln!(
         "aapkit: serving the KMS Instance API for {} on {}://{addr} (enforcer: {})",
