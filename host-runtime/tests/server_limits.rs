@@ -124,49 +124,66 @@ fn request_head(content_length: usize) -> String {
     )
 }
 
-#[test]
-fn slowloris_headers_body_idle_and_silent_tls_are_closed_in_time() {
-    let setup = setup();
-    let timeouts = ["--header-read-timeout", "1", "--body-timeout", "1", "--idle-timeout", "1"];
-    let plain = Serve::start(&setup, true, &timeouts);
-    let tls = Serve::start(&setup, false, &["--tls-handshake-timeout", "1"]);
-    let limit = Duration::from_secs(6);
-
-    // Headers trickled one byte every 200 ms: cut off by the header timeout.
-    let mut c = TcpStream::connect(plain.addr).unwrap();
-    let head = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nx-kms-apiname: Encrypt\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// Trickles `bytes` one every 200 ms until the server closes; how long that took.
+fn trickle(c: &mut TcpStream, bytes: &[u8], limit: Duration) -> Option<Duration> {
     let mut next = 0;
-    let took = closed_within(&mut c, limit, |c| {
-        if let Some(b) = head.get(next) {
+    closed_within(c, limit, |c| {
+        if let Some(b) = bytes.get(next) {
             let _ = c.write_all(&[*b]);
             next += 1;
         }
-    });
-    assert!(took.is_some_and(|t| t < Duration::from_secs(3)), "trickled headers still open: {took:?}");
+    })
+}
 
-    // A body stalled mid-way: cut off by the body deadline.
-    let mut c = TcpStream::connect(plain.addr).unwrap();
-    c.write_all(request_head(1000).as_bytes()).unwrap();
-    c.write_all(&[0u8; 100]).unwrap();
-    let took = closed_within(&mut c, limit, |_| {});
-    assert!(took.is_some_and(|t| t < Duration::from_secs(3)), "stalled body still open: {took:?}");
-
-    // An idle keep-alive connection after a complete exchange.
-    let mut c = TcpStream::connect(plain.addr).unwrap();
+/// Sends one complete (unauthenticated) request and reads the start of its answer.
+fn one_exchange(c: &mut TcpStream) {
     c.write_all(request_head(0).as_bytes()).unwrap();
     let mut first = [0u8; 12];
     c.read_exact(&mut first).unwrap();
     assert!(first.starts_with(b"HTTP/1.1 "), "{first:?}");
+}
+
+#[test]
+fn slowloris_headers_body_idle_and_silent_tls_are_closed_in_time() {
+    let setup = setup();
+    let headers = Serve::start(&setup, true, &["--header-read-timeout", "1", "--idle-timeout", "5", "--body-timeout", "1"]);
+    let idle = Serve::start(&setup, true, &["--header-read-timeout", "5", "--idle-timeout", "1"]);
+    let tls = Serve::start(&setup, false, &["--tls-handshake-timeout", "1"]);
+    let limit = Duration::from_secs(8);
+    let quick = |took: Option<Duration>| took.is_some_and(|t| t < Duration::from_secs(3));
+    let head = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nx-kms-apiname: Encrypt\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    // Headers trickled one byte every 200 ms: cut off by the header timeout.
+    let mut c = TcpStream::connect(headers.addr).unwrap();
+    let took = trickle(&mut c, head, limit);
+    assert!(quick(took), "trickled headers still open: {took:?}");
+
+    // The same on a keep-alive connection after a complete exchange (the clock starts at the first byte).
+    let mut c = TcpStream::connect(headers.addr).unwrap();
+    one_exchange(&mut c);
+    let took = trickle(&mut c, head, limit);
+    assert!(quick(took), "trickled second request still open: {took:?}");
+
+    // A body stalled mid-way: cut off by the body deadline.
+    let mut c = TcpStream::connect(headers.addr).unwrap();
+    c.write_all(request_head(1000).as_bytes()).unwrap();
+    c.write_all(&[0u8; 100]).unwrap();
     let took = closed_within(&mut c, limit, |_| {});
-    assert!(took.is_some_and(|t| t < Duration::from_secs(3)), "idle keep-alive still open: {took:?}");
+    assert!(quick(took), "stalled body still open: {took:?}");
+
+    // An idle keep-alive connection after a complete exchange.
+    let mut c = TcpStream::connect(idle.addr).unwrap();
+    one_exchange(&mut c);
+    let took = closed_within(&mut c, limit, |_| {});
+    assert!(quick(took), "idle keep-alive still open: {took:?}");
 
     // A TLS client that never sends its ClientHello.
     let mut c = TcpStream::connect(tls.addr).unwrap();
     let took = closed_within(&mut c, limit, |_| {});
-    assert!(took.is_some_and(|t| t < Duration::from_secs(3)), "silent TLS connection still open: {took:?}");
+    assert!(quick(took), "silent TLS connection still open: {took:?}");
 
     // Meanwhile signed traffic is served.
-    let (n, errors) = plain.legit_traffic(&setup, 1);
+    let (n, errors) = headers.legit_traffic(&setup, 1);
     assert!(n > 0 && errors == 0, "legitimate traffic: {n} requests, {errors} errors");
 }
 

@@ -396,3 +396,34 @@ pub fn run_loadgen(args: &crate::loadgen::LoadgenArgs, out: &Out) -> Result<(), 
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+
+    fn limits_of(args: &[&str]) -> crate::server::ServerLimits {
+        let mut argv = vec!["aapkit", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Serve(a)) => a.limits.limits(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_flag_defaults_are_the_server_defaults() {
+        assert_eq!(limits_of(&[]), crate::server::ServerLimits::default());
+    }
+
+    #[test]
+    fn serve_limit_flags_reach_the_limits() {
+        let l = limits_of(&["--header-read-timeout", "2", "--max-connections", "7", "--max-body-buffer-mib", "5"]);
+        assert_eq!(l.header_read_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(l.max_connections, 7);
+        assert_eq!(l.max_buffered_body_bytes, 5 << 20);
+        assert!(Cli::try_parse_from(["aapkit", "serve", "--max-body-buffer-mib", "2"]).is_err());
+    }
+}

@@ -73,7 +73,8 @@ impl Server {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
+            // A backstop only (see conn_guard): hyper's timer covers idle and header time together.
+            .header_read_timeout(limits.header_read_timeout.saturating_add(limits.idle_timeout))
             .max_buf_size(CONN_READ_BUFFER_MAX);
         let mut refused: u64 = 0;
         loop {
@@ -115,7 +116,8 @@ impl Server {
             let builder = builder.clone();
             let watcher = graceful.watcher();
             let acceptor = acceptor.clone();
-            let (handshake_timeout, idle_timeout) = (limits.tls_handshake_timeout, limits.idle_timeout);
+            let (handshake_timeout, header_timeout, idle_timeout) =
+                (limits.tls_handshake_timeout, limits.header_read_timeout, limits.idle_timeout);
             tokio::spawn(async move {
                 let _slot = slot;
                 match acceptor {
@@ -125,17 +127,20 @@ impl Server {
                         else {
                             return;
                         };
-                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(tls), service));
+                        activity.restart();
+                        let io = conn_guard::Watched { inner: tls, activity: activity.clone() };
+                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
                         tokio::select! {
                             _ = conn => {}
-                            () = activity.idle_expired(idle_timeout) => {}
+                            () = activity.expired(header_timeout, idle_timeout) => {}
                         }
                     }
                     None => {
-                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                        let io = conn_guard::Watched { inner: stream, activity: activity.clone() };
+                        let conn = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
                         tokio::select! {
                             _ = conn => {}
-                            () = activity.idle_expired(idle_timeout) => {}
+                            () = activity.expired(header_timeout, idle_timeout) => {}
                         }
                     }
                 }
@@ -147,58 +152,131 @@ impl Server {
 }
 
 mod conn_guard {
-    //! The keep-alive idle timeout: hyper has none of its own, so each connection task watches
-    //! when its last request finished and drops the connection once it has been idle too long.
+    //! The header and keep-alive idle timeouts, per connection, with Go's meaning: a request's
+    //! header block must be complete within the header timeout from its first byte (for the first
+    //! request: from the connection's start), and a connection with no request in flight and no
+    //! new bytes is closed after the idle timeout. hyper has one timer that starts at the end of
+    //! the previous response (idle and header time together), so it only serves as a backstop.
 
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
     use std::time::Duration;
 
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio::time::Instant;
 
+    struct State {
+        in_flight: usize,
+        last_done: Instant,
+        /// When the header block being read began, if one is being read.
+        header_started: Option<Instant>,
+    }
+
     pub struct Activity {
-        in_flight: AtomicUsize,
-        last_done: Mutex<Instant>,
+        state: Mutex<State>,
     }
 
     impl Activity {
         pub fn new() -> Self {
-            Self { in_flight: AtomicUsize::new(0), last_done: Mutex::new(Instant::now()) }
+            let now = Instant::now();
+            Self { state: Mutex::new(State { in_flight: 0, last_done: now, header_started: Some(now) }) }
         }
 
-        pub fn begin(self: &std::sync::Arc<Self>) -> Busy {
-            self.in_flight.fetch_add(1, Ordering::SeqCst);
+        fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+            match self.state.lock() {
+                Ok(mut g) => f(&mut g),
+                Err(p) => f(&mut p.into_inner()),
+            }
+        }
+
+        /// The first request's header clock starts now (after the TLS handshake).
+        pub fn restart(&self) {
+            self.with(|s| s.header_started = Some(Instant::now()));
+        }
+
+        fn on_bytes(&self) {
+            self.with(|s| {
+                if s.in_flight == 0 && s.header_started.is_none() {
+                    s.header_started = Some(Instant::now());
+                }
+            });
+        }
+
+        pub fn begin(self: &Arc<Self>) -> Busy {
+            self.with(|s| {
+                s.in_flight += 1;
+                s.header_started = None;
+            });
             Busy(self.clone())
         }
 
-        /// Completes once no request has been in flight for `idle`.
-        pub async fn idle_expired(&self, idle: Duration) {
+        /// Completes when the connection has overrun its header or idle timeout.
+        pub async fn expired(&self, header: Duration, idle: Duration) {
             loop {
-                let last = self.last_done.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner());
-                if self.in_flight.load(Ordering::SeqCst) == 0 {
-                    let deadline = last + idle;
-                    if Instant::now() >= deadline {
-                        return;
-                    }
-                    tokio::time::sleep_until(deadline).await;
-                } else {
-                    // A request is being served; look again later (a request's own time is bounded
-                    // by the body timeout and the work pool, not by this).
-                    tokio::time::sleep(idle.min(Duration::from_secs(1))).await;
+                let deadline = self.with(|s| match (s.in_flight, s.header_started) {
+                    // A request's own time is bounded by the body timeout and the work pool.
+                    (1.., _) => None,
+                    (0, Some(started)) => Some(started + header),
+                    (0, None) => Some(s.last_done + idle),
+                });
+                match deadline {
+                    Some(d) if Instant::now() >= d => return,
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => tokio::time::sleep(header.min(idle).min(Duration::from_secs(1))).await,
                 }
             }
         }
     }
 
     /// Marks a request in flight until dropped.
-    pub struct Busy(std::sync::Arc<Activity>);
+    pub struct Busy(Arc<Activity>);
 
     impl Drop for Busy {
         fn drop(&mut self) {
-            if let Ok(mut t) = self.0.last_done.lock() {
-                *t = Instant::now();
+            self.0.with(|s| {
+                s.in_flight = s.in_flight.saturating_sub(1);
+                s.last_done = Instant::now();
+            });
+        }
+    }
+
+    /// The connection's stream, noting when bytes arrive (the start of a header block).
+    pub struct Watched<S> {
+        pub inner: S,
+        pub activity: Arc<Activity>,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+            let before = buf.filled().len();
+            let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+            if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+                self.activity.on_bytes();
             }
-            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+            r
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        }
+        fn is_write_vectored(&self) -> bool {
+            self.inner.is_write_vectored()
         }
     }
 }
