@@ -191,8 +191,15 @@ fn slowloris_headers_body_idle_and_silent_tls_are_closed_in_time() {
 fn connection_cap_refuses_the_excess_and_recovers() {
     let setup = setup();
     let plain = Serve::start(&setup, true, &["--max-connections", "3", "--header-read-timeout", "30"]);
-    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(plain.addr).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500)); // the start-up probe's connection is gone
+    // Three served keep-alive connections (each proves it was accepted).
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut c = TcpStream::connect(plain.addr).unwrap();
+            one_exchange(&mut c);
+            c
+        })
+        .collect();
     let mut excess = TcpStream::connect(plain.addr).unwrap();
     let took = closed_within(&mut excess, Duration::from_secs(3), |_| {});
     assert!(took.is_some_and(|t| t < Duration::from_secs(1)), "a 4th connection was kept: {took:?}");

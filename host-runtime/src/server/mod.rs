@@ -175,12 +175,17 @@ mod conn_guard {
 
     pub struct Activity {
         state: Mutex<State>,
+        /// Wakes the watchdog when the state changes (its deadline may have moved).
+        changed: tokio::sync::Notify,
     }
 
     impl Activity {
         pub fn new() -> Self {
             let now = Instant::now();
-            Self { state: Mutex::new(State { in_flight: 0, last_done: now, header_started: Some(now) }) }
+            Self {
+                state: Mutex::new(State { in_flight: 0, last_done: now, header_started: Some(now) }),
+                changed: tokio::sync::Notify::new(),
+            }
         }
 
         fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -190,21 +195,34 @@ mod conn_guard {
             }
         }
 
+        /// Changes the state and wakes the watchdog.
+        fn update(&self, f: impl FnOnce(&mut State)) {
+            self.with(f);
+            self.changed.notify_one();
+        }
+
         /// The first request's header clock starts now (after the TLS handshake).
         pub fn restart(&self) {
-            self.with(|s| s.header_started = Some(Instant::now()));
+            self.update(|s| s.header_started = Some(Instant::now()));
         }
 
         fn on_bytes(&self) {
-            self.with(|s| {
-                if s.in_flight == 0 && s.header_started.is_none() {
+            // Only the first bytes of a new request matter (no lock-free fast path needed: one
+            // uncontended lock per read).
+            let started = self.with(|s| {
+                let start = s.in_flight == 0 && s.header_started.is_none();
+                if start {
                     s.header_started = Some(Instant::now());
                 }
+                start
             });
+            if started {
+                self.changed.notify_one();
+            }
         }
 
         pub fn begin(self: &Arc<Self>) -> Busy {
-            self.with(|s| {
+            self.update(|s| {
                 s.in_flight += 1;
                 s.header_started = None;
             });
@@ -222,8 +240,13 @@ mod conn_guard {
                 });
                 match deadline {
                     Some(d) if Instant::now() >= d => return,
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => tokio::time::sleep(header.min(idle).min(Duration::from_secs(1))).await,
+                    Some(d) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(d) => {}
+                            () = self.changed.notified() => {}
+                        }
+                    }
+                    None => self.changed.notified().await,
                 }
             }
         }
@@ -234,7 +257,7 @@ mod conn_guard {
 
     impl Drop for Busy {
         fn drop(&mut self) {
-            self.0.with(|s| {
+            self.0.update(|s| {
                 s.in_flight = s.in_flight.saturating_sub(1);
                 s.last_done = Instant::now();
             });
