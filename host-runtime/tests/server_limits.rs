@@ -146,7 +146,8 @@ fn one_exchange(c: &mut TcpStream) {
 #[test]
 fn slowloris_headers_body_idle_and_silent_tls_are_closed_in_time() {
     let setup = setup();
-    let headers = Serve::start(&setup, true, &["--header-read-timeout", "1", "--idle-timeout", "5", "--body-timeout", "1"]);
+    let headers =
+        Serve::start(&setup, true, &["--header-read-timeout", "1", "--idle-timeout", "5", "--body-timeout", "1"]);
     let idle = Serve::start(&setup, true, &["--header-read-timeout", "5", "--idle-timeout", "1"]);
     let tls = Serve::start(&setup, false, &["--tls-handshake-timeout", "1"]);
     let limit = Duration::from_secs(8);
@@ -192,7 +193,7 @@ fn connection_cap_refuses_the_excess_and_recovers() {
     let setup = setup();
     let plain = Serve::start(&setup, true, &["--max-connections", "3", "--header-read-timeout", "30"]);
     std::thread::sleep(Duration::from_millis(500)); // the start-up probe's connection is gone
-    // Three served keep-alive connections (each proves it was accepted).
+                                                    // Three served keep-alive connections (each proves it was accepted).
     let held: Vec<TcpStream> = (0..3)
         .map(|_| {
             let mut c = TcpStream::connect(plain.addr).unwrap();
@@ -242,6 +243,7 @@ fn stalled_near_limit_uploads_keep_rss_bounded() {
     let conns: Vec<TcpStream> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     let after = plain.rss_kib();
     let grown_mib = after.saturating_sub(before) / 1024;
+    eprintln!("RSS grew by {grown_mib} MiB ({before} KiB -> {after} KiB)");
     assert!(grown_mib < 64, "RSS grew by {grown_mib} MiB ({before} KiB -> {after} KiB)");
     assert!(n > 0 && errors == 0, "legitimate traffic under stalled uploads: {n} requests, {errors} errors");
     drop(conns);

@@ -123,8 +123,7 @@ impl Server {
                 match acceptor {
                     Some(acceptor) => {
                         // A failed or slow handshake has nobody to answer to.
-                        let Ok(Ok(tls)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
-                        else {
+                        let Ok(Ok(tls)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await else {
                             return;
                         };
                         activity.restart();
@@ -271,7 +270,11 @@ mod conn_guard {
     }
 
     impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
             let before = buf.filled().len();
             let r = Pin::new(&mut self.inner).poll_read(cx, buf);
             if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
