@@ -20,7 +20,8 @@ use super::limits::RequestLimits;
 use super::pool::{PoolError, WorkClass};
 use crate::ops::quota::QuotaGate;
 
-/// The Instance API's body limit (reference §1.8): larger bodies get 413 with no error body.
+/// The Instance API's body limit (reference §1.8). Larger bodies get 413 `RequestEntityTooLarge` with a
+/// protobuf `Error` (Alibaba sends none; the SDKs then report an empty code).
 pub use policy_core::gateway::MAX_BODY_BYTES;
 
 /// Headers the filter adds for the upstream; never accepted from the network.
