@@ -63,6 +63,13 @@ pub struct LoadgenArgs {
     /// Distinct pre-signed requests to replay.
     #[arg(long, default_value_t = 256)]
     pub pool: usize,
+    /// Extra connections that loop GenerateDataKeyPair (with --key-id) beside the measured
+    /// workload, unmeasured: does slow work starve fast work? (BENCHMARKS.md, "Slow work").
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub background_key_pairs: usize,
+    /// The KeyPairSpec of the background generations.
+    #[arg(long, default_value = "RSA_3072", value_name = "SPEC")]
+    pub background_key_pair_spec: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +84,9 @@ pub struct LoadgenReport {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// Background key-pair generations completed (and failed) during the measured time.
+    pub background_requests: u64,
+    pub background_errors: u64,
 }
 
 struct SignedRequest {
@@ -166,6 +176,27 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         pool.push(sign_request(&key, &client_key_id, api, body, &date, &host)?);
     }
     let pool = Arc::new(pool);
+    let mut background_pool = Vec::new();
+    if args.background_key_pairs > 0 {
+        for i in 0..16 {
+            let req = proto::GenerateDataKeyPairRequest {
+                key_id: args.key_id.clone(),
+                key_pair_spec: args.background_key_pair_spec.clone(),
+                key_format: "PEM".into(),
+                aad: (i as u64).to_le_bytes().to_vec(),
+                ..Default::default()
+            };
+            background_pool.push(sign_request(
+                &key,
+                &client_key_id,
+                "GenerateDataKeyPair",
+                req.encode_to_vec(),
+                &date,
+                &host,
+            )?);
+        }
+    }
+    let background_pool = Arc::new(background_pool);
 
     let tls = match (&args.ca, args.plain_http) {
         (_, true) => None,
@@ -184,6 +215,21 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         tasks.push(tokio::spawn(async move {
             worker_loop(worker, target, tls, pool, start + warmup, start + warmup + measure).await
         }));
+    }
+    let mut background = Vec::new();
+    for worker in 0..args.background_key_pairs {
+        let pool = background_pool.clone();
+        let tls = tls.clone();
+        let target = args.target;
+        background.push(tokio::spawn(async move {
+            worker_loop(worker, target, tls, pool, start + warmup, start + warmup + measure).await
+        }));
+    }
+    let (mut background_requests, mut background_errors) = (0u64, 0u64);
+    for t in background {
+        let (lat, err) = t.await.map_err(|e| anyhow!("background worker failed: {e}"))??;
+        background_requests += lat.len() as u64;
+        background_errors += err;
     }
     let mut latencies = Vec::new();
     let mut errors = 0u64;
@@ -211,6 +257,8 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         max_us: latencies.last().copied().unwrap_or(0),
+        background_requests,
+        background_errors,
     })
 }
 

@@ -44,7 +44,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init", "--instance-id", INSTANCE]);
     let a = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     let b = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
@@ -169,6 +169,7 @@ fn serve(rt: &tokio::runtime::Runtime, enforcer: Arc<dyn Enforcer>, snapshot: Sn
         clock: Arc::new(aapkit_host::server::runtime::unix_now),
         quota: None,
         preauth: None,
+        limits: Default::default(),
     });
     let server = rt.block_on(Server::bind("127.0.0.1:0".parse().unwrap(), None, gateway)).unwrap();
     let addr = server.local_addr().unwrap();

@@ -38,3 +38,9 @@ fn python_sdk_operations() -> Result<(), String> {
 fn python_sdk_protocol_fidelity() -> Result<(), String> {
     run_script("test_protocol_sdk.py")
 }
+
+/// A body over 3 MiB: a clean 413 with a protobuf Error, in one attempt (issue 10 §6).
+#[test]
+fn python_sdk_oversize_body() -> Result<(), String> {
+    run_script("test_limits_sdk.py")
+}

@@ -98,6 +98,67 @@ pub struct ServeArgs {
     pub audit_retention_days: u32,
     #[command(flatten)]
     pub preauth: crate::server::preauth::PreAuthArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Connection and request limits of `serve` (docs/operations.md, "Connection limits").
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Seconds a client has to send a complete request header block (from connect or the last response).
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a client has to send a request's whole body once its headers are in.
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a keep-alive connection may stay idle between requests.
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub tls_handshake_timeout: u64,
+    /// Open connections at most; further ones are accepted and closed at once.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// MiB of request bodies buffered at once across all requests (at least 3: one maximal body);
+    /// a request that cannot reserve its body within 1 s gets 429 Rejected.Throttling.
+    #[arg(long, default_value_t = 32, value_name = "MIB", value_parser = clap::value_parser!(u64).range(3..=65536))]
+    pub max_body_buffer_mib: u64,
+    /// Enforcement and crypto jobs running at once (default: twice the cores, at least 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub workers: Option<u64>,
+    /// Jobs that may wait for a worker; beyond this requests get 429 Rejected.Throttling.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub work_queue: u64,
+    /// Key-pair generations (GenerateDataKeyPair*) running at once (default: half the cores, at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub keygen_workers: Option<u64>,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> crate::server::ServerLimits {
+        use std::time::Duration;
+        let defaults = crate::server::ServerLimits::default();
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        let mut pool = defaults.pool.clone();
+        if let Some(w) = self.workers {
+            pool.workers = n(w);
+        }
+        pool.queue = n(self.work_queue);
+        if let Some(k) = self.keygen_workers {
+            pool.heavy_workers = n(k);
+        }
+        crate::server::ServerLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            tls_handshake_timeout: Duration::from_secs(self.tls_handshake_timeout),
+            max_connections: n(self.max_connections),
+            max_buffered_body_bytes: n(self.max_body_buffer_mib).saturating_mul(1 << 20),
+            pool,
+            ..defaults
+        }
+    }
 }
 
 impl ServeArgs {
@@ -244,6 +305,7 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
         tls_cert: cli.data_dir.join("server.pem"),
         tls_key: cli.data_dir.join("server.key"),
         ops: args.ops_options()?,
+        limits: args.limits.limits(),
     })
 }
 
@@ -336,4 +398,35 @@ pub fn run_loadgen(args: &crate::loadgen::LoadgenArgs, out: &Out) -> Result<(), 
         ])
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+
+    fn limits_of(args: &[&str]) -> crate::server::ServerLimits {
+        let mut argv = vec!["aapkit", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Serve(a)) => a.limits.limits(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_flag_defaults_are_the_server_defaults() {
+        assert_eq!(limits_of(&[]), crate::server::ServerLimits::default());
+    }
+
+    #[test]
+    fn serve_limit_flags_reach_the_limits() {
+        let l = limits_of(&["--header-read-timeout", "2", "--max-connections", "7", "--max-body-buffer-mib", "5"]);
+        assert_eq!(l.header_read_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(l.max_connections, 7);
+        assert_eq!(l.max_buffered_body_bytes, 5 << 20);
+        assert!(Cli::try_parse_from(["aapkit", "serve", "--max-body-buffer-mib", "2"]).is_err());
+    }
 }

@@ -9,17 +9,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use policy_core::{Api, ErrorCode, QpsGroup, ResourceRef};
 
 use super::enforcer::{resource_label, Caller, EnforceOutcome, EnforceRequest, Enforcer};
+use super::limits::RequestLimits;
+use super::pool::{PoolError, WorkClass};
 use super::snapshot::{Snapshot, Snapshots};
 use crate::ops::quota::QuotaGate;
 
-/// The Instance API's body limit (reference §1.8): larger bodies get 413 with no error body.
+/// The Instance API's body limit (reference §1.8). Larger bodies get 413 `RequestEntityTooLarge` with a
+/// protobuf `Error` (Alibaba sends none; the SDKs then report an empty code).
 pub use policy_core::gateway::MAX_BODY_BYTES;
 
 /// Headers the filter adds for the upstream; never accepted from the network.
@@ -111,6 +114,8 @@ pub struct Gateway {
     pub quota: Option<Arc<QuotaGate>>,
     /// The pre-authentication limit per source address, checked before the enforcer.
     pub preauth: Option<Arc<super::preauth::PreAuthLimiter>>,
+    /// Body deadline and budget, and the pool the enforcer and the handler run on.
+    pub limits: Arc<RequestLimits>,
 }
 
 type Body = Full<Bytes>;
@@ -131,9 +136,9 @@ fn protobuf_response(status: u16, body: Vec<u8>, request_id: &str) -> Response<B
     resp
 }
 
-fn empty_response(status: StatusCode) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
-    *resp.status_mut() = status;
+/// The response, and the connection closed after it (its request body was not, or not all, read).
+fn closing(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
     resp
 }
 
@@ -190,16 +195,11 @@ impl Gateway {
                 request_id,
             );
         }
-        // Refuse an announced oversize body before reading it.
         let announced = req
             .headers()
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            record.error_code = "RequestEntityTooLarge".into();
-            return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
-        }
         let (parts, body) = req.into_parts();
         let mut headers = Vec::with_capacity(parts.headers.len());
         for (name, value) in &parts.headers {
@@ -220,24 +220,29 @@ impl Gateway {
                 }
             }
         }
-        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    record.error_code = "RequestEntityTooLarge".into();
-                    return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
-                }
-                record.error_code = "InvalidParameter".into();
-                return error_response(400, "InvalidParameter", "The request body could not be read.", request_id);
-            }
+        let (body, _budget) = match self.read_body(body, announced, request_id, record).await {
+            Ok(read) => read,
+            Err(resp) => return resp,
         };
 
-        let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
         // One snapshot for the whole request: the decision and the action use the same configuration.
         let snapshot = self.snapshots.load();
-        let outcome = self
-            .enforcer
-            .check_with(&snapshot.policy, &EnforceRequest { headers: &headers, body: &body, peer, now, request_id });
+        // Off the async workers (issue 10 §3): the filter call and the signature check.
+        let enforcer = self.enforcer.clone();
+        let (job_body, job_id, job_snapshot) = (body.clone(), request_id.to_owned(), snapshot.clone());
+        let checked = self
+            .limits
+            .pool
+            .run(WorkClass::Light, move || {
+                let req = EnforceRequest { headers: &headers, body: &job_body, peer, now, request_id: &job_id };
+                (enforcer.check_with(&job_snapshot.policy, &req), headers)
+            })
+            .await;
+        let (outcome, headers) = match checked {
+            Ok(done) => done,
+            Err(e) => return pool_refused(e, request_id, record),
+        };
+        let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body, authenticated, detail } => {
@@ -285,17 +290,28 @@ impl Gateway {
                 return error_response(code.http_status(), code.as_str(), code.default_message(), request_id);
             }
         }
-        match self.api.handle(api_name, &body, request_id, &caller, &snapshot) {
-            Ok(out) => {
+        let api = self.api.clone();
+        let (job_api, job_body, job_id) = (api_name.to_owned(), body.clone(), request_id.to_owned());
+        let handled = self
+            .limits
+            .pool
+            .run(WorkClass::of_api(api_name), move || api.handle(&job_api, &job_body, &job_id, &caller, &snapshot))
+            .await;
+        match handled {
+            Ok(Ok(out)) => {
                 let mut resp = protobuf_response(200, out.body, request_id);
                 if let Some(v) = out.key_version_id.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
                     resp.headers_mut().insert(KEY_VERSION_HEADER, v);
                 }
                 resp
             }
-            Err(f) => {
+            Ok(Err(f)) => {
                 record.error_code.clone_from(&f.code);
                 error_response(f.status, &f.code, &f.message, request_id)
+            }
+            Err(e) => {
+                record.allowed = false;
+                pool_refused(e, request_id, record)
             }
         }
     }
@@ -351,6 +367,133 @@ impl Gateway {
                 }
                 None => (format!("key-version/{given}"), Some(api.qps_group(None))),
             },
+        }
+    }
+}
+
+/// The answer when the work pool cannot take the request.
+fn pool_refused(e: PoolError, request_id: &str, record: &mut RequestRecord) -> Response<Body> {
+    let code = match e {
+        PoolError::Full => ErrorCode::RejectedThrottling,
+        PoolError::Failed => ErrorCode::InternalFailure,
+    };
+    record.error_code = code.as_str().to_owned();
+    error_response(code.http_status(), code.as_str(), &e.to_string(), request_id)
+}
+
+/// The error code of a request whose body did not arrive in time (no KMS code exists for it).
+pub const REQUEST_TIMEOUT_CODE: &str = "RequestTimeout";
+/// The error code of a body over [`MAX_BODY_BYTES`].
+pub const TOO_LARGE_CODE: &str = "RequestEntityTooLarge";
+
+/// Why a body was not read whole.
+enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Appends the body's data frames to `buf` up to `max` bytes.
+async fn collect_limited(body: &mut Incoming, buf: &mut Vec<u8>, max: usize) -> Result<(), BodyError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Unreadable)?;
+        if let Ok(data) = frame.into_data() {
+            let need = buf.len().saturating_add(data.len());
+            if need > max {
+                return Err(BodyError::TooLarge);
+            }
+            if need > buf.capacity() {
+                // Grow by doubling but never past the limit (an unannounced length).
+                let target = need.max(buf.capacity().saturating_mul(2)).min(max);
+                buf.reserve_exact(target - buf.len());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and throws away the rest of a body, up to `limit` bytes or the deadline; true when the
+/// body ended (the client can then read the answer instead of meeting a reset).
+async fn drain(body: &mut Incoming, limit: u64, deadline: tokio::time::Instant) -> bool {
+    let mut seen: u64 = 0;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            if let Some(data) = frame.data_ref() {
+                seen = seen.saturating_add(data.len() as u64);
+                if seen > limit {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    tokio::time::timeout_at(deadline, read).await.unwrap_or(false)
+}
+
+impl Gateway {
+    /// Reads the request body under the body deadline and the buffered-bytes budget (issue 10 §2),
+    /// and answers an oversize body with a clean 413 (§6): the rest is drained, within bounds, so
+    /// the SDK reads the error instead of a reset it would retry.
+    async fn read_body(
+        &self,
+        mut body: Incoming,
+        announced: Option<u64>,
+        request_id: &str,
+        record: &mut RequestRecord,
+    ) -> Result<(Bytes, super::limits::BodyReservation), Response<Body>> {
+        let limits = &self.limits;
+        let deadline = tokio::time::Instant::now() + limits.body_timeout;
+        let too_large = |record: &mut RequestRecord| {
+            record.error_code = TOO_LARGE_CODE.into();
+            closing(error_response(
+                413,
+                TOO_LARGE_CODE,
+                &format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
+                request_id,
+            ))
+        };
+        let announced = match announced {
+            Some(n) if n > MAX_BODY_BYTES as u64 => {
+                drain(&mut body, limits.oversize_drain_bytes, deadline).await;
+                return Err(too_large(record));
+            }
+            Some(n) => usize::try_from(n).unwrap_or(MAX_BODY_BYTES),
+            None => MAX_BODY_BYTES,
+        };
+        let Ok(budget) = limits.reserve_body(announced).await else {
+            drain(&mut body, announced as u64, deadline).await;
+            let code = ErrorCode::RejectedThrottling;
+            record.error_code = code.as_str().to_owned();
+            return Err(closing(error_response(
+                code.http_status(),
+                code.as_str(),
+                "The gateway is receiving too many request bodies at once; retry later.",
+                request_id,
+            )));
+        };
+        let mut buf = Vec::with_capacity(announced.min(64 << 10));
+        match tokio::time::timeout_at(deadline, collect_limited(&mut body, &mut buf, MAX_BODY_BYTES)).await {
+            Ok(Ok(())) => Ok((Bytes::from(buf), budget)),
+            Ok(Err(BodyError::TooLarge)) => {
+                drop(buf);
+                drop(budget);
+                drain(&mut body, limits.oversize_drain_bytes, deadline).await;
+                Err(too_large(record))
+            }
+            Ok(Err(BodyError::Unreadable)) => {
+                record.error_code = "InvalidParameter".into();
+                Err(closing(error_response(400, "InvalidParameter", "The request body could not be read.", request_id)))
+            }
+            Err(_) => {
+                record.error_code = REQUEST_TIMEOUT_CODE.into();
+                Err(closing(error_response(
+                    408,
+                    REQUEST_TIMEOUT_CODE,
+                    &format!("The request body did not arrive within {} s.", limits.body_timeout.as_secs()),
+                    request_id,
+                )))
+            }
         }
     }
 }

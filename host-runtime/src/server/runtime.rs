@@ -41,6 +41,8 @@ pub struct ServeOptions {
     pub tls_key: PathBuf,
     /// Audit, quotas, metrics, expiry notices.
     pub ops: crate::ops::OpsOptions,
+    /// Timeouts, connection and body-buffer caps, the work pool.
+    pub limits: super::limits::ServerLimits,
 }
 
 /// The Instance API as the request path calls it: each call runs on its snapshot's key ring,
@@ -138,6 +140,7 @@ pub fn assemble(
     let snapshots = Arc::new(Snapshots::new(first));
     let api = Arc::new(InstanceApiHandler::default());
     let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
+    let limits = Arc::new(super::limits::RequestLimits::new(&opts.limits));
     let preauth = opts.ops.preauth.build().map(Arc::new);
     let gateway = Arc::new(Gateway {
         enforcer: enforcer.clone(),
@@ -147,6 +150,7 @@ pub fn assemble(
         clock,
         quota,
         preauth,
+        limits,
     });
     Ok(Assembled { gateway, store, enforcer, snapshots, api, generation })
 }
@@ -254,7 +258,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
         eprintln!("aapkit: admin listener (metrics) on http://{admin}/metrics");
     }
     let tls = if opts.plain_http { None } else { Some(super::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
-    let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?;
+    let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?.with_limits(opts.limits.clone());
     let addr = server.local_addr()?;
     eprintln!(
         "aapkit: serving the KMS Instance API for {} on {}://{addr} (enforcer: {})",
