@@ -96,6 +96,25 @@ pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result
     ]))
 }
 
+/// `auth_safe` (an AuthenticatedSafe, DER) in a PFX whose MAC verifies under `password`, so that a
+/// fuzzer reaches the reader behind the MAC check (host-runtime/fuzz, target `pki`). Not for use
+/// elsewhere: it signs whatever it is given.
+#[doc(hidden)]
+pub fn fuzz_pfx_with_valid_mac(auth_safe: &[u8], password: &str) -> Result<Vec<u8>, PkiError> {
+    let mac_salt = [0x5a; SALT_LEN];
+    let mac = pbe::mac_sha1(password, &mac_salt, 1, auth_safe)?;
+    let mac_data = der::sequence(&[
+        &der::sequence(&[&der::algorithm(oid::SHA1, Some(&der::null())), &der::octet_string(&mac)]),
+        &der::octet_string(&mac_salt),
+        &der::small_integer(1),
+    ]);
+    Ok(der::sequence(&[
+        &der::small_integer(3),
+        &der::sequence(&[&der::oid(oid::PKCS7_DATA), &der::explicit(0, &der::octet_string(auth_safe))]),
+        &mac_data,
+    ]))
+}
+
 // ---------------------------------------------------------------- reader
 
 fn is(content: &[u8], arcs: &[u64]) -> bool {
