@@ -10,7 +10,8 @@
 # $FUZZ_OUT/summary.md. Start it so that it survives the shell:
 #   setsid nohup bash scripts/fuzz-campaign.sh > /work/wt/fuzz-campaign/campaign.log 2>&1 &
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (parallel targets, 2), FUZZ_OUT, FUZZ_TARGETS (subset,
-# e.g. "proto_scan filter_host"), FUZZ_TARGET_DIR (cargo-fuzz build dir), AAPKIT_FILTER_WASM.
+# e.g. "proto_scan filter_host"), FUZZ_TARGET_DIR (cargo-fuzz build dirs, one per crate beneath it),
+# AAPKIT_FILTER_WASM, FUZZ_CODEGEN_UNITS (16).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
@@ -23,9 +24,9 @@ FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$root/target/fuzz}"
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 mkdir -p "$FUZZ_OUT"
 
-# crate:target, in the order they run (the slow-to-build filter host last).
-ALL=(policy-core:proto_scan host-runtime:prost_vs_scan policy-core:authorize policy-core:request
-     policy-core:bundle policy-core:public_key host-runtime:pki host-runtime:filter_host)
+# crate:target, in the order they run (policy-core first: the host crate builds meanwhile).
+ALL=(policy-core:proto_scan policy-core:authorize policy-core:request policy-core:bundle policy-core:public_key
+     host-runtime:prost_vs_scan host-runtime:pki host-runtime:filter_host)
 selected=()
 for ct in "${ALL[@]}"; do
   if [ -z "${FUZZ_TARGETS:-}" ] || [[ " $FUZZ_TARGETS " == *" ${ct#*:} "* ]]; then selected+=("$ct"); fi
@@ -33,17 +34,27 @@ done
 
 log() { printf '[fuzz-campaign %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
-# 1. Build (release + debug assertions + ASan, cargo-fuzz's defaults), once per crate.
+# 1. Builds (release + debug assertions + ASan, cargo-fuzz's defaults), once per crate, just before
+# the crate's first target runs: the host crate (wasmtime, aws-lc) builds while policy-core fuzzes.
 [ -f "$AAPKIT_FILTER_WASM" ] || { log "building the filter module"; bash scripts/build-wasm.sh; }
-for crate in policy-core host-runtime; do
+declare -A built=()
+ensure_built() {
+  local crate="$1"
+  [ -n "${built[$crate]:-}" ] && return "${built[$crate]}"
   log "cargo fuzz build ($crate)"
-  (cd "$crate" && nice -n 19 cargo +nightly fuzz build --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR") || { log "build failed: $crate"; exit 1; }
-done
+  if (cd "$crate" && nice -n 19 cargo +nightly fuzz build --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR/$crate"); then
+    built[$crate]=0
+  else
+    log "build failed: $crate (its targets are skipped)"
+    built[$crate]=1
+  fi
+  return "${built[$crate]}"
+}
 
 # 2. One target for FUZZ_SECONDS of wall clock, restarted after a crash for the time left.
 run_target() {
   local crate="${1%%:*}" target="${1#*:}"
-  local bin="$FUZZ_TARGET_DIR/$TRIPLE/release/$target"
+  local bin="$FUZZ_TARGET_DIR/$crate/$TRIPLE/release/$target"
   local corpus="$root/$crate/fuzz/corpus/$target" artifacts="$root/$crate/fuzz/artifacts/$target"
   local out="$FUZZ_OUT/$target.log" start now left rounds=0
   mkdir -p "$corpus" "$artifacts"
@@ -66,6 +77,7 @@ run_target() {
 
 # 3. Run FUZZ_JOBS at a time.
 for ct in "${selected[@]}"; do
+  ensure_built "${ct%%:*}" || continue
   while [ "$(jobs -rp | wc -l)" -ge "$FUZZ_JOBS" ]; do wait -n; done
   log "start ${ct#*:} (${FUZZ_SECONDS} s)"
   run_target "$ct" &
@@ -79,6 +91,7 @@ log "all targets done"
   echo "|---|---|---|---|---|---|---|"
   for ct in "${selected[@]}"; do
     crate="${ct%%:*}"; target="${ct#*:}"; f="$FUZZ_OUT/$target.log"
+    [ -f "$f" ] || { echo "| $target | not run | | | | | |"; continue; }
     wall=$(sed -n 's/^=== wall \([0-9]*\) s$/\1/p' "$f" | tail -1)
     execs=$(awk '/stat::number_of_executed_units:/ {s += $2} END {print s + 0}' "$f")
     cpu=$(awk '/User time \(seconds\)|System time \(seconds\)/ {s += $NF} END {printf "%.0f", s}' "$f")
@@ -92,6 +105,7 @@ log "all targets done"
   echo
   for ct in "${selected[@]}"; do
     target="${ct#*:}"
+    [ -f "$FUZZ_OUT/$target.log" ] || continue
     echo "- $target: \`$(grep -E '^#[0-9]+[[:space:]]+DONE' "$FUZZ_OUT/$target.log" | tail -1)\`"
   done
 } > "$FUZZ_OUT/summary.md"

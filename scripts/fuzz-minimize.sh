@@ -14,7 +14,7 @@ for crate in policy-core host-runtime; do
     dir="$crate/fuzz/corpus/$target"
     [ -d "$dir" ] || continue
     before=$(find "$dir" -type f | wc -l)
-    (cd "$crate" && nice -n 19 cargo +nightly fuzz cmin --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR" "$target" "fuzz/corpus/$target" \
+    (cd "$crate" && nice -n 19 cargo +nightly fuzz cmin --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR/$crate" "$target" "fuzz/corpus/$target" \
       -- -rss_limit_mb=2048 -timeout=30) > "$root/target/fuzz-cmin-$target.log" 2>&1 ||
       { echo "cmin failed for $target (see target/fuzz-cmin-$target.log)" >&2; exit 1; }
     after=$(find "$dir" -type f | wc -l)

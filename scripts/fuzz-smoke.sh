@@ -20,13 +20,13 @@ artifacts="$FUZZ_TARGET_DIR/smoke-artifacts"
 [ -f "$AAPKIT_FILTER_WASM" ] || bash scripts/build-wasm.sh
 
 for crate in policy-core host-runtime; do
-  (cd "$crate" && cargo +nightly fuzz build --codegen-units 16 --target-dir "$FUZZ_TARGET_DIR")
+  (cd "$crate" && cargo +nightly fuzz build --codegen-units 16 --target-dir "$FUZZ_TARGET_DIR/$crate")
   for target in $(cd "$crate" && cargo +nightly fuzz list); do
     rm -rf "${scratch:?}/$target"
     mkdir -p "$scratch/$target" "$artifacts/$target" "$crate/fuzz/corpus/$target"
     printf '[fuzz-smoke] %-14s ' "$target"
     log="$artifacts/$target.log"
-    if ! "$FUZZ_TARGET_DIR/$TRIPLE/release/$target" -max_total_time="$FUZZ_SMOKE_SECONDS" -timeout=30 \
+    if ! "$FUZZ_TARGET_DIR/$crate/$TRIPLE/release/$target" -max_total_time="$FUZZ_SMOKE_SECONDS" -timeout=30 \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/$target/" \
       "$scratch/$target" "$crate/fuzz/corpus/$target" > "$log" 2>&1; then
       echo "FAILED"

@@ -11,9 +11,12 @@
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use policy_core::{authorize, compile_bundle, string_to_sign, Api, HttpRequestView, PeerAddr, PureRustVerifier};
+use policy_core::{
+    authorize, compile_bundle, string_to_sign, Api, CompiledBundle, HttpRequestView, PeerAddr, PureRustVerifier,
+};
 
 static BUNDLE: &str = include_str!("../../tests/data/example-bundle.json");
 /// The date of the SDK's signed request (Thu, 06 Feb 2020 07:32:54 GMT).
@@ -23,7 +26,8 @@ Thu, 06 Feb 2020 07:32:54 GMT\nx-kms-acccesskeyid:key_for_unit_test\nx-kms-apina
 x-kms-apiversion:dkms-gcs-0.2\nx-kms-signaturemethod:RSA_PKCS1_SHA_256\n/";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(bundle) = compile_bundle(BUNDLE) else { return };
+    static COMPILED: OnceLock<Option<CompiledBundle>> = OnceLock::new();
+    let Some(bundle) = COMPILED.get_or_init(|| compile_bundle(BUNDLE).ok()) else { return };
     let split = data.windows(2).position(|w| w == b"\n\n");
     let (head, body) = match split {
         Some(i) => (&data[..i], &data[i + 2..]),
@@ -45,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let view = HttpRequestView { method, headers: &headers, body };
-    let d = authorize(&bundle, &view, PeerAddr { ip, forwarded_for: xff }, NOW, &PureRustVerifier);
+    let d = authorize(bundle, &view, PeerAddr { ip, forwarded_for: xff }, NOW, &PureRustVerifier);
     let _ = d.message();
     let _ = d.to_report();
     if d.allowed {
