@@ -299,6 +299,24 @@ mod tests {
         assert!(matches!(parse(&pfx, "Passw0rd?"), Err(PkiError::MacVerifyFailure)));
     }
 
+    /// The fuzz helper re-signs an AuthenticatedSafe: our own file's contents, re-wrapped, still
+    /// parse, so the `pki` fuzz target reaches the readers behind the MAC.
+    #[test]
+    fn fuzz_helper_rewraps_with_a_valid_mac() {
+        let pfx = write(b"cert", b"key", "Passw0rd!").unwrap();
+        let mut outer = Reader::new(&pfx, "PFX");
+        let mut p = outer.sequence("PFX").unwrap();
+        p.read_small_uint().unwrap();
+        let mut auth_info = p.sequence("authSafe").unwrap();
+        auth_info.read_oid().unwrap();
+        let auth_safe =
+            auth_info.nested(der::context_constructed(0), "content").unwrap().read(der::TAG_OCTET_STRING).unwrap();
+        let again = fuzz_pfx_with_valid_mac(auth_safe, "Passw0rd!").unwrap();
+        let (c, k) = parse(&again, "Passw0rd!").unwrap();
+        assert_eq!((c.as_slice(), &k[..]), (&b"cert"[..], &b"key"[..]));
+        assert!(matches!(parse(&again, "Passw0rd?"), Err(PkiError::MacVerifyFailure)));
+    }
+
     /// One SafeBag: its type and the OIDs of its attributes.
     fn bags(contents: &[u8]) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
         let mut out = Vec::new();
