@@ -26,6 +26,14 @@ if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{p
 fi
 command -v wasm-pack >/dev/null || { log "cargo install wasm-pack"; cargo install wasm-pack --locked; }
 
+# 2b. The fuzz targets (scripts/fuzz-smoke.sh): a nightly toolchain and cargo-fuzz, pinned.
+CARGO_FUZZ_VERSION=0.13.2
+rustup toolchain list | grep -q '^nightly' || { log "rustup toolchain install nightly"; rustup toolchain install nightly --profile minimal; }
+if ! command -v cargo-fuzz >/dev/null || [ "$(cargo fuzz --version | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+  log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
+fi
+
 # 3. Debian packages: chromium for the playground tests, openssl for interop checks.
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)

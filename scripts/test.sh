@@ -24,6 +24,9 @@ cargo clippy -q -p aapkit-wasm --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (workspace)"
 cargo test --no-fail-fast --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
 
+step "fuzz targets: the committed corpora and ${FUZZ_SMOKE_SECONDS:-5} s of fuzzing each (cargo-fuzz, nightly)"
+bash scripts/fuzz-smoke.sh
+
 if [ -f wasm-module/bindings/tests/node.test.mjs ]; then
   step "node tests of the wasm-bindgen build"
   node --test wasm-module/bindings/tests/

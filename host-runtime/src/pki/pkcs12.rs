@@ -96,6 +96,25 @@ pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result
     ]))
 }
 
+/// `auth_safe` (an AuthenticatedSafe, DER) in a PFX whose MAC verifies under `password`, so that a
+/// fuzzer reaches the reader behind the MAC check (host-runtime/fuzz, target `pki`). Not for use
+/// elsewhere: it signs whatever it is given.
+#[doc(hidden)]
+pub fn fuzz_pfx_with_valid_mac(auth_safe: &[u8], password: &str) -> Result<Vec<u8>, PkiError> {
+    let mac_salt = [0x5a; SALT_LEN];
+    let mac = pbe::mac_sha1(password, &mac_salt, 1, auth_safe)?;
+    let mac_data = der::sequence(&[
+        &der::sequence(&[&der::algorithm(oid::SHA1, Some(&der::null())), &der::octet_string(&mac)]),
+        &der::octet_string(&mac_salt),
+        &der::small_integer(1),
+    ]);
+    Ok(der::sequence(&[
+        &der::small_integer(3),
+        &der::sequence(&[&der::oid(oid::PKCS7_DATA), &der::explicit(0, &der::octet_string(auth_safe))]),
+        &mac_data,
+    ]))
+}
+
 // ---------------------------------------------------------------- reader
 
 fn is(content: &[u8], arcs: &[u64]) -> bool {
@@ -278,6 +297,24 @@ mod tests {
         assert_eq!(c, cert);
         assert_eq!(&k[..], &key[..]);
         assert!(matches!(parse(&pfx, "Passw0rd?"), Err(PkiError::MacVerifyFailure)));
+    }
+
+    /// The fuzz helper re-signs an AuthenticatedSafe: our own file's contents, re-wrapped, still
+    /// parse, so the `pki` fuzz target reaches the readers behind the MAC.
+    #[test]
+    fn fuzz_helper_rewraps_with_a_valid_mac() {
+        let pfx = write(b"cert", b"key", "Passw0rd!").unwrap();
+        let mut outer = Reader::new(&pfx, "PFX");
+        let mut p = outer.sequence("PFX").unwrap();
+        p.read_small_uint().unwrap();
+        let mut auth_info = p.sequence("authSafe").unwrap();
+        auth_info.read_oid().unwrap();
+        let auth_safe =
+            auth_info.nested(der::context_constructed(0), "content").unwrap().read(der::TAG_OCTET_STRING).unwrap();
+        let again = fuzz_pfx_with_valid_mac(auth_safe, "Passw0rd!").unwrap();
+        let (c, k) = parse(&again, "Passw0rd!").unwrap();
+        assert_eq!((c.as_slice(), &k[..]), (&b"cert"[..], &b"key"[..]));
+        assert!(matches!(parse(&again, "Passw0rd?"), Err(PkiError::MacVerifyFailure)));
     }
 
     /// One SafeBag: its type and the OIDs of its attributes.
