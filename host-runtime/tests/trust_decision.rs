@@ -412,6 +412,7 @@ fn a_failed_reload_is_retried_until_it_succeeds() {
         tls_cert: PathBuf::new(),
         tls_key: PathBuf::new(),
         ops: aapkit_host::ops::OpsOptions::default(),
+        limits: Default::default(),
     };
     let a = Arc::new(assemble(&opts, Arc::new(NoObserver), Arc::new(aapkit_host::server::runtime::unix_now)).unwrap());
     let first = a.snapshots.generation();
