@@ -23,7 +23,7 @@ struct Setup {
 
 /// A data directory with an AES key and a client key allowed to use it from loopback.
 fn setup() -> Setup {
-    let env = Env::new();
+    let env = Env::bare();
     env.ok(&["init", "--instance-id", INSTANCE]);
     let key_id = env.ok(&["key", "create", "--key-spec", "Aliyun_AES_256"])["KeyId"].as_str().unwrap().to_owned();
     env.ok(&["network-rule", "create", "--name", "lo", "--source-private-ip", r#"["127.0.0.1/32"]"#]);
