@@ -11,7 +11,7 @@
 #   setsid nohup bash scripts/fuzz-campaign.sh > /work/wt/fuzz-campaign/campaign.log 2>&1 &
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (parallel targets, 2), FUZZ_OUT, FUZZ_TARGETS (subset,
 # e.g. "proto_scan filter_host"), FUZZ_TARGET_DIR (cargo-fuzz build dirs, one per crate beneath it),
-# AAPKIT_FILTER_WASM, FUZZ_CODEGEN_UNITS (16).
+# AAPKIT_FILTER_WASM, FUZZ_CODEGEN_UNITS (16), FUZZ_HOST_PROFILE (release, or dev).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
@@ -37,12 +37,18 @@ log() { printf '[fuzz-campaign %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 # 1. Builds (release + debug assertions + ASan, cargo-fuzz's defaults), once per crate, just before
 # the crate's first target runs: the host crate (wasmtime, aws-lc) builds while policy-core fuzzes.
 [ -f "$AAPKIT_FILTER_WASM" ] || { log "building the filter module"; bash scripts/build-wasm.sh; }
+# FUZZ_HOST_PROFILE=dev builds host-runtime's targets unoptimised (as scripts/fuzz-smoke.sh does): an
+# optimised ASan build of wasmtime/cranelift takes over an hour on 2 cores; fewer executions per
+# second, the same checks.
+profile_of() { if [ "$1" = host-runtime ] && [ "${FUZZ_HOST_PROFILE:-release}" = dev ]; then echo debug; else echo release; fi; }
 declare -A built=()
 ensure_built() {
   local crate="$1"
   [ -n "${built[$crate]:-}" ] && return "${built[$crate]}"
   log "cargo fuzz build ($crate)"
-  if (cd "$crate" && nice -n 19 cargo +nightly fuzz build --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR/$crate"); then
+  local flags=()
+  [ "$(profile_of "$crate")" = debug ] && flags=(--dev)
+  if (cd "$crate" && nice -n 19 cargo +nightly fuzz build "${flags[@]}" --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR/$crate"); then
     built[$crate]=0
   else
     log "build failed: $crate (its targets are skipped)"
@@ -54,7 +60,7 @@ ensure_built() {
 # 2. One target for FUZZ_SECONDS of wall clock, restarted after a crash for the time left.
 run_target() {
   local crate="${1%%:*}" target="${1#*:}"
-  local bin="$FUZZ_TARGET_DIR/$crate/$TRIPLE/release/$target"
+  local bin="$FUZZ_TARGET_DIR/$crate/$TRIPLE/$(profile_of "$crate")/$target"
   local corpus="$root/$crate/fuzz/corpus/$target" artifacts="$root/$crate/fuzz/artifacts/$target"
   local out="$FUZZ_OUT/$target.log" start now left rounds=0
   mkdir -p "$corpus" "$artifacts"
