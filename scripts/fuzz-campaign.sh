@@ -8,7 +8,9 @@
 # Per target it writes $FUZZ_OUT/<target>.log (libFuzzer's output, the final `#N DONE cov: ...`
 # stats line and `/usr/bin/time -v`: wall, user and system time) and at the end a summary table in
 # $FUZZ_OUT/summary.md. Start it so that it survives the shell:
-#   setsid nohup bash scripts/fuzz-campaign.sh > /work/wt/fuzz-campaign/campaign.log 2>&1 &
+#   setsid nohup bash scripts/fuzz-campaign.sh > target/fuzz-campaign.log 2>&1 &  (setsid: a session of its own;
+#   then `echo 19 > /proc/<pid>/autogroup`, or the kernel gives that session an equal share of the CPU
+#   whatever its nice value)
 # Environment: FUZZ_SECONDS, FUZZ_JOBS (parallel targets, 2), FUZZ_OUT, FUZZ_TARGETS (subset,
 # e.g. "proto_scan filter_host"), FUZZ_TARGET_DIR (cargo-fuzz build dirs, one per crate beneath it),
 # AAPKIT_FILTER_WASM, FUZZ_CODEGEN_UNITS (16), FUZZ_HOST_PROFILE (release, or dev).
@@ -19,7 +21,7 @@ cd "$root"
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-1800}"
 FUZZ_JOBS="${FUZZ_JOBS:-2}"
-FUZZ_OUT="${FUZZ_OUT:-/work/wt/fuzz-campaign}"
+FUZZ_OUT="${FUZZ_OUT:-$root/target/fuzz-campaign}"
 FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$root/target/fuzz}"
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 mkdir -p "$FUZZ_OUT"
