@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
@@ -25,6 +24,7 @@ use policy_core::gateway::deny_properties;
 use policy_core::{
     compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView,
 };
+use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -284,7 +284,11 @@ fn fixtures_decide_the_same_natively_and_in_the_filter() {
     let hosts: Vec<(bool, FilterHost)> = [true, false]
         .into_iter()
         .map(|offload| {
-            let cfg = FilterHostConfig { verify_signature_offload: offload, max_vms: 1, ..FilterHostConfig::default() };
+            let cfg = FilterHostConfig {
+                foreign_functions: aapkit_host::server::foreign::functions(offload),
+                max_vms: 1,
+                ..FilterHostConfig::default()
+            };
             (offload, FilterHost::new(&wasm, cfg).unwrap())
         })
         .collect();

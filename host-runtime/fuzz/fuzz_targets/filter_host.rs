@@ -14,8 +14,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use aapkit_host::proto;
-use aapkit_host::wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
+use aapkit_kms::proto;
+use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 use arbitrary::Arbitrary;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};

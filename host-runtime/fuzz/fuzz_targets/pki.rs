@@ -4,7 +4,7 @@
 //! SafeBag and PBE readers behind it are reached), client-key JSON files and CA PEM pairs.
 #![no_main]
 
-use aapkit_host::pki::{self, pkcs12, CaMaterial};
+use aapkit_pki::{self, pkcs12, CaMaterial};
 use libfuzzer_sys::fuzz_target;
 
 // The official SDK sample client key (host-runtime/tests/data) uses this password: its seeds pass the MAC.

@@ -1,4 +1,4 @@
-//! Differential: the host's full protobuf decoder (prost, `aapkit_host::proto`, what the Instance API
+//! Differential: the host's full protobuf decoder (prost, `aapkit_kms::proto`, what the Instance API
 //! handlers run on) against the filter's resource scanner (`policy_core::extract_resource`, what the
 //! policy decision is made on). The agreement property (docs/security.md, "Fuzzing"):
 //!
@@ -16,7 +16,7 @@
 //!    inside a known field): the handler answers InvalidParameter, so nothing runs.
 #![no_main]
 
-use aapkit_host::proto;
+use aapkit_kms::proto;
 use libfuzzer_sys::fuzz_target;
 use policy_core::{blob, extract_resource, Api, ProtoError, ResourceRef};
 use prost::Message;

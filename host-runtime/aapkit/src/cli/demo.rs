@@ -1,0 +1,219 @@
+//! `aapkit demo`: a working gateway in one command. Initialises the data directory, creates (once)
+//! a demo key, secret, network rule, policy, AAP and client key, prints how to call it, then serves.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::gateway::{self, InitArgs, InstanceConfig, ServeArgs};
+use super::output::Out;
+use super::{Cli, CliError};
+use aapkit_kms::keyring::SecretDataType;
+use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, SecretValueInput, Store, StoreError};
+
+pub const DEMO_INSTANCE: &str = "kst-aapkitdemo0000001";
+pub const DEMO_AAP: &str = "demo-app";
+pub const DEMO_POLICY: &str = "demo-policy";
+pub const DEMO_RULE: &str = "demo-loopback";
+pub const DEMO_ALIAS: &str = "alias/demo";
+pub const DEMO_RSA_ALIAS: &str = "alias/demo-rsa";
+pub const DEMO_SECRET: &str = "demo/db-password";
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Set up and print, but do not start the server.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+/// What the demo created (or found from an earlier run).
+struct DemoSetup {
+    instance_id: String,
+    aes_key: String,
+    rsa_key: String,
+    client_key_id: String,
+    client_key_file: PathBuf,
+    password_file: PathBuf,
+    ca_file: PathBuf,
+}
+
+fn is_not_found(e: &StoreError) -> bool {
+    matches!(e.code(), "Forbidden.ResourceNotFound" | "Forbidden.KeyNotFound")
+}
+
+/// `Ok(None)` when the resource is absent, so setup can create it; other errors stop the demo.
+fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, CliError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A random password that meets Alibaba's client-key password rule.
+fn demo_password() -> Zeroizing<String> {
+    let u = uuid::Uuid::new_v4().simple().to_string();
+    Zeroizing::new(format!("Demo-{}", u.get(..20).unwrap_or(&u)))
+}
+
+fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
+    let data = &cli.data_dir;
+    if InstanceConfig::load(data).is_err() {
+        let init = InitArgs { instance_id: Some(DEMO_INSTANCE.into()), dns: vec![], ips: vec![], force: false };
+        gateway::run_init(cli, &init, out)?;
+    }
+    let instance_id = InstanceConfig::load(data)?.instance_id;
+    let store = Store::open(data)?;
+
+    let aes_key = match found(store.describe_key(DEMO_ALIAS))? {
+        Some(k) => k.key_id,
+        None => {
+            let k = store.create_key(Some("Aliyun_AES_256"), "aapkit demo symmetric key")?;
+            store.create_alias(DEMO_ALIAS, &k.key_id)?;
+            k.key_id
+        }
+    };
+    let rsa_key = match found(store.describe_key(DEMO_RSA_ALIAS))? {
+        Some(k) => k.key_id,
+        None => {
+            let k = store.create_key(Some("RSA_2048"), "aapkit demo signing key")?;
+            store.create_alias(DEMO_RSA_ALIAS, &k.key_id)?;
+            k.key_id
+        }
+    };
+    if found(store.describe_secret(DEMO_SECRET))?.is_none() {
+        store.create_secret(
+            DEMO_SECRET,
+            &aes_key,
+            "aapkit demo secret",
+            SecretValueInput {
+                data: Zeroizing::new(b"correct-horse-battery-staple".to_vec()),
+                data_type: SecretDataType::Text,
+                version_id: None,
+                version_stages: vec![],
+            },
+        )?;
+    }
+    if found(store.describe_network_rule(DEMO_RULE))?.is_none() {
+        store.create_network_rule(&NetworkRuleInput {
+            name: DEMO_RULE.into(),
+            network_type: "Private".into(),
+            source_private_ip: vec!["127.0.0.1/32".into(), "::1".into()],
+            description: "loopback only".into(),
+        })?;
+    }
+    if found(store.describe_policy(DEMO_POLICY))?.is_none() {
+        store.create_policy(&PolicyInput {
+            name: DEMO_POLICY.into(),
+            permissions: vec![
+                "RbacPermission/Template/CryptoServiceKeyUser".into(),
+                "RbacPermission/Template/CryptoServiceSecretUser".into(),
+            ],
+            resources: vec![format!("key/{aes_key}"), format!("key/{rsa_key}"), "secret/demo/*".into()],
+            kms_instance: instance_id.clone(),
+            network_rules: vec![DEMO_RULE.into()],
+            description: "the demo application's keys and secrets, from loopback".into(),
+        })?;
+    }
+    if found(store.describe_aap(DEMO_AAP))?.is_none() {
+        store.create_aap(&AapInput {
+            name: DEMO_AAP.into(),
+            policies: vec![DEMO_POLICY.into()],
+            authentication_method: "ClientKey".into(),
+            description: "aapkit demo application".into(),
+        })?;
+    }
+
+    let demo_dir = data.join("demo");
+    std::fs::create_dir_all(&demo_dir).map_err(|e| CliError::file(&demo_dir, e))?;
+    let client_key_file = demo_dir.join(format!("clientKey_{DEMO_AAP}.json"));
+    let password_file = demo_dir.join(format!("clientKey_{DEMO_AAP}_Password.txt"));
+    let client_key_id = if client_key_file.is_file() && password_file.is_file() {
+        let content = std::fs::read_to_string(&client_key_file).map_err(|e| CliError::file(&client_key_file, e))?;
+        let v: serde_json::Value = serde_json::from_str(&content)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", client_key_file.display())))?;
+        v.get("KeyId").and_then(|k| k.as_str()).unwrap_or_default().to_string()
+    } else {
+        let _ = std::fs::remove_file(&client_key_file);
+        let _ = std::fs::remove_file(&password_file);
+        let password = demo_password();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let not_after = now + 365 * 86_400; // the docs recommend one year
+        let info = super::client_key::create_client_key(&store, DEMO_AAP, &password, now, not_after, &client_key_file)?;
+        super::client_key::write_private_file(&password_file, password.as_bytes())?;
+        info.client_key_id
+    };
+    Ok(DemoSetup {
+        instance_id,
+        aes_key,
+        rsa_key,
+        client_key_id,
+        client_key_file,
+        password_file,
+        ca_file: data.join("ca.pem"),
+    })
+}
+
+fn abs(p: &Path) -> String {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}
+
+pub fn run(cli: &Cli, args: &DemoArgs, out: &Out) -> Result<(), CliError> {
+    let s = setup(cli, out)?;
+    let endpoint = args.serve.listen.to_string();
+    let snippet = format!(
+        r#"# pip install alibabacloud-dkms-gcs==1.0.2 'cryptography>=41,<42'
+from openapi.models import Config
+from sdk.client import Client
+from sdk.models import EncryptRequest, DecryptRequest, GetSecretValueRequest
+
+client = Client(Config(protocol="https", endpoint="{endpoint}",
+                       client_key_file="{ckf}",
+                       password=open("{pwf}").read().strip(),
+                       ca_file_path="{ca}"))
+enc = client.encrypt(EncryptRequest(key_id="{alias}", plaintext=b"hello aapkit"))
+print(client.decrypt(DecryptRequest(ciphertext_blob=enc.ciphertext_blob)).plaintext)
+print(client.get_secret_value(GetSecretValueRequest(secret_name="{secret}")).secret_data)"#,
+        ckf = abs(&s.client_key_file),
+        pwf = abs(&s.password_file),
+        ca = abs(&s.ca_file),
+        alias = DEMO_ALIAS,
+        secret = DEMO_SECRET,
+    );
+    out.emit(
+        &json!({
+            "InstanceId": s.instance_id,
+            "Endpoint": endpoint,
+            "KeyId": s.aes_key,
+            "SigningKeyId": s.rsa_key,
+            "SecretName": DEMO_SECRET,
+            "Aap": DEMO_AAP,
+            "ClientKeyId": s.client_key_id,
+            "ClientKeyFile": abs(&s.client_key_file),
+            "PasswordFile": abs(&s.password_file),
+            "CaCertificate": abs(&s.ca_file),
+            "PythonSnippet": snippet,
+        }),
+        || {
+            format!(
+                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n",
+                inst = s.instance_id,
+                aes = s.aes_key,
+                rsa = s.rsa_key,
+                ckid = s.client_key_id,
+                ckf = abs(&s.client_key_file),
+                pwf = abs(&s.password_file),
+                ca = abs(&s.ca_file),
+            )
+        },
+    );
+    if args.no_serve {
+        return Ok(());
+    }
+    let opts = gateway::serve_options(cli, &args.serve)?;
+    gateway::block_on_server(opts)
+}

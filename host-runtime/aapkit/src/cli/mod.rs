@@ -1,0 +1,198 @@
+//! The control-plane CLI of the `aapkit` binary (`main.rs` only calls [`run`]).
+//!
+//! Subcommands and flags follow Alibaba's management API (`CreatePolicy --Permissions ...` becomes
+//! `aapkit policy create --permissions ...`). Exit codes: 0 success, 1 operation error, 2 usage.
+
+mod access;
+mod audit;
+mod bundle;
+mod client_key;
+mod demo;
+mod gateway;
+mod keys;
+mod list;
+mod output;
+mod secrets;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use aapkit_store::{Store, StoreError};
+use output::Out;
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./.aapkit-data";
+
+#[derive(Parser, Debug)]
+#[command(name = "aapkit", version, about = "aapkit: the KMS Instance API gateway with application access points")]
+pub struct Cli {
+    /// Data directory (database and master key).
+    #[arg(long, global = true, env = "AAPKIT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Print results as JSON (Alibaba field names).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Initialise a data directory: instance id, private CA, server certificate, master key.
+    Init(gateway::InitArgs),
+    /// Run the gateway: the KMS Instance API over HTTPS, enforced by the filter.
+    Serve(gateway::ServeArgs),
+    /// Set up a demo key, secret, network rule, policy, AAP and client key (once), then serve.
+    Demo(demo::DemoArgs),
+    /// Decide a request offline against a policy bundle (exit 0 allow, 3 deny).
+    Eval(gateway::EvalArgs),
+    /// Load generator: pre-signed SDK-style requests against a running gateway.
+    Loadgen(crate::loadgen::LoadgenArgs),
+    /// Keys: create, list, describe, disable, enable, schedule-deletion, cancel-deletion, rotate.
+    #[command(subcommand)]
+    Key(keys::KeyCmd),
+    /// Destroy the material of keys whose deletion window has passed (`serve` also runs this hourly).
+    Purge(keys::PurgeArgs),
+    /// Key aliases (`alias/<name>`).
+    #[command(subcommand)]
+    Alias(keys::AliasCmd),
+    /// Secrets (values are never printed).
+    #[command(subcommand)]
+    Secret(secrets::SecretCmd),
+    /// Network rules: the private source addresses a policy accepts.
+    #[command(subcommand)]
+    NetworkRule(access::NetworkRuleCmd),
+    /// Permission policies.
+    #[command(subcommand)]
+    Policy(access::PolicyCmd),
+    /// Application access points.
+    #[command(subcommand)]
+    Aap(access::AapCmd),
+    /// Client keys of an application access point.
+    #[command(subcommand)]
+    ClientKey(client_key::ClientKeyCmd),
+    /// The policy bundle the gateway enforces.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCmd),
+    /// The audit log of client-key calls, management events and client-key expiry notices.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
+}
+
+/// Arguments of a subcommand that is not wired yet (accepted and ignored).
+#[derive(clap::Args, Debug)]
+pub struct Unwired {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub args: Vec<OsString>,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad command-line usage (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A subcommand that is not wired yet (exit 2).
+    #[error("{0}: not yet wired")]
+    Unwired(&'static str),
+    /// The operation failed (exit 1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The gateway failed at run time (exit 1).
+    #[error("{0}")]
+    Runtime(String),
+    /// Reading or writing a file named on the command line (exit 1).
+    #[error("{path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+    /// A destructive operation that needs `--force` (exit 1).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Unwired(_) => 2,
+            CliError::Store(_) | CliError::File { .. } | CliError::Runtime(_) | CliError::Refused(_) => 1,
+        }
+    }
+
+    /// The Alibaba-style error code shown in `--json` output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CliError::Usage(_) => "InvalidParameter",
+            CliError::Unwired(_) => "UnsupportedOperation",
+            CliError::Store(e) => e.code(),
+            CliError::File { .. } => "InvalidParameter",
+            CliError::Runtime(_) => "InternalFailure",
+            CliError::Refused(_) => "Rejected.ResourceInUse",
+        }
+    }
+
+    pub(crate) fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CliError::File { path: path.into(), source }
+    }
+}
+
+/// Parses `args` (including the program name) and runs the command; returns the exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with exit 0; real usage errors exit 2.
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let out = Out { json: cli.json };
+    match dispatch(&cli, &out) {
+        Ok(()) => 0,
+        Err(e) => {
+            out.error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+fn open(cli: &Cli) -> Result<Store, CliError> {
+    Ok(Store::open(&cli.data_dir)?)
+}
+
+fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Init(a) => gateway::run_init(cli, a, out),
+        Command::Serve(a) => gateway::run_serve(cli, a),
+        Command::Demo(a) => demo::run(cli, a, out),
+        Command::Eval(a) => gateway::run_eval(cli, a, out).map(|code| {
+            if code != 0 {
+                std::process::exit(code)
+            }
+        }),
+        Command::Loadgen(a) => gateway::run_loadgen(a, out),
+        Command::Key(c) => keys::run_key(&open(cli)?, c, out),
+        Command::Alias(c) => keys::run_alias(&open(cli)?, c, out),
+        Command::Purge(a) => keys::run_purge(&open(cli)?, a, out),
+        Command::Secret(c) => secrets::run(&open(cli)?, c, out),
+        Command::NetworkRule(c) => access::run_network_rule(&open(cli)?, c, out),
+        Command::Policy(c) => access::run_policy(&open(cli)?, c, out),
+        Command::Aap(c) => access::run_aap(&open(cli)?, c, out),
+        Command::ClientKey(c) => client_key::run(&open(cli)?, c, out),
+        Command::Bundle(c) => bundle::run(&open(cli)?, c, out),
+        Command::Audit(c) => audit::run(&open(cli)?, c, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

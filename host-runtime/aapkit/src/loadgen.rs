@@ -1,0 +1,353 @@
+//! `aapkit loadgen`: a load generator that signs requests exactly as the official SDKs do and measures
+//! the gateway over HTTPS keep-alive.
+//!
+//! Client-side RSA signing costs about 1 ms of CPU per request, so requests are signed before the
+//! clock starts: a pool of pre-signed requests is replayed (a signature stays valid for the date
+//! window, 15 minutes). That measures the gateway, not the generator.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use prost::Message;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio_rustls::{rustls, TlsConnector};
+
+use aapkit_kms::proto;
+
+/// Which call the generator repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Encrypt 32 bytes with the given key (AES-256-GCM for a symmetric key).
+    Encrypt,
+    /// Sign a SHA-256 digest with the given key (RSA_PKCS1_SHA_256 on an RSA key).
+    Sign,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct LoadgenArgs {
+    /// Gateway address, e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    pub target: SocketAddr,
+    /// CA certificate that signed the gateway's certificate (omit with --plain-http).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Talk plain HTTP (only if the gateway was started with --plain-http).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// ClientKeyContent file written by `aapkit client-key create`.
+    #[arg(long)]
+    pub client_key_file: PathBuf,
+    /// File holding the client key's password.
+    #[arg(long)]
+    pub password_file: PathBuf,
+    /// Key id (or alias) to use.
+    #[arg(long)]
+    pub key_id: String,
+    #[arg(long, value_enum, default_value = "encrypt")]
+    pub workload: Workload,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Measured seconds (after a 1 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Distinct pre-signed requests to replay.
+    #[arg(long, default_value_t = 256)]
+    pub pool: usize,
+    /// Extra connections that loop GenerateDataKeyPair (with --key-id) beside the measured
+    /// workload, unmeasured: does slow work starve fast work? (BENCHMARKS.md, "Slow work").
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub background_key_pairs: usize,
+    /// The KeyPairSpec of the background generations.
+    #[arg(long, default_value = "RSA_3072", value_name = "SPEC")]
+    pub background_key_pair_spec: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoadgenReport {
+    pub workload: String,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub requests_per_second: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    /// Background key-pair generations completed (and failed) during the measured time.
+    pub background_requests: u64,
+    pub background_errors: u64,
+}
+
+struct SignedRequest {
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+/// Signs like the SDK: the string-to-sign from policy-core, RSASSA-PKCS1-v1_5 SHA-256, `Bearer <b64>`.
+fn sign_request(
+    key: &aws_lc_rs::rsa::KeyPair,
+    client_key_id: &str,
+    api: &str,
+    body: Vec<u8>,
+    date: &str,
+    host: &str,
+) -> anyhow::Result<SignedRequest> {
+    use base64::Engine as _;
+    let sha = hex::encode_upper(Sha256::digest(&body));
+    let mut headers: Vec<(String, String)> = vec![
+        ("accept".into(), "application/x-protobuf".into()),
+        ("host".into(), host.into()),
+        ("date".into(), date.into()),
+        ("user-agent".into(), "aapkit-loadgen".into()),
+        ("x-kms-apiversion".into(), "dkms-gcs-0.2".into()),
+        ("x-kms-apiname".into(), api.into()),
+        ("x-kms-signaturemethod".into(), "RSA_PKCS1_SHA_256".into()),
+        ("x-kms-acccesskeyid".into(), client_key_id.into()),
+        ("content-type".into(), "application/x-protobuf".into()),
+        ("content-length".into(), body.len().to_string()),
+        ("content-sha256".into(), sha),
+    ];
+    let view_headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let sts = policy_core::string_to_sign(&policy_core::HttpRequestView {
+        method: "POST",
+        headers: &view_headers,
+        body: &body,
+    });
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, sts.as_bytes(), &mut sig)
+        .map_err(|_| anyhow!("RSA signing failed"))?;
+    headers.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig))));
+    Ok(SignedRequest { headers, body: Bytes::from(body) })
+}
+
+fn workload_body(w: Workload, key_id: &str, i: usize) -> (&'static str, Vec<u8>) {
+    match w {
+        Workload::Encrypt => {
+            let mut plaintext = [0u8; 32];
+            plaintext[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let req =
+                proto::EncryptRequest { key_id: key_id.into(), plaintext: plaintext.to_vec(), ..Default::default() };
+            ("Encrypt", req.encode_to_vec())
+        }
+        Workload::Sign => {
+            let digest = Sha256::digest((i as u64).to_le_bytes()).to_vec();
+            let req = proto::SignRequest {
+                key_id: key_id.into(),
+                algorithm: "RSA_PKCS1_SHA_256".into(),
+                message: digest,
+                message_type: "DIGEST".into(),
+                ..Default::default()
+            };
+            ("Sign", req.encode_to_vec())
+        }
+    }
+}
+
+pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
+    if args.concurrency == 0 || args.pool == 0 {
+        bail!("--concurrency and --pool must be at least 1");
+    }
+    let content = std::fs::read_to_string(&args.client_key_file)
+        .with_context(|| format!("reading {}", args.client_key_file.display()))?;
+    let password = std::fs::read_to_string(&args.password_file)
+        .with_context(|| format!("reading {}", args.password_file.display()))?;
+    let (client_key_id, pkcs8) =
+        aapkit_pki::client_key::load_client_key(&content, password.trim_end_matches(['\n', '\r']))
+            .map_err(|e| anyhow!("loading the client key: {e}"))?;
+    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|e| anyhow!("client key is not RSA: {e}"))?;
+
+    let date = httpdate_now();
+    let host = args.target.to_string();
+    let mut pool = Vec::with_capacity(args.pool);
+    for i in 0..args.pool {
+        let (api, body) = workload_body(args.workload, &args.key_id, i);
+        pool.push(sign_request(&key, &client_key_id, api, body, &date, &host)?);
+    }
+    let pool = Arc::new(pool);
+    let mut background_pool = Vec::new();
+    if args.background_key_pairs > 0 {
+        for i in 0..16 {
+            let req = proto::GenerateDataKeyPairRequest {
+                key_id: args.key_id.clone(),
+                key_pair_spec: args.background_key_pair_spec.clone(),
+                key_format: "PEM".into(),
+                aad: (i as u64).to_le_bytes().to_vec(),
+                ..Default::default()
+            };
+            background_pool.push(sign_request(
+                &key,
+                &client_key_id,
+                "GenerateDataKeyPair",
+                req.encode_to_vec(),
+                &date,
+                &host,
+            )?);
+        }
+    }
+    let background_pool = Arc::new(background_pool);
+
+    let tls = match (&args.ca, args.plain_http) {
+        (_, true) => None,
+        (Some(ca), false) => Some(client_tls(ca)?),
+        (None, false) => bail!("--ca is required for HTTPS (or pass --plain-http)"),
+    };
+
+    let warmup = Duration::from_secs(1);
+    let measure = Duration::from_secs(args.seconds.max(1));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..args.concurrency {
+        let pool = pool.clone();
+        let tls = tls.clone();
+        let target = args.target;
+        tasks.push(tokio::spawn(async move {
+            worker_loop(worker, target, tls, pool, start + warmup, start + warmup + measure).await
+        }));
+    }
+    let mut background = Vec::new();
+    for worker in 0..args.background_key_pairs {
+        let pool = background_pool.clone();
+        let tls = tls.clone();
+        let target = args.target;
+        background.push(tokio::spawn(async move {
+            worker_loop(worker, target, tls, pool, start + warmup, start + warmup + measure).await
+        }));
+    }
+    let (mut background_requests, mut background_errors) = (0u64, 0u64);
+    for t in background {
+        let (lat, err) = t.await.map_err(|e| anyhow!("background worker failed: {e}"))??;
+        background_requests += lat.len() as u64;
+        background_errors += err;
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0u64;
+    for t in tasks {
+        let (lat, err) = t.await.map_err(|e| anyhow!("worker failed: {e}"))??;
+        latencies.extend(lat);
+        errors += err;
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> u64 {
+        if latencies.is_empty() {
+            return 0;
+        }
+        let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(idx).copied().unwrap_or(0)
+    };
+    let secs = measure.as_secs_f64();
+    Ok(LoadgenReport {
+        workload: format!("{:?}", args.workload),
+        concurrency: args.concurrency,
+        seconds: secs,
+        requests: latencies.len() as u64,
+        errors,
+        requests_per_second: latencies.len() as f64 / secs,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        max_us: latencies.last().copied().unwrap_or(0),
+        background_requests,
+        background_errors,
+    })
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(target: SocketAddr, tls: &Option<(TlsConnector, ServerName<'static>)>) -> anyhow::Result<Sender> {
+    let tcp = tokio::net::TcpStream::connect(target).await.with_context(|| format!("connecting to {target}"))?;
+    tcp.set_nodelay(true)?;
+    match tls {
+        Some((connector, name)) => {
+            let stream = connector.connect(name.clone(), tcp).await.context("TLS handshake")?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            Ok(sender)
+        }
+        None => {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+            tokio::spawn(conn);
+            Ok(sender)
+        }
+    }
+}
+
+async fn worker_loop(
+    worker: usize,
+    target: SocketAddr,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    pool: Arc<Vec<SignedRequest>>,
+    measure_from: Instant,
+    until: Instant,
+) -> anyhow::Result<(Vec<u64>, u64)> {
+    let mut sender = connect(target, &tls).await?;
+    let mut latencies = Vec::with_capacity(16 * 1024);
+    let mut errors = 0u64;
+    let mut i = worker;
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        let Some(signed) = pool.get(i % pool.len()) else { break };
+        i += 1;
+        let mut builder = hyper::Request::post("/");
+        for (k, v) in &signed.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let req = builder.body(Full::new(signed.body.clone()))?;
+        let t0 = Instant::now();
+        let ok = match sender.send_request(req).await {
+            Ok(resp) => {
+                let ok = resp.status().is_success();
+                let _ = resp.into_body().collect().await;
+                ok
+            }
+            Err(_) => {
+                sender = connect(target, &tls).await?;
+                false
+            }
+        };
+        if t0 >= measure_from {
+            if ok {
+                latencies.push(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX));
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    Ok((latencies, errors))
+}
+
+fn client_tls(ca: &std::path::Path) -> anyhow::Result<(TlsConnector, ServerName<'static>)> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
+        roots.add(cert.context("parsing the CA certificate")?).context("adding the CA certificate")?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").context("server name")?;
+    Ok((TlsConnector::from(Arc::new(config)), name))
+}
+
+/// The current time as an HTTP date (the generator is a client: it may read the clock).
+fn httpdate_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    now.format(&fmt).unwrap_or_default()
+}

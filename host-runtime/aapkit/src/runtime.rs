@@ -1,0 +1,307 @@
+//! `aapkit serve`: assembles the gateway from a data directory and keeps it in step with the
+//! control plane (reload within one second of a committed change, no restart, no failed request).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use tokio::sync::watch;
+
+use crate::server::enforcer::{Caller, Enforcer};
+use crate::server::http::{ApiFailure, ApiHandler, ApiOutput, Gateway, RequestObserver};
+use crate::server::native::NativeEnforcer;
+use crate::server::snapshot::{build_snapshot, ReloadError, Snapshot, Snapshots};
+use crate::server::Server;
+use aapkit_kms::keyring::KeyRing;
+use aapkit_kms::{InstanceApi, SharedKeyCache};
+use aapkit_store::Store;
+
+/// How often the server looks at the control-plane generation.
+pub const RELOAD_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Which enforcer decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnforcerKind {
+    /// The proxy-wasm filter module in wasmtime (what Envoy would run).
+    Wasm,
+    /// policy-core called natively (for comparison).
+    Native,
+}
+
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub plain_http: bool,
+    pub enforcer: EnforcerKind,
+    pub filter_wasm: Option<PathBuf>,
+    pub instance_id: String,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// Audit, quotas, metrics, expiry notices.
+    pub ops: crate::ops::OpsOptions,
+    /// Timeouts, connection and body-buffer caps, the work pool.
+    pub limits: crate::server::limits::ServerLimits,
+}
+
+/// The Instance API as the request path calls it: each call runs on its snapshot's key ring,
+/// restricted to what the enforcer authorized.
+#[derive(Default)]
+pub struct InstanceApiHandler {
+    /// Parsed keys, shared across snapshots (entries are keyed by key-version id).
+    pub cache: SharedKeyCache,
+}
+
+fn internal_failure() -> ApiFailure {
+    let code = policy_core::ErrorCode::InternalFailure;
+    ApiFailure {
+        status: code.http_status(),
+        code: code.as_str().to_owned(),
+        message: code.default_message().to_owned(),
+    }
+}
+
+impl ApiHandler for InstanceApiHandler {
+    fn handle(
+        &self,
+        api_name: &str,
+        body: &[u8],
+        request_id: &str,
+        caller: &Caller,
+        snapshot: &Snapshot,
+    ) -> Result<ApiOutput, ApiFailure> {
+        if caller.authorized.generation != Some(snapshot.generation) {
+            // Decided under another configuration than the key ring at hand: never act on it.
+            eprintln!(
+                "aapkit: refusing {api_name} ({request_id}): decided under generation {:?}, key ring at {}",
+                caller.authorized.generation, snapshot.generation
+            );
+            return Err(internal_failure());
+        }
+        let api = InstanceApi::authorized(&*snapshot.ring, &self.cache, caller.authorized.resource.clone());
+        match api.handle_reporting(api_name, body, request_id) {
+            Ok((body, key_version_id)) => Ok(ApiOutput { body, key_version_id }),
+            Err(e) => {
+                Err(ApiFailure { status: e.code.http_status(), code: e.code.as_str().to_string(), message: e.message })
+            }
+        }
+    }
+
+    fn resolve_key(&self, snapshot: &Snapshot, reference: &policy_core::ResourceRef<'_>) -> Option<(String, String)> {
+        let ring = &*snapshot.ring;
+        let found = match reference {
+            policy_core::ResourceRef::KeyId(id) => ring.resolve_key(id),
+            policy_core::ResourceRef::KeyVersionId(v) => ring.key_by_version(v),
+            policy_core::ResourceRef::SecretName(_) => return None,
+        };
+        found.ok().flatten().map(|k| (k.key_id.clone(), k.spec.as_str().to_owned()))
+    }
+}
+
+/// Everything `serve` runs, assembled and loaded with the current configuration.
+pub struct Assembled {
+    pub gateway: Arc<Gateway>,
+    pub store: Arc<Store>,
+    pub enforcer: Arc<dyn Enforcer>,
+    /// The configuration in force (key ring and bundle of one generation).
+    pub snapshots: Arc<Snapshots>,
+    pub api: Arc<InstanceApiHandler>,
+    /// The generation loaded at start.
+    pub generation: u64,
+}
+
+pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn Enforcer>> {
+    match kind {
+        EnforcerKind::Native => Ok(Arc::new(NativeEnforcer::new())),
+        EnforcerKind::Wasm => {
+            let path =
+                filter_wasm.ok_or_else(|| anyhow!("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM"))?;
+            let bytes = std::fs::read(path).with_context(|| format!("reading the filter module {}", path.display()))?;
+            let host = proxy_wasm_host::FilterHost::new(
+                &bytes,
+                proxy_wasm_host::FilterHostConfig {
+                    foreign_functions: crate::server::foreign::functions(true),
+                    perf_map: perf_map_requested(),
+                    ..proxy_wasm_host::FilterHostConfig::default()
+                },
+            )
+            .map_err(|e| anyhow!("loading the filter module {}: {e}", path.display()))?;
+            Ok(Arc::new(host))
+        }
+    }
+}
+
+/// `AAPKIT_WASM_PERFMAP=1`: name the filter's functions for `perf` (build feature `wasm-profiling`).
+fn perf_map_requested() -> bool {
+    std::env::var_os("AAPKIT_WASM_PERFMAP").is_some()
+}
+
+pub fn assemble(
+    opts: &ServeOptions,
+    observer: Arc<dyn RequestObserver>,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+) -> anyhow::Result<Assembled> {
+    let store = Arc::new(Store::open(&opts.data_dir).context("opening the store")?);
+    let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref())?;
+    let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(|e| match e {
+        ReloadError::Rejected(errs) => anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")),
+        other => anyhow!("loading the configuration: {other}"),
+    })?;
+    let generation = first.generation;
+    let snapshots = Arc::new(Snapshots::new(first));
+    let api = Arc::new(InstanceApiHandler::default());
+    let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
+    let limits = Arc::new(crate::server::limits::RequestLimits::new(&opts.limits));
+    let preauth = opts.ops.preauth.build().map(Arc::new);
+    let gateway = Arc::new(Gateway {
+        enforcer: enforcer.clone(),
+        api: api.clone(),
+        snapshots: snapshots.clone(),
+        observer,
+        clock,
+        quota,
+        preauth,
+        limits,
+    });
+    Ok(Assembled { gateway, store, enforcer, snapshots, api, generation })
+}
+
+/// The first retry of a failed reload comes after this; each further failure doubles it.
+pub const RELOAD_RETRY_MIN: Duration = Duration::from_millis(500);
+/// The longest wait between two reload attempts after failures.
+pub const RELOAD_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Builds and publishes the snapshot of the store's current generation when it differs from the
+/// one in force. `Ok(true)` when a new snapshot was published.
+pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<bool, ReloadError> {
+    let current = a.store.generation()?;
+    if current == a.snapshots.generation() {
+        return Ok(false);
+    }
+    let next = build_snapshot(&a.store, a.enforcer.as_ref(), instance_id)?;
+    a.snapshots.publish(next);
+    // Versions removed or replaced must not be served from the parsed-key cache.
+    a.api.cache.clear();
+    Ok(true)
+}
+
+/// Polls the store and applies control-plane changes as one snapshot. A reload that fails (store
+/// read, export, bundle rejected) keeps the previous snapshot in force and is retried, with
+/// doubling backoff, until it succeeds; every failure is counted and logged.
+pub async fn reload_loop(
+    a: Arc<Assembled>,
+    instance_id: String,
+    metrics: Option<Arc<crate::ops::Metrics>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use std::sync::atomic::Ordering;
+    let mut wait = RELOAD_INTERVAL;
+    let mut backoff = RELOAD_RETRY_MIN;
+    if let Some(m) = &metrics {
+        m.config_generation.store(a.snapshots.generation(), Ordering::Relaxed);
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        let a2 = a.clone();
+        let id = instance_id.clone();
+        // Unsealing keys and compiling the bundle is blocking work.
+        let result = tokio::task::spawn_blocking(move || reload_once(&a2, &id)).await;
+        match result {
+            Ok(Ok(_)) => {
+                wait = RELOAD_INTERVAL;
+                backoff = RELOAD_RETRY_MIN;
+                if let Some(m) = &metrics {
+                    m.config_generation.store(a.snapshots.generation(), Ordering::Relaxed);
+                }
+            }
+            Ok(Err(e)) => {
+                if let Some(m) = &metrics {
+                    m.config_reload_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                eprintln!(
+                    "aapkit: reloading the configuration failed (generation {} stays in force; retrying in {} ms): {e}",
+                    a.snapshots.generation(),
+                    backoff.as_millis()
+                );
+                wait = backoff;
+                backoff = (backoff * 2).min(RELOAD_RETRY_MAX);
+            }
+            Err(join) => {
+                if let Some(m) = &metrics {
+                    m.config_reload_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                eprintln!("aapkit: the reload task failed: {join}");
+                wait = backoff;
+                backoff = (backoff * 2).min(RELOAD_RETRY_MAX);
+            }
+        }
+    }
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs the gateway until SIGINT/SIGTERM; then drains requests in flight and commits the audit log.
+pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> anyhow::Result<()> {
+    let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(unix_now);
+    let ops_observer = crate::ops::OpsObserver::new(observer);
+    let metrics = ops_observer.metrics.clone();
+    let assembled = Arc::new(assemble(&opts, ops_observer.clone(), clock.clone())?);
+    let (tx, rx) = watch::channel(false);
+    let ops = crate::ops::OpsRuntime::start(
+        &opts.ops,
+        ops_observer,
+        assembled.store.clone(),
+        assembled.enforcer.clone(),
+        &opts.instance_id,
+        clock,
+        rx.clone(),
+    )
+    .await?;
+    if let Some(admin) = ops.admin_addr {
+        eprintln!("aapkit: admin listener (metrics) on http://{admin}/metrics");
+    }
+    let tls =
+        if opts.plain_http { None } else { Some(crate::server::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
+    let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?.with_limits(opts.limits.clone());
+    let addr = server.local_addr()?;
+    eprintln!(
+        "aapkit: serving the KMS Instance API for {} on {}://{addr} (enforcer: {})",
+        opts.instance_id,
+        if opts.plain_http { "http" } else { "https" },
+        assembled.enforcer.kind()
+    );
+    tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), Some(metrics), rx.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("aapkit: shutting down (finishing requests in flight)");
+        let _ = tx.send(true);
+    });
+    let served = server.run(rx).await;
+    ops.shutdown().await;
+    served
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

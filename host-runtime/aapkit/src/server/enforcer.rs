@@ -1,0 +1,118 @@
+//! Where the access decision is made for each Instance API request.
+//!
+//! Two implementations of one trait: the proxy-wasm filter in wasmtime (the default: the same module
+//! an Envoy deployment loads) and policy-core called natively (for comparison and benchmarks).
+//! Both receive the same bundle and must reach the same decisions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use aapkit_kms::{Authorized, AuthorizedResource};
+
+/// One request as the enforcer sees it. Header names are lower case.
+pub struct EnforceRequest<'a> {
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub peer: SocketAddr,
+    /// Seconds since the Unix epoch, read by the server (the enforcer never reads a clock itself).
+    pub now: i64,
+    pub request_id: &'a str,
+}
+
+/// The allowed caller, as the enforcer identified it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub client_key_id: String,
+    pub aap: String,
+    pub policy: String,
+    /// `key/<KeyId>` or `secret/<SecretName>` as decided (aliases and blobs resolved), empty when
+    /// the enforcer does not say (the gateway then reads it from the body itself).
+    pub resource: String,
+    /// The QPS quota group, when the enforcer knows it.
+    pub qps_group: Option<policy_core::QpsGroup>,
+    /// Exactly what was allowed, for the handler to execute (it never resolves a reference again).
+    pub authorized: Authorized,
+}
+
+/// What an allow authorizes, from the decision's parts: the resolved key (and the version the
+/// request named) or the secret and its encryption key. A part the API needs that is missing
+/// leaves the resource `None`, which serves no keyed call (fail closed).
+pub fn authorized(
+    api: Option<policy_core::Api>,
+    resource: Option<&str>,
+    key_version: Option<&str>,
+    secret_key: Option<&str>,
+    generation: Option<u64>,
+) -> Authorized {
+    let present = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
+    let resource = match (api.map(policy_core::Api::resource_kind), present(resource)) {
+        (Some(policy_core::ResourceKind::Key), Some(key_id)) => {
+            AuthorizedResource::Key { key_id, version_id: present(key_version) }
+        }
+        (Some(policy_core::ResourceKind::Secret), Some(name)) => match present(secret_key) {
+            Some(key_id) => AuthorizedResource::Secret { name, key_id },
+            None => AuthorizedResource::None,
+        },
+        _ => AuthorizedResource::None,
+    };
+    Authorized { generation, resource }
+}
+
+/// A bundle an enforcer has validated and compiled, ready to decide under, not yet in force:
+/// the server publishes it together with the key ring of the same generation.
+#[derive(Clone)]
+pub enum PreparedPolicy {
+    Native(Arc<policy_core::CompiledBundle>),
+    Wasm(proxy_wasm_host::PreparedBundle),
+}
+
+/// The audit form of a resource: `key/<id>`, `secret/<name>`, empty for none.
+pub fn resource_label(api: Option<policy_core::Api>, resource: Option<&str>) -> String {
+    match (api.map(policy_core::Api::resource_kind), resource) {
+        (Some(policy_core::ResourceKind::Key), Some(r)) => format!("key/{r}"),
+        (Some(policy_core::ResourceKind::Secret), Some(r)) => format!("secret/{r}"),
+        _ => String::new(),
+    }
+}
+
+/// The client key of a denied request whose signature verified.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthenticatedCaller {
+    pub client_key_id: String,
+}
+
+#[derive(Debug)]
+pub enum EnforceOutcome {
+    Allow(Caller),
+    /// A complete response to send instead of calling the handler (status, headers, body).
+    Deny {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        /// `Some` only when the request's signature verified: only then may the audit log name
+        /// the key (anyone can send a key id).
+        authenticated: Option<AuthenticatedCaller>,
+        /// The operator's account of the deny (for a policy deny, the per-policy trace the
+        /// caller is not told); empty when the wire message says it all.
+        detail: String,
+    },
+}
+
+/// Something that turns a bundle into decisions.
+pub trait Enforcer: Send + Sync {
+    /// Replaces the policy bundle. On error the previous bundle stays in force and every message
+    /// names the JSON path at fault.
+    fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>>;
+    /// Validates and compiles a bundle without putting it in force anywhere.
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>>;
+    /// Decides under the bundle [`Enforcer::configure`] put in force.
+    fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// Decides under `policy` (prepared by this enforcer; another's fails closed).
+    fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// A short name for logs and metrics (`wasm` or `native`).
+    fn kind(&self) -> &'static str;
+    /// Counters of the filter host (traps, VM restarts), for the metrics; `None` when not wasm.
+    fn filter_stats(&self) -> Option<proxy_wasm_host::FilterHostStats> {
+        None
+    }
+}

@@ -1,0 +1,62 @@
+//! The configuration the request path runs under, published as one versioned snapshot: the key
+//! ring and the policy bundle of the same control-plane generation, swapped together.
+//!
+//! A request loads the snapshot once; the enforcer decides under its bundle and the handler acts
+//! on its key ring, so a decision and its action cannot come from two configurations.
+
+use std::sync::{Arc, RwLock};
+
+use super::enforcer::{Enforcer, PreparedPolicy};
+use aapkit_kms::IndexedKeyRing;
+use aapkit_store::{Store, StoreError};
+
+/// One configuration: what the server decides under and acts on.
+pub struct Snapshot {
+    /// The store generation both parts were read at (also `Gateway.Generation` of the bundle).
+    pub generation: u64,
+    pub ring: Arc<IndexedKeyRing>,
+    pub policy: PreparedPolicy,
+}
+
+/// The snapshot in force, replaced whole.
+pub struct Snapshots(RwLock<Arc<Snapshot>>);
+
+impl Snapshots {
+    pub fn new(first: Snapshot) -> Snapshots {
+        Snapshots(RwLock::new(Arc::new(first)))
+    }
+
+    /// The snapshot in force now (a request keeps it to the end).
+    pub fn load(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Puts `next` in force for the requests that start from now on.
+    pub fn publish(&self, next: Snapshot) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.load().generation
+    }
+}
+
+/// Why a snapshot could not be built (the previous one stays in force).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("reading the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("encoding the policy bundle: {0}")]
+    Export(#[from] serde_json::Error),
+    #[error("the policy bundle was rejected:\n  {}", .0.join("\n  "))]
+    Rejected(Vec<String>),
+}
+
+/// Reads the key ring and the bundle for `scope` in one store transaction and has `enforcer`
+/// prepare the bundle; nothing is put in force.
+pub fn build_snapshot(store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Result<Snapshot, ReloadError> {
+    let (generation, ring, bundle) = store.config_snapshot(scope)?;
+    let json = serde_json::to_string(&bundle)?;
+    let policy = enforcer.prepare(&json).map_err(ReloadError::Rejected)?;
+    Ok(Snapshot { generation, ring, policy })
+}

@@ -1,0 +1,286 @@
+//! What the Instance API needs from storage: key material and secret values, already unsealed.
+//!
+//! The store (`aapkit-store`) implements [`KeyRing`]; the handlers (this crate) only read through it,
+//! so they can be tested with [`InMemoryKeyRing`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+/// Key specs the native backend supports (Alibaba names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeySpec {
+    /// AES-256-GCM.
+    AliyunAes256,
+    Rsa2048,
+    Rsa3072,
+    EcP256,
+}
+
+impl KeySpec {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySpec::AliyunAes256 => "Aliyun_AES_256",
+            KeySpec::Rsa2048 => "RSA_2048",
+            KeySpec::Rsa3072 => "RSA_3072",
+            KeySpec::EcP256 => "EC_P256",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "Aliyun_AES_256" => KeySpec::AliyunAes256,
+            "RSA_2048" => KeySpec::Rsa2048,
+            "RSA_3072" => KeySpec::Rsa3072,
+            "EC_P256" => KeySpec::EcP256,
+            _ => return None,
+        })
+    }
+    pub fn is_symmetric(self) -> bool {
+        matches!(self, KeySpec::AliyunAes256)
+    }
+}
+
+/// Key states: the AAP model's own (`Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`).
+pub use policy_core::KeyState;
+
+/// One version of a key. `material` is the raw AES key (32 bytes) for symmetric keys and the
+/// PKCS#8 DER private key for asymmetric ones.
+#[derive(Clone)]
+pub struct KeyVersionRecord {
+    /// 36-character UUID.
+    pub version_id: String,
+    pub material: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for KeyVersionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyVersionRecord").field("version_id", &self.version_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub spec: KeySpec,
+    pub state: KeyState,
+    /// The version Encrypt uses (the first one created).
+    pub initial_version_id: String,
+    /// The version the Advance operations use (the newest one).
+    pub primary_version_id: String,
+    /// All versions, oldest first.
+    pub versions: Vec<KeyVersionRecord>,
+}
+
+impl KeyRecord {
+    pub fn version(&self, version_id: &str) -> Option<&KeyVersionRecord> {
+        self.versions.iter().find(|v| v.version_id == version_id)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretDataType {
+    Text,
+    Binary,
+}
+
+impl SecretDataType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretDataType::Text => "text",
+            SecretDataType::Binary => "binary",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SecretVersionRecord {
+    pub secret_name: String,
+    pub secret_type: String,
+    pub version_id: String,
+    /// e.g. `ACSCurrent`, `ACSPrevious`, custom stages.
+    pub stages: Vec<String>,
+    /// For `binary`, the raw bytes (returned base64-encoded); for `text`, UTF-8.
+    pub data: Zeroizing<Vec<u8>>,
+    pub data_type: SecretDataType,
+    /// RFC 3339 UTC.
+    pub create_time: String,
+    pub encryption_key_id: String,
+}
+
+impl fmt::Debug for SecretVersionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretVersionRecord")
+            .field("secret_name", &self.secret_name)
+            .field("version_id", &self.version_id)
+            .field("stages", &self.stages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A storage failure, as the request path sees it (it becomes `InternalFailure`).
+#[derive(Debug, thiserror::Error)]
+#[error("key store: {0}")]
+pub struct KeyRingError(pub String);
+
+pub trait KeyRing: Send + Sync {
+    /// Finds a key by id or by `alias/<name>`.
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError>;
+    /// Finds the key that owns a key version.
+    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError>;
+    /// A secret version by id, else by stage (default `ACSCurrent`).
+    fn secret_value(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError>;
+}
+
+/// A key ring held in memory, as plain lists: the form tests and the store build. Lookups search
+/// the lists and copy what they find; call [`InMemoryKeyRing::index`] for the request path.
+#[derive(Default, Clone, Debug)]
+pub struct InMemoryKeyRing {
+    pub keys: Vec<KeyRecord>,
+    /// `(alias/<name>, key id)`.
+    pub aliases: Vec<(String, String)>,
+    pub secrets: Vec<SecretVersionRecord>,
+}
+
+impl InMemoryKeyRing {
+    /// The same keys and secrets indexed by id, alias, version and secret name, each record
+    /// shared behind an `Arc`: lookups hand out the record, never a copy of its material.
+    pub fn index(self) -> IndexedKeyRing {
+        let keys: Vec<Arc<KeyRecord>> = self.keys.into_iter().map(Arc::new).collect();
+        let mut by_id = HashMap::with_capacity(keys.len());
+        let mut by_version = HashMap::new();
+        for k in &keys {
+            by_id.insert(k.key_id.clone(), Arc::clone(k));
+            for v in &k.versions {
+                by_version.insert(v.version_id.clone(), Arc::clone(k));
+            }
+        }
+        let mut by_alias = HashMap::with_capacity(self.aliases.len());
+        for (alias, key_id) in self.aliases {
+            if let Some(k) = by_id.get(&key_id) {
+                by_alias.insert(alias, Arc::clone(k));
+            }
+        }
+        let mut secrets: HashMap<String, Vec<Arc<SecretVersionRecord>>> = HashMap::new();
+        for s in self.secrets {
+            secrets.entry(s.secret_name.clone()).or_default().push(Arc::new(s));
+        }
+        IndexedKeyRing { by_id, by_alias, by_version, secrets }
+    }
+}
+
+fn find_secret<'a, S: std::borrow::Borrow<SecretVersionRecord> + 'a>(
+    versions: impl IntoIterator<Item = &'a S>,
+    name: &str,
+    version_id: Option<&str>,
+    stage: Option<&str>,
+) -> Option<&'a S> {
+    let stage = stage.unwrap_or("ACSCurrent");
+    versions.into_iter().find(|s| {
+        let s: &SecretVersionRecord = std::borrow::Borrow::borrow(*s);
+        s.secret_name == name
+            && match version_id {
+                Some(v) => s.version_id == v,
+                None => s.stages.iter().any(|st| st == stage),
+            }
+    })
+}
+
+impl KeyRing for InMemoryKeyRing {
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        let id =
+            self.aliases.iter().find(|(a, _)| a == key_id_or_alias).map(|(_, k)| k.as_str()).unwrap_or(key_id_or_alias);
+        Ok(self.keys.iter().find(|k| k.key_id == id).cloned().map(Arc::new))
+    }
+    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        Ok(self.keys.iter().find(|k| k.version(version_id).is_some()).cloned().map(Arc::new))
+    }
+    fn secret_value(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
+        Ok(find_secret(&self.secrets, name, version_id, stage).cloned().map(Arc::new))
+    }
+}
+
+/// The request path's key ring: hash-indexed, records shared (see [`InMemoryKeyRing::index`]).
+#[derive(Default, Debug)]
+pub struct IndexedKeyRing {
+    by_id: HashMap<String, Arc<KeyRecord>>,
+    /// `alias/<name>` to its key.
+    by_alias: HashMap<String, Arc<KeyRecord>>,
+    by_version: HashMap<String, Arc<KeyRecord>>,
+    /// The versions of each secret, oldest first.
+    secrets: HashMap<String, Vec<Arc<SecretVersionRecord>>>,
+}
+
+impl IndexedKeyRing {
+    /// How many keys the ring holds.
+    pub fn key_count(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+impl KeyRing for IndexedKeyRing {
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        let found = self.by_alias.get(key_id_or_alias).or_else(|| self.by_id.get(key_id_or_alias));
+        Ok(found.map(Arc::clone))
+    }
+    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        Ok(self.by_version.get(version_id).map(Arc::clone))
+    }
+    fn secret_value(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
+        let Some(versions) = self.secrets.get(name) else { return Ok(None) };
+        Ok(find_secret(versions, name, version_id, stage).map(Arc::clone))
+    }
+}
+
+/// Added by the Instance API side: a shared key ring (e.g. the store behind an `Arc`, also used
+/// by the control plane) is a key ring.
+impl<T: KeyRing + ?Sized> KeyRing for Arc<T> {
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        (**self).resolve_key(key_id_or_alias)
+    }
+    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        (**self).key_by_version(version_id)
+    }
+    fn secret_value(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
+        (**self).secret_value(name, version_id, stage)
+    }
+}
+
+/// A borrowed key ring is a key ring (the server lends each request its snapshot's ring).
+impl<T: KeyRing + ?Sized> KeyRing for &T {
+    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        (**self).resolve_key(key_id_or_alias)
+    }
+    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
+        (**self).key_by_version(version_id)
+    }
+    fn secret_value(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
+        (**self).secret_value(name, version_id, stage)
+    }
+}

@@ -1,0 +1,278 @@
+//! Secrets and their versions. Values are sealed; stages move like Alibaba's PutSecretValue
+//! (the new version takes `ACSCurrent`, the old current one becomes `ACSPrevious`).
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::audit::{Action, Change, ResourceType};
+use super::keys::require_key;
+use super::seal::secret_version_aad;
+use super::time::{format_time, now};
+use super::{validate, Store, StoreError};
+use aapkit_kms::keyring::{KeyState, SecretDataType};
+
+pub const STAGE_CURRENT: &str = "ACSCurrent";
+pub const STAGE_PREVIOUS: &str = "ACSPrevious";
+/// SecretType of secrets created here (Alibaba's generic secrets).
+pub const SECRET_TYPE: &str = "Generic";
+
+/// A value to store: the bytes (UTF-8 for `text`), its type, and optionally a version id and stages.
+pub struct SecretValueInput {
+    pub data: Zeroizing<Vec<u8>>,
+    pub data_type: SecretDataType,
+    /// Generated (a UUID) when absent.
+    pub version_id: Option<String>,
+    /// Defaults to `[ACSCurrent]`.
+    pub version_stages: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretVersionInfo {
+    pub version_id: String,
+    pub version_stages: Vec<String>,
+    pub secret_data_type: String,
+    pub create_time: String,
+}
+
+/// DescribeSecret's view (no value).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretInfo {
+    pub secret_name: String,
+    pub encryption_key_id: String,
+    pub secret_type: String,
+    pub description: String,
+    pub create_time: String,
+    pub versions: Vec<SecretVersionInfo>,
+}
+
+pub(crate) fn parse_data_type(s: &str) -> Option<SecretDataType> {
+    match s {
+        "text" => Some(SecretDataType::Text),
+        "binary" => Some(SecretDataType::Binary),
+        _ => None,
+    }
+}
+
+fn check_value(v: &SecretValueInput) -> Result<(String, Vec<String>), StoreError> {
+    if v.data.is_empty() {
+        return Err(StoreError::MissingParameter("SecretData"));
+    }
+    if v.data.len() > validate::MAX_SECRET_BYTES {
+        return Err(StoreError::invalid(
+            "SecretData",
+            format!("({} bytes)", v.data.len()),
+            format!("a secret value holds at most {} bytes", validate::MAX_SECRET_BYTES),
+        ));
+    }
+    if v.data_type == SecretDataType::Text && std::str::from_utf8(&v.data).is_err() {
+        return Err(StoreError::invalid("SecretData", "(not shown)", "text secrets must be UTF-8; use binary"));
+    }
+    let version_id = match &v.version_id {
+        Some(id) => {
+            validate::version_label("VersionId", id)?;
+            id.clone()
+        }
+        None => uuid::Uuid::new_v4().hyphenated().to_string(),
+    };
+    let mut stages: Vec<String> = Vec::new();
+    for s in &v.version_stages {
+        validate::version_label("VersionStages", s)?;
+        if !stages.contains(s) {
+            stages.push(s.clone());
+        }
+    }
+    if stages.is_empty() {
+        stages.push(STAGE_CURRENT.to_owned());
+    }
+    Ok((version_id, stages))
+}
+
+/// The key a secret is encrypted under must be a live, enabled, symmetric key.
+fn check_encryption_key(tx: &Transaction<'_>, key: &str) -> Result<String, StoreError> {
+    let row = require_key(tx, key)?;
+    if !row.spec.is_symmetric() {
+        return Err(StoreError::invalid(
+            "EncryptionKeyId",
+            key,
+            format!("{} is not a symmetric key", row.spec.as_str()),
+        ));
+    }
+    if row.state != KeyState::Enabled {
+        return Err(StoreError::invalid("EncryptionKeyId", key, format!("the key is {}", row.state.name())));
+    }
+    Ok(row.id)
+}
+
+impl Store {
+    /// CreateSecret with its first value.
+    pub fn create_secret(
+        &self,
+        name: &str,
+        encryption_key: &str,
+        description: &str,
+        value: SecretValueInput,
+    ) -> Result<SecretInfo, StoreError> {
+        validate::secret_name(name)?;
+        validate::description(description)?;
+        let (version_id, stages) = check_value(&value)?;
+        let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
+        self.write(Change::new(ResourceType::Secret, name, Action::Create, "CreateSecret"), |tx| {
+            if secret_exists(tx, name)? {
+                return Err(StoreError::AlreadyExists { kind: "secret", name: name.to_owned() });
+            }
+            let key_id = check_encryption_key(tx, encryption_key)?;
+            tx.execute(
+                "INSERT INTO secrets(name, encryption_key_id, secret_type, description, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, key_id, SECRET_TYPE, description, now()],
+            )?;
+            insert_version(tx, name, &version_id, value.data_type, &stages, &sealed)?;
+            describe(tx, name)
+        })
+    }
+
+    /// PutSecretValue: a new version; its stages (default `ACSCurrent`) move to it.
+    pub fn put_secret_value(&self, name: &str, value: SecretValueInput) -> Result<SecretVersionInfo, StoreError> {
+        validate::secret_name(name)?;
+        let (version_id, stages) = check_value(&value)?;
+        let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
+        self.write(Change::new(ResourceType::Secret, name, Action::Update, "PutSecretValue"), |tx| {
+            if !secret_exists(tx, name)? {
+                return Err(StoreError::not_found("secret", name));
+            }
+            let taken: bool = tx
+                .query_row(
+                    "SELECT 1 FROM secret_versions WHERE secret_name = ?1 AND version_id = ?2",
+                    params![name, version_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if taken {
+                return Err(StoreError::AlreadyExists { kind: "secret version", name: format!("{name}/{version_id}") });
+            }
+            insert_version(tx, name, &version_id, value.data_type, &stages, &sealed)?;
+            describe(tx, name)?
+                .versions
+                .into_iter()
+                .find(|v| v.version_id == version_id)
+                .ok_or_else(|| StoreError::Corrupt(format!("secret {name}: version {version_id} vanished")))
+        })
+    }
+
+    /// ListSecrets (no values).
+    pub fn list_secrets(&self) -> Result<Vec<SecretInfo>, StoreError> {
+        self.read(|tx| {
+            let names = secret_names(tx)?;
+            names.iter().map(|n| describe(tx, n)).collect()
+        })
+    }
+
+    /// DescribeSecret (no value).
+    pub fn describe_secret(&self, name: &str) -> Result<SecretInfo, StoreError> {
+        self.read(|tx| {
+            if !secret_exists(tx, name)? {
+                return Err(StoreError::not_found("secret", name));
+            }
+            describe(tx, name)
+        })
+    }
+}
+
+fn secret_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
+    Ok(tx.query_row("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(())).optional()?.is_some())
+}
+
+pub(crate) fn secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare("SELECT name FROM secrets ORDER BY name")?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+fn insert_version(
+    tx: &Transaction<'_>,
+    name: &str,
+    version_id: &str,
+    data_type: SecretDataType,
+    stages: &[String],
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    let seq: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM secret_versions WHERE secret_name = ?1",
+        params![name],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO secret_versions(secret_name, version_id, data_type, created, seq, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![name, version_id, data_type.as_str(), now(), seq, sealed],
+    )?;
+    if stages.iter().any(|s| s == STAGE_CURRENT) {
+        let old: Option<String> = tx
+            .query_row(
+                "SELECT version_id FROM secret_stages WHERE secret_name = ?1 AND stage = ?2",
+                params![name, STAGE_CURRENT],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(old) = old {
+            set_stage(tx, name, STAGE_PREVIOUS, &old)?;
+        }
+    }
+    for s in stages {
+        set_stage(tx, name, s, version_id)?;
+    }
+    Ok(())
+}
+
+fn set_stage(tx: &Transaction<'_>, name: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO secret_stages(secret_name, stage, version_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT(secret_name, stage) DO UPDATE SET version_id = excluded.version_id",
+        params![name, stage, version_id],
+    )?;
+    Ok(())
+}
+
+/// Stages of one version, `ACSCurrent` and `ACSPrevious` first.
+pub(crate) fn stages_of(tx: &Transaction<'_>, name: &str, version_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare(
+        "SELECT stage FROM secret_stages WHERE secret_name = ?1 AND version_id = ?2
+         ORDER BY CASE stage WHEN 'ACSCurrent' THEN 0 WHEN 'ACSPrevious' THEN 1 ELSE 2 END, stage",
+    )?;
+    let stages = stmt.query_map(params![name, version_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(stages)
+}
+
+pub(crate) fn describe(tx: &Transaction<'_>, name: &str) -> Result<SecretInfo, StoreError> {
+    let (key_id, secret_type, description, created): (String, String, String, i64) = tx.query_row(
+        "SELECT encryption_key_id, secret_type, description, created FROM secrets WHERE name = ?1",
+        params![name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let mut stmt =
+        tx.prepare("SELECT version_id, data_type, created FROM secret_versions WHERE secret_name = ?1 ORDER BY seq")?;
+    let rows = stmt
+        .query_map(params![name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut versions = Vec::with_capacity(rows.len());
+    for (version_id, data_type, vcreated) in rows {
+        versions.push(SecretVersionInfo {
+            version_stages: stages_of(tx, name, &version_id)?,
+            version_id,
+            secret_data_type: data_type,
+            create_time: format_time(vcreated),
+        });
+    }
+    Ok(SecretInfo {
+        secret_name: name.to_owned(),
+        encryption_key_id: key_id,
+        secret_type,
+        description,
+        create_time: format_time(created),
+        versions,
+    })
+}
