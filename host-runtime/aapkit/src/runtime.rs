@@ -32,6 +32,10 @@ pub enum EnforcerKind {
 
 pub struct ServeOptions {
     pub data_dir: PathBuf,
+    /// Where the store's master key comes from.
+    pub master_key: aapkit_store::MasterKeySource,
+    /// Name the filter's functions for `perf` (build feature `wasm-profiling`).
+    pub wasm_perf_map: bool,
     pub listen: SocketAddr,
     pub plain_http: bool,
     pub enforcer: EnforcerKind,
@@ -122,7 +126,7 @@ pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) 
                 &bytes,
                 proxy_wasm_host::FilterHostConfig {
                     foreign_functions: crate::server::foreign::functions(true),
-                    perf_map: perf_map_requested(),
+                    perf_map: false,
                     ..proxy_wasm_host::FilterHostConfig::default()
                 },
             )
@@ -132,17 +136,12 @@ pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) 
     }
 }
 
-/// `AAPKIT_WASM_PERFMAP=1`: name the filter's functions for `perf` (build feature `wasm-profiling`).
-fn perf_map_requested() -> bool {
-    std::env::var_os("AAPKIT_WASM_PERFMAP").is_some()
-}
-
 pub fn assemble(
     opts: &ServeOptions,
     observer: Arc<dyn RequestObserver>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 ) -> anyhow::Result<Assembled> {
-    let store = Arc::new(Store::open(&opts.data_dir).context("opening the store")?);
+    let store = Arc::new(Store::open(&opts.data_dir, &opts.master_key).context("opening the store")?);
     let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref())?;
     let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(|e| match e {
         ReloadError::Rejected(errs) => anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")),

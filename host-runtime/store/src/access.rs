@@ -6,10 +6,10 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use super::audit::{Action, Change, ResourceType};
 use super::time::{format_time, now};
 use super::validate::{self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP};
 use super::{Store, StoreError};
+use crate::change::{Action, Change, ResourceType};
 
 // ---------------------------------------------------------------------------------------------
 // Network rules

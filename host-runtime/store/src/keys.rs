@@ -3,11 +3,11 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use super::audit::{Action, Change, ResourceType};
 use super::seal::key_version_aad;
 use super::time::now as now_wall;
 use super::time::{format_time, now};
 use super::{validate, Store, StoreError};
+use crate::change::{Action, Change, ResourceType};
 use aapkit_kms::keyring::{KeySpec, KeyState};
 
 /// DescribeKey's view of a key (no material).

@@ -14,11 +14,14 @@
 //!   database instead of silently making one.
 
 mod access;
-pub mod audit;
+mod audit_log;
+mod change;
 mod error;
+mod events;
 mod export;
 mod keyring;
 mod keys;
+mod notices;
 mod schema;
 pub mod seal;
 mod secrets;
@@ -37,16 +40,22 @@ pub use access::{
     days_to_expiry, parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo,
     NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
 };
-pub use audit::{
-    Action, AuditCall, AuditQuery, AuditWriter, ClientKeyExpiry, EventQuery, ExpiryNotice, ManagementEvent,
-    PruneCounts, ResourceType,
-};
+pub use audit_log::{AuditCall, AuditQuery, AuditWriter, PruneCounts};
+pub use change::{Action, ResourceType};
 pub use error::StoreError;
+pub use events::{EventQuery, ManagementEvent};
 pub use keys::{AliasInfo, KeyInfo, PurgeReport};
+pub use notices::{
+    ClientKeyExpiry, ExpiryNotice, DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING,
+    DELIVERY_SUPERSEDED,
+};
 pub use schema::SCHEMA_VERSION;
-pub use seal::MasterKey;
+pub use seal::{MasterKey, MasterKeySource, MASTER_KEY_ENV, MASTER_KEY_FILE};
 pub use secrets::{SecretInfo, SecretValueInput, SecretVersionInfo};
 pub use time::{format_time, parse_time};
+
+/// The actor management events name when the embedder names none ([`Store::with_actor`]).
+pub const DEFAULT_ACTOR: &str = "aapkit";
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "aapkit.db";
@@ -60,27 +69,27 @@ pub struct Store {
     sealer: seal::Sealer,
     data_dir: PathBuf,
     cache: keyring::SnapshotCache,
-    /// Who the management events name (`AAPKIT_ACTOR` or the OS user).
+    /// Who the management events name ([`Store::with_actor`]; the CLI passes `AAPKIT_ACTOR` or the OS user).
     actor: String,
 }
 
 impl Store {
-    /// Opens the store of an initialised data directory, with the master key from
-    /// `AAPKIT_MASTER_KEY` or `<data_dir>/master.key`. Creates nothing: a directory without a
-    /// database is [`StoreError::NotInitialised`] (only [`Store::init`] creates).
-    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+    /// Opens the store of an initialised data directory, with the master key from `key`.
+    /// Creates nothing: a directory without a database is [`StoreError::NotInitialised`] (only
+    /// [`Store::init`] creates).
+    pub fn open(data_dir: &Path, key: &MasterKeySource) -> Result<Store, StoreError> {
         if !data_dir.join(DB_FILE).is_file() {
             return Err(StoreError::NotInitialised { dir: data_dir.to_owned() });
         }
-        let master = MasterKey::load(data_dir)?;
+        let master = MasterKey::load(data_dir, key)?;
         Store::open_with_key(data_dir, &master)
     }
 
-    /// Creates (or opens) the store in `data_dir`: the directory (0700), the master key file unless
-    /// `AAPKIT_MASTER_KEY` is set, and the database. What `aapkit init` runs.
-    pub fn init(data_dir: &Path) -> Result<Store, StoreError> {
+    /// Creates (or opens) the store in `data_dir`: the directory (0700), the master key file when
+    /// `key` is the file, and the database. What `aapkit init` runs.
+    pub fn init(data_dir: &Path, key: &MasterKeySource) -> Result<Store, StoreError> {
         create_data_dir(data_dir)?;
-        let master = MasterKey::load_or_create(data_dir)?;
+        let master = MasterKey::load_or_create(data_dir, key)?;
         Store::open_with_key(data_dir, &master)
     }
 
@@ -111,7 +120,7 @@ impl Store {
             sealer,
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
-            actor: audit::default_actor(),
+            actor: DEFAULT_ACTOR.to_owned(),
         })
     }
 
@@ -145,15 +154,15 @@ impl Store {
     /// control-plane write goes through here, so none escapes the event log.
     fn write<T>(
         &self,
-        change: audit::Change<'_>,
+        change: change::Change<'_>,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let before = audit::snapshot(&tx, change.resource_type, change.name)?;
+        let before = events::snapshot(&tx, change.resource_type, change.name)?;
         let out = f(&tx)?;
-        let after = audit::snapshot(&tx, change.resource_type, change.name)?;
-        audit::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
+        let after = events::snapshot(&tx, change.resource_type, change.name)?;
+        events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
         tx.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])?;
         tx.commit()?;
         Ok(out)

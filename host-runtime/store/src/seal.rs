@@ -16,12 +16,33 @@ use super::StoreError;
 
 /// File name of the master key inside the data directory.
 pub const MASTER_KEY_FILE: &str = "master.key";
-/// Environment variable holding the master key (standard base64 of 32 bytes); it wins over the file.
+/// The environment variable the CLI reads the master key from (standard base64 of 32 bytes); it
+/// wins over the file. Named here because the store's errors mention it.
 pub const MASTER_KEY_ENV: &str = "AAPKIT_MASTER_KEY";
 
 const MASTER_KEY_LEN: usize = 32;
 const BLOB_VERSION: u8 = 0x01;
 const TAG_LEN: usize = 16;
+
+/// Where the master key comes from. The embedder decides: the CLI passes the value of
+/// [`MASTER_KEY_ENV`] when it is set, else the key file.
+#[derive(Clone, Default)]
+pub enum MasterKeySource {
+    /// `<data_dir>/master.key` (mode 0600).
+    #[default]
+    File,
+    /// Standard base64 of 32 bytes, held in a buffer that is wiped when dropped.
+    Base64(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MasterKeySource::File => "MasterKeySource::File",
+            MasterKeySource::Base64(_) => "MasterKeySource::Base64(..)",
+        })
+    }
+}
 
 /// The 32-byte key that seals everything secret in the database.
 pub struct MasterKey(pub(super) Zeroizing<[u8; MASTER_KEY_LEN]>);
@@ -51,12 +72,12 @@ impl MasterKey {
         Ok(MasterKey(k))
     }
 
-    /// The key from `AAPKIT_MASTER_KEY` if set, else from `<data_dir>/master.key`, which must exist
-    /// (a missing key file is an error here: making a new key would only hide the lost one).
-    pub fn load(data_dir: &Path) -> Result<MasterKey, StoreError> {
-        match master_key_env()? {
-            Some(v) => MasterKey::from_base64(&v),
-            None => {
+    /// The key `source` names: the given text, else `<data_dir>/master.key`, which must exist (a
+    /// missing key file is an error here: making a new key would only hide the lost one).
+    pub fn load(data_dir: &Path, source: &MasterKeySource) -> Result<MasterKey, StoreError> {
+        match source {
+            MasterKeySource::Base64(v) => MasterKey::from_base64(v),
+            MasterKeySource::File => {
                 let path = data_dir.join(MASTER_KEY_FILE);
                 match fs::File::open(&path) {
                     Ok(f) => read_key_file(&path, f),
@@ -70,11 +91,12 @@ impl MasterKey {
         }
     }
 
-    /// Like [`MasterKey::load`], but creates `<data_dir>/master.key` when neither exists (`init`).
-    pub fn load_or_create(data_dir: &Path) -> Result<MasterKey, StoreError> {
-        match master_key_env()? {
-            Some(v) => MasterKey::from_base64(&v),
-            None => MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE)),
+    /// Like [`MasterKey::load`], but creates `<data_dir>/master.key` when the source is the file
+    /// and there is none yet (`init`).
+    pub fn load_or_create(data_dir: &Path, source: &MasterKeySource) -> Result<MasterKey, StoreError> {
+        match source {
+            MasterKeySource::Base64(v) => MasterKey::from_base64(v),
+            MasterKeySource::File => MasterKey::load_or_create_file(&data_dir.join(MASTER_KEY_FILE)),
         }
     }
 
@@ -85,17 +107,6 @@ impl MasterKey {
             Err(e) if e.kind() == ErrorKind::NotFound => create_key_file(path),
             Err(e) => Err(StoreError::io(path, e)),
         }
-    }
-}
-
-/// `AAPKIT_MASTER_KEY`, held in a buffer that is wiped when dropped.
-fn master_key_env() -> Result<Option<Zeroizing<String>>, StoreError> {
-    match std::env::var(MASTER_KEY_ENV) {
-        Ok(v) => Ok(Some(Zeroizing::new(v))),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(StoreError::MasterKey(format!("{MASTER_KEY_ENV} is not valid UTF-8")))
-        }
-        Err(std::env::VarError::NotPresent) => Ok(None),
     }
 }
 

@@ -5,11 +5,11 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::audit::{Action, Change, ResourceType};
 use super::keys::require_key;
 use super::seal::secret_version_aad;
 use super::time::{format_time, now};
 use super::{validate, Store, StoreError};
+use crate::change::{Action, Change, ResourceType};
 use aapkit_kms::keyring::{KeyState, SecretDataType};
 
 pub const STAGE_CURRENT: &str = "ACSCurrent";

@@ -647,7 +647,7 @@ fn purge_skips_a_key_whose_deletion_was_cancelled() {
 fn open_refuses_an_uninitialised_directory_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let err = Store::open(&data).err().unwrap();
+    let err = Store::open(&data, &Default::default()).err().unwrap();
     assert!(matches!(err, StoreError::NotInitialised { .. }), "{err}");
     assert!(err.to_string().contains("aapkit") && err.to_string().contains("init"), "{err}");
     assert!(!data.exists());

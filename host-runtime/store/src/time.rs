@@ -22,3 +22,8 @@ pub fn parse_time(param: &'static str, s: &str) -> Result<i64, StoreError> {
         .map(|d| d.unix_timestamp())
         .map_err(|e| StoreError::invalid(param, s, format!("expected ISO 8601 UTC like 2025-01-01T00:00:00Z ({e})")))
 }
+
+/// Serializes seconds since the epoch as [`format_time`] does (serde `serialize_with`).
+pub(crate) fn ser_time<S: serde::Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*t))
+}

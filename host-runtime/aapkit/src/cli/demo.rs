@@ -11,7 +11,7 @@ use super::gateway::{self, InitArgs, InstanceConfig, ServeArgs};
 use super::output::Out;
 use super::{Cli, CliError};
 use aapkit_kms::keyring::SecretDataType;
-use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, SecretValueInput, Store, StoreError};
+use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, SecretValueInput, StoreError};
 
 pub const DEMO_INSTANCE: &str = "kst-aapkitdemo0000001";
 pub const DEMO_AAP: &str = "demo-app";
@@ -67,7 +67,7 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
         gateway::run_init(cli, &init, out)?;
     }
     let instance_id = InstanceConfig::load(data)?.instance_id;
-    let store = Store::open(data)?;
+    let store = super::open(cli)?;
 
     let aes_key = match found(store.describe_key(DEMO_ALIAS))? {
         Some(k) => k.key_id,

@@ -229,7 +229,8 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
         return Err(CliError::Usage("--instance-id must be a kst-... id, not `shared`".into()));
     }
     // Only init creates the data directory, the master key and the database.
-    let store = Store::init(data_dir)?;
+    let store =
+        Store::init(data_dir, &super::environment::master_key_source()?)?.with_actor(super::environment::actor());
     drop(store);
     let now = time::OffsetDateTime::now_utc();
     let pki_err = |e: aapkit_pki::PkiError| CliError::Runtime(e.to_string());
@@ -297,6 +298,8 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
     }
     Ok(ServeOptions {
         data_dir: cli.data_dir.clone(),
+        master_key: super::environment::master_key_source()?,
+        wasm_perf_map: super::environment::wasm_perf_map(),
         listen: args.listen,
         plain_http: args.plain_http,
         enforcer: args.enforcer,
@@ -327,7 +330,8 @@ pub fn run_eval(cli: &Cli, args: &EvalArgs, out: &Out) -> Result<i32, CliError> 
         Some(p) => std::fs::read_to_string(p).map_err(|e| CliError::file(p, e))?,
         None => {
             let cfg = InstanceConfig::load(&cli.data_dir)?;
-            Store::open(&cli.data_dir)?.export_bundle_json(&cfg.instance_id)?
+            Store::open(&cli.data_dir, &super::environment::master_key_source()?)?
+                .export_bundle_json(&cfg.instance_id)?
         }
     };
     let request_text = if args.request.as_os_str() == "-" {

@@ -8,6 +8,7 @@ mod audit;
 mod bundle;
 mod client_key;
 mod demo;
+mod environment;
 mod gateway;
 mod keys;
 mod list;
@@ -81,22 +82,12 @@ pub enum Command {
     Audit(audit::AuditCmd),
 }
 
-/// Arguments of a subcommand that is not wired yet (accepted and ignored).
-#[derive(clap::Args, Debug)]
-pub struct Unwired {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<OsString>,
-}
-
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Bad command-line usage (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// A subcommand that is not wired yet (exit 2).
-    #[error("{0}: not yet wired")]
-    Unwired(&'static str),
     /// The operation failed (exit 1).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -114,7 +105,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Usage(_) | CliError::Unwired(_) => 2,
+            CliError::Usage(_) => 2,
             CliError::Store(_) | CliError::File { .. } | CliError::Runtime(_) | CliError::Refused(_) => 1,
         }
     }
@@ -123,7 +114,6 @@ impl CliError {
     pub fn code(&self) -> &'static str {
         match self {
             CliError::Usage(_) => "InvalidParameter",
-            CliError::Unwired(_) => "UnsupportedOperation",
             CliError::Store(e) => e.code(),
             CliError::File { .. } => "InvalidParameter",
             CliError::Runtime(_) => "InternalFailure",
@@ -152,7 +142,7 @@ where
     };
     let out = Out { json: cli.json };
     match dispatch(&cli, &out) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             out.error(&e);
             e.exit_code()
@@ -160,20 +150,18 @@ where
     }
 }
 
+/// The store of `--data-dir`, with the master key and the actor from the environment.
 fn open(cli: &Cli) -> Result<Store, CliError> {
-    Ok(Store::open(&cli.data_dir)?)
+    Ok(Store::open(&cli.data_dir, &environment::master_key_source()?)?.with_actor(environment::actor()))
 }
 
-fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
-    match &cli.command {
+/// Runs the command; `Ok` carries the exit code of a command that succeeded (0, or `eval`'s 3 for a deny).
+fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
+    let done = match &cli.command {
         Command::Init(a) => gateway::run_init(cli, a, out),
         Command::Serve(a) => gateway::run_serve(cli, a),
         Command::Demo(a) => demo::run(cli, a, out),
-        Command::Eval(a) => gateway::run_eval(cli, a, out).map(|code| {
-            if code != 0 {
-                std::process::exit(code)
-            }
-        }),
+        Command::Eval(a) => return gateway::run_eval(cli, a, out),
         Command::Loadgen(a) => gateway::run_loadgen(a, out),
         Command::Key(c) => keys::run_key(&open(cli)?, c, out),
         Command::Alias(c) => keys::run_alias(&open(cli)?, c, out),
@@ -185,7 +173,8 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<(), CliError> {
         Command::ClientKey(c) => client_key::run(&open(cli)?, c, out),
         Command::Bundle(c) => bundle::run(&open(cli)?, c, out),
         Command::Audit(c) => audit::run(&open(cli)?, c, out),
-    }
+    };
+    done.map(|()| 0)
 }
 
 #[cfg(test)]

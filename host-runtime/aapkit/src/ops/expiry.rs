@@ -13,8 +13,8 @@ use serde_json::json;
 
 use super::metrics::Metrics;
 use super::webhook::{post_json, WebhookConfig};
-use aapkit_store::audit::{DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING, DELIVERY_SUPERSEDED};
 use aapkit_store::{format_time, ExpiryNotice, Store, StoreError};
+use aapkit_store::{DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING, DELIVERY_SUPERSEDED};
 
 /// Days before NotAfter at which a notice fires.
 pub const THRESHOLDS_DAYS: [i64; 4] = [180, 90, 30, 7];

@@ -151,7 +151,7 @@ fn list_get_delete_and_limits() {
     let env = Env::new();
     with_aap(&env);
     let ids: Vec<String> = {
-        let store = Store::open(&env.data_dir()).unwrap();
+        let store = Store::open(&env.data_dir(), &Default::default()).unwrap();
         (0..3)
             .map(|_| {
                 store

@@ -154,7 +154,7 @@ fn secret_data_file_keeps_the_trailing_newline_and_warns() {
     assert!(out.status.success());
     assert!(!cli_support::stderr(&out).contains("newline"), "no warning without a newline");
 
-    let store = aapkit_store::Store::open(&env.data_dir()).unwrap();
+    let store = aapkit_store::Store::open(&env.data_dir(), &Default::default()).unwrap();
     let v = store.secret_value("nl", None, None).unwrap().unwrap();
     assert_eq!(&v.data[..], b"hunter2\n");
 }

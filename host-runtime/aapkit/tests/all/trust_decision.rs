@@ -183,7 +183,7 @@ fn serve(rt: &tokio::runtime::Runtime, enforcer: Arc<dyn Enforcer>, snapshot: Sn
 #[test]
 fn mixed_snapshot_fails_closed() {
     let f = fixture();
-    let store = Store::open(&f.env.data_dir()).unwrap();
+    let store = Store::open(&f.env.data_dir(), &Default::default()).unwrap();
     let signer = Signer::load(&f.user);
     let rt = tokio::runtime::Runtime::new().unwrap();
     for (kind, enforcer) in enforcers() {
@@ -252,7 +252,7 @@ fn flips_under_load(kind: &str, enforcer_args: &[&str]) {
     assert_eq!(r.status, 200, "{}", server.log_text());
     let blob_b = proto::EncryptResponse::decode(r.body.as_slice()).unwrap().ciphertext_blob;
     let version_b = blob_version(&blob_b);
-    let store = Store::open(&f.env.data_dir()).unwrap();
+    let store = Store::open(&f.env.data_dir(), &Default::default()).unwrap();
     let version_a = store.describe_key(&f.a).unwrap().primary_key_version;
 
     let done = Arc::new(AtomicBool::new(false));
@@ -401,6 +401,8 @@ fn a_failed_reload_is_retried_until_it_succeeds() {
     let f = fixture();
     let opts = ServeOptions {
         data_dir: f.env.data_dir(),
+        master_key: Default::default(),
+        wasm_perf_map: false,
         listen: "127.0.0.1:0".parse().unwrap(),
         plain_http: true,
         enforcer: EnforcerKind::Native,

@@ -1,0 +1,82 @@
+//! What a control-plane write changes: the resource kind, the action, the name. Every
+//! [`Store::write`](crate::Store) names one; the management event of the write is built from it
+//! ([`crate::events`]). Plain types, so the resource modules need nothing from the event log.
+
+/// The kinds of control-plane resources whose changes are recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceType {
+    Key,
+    Alias,
+    Secret,
+    NetworkRule,
+    Policy,
+    Aap,
+    ClientKey,
+}
+
+impl ResourceType {
+    pub const ALL: [ResourceType; 7] = [
+        ResourceType::Key,
+        ResourceType::Alias,
+        ResourceType::Secret,
+        ResourceType::NetworkRule,
+        ResourceType::Policy,
+        ResourceType::Aap,
+        ResourceType::ClientKey,
+    ];
+
+    /// The name used in events and on the command line (the CLI's subcommand names).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::Key => "key",
+            ResourceType::Alias => "alias",
+            ResourceType::Secret => "secret",
+            ResourceType::NetworkRule => "network-rule",
+            ResourceType::Policy => "policy",
+            ResourceType::Aap => "aap",
+            ResourceType::ClientKey => "client-key",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ResourceType> {
+        ResourceType::ALL.iter().copied().find(|t| t.as_str() == s)
+    }
+}
+
+/// What a control-plane write does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "Create",
+            Action::Update => "Update",
+            Action::Delete => "Delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        [Action::Create, Action::Update, Action::Delete].into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// The change a [`Store::write`] makes: every control-plane write names one.
+pub(crate) struct Change<'a> {
+    pub resource_type: ResourceType,
+    /// The name as the caller gave it (a key may be named by an alias; the event records the key id).
+    pub name: &'a str,
+    pub action: Action,
+    /// Alibaba's API name, e.g. `CreatePolicy`.
+    pub operation: &'static str,
+}
+
+impl<'a> Change<'a> {
+    pub fn new(resource_type: ResourceType, name: &'a str, action: Action, operation: &'static str) -> Self {
+        Change { resource_type, name, action, operation }
+    }
+}
