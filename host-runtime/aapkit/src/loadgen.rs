@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -102,7 +101,7 @@ fn sign_request(
     body: Vec<u8>,
     date: &str,
     host: &str,
-) -> anyhow::Result<SignedRequest> {
+) -> Result<SignedRequest, LoadgenError> {
     use base64::Engine as _;
     let sha = hex::encode_upper(Sha256::digest(&body));
     let mut headers: Vec<(String, String)> = vec![
@@ -127,7 +126,7 @@ fn sign_request(
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let mut sig = vec![0u8; key.public_modulus_len()];
     key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, sts.as_bytes(), &mut sig)
-        .map_err(|_| anyhow!("RSA signing failed"))?;
+        .map_err(|_| LoadgenError::Sign)?;
     headers.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig))));
     Ok(SignedRequest { headers, body: Bytes::from(body) })
 }
@@ -155,18 +154,51 @@ fn workload_body(w: Workload, key_id: &str, i: usize) -> (&'static str, Vec<u8>)
     }
 }
 
-pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
+/// Why the load generator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadgenError {
+    #[error("--concurrency and --pool must be at least 1")]
+    NoWorkers,
+    #[error("--ca is required for HTTPS (or pass --plain-http)")]
+    NoCa,
+    #[error("reading {}: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("loading the client key: {0}")]
+    ClientKey(#[from] aapkit_pki::PkiError),
+    #[error("client key is not RSA: {0}")]
+    NotRsa(aws_lc_rs::error::KeyRejected),
+    #[error("RSA signing failed")]
+    Sign,
+    #[error("reading the CA certificate {}: {source}", path.display())]
+    CaRead { path: std::path::PathBuf, source: rustls_pki_types::pem::Error },
+    #[error("the CA certificate {}: {source}", path.display())]
+    CaInvalid { path: std::path::PathBuf, source: rustls::Error },
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("connecting to {target}: {source}")]
+    Connect { target: SocketAddr, source: std::io::Error },
+    #[error("TLS handshake with {target}: {source}")]
+    Handshake { target: SocketAddr, source: std::io::Error },
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("building a request: {0}")]
+    Request(#[from] hyper::http::Error),
+    #[error("a worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+pub async fn run(args: &LoadgenArgs) -> Result<LoadgenReport, LoadgenError> {
     if args.concurrency == 0 || args.pool == 0 {
-        bail!("--concurrency and --pool must be at least 1");
+        return Err(LoadgenError::NoWorkers);
     }
-    let content = std::fs::read_to_string(&args.client_key_file)
-        .with_context(|| format!("reading {}", args.client_key_file.display()))?;
-    let password = std::fs::read_to_string(&args.password_file)
-        .with_context(|| format!("reading {}", args.password_file.display()))?;
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|source| LoadgenError::Read { path: path.to_owned(), source })
+    };
+    let content = read(&args.client_key_file)?;
+    let password = read(&args.password_file)?;
     let (client_key_id, pkcs8) =
-        aapkit_pki::client_key::load_client_key(&content, password.trim_end_matches(['\n', '\r']))
-            .map_err(|e| anyhow!("loading the client key: {e}"))?;
-    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|e| anyhow!("client key is not RSA: {e}"))?;
+        aapkit_pki::client_key::load_client_key(&content, password.trim_end_matches(['\n', '\r']))?;
+    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(LoadgenError::NotRsa)?;
 
     let date = httpdate_now();
     let host = args.target.to_string();
@@ -201,7 +233,7 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
     let tls = match (&args.ca, args.plain_http) {
         (_, true) => None,
         (Some(ca), false) => Some(client_tls(ca)?),
-        (None, false) => bail!("--ca is required for HTTPS (or pass --plain-http)"),
+        (None, false) => return Err(LoadgenError::NoCa),
     };
 
     let warmup = Duration::from_secs(1);
@@ -227,14 +259,14 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
     }
     let (mut background_requests, mut background_errors) = (0u64, 0u64);
     for t in background {
-        let (lat, err) = t.await.map_err(|e| anyhow!("background worker failed: {e}"))??;
+        let (lat, err) = t.await??;
         background_requests += lat.len() as u64;
         background_errors += err;
     }
     let mut latencies = Vec::new();
     let mut errors = 0u64;
     for t in tasks {
-        let (lat, err) = t.await.map_err(|e| anyhow!("worker failed: {e}"))??;
+        let (lat, err) = t.await??;
         latencies.extend(lat);
         errors += err;
     }
@@ -264,12 +296,19 @@ pub async fn run(args: &LoadgenArgs) -> anyhow::Result<LoadgenReport> {
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(target: SocketAddr, tls: &Option<(TlsConnector, ServerName<'static>)>) -> anyhow::Result<Sender> {
-    let tcp = tokio::net::TcpStream::connect(target).await.with_context(|| format!("connecting to {target}"))?;
-    tcp.set_nodelay(true)?;
+async fn connect(
+    target: SocketAddr,
+    tls: &Option<(TlsConnector, ServerName<'static>)>,
+) -> Result<Sender, LoadgenError> {
+    let tcp =
+        tokio::net::TcpStream::connect(target).await.map_err(|source| LoadgenError::Connect { target, source })?;
+    tcp.set_nodelay(true).map_err(|source| LoadgenError::Connect { target, source })?;
     match tls {
         Some((connector, name)) => {
-            let stream = connector.connect(name.clone(), tcp).await.context("TLS handshake")?;
+            let stream = connector
+                .connect(name.clone(), tcp)
+                .await
+                .map_err(|source| LoadgenError::Handshake { target, source })?;
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             Ok(sender)
@@ -289,7 +328,7 @@ async fn worker_loop(
     pool: Arc<Vec<SignedRequest>>,
     measure_from: Instant,
     until: Instant,
-) -> anyhow::Result<(Vec<u64>, u64)> {
+) -> Result<(Vec<u64>, u64), LoadgenError> {
     let mut sender = connect(target, &tls).await?;
     let mut latencies = Vec::with_capacity(16 * 1024);
     let mut errors = 0u64;
@@ -329,17 +368,20 @@ async fn worker_loop(
     Ok((latencies, errors))
 }
 
-fn client_tls(ca: &std::path::Path) -> anyhow::Result<(TlsConnector, ServerName<'static>)> {
+fn client_tls(ca: &std::path::Path) -> Result<(TlsConnector, ServerName<'static>), LoadgenError> {
+    let unreadable = |source| LoadgenError::CaRead { path: ca.to_owned(), source };
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("reading {}", ca.display()))? {
-        roots.add(cert.context("parsing the CA certificate")?).context("adding the CA certificate")?;
+    for cert in CertificateDer::pem_file_iter(ca).map_err(unreadable)? {
+        roots
+            .add(cert.map_err(unreadable)?)
+            .map_err(|source| LoadgenError::CaInvalid { path: ca.to_owned(), source })?;
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = ServerName::try_from("127.0.0.1").context("server name")?;
+    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
     Ok((TlsConnector::from(Arc::new(config)), name))
 }
 

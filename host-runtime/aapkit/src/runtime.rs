@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
 use tokio::sync::watch;
 
 use crate::server::enforcer::{Caller, Enforcer};
@@ -115,22 +114,51 @@ pub struct Assembled {
     pub generation: u64,
 }
 
-pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn Enforcer>> {
+/// Why `aapkit serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM")]
+    NoFilterModule,
+    #[error("reading the filter module {}: {source}", path.display())]
+    ReadFilterModule { path: PathBuf, source: std::io::Error },
+    #[error("loading the filter module {}: {source}", path.display())]
+    LoadFilterModule { path: PathBuf, source: proxy_wasm_host::FilterHostError },
+    #[error("opening the store: {0}")]
+    Store(#[from] aapkit_store::StoreError),
+    #[error("loading the configuration: {0}")]
+    Configuration(ReloadError),
+    #[error(transparent)]
+    Ops(#[from] crate::ops::OpsError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::server::tls::TlsError),
+    #[error(transparent)]
+    Bind(#[from] crate::server::BindError),
+    #[error("the listener's address: {0}")]
+    LocalAddr(std::io::Error),
+}
+
+/// The enforcer `kind` names; the wasm one loads the filter module at `filter_wasm`
+/// (`wasm_perf_map`: name its functions for `perf`, build feature `wasm-profiling`).
+pub fn make_enforcer(
+    kind: EnforcerKind,
+    filter_wasm: Option<&std::path::Path>,
+    wasm_perf_map: bool,
+) -> Result<Arc<dyn Enforcer>, ServeError> {
     match kind {
         EnforcerKind::Native => Ok(Arc::new(NativeEnforcer::new())),
         EnforcerKind::Wasm => {
-            let path =
-                filter_wasm.ok_or_else(|| anyhow!("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM"))?;
-            let bytes = std::fs::read(path).with_context(|| format!("reading the filter module {}", path.display()))?;
+            let path = filter_wasm.ok_or(ServeError::NoFilterModule)?;
+            let bytes =
+                std::fs::read(path).map_err(|source| ServeError::ReadFilterModule { path: path.to_owned(), source })?;
             let host = proxy_wasm_host::FilterHost::new(
                 &bytes,
                 proxy_wasm_host::FilterHostConfig {
                     foreign_functions: crate::server::foreign::functions(true),
-                    perf_map: false,
+                    perf_map: wasm_perf_map,
                     ..proxy_wasm_host::FilterHostConfig::default()
                 },
             )
-            .map_err(|e| anyhow!("loading the filter module {}: {e}", path.display()))?;
+            .map_err(|source| ServeError::LoadFilterModule { path: path.to_owned(), source })?;
             Ok(Arc::new(host))
         }
     }
@@ -140,17 +168,15 @@ pub fn assemble(
     opts: &ServeOptions,
     observer: Arc<dyn RequestObserver>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-) -> anyhow::Result<Assembled> {
-    let store = Arc::new(Store::open(&opts.data_dir, &opts.master_key).context("opening the store")?);
-    let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref())?;
-    let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(|e| match e {
-        ReloadError::Rejected(errs) => anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")),
-        other => anyhow!("loading the configuration: {other}"),
-    })?;
+) -> Result<Assembled, ServeError> {
+    let store = Arc::new(Store::open(&opts.data_dir, &opts.master_key)?);
+    let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref(), opts.wasm_perf_map)?;
+    let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(ServeError::Configuration)?;
     let generation = first.generation;
     let snapshots = Arc::new(Snapshots::new(first));
     let api = Arc::new(InstanceApiHandler::default());
-    let quota = (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::ops::QuotaGate::new(opts.ops.quota)));
+    let quota =
+        (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::server::quota::QuotaGate::new(opts.ops.quota)));
     let limits = Arc::new(crate::server::limits::RequestLimits::new(&opts.limits));
     let preauth = opts.ops.preauth.build().map(Arc::new);
     let gateway = Arc::new(Gateway {
@@ -194,11 +220,10 @@ pub async fn reload_loop(
     metrics: Option<Arc<crate::ops::Metrics>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    use std::sync::atomic::Ordering;
     let mut wait = RELOAD_INTERVAL;
     let mut backoff = RELOAD_RETRY_MIN;
     if let Some(m) = &metrics {
-        m.config_generation.store(a.snapshots.generation(), Ordering::Relaxed);
+        m.config_generation.set(a.snapshots.generation());
     }
     loop {
         tokio::select! {
@@ -214,12 +239,12 @@ pub async fn reload_loop(
                 wait = RELOAD_INTERVAL;
                 backoff = RELOAD_RETRY_MIN;
                 if let Some(m) = &metrics {
-                    m.config_generation.store(a.snapshots.generation(), Ordering::Relaxed);
+                    m.config_generation.set(a.snapshots.generation());
                 }
             }
             Ok(Err(e)) => {
                 if let Some(m) = &metrics {
-                    m.config_reload_failures.fetch_add(1, Ordering::Relaxed);
+                    m.config_reload_failures.inc();
                 }
                 eprintln!(
                     "aapkit: reloading the configuration failed (generation {} stays in force; retrying in {} ms): {e}",
@@ -231,7 +256,7 @@ pub async fn reload_loop(
             }
             Err(join) => {
                 if let Some(m) = &metrics {
-                    m.config_reload_failures.fetch_add(1, Ordering::Relaxed);
+                    m.config_reload_failures.inc();
                 }
                 eprintln!("aapkit: the reload task failed: {join}");
                 wait = backoff;
@@ -249,7 +274,7 @@ pub fn unix_now() -> i64 {
 }
 
 /// Runs the gateway until SIGINT/SIGTERM; then drains requests in flight and commits the audit log.
-pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> anyhow::Result<()> {
+pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> Result<(), ServeError> {
     let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(unix_now);
     let ops_observer = crate::ops::OpsObserver::new(observer);
     let metrics = ops_observer.metrics.clone();
@@ -271,7 +296,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
     let tls =
         if opts.plain_http { None } else { Some(crate::server::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
     let server = Server::bind(opts.listen, tls, assembled.gateway.clone()).await?.with_limits(opts.limits.clone());
-    let addr = server.local_addr()?;
+    let addr = server.local_addr().map_err(ServeError::LocalAddr)?;
     eprintln!(
         "aapkit: serving the KMS Instance API for {} on {}://{addr} (enforcer: {})",
         opts.instance_id,
@@ -284,9 +309,9 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> an
         eprintln!("aapkit: shutting down (finishing requests in flight)");
         let _ = tx.send(true);
     });
-    let served = server.run(rx).await;
+    server.run(rx).await;
     ops.shutdown().await;
-    served
+    Ok(())
 }
 
 async fn wait_for_signal() {

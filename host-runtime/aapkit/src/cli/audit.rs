@@ -59,7 +59,7 @@ pub enum AuditCmd {
     /// Delete audit rows and management events older than the retention (the server also does
     /// this at start and hourly).
     Prune {
-        #[arg(long, default_value_t = crate::ops::audit::DEFAULT_RETENTION_DAYS,
+        #[arg(long, default_value_t = crate::ops::audit_sink::DEFAULT_RETENTION_DAYS,
               value_parser = clap::value_parser!(u32).range(1..))]
         retention_days: u32,
     },

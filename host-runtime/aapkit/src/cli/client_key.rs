@@ -200,7 +200,7 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
                     // Alibaba's default: five years from now (pki's calendar arithmetic, the same
                     // the certificate's validity uses).
                     let now = OffsetDateTime::now_utc();
-                    let later = aapkit_pki::default_not_after(now).map_err(|e| CliError::Runtime(e.to_string()))?;
+                    let later = aapkit_pki::default_not_after(now)?;
                     (now.unix_timestamp(), later.unix_timestamp())
                 }
                 _ => return Err(CliError::Usage("--not-before and --not-after go together".into())),

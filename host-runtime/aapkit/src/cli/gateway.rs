@@ -93,7 +93,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 3600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub expiry_check_interval: u64,
     /// Days the audit log and management events are kept.
-    #[arg(long, default_value_t = crate::ops::audit::DEFAULT_RETENTION_DAYS, env = "AAPKIT_AUDIT_RETENTION_DAYS",
+    #[arg(long, default_value_t = crate::ops::audit_sink::DEFAULT_RETENTION_DAYS, env = "AAPKIT_AUDIT_RETENTION_DAYS",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub audit_retention_days: u32,
     #[command(flatten)]
@@ -165,10 +165,9 @@ impl ServeArgs {
     /// The operations settings these flags describe.
     pub fn ops_options(&self) -> Result<crate::ops::OpsOptions, CliError> {
         let mut quota = match self.qps_spec {
-            Some(spec) => {
-                crate::ops::QuotaSpec::software(spec).map_err(|e| CliError::Usage(format!("--qps-spec: {e}")))?
-            }
-            None => crate::ops::QuotaSpec::unlimited(),
+            Some(spec) => crate::server::quota::QuotaSpec::software(spec)
+                .map_err(|e| CliError::Usage(format!("--qps-spec: {e}")))?,
+            None => crate::server::quota::QuotaSpec::unlimited(),
         };
         for l in &self.qps_limits {
             quota = quota.with_override(l).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -233,7 +232,7 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
         Store::init(data_dir, &super::environment::master_key_source()?)?.with_actor(super::environment::actor());
     drop(store);
     let now = time::OffsetDateTime::now_utc();
-    let pki_err = |e: aapkit_pki::PkiError| CliError::Runtime(e.to_string());
+    let pki_err = CliError::Pki;
     let ca = aapkit_pki::create_ca(&instance_id, now).map_err(pki_err)?;
     let (mut dns, mut ips) = aapkit_pki::ca::default_server_names(&instance_id);
     dns.extend(args.dns.iter().cloned());
@@ -318,11 +317,8 @@ pub fn run_serve(cli: &Cli, args: &ServeArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn block_on_server(opts: ServeOptions) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(format!("starting the async runtime: {e}")))?;
-    runtime.block_on(crate::runtime::serve(opts, Arc::new(NoObserver))).map_err(|e| CliError::Runtime(format!("{e:#}")))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::AsyncRuntime)?;
+    Ok(runtime.block_on(crate::runtime::serve(opts, Arc::new(NoObserver)))?)
 }
 
 pub fn run_eval(cli: &Cli, args: &EvalArgs, out: &Out) -> Result<i32, CliError> {
@@ -383,11 +379,8 @@ fn render_report(r: &policy_core::DecisionReport) -> String {
 }
 
 pub fn run_loadgen(args: &crate::loadgen::LoadgenArgs, out: &Out) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(format!("starting the async runtime: {e}")))?;
-    let report = runtime.block_on(crate::loadgen::run(args)).map_err(|e| CliError::Runtime(format!("{e:#}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::AsyncRuntime)?;
+    let report = runtime.block_on(crate::loadgen::run(args))?;
     out.emit(&report, || {
         fields(&[
             ("Workload", report.workload.clone()),

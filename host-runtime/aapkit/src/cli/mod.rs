@@ -91,9 +91,18 @@ pub enum CliError {
     /// The operation failed (exit 1).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The gateway failed at run time (exit 1).
-    #[error("{0}")]
-    Runtime(String),
+    /// The gateway could not start or failed (exit 1).
+    #[error(transparent)]
+    Serve(#[from] crate::runtime::ServeError),
+    /// The load generator failed (exit 1).
+    #[error(transparent)]
+    Loadgen(#[from] crate::loadgen::LoadgenError),
+    /// Certificates or client-key files (exit 1).
+    #[error(transparent)]
+    Pki(#[from] aapkit_pki::PkiError),
+    /// The async runtime could not start (exit 1).
+    #[error("starting the async runtime: {0}")]
+    AsyncRuntime(std::io::Error),
     /// Reading or writing a file named on the command line (exit 1).
     #[error("{path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
@@ -106,7 +115,13 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Store(_) | CliError::File { .. } | CliError::Runtime(_) | CliError::Refused(_) => 1,
+            CliError::Store(_)
+            | CliError::File { .. }
+            | CliError::Serve(_)
+            | CliError::Loadgen(_)
+            | CliError::Pki(_)
+            | CliError::AsyncRuntime(_)
+            | CliError::Refused(_) => 1,
         }
     }
 
@@ -116,7 +131,9 @@ impl CliError {
             CliError::Usage(_) => "InvalidParameter",
             CliError::Store(e) => e.code(),
             CliError::File { .. } => "InvalidParameter",
-            CliError::Runtime(_) => "InternalFailure",
+            CliError::Serve(_) | CliError::Loadgen(_) | CliError::Pki(_) | CliError::AsyncRuntime(_) => {
+                "InternalFailure"
+            }
             CliError::Refused(_) => "Rejected.ResourceInUse",
         }
     }

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
@@ -14,8 +13,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::audit::Clock;
+use super::audit_sink::Clock;
 use super::metrics::Metrics;
+use super::OpsError;
 use crate::server::Enforcer;
 use aapkit_store::Store;
 
@@ -59,7 +59,7 @@ impl Admin {
             "/metrics" => {
                 let me = self.clone();
                 match tokio::task::spawn_blocking(move || me.metrics_text()).await {
-                    Ok(body) => text(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body),
+                    Ok(body) => text(StatusCode::OK, super::metrics::CONTENT_TYPE, body),
                     Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "metrics failed\n"),
                 }
             }
@@ -94,11 +94,11 @@ impl Admin {
 }
 
 /// Binds the admin address (a failure stops `serve` from starting: the operator asked for it).
-pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, OpsError> {
     if !addr.ip().is_loopback() {
         eprintln!("aapkit: warning: the admin listener {addr} is not loopback; /metrics names client keys and AAPs");
     }
-    TcpListener::bind(addr).await.with_context(|| format!("binding the admin listener {addr}"))
+    TcpListener::bind(addr).await.map_err(|source| OpsError::AdminBind { addr, source })
 }
 
 /// A file below `dir` for a URL path; `..`, absolute and hidden components are refused.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, WebhookResult};
 use super::webhook::{post_json, WebhookConfig};
 use aapkit_store::{format_time, ExpiryNotice, Store, StoreError};
 use aapkit_store::{DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING, DELIVERY_SUPERSEDED};
@@ -111,8 +111,8 @@ impl ExpiryChecker {
             let result = post_json(&cfg, &body).await;
             let (state, error) = match &result {
                 Ok(()) => (DELIVERY_DELIVERED, String::new()),
-                Err(e) if attempt >= cfg.max_attempts => (DELIVERY_FAILED, e.clone()),
-                Err(e) => (DELIVERY_PENDING, e.clone()),
+                Err(e) if attempt >= cfg.max_attempts => (DELIVERY_FAILED, e.to_string()),
+                Err(e) => (DELIVERY_PENDING, e.to_string()),
             };
             let store = self.store.clone();
             let (id, t) = (n.client_key_id.clone(), n.threshold_days);
@@ -124,11 +124,11 @@ impl ExpiryChecker {
             }
             match result {
                 Ok(()) => {
-                    self.metrics.webhook_delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.webhook_result(WebhookResult::Delivered);
                     return true;
                 }
                 Err(e) => {
-                    self.metrics.webhook_failed_attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.webhook_result(WebhookResult::FailedAttempt);
                     eprintln!(
                         "aapkit: expiry webhook for {} (attempt {attempt} of {}) failed: {e}",
                         n.client_key_id, cfg.max_attempts
@@ -136,7 +136,7 @@ impl ExpiryChecker {
                 }
             }
         }
-        self.metrics.webhook_given_up.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.webhook_result(WebhookResult::GivenUp);
         false
     }
 }

@@ -1,369 +1,365 @@
-//! The gateway's metrics and their Prometheus text exposition (format 0.0.4), written by hand.
+//! The gateway's metrics, exposed in the OpenMetrics text format by `prometheus-client`.
 //!
-//! The request path only touches atomics and one short-held map lock; label values come from
-//! closed sets (API names, our error codes, QPS groups) so an attacker cannot grow the series.
+//! The request path only touches atomics and short-held locks. Every label value comes from a
+//! closed set (API names, our error codes, QPS groups, reasons, thresholds, result names, expiry
+//! buckets), so no caller can grow the number of series.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-use policy_core::{Api, QpsGroup};
+use policy_core::{Api, ErrorCode, QpsGroup};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-use super::quota::{group_index, group_name, GROUPS};
+use super::unauthenticated::UnauthenticatedReason;
+use crate::server::quota::group_name;
 use crate::server::RequestRecord;
 use aapkit_store::ClientKeyExpiry;
 use proxy_wasm_host::FilterHostStats;
 
-/// Latency histogram bucket bounds, in microseconds (rendered in seconds).
-const BUCKETS_US: [u64; 14] =
-    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000];
+/// Latency histogram bucket bounds, in seconds.
+const BUCKETS_SECONDS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
-/// One slot per known API plus one for everything else.
-const API_SLOTS: usize = Api::ALL.len() + 1;
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS_US.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: &'static str,
+    decision: &'static str,
+    code: &'static str,
 }
 
-impl Histogram {
-    fn observe(&self, us: u64) {
-        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
-            if let Some(b) = self.buckets.get(i) {
-                b.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabel {
+    api: &'static str,
 }
 
-/// Counters of the operations side (audit, notices, webhook), kept with the request metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabel {
+    group: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ThresholdLabel {
+    threshold_days: i64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExpiresWithinLabel {
+    expires_within: &'static str,
+}
+
+/// The client-key expiry buckets: the label and the upper bound of time left, in seconds.
+const EXPIRY_BUCKETS: [(&str, i64); 6] = [
+    ("expired", -1),
+    ("7d", 7 * 86_400),
+    ("30d", 30 * 86_400),
+    ("90d", 90 * 86_400),
+    ("180d", 180 * 86_400),
+    ("later", i64::MAX),
+];
+
+/// A monotonic count the host keeps (the filter host's counters): exposed as a counter whose
+/// value is copied in at scrape time.
+type MirroredCounter = Counter<u64, AtomicU64>;
+
+/// The filter host's counters and gauge, mirrored at each scrape.
 #[derive(Default)]
+struct FilterMetrics {
+    requests: MirroredCounter,
+    traps: MirroredCounter,
+    vm_restarts: MirroredCounter,
+    vms_created: MirroredCounter,
+    fail_closed: MirroredCounter,
+    foreign_calls: MirroredCounter,
+    vms_live: Gauge<u64, AtomicU64>,
+}
+
+/// The metrics of one gateway: the request path, operations (audit, notices, webhook) and the
+/// configuration reloads. Cheap to share behind an `Arc`.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, &'static str, String), u64>>,
-    latency: [Histogram; API_SLOTS],
-    quota_rejections: [AtomicU64; 6],
-    /// Requests that ended without a verified signature, by [`super::audit::UNAUTHENTICATED_REASONS`].
-    unauthenticated: [AtomicU64; super::audit::UNAUTHENTICATED_REASONS.len()],
-    pub audit_written: AtomicU64,
-    pub audit_dropped: AtomicU64,
-    pub audit_write_errors: AtomicU64,
-    pub audit_pruned: AtomicU64,
-    expiry_notices: Mutex<BTreeMap<i64, u64>>,
-    pub webhook_delivered: AtomicU64,
-    pub webhook_failed_attempts: AtomicU64,
-    pub webhook_given_up: AtomicU64,
+    registry: Registry,
+    /// The same metrics plus the filter host's, for a gateway that runs the wasm enforcer.
+    registry_with_filter: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<ApiLabel, Histogram>,
+    quota_rejections: Family<GroupLabel, Counter>,
+    unauthenticated: Family<ReasonLabel, Counter>,
+    expiry_notices: Family<ThresholdLabel, Counter>,
+    webhook: Family<ResultLabel, Counter>,
+    client_keys: Family<ExpiresWithinLabel, Gauge>,
+    filter: FilterMetrics,
+    pub audit_written: Counter,
+    pub audit_dropped: Counter,
+    pub audit_write_errors: Counter,
+    pub audit_pruned: Counter,
     /// Configuration reloads that failed (each is retried until one succeeds).
-    pub config_reload_failures: AtomicU64,
+    pub config_reload_failures: Counter,
     /// The control-plane generation of the configuration snapshot in force.
-    pub config_generation: AtomicU64,
+    pub config_generation: Gauge<u64, AtomicU64>,
 }
 
-fn api_slot(name: &str) -> (usize, &'static str) {
-    match Api::ALL.iter().position(|a| a.name() == name) {
-        Some(i) => (i, Api::ALL.get(i).map_or("other", |a| a.name())),
-        None => (Api::ALL.len(), if name.is_empty() { "none" } else { "other" }),
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
     }
 }
 
-/// Error codes are ours, but keep the label safe and short regardless.
-fn code_label(code: &str) -> String {
+/// The API label: a known API's name, `none` for a request that named none, `other` otherwise.
+fn api_label(name: &str) -> &'static str {
+    match Api::ALL.iter().find(|a| a.name() == name) {
+        Some(api) => api.name(),
+        None if name.is_empty() => "none",
+        None => "other",
+    }
+}
+
+/// The code label: `OK` for success, one of our error codes, or `Other`.
+fn code_label(code: &str) -> &'static str {
     if code.is_empty() {
-        "OK".to_owned()
-    } else if code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_') {
-        code.to_owned()
-    } else {
-        "Other".to_owned()
+        return "OK";
+    }
+    match ErrorCode::ALL.iter().find(|c| c.as_str() == code) {
+        Some(c) => c.as_str(),
+        None if code == REQUEST_ENTITY_TOO_LARGE => REQUEST_ENTITY_TOO_LARGE,
+        None => "Other",
     }
 }
+
+/// The server's own code for an oversize body (not an Instance API error code).
+const REQUEST_ENTITY_TOO_LARGE: &str = "RequestEntityTooLarge";
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics::default()
+        Metrics {
+            registry: Registry::default(),
+            registry_with_filter: Registry::default(),
+            requests: Family::default(),
+            latency: Family::new_with_constructor(|| Histogram::new(BUCKETS_SECONDS)),
+            quota_rejections: Family::default(),
+            unauthenticated: Family::default(),
+            expiry_notices: Family::default(),
+            webhook: Family::default(),
+            client_keys: Family::default(),
+            filter: FilterMetrics::default(),
+            audit_written: Counter::default(),
+            audit_dropped: Counter::default(),
+            audit_write_errors: Counter::default(),
+            audit_pruned: Counter::default(),
+            config_reload_failures: Counter::default(),
+            config_generation: Gauge::default(),
+        }
+        .registered()
+    }
+
+    /// Registers every metric (with zero-valued series for the closed label sets, so dashboards
+    /// see them before the first event).
+    fn registered(mut self) -> Metrics {
+        for g in crate::server::quota::GROUPS {
+            let _ = self.quota_rejections.get_or_create(&GroupLabel { group: group_name(g) });
+        }
+        for reason in UnauthenticatedReason::ALL {
+            let _ = self.unauthenticated.get_or_create(&ReasonLabel { reason: reason.as_str() });
+        }
+        for result in ["delivered", "failed_attempt", "given_up"] {
+            let _ = self.webhook.get_or_create(&ResultLabel { result });
+        }
+        for (expires_within, _) in EXPIRY_BUCKETS {
+            let _ = self.client_keys.get_or_create(&ExpiresWithinLabel { expires_within });
+        }
+        for registry in [&mut self.registry, &mut self.registry_with_filter] {
+            registry.register(
+                "aapkit_requests",
+                "Instance API requests by API, decision and error code (OK = success)",
+                self.requests.clone(),
+            );
+            registry.register(
+                "aapkit_request_duration_seconds",
+                "Time from request arrival to response, by API",
+                self.latency.clone(),
+            );
+            registry.register(
+                "aapkit_quota_rejections",
+                "Calls refused with 429 Rejected.Throttling, by QPS group",
+                self.quota_rejections.clone(),
+            );
+            registry.register(
+                "aapkit_config_reload_failures",
+                "Configuration reloads that failed (the previous configuration stayed in force; retried)",
+                self.config_reload_failures.clone(),
+            );
+            registry.register(
+                "aapkit_config_generation",
+                "Control-plane generation of the key ring and policy bundle in force",
+                self.config_generation.clone(),
+            );
+            registry.register(
+                "aapkit_unauthenticated_requests",
+                "Requests that ended without a verified client-key signature (never in the audit log), by reason",
+                self.unauthenticated.clone(),
+            );
+            registry.register(
+                "aapkit_client_keys",
+                "Client keys by the time left until NotAfter",
+                self.client_keys.clone(),
+            );
+            registry.register(
+                "aapkit_expiry_notices",
+                "Client-key expiry notices sent, by threshold in days",
+                self.expiry_notices.clone(),
+            );
+            registry.register(
+                "aapkit_expiry_webhook_deliveries",
+                "Expiry webhook POSTs by result",
+                self.webhook.clone(),
+            );
+            registry.register(
+                "aapkit_audit_records_written",
+                "Audit rows committed to the store",
+                self.audit_written.clone(),
+            );
+            registry.register(
+                "aapkit_audit_records_dropped",
+                "Audit rows dropped because the queue was full or the store failed",
+                self.audit_dropped.clone(),
+            );
+            registry.register(
+                "aapkit_audit_write_errors",
+                "Failed audit batch writes (retried)",
+                self.audit_write_errors.clone(),
+            );
+            registry.register(
+                "aapkit_audit_records_pruned",
+                "Audit rows and management events removed by retention",
+                self.audit_pruned.clone(),
+            );
+        }
+        let f = &self.filter;
+        let r = &mut self.registry_with_filter;
+        r.register("aapkit_filter_requests", "Requests the proxy-wasm filter saw", f.requests.clone());
+        r.register("aapkit_filter_traps", "Filter calls that trapped (the request failed closed)", f.traps.clone());
+        r.register("aapkit_filter_vm_restarts", "Filter VMs created to replace a dropped one", f.vm_restarts.clone());
+        r.register("aapkit_filter_vms_created", "Filter VMs created", f.vms_created.clone());
+        r.register("aapkit_filter_fail_closed", "Requests the filter host failed closed", f.fail_closed.clone());
+        r.register("aapkit_filter_foreign_calls", "verify_signature calls served by the host", f.foreign_calls.clone());
+        r.register("aapkit_filter_vms_live", "Filter VMs alive now", f.vms_live.clone());
+        self
+    }
+
+    /// Zero-valued series for the expiry thresholds (the expiry checker's closed set).
+    pub fn init_expiry_thresholds(&self, thresholds_days: &[i64]) {
+        for &threshold_days in thresholds_days {
+            let _ = self.expiry_notices.get_or_create(&ThresholdLabel { threshold_days });
+        }
     }
 
     /// Counts one finished request.
     pub fn observe(&self, r: &RequestRecord) {
-        let (slot, api) = api_slot(&r.api);
+        let api = api_label(&r.api);
         let decision = if r.allowed { "allow" } else { "deny" };
-        {
-            let mut map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            *map.entry((api, decision, code_label(&r.error_code))).or_insert(0) += 1;
-        }
-        if let Some(h) = self.latency.get(slot) {
-            h.observe(r.latency_us);
-        }
+        self.requests.get_or_create(&RequestLabels { api, decision, code: code_label(&r.error_code) }).inc();
+        self.latency.get_or_create(&ApiLabel { api }).observe(r.latency_us as f64 / 1e6);
         if !r.allowed && r.client_key_id.is_empty() {
-            let reason = super::audit::unauthenticated_reason(&r.error_code);
-            if let Some(i) = super::audit::UNAUTHENTICATED_REASONS.iter().position(|x| *x == reason) {
-                if let Some(c) = self.unauthenticated.get(i) {
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            let reason = UnauthenticatedReason::of_error_code(&r.error_code);
+            self.unauthenticated.get_or_create(&ReasonLabel { reason: reason.as_str() }).inc();
             return; // a pre-authentication refusal is no quota rejection
         }
-        if r.error_code == policy_core::ErrorCode::RejectedThrottling.as_str() {
-            if let Some(c) = r.qps_group.and_then(|g| self.quota_rejections.get(group_index(g))) {
-                c.fetch_add(1, Ordering::Relaxed);
+        if r.error_code == ErrorCode::RejectedThrottling.as_str() {
+            if let Some(g) = r.qps_group {
+                self.quota_rejections.get_or_create(&GroupLabel { group: group_name(g) }).inc();
             }
         }
     }
 
     pub fn expiry_notice(&self, threshold_days: i64) {
-        let mut map = self.expiry_notices.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(threshold_days).or_insert(0) += 1;
+        self.expiry_notices.get_or_create(&ThresholdLabel { threshold_days }).inc();
     }
 
-    /// Requests counted under an unauthenticated `reason` (one of `UNAUTHENTICATED_REASONS`).
-    pub fn unauthenticated(&self, reason: &str) -> u64 {
-        super::audit::UNAUTHENTICATED_REASONS
-            .iter()
-            .position(|x| *x == reason)
-            .and_then(|i| self.unauthenticated.get(i))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+    /// Counts one expiry webhook POST: `delivered`, `failed_attempt` or `given_up`.
+    pub fn webhook_result(&self, result: WebhookResult) {
+        self.webhook.get_or_create(&ResultLabel { result: result.as_str() }).inc();
+    }
+
+    /// Requests counted under an unauthenticated `reason`.
+    pub fn unauthenticated(&self, reason: UnauthenticatedReason) -> u64 {
+        self.unauthenticated.get_or_create(&ReasonLabel { reason: reason.as_str() }).get()
     }
 
     pub fn quota_rejections(&self, g: QpsGroup) -> u64 {
-        self.quota_rejections.get(group_index(g)).map_or(0, |c| c.load(Ordering::Relaxed))
+        self.quota_rejections.get_or_create(&GroupLabel { group: group_name(g) }).get()
     }
 
     /// The exposition. `filter` = the wasm host's counters, `keys` = client keys with their
-    /// NotAfter, `now` = seconds since the epoch (for days to expiry).
+    /// NotAfter, `now` = seconds since the epoch (for the time left to each key).
     pub fn render(&self, filter: Option<FilterHostStats>, keys: &[ClientKeyExpiry], now: i64) -> String {
+        let mut counts = [0i64; EXPIRY_BUCKETS.len()];
+        for k in keys {
+            let left = k.not_after.saturating_sub(now);
+            let bucket =
+                if left < 0 { 0 } else { EXPIRY_BUCKETS.iter().position(|(_, bound)| left <= *bound).unwrap_or(0) };
+            if let Some(c) = counts.get_mut(bucket) {
+                *c += 1;
+            }
+        }
+        for ((expires_within, _), n) in EXPIRY_BUCKETS.iter().zip(counts) {
+            self.client_keys.get_or_create(&ExpiresWithinLabel { expires_within }).set(n);
+        }
+        let registry = match filter {
+            Some(stats) => {
+                let f = &self.filter;
+                for (metric, value) in [
+                    (&f.requests, stats.requests),
+                    (&f.traps, stats.traps),
+                    (&f.vm_restarts, stats.vm_restarts),
+                    (&f.vms_created, stats.vms_created),
+                    (&f.fail_closed, stats.fail_closed),
+                    (&f.foreign_calls, stats.foreign_calls),
+                ] {
+                    metric.inner().store(value, Ordering::Relaxed);
+                }
+                f.vms_live.set(stats.vms_live);
+                &self.registry_with_filter
+            }
+            None => &self.registry,
+        };
         let mut out = String::with_capacity(8 * 1024);
-        let o = &mut out;
-
-        family(
-            o,
-            "aapkit_requests_total",
-            "counter",
-            "Instance API requests by API, decision and error code (OK = success).",
-        );
-        {
-            let map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            for ((api, decision, code), n) in map.iter() {
-                line(o, "aapkit_requests_total", &[("api", api), ("decision", decision), ("code", code)], *n);
-            }
-        }
-
-        family(o, "aapkit_request_duration_seconds", "histogram", "Time from request arrival to response, by API.");
-        for (slot, h) in self.latency.iter().enumerate() {
-            let count = h.count.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let api = Api::ALL.get(slot).map_or("other", |a| a.name());
-            let mut cumulative = 0u64;
-            for (i, bound) in BUCKETS_US.iter().enumerate() {
-                cumulative += h.buckets.get(i).map_or(0, |b| b.load(Ordering::Relaxed));
-                let le = seconds(*bound);
-                line(o, "aapkit_request_duration_seconds_bucket", &[("api", api), ("le", &le)], cumulative);
-            }
-            line(o, "aapkit_request_duration_seconds_bucket", &[("api", api), ("le", "+Inf")], count);
-            let _ = writeln!(
-                o,
-                "aapkit_request_duration_seconds_sum{{api=\"{api}\"}} {}",
-                seconds(h.sum_us.load(Ordering::Relaxed))
-            );
-            line(o, "aapkit_request_duration_seconds_count", &[("api", api)], count);
-        }
-
-        family(
-            o,
-            "aapkit_quota_rejections_total",
-            "counter",
-            "Calls refused with 429 Rejected.Throttling, by QPS group.",
-        );
-        for g in GROUPS {
-            line(o, "aapkit_quota_rejections_total", &[("group", group_name(g))], self.quota_rejections(g));
-        }
-
-        for (name, help, kind, v) in [
-            (
-                "aapkit_config_reload_failures_total",
-                "Configuration reloads that failed (the previous configuration stayed in force; retried).",
-                "counter",
-                &self.config_reload_failures,
-            ),
-            (
-                "aapkit_config_generation",
-                "Control-plane generation of the key ring and policy bundle in force.",
-                "gauge",
-                &self.config_generation,
-            ),
-        ] {
-            family(o, name, kind, help);
-            line(o, name, &[], v.load(Ordering::Relaxed));
-        }
-
-        family(
-            o,
-            "aapkit_unauthenticated_requests_total",
-            "counter",
-            "Requests that ended without a verified client-key signature (never in the audit log), by reason.",
-        );
-        for (reason, c) in super::audit::UNAUTHENTICATED_REASONS.iter().zip(&self.unauthenticated) {
-            line(o, "aapkit_unauthenticated_requests_total", &[("reason", *reason)], c.load(Ordering::Relaxed));
-        }
-
-        if let Some(f) = filter {
-            for (name, help, kind, v) in [
-                ("aapkit_filter_requests_total", "Requests the proxy-wasm filter saw.", "counter", f.requests),
-                (
-                    "aapkit_filter_traps_total",
-                    "Filter calls that trapped (the request failed closed).",
-                    "counter",
-                    f.traps,
-                ),
-                (
-                    "aapkit_filter_vm_restarts_total",
-                    "Filter VMs created to replace a dropped one.",
-                    "counter",
-                    f.vm_restarts,
-                ),
-                ("aapkit_filter_vms_created_total", "Filter VMs created.", "counter", f.vms_created),
-                (
-                    "aapkit_filter_fail_closed_total",
-                    "Requests the filter host failed closed.",
-                    "counter",
-                    f.fail_closed,
-                ),
-                (
-                    "aapkit_filter_foreign_calls_total",
-                    "verify_signature calls served by the host.",
-                    "counter",
-                    f.foreign_calls,
-                ),
-                ("aapkit_filter_vms_live", "Filter VMs alive now.", "gauge", f.vms_live),
-            ] {
-                family(o, name, kind, help);
-                line(o, name, &[], v);
-            }
-        }
-
-        family(
-            o,
-            "aapkit_client_key_days_to_expiry",
-            "gauge",
-            "Whole days until each client key's NotAfter (negative once expired).",
-        );
-        for k in keys {
-            let days = aapkit_store::days_to_expiry(k.not_after, now);
-            let _ = writeln!(
-                o,
-                "aapkit_client_key_days_to_expiry{{client_key_id=\"{}\",aap=\"{}\"}} {days}",
-                escape(&k.client_key_id),
-                escape(&k.aap_name)
-            );
-        }
-        family(o, "aapkit_client_keys", "gauge", "Client keys by the time left until NotAfter.");
-        let mut buckets: [(&str, u64); 6] =
-            [("expired", 0), ("7d", 0), ("30d", 0), ("90d", 0), ("180d", 0), ("later", 0)];
-        for k in keys {
-            let left = k.not_after - now;
-            let i = if left < 0 {
-                0
-            } else if left <= 7 * 86_400 {
-                1
-            } else if left <= 30 * 86_400 {
-                2
-            } else if left <= 90 * 86_400 {
-                3
-            } else if left <= 180 * 86_400 {
-                4
-            } else {
-                5
-            };
-            if let Some(b) = buckets.get_mut(i) {
-                b.1 += 1;
-            }
-        }
-        for (label, n) in buckets {
-            line(o, "aapkit_client_keys", &[("expires_within", label)], n);
-        }
-
-        family(o, "aapkit_expiry_notices_total", "counter", "Client-key expiry notices sent, by threshold in days.");
-        {
-            let map = self.expiry_notices.lock().unwrap_or_else(|p| p.into_inner());
-            for t in super::expiry::THRESHOLDS_DAYS {
-                line(
-                    o,
-                    "aapkit_expiry_notices_total",
-                    &[("threshold_days", &t.to_string())],
-                    map.get(&t).copied().unwrap_or(0),
-                );
-            }
-        }
-        family(o, "aapkit_expiry_webhook_deliveries_total", "counter", "Expiry webhook POSTs by result.");
-        for (result, c) in [
-            ("delivered", &self.webhook_delivered),
-            ("failed_attempt", &self.webhook_failed_attempts),
-            ("given_up", &self.webhook_given_up),
-        ] {
-            line(o, "aapkit_expiry_webhook_deliveries_total", &[("result", result)], c.load(Ordering::Relaxed));
-        }
-
-        for (name, help, c) in [
-            ("aapkit_audit_records_written_total", "Audit rows committed to the store.", &self.audit_written),
-            (
-                "aapkit_audit_records_dropped_total",
-                "Audit rows dropped because the queue was full or the store failed.",
-                &self.audit_dropped,
-            ),
-            ("aapkit_audit_write_errors_total", "Failed audit batch writes (retried).", &self.audit_write_errors),
-            (
-                "aapkit_audit_records_pruned_total",
-                "Audit rows and management events removed by retention.",
-                &self.audit_pruned,
-            ),
-        ] {
-            family(o, name, "counter", help);
-            line(o, name, &[], c.load(Ordering::Relaxed));
-        }
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, registry);
         out
     }
 }
 
-fn family(o: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(o, "# HELP {name} {help}");
-    let _ = writeln!(o, "# TYPE {name} {kind}");
+/// The outcome of one expiry webhook POST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookResult {
+    Delivered,
+    FailedAttempt,
+    GivenUp,
 }
 
-fn line(o: &mut String, name: &str, labels: &[(&str, &str)], v: u64) {
-    o.push_str(name);
-    if !labels.is_empty() {
-        o.push('{');
-        for (i, (k, val)) in labels.iter().enumerate() {
-            if i > 0 {
-                o.push(',');
-            }
-            let _ = write!(o, "{k}=\"{}\"", escape(val));
-        }
-        o.push('}');
-    }
-    let _ = writeln!(o, " {v}");
-}
-
-fn seconds(us: u64) -> String {
-    format!("{}", us as f64 / 1e6)
-}
-
-/// Label value escaping of the text format: backslash, double quote, newline.
-pub fn escape(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
+impl WebhookResult {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WebhookResult::Delivered => "delivered",
+            WebhookResult::FailedAttempt => "failed_attempt",
+            WebhookResult::GivenUp => "given_up",
         }
     }
-    s
 }
 
 #[cfg(test)]
@@ -404,13 +400,12 @@ mod tests {
             "aapkit_requests_total{api=\"Encrypt\",decision=\"allow\",code=\"OK\"} 2",
             "aapkit_requests_total{api=\"Encrypt\",decision=\"deny\",code=\"Forbidden.NoPermission\"} 1",
             "aapkit_requests_total{api=\"other\",decision=\"deny\",code=\"InvalidApiName\"} 1",
-            "aapkit_request_duration_seconds_bucket{api=\"Encrypt\",le=\"0.0005\"} 2",
-            "aapkit_request_duration_seconds_bucket{api=\"Encrypt\",le=\"0.0025\"} 2",
-            "aapkit_request_duration_seconds_bucket{api=\"Encrypt\",le=\"0.005\"} 3",
-            "aapkit_request_duration_seconds_bucket{api=\"Encrypt\",le=\"+Inf\"} 3",
+            "aapkit_request_duration_seconds_bucket{le=\"0.0005\",api=\"Encrypt\"} 2",
+            "aapkit_request_duration_seconds_bucket{le=\"0.0025\",api=\"Encrypt\"} 2",
+            "aapkit_request_duration_seconds_bucket{le=\"0.005\",api=\"Encrypt\"} 3",
+            "aapkit_request_duration_seconds_bucket{le=\"+Inf\",api=\"Encrypt\"} 3",
             "aapkit_request_duration_seconds_count{api=\"Encrypt\"} 3",
             "aapkit_quota_rejections_total{group=\"DataKeyPair\"} 1",
-            "aapkit_client_key_days_to_expiry{client_key_id=\"KAAP.a\",aap=\"app\"} 10",
             "aapkit_client_keys{expires_within=\"30d\"} 1",
             "aapkit_expiry_notices_total{threshold_days=\"30\"} 1",
             "aapkit_audit_records_dropped_total 0",
@@ -422,15 +417,13 @@ mod tests {
         let with_filter = m.render(Some(FilterHostStats { traps: 2, vm_restarts: 1, ..Default::default() }), &[], 0);
         assert!(with_filter.contains("aapkit_filter_traps_total 2"));
         assert!(with_filter.contains("aapkit_filter_vm_restarts_total 1"));
-        // Every sample line is `name{labels} value` or `name value`.
+        // No series names a client key: labels come from closed sets only.
+        assert!(!text.contains("KAAP.a"), "{text}");
+        // Every sample line is `name{labels} value` or `name value`; the exposition ends with `# EOF`.
+        assert!(text.ends_with("# EOF\n"), "{text}");
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, v) = l.rsplit_once(' ').unwrap_or(("", ""));
             assert!(v.parse::<f64>().is_ok(), "bad sample {l:?}");
         }
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -1,15 +1,17 @@
-//! Operations: the audit log of client-key calls, expiry notices, QPS quotas, metrics and the
-//! admin listener. `docs/operations.md` is the operator's view of all of it.
+//! Operations: the audit log of client-key calls, expiry notices, metrics and the admin listener.
+//! `docs/operations.md` is the operator's view of all of it.
 //!
-//! The request path feeds [`OpsObserver`] (metrics + audit queue, never blocking) and consults the
-//! [`quota::QuotaGate`]; everything slow (SQLite, webhooks) runs on its own thread or task.
+//! The request path feeds [`OpsObserver`] (metrics + audit queue, never blocking); everything slow
+//! (SQLite, webhooks) runs on its own thread or task. The QPS quota is the request path's own
+//! admission check (`server::quota`). Inside: `metrics` and `unauthenticated` at the bottom,
+//! `audit_sink`, `expiry`, `purge`, `webhook` above them, `admin` on top.
 
 pub mod admin;
-pub mod audit;
+pub mod audit_sink;
 pub mod expiry;
 pub mod metrics;
 pub mod purge;
-pub mod quota;
+pub mod unauthenticated;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -20,13 +22,22 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::server::quota::QuotaSpec;
 use crate::server::{Enforcer, RequestObserver, RequestRecord};
 use aapkit_store::{AuditCall, Store};
-pub use audit::{AuditConfig, AuditSink, Clock};
+pub use audit_sink::{AuditConfig, AuditSink, Clock};
 pub use expiry::ExpiryChecker;
 pub use metrics::Metrics;
-pub use quota::{QuotaGate, QuotaSpec};
 pub use webhook::WebhookConfig;
+
+/// Why operations could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("starting the audit writer: {0}")]
+    Audit(#[from] aapkit_store::StoreError),
+    #[error("binding the admin listener {addr}: {source}")]
+    AdminBind { addr: SocketAddr, source: std::io::Error },
+}
 
 /// The default admin address when `--admin-listen` is given without one.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9443";
@@ -101,19 +112,21 @@ pub struct OpsObserver {
     audit: OnceLock<Arc<AuditSink>>,
     next: Arc<dyn RequestObserver>,
     /// Requests that never authenticated (no audit row: anyone can send any key id).
-    unauthenticated_log: audit::RateLimitedLog,
+    unauthenticated_log: audit_sink::RateLimitedLog,
     /// Authenticated denies with an operator's detail (the audit row has it too).
-    deny_log: audit::RateLimitedLog,
+    deny_log: audit_sink::RateLimitedLog,
 }
 
 impl OpsObserver {
     pub fn new(next: Arc<dyn RequestObserver>) -> Arc<OpsObserver> {
+        let metrics = Arc::new(Metrics::new());
+        metrics.init_expiry_thresholds(&expiry::THRESHOLDS_DAYS);
         Arc::new(OpsObserver {
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             audit: OnceLock::new(),
             next,
-            unauthenticated_log: audit::RateLimitedLog::new(DENY_LOG_LINES_PER_SEC),
-            deny_log: audit::RateLimitedLog::new(DENY_LOG_LINES_PER_SEC),
+            unauthenticated_log: audit_sink::RateLimitedLog::new(DENY_LOG_LINES_PER_SEC),
+            deny_log: audit_sink::RateLimitedLog::new(DENY_LOG_LINES_PER_SEC),
         })
     }
 
@@ -149,7 +162,7 @@ impl RequestObserver for OpsObserver {
                     r.request_id,
                     r.source.ip().to_canonical(),
                     r.status,
-                    audit::unauthenticated_reason(&r.error_code),
+                    unauthenticated::UnauthenticatedReason::of_error_code(&r.error_code).as_str(),
                     bounded(&r.api, MAX_ID_CHARS)
                 )
             });
@@ -179,7 +192,7 @@ impl OpsRuntime {
         instance_id: &str,
         clock: Clock,
         shutdown: watch::Receiver<bool>,
-    ) -> anyhow::Result<OpsRuntime> {
+    ) -> Result<OpsRuntime, OpsError> {
         let metrics = observer.metrics.clone();
         let audit = Arc::new(AuditSink::start(store.data_dir(), opts.audit.clone(), metrics.clone(), clock.clone())?);
         observer.attach_audit(audit.clone());
@@ -188,7 +201,7 @@ impl OpsRuntime {
         let mut admin_addr = None;
         if let Some(addr) = opts.admin_listen {
             let listener = admin::bind(addr).await?;
-            admin_addr = Some(listener.local_addr()?);
+            admin_addr = Some(listener.local_addr().map_err(|source| OpsError::AdminBind { addr, source })?);
             let admin = Arc::new(admin::Admin {
                 metrics: metrics.clone(),
                 enforcer,

@@ -56,22 +56,42 @@ impl WebhookConfig {
     }
 }
 
-/// One POST; `Ok` on a 2xx answer.
-pub async fn post_json(cfg: &WebhookConfig, body: &str) -> Result<(), String> {
-    tokio::time::timeout(cfg.timeout, post_once(&cfg.url, body))
-        .await
-        .map_err(|_| format!("no answer within {} s", cfg.timeout.as_secs()))?
+/// Why one POST failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no answer within {} s", .0.as_secs())]
+    Timeout(Duration),
+    #[error("connecting to {host}:{port}: {source}")]
+    Connect { host: String, port: u16, source: std::io::Error },
+    #[error("HTTP handshake: {0}")]
+    Handshake(hyper::Error),
+    #[error("building the request: {0}")]
+    Request(hyper::http::Error),
+    #[error("sending: {0}")]
+    Send(hyper::Error),
+    #[error("HTTP {0}")]
+    Status(hyper::StatusCode),
 }
 
-async fn post_once(url: &Uri, body: &str) -> Result<(), String> {
+/// One POST; `Ok` on a 2xx answer.
+pub async fn post_json(cfg: &WebhookConfig, body: &str) -> Result<(), WebhookError> {
+    tokio::time::timeout(cfg.timeout, post_once(&cfg.url, body))
+        .await
+        .map_err(|_| WebhookError::Timeout(cfg.timeout))?
+}
+
+async fn post_once(url: &Uri, body: &str) -> Result<(), WebhookError> {
     let host = url.host().unwrap_or_default();
     let port = url.port_u16().unwrap_or(80);
     // `[::1]` in a URI is `::1` for the resolver.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp =
-        tokio::net::TcpStream::connect((bare, port)).await.map_err(|e| format!("connecting to {host}:{port}: {e}"))?;
+    let tcp = tokio::net::TcpStream::connect((bare, port)).await.map_err(|source| WebhookError::Connect {
+        host: host.to_owned(),
+        port,
+        source,
+    })?;
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(|e| format!("HTTP handshake: {e}"))?;
+        hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.map_err(WebhookError::Handshake)?;
     tokio::spawn(conn);
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let authority = url.authority().map_or(host, |a| a.as_str());
@@ -80,14 +100,14 @@ async fn post_once(url: &Uri, body: &str) -> Result<(), String> {
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(hyper::header::USER_AGENT, concat!("aapkit/", env!("CARGO_PKG_VERSION")))
         .body(Full::new(Bytes::from(body.to_owned())))
-        .map_err(|e| format!("building the request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("sending: {e}"))?;
+        .map_err(WebhookError::Request)?;
+    let resp = sender.send_request(req).await.map_err(WebhookError::Send)?;
     let status = resp.status();
     let _ = resp.into_body().collect().await;
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("HTTP {status}"))
+        Err(WebhookError::Status(status))
     }
 }
 

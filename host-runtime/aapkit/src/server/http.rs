@@ -18,8 +18,8 @@ use policy_core::{Api, ErrorCode, QpsGroup, ResourceRef};
 use super::enforcer::{resource_label, Caller, EnforceOutcome, EnforceRequest, Enforcer};
 use super::limits::RequestLimits;
 use super::pool::{PoolError, WorkClass};
+use super::quota::QuotaGate;
 use super::snapshot::{Snapshot, Snapshots};
-use crate::ops::quota::QuotaGate;
 
 /// The Instance API's body limit (reference §1.8). Larger bodies get 413 `RequestEntityTooLarge` with a
 /// protobuf `Error` (Alibaba sends none; the SDKs then report an empty code).

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod native;
 pub mod pool;
 pub mod preauth;
+pub mod quota;
 pub mod snapshot;
 pub mod tls;
 
@@ -16,7 +17,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -35,6 +35,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// 400 KiB, times a thousand connections would be most of the memory).
 const CONN_READ_BUFFER_MAX: usize = 64 << 10;
 
+/// The listen address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("binding {addr}: {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
 /// A bound listener, ready to serve.
 pub struct Server {
     listener: TcpListener,
@@ -48,8 +56,8 @@ impl Server {
         addr: SocketAddr,
         tls: Option<Arc<rustls::ServerConfig>>,
         gateway: Arc<Gateway>,
-    ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    ) -> Result<Self, BindError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })?;
         Ok(Self { listener, tls, gateway, limits: ServerLimits::default() })
     }
 
@@ -59,13 +67,13 @@ impl Server {
         self
     }
 
-    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        Ok(self.listener.local_addr()?)
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
     }
 
     /// Serves until `shutdown` turns true, then lets open connections finish their request in
     /// flight (at most [`DRAIN_TIMEOUT`]).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let acceptor = self.tls.map(TlsAcceptor::from);
         let graceful = GracefulShutdown::new();
         let limits = self.limits;
@@ -149,7 +157,6 @@ impl Server {
             });
         }
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
-        Ok(())
     }
 }
 

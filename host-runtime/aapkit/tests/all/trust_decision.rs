@@ -151,9 +151,9 @@ fn wasm_module() -> Option<PathBuf> {
 
 fn enforcers() -> Vec<(&'static str, Arc<dyn Enforcer>)> {
     let mut out: Vec<(&'static str, Arc<dyn Enforcer>)> =
-        vec![("native", make_enforcer(EnforcerKind::Native, None).unwrap())];
+        vec![("native", make_enforcer(EnforcerKind::Native, None, false).unwrap())];
     if let Some(path) = wasm_module() {
-        out.push(("wasm", make_enforcer(EnforcerKind::Wasm, Some(&path)).unwrap()));
+        out.push(("wasm", make_enforcer(EnforcerKind::Wasm, Some(&path), false).unwrap()));
     }
     out
 }
@@ -431,17 +431,17 @@ fn a_failed_reload_is_retried_until_it_succeeds() {
     .unwrap();
     let broken = first + 1;
     let waited = Instant::now();
-    while metrics.config_reload_failures.load(Ordering::Relaxed) < 2 {
+    while metrics.config_reload_failures.get() < 2 {
         assert!(waited.elapsed() < Duration::from_secs(10), "the failed reload was not retried");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(a.snapshots.generation(), first, "a failed reload must keep the previous snapshot");
-    assert_eq!(metrics.config_generation.load(Ordering::Relaxed), first);
+    assert_eq!(metrics.config_generation.get(), first);
 
     // The fault clears without a new generation: the retry applies the revocation.
     db.execute("UPDATE client_keys SET algorithm = 'RSA_2048' WHERE aap = 'admin'", []).unwrap();
     let waited = Instant::now();
-    while metrics.config_generation.load(Ordering::Relaxed) != broken {
+    while metrics.config_generation.get() != broken {
         assert!(waited.elapsed() < Duration::from_secs(15), "the reload was never retried after the fault cleared");
         std::thread::sleep(Duration::from_millis(50));
     }
