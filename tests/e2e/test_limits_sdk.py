@@ -2,7 +2,7 @@
 protobuf Error (code RequestEntityTooLarge) in one attempt: the gateway drains the body (within a
 bound) before it answers and closes, so the SDK does not meet a reset that it would retry.
 
-Environment as tests/e2e/test_sdk.py (AAPKIT_BIN, AAPKIT_FILTER_WASM). Run by tests/tests/sdk_e2e.rs.
+Environment and set-up: tests/e2e/support.py. Run by tests/tests/sdk_e2e.rs.
 """
 
 import time
@@ -12,30 +12,14 @@ import urllib.request
 from sdk import models
 from Tea.exceptions import TeaException, UnretryableException
 
-from test_sdk import INSTANCE, Gateway, free_port
+from support import GatewayTestCase
 
 
-class LimitsSdkEndToEnd(unittest.TestCase):
+class LimitsSdkEndToEnd(GatewayTestCase):
     @classmethod
     def setUpClass(cls):
-        g = cls.g = Gateway()
-        g.cli("init", "--instance-id", INSTANCE)
-        cls.aes = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
-        g.cli("network-rule", "create", "--name", "loopback", "--source-private-ip", '["127.0.0.1/32","::1"]')
-        g.cli("policy", "create", "--name", "keys", "--permissions", '["RbacPermission/Template/CryptoServiceKeyUser"]',
-              "--resources", f'["key/{cls.aes}"]', "--kms-instance", INSTANCE,
-              "--access-control-rules", '{"NetworkRules":["loopback"]}')
-        g.cli("aap", "create", "--name", "app", "--policies", '["keys"]')
-        cls.key_id, cls.key_file = g.new_client_key("app")
-        cls.admin = f"127.0.0.1:{free_port()}"
         # The 413 is decided before the enforcer runs; the native one starts at once.
-        g.start("--admin-listen", cls.admin, "--enforcer", "native")
-        cls.c = g.client(cls.key_file)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.g.stop()
-        cls.g.tmp.cleanup()
+        cls.start_one_app("--enforcer", "native")
 
     def count(self, code):
         with urllib.request.urlopen(f"http://{self.admin}/metrics", timeout=10) as resp:

@@ -2,10 +2,9 @@
 by the SDK after its 1 s backoff and succeeds; the audit log records both attempts; /metrics counts
 the rejection.
 
-Environment as tests/e2e/test_sdk.py (AAPKIT_BIN, AAPKIT_FILTER_WASM). Run by tests/tests/sdk_e2e.rs.
+Environment and set-up: tests/e2e/support.py. Run by tests/tests/sdk_e2e.rs.
 """
 
-import os
 import time
 import unittest
 import urllib.request
@@ -13,30 +12,14 @@ import urllib.request
 from openapi_util.models import RuntimeOptions
 from sdk import models
 
-from test_sdk import INSTANCE, Gateway, error_code, free_port
+from support import GatewayTestCase, error_code
 
 
-class OpsSdkEndToEnd(unittest.TestCase):
+class OpsSdkEndToEnd(GatewayTestCase):
     @classmethod
     def setUpClass(cls):
-        g = cls.g = Gateway()
-        g.cli("init", "--instance-id", INSTANCE)
-        cls.aes = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
-        g.cli("network-rule", "create", "--name", "loopback", "--source-private-ip", '["127.0.0.1/32","::1"]')
-        g.cli("policy", "create", "--name", "keys", "--permissions", '["RbacPermission/Template/CryptoServiceKeyUser"]',
-              "--resources", f'["key/{cls.aes}"]', "--kms-instance", INSTANCE,
-              "--access-control-rules", '{"NetworkRules":["loopback"]}')
-        g.cli("aap", "create", "--name", "app", "--policies", '["keys"]')
-        cls.key_id, cls.key_file = g.new_client_key("app")
-        cls.admin = f"127.0.0.1:{free_port()}"
         # The 1000 spec: the DataKeyPair group is 1 QPS.
-        g.start("--qps-spec", "1000", "--admin-listen", cls.admin)
-        cls.c = g.client(cls.key_file)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.g.stop()
-        cls.g.tmp.cleanup()
+        cls.start_one_app("--qps-spec", "1000")
 
     def pair(self, runtime=None):
         req = models.GenerateDataKeyPairRequest(key_id=self.aes, key_pair_spec="EC_P256")

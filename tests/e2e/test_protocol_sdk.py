@@ -11,10 +11,9 @@ What is checked comes from the official SDK sources on PyPI:
   ciphertext) into a DecryptRequest with `request_headers={"x-kms-migrationkeyversionid": <version>}`,
   `iv` and the bare ciphertext, and no KeyId.
 
-Environment: AAPKIT_BIN, AAPKIT_FILTER_WASM (see test_sdk.py). Run by tests/tests/sdk_e2e.rs.
+Environment and set-up: tests/e2e/support.py. Run by tests/tests/sdk_e2e.rs.
 """
 
-import json
 import os
 import sys
 import unittest
@@ -24,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from openapi_util.models import RuntimeOptions  # noqa: E402
 from sdk import models  # noqa: E402
 
-from test_sdk import INSTANCE, Gateway, error_code  # noqa: E402
+from support import LOOPBACK, INSTANCE, Gateway, GatewayTestCase, error_code  # noqa: E402
 
 HEADER = "x-kms-migrationkeyversionid"
 
@@ -38,40 +37,31 @@ def with_header():
     return RuntimeOptions(response_headers=[HEADER])
 
 
-class ProtocolFidelity(unittest.TestCase):
+class ProtocolFidelity(GatewayTestCase):
     @classmethod
     def setUpClass(cls):
         g = cls.g = Gateway()
         g.cli("init", "--instance-id", INSTANCE)
-        cls.aes = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
-        cls.aes_other = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
-        cls.rsa = g.cli("key", "create", "--key-spec", "RSA_2048")["KeyId"]
-        cls.ec = g.cli("key", "create", "--key-spec", "EC_P256")["KeyId"]
-        g.cli("network-rule", "create", "--name", "loopback", "--source-private-ip", '["127.0.0.1/32","::1"]')
-        g.cli("policy", "create", "--name", "keys", "--permissions", '["RbacPermission/Template/CryptoServiceKeyUser"]',
-              "--resources", json.dumps([f"key/{cls.aes}", f"key/{cls.rsa}", f"key/{cls.ec}"]),
-              "--kms-instance", INSTANCE, "--access-control-rules", json.dumps({"NetworkRules": ["loopback"]}))
-        g.cli("policy", "create", "--name", "other", "--permissions", '["RbacPermission/Template/CryptoServiceKeyUser"]',
-              "--resources", json.dumps([f"key/{cls.aes_other}"]),
-              "--kms-instance", INSTANCE, "--access-control-rules", json.dumps({"NetworkRules": ["loopback"]}))
-        g.cli("aap", "create", "--name", "app", "--policies", '["keys"]')
-        g.cli("aap", "create", "--name", "other-app", "--policies", '["other"]')
+        cls.aes = g.key("Aliyun_AES_256")
+        cls.aes_other = g.key("Aliyun_AES_256")
+        cls.rsa = g.key("RSA_2048")
+        cls.ec = g.key("EC_P256")
+        g.network_rule("loopback", *LOOPBACK)
+        g.policy("keys", [f"key/{cls.aes}", f"key/{cls.rsa}", f"key/{cls.ec}"])
+        g.policy("other", [f"key/{cls.aes_other}"])
+        g.aap("app", "keys")
+        g.aap("other-app", "other")
         _, key_file = g.new_client_key("app")
         _, other_file = g.new_client_key("other-app")
         # Response headers and the Decrypt forms are the handler's; the decision on the header's
         # version is policy-core's `authorize`, the same code in both enforcers (the wasm filter's
-        # reporting of it is covered by host-runtime/tests/trust_decision.rs). AAPKIT_E2E_ENFORCER
-        # picks the enforcer (default native: quick to start).
+        # reporting of it is covered by host-runtime/aapkit/tests/all/trust_decision.rs).
+        # AAPKIT_E2E_ENFORCER picks the enforcer (default native: quick to start).
         g.start("--enforcer", os.environ.get("AAPKIT_E2E_ENFORCER", "native"))
         cls.c = g.client(key_file)
         cls.other = g.client(other_file)
         cls.versions = {k: g.cli("key", "describe", "--key-id", k)["PrimaryKeyVersion"]
                         for k in (cls.aes, cls.aes_other, cls.rsa, cls.ec)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.g.stop()
-        cls.g.tmp.cleanup()
 
     def header(self, resp):
         self.assertIsNotNone(resp.response_headers, "no response headers")

@@ -5,128 +5,33 @@ client keys made by `aapkit client-key create`), starts the gateway over HTTPS w
 calls all 15 Instance APIs through the unmodified SDK. Denials are checked as the SDK reports them: the
 TeaException's code.
 
-Environment: AAPKIT_BIN (the aapkit binary), AAPKIT_FILTER_WASM (the filter module). Run by
-tests/tests/sdk_e2e.rs with the venv's python.
+Environment and set-up: tests/e2e/support.py. Run by tests/tests/sdk_e2e.rs with the venv's python.
 """
 
 import base64
 import hashlib
-import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import unittest
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
-from openapi.models import Config
-from openapi_util.models import RuntimeOptions
 from sdk.client import Client
 from sdk import models
-from Tea.exceptions import TeaException, UnretryableException
 
-AAPKIT = os.environ.get("AAPKIT_BIN", "aapkit")
-INSTANCE = "kst-e2e0000000000000001"
-PASSWORD = "E2e-Passw0rd!"
+from support import INSTANCE, KEY_USER, LOOPBACK, SECRET_USER, Gateway, GatewayTestCase, error_code
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Gateway:
-    """A data directory plus a running `aapkit serve`."""
-
-    def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="aapkit-e2e-")
-        self.data = os.path.join(self.tmp.name, "data")
-        self.port = free_port()
-        self.proc = None
-        self.log_path = os.path.join(self.tmp.name, "serve.log")
-
-    def cli(self, *args, check=True):
-        cmd = [AAPKIT, "--data-dir", self.data, "--json", *args]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if check and p.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr}{p.stdout}")
-        out = p.stdout.strip()
-        return json.loads(out) if out else {}
-
-    def start(self, *extra):
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}", *extra],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"aapkit serve exited: {open(self.log_path).read()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("aapkit serve did not start listening in 60 s")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if getattr(self, "log", None):
-            self.log.close()
-
-    def client(self, key_file, max_attempts=None):
-        cfg = Config(
-            protocol="https",
-            endpoint=f"127.0.0.1:{self.port}",
-            client_key_file=key_file,
-            password=PASSWORD,
-            ca_file_path=os.path.join(self.data, "ca.pem"),
-        )
-        return Client(cfg)
-
-    def new_client_key(self, aap, *extra):
-        path = os.path.join(self.tmp.name, f"clientKey_{aap}_{len(os.listdir(self.tmp.name))}.json")
-        pw = os.path.join(self.tmp.name, "password.txt")
-        with open(pw, "w") as f:
-            f.write(PASSWORD)
-        out = self.cli("client-key", "create", "--aap", aap, "--password-file", pw, "--output", path, *extra)
-        return out["ClientKeyId"], path
-
-
-def error_code(fn):
-    """Runs fn, returns the SDK exception's code (or None if it succeeded)."""
-    try:
-        fn()
-    except TeaException as e:
-        return e.code
-    except UnretryableException as e:
-        inner = getattr(e, "inner_exception", None) or getattr(e, "last_exception", None)
-        return getattr(inner, "code", repr(e))
-    return None
-
-
-class SdkEndToEnd(unittest.TestCase):
+class SdkEndToEnd(GatewayTestCase):
     @classmethod
     def setUpClass(cls):
         g = cls.g = Gateway()
         g.cli("init", "--instance-id", INSTANCE)
-        cls.aes = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
-        cls.aes_other = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
-        cls.rsa = g.cli("key", "create", "--key-spec", "RSA_2048")["KeyId"]
-        cls.ec = g.cli("key", "create", "--key-spec", "EC_P256")["KeyId"]
-        cls.disabled = g.cli("key", "create", "--key-spec", "Aliyun_AES_256")["KeyId"]
+        cls.aes = g.key("Aliyun_AES_256")
+        cls.aes_other = g.key("Aliyun_AES_256")
+        cls.rsa = g.key("RSA_2048")
+        cls.ec = g.key("EC_P256")
+        cls.disabled = g.key("Aliyun_AES_256")
         g.cli("alias", "create", "--alias-name", "alias/e2e-aes", "--key-id", cls.aes)
         g.cli("secret", "create", "--secret-name", "db/password", "--secret-data", "s3cr3t-v1",
               "--encryption-key-id", cls.aes)
@@ -136,22 +41,16 @@ class SdkEndToEnd(unittest.TestCase):
               "--encryption-key-id", cls.aes)
         g.cli("secret", "create", "--secret-name", "other-key-secret", "--secret-data", "x",
               "--encryption-key-id", cls.aes_other)
-        g.cli("network-rule", "create", "--name", "loopback", "--source-private-ip", '["127.0.0.1/32","::1"]')
-        g.cli("network-rule", "create", "--name", "elsewhere", "--source-private-ip", '["10.9.0.0/16"]')
-        rules = lambda *n: json.dumps({"NetworkRules": list(n)})
-        key_user = '["RbacPermission/Template/CryptoServiceKeyUser"]'
-        both = '["RbacPermission/Template/CryptoServiceKeyUser","RbacPermission/Template/CryptoServiceSecretUser"]'
-        g.cli("policy", "create", "--name", "app-keys", "--permissions", both,
-              "--resources", json.dumps([f"key/{cls.aes}", f"key/{cls.rsa}", f"key/{cls.ec}", f"key/{cls.disabled}",
-                                         "secret/db/password", "secret/blob", "secret/other-key-secret"]),
-              "--kms-instance", INSTANCE, "--access-control-rules", rules("loopback"))
-        g.cli("policy", "create", "--name", "wrong-net", "--permissions", key_user, "--resources", '["key/*"]',
-              "--kms-instance", INSTANCE, "--access-control-rules", rules("elsewhere"))
-        g.cli("policy", "create", "--name", "wrong-scope", "--permissions", key_user, "--resources", '["key/*"]',
-              "--kms-instance", "kst-someotherinstance01", "--access-control-rules", rules("loopback"))
-        g.cli("aap", "create", "--name", "app", "--policies", '["app-keys"]')
-        g.cli("aap", "create", "--name", "net-app", "--policies", '["wrong-net"]')
-        g.cli("aap", "create", "--name", "scope-app", "--policies", '["wrong-scope"]')
+        g.network_rule("loopback", *LOOPBACK)
+        g.network_rule("elsewhere", "10.9.0.0/16")
+        g.policy("app-keys", [f"key/{cls.aes}", f"key/{cls.rsa}", f"key/{cls.ec}", f"key/{cls.disabled}",
+                              "secret/db/password", "secret/blob", "secret/other-key-secret"],
+                 permissions=(KEY_USER, SECRET_USER))
+        g.policy("wrong-net", ["key/*"], rules=("elsewhere",))
+        g.policy("wrong-scope", ["key/*"], scope="kst-someotherinstance01")
+        g.aap("app", "app-keys")
+        g.aap("net-app", "wrong-net")
+        g.aap("scope-app", "wrong-scope")
         cls.key_id, cls.key_file = g.new_client_key("app")
         _, cls.net_file = g.new_client_key("net-app")
         _, cls.scope_file = g.new_client_key("scope-app")
@@ -159,11 +58,6 @@ class SdkEndToEnd(unittest.TestCase):
                                                "--not-after", "2021-01-01T00:00:00Z", "--allow-expired")
         g.start()
         cls.c = g.client(cls.key_file)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.g.stop()
-        cls.g.tmp.cleanup()
 
     # --- round trips over all 15 APIs -------------------------------------------------------------
 
@@ -306,10 +200,8 @@ class SdkEndToEnd(unittest.TestCase):
         self.assertEqual(error_code(lambda: c.generate_random(models.GenerateRandomRequest(length=8))), "Unauthorized")
 
     def test_wrong_password_is_reported_by_sdk_loader(self):
-        cfg = Config(protocol="https", endpoint=f"127.0.0.1:{self.g.port}", client_key_file=self.key_file,
-                     password="Wrong-passw0rd", ca_file_path=os.path.join(self.g.data, "ca.pem"))
         with self.assertRaises(Exception):
-            Client(cfg)
+            Client(self.g.config(self.key_file, password="Wrong-passw0rd"))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,6 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `../shared` beside the clone: the reference material and vectors.
-pub fn shared_dir() -> PathBuf {
-    repo_root().join("../shared")
-}
-
 /// The `aapkit` binary: `AAPKIT_BIN`, else the one cargo built next to this test executable
 /// (`cargo test --workspace` builds it before running any test).
 pub fn aapkit_bin() -> Result<PathBuf, String> {

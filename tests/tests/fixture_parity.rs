@@ -129,7 +129,7 @@ fn unsignable(req: &AccessRequestDoc, bundle: &Value) -> Option<String> {
     None
 }
 
-/// The protobuf field that names the resource of `api` (`alibaba-kms-aap.md` §1.9); None: the
+/// The protobuf field that names the resource of `api` (`docs/protocol.md#protobuf-messages`); None: the
 /// API names no resource.
 fn resource_field(api: &str) -> Option<u8> {
     match api {
@@ -184,7 +184,7 @@ fn signing_key() -> RsaKeyPair {
     RsaKeyPair::from_pkcs8(&der).unwrap()
 }
 
-/// The headers of `alibaba-kms-aap.md` §1.2, signed over `policy_core::string_to_sign`.
+/// The headers of `docs/protocol.md#request-headers`, signed over `policy_core::string_to_sign`.
 fn signed_headers(key: &RsaKeyPair, req: &AccessRequestDoc, body: &[u8], date: i64) -> Vec<(String, String)> {
     let sha = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
     let mut h: Vec<(String, String)> = [

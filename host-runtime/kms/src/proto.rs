@@ -1,6 +1,6 @@
 //! Protobuf messages of the KMS Instance API (`api.proto`, proto3), written by hand with prost.
 //!
-//! Field names, numbers and types are those of the reference (section 1.9), which match the Go,
+//! Field names, numbers and types are those of `docs/protocol.md#protobuf-messages`, which match the Go,
 //! Java and Python SDK descriptors. No `protoc`, no build script.
 //!
 //! The struct names are the proto message names; the Rust field names are snake_case.
@@ -544,7 +544,7 @@ mod tests {
 
     #[test]
     fn error_encodes_like_the_reference_sample() {
-        // Reference section 1.6: Error{401, "SignatureNotMatch", "Signature is not matched.", "r1"}.
+        // docs/protocol.md#errors: Error{401, "SignatureNotMatch", "Signature is not matched.", "r1"}.
         let e = Error {
             status_code: 401,
             error_code: "SignatureNotMatch".into(),

@@ -21,7 +21,7 @@ use super::pool::{PoolError, WorkClass};
 use super::quota::QuotaGate;
 use super::snapshot::{Snapshot, Snapshots};
 
-/// The Instance API's body limit (reference §1.8). Larger bodies get 413 `RequestEntityTooLarge` with a
+/// The Instance API's body limit (`docs/protocol.md#body-limit`). Larger bodies get 413 `RequestEntityTooLarge` with a
 /// protobuf `Error` (Alibaba sends none; the SDKs then report an empty code).
 pub use policy_core::gateway::MAX_BODY_BYTES;
 

@@ -1,4 +1,4 @@
-//! The instance QPS quota (reference section 5): one token bucket per operation group, shared by
+//! The instance QPS quota (`docs/protocol.md#quotas`): one token bucket per operation group, shared by
 //! every worker.
 //!
 //! A bucket holds at most one second's worth of calls (the group's QPS) and refills continuously
@@ -71,7 +71,7 @@ impl QuotaSpec {
         QuotaSpec::default()
     }
 
-    /// The software instance table of reference section 5 for `spec` (1000 … 20000).
+    /// The software instance table of `docs/protocol.md#quotas` for `spec` (1000 … 20000).
     pub fn software(spec: u32) -> Result<QuotaSpec, QuotaSpecError> {
         // Symmetric, Asymmetric, GetPublicKey, GetSecretValue, GenerateRandom, DataKeyPair.
         let row: [u32; 6] = match spec {

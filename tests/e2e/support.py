@@ -1,0 +1,162 @@
+"""What the SDK end-to-end tests share: a data directory built with the `aapkit` CLI, a running
+`aapkit serve` over HTTPS with the generated CA, client keys made by `aapkit client-key create`, and
+clients of the official KMS Instance SDK for Python (alibabacloud-dkms-gcs) loading them.
+
+Environment: AAPKIT_BIN (the aapkit binary), AAPKIT_FILTER_WASM (the filter module). The test_*.py
+scripts beside this file are run by tests/tests/sdk_e2e.rs with the venv's python.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from openapi.models import Config
+from sdk.client import Client
+from Tea.exceptions import TeaException, UnretryableException
+
+AAPKIT = os.environ.get("AAPKIT_BIN", "aapkit")
+INSTANCE = "kst-e2e0000000000000001"
+PASSWORD = "E2e-Passw0rd!"
+KEY_USER = "RbacPermission/Template/CryptoServiceKeyUser"
+SECRET_USER = "RbacPermission/Template/CryptoServiceSecretUser"
+LOOPBACK = ("127.0.0.1/32", "::1")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gateway:
+    """A data directory plus a running `aapkit serve`."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="aapkit-e2e-")
+        self.data = os.path.join(self.tmp.name, "data")
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.tmp.name, "serve.log")
+
+    def cli(self, *args, check=True):
+        cmd = [AAPKIT, "--data-dir", self.data, "--json", *args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr}{p.stdout}")
+        out = p.stdout.strip()
+        return json.loads(out) if out else {}
+
+    # --- the control plane, through the CLI ------------------------------------------------------
+
+    def key(self, spec):
+        """Creates a key of `spec`; its KeyId."""
+        return self.cli("key", "create", "--key-spec", spec)["KeyId"]
+
+    def network_rule(self, name, *sources):
+        self.cli("network-rule", "create", "--name", name, "--source-private-ip", json.dumps(list(sources)))
+
+    def policy(self, name, resources, permissions=(KEY_USER,), scope=INSTANCE, rules=("loopback",)):
+        self.cli("policy", "create", "--name", name, "--permissions", json.dumps(list(permissions)),
+                 "--resources", json.dumps(list(resources)), "--kms-instance", scope,
+                 "--access-control-rules", json.dumps({"NetworkRules": list(rules)}))
+
+    def aap(self, name, *policies):
+        self.cli("aap", "create", "--name", name, "--policies", json.dumps(list(policies)))
+
+    def new_client_key(self, aap, *extra):
+        path = os.path.join(self.tmp.name, f"clientKey_{aap}_{len(os.listdir(self.tmp.name))}.json")
+        pw = os.path.join(self.tmp.name, "password.txt")
+        with open(pw, "w") as f:
+            f.write(PASSWORD)
+        out = self.cli("client-key", "create", "--aap", aap, "--password-file", pw, "--output", path, *extra)
+        return out["ClientKeyId"], path
+
+    # --- the server ------------------------------------------------------------------------------
+
+    def start(self, *extra):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}", *extra],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"aapkit serve exited: {open(self.log_path).read()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("aapkit serve did not start listening in 60 s")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if getattr(self, "log", None):
+            self.log.close()
+
+    # --- the SDK ---------------------------------------------------------------------------------
+
+    def config(self, key_file, password=PASSWORD):
+        return Config(
+            protocol="https",
+            endpoint=f"127.0.0.1:{self.port}",
+            client_key_file=key_file,
+            password=password,
+            ca_file_path=os.path.join(self.data, "ca.pem"),
+        )
+
+    def client(self, key_file):
+        """An SDK client that signs with `key_file` and trusts the gateway's CA."""
+        return Client(self.config(key_file))
+
+
+def error_code(fn):
+    """Runs fn, returns the SDK exception's code (or None if it succeeded)."""
+    try:
+        fn()
+    except TeaException as e:
+        return e.code
+    except UnretryableException as e:
+        inner = getattr(e, "inner_exception", None) or getattr(e, "last_exception", None)
+        return getattr(inner, "code", repr(e))
+    return None
+
+
+class GatewayTestCase(unittest.TestCase):
+    """Tests that share one gateway (`cls.g`), stopped and removed after the last test."""
+
+    g = None
+
+    @classmethod
+    def start_one_app(cls, *serve_args):
+        """The smallest useful set-up: an initialised instance with one AES key (`cls.aes`) that AAP
+        `app` may use from loopback through policy `keys`, one client key of `app` (`cls.key_id`,
+        `cls.key_file`), the gateway started with an admin listener on a free port (`cls.admin`) and
+        `serve_args`, and an SDK client with that key (`cls.c`)."""
+        g = cls.g = Gateway()
+        g.cli("init", "--instance-id", INSTANCE)
+        cls.aes = g.key("Aliyun_AES_256")
+        g.network_rule("loopback", *LOOPBACK)
+        g.policy("keys", [f"key/{cls.aes}"])
+        g.aap("app", "keys")
+        cls.key_id, cls.key_file = g.new_client_key("app")
+        cls.admin = f"127.0.0.1:{free_port()}"
+        g.start("--admin-listen", cls.admin, *serve_args)
+        cls.c = g.client(cls.key_file)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.g is not None:
+            cls.g.stop()
+            cls.g.tmp.cleanup()
