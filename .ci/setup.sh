@@ -19,6 +19,10 @@ for c in clippy rustfmt; do
   rustup component list --installed | grep -q "^$c" || { log "rustup component add $c"; rustup component add "$c"; }
 done
 
+# 1b. The toolchain the workspace's `rust-version` names: scripts/test.sh checks the build with it.
+MSRV="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$here/Cargo.toml")"
+rustup toolchain list | grep -q "^$MSRV" || { log "rustup toolchain install $MSRV"; rustup toolchain install "$MSRV" --profile minimal; }
+
 # 2. wasm-bindgen-cli pinned to the crate's version, and wasm-pack (it cannot download helpers here).
 if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"

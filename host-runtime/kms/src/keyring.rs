@@ -248,27 +248,13 @@ impl KeyRing for IndexedKeyRing {
     }
 }
 
-/// Added by the Instance API side: a shared key ring (e.g. the store behind an `Arc`, also used
-/// by the control plane) is a key ring.
-impl<T: KeyRing + ?Sized> KeyRing for Arc<T> {
-    fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
-        (**self).resolve_key(key_id_or_alias)
-    }
-    fn key_by_version(&self, version_id: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
-        (**self).key_by_version(version_id)
-    }
-    fn secret_value(
-        &self,
-        name: &str,
-        version_id: Option<&str>,
-        stage: Option<&str>,
-    ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
-        (**self).secret_value(name, version_id, stage)
-    }
-}
-
-/// A borrowed key ring is a key ring (the server lends each request its snapshot's ring).
-impl<T: KeyRing + ?Sized> KeyRing for &T {
+/// A pointer to a key ring is a key ring: the store behind an `Arc` (shared with the control
+/// plane), or a borrowed snapshot ring the server lends each request.
+impl<P> KeyRing for P
+where
+    P: std::ops::Deref + Send + Sync,
+    P::Target: KeyRing,
+{
     fn resolve_key(&self, key_id_or_alias: &str) -> Result<Option<Arc<KeyRecord>>, KeyRingError> {
         (**self).resolve_key(key_id_or_alias)
     }
