@@ -1,13 +1,13 @@
-//! host-runtime's DER / PEM / PKCS#12 readers must never panic on any input: certificates
+//! aapkit-pki's certificate / PEM / PKCS#12 readers must never panic on any input: certificates
 //! (`certificate_public_key`), PEM armour, PKCS#12 files (`pkcs12::parse`, both raw — where the
 //! MAC check stops almost everything — and re-wrapped with a valid MAC so the AuthenticatedSafe,
 //! SafeBag and PBE readers behind it are reached), client-key JSON files and CA PEM pairs.
 #![no_main]
 
-use aapkit_pki::{self, pkcs12, CaMaterial};
+use aapkit_pki::{self as pki, pkcs12, CaMaterial};
 use libfuzzer_sys::fuzz_target;
 
-// The official SDK sample client key (host-runtime/tests/data) uses this password: its seeds pass the MAC.
+// The official SDK sample client key (host-runtime/pki/tests/data) uses this password: its seeds pass the MAC.
 const PASSWORD: &str = "1234";
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     match selector % 6 {
         0 => {
             if let Ok(spki) = pki::certificate_public_key(rest) {
-                // What the certificate reader hands out is a slice of its input.
+                // The SPKI the certificate reader hands out is a part of its input.
                 assert!(spki.len() <= rest.len());
             }
         }

@@ -10,12 +10,14 @@ use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType,
+};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use super::x509::{self, Signer};
-use super::{der, oid, PkiError};
+use super::x509::{self, Key};
+use super::{encode_pem, PkiError};
 
 /// CA lifetime in calendar years.
 pub const CA_VALIDITY_YEARS: i32 = 10;
@@ -26,11 +28,10 @@ const BACKDATE: Duration = Duration::hours(1);
 /// A private CA: its certificate and signing key.
 pub struct CaMaterial {
     instance_id: String,
-    key: EcdsaKeyPair,
-    key_pkcs8: Zeroizing<Vec<u8>>,
+    key: Key,
     cert_der: Vec<u8>,
-    subject: Vec<u8>,
-    key_id: [u8; 20],
+    /// The CA as an issuer: its subject name and how its key identifier is found.
+    params: CertificateParams,
 }
 
 impl std::fmt::Debug for CaMaterial {
@@ -50,34 +51,34 @@ impl CaMaterial {
 
     /// `ca.pem`: the trust anchor clients are given.
     pub fn certificate_pem(&self) -> String {
-        der::pem("CERTIFICATE", &self.cert_der)
+        encode_pem("CERTIFICATE", &self.cert_der)
     }
 
     /// `ca.key`: PKCS#8 `PRIVATE KEY` PEM.
     pub fn private_key_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(der::pem("PRIVATE KEY", &self.key_pkcs8))
+        Zeroizing::new(encode_pem("PRIVATE KEY", self.key.pkcs8()))
     }
 
     /// Reloads a CA written by [`write_init_files`] (to issue a new server certificate later).
     pub fn from_pem(instance_id: &str, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        use rustls_pki_types::pem::PemObject as _;
         validate_instance_id(instance_id)?;
-        let cert_der = der::pem_decode(cert_pem, "CERTIFICATE")?;
-        let key_pkcs8 = Zeroizing::new(der::pem_decode(key_pem, "PRIVATE KEY")?);
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8)
-            .map_err(|e| PkiError::InvalidArgument(format!("CA key is not an ECDSA P-256 PKCS#8 key: {e}")))?;
-        let parts = x509::parse(&cert_der)?;
-        let spki = Signer::Ecdsa(&key).spki()?;
-        if parts.spki != spki.as_slice() {
+        let cert_der = super::decode_pem(cert_pem, "CERTIFICATE")?;
+        let key_pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| PkiError::InvalidArgument(format!("no PEM block \"PRIVATE KEY\" found: {e}")))?;
+        let key = Key::from_pkcs8(key_pkcs8.secret_pkcs8_der(), &rcgen::PKCS_ECDSA_P256_SHA256)
+            .ok_or_else(|| PkiError::InvalidArgument("CA key is not an ECDSA P-256 PKCS#8 key".into()))?;
+        let fields = x509::read(&cert_der)?;
+        if fields.spki != key.spki() {
             return Err(PkiError::InvalidArgument("CA key does not match the CA certificate".into()));
         }
-        Ok(Self {
-            instance_id: instance_id.to_owned(),
-            subject: parts.subject.to_vec(),
-            key_id: x509::key_identifier(&spki)?,
-            key,
-            key_pkcs8,
-            cert_der,
-        })
+        let mut params = CertificateParams::default();
+        params.distinguished_name = x509::read_name(&fields.subject)?;
+        // Server certificates name the CA's key by the identifier in its certificate.
+        if let Some(key_id) = fields.key_id {
+            params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(key_id);
+        }
+        Ok(Self { instance_id: instance_id.to_owned(), key, cert_der, params })
     }
 }
 
@@ -85,7 +86,7 @@ impl CaMaterial {
 pub struct ServerCert {
     cert_der: Vec<u8>,
     ca_cert_der: Vec<u8>,
-    key_pkcs8: Zeroizing<Vec<u8>>,
+    key: Key,
 }
 
 impl std::fmt::Debug for ServerCert {
@@ -101,19 +102,19 @@ impl ServerCert {
 
     /// `server.pem`: the server certificate followed by the CA certificate.
     pub fn chain_pem(&self) -> String {
-        let mut pem = der::pem("CERTIFICATE", &self.cert_der);
-        pem.push_str(&der::pem("CERTIFICATE", &self.ca_cert_der));
+        let mut pem = encode_pem("CERTIFICATE", &self.cert_der);
+        pem.push_str(&encode_pem("CERTIFICATE", &self.ca_cert_der));
         pem
     }
 
     /// The private key as PKCS#8 DER.
     pub fn private_key_der(&self) -> &[u8] {
-        &self.key_pkcs8
+        self.key.pkcs8()
     }
 
     /// `server.key`: PKCS#8 `PRIVATE KEY` PEM.
     pub fn private_key_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(der::pem("PRIVATE KEY", &self.key_pkcs8))
+        Zeroizing::new(encode_pem("PRIVATE KEY", self.key.pkcs8()))
     }
 }
 
@@ -155,50 +156,33 @@ fn validate_dns_name(name: &str) -> Result<(), PkiError> {
     }
 }
 
-fn generate_ecdsa() -> Result<(EcdsaKeyPair, Zeroizing<Vec<u8>>), PkiError> {
-    let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
-        .map_err(|_| PkiError::Crypto("ECDSA key generation"))?;
-    let doc = key.to_pkcs8v1().map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
-    Ok((key, Zeroizing::new(doc.as_ref().to_vec())))
+/// Parameters shared by the CA and server certificates: subject `O=aapkit, CN=<cn>`, a random
+/// serial, valid from one hour before `now` for `years` calendar years.
+fn params(common_name: &str, now: OffsetDateTime, years: i32) -> Result<CertificateParams, PkiError> {
+    let (not_before, not_after) = x509::validity(now - BACKDATE, x509::add_years(now, years)?)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = x509::name(&[(DnType::OrganizationName, "aapkit"), (DnType::CommonName, common_name)]);
+    params.serial_number = Some(x509::random_serial()?);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    Ok(params)
 }
 
-fn key_usage(bits: &[u8]) -> Vec<u8> {
-    x509::extension(oid::KEY_USAGE, true, &der::named_bits(bits))
-}
-
-fn subject_key_id(id: &[u8]) -> Vec<u8> {
-    x509::extension(oid::SUBJECT_KEY_ID, false, &der::octet_string(id))
+fn signing_failed(_: rcgen::Error) -> PkiError {
+    PkiError::Crypto("certificate signing")
 }
 
 /// Creates the private CA of instance `instance_id`, valid 10 years from `now`.
 pub fn create_ca(instance_id: &str, now: OffsetDateTime) -> Result<CaMaterial, PkiError> {
     validate_instance_id(instance_id)?;
-    let (key, key_pkcs8) = generate_ecdsa()?;
-    let signer = Signer::Ecdsa(&key);
-    let spki = signer.spki()?;
-    let key_id = x509::key_identifier(&spki)?;
-    let subject =
-        x509::name(&[(oid::ORGANIZATION, "aapkit"), (oid::COMMON_NAME, &format!("aapkit private CA {instance_id}"))]);
-    // cA TRUE, pathLenConstraint 0
-    let basic_constraints = der::sequence(&[&der::boolean(true), &der::small_integer(0)]);
-    let cert_der = x509::build(
-        &x509::Tbs {
-            serial: &x509::random_serial()?,
-            issuer: &subject,
-            subject: &subject,
-            not_before: now - BACKDATE,
-            not_after: x509::add_years(now, CA_VALIDITY_YEARS)?,
-            spki: &spki,
-            extensions: vec![
-                x509::extension(oid::BASIC_CONSTRAINTS, true, &basic_constraints),
-                // digitalSignature, keyCertSign, cRLSign
-                key_usage(&[0, 5, 6]),
-                subject_key_id(&key_id),
-            ],
-        },
-        &signer,
-    )?;
-    Ok(CaMaterial { instance_id: instance_id.to_owned(), key, key_pkcs8, cert_der, subject, key_id })
+    let key = Key::ecdsa_p256()?;
+    let mut params = params(&format!("aapkit private CA {instance_id}"), now, CA_VALIDITY_YEARS)?;
+    // basicConstraints critical, cA TRUE, pathLenConstraint 0; subjectKeyIdentifier (RFC 7093
+    // method 1, rcgen's default)
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let cert_der = params.self_signed(&key).map_err(signing_failed)?.der().to_vec();
+    Ok(CaMaterial { instance_id: instance_id.to_owned(), key, cert_der, params })
 }
 
 /// Issues a server certificate for `dns` names and `ips`, signed by `ca`, valid 2 years from `now`.
@@ -211,45 +195,25 @@ pub fn issue_server_cert(
     if dns.is_empty() && ips.is_empty() {
         return Err(PkiError::InvalidArgument("a server certificate needs at least one DNS name or IP address".into()));
     }
+    let mut sans = Vec::with_capacity(dns.len() + ips.len());
     for name in dns {
         validate_dns_name(name)?;
+        let ia5 = name.as_str().try_into().map_err(|_| PkiError::InvalidArgument(format!("{name:?} is not ASCII")))?;
+        sans.push(SanType::DnsName(ia5));
     }
-    let mut general_names: Vec<Vec<u8>> =
-        dns.iter().map(|n| der::tlv(der::context_primitive(2), n.as_bytes())).collect();
-    general_names.extend(ips.iter().map(|ip| {
-        let octets = match ip {
-            IpAddr::V4(v4) => v4.octets().to_vec(),
-            IpAddr::V6(v6) => v6.octets().to_vec(),
-        };
-        der::tlv(der::context_primitive(7), &octets)
-    }));
-    let san = der::sequence(&general_names.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    sans.extend(ips.iter().copied().map(SanType::IpAddress));
 
-    let (key, key_pkcs8) = generate_ecdsa()?;
-    let spki = Signer::Ecdsa(&key).spki()?;
-    let subject =
-        x509::name(&[(oid::ORGANIZATION, "aapkit"), (oid::COMMON_NAME, &format!("aapkit gateway {}", ca.instance_id))]);
-    let authority_key_id = der::sequence(&[&der::tlv(der::context_primitive(0), &ca.key_id)]);
-    let cert_der = x509::build(
-        &x509::Tbs {
-            serial: &x509::random_serial()?,
-            issuer: &ca.subject,
-            subject: &subject,
-            not_before: now - BACKDATE,
-            not_after: x509::add_years(now, SERVER_VALIDITY_YEARS)?,
-            spki: &spki,
-            extensions: vec![
-                x509::extension(oid::BASIC_CONSTRAINTS, true, &der::sequence(&[])),
-                key_usage(&[0]),
-                x509::extension(oid::EXT_KEY_USAGE, false, &der::sequence(&[&der::oid(oid::KP_SERVER_AUTH)])),
-                x509::extension(oid::SUBJECT_ALT_NAME, false, &san),
-                subject_key_id(&x509::key_identifier(&spki)?),
-                x509::extension(oid::AUTHORITY_KEY_ID, false, &authority_key_id),
-            ],
-        },
-        &Signer::Ecdsa(&ca.key),
-    )?;
-    Ok(ServerCert { cert_der, ca_cert_der: ca.cert_der.clone(), key_pkcs8 })
+    let key = Key::ecdsa_p256()?;
+    let mut params = params(&format!("aapkit gateway {}", ca.instance_id), now, SERVER_VALIDITY_YEARS)?;
+    // basicConstraints critical, cA FALSE; subjectKeyIdentifier; authorityKeyIdentifier
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.subject_alt_names = sans;
+    params.use_authority_key_identifier_extension = true;
+    let issuer = Issuer::from_params(&ca.params, &ca.key);
+    let cert_der = params.signed_by(&key, &issuer).map_err(signing_failed)?.der().to_vec();
+    Ok(ServerCert { cert_der, ca_cert_der: ca.cert_der.clone(), key })
 }
 
 /// Where [`write_init_files`] put the files.

@@ -1,5 +1,7 @@
 //! `CreateClientKey` material: an RSA-2048 key, its self-signed certificate, the password-protected
-//! PKCS#12 and the `ClientKeyContent` JSON the SDKs load (`alibaba-kms-aap.md` 1.5 and 2.2).
+//! PKCS#12 and the `ClientKeyContent` JSON the SDKs load (docs/protocol.md, "Client keys"; Alibaba's
+//! CreateClientKey reference,
+//! <https://www.alibabacloud.com/help/en/kms/key-management-service/developer-reference/api-kms-2016-01-20-createclientkey>).
 //!
 //! The certificate has the shape of the console's: X.509 v3, sha256WithRSAEncryption, 16-byte
 //! serial, KeyUsage critical digitalSignature, subject = issuer =
@@ -8,15 +10,13 @@
 //! `Alibaba`/`Aliyun` because the certificate is not issued by Alibaba and should not claim to be.
 //! No SDK reads the subject: the key id travels separately in `ClientKeyContent.KeyId`.
 
-use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine as _;
+use rcgen::{CertificateParams, DnType, KeyUsagePurpose};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::x509::{self, Signer};
-use super::{der, oid, pkcs12, PkiError};
+use super::x509::{self, Key};
+use super::{encode_pem, pkcs12, PkiError};
 
 /// `KeyAlgorithm` of every client key.
 pub const KEY_ALGORITHM: &str = "RSA_2048";
@@ -25,7 +25,7 @@ pub const PASSWORD_SPECIALS: &str = "~!@#$%^&*?_-";
 
 const SUBJECT_ORGANIZATION: &str = "aapkit";
 const SUBJECT_ORGANIZATIONAL_UNIT: &str = "client key";
-/// Default client-key lifetime (reference 2.2).
+/// Default client-key lifetime (CreateClientKey; docs/protocol.md, "Client keys", Validity).
 pub const DEFAULT_VALIDITY_YEARS: i32 = 5;
 /// RFC 5280 ub-common-name.
 const MAX_AAP_NAME_CHARS: usize = 64;
@@ -149,44 +149,28 @@ pub fn generate(
 ) -> Result<GeneratedClientKey, PkiError> {
     validate_password(password)?;
     validate_aap_name(aap_name)?;
-    if not_after <= not_before {
-        return Err(PkiError::InvalidArgument(format!(
-            "NotAfter ({not_after}) must be later than NotBefore ({not_before})"
-        )));
-    }
+    let (cert_not_before, cert_not_after) = x509::validity(not_before, not_after)?;
 
-    let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| PkiError::Crypto("RSA key generation"))?;
-    let pkcs8: Zeroizing<Vec<u8>> = {
-        let der: Pkcs8V1Der<'static> = key.as_der().map_err(|_| PkiError::Crypto("PKCS#8 encoding"))?;
-        Zeroizing::new(der.as_ref().to_vec())
-    };
-    let signer = Signer::Rsa(&key);
-    let spki = signer.spki()?;
-
+    let key = Key::rsa_2048()?;
     let subject = x509::name(&[
-        (oid::COUNTRY, "CN"),
-        (oid::STATE, "Zhejiang"),
-        (oid::LOCALITY, "Hangzhou"),
-        (oid::ORGANIZATION, SUBJECT_ORGANIZATION),
-        (oid::ORGANIZATIONAL_UNIT, SUBJECT_ORGANIZATIONAL_UNIT),
-        (oid::COMMON_NAME, aap_name),
+        (DnType::CountryName, "CN"),
+        (DnType::StateOrProvinceName, "Zhejiang"),
+        (DnType::LocalityName, "Hangzhou"),
+        (DnType::OrganizationName, SUBJECT_ORGANIZATION),
+        (DnType::OrganizationalUnitName, SUBJECT_ORGANIZATIONAL_UNIT),
+        (DnType::CommonName, aap_name),
     ]);
-    let serial = x509::random_serial()?;
-    let key_usage = x509::extension(oid::KEY_USAGE, true, &der::named_bits(&[0]));
-    let certificate_der = x509::build(
-        &x509::Tbs {
-            serial: &serial,
-            issuer: &subject,
-            subject: &subject,
-            not_before,
-            not_after,
-            spki: &spki,
-            extensions: vec![key_usage],
-        },
-        &signer,
-    )?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject;
+    params.serial_number = Some(x509::random_serial()?);
+    params.not_before = cert_not_before;
+    params.not_after = cert_not_after;
+    // The only extension, as in the console's certificate: keyUsage critical digitalSignature.
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let certificate_der = params.self_signed(&key).map_err(|_| PkiError::Crypto("certificate signing"))?.der().to_vec();
+    let spki = key.spki();
 
-    let pfx = pkcs12::write(&certificate_der, &pkcs8, password)?;
+    let pfx = pkcs12::write(&certificate_der, key.pkcs8(), password)?;
     let private_key_data = base64::engine::general_purpose::STANDARD.encode(&pfx);
     let key_id = format!("KAAP.{}", uuid::Uuid::new_v4());
     let client_key_content =
@@ -194,7 +178,7 @@ pub fn generate(
             .map_err(|_| PkiError::Crypto("ClientKeyContent encoding"))?;
 
     Ok(GeneratedClientKey {
-        certificate_pem: der::pem("CERTIFICATE", &certificate_der),
+        certificate_pem: encode_pem("CERTIFICATE", &certificate_der),
         key_id,
         certificate_der,
         public_key_der: spki,
@@ -241,7 +225,7 @@ mod tests {
         assert_eq!(default_not_after(leap).unwrap(), datetime!(2029-02-28 00:00 UTC));
     }
 
-    /// The rule written the long way round, as the reference states it.
+    /// The rule written the long way round, as the CreateClientKey reference states it.
     fn reference_rule(p: &str) -> bool {
         const DIGITS: &str = "0123456789";
         const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -1,5 +1,9 @@
-//! A small X.690 DER writer and reader: just what certificates and PKCS#12 need.
+//! A small X.690 DER writer and reader: just what PKCS#12 needs (certificates are rcgen's and
+//! yasna's business, see `x509`).
 //!
+//! Hand-written rather than yasna because the reader must not copy: it hands out slices of its
+//! input, so a decrypted SafeContents (which holds the private key) stays in the one `Zeroizing`
+//! buffer it was decrypted into, whereas yasna returns every value as a fresh, unwiped `Vec`.
 //! The writer builds each TLV bottom-up into a fresh `Vec<u8>` (the structures are small, a few KB).
 //! The reader is strict DER: definite lengths only, single-byte tags, no trailing bytes where the
 //! caller asks for a complete value. Every bound is checked; malformed input is an error naming the
@@ -7,16 +11,10 @@
 
 use super::PkiError;
 
-pub(crate) const TAG_BOOLEAN: u8 = 0x01;
 pub(crate) const TAG_INTEGER: u8 = 0x02;
-pub(crate) const TAG_BIT_STRING: u8 = 0x03;
 pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
 pub(crate) const TAG_NULL: u8 = 0x05;
 pub(crate) const TAG_OID: u8 = 0x06;
-pub(crate) const TAG_UTF8_STRING: u8 = 0x0c;
-pub(crate) const TAG_PRINTABLE_STRING: u8 = 0x13;
-pub(crate) const TAG_UTC_TIME: u8 = 0x17;
-pub(crate) const TAG_GENERALIZED_TIME: u8 = 0x18;
 pub(crate) const TAG_SEQUENCE: u8 = 0x30;
 pub(crate) const TAG_SET: u8 = 0x31;
 
@@ -81,39 +79,6 @@ pub(crate) fn null() -> Vec<u8> {
     tlv(TAG_NULL, &[])
 }
 
-pub(crate) fn boolean(value: bool) -> Vec<u8> {
-    tlv(TAG_BOOLEAN, &[if value { 0xff } else { 0x00 }])
-}
-
-/// A BIT STRING holding whole bytes (public keys, signatures).
-pub(crate) fn bit_string(bytes: &[u8]) -> Vec<u8> {
-    let mut content = Vec::with_capacity(bytes.len() + 1);
-    content.push(0);
-    content.extend_from_slice(bytes);
-    tlv(TAG_BIT_STRING, &content)
-}
-
-/// A named-bit BIT STRING (KeyUsage): bit 0 is the most significant bit of the first byte, and
-/// DER drops trailing zero bits.
-pub(crate) fn named_bits(bits: &[u8]) -> Vec<u8> {
-    let highest = bits.iter().copied().max().map_or(0, usize::from);
-    let mut bytes = vec![0u8; highest / 8 + 1];
-    for &bit in bits {
-        if let Some(byte) = bytes.get_mut(usize::from(bit) / 8) {
-            *byte |= 0x80 >> (bit % 8);
-        }
-    }
-    let unused = if bits.is_empty() {
-        bytes.clear();
-        0
-    } else {
-        7 - (highest % 8) as u8
-    };
-    let mut content = vec![unused];
-    content.extend_from_slice(&bytes);
-    tlv(TAG_BIT_STRING, &content)
-}
-
 /// INTEGER from an unsigned big-endian magnitude: strips leading zeros, adds one if the high bit
 /// is set so the value stays positive.
 pub(crate) fn unsigned_integer(magnitude: &[u8]) -> Vec<u8> {
@@ -174,47 +139,6 @@ pub(crate) fn algorithm(arcs: &[u64], params: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
-/// PEM armour with 64-column base64 lines, as OpenSSL writes it.
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    // Private keys pass through here: the intermediate base64 is wiped, and `out` is sized so it
-    // never reallocates (callers wrap it in `Zeroizing`).
-    let b64 = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
-    out.push_str("-----BEGIN ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    let mut rest = b64.as_str();
-    while !rest.is_empty() {
-        let (line, tail) = rest.split_at(rest.len().min(64));
-        out.push_str(line);
-        out.push('\n');
-        rest = tail;
-    }
-    out.push_str("-----END ");
-    out.push_str(label);
-    out.push_str("-----\n");
-    out
-}
-
-/// Decodes the first PEM block with `label`.
-pub(crate) fn pem_decode(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
-    use base64::Engine as _;
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let missing = || PkiError::InvalidArgument(format!("no PEM block {label:?} found"));
-    let start = pem.find(&begin).ok_or_else(missing)? + begin.len();
-    let body = pem.get(start..).ok_or_else(missing)?;
-    let stop = body.find(&end).ok_or_else(missing)?;
-    let body = body.get(..stop).ok_or_else(missing)?;
-    // Sized up front: collecting would grow the string and free unwiped copies of a private key.
-    let mut b64 = zeroize::Zeroizing::new(String::with_capacity(body.len()));
-    b64.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
-    base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: bad base64: {e}")))
-}
-
 // ---------------------------------------------------------------- reader
 
 /// A cursor over DER-encoded values. `what` names the structure in errors.
@@ -231,10 +155,6 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty()
-    }
-
-    pub(crate) fn peek_tag(&self) -> Option<u8> {
-        self.data.first().copied()
     }
 
     fn malformed(&self, why: &str) -> PkiError {
@@ -346,14 +266,6 @@ mod tests {
         assert_eq!(small_integer(128), [0x02, 0x02, 0x00, 0x80]);
         assert_eq!(small_integer(2048), [0x02, 0x02, 0x08, 0x00]);
         assert_eq!(unsigned_integer(&[0, 0, 0xff]), [0x02, 0x02, 0x00, 0xff]);
-    }
-
-    #[test]
-    fn key_usage_bits_drop_trailing_zeros() {
-        // digitalSignature only: 03 02 07 80, as in the official sample certificate.
-        assert_eq!(named_bits(&[0]), [0x03, 0x02, 0x07, 0x80]);
-        // digitalSignature, keyCertSign, cRLSign
-        assert_eq!(named_bits(&[0, 5, 6]), [0x03, 0x02, 0x01, 0x86]);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! - [`pkcs12`]: the PKCS#12 writer in the one layout every KMS SDK loads, and a reader.
 //! - [`ca`]: `aapkit init` material: a private CA and a server certificate for rustls.
 //!
-//! DER and PKCS#12 are encoded here (`der`, `x509`, `pbe`); primitives come from aws-lc-rs
-//! (RSA, ECDSA, randomness) and RustCrypto (the legacy PBE ciphers, SHA-1, HMAC).
+//! Certificates are built by rcgen and read back with yasna (`x509`); PEM is read by
+//! rustls-pki-types. PKCS#12 is encoded here (`pkcs12`, `pbe`, `der`) because no crate writes the
+//! legacy layout the SDKs load. Primitives come from aws-lc-rs (RSA, ECDSA, SHA-1, HMAC,
+//! randomness) and RustCrypto (the legacy PBE ciphers 3DES and RC2, in CBC mode).
 
 pub mod ca;
 pub mod client_key;
@@ -24,17 +26,46 @@ use std::path::PathBuf;
 
 /// The SubjectPublicKeyInfo (DER) of an X.509 certificate, e.g. a client key's `PublicKeyData`.
 pub fn certificate_public_key(certificate_der: &[u8]) -> Result<Vec<u8>, PkiError> {
-    Ok(x509::parse(certificate_der)?.spki.to_vec())
+    Ok(x509::read(certificate_der)?.spki)
 }
 
-/// The contents of the first PEM block labelled `label` (e.g. `"CERTIFICATE"`).
+/// The contents of the first PEM block labelled `label`, one of the labels rustls-pki-types knows
+/// (`CERTIFICATE`, `PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`, `PUBLIC KEY`, ...).
 pub fn decode_pem(pem: &str, label: &str) -> Result<Vec<u8>, PkiError> {
-    der::pem_decode(pem, label)
+    use rustls_pki_types::pem::{PemObject as _, SectionKind};
+    let kind = SectionKind::try_from(label.as_bytes())
+        .map_err(|()| PkiError::InvalidArgument(format!("unknown PEM label {label:?}")))?;
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        let (found, der) = section.map_err(|e| PkiError::InvalidArgument(format!("PEM block {label:?}: {e}")))?;
+        if found == kind {
+            return Ok(der);
+        }
+    }
+    Err(PkiError::InvalidArgument(format!("no PEM block {label:?} found")))
 }
 
-/// PEM armour (64-column lines, as OpenSSL writes it).
+/// PEM armour with 64-column base64 lines, as OpenSSL writes it. Written here because
+/// rustls-pki-types only decodes, and the `pem` crate (rcgen's) leaves unwiped copies of keys.
 pub fn encode_pem(label: &str, der: &[u8]) -> String {
-    der::pem(label, der)
+    use base64::Engine as _;
+    // Private keys pass through here: the intermediate base64 is wiped, and `out` is sized so it
+    // never reallocates (callers wrap it in `Zeroizing`).
+    let b64 = zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    let mut rest = b64.as_str();
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
+        out.push('\n');
+        rest = tail;
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
 }
 
 /// Everything that can go wrong in this module. Messages name the rule or structure at fault.

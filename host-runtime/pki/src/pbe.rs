@@ -1,12 +1,14 @@
 //! PKCS#12 password-based encryption and MAC (RFC 7292 appendix B and C), SHA-1 only.
 //!
 //! These legacy algorithms are what every KMS SDK loader accepts (Go's x/crypto/pkcs12 knows no
-//! other), so the client-key files use them. Derived keys live in `Zeroizing` buffers.
+//! other), so the client-key files use them. Derived keys live in `Zeroizing` buffers. The KDF is
+//! written here (no maintained crate implements RFC 7292 appendix B); SHA-1 and HMAC-SHA1 are
+//! aws-lc-rs's, the 3DES and RC2 CBC ciphers RustCrypto's (aws-lc-rs has no RC2).
 
+use aws_lc_rs::digest::{self, SHA1_FOR_LEGACY_USE_ONLY as SHA1};
+use aws_lc_rs::hmac::{self, HMAC_SHA1_FOR_LEGACY_USE_ONLY as HMAC_SHA1};
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
-use hmac::{Hmac, Mac};
-use sha1::{Digest, Sha1};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{oid, PkiError};
@@ -55,14 +57,18 @@ fn derive(bmp_password: &[u8], salt: &[u8], purpose: Purpose, iterations: u32, o
     push_blocks(&mut i, bmp_password);
 
     let mut out = Zeroizing::new(Vec::with_capacity(out_len + SHA1_LEN));
+    let mut a = [0u8; SHA1_LEN];
     while out.len() < out_len {
-        let mut a = Sha1::new().chain_update(d).chain_update(i.as_slice()).finalize();
+        let mut ctx = digest::Context::new(&SHA1);
+        ctx.update(&d);
+        ctx.update(&i);
+        a.copy_from_slice(ctx.finish().as_ref());
         for _ in 1..iterations {
-            a = Sha1::digest(a);
+            let next = digest::digest(&SHA1, &a);
+            a.copy_from_slice(next.as_ref());
         }
         out.extend_from_slice(&a);
         if out.len() >= out_len {
-            a.as_mut_slice().zeroize();
             break;
         }
         // I_j = (I_j + B + 1) mod 2^(8v), where B is A repeated to v bytes.
@@ -75,8 +81,8 @@ fn derive(bmp_password: &[u8], salt: &[u8], purpose: Purpose, iterations: u32, o
                 carry = sum >> 8;
             }
         }
-        a.as_mut_slice().zeroize();
     }
+    a.zeroize();
     out.truncate(out_len);
     out
 }
@@ -171,15 +177,13 @@ impl Scheme {
 }
 
 /// HMAC-SHA1 keyed by the KDF with purpose 3 (the PFX MacData).
-fn mac(password: &str, salt: &[u8], iterations: u32) -> Result<Hmac<Sha1>, PkiError> {
+fn mac_key(password: &str, salt: &[u8], iterations: u32) -> hmac::Key {
     let key = derive(&bmp_password(password), salt, Purpose::Mac, iterations, SHA1_LEN);
-    <Hmac<Sha1> as Mac>::new_from_slice(&key).map_err(|_| PkiError::Crypto("HMAC setup"))
+    hmac::Key::new(HMAC_SHA1, &key)
 }
 
-pub(crate) fn mac_sha1(password: &str, salt: &[u8], iterations: u32, data: &[u8]) -> Result<Vec<u8>, PkiError> {
-    let mut m = mac(password, salt, iterations)?;
-    m.update(data);
-    Ok(m.finalize().into_bytes().to_vec())
+pub(crate) fn mac_sha1(password: &str, salt: &[u8], iterations: u32, data: &[u8]) -> Vec<u8> {
+    hmac::sign(&mac_key(password, salt, iterations), data).as_ref().to_vec()
 }
 
 /// Constant-time check of the PFX MAC.
@@ -190,9 +194,7 @@ pub(crate) fn verify_mac_sha1(
     data: &[u8],
     expected: &[u8],
 ) -> Result<(), PkiError> {
-    let mut m = mac(password, salt, iterations)?;
-    m.update(data);
-    m.verify_slice(expected).map_err(|_| PkiError::MacVerifyFailure)
+    hmac::verify(&mac_key(password, salt, iterations), data, expected).map_err(|_| PkiError::MacVerifyFailure)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! PKCS#12 (RFC 7292) in the layout the KMS console hands out, and a reader for it.
 //!
-//! Layout written (and required by the SDK loaders, see `alibaba-kms-aap.md` 1.5):
+//! Written by hand because no crate writes this legacy layout, which is the one the SDK loaders
+//! require (docs/protocol.md, "Client keys", PKCS#12 layout): the RC2-40 certificate bag first, the
+//! 3DES key bag second, no friendlyName. Layout:
 //!
 //! ```text
 //! PFX v3
@@ -11,13 +13,13 @@
 //! ```
 //!
 //! Go's x/crypto/pkcs12 `ToPEM` returns the bags in file order and the Go SDK takes `blocks[1]` as
-//! the key and `blocks[0]` as the certificate, so the order is part of the contract. Go also rejects
+//! the key and `blocks[0]` as the certificate (`GetPrivatePemFromPk12` in `openapi-util/client.go`,
+//! <https://github.com/aliyun/alibabacloud-dkms-gcs-go-sdk>), so the order is part of the contract. Go also rejects
 //! attributes other than friendlyName/localKeyID, and knows no PBES2/AES, hence the legacy PBEs.
 //!
 //! The MAC iteration count is 2048 (the official sample uses 1): OpenSSL (pyOpenSSL), Go and
 //! Java all read the count from the file, and 2048 is OpenSSL's own default.
 
-use sha1::{Digest, Sha1};
 use zeroize::Zeroizing;
 
 use super::der::{self, Reader};
@@ -53,8 +55,8 @@ fn safe_bag(bag_id: &[u64], value: &[u8], attributes: &[u8]) -> Vec<u8> {
 
 /// Writes a PKCS#12 holding one certificate and its PKCS#8 private key, protected by `password`.
 pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result<Vec<u8>, PkiError> {
-    let local_key_id: [u8; 20] = Sha1::digest(certificate_der).into();
-    let attributes = local_key_id_attributes(&local_key_id);
+    let local_key_id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, certificate_der);
+    let attributes = local_key_id_attributes(local_key_id.as_ref());
 
     // (1) the certificate bag, in an RC2-40 encryptedData
     let cert_bag_value =
@@ -83,7 +85,7 @@ pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result
 
     let auth_safe = der::sequence(&[&cert_info, &key_info]);
     let mac_salt = salt()?;
-    let mac = pbe::mac_sha1(password, &mac_salt, MAC_ITERATIONS, &auth_safe)?;
+    let mac = pbe::mac_sha1(password, &mac_salt, MAC_ITERATIONS, &auth_safe);
     let mac_data = der::sequence(&[
         &der::sequence(&[&der::algorithm(oid::SHA1, Some(&der::null())), &der::octet_string(&mac)]),
         &der::octet_string(&mac_salt),
@@ -102,7 +104,7 @@ pub fn write(certificate_der: &[u8], pkcs8_der: &[u8], password: &str) -> Result
 #[doc(hidden)]
 pub fn fuzz_pfx_with_valid_mac(auth_safe: &[u8], password: &str) -> Result<Vec<u8>, PkiError> {
     let mac_salt = [0x5a; SALT_LEN];
-    let mac = pbe::mac_sha1(password, &mac_salt, 1, auth_safe)?;
+    let mac = pbe::mac_sha1(password, &mac_salt, 1, auth_safe);
     let mac_data = der::sequence(&[
         &der::sequence(&[&der::algorithm(oid::SHA1, Some(&der::null())), &der::octet_string(&mac)]),
         &der::octet_string(&mac_salt),

@@ -1,82 +1,99 @@
-//! X.509 v3 certificate building (RFC 5280), signed with aws-lc-rs keys.
+//! X.509 certificates: built and signed by rcgen over aws-lc-rs keys; read back with yasna.
+//!
+//! What is still written here, and why:
+//! - [`Key`]: an rcgen key pair whose PKCS#8 copy is wiped on drop (rcgen only implements `Zeroize`).
+//! - [`validity`]: the window checks rcgen leaves to the caller (it would panic on years past 9999).
+//! - [`CertFields`]: the three fields aapkit reads from a certificate — the SubjectPublicKeyInfo,
+//!   and, to reload the CA, its subject and subjectKeyIdentifier. They are read with yasna, the
+//!   ASN.1 crate rcgen already brings in; x509-parser would read them too but adds a dozen crates
+//!   (nom, asn1-rs, der-parser, oid-registry, ...) for three fields.
 
-use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _, RsaKeyPair, RSA_PKCS1_SHA256};
-use sha1::{Digest, Sha1};
+use rcgen::{DistinguishedName, DnType, DnValue, KeyPair, PublicKeyData, SerialNumber, SignatureAlgorithm};
 use time::{OffsetDateTime, UtcOffset};
+use yasna::models::ObjectIdentifier;
+use yasna::tags::{TAG_PRINTABLESTRING, TAG_UTF8STRING};
+use yasna::{ASN1Error, ASN1ErrorKind, Tag};
+use zeroize::Zeroize as _;
 
-use super::der::{self, Reader};
-use super::{oid, PkiError};
+use super::PkiError;
 
-/// The key that signs a certificate.
-pub(crate) enum Signer<'a> {
-    Rsa(&'a RsaKeyPair),
-    Ecdsa(&'a EcdsaKeyPair),
+/// An rcgen key pair (aws-lc-rs underneath); its PKCS#8 copy is wiped when it is dropped.
+pub(crate) struct Key(KeyPair);
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
 }
 
-impl Signer<'_> {
-    /// The signature AlgorithmIdentifier: RSA carries NULL parameters, ECDSA none (RFC 5758).
-    fn algorithm(&self) -> Vec<u8> {
-        match self {
-            Self::Rsa(_) => der::algorithm(oid::SHA256_WITH_RSA, Some(&der::null())),
-            Self::Ecdsa(_) => der::algorithm(oid::ECDSA_WITH_SHA256, None),
+impl Key {
+    /// A new ECDSA P-256 key (CA and server certificates).
+    pub(crate) fn ecdsa_p256() -> Result<Self, PkiError> {
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map(Self)
+            .map_err(|_| PkiError::Crypto("ECDSA key generation"))
+    }
+
+    /// A new RSA-2048 key signing with PKCS#1 v1.5 SHA-256 (client keys).
+    pub(crate) fn rsa_2048() -> Result<Self, PkiError> {
+        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            .map(Self)
+            .map_err(|_| PkiError::Crypto("RSA key generation"))
+    }
+
+    /// Loads a PKCS#8 key for `alg`; `None` if it is not such a key.
+    pub(crate) fn from_pkcs8(pkcs8: &[u8], alg: &'static SignatureAlgorithm) -> Option<Self> {
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8);
+        KeyPair::from_pkcs8_der_and_sign_algo(&der, alg).ok().map(Self)
+    }
+
+    /// The private key, PKCS#8 DER.
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        self.0.serialized_der()
+    }
+
+    /// The SubjectPublicKeyInfo, DER.
+    pub(crate) fn spki(&self) -> Vec<u8> {
+        self.0.subject_public_key_info()
+    }
+}
+
+impl PublicKeyData for Key {
+    fn der_bytes(&self) -> &[u8] {
+        self.0.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.0.algorithm()
+    }
+}
+
+impl rcgen::SigningKey for Key {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.0.sign(msg)
+    }
+}
+
+/// The validity window in UTC, checked: NotAfter later than NotBefore, both within the years
+/// 1950 to 9999 (UTCTime through 2049, GeneralizedTime from 2050, RFC 5280 4.1.2.5).
+pub(crate) fn validity(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime), PkiError> {
+    if not_after <= not_before {
+        return Err(PkiError::InvalidArgument(format!(
+            "NotAfter ({not_after}) must be later than NotBefore ({not_before})"
+        )));
+    }
+    let utc = |t: OffsetDateTime| {
+        let t = t.to_offset(UtcOffset::UTC);
+        if (1950..=9999).contains(&t.year()) {
+            Ok(t)
+        } else {
+            Err(PkiError::InvalidArgument(format!("certificate time {t} is outside the years 1950 to 9999")))
         }
-    }
-
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PkiError> {
-        let rng = SystemRandom::new();
-        match self {
-            Self::Rsa(key) => {
-                let mut sig = vec![0u8; key.public_modulus_len()];
-                key.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| PkiError::Crypto("RSA signing"))?;
-                Ok(sig)
-            }
-            Self::Ecdsa(key) => {
-                key.sign(&rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| PkiError::Crypto("ECDSA signing"))
-            }
-        }
-    }
-
-    /// The SubjectPublicKeyInfo of the signing key.
-    pub(crate) fn spki(&self) -> Result<Vec<u8>, PkiError> {
-        let der: Result<PublicKeyX509Der<'static>, _> = match self {
-            Self::Rsa(key) => key.public_key().as_der(),
-            Self::Ecdsa(key) => key.public_key().as_der(),
-        };
-        der.map(|d| d.as_ref().to_vec()).map_err(|_| PkiError::Crypto("public key encoding"))
-    }
-}
-
-/// A distinguished name, one attribute per RDN, in the given order. Values use PrintableString
-/// when they fit (as the official client-key certificates do), else UTF8String.
-pub(crate) fn name(attributes: &[(&[u64], &str)]) -> Vec<u8> {
-    let rdns: Vec<Vec<u8>> = attributes
-        .iter()
-        .map(|(arcs, value)| {
-            let tag = if is_printable(value) { der::TAG_PRINTABLE_STRING } else { der::TAG_UTF8_STRING };
-            let atv = der::sequence(&[&der::oid(arcs), &der::tlv(tag, value.as_bytes())]);
-            der::set_of(vec![atv])
-        })
-        .collect();
-    der::sequence(&rdns.iter().map(Vec::as_slice).collect::<Vec<_>>())
-}
-
-/// X.680 PrintableString alphabet.
-fn is_printable(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
-}
-
-/// UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5); whole seconds, UTC.
-pub(crate) fn time(t: OffsetDateTime) -> Result<Vec<u8>, PkiError> {
-    let t = t.to_offset(UtcOffset::UTC);
-    let year = t.year();
-    let rest = format!("{:02}{:02}{:02}{:02}{:02}Z", u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
-    match year {
-        1950..=2049 => Ok(der::tlv(der::TAG_UTC_TIME, format!("{:02}{rest}", year % 100).as_bytes())),
-        2050..=9999 => Ok(der::tlv(der::TAG_GENERALIZED_TIME, format!("{year:04}{rest}").as_bytes())),
-        _ => Err(PkiError::InvalidArgument(format!("certificate time {t} is outside the years 1950 to 9999"))),
-    }
+    };
+    Ok((utc(not_before)?, utc(not_after)?))
 }
 
 /// `t` plus whole calendar years (29 February becomes 28 February in a common year).
@@ -87,91 +104,127 @@ pub(crate) fn add_years(t: OffsetDateTime, years: i32) -> Result<OffsetDateTime,
         .map_err(|_| PkiError::InvalidArgument(format!("{t} plus {years} years is out of range")))
 }
 
-/// One Extension.
-pub(crate) fn extension(arcs: &[u64], critical: bool, value: &[u8]) -> Vec<u8> {
-    let id = der::oid(arcs);
-    let value = der::octet_string(value);
-    if critical {
-        der::sequence(&[&id, &der::boolean(true), &value])
-    } else {
-        der::sequence(&[&id, &value])
-    }
-}
-
 /// A 16-byte positive serial number with the top byte's second bit set, so the DER INTEGER is
 /// always exactly 16 content bytes (126 random bits).
-pub(crate) fn random_serial() -> Result<[u8; 16], PkiError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut serial = [0u8; 16];
     aws_lc_rs::rand::fill(&mut serial).map_err(|_| PkiError::Crypto("random serial"))?;
     serial[0] = (serial[0] & 0x7f) | 0x40;
-    Ok(serial)
+    Ok(SerialNumber::from_slice(&serial))
 }
 
-/// Key identifier per RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits.
-pub(crate) fn key_identifier(spki: &[u8]) -> Result<[u8; 20], PkiError> {
-    let mut r = Reader::new(spki, "SubjectPublicKeyInfo");
-    let mut s = r.sequence("SubjectPublicKeyInfo")?;
-    s.sequence("SubjectPublicKeyInfo algorithm")?;
-    let bits = s.read(der::TAG_BIT_STRING)?;
-    let key = bits.get(1..).unwrap_or_default();
-    Ok(Sha1::digest(key).into())
-}
-
-/// The fields of a TBSCertificate that vary between our certificates.
-pub(crate) struct Tbs<'a> {
-    pub serial: &'a [u8],
-    pub issuer: &'a [u8],
-    pub subject: &'a [u8],
-    pub not_before: OffsetDateTime,
-    pub not_after: OffsetDateTime,
-    pub spki: &'a [u8],
-    pub extensions: Vec<Vec<u8>>,
-}
-
-/// Builds and signs a v3 certificate; returns its DER.
-pub(crate) fn build(tbs: &Tbs<'_>, signer: &Signer<'_>) -> Result<Vec<u8>, PkiError> {
-    if tbs.not_after <= tbs.not_before {
-        return Err(PkiError::InvalidArgument(format!(
-            "NotAfter ({}) must be later than NotBefore ({})",
-            tbs.not_after, tbs.not_before
-        )));
+/// A distinguished name, one attribute per RDN, in the given order. Values are PrintableString
+/// when they fit (as the official client-key certificates have them), else UTF8String.
+pub(crate) fn name(attributes: &[(DnType, &str)]) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    for (ty, value) in attributes {
+        let value = match rcgen::string::PrintableString::try_from(*value) {
+            Ok(printable) => DnValue::PrintableString(printable),
+            Err(_) => DnValue::Utf8String((*value).to_owned()),
+        };
+        dn.push(ty.clone(), value);
     }
-    let algorithm = signer.algorithm();
-    let extensions: Vec<&[u8]> = tbs.extensions.iter().map(Vec::as_slice).collect();
-    let body = der::sequence(&[
-        &der::explicit(0, &der::small_integer(2)),
-        &der::unsigned_integer(tbs.serial),
-        &algorithm,
-        tbs.issuer,
-        &der::sequence(&[&time(tbs.not_before)?, &time(tbs.not_after)?]),
-        tbs.subject,
-        tbs.spki,
-        &der::explicit(3, &der::sequence(&extensions)),
-    ]);
-    let signature = signer.sign(&body)?;
-    Ok(der::sequence(&[&body, &algorithm, &der::bit_string(&signature)]))
+    dn
 }
 
-/// The parts of a certificate the CA reload and the tests need.
-pub(crate) struct CertParts<'a> {
-    pub subject: &'a [u8],
-    pub spki: &'a [u8],
+const OID_SUBJECT_KEY_ID: &[u64] = &[2, 5, 29, 14];
+
+/// What aapkit reads from a certificate.
+pub(crate) struct CertFields {
+    /// The subject Name, DER.
+    pub subject: Vec<u8>,
+    /// The SubjectPublicKeyInfo, DER.
+    pub spki: Vec<u8>,
+    /// The subjectKeyIdentifier extension's key identifier, if present.
+    pub key_id: Option<Vec<u8>>,
 }
 
-/// Splits a certificate just enough to find its subject and public key (encodings included).
-pub(crate) fn parse(cert: &[u8]) -> Result<CertParts<'_>, PkiError> {
-    let mut outer = Reader::new(cert, "certificate");
-    let mut c = outer.sequence("certificate")?;
-    outer.finish()?;
-    let mut tbs = c.sequence("TBSCertificate")?;
-    if tbs.peek_tag() == Some(der::context_constructed(0)) {
-        tbs.read_any()?; // version
+fn malformed(what: &str) -> impl Fn(ASN1Error) -> PkiError + '_ {
+    move |e| PkiError::Malformed(format!("{what}: {e}"))
+}
+
+/// Reads a DER certificate far enough for [`CertFields`] (the signature is not checked).
+pub(crate) fn read(cert: &[u8]) -> Result<CertFields, PkiError> {
+    yasna::parse_der(cert, |r| {
+        r.read_sequence(|r| {
+            let fields = r.next().read_sequence(|tbs| {
+                tbs.read_optional(|r| r.read_tagged(Tag::context(0), |r| r.read_u8()))?; // version
+                tbs.next().read_der()?; // serialNumber
+                tbs.next().read_der()?; // signature
+                tbs.next().read_der()?; // issuer
+                tbs.next().read_der()?; // validity
+                let subject = tbs.next().read_der()?;
+                let spki = tbs.next().read_der()?;
+                for n in [1, 2] {
+                    // issuerUniqueID [1], subjectUniqueID [2]: skipped
+                    tbs.read_optional(|r| match r.lookahead_tag()? {
+                        tag if tag == Tag::context(n) => r.read_der().map(drop),
+                        _ => Err(ASN1Error::new(ASN1ErrorKind::Invalid)),
+                    })?;
+                }
+                let key_id = tbs.read_optional(|r| r.read_tagged(Tag::context(3), read_subject_key_id))?.flatten();
+                Ok(CertFields { subject, spki, key_id })
+            })?;
+            r.next().read_der()?; // signatureAlgorithm
+            r.next().read_der()?; // signatureValue
+            Ok(fields)
+        })
+    })
+    .map_err(malformed("certificate"))
+}
+
+/// The key identifier in a certificate's Extensions, if it has a subjectKeyIdentifier.
+fn read_subject_key_id(r: yasna::BERReader<'_, '_>) -> Result<Option<Vec<u8>>, ASN1Error> {
+    let mut key_id = None;
+    r.read_sequence_of(|r| {
+        r.read_sequence(|ext| {
+            let id = ext.next().read_oid()?;
+            ext.read_optional(|r| r.read_bool())?; // critical
+            let value = ext.next().read_bytes()?;
+            if id == ObjectIdentifier::from_slice(OID_SUBJECT_KEY_ID) {
+                key_id = Some(yasna::parse_der(&value, |r| r.read_bytes())?);
+            }
+            Ok(())
+        })
+    })?;
+    Ok(key_id)
+}
+
+/// An rcgen Name from a Name's DER, so that a reloaded CA signs with its issuer name as written.
+/// Only what [`name`] writes is accepted: one attribute per RDN, each type once,
+/// PrintableString or UTF8String values.
+pub(crate) fn read_name(der: &[u8]) -> Result<DistinguishedName, PkiError> {
+    let attributes = yasna::parse_der(der, |r| {
+        r.collect_sequence_of(|r| {
+            let mut rdn = r.collect_set_of(|r| {
+                r.read_sequence(|atv| {
+                    let ty = atv.next().read_oid()?;
+                    let value = atv.next();
+                    let value = match value.lookahead_tag()? {
+                        TAG_PRINTABLESTRING => {
+                            let s = value.read_printable_string()?;
+                            DnValue::PrintableString(s.try_into().map_err(|_| ASN1Error::new(ASN1ErrorKind::Invalid))?)
+                        }
+                        TAG_UTF8STRING => DnValue::Utf8String(value.read_utf8string()?),
+                        _ => return Err(ASN1Error::new(ASN1ErrorKind::Invalid)),
+                    };
+                    Ok((DnType::from_oid(ty.components()), value))
+                })
+            })?;
+            match (rdn.pop(), rdn.is_empty()) {
+                (Some(atv), true) => Ok(atv),
+                _ => Err(ASN1Error::new(ASN1ErrorKind::Invalid)),
+            }
+        })
+    })
+    .map_err(malformed("certificate subject"))?;
+    let count = attributes.len();
+    let mut dn = DistinguishedName::new();
+    for (ty, value) in attributes {
+        dn.push(ty, value);
     }
-    tbs.read(der::TAG_INTEGER)?; // serial
-    tbs.sequence("signature algorithm")?;
-    tbs.sequence("issuer")?;
-    tbs.sequence("validity")?;
-    let (_, _, subject) = tbs.read_any()?;
-    let (_, _, spki) = tbs.read_any()?;
-    Ok(CertParts { subject, spki })
+    if dn.iter().count() != count {
+        return Err(PkiError::Unsupported("certificate subject with a repeated attribute type".into()));
+    }
+    Ok(dn)
 }
