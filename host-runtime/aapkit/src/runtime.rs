@@ -118,16 +118,13 @@ pub fn make_enforcer(kind: EnforcerKind, filter_wasm: Option<&std::path::Path>) 
             let path =
                 filter_wasm.ok_or_else(|| anyhow!("no filter module: pass --filter-wasm or set AAPKIT_FILTER_WASM"))?;
             let bytes = std::fs::read(path).with_context(|| format!("reading the filter module {}", path.display()))?;
-            let host = proxy_wasm_host::FilterHost::new(
-                &bytes,
-                proxy_wasm_host::FilterHostConfig {
-                    foreign_functions: crate::server::foreign::functions(true),
-                    perf_map: perf_map_requested(),
-                    ..proxy_wasm_host::FilterHostConfig::default()
-                },
-            )
-            .map_err(|e| anyhow!("loading the filter module {}: {e}", path.display()))?;
-            Ok(Arc::new(host))
+            let config = proxy_wasm_host::FilterHostConfig {
+                perf_map: perf_map_requested(),
+                ..crate::server::filter_enforcer::host_config(true)
+            };
+            let enforcer = crate::server::filter_enforcer::FilterEnforcer::new(&bytes, config)
+                .map_err(|e| anyhow!("loading the filter module {}: {e}", path.display()))?;
+            Ok(Arc::new(enforcer))
         }
     }
 }
@@ -145,7 +142,9 @@ pub fn assemble(
     let store = Arc::new(Store::open(&opts.data_dir).context("opening the store")?);
     let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref())?;
     let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(|e| match e {
-        ReloadError::Rejected(errs) => anyhow!("the policy bundle does not compile:\n  {}", errs.join("\n  ")),
+        ReloadError::Rejected(errs) => {
+            anyhow!("the policy bundle does not compile:\n  {}", errs.messages().join("\n  "))
+        }
         other => anyhow!("loading the configuration: {other}"),
     })?;
     let generation = first.generation;
