@@ -272,6 +272,7 @@ fn check_filter(outcome: &FilterOutcome, native: &DecisionReport, req: &AccessRe
                 assert!(!headers.iter().any(|(_, v)| v.contains(value.as_str())), "{ctx}: {name} leaked in a header");
             }
         }
+        FilterOutcome::Failed(why) => panic!("{ctx}: the host failed ({why}); natively: {native:#?}"),
     }
 }
 
@@ -284,11 +285,7 @@ fn fixtures_decide_the_same_natively_and_in_the_filter() {
     let hosts: Vec<(bool, FilterHost)> = [true, false]
         .into_iter()
         .map(|offload| {
-            let cfg = FilterHostConfig {
-                foreign_functions: aapkit_host::server::foreign::functions(offload),
-                max_vms: 1,
-                ..FilterHostConfig::default()
-            };
+            let cfg = FilterHostConfig { max_vms: 1, ..aapkit_host::server::filter_enforcer::host_config(offload) };
             (offload, FilterHost::new(&wasm, cfg).unwrap())
         })
         .collect();
@@ -321,7 +318,7 @@ fn fixtures_decide_the_same_natively_and_in_the_filter() {
         for (scope, cases) in by_scope {
             let config = filter_bundle(&bundle_json, &public_pem, scope.as_deref());
             for (offload, host) in &hosts {
-                host.configure(&config)
+                host.configure(config.as_bytes())
                     .unwrap_or_else(|e| panic!("{file} (scope {scope:?}): the filter refused the bundle: {e:?}"));
                 for c in &cases {
                     let ctx = format!("{file} / {} (offload {offload})", c.name);
@@ -335,7 +332,7 @@ fn fixtures_decide_the_same_natively_and_in_the_filter() {
                         body: &body,
                         source_address: &source,
                         now_nanos: Some(u64::try_from(now).unwrap() * 1_000_000_000),
-                        trailers: &[],
+                        ..FilterRequest::default()
                     });
                     check_filter(&outcome, &native, &c.request, &ctx);
                     through_filter += 1;

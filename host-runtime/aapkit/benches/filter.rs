@@ -7,7 +7,7 @@
 //!   above is the filter's overhead on the decision path.
 //! - `native/authorize+pure-rust` and `wasm/filter+pure-rust`: the same with the pure-Rust RSA
 //!   verifier, natively and inside wasm.
-//! - `enforcer/native` and `enforcer/wasm`: the gateway's per-request call (`Enforcer::check`),
+//! - `enforcer/native` and `enforcer/wasm`: the gateway's per-request call (`Enforcer::check_with`),
 //!   header copies and the audited `Caller` included; their ratio is the wasm overhead per request.
 //!   `enforcer/wasm-fuel`: the same with fuel metering instead of epoch deadlines.
 //! - `native/rsa-verify-pure-rust` and `native/rsa-verify-aws-lc`: RSA alone.
@@ -22,6 +22,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 
+use aapkit_host::server::filter_enforcer::{host_config, FilterEnforcer};
 use aapkit_host::server::native::NativeEnforcer;
 use aapkit_host::server::{EnforceOutcome, EnforceRequest, Enforcer};
 use aapkit_kms::native_rsa::NativeVerifier;
@@ -65,18 +66,21 @@ fn bench(c: &mut Criterion) {
 
     let wasm = filter_wasm();
     let make = |offload: bool| {
-        let cfg = FilterHostConfig {
-            foreign_functions: aapkit_host::server::foreign::functions(offload),
-            ..FilterHostConfig::default()
-        };
-        let host = FilterHost::new(&wasm, cfg).unwrap();
-        host.configure(&bundle_json).unwrap();
+        let host = FilterHost::new(&wasm, host_config(offload)).unwrap();
+        host.configure(bundle_json.as_bytes()).unwrap();
         host
     };
     let offload = make(true);
     let pure = make(false);
     let now_nanos = Some(u64::try_from(now).unwrap() * 1_000_000_000);
-    let req = FilterRequest { headers: &headers, body: &body, source_address: source, now_nanos, trailers: &[] };
+    let req = FilterRequest {
+        headers: &headers,
+        body: &body,
+        source_address: source,
+        now_nanos,
+        full_header_map: true,
+        ..FilterRequest::default()
+    };
     for h in [&offload, &pure] {
         assert!(matches!(h.run_request(&req), FilterOutcome::Continue { .. }), "the filter must allow the vector");
     }
@@ -100,7 +104,9 @@ fn bench(c: &mut Criterion) {
     // What the gateway calls per request: the `Enforcer` trait, wasm against native, from the
     // header list the server builds to the `Caller` it audits.
     let native = NativeEnforcer::new();
-    native.configure(&bundle_json).unwrap();
+    let native_policy = native.prepare(&bundle_json).unwrap();
+    let wasm_enforcer = FilterEnforcer::new(&wasm, host_config(true)).unwrap();
+    let wasm_policy = wasm_enforcer.prepare(&bundle_json).unwrap();
     let lower: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
     let enforce = EnforceRequest {
         headers: &lower,
@@ -109,19 +115,19 @@ fn bench(c: &mut Criterion) {
         now,
         request_id: "bench-request-id",
     };
-    for e in [&native as &dyn Enforcer, &offload] {
-        assert!(matches!(e.check(&enforce), EnforceOutcome::Allow(_)), "{} must allow the vector", e.kind());
+    for (e, policy) in [(&native as &dyn Enforcer, &native_policy), (&wasm_enforcer as &dyn Enforcer, &wasm_policy)] {
+        let allowed = matches!(e.check_with(policy, &enforce), EnforceOutcome::Allow(_));
+        assert!(allowed, "{} must allow the vector", e.kind());
     }
     // The same filter host with fuel metering instead of epoch deadlines.
     let fuel =
-        FilterHost::new(&wasm, FilterHostConfig { limit: GuestLimit::DEFAULT_FUEL, ..FilterHostConfig::default() })
-            .unwrap();
-    fuel.configure(&bundle_json).unwrap();
-    assert!(matches!(Enforcer::check(&fuel, &enforce), EnforceOutcome::Allow(_)));
+        FilterEnforcer::new(&wasm, FilterHostConfig { limit: GuestLimit::DEFAULT_FUEL, ..host_config(false) }).unwrap();
+    let fuel_policy = fuel.prepare(&bundle_json).unwrap();
+    assert!(matches!(fuel.check_with(&fuel_policy, &enforce), EnforceOutcome::Allow(_)));
     let mut g = c.benchmark_group("enforcer");
-    g.bench_function("native", |b| b.iter(|| native.check(&enforce)));
-    g.bench_function("wasm", |b| b.iter(|| Enforcer::check(&offload, &enforce)));
-    g.bench_function("wasm-fuel", |b| b.iter(|| Enforcer::check(&fuel, &enforce)));
+    g.bench_function("native", |b| b.iter(|| native.check_with(&native_policy, &enforce)));
+    g.bench_function("wasm", |b| b.iter(|| wasm_enforcer.check_with(&wasm_policy, &enforce)));
+    g.bench_function("wasm-fuel", |b| b.iter(|| fuel.check_with(&fuel_policy, &enforce)));
     g.finish();
 
     let key = compiled.client_key_public_key("key_for_unit_test").unwrap();

@@ -150,16 +150,13 @@ pub fn make_enforcer(
             let path = filter_wasm.ok_or(ServeError::NoFilterModule)?;
             let bytes =
                 std::fs::read(path).map_err(|source| ServeError::ReadFilterModule { path: path.to_owned(), source })?;
-            let host = proxy_wasm_host::FilterHost::new(
-                &bytes,
-                proxy_wasm_host::FilterHostConfig {
-                    foreign_functions: crate::server::foreign::functions(true),
-                    perf_map: wasm_perf_map,
-                    ..proxy_wasm_host::FilterHostConfig::default()
-                },
-            )
-            .map_err(|source| ServeError::LoadFilterModule { path: path.to_owned(), source })?;
-            Ok(Arc::new(host))
+            let config = proxy_wasm_host::FilterHostConfig {
+                perf_map: wasm_perf_map,
+                ..crate::server::filter_enforcer::host_config(true)
+            };
+            let enforcer = crate::server::filter_enforcer::FilterEnforcer::new(&bytes, config)
+                .map_err(|source| ServeError::LoadFilterModule { path: path.to_owned(), source })?;
+            Ok(Arc::new(enforcer))
         }
     }
 }

@@ -5,16 +5,18 @@
 //! Inputs are structured, mostly valid Instance API requests: the fuzzer picks the operation, the
 //! resource, extra protobuf, header edits before signing, whether to sign (a real RSA signature
 //! with the test key), header and body edits after signing, and the source address.
-//! Properties: the host never panics; every outcome is either `Continue` — only ever for a request
-//! that carries the test key's valid signature, with the filter's `x-aapkit-client-key` naming it —
-//! or a `LocalResponse` whose body is a protobuf `Error` with a known KMS code and that code's
-//! HTTP status (the host's own failures are 500 InternalFailure; a body over 3 MB is a bare 413).
+//! Properties: the host never panics; every outcome (host failures answered as the gateway answers
+//! them, `filter_enforcer::fail_closed`: 500 InternalFailure) is either `Continue` — only ever for a
+//! request that carries the test key's valid signature, with the filter's `x-aapkit-client-key`
+//! naming it — or a `LocalResponse` whose body is a protobuf `Error` with a known KMS code and that
+//! code's HTTP status (a body over 3 MB is a bare 413).
 #![no_main]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use aapkit_kms::proto;
+use aapkit_host::server::filter_enforcer::{fail_closed, host_config};
 use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 use arbitrary::Arbitrary;
 use aws_lc_rs::rand::SystemRandom;
@@ -64,9 +66,10 @@ fn fixture() -> &'static Fixture {
             keys.push(serde_json::json!({"ClientKeyId": TEST_KEY_ID, "AapName": "app", "PublicKeyData": PUBLIC,
                 "NotBefore": "2020-01-01T00:00:00Z", "NotAfter": "2040-01-01T00:00:00Z"}));
         }
-        let config = FilterHostConfig { max_vms: 1, ..FilterHostConfig::default() };
+        // aapkit's settings, without the verify_signature offload (as before the host split).
+        let config = FilterHostConfig { max_vms: 1, ..host_config(false) };
         let host = FilterHost::new(&wasm, config).unwrap_or_else(|e| panic!("filter host: {e}"));
-        host.configure(&b.to_string()).unwrap_or_else(|e| panic!("bundle: {e:?}"));
+        host.configure(b.to_string().as_bytes()).unwrap_or_else(|e| panic!("bundle: {e:?}"));
         let b64: String = PRIVATE.lines().filter(|l| !l.starts_with("-----")).collect();
         let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap_or_default();
         let key = RsaKeyPair::from_pkcs8(&der).unwrap_or_else(|e| panic!("test key: {e}"));
@@ -235,8 +238,9 @@ fuzz_target!(init: {
         source_address: &source,
         now_nanos: Some(NOW as u64 * 1_000_000_000),
         trailers: &trailers,
+        ..FilterRequest::default()
     };
-    match f.host.run_request(&req) {
+    match fail_closed(f.host.run_request(&req), "") {
         FilterOutcome::Continue { added_headers, .. } => {
             assert!(input.sign, "Continue for a request without a valid signature: {headers:?}");
             let named = added_headers.iter().find(|(k, _)| k == "x-aapkit-client-key").map(|(_, v)| v.as_str());
@@ -252,5 +256,6 @@ fuzz_target!(init: {
             assert_eq!(err.status_code, i32::from(status), "Error.StatusCode");
             assert!(!err.error_message.is_empty() || code == ErrorCode::InternalFailure, "{code:?} without a message");
         }
+        FilterOutcome::Failed(why) => unreachable!("fail_closed answers every failure: {why}"),
     }
 });

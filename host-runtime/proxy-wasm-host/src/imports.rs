@@ -3,15 +3,16 @@
 //! Each returns a `proxy_status_t`; results go through guest pointers. A bad pointer or a malformed
 //! argument is a status for that call (the guest decides what to do with it); only a trap inside
 //! the guest's own allocator propagates as a trap. Functions this host does not offer (shared
-//! data and queues, HTTP/gRPC callouts, properties writes) return UNIMPLEMENTED.
+//! data and queues, HTTP/gRPC callouts, `proxy_get_status`) return UNIMPLEMENTED; the README has
+//! the full table.
 
 use std::sync::atomic::Ordering;
 
 use wasmtime::{Caller, Linker};
 
-use super::abi::{self, buffer, map, status, stream, LogLevel};
-use super::state::{HostState, LocalResponse};
-use super::Hostcall;
+use crate::abi::{self, buffer, map, status, stream, LogLevel};
+use crate::config::Hostcall;
+use crate::state::{HostState, LocalResponse, RequestState, MAX_CAPTURED_LINES};
 
 type C<'a> = Caller<'a, HostState>;
 type R = wasmtime::Result<i32>;
@@ -53,7 +54,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     linker.func_wrap(ENV, "proxy_set_effective_context", |_: C<'_>, _ctx: i32| -> R { Ok(status::OK) })?;
     linker.func_wrap(ENV, "proxy_done", |_: C<'_>| -> R { Ok(status::OK) })?;
 
-    // Metrics: accepted and dropped (the gateway keeps its own counters).
+    // Metrics: accepted and dropped (the embedder keeps its own counters).
     linker.func_wrap(
         ENV,
         "proxy_define_metric",
@@ -202,7 +203,7 @@ fn return_bytes(c: &mut C<'_>, data: &[u8], ret_ptr: i32, ret_len: i32) -> R {
 }
 
 /// Runs `f` on the current request, or answers NOT_FOUND outside a request.
-fn with_request(c: &mut C<'_>, f: impl FnOnce(&mut super::state::RequestState) -> i32) -> i32 {
+fn with_request(c: &mut C<'_>, f: impl FnOnce(&mut RequestState) -> i32) -> i32 {
     match c.data_mut().request.as_mut() {
         Some(req) => f(req),
         None => status::NOT_FOUND,
@@ -227,7 +228,7 @@ fn proxy_log(mut c: C<'_>, level: i32, ptr: i32, len: i32) -> R {
     if let Some(sink) = &c.data().shared.config.log_sink {
         sink(level, &msg);
     }
-    if let Some(logs) = c.data_mut().captured_logs.as_mut() {
+    if let Some(logs) = c.data_mut().captured_logs.as_mut().filter(|l| l.len() < MAX_CAPTURED_LINES) {
         logs.push((level, msg));
     }
     Ok(status::OK)
@@ -457,7 +458,7 @@ fn proxy_get_property(mut c: C<'_>, ptr: i32, len: i32, ret_ptr: i32, ret_len: i
 /// Records a property for the request's outcome (Envoy keeps it as filter state `wasm.<path>`).
 /// Only during a request; bounded in count and size, and UTF-8 (they are ids and messages).
 fn proxy_set_property(mut c: C<'_>, ptr: i32, len: i32, vptr: i32, vlen: i32) -> R {
-    use super::state::{MAX_PROPERTIES, MAX_PROPERTY_BYTES};
+    use crate::state::{MAX_PROPERTIES, MAX_PROPERTY_BYTES};
     let too_long = |n: i32| usize::try_from(n).map_or(true, |n| n > MAX_PROPERTY_BYTES);
     if too_long(len) || too_long(vlen) {
         return Ok(status::BAD_ARGUMENT);

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use wasmtime::{Memory, TypedFunc};
 
-use super::{abi::LogLevel, Shared};
+use crate::abi::LogLevel;
+use crate::host::Shared;
 
 /// The store data of one VM.
 pub(crate) struct HostState {
@@ -18,7 +19,8 @@ pub(crate) struct HostState {
     pub in_vm_start: bool,
     /// The request being filtered, if any.
     pub request: Option<RequestState>,
-    /// Log lines kept while configuring, to report why a bundle was rejected.
+    /// Log lines kept while configuring (at most [`MAX_CAPTURED_LINES`]), to report why a
+    /// configuration was rejected.
     pub captured_logs: Option<Vec<(LogLevel, String)>>,
     /// Metric ids handed out by `proxy_define_metric`.
     pub next_metric_id: u32,
@@ -66,6 +68,9 @@ pub(crate) struct RequestState {
     /// The filter called `proxy_close_stream(HTTP_REQUEST)`.
     pub closed: bool,
 }
+
+/// Log lines kept from one `proxy_on_configure`.
+pub(crate) const MAX_CAPTURED_LINES: usize = 1024;
 
 /// Bounds on what a filter can park in [`RequestState::properties`] per request.
 pub(crate) const MAX_PROPERTIES: usize = 8;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use wasmtime::{InstancePre, Store, TypedFunc};
 
-use super::abi::{action, LogLevel};
-use super::state::{HeaderList, HostState, RequestState};
-use super::Shared;
+use crate::abi::{action, LogLevel};
+use crate::host::Shared;
+use crate::state::{HeaderList, HostState, RequestState};
 
 const ROOT_CONTEXT_ID: i32 = 1;
 
@@ -104,31 +104,30 @@ impl Vm {
         Ok(Vm { store, exports, next_context_id: ROOT_CONTEXT_ID + 1, generation: 0 })
     }
 
-    /// Gives the root context a plugin configuration. `Ok(Err(logs))`: the filter refused it, with
-    /// what it logged at warning level or above.
-    pub(crate) fn configure(&mut self, bundle: Arc<[u8]>) -> Result<Result<(), Vec<String>>, VmFault> {
+    /// Gives the root context a plugin configuration. `Ok(Err(log))`: the filter refused it; `log`
+    /// is what it logged meanwhile.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn configure(
+        &mut self,
+        plugin_config: Arc<[u8]>,
+    ) -> Result<Result<(), Vec<(LogLevel, String)>>, VmFault> {
         let Some(on_configure) = &self.exports.on_configure else {
             return Err(VmFault("the module exports no proxy_on_configure".into()));
         };
-        let size = i32::try_from(bundle.len()).map_err(|_| VmFault("bundle too large".into()))?;
+        let size = i32::try_from(plugin_config.len()).map_err(|_| VmFault("plugin configuration too large".into()))?;
         let budget = self.store.data().shared.config.limit.configure_budget();
         set_budget(&mut self.store, budget)?;
         let data = self.store.data_mut();
-        data.plugin_config = Some(bundle);
+        data.plugin_config = Some(plugin_config);
         data.captured_logs = Some(Vec::new());
         let result = on_configure.call(&mut self.store, (ROOT_CONTEXT_ID, size));
         let data = self.store.data_mut();
         data.plugin_config = None;
-        let logs = data.captured_logs.take().unwrap_or_default();
+        let log = data.captured_logs.take().unwrap_or_default();
         if result? != 0 {
             return Ok(Ok(()));
         }
-        let mut errors: Vec<String> =
-            logs.into_iter().filter(|(level, _)| *level >= LogLevel::Warn).map(|(_, msg)| msg).collect();
-        if errors.is_empty() {
-            errors.push("the filter rejected the configuration (proxy_on_configure returned false)".into());
-        }
-        Ok(Err(errors))
+        Ok(Err(log))
     }
 
     /// The header list of this VM's last request, emptied, to fill for the next one.

@@ -1,15 +1,16 @@
 //! The few WASI (`wasi_snapshot_preview1`) imports a `wasm32-wasip1` filter links against.
 //!
 //! The filter has no files, no environment and no arguments: stdout/stderr go to the log sink,
-//! clocks read the host clock, `random_get` is the host's CSPRNG (std seeds `HashMap` with it) and
+//! clocks read the host clock, `random_get` is the embedder's random source or else the operating
+//! system's CSPRNG (std seeds `HashMap` with it) and
 //! `proc_exit` ends the VM with a trap. Any other WASI function the module imports answers
 //! `ENOSYS`; any other `env` function answers UNIMPLEMENTED (see [`stub_unknown_imports`]).
 
 use wasmtime::{Caller, ExternType, Linker, Module, Val, ValType};
 
-use super::abi::{status, LogLevel};
-use super::imports::{now_nanos, read_bytes};
-use super::state::HostState;
+use crate::abi::{status, LogLevel};
+use crate::imports::{now_nanos, read_bytes};
+use crate::state::HostState;
 
 const WASI: &str = "wasi_snapshot_preview1";
 const ERRNO_SUCCESS: i32 = 0;
@@ -104,7 +105,11 @@ fn random_get(mut c: C<'_>, ptr: i32, len: i32) -> R {
         return Ok(ERRNO_INVAL);
     }
     let mut buf = vec![0u8; len as usize];
-    if getrandom::fill(&mut buf).is_err() {
+    let filled = match &c.data().shared.config.random {
+        Some(random) => random(&mut buf),
+        None => getrandom::fill(&mut buf).is_ok(),
+    };
+    if !filled {
         return Ok(ERRNO_NOSYS);
     }
     Ok(write(&mut c, ptr, &buf))

@@ -63,7 +63,7 @@ pub fn authorized(
 #[derive(Clone)]
 pub enum PreparedPolicy {
     Native(Arc<policy_core::CompiledBundle>),
-    Wasm(proxy_wasm_host::PreparedBundle),
+    Wasm(proxy_wasm_host::PreparedConfig),
 }
 
 /// The audit form of a resource: `key/<id>`, `secret/<name>`, empty for none.
@@ -98,15 +98,34 @@ pub enum EnforceOutcome {
     },
 }
 
+/// Why an enforcer did not accept a bundle (whatever was in force stays in force).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigureError {
+    /// The bundle is invalid: every mistake, each naming its JSON path.
+    #[error("{0}")]
+    Rejected(policy_core::BundleErrors),
+    /// The enforcer could not judge the bundle (the filter VM failed, or the filter refused a
+    /// bundle policy-core accepts).
+    #[error("the enforcer could not check the bundle: {0}")]
+    Host(String),
+}
+
+impl ConfigureError {
+    /// One line per mistake.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ConfigureError::Rejected(errors) => errors.errors().iter().map(ToString::to_string).collect(),
+            ConfigureError::Host(message) => vec![message.clone()],
+        }
+    }
+}
+
 /// Something that turns a bundle into decisions.
 pub trait Enforcer: Send + Sync {
-    /// Replaces the policy bundle. On error the previous bundle stays in force and every message
-    /// names the JSON path at fault.
-    fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>>;
-    /// Validates and compiles a bundle without putting it in force anywhere.
-    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>>;
-    /// Decides under the bundle [`Enforcer::configure`] put in force.
-    fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// Validates and compiles a bundle without putting it in force anywhere: the server publishes
+    /// it with the key ring of the same generation ([`crate::server::snapshot`]).
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, ConfigureError>;
     /// Decides under `policy` (prepared by this enforcer; another's fails closed).
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
     /// A short name for logs and metrics (`wasm` or `native`).

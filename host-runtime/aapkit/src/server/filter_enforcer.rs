@@ -1,30 +1,60 @@
-//! The server's [`Enforcer`] over the filter host: the `wasm` enforcer.
-
-use crate::server::enforcer::{AuthenticatedCaller, PreparedPolicy};
-use crate::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
-
-use proxy_wasm_host::{FilterHost, FilterOutcome, FilterRequest, PreparedBundle};
+//! The server's [`Enforcer`] over the proxy-wasm host running aapkit's filter: the `wasm`
+//! enforcer. Everything aapkit-specific about the filter lives here, not in `proxy-wasm-host`:
+//! the `x-aapkit-*` headers it adds (stripped from clients' requests), the server's request id
+//! given as `x-request-id`, the properties a deny carries, the KMS `InternalFailure` answer when
+//! the host fails, and the typed bundle errors of a rejected bundle.
 
 use policy_core::gateway::deny_properties;
 use policy_core::gateway::upstream_headers as up;
+use proxy_wasm_host::{
+    FilterHost, FilterHostConfig, FilterHostError, FilterHostStats, FilterOutcome, FilterRequest, LogLevel,
+    PreparedConfig,
+};
 
-impl Enforcer for FilterHost {
-    fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
-        FilterHost::configure(self, bundle_json)
+use crate::server::enforcer::{AuthenticatedCaller, ConfigureError, PreparedPolicy};
+use crate::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
+
+/// The host settings aapkit's filter runs with: the `x-aapkit-*` headers only the filter may set
+/// are dropped from incoming requests, and `verify_signature` is offered when `offload` is true
+/// (otherwise the filter verifies in Wasm). The rest are the host's defaults.
+pub fn host_config(offload: bool) -> FilterHostConfig {
+    FilterHostConfig {
+        foreign_functions: crate::server::foreign::functions(offload),
+        strip_header_prefixes: vec![up::PREFIX.to_owned()],
+        ..FilterHostConfig::default()
+    }
+}
+
+/// The `wasm` enforcer: aapkit's filter in a [`FilterHost`].
+pub struct FilterEnforcer {
+    host: FilterHost,
+}
+
+impl FilterEnforcer {
+    /// Loads the filter module with `config` (start from [`host_config`]); the `x-aapkit-*`
+    /// prefix is stripped from requests whatever `config` says.
+    pub fn new(wasm: &[u8], mut config: FilterHostConfig) -> Result<FilterEnforcer, FilterHostError> {
+        if !config.strip_header_prefixes.iter().any(|p| p.eq_ignore_ascii_case(up::PREFIX)) {
+            config.strip_header_prefixes.push(up::PREFIX.to_owned());
+        }
+        Ok(FilterEnforcer { host: FilterHost::new(wasm, config)? })
     }
 
-    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>> {
-        FilterHost::prepare(self, bundle_json).map(PreparedPolicy::Wasm)
+    /// The host, for its counters and test hooks.
+    pub fn host(&self) -> &FilterHost {
+        &self.host
     }
+}
 
-    fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome {
-        check(self, None, req)
+impl Enforcer for FilterEnforcer {
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, ConfigureError> {
+        prepare(&self.host, bundle_json).map(PreparedPolicy::Wasm)
     }
 
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
         match policy {
-            PreparedPolicy::Wasm(bundle) => check(self, Some(bundle), req),
-            PreparedPolicy::Native(_) => deny(proxy_wasm_host::internal_failure(req.request_id)),
+            PreparedPolicy::Wasm(config) => check(&self.host, config, req),
+            PreparedPolicy::Native(_) => deny(internal_failure(req.request_id)),
         }
     }
 
@@ -32,18 +62,75 @@ impl Enforcer for FilterHost {
         "wasm"
     }
 
-    fn filter_stats(&self) -> Option<proxy_wasm_host::FilterHostStats> {
-        Some(self.stats())
+    fn filter_stats(&self) -> Option<FilterHostStats> {
+        Some(self.host.stats())
     }
 }
 
-fn check(host: &FilterHost, bundle: Option<&PreparedBundle>, req: &EnforceRequest<'_>) -> EnforceOutcome {
+/// Has the filter check `bundle_json`. A bundle it rejects is compiled again by policy-core
+/// natively for the typed errors: the filter runs the same `compile_bundle` and only logs each
+/// error as a line, so re-deriving them gives the same errors, with their structure, instead of
+/// parsing log text. Should policy-core accept what the filter refused (a filter built from
+/// another policy-core, or a refusal that is not about the bundle), the filter's error lines are
+/// reported as a host error.
+pub fn prepare(host: &FilterHost, bundle_json: &str) -> Result<PreparedConfig, ConfigureError> {
+    match host.prepare(bundle_json.as_bytes()) {
+        Ok(prepared) => Ok(prepared),
+        Err(rejected @ proxy_wasm_host::ConfigureError::Rejected { .. }) => {
+            match policy_core::compile_bundle(bundle_json) {
+                Err(errors) => Err(ConfigureError::Rejected(errors)),
+                Ok(_) => {
+                    let lines = rejected.messages(LogLevel::Warn);
+                    let said = if lines.is_empty() { "nothing".to_owned() } else { lines.join("; ") };
+                    Err(ConfigureError::Host(format!(
+                        "the filter refused a bundle policy-core accepts; it said: {said}"
+                    )))
+                }
+            }
+        }
+        Err(fault) => Err(ConfigureError::Host(fault.to_string())),
+    }
+}
+
+/// A request through the filter the way the gateway runs it: the server's request id as
+/// `x-request-id` (replacing any the client sent, so the filter's responses carry the server's
+/// id), and a host failure answered as aapkit answers any: [`internal_failure`].
+pub fn run(host: &FilterHost, config: &PreparedConfig, req: &EnforceRequest<'_>) -> FilterOutcome {
     let source = req.peer.to_string();
     let now_nanos = u64::try_from(req.now).ok().and_then(|s| s.checked_mul(1_000_000_000));
-    let filter_request =
-        FilterRequest { headers: req.headers, body: req.body, source_address: &source, now_nanos, trailers: &[] };
-    // The server's request id is the one in every response: the filter reads x-request-id.
-    match host.run_for_gateway(bundle, &filter_request, req.request_id) {
+    let set_headers = [("x-request-id", req.request_id)];
+    let filter_request = FilterRequest {
+        headers: req.headers,
+        body: req.body,
+        source_address: &source,
+        now_nanos,
+        set_headers: &set_headers,
+        ..FilterRequest::default()
+    };
+    fail_closed(host.run_request_with(config, &filter_request), req.request_id)
+}
+
+/// [`FilterOutcome::Failed`] becomes aapkit's answer to any failure on the request path:
+/// `InternalFailure` 500 with `request_id`. Other outcomes are returned as they are.
+pub fn fail_closed(outcome: FilterOutcome, request_id: &str) -> FilterOutcome {
+    match outcome {
+        FilterOutcome::Failed(_) => internal_failure(request_id),
+        decided => decided,
+    }
+}
+
+/// The response for any failure on the request path: `InternalFailure` 500.
+pub fn internal_failure(request_id: &str) -> FilterOutcome {
+    FilterOutcome::LocalResponse {
+        status: 500,
+        headers: vec![("content-type".into(), "application/x-protobuf".into())],
+        body: policy_core::wire::encode_error(500, "InternalFailure", "Internal Failure.", request_id),
+        properties: Vec::new(),
+    }
+}
+
+fn check(host: &FilterHost, config: &PreparedConfig, req: &EnforceRequest<'_>) -> EnforceOutcome {
+    match run(host, config, req) {
         FilterOutcome::Continue { added_headers, .. } => {
             let mut caller = Caller::default();
             let (mut resource, mut key_version, mut secret_key) = (String::new(), String::new(), String::new());
@@ -61,14 +148,14 @@ fn check(host: &FilterHost, bundle: Option<&PreparedBundle>, req: &EnforceReques
                     up::GENERATION => match value.parse::<u64>() {
                         Ok(g) => generation = Some(g),
                         // The filter always writes a number: anything else is not its allow.
-                        Err(_) => return deny(proxy_wasm_host::internal_failure(req.request_id)),
+                        Err(_) => return deny(internal_failure(req.request_id)),
                     },
                     _ => {}
                 }
             }
             if caller.client_key_id.is_empty() {
                 // An allow that names no caller is not one.
-                return deny(proxy_wasm_host::internal_failure(req.request_id));
+                return deny(internal_failure(req.request_id));
             }
             let api = req
                 .headers
@@ -105,7 +192,8 @@ fn deny(outcome: FilterOutcome) -> EnforceOutcome {
             };
             EnforceOutcome::Deny { status, headers, body, authenticated, detail }
         }
-        FilterOutcome::Continue { .. } => EnforceOutcome::Deny {
+        // `run` has turned failures into responses; an allow is not a deny.
+        FilterOutcome::Continue { .. } | FilterOutcome::Failed(_) => EnforceOutcome::Deny {
             status: 500,
             headers: Vec::new(),
             body: Vec::new(),

@@ -1,17 +1,15 @@
 //! The enforcer that calls policy-core natively (no wasm): the same decisions as the filter,
 //! used for `aapkit serve --enforcer native` and to measure the filter's overhead.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use policy_core::{authorize, compile_bundle, CompiledBundle, ErrorCode, HttpRequestView, PeerAddr};
 
-use super::enforcer::{Caller, EnforceOutcome, EnforceRequest, Enforcer, PreparedPolicy};
+use super::enforcer::{Caller, ConfigureError, EnforceOutcome, EnforceRequest, Enforcer, PreparedPolicy};
 use aapkit_kms::native_rsa::NativeVerifier;
 
 #[derive(Default)]
-pub struct NativeEnforcer {
-    bundle: RwLock<Option<Arc<CompiledBundle>>>,
-}
+pub struct NativeEnforcer {}
 
 impl NativeEnforcer {
     pub fn new() -> Self {
@@ -19,7 +17,7 @@ impl NativeEnforcer {
     }
 }
 
-/// The deny response for a request the gateway cannot decide (no bundle yet): fail closed.
+/// The deny response for a request the gateway cannot decide: fail closed.
 pub(crate) fn internal_failure(message: &str, request_id: &str) -> EnforceOutcome {
     let code = ErrorCode::InternalFailure;
     EnforceOutcome::Deny {
@@ -32,28 +30,8 @@ pub(crate) fn internal_failure(message: &str, request_id: &str) -> EnforceOutcom
 }
 
 impl Enforcer for NativeEnforcer {
-    fn configure(&self, bundle_json: &str) -> Result<(), Vec<String>> {
-        let compiled = compile(bundle_json)?;
-        match self.bundle.write() {
-            Ok(mut slot) => *slot = Some(compiled),
-            Err(poisoned) => *poisoned.into_inner() = Some(compiled),
-        }
-        Ok(())
-    }
-
-    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, Vec<String>> {
+    fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, ConfigureError> {
         compile(bundle_json).map(PreparedPolicy::Native)
-    }
-
-    fn check(&self, req: &EnforceRequest<'_>) -> EnforceOutcome {
-        let bundle = match self.bundle.read() {
-            Ok(slot) => slot.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        match bundle {
-            Some(bundle) => decide(&bundle, req),
-            None => internal_failure("The gateway has no policy bundle loaded yet.", req.request_id),
-        }
     }
 
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
@@ -68,10 +46,8 @@ impl Enforcer for NativeEnforcer {
     }
 }
 
-fn compile(bundle_json: &str) -> Result<Arc<CompiledBundle>, Vec<String>> {
-    compile_bundle(bundle_json)
-        .map(Arc::new)
-        .map_err(|errs| errs.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>())
+fn compile(bundle_json: &str) -> Result<Arc<CompiledBundle>, ConfigureError> {
+    compile_bundle(bundle_json).map(Arc::new).map_err(ConfigureError::Rejected)
 }
 
 fn decide(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use super::enforcer::{Enforcer, PreparedPolicy};
+use super::enforcer::{ConfigureError, Enforcer, PreparedPolicy};
 use aapkit_kms::IndexedKeyRing;
 use aapkit_store::{Store, StoreError};
 
@@ -48,8 +48,8 @@ pub enum ReloadError {
     Store(#[from] StoreError),
     #[error("encoding the policy bundle: {0}")]
     Export(#[from] serde_json::Error),
-    #[error("the policy bundle was rejected:\n  {}", .0.join("\n  "))]
-    Rejected(Vec<String>),
+    #[error("the policy bundle was rejected:\n  {}", .0.messages().join("\n  "))]
+    Rejected(ConfigureError),
 }
 
 /// Reads the key ring and the bundle for `scope` in one store transaction and has `enforcer`

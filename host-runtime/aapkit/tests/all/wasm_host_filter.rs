@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use aapkit_host::server::enforcer::ConfigureError;
+use aapkit_host::server::filter_enforcer::{self, fail_closed, FilterEnforcer};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
@@ -142,28 +144,29 @@ impl Req {
     }
 }
 
+/// aapkit's host settings (its `x-aapkit-*` headers stripped from requests, `verify_signature`
+/// offered when `offload`), two VMs.
 fn config(offload: bool) -> FilterHostConfig {
-    FilterHostConfig {
-        foreign_functions: aapkit_host::server::foreign::functions(offload),
-        max_vms: 2,
-        ..FilterHostConfig::default()
-    }
+    FilterHostConfig { max_vms: 2, ..filter_enforcer::host_config(offload) }
 }
 
 fn host_with(cfg: FilterHostConfig) -> FilterHost {
     let host = FilterHost::new(wasm(), cfg).unwrap();
-    host.configure(&bundle_json()).unwrap();
+    host.configure(bundle_json().as_bytes()).unwrap();
     host
 }
 
+/// A request through the filter, a host failure answered as aapkit answers it (`InternalFailure`).
 fn run(host: &FilterHost, headers: &[(String, String)], body: &[u8], source: &str, now: i64) -> FilterOutcome {
-    host.run_request(&FilterRequest {
+    let outcome = host.run_request(&FilterRequest {
         headers,
         body,
         source_address: source,
         now_nanos: Some(nanos(now)),
-        trailers: &[],
-    })
+        full_header_map: true,
+        ..FilterRequest::default()
+    });
+    fail_closed(outcome, "")
 }
 
 /// (status, ErrorCode, ErrorMessage, RequestId) of a deny.
@@ -178,7 +181,7 @@ fn denied(outcome: &FilterOutcome) -> (u16, String, String, String) {
             assert_eq!(e.status_code, i32::from(*status));
             (*status, e.error_code, e.error_message, e.request_id)
         }
-        FilterOutcome::Continue { .. } => panic!("expected a deny, got {outcome:?}"),
+        FilterOutcome::Continue { .. } | FilterOutcome::Failed(_) => panic!("expected a deny, got {outcome:?}"),
     }
 }
 
@@ -213,7 +216,7 @@ fn sdk_signed_vector_is_allowed_with_and_without_offload() {
             body: &body,
             source_address: VPC,
             now_nanos: None,
-            trailers: &[],
+            ..FilterRequest::default()
         });
         let added = allowed(&outcome);
         assert_eq!(
@@ -469,13 +472,15 @@ fn trailers_do_not_bypass_the_decision() {
     let req = Req::encrypt("key-test");
     let h = req.headers(|_| {});
     let with_trailers = |body: &[u8], source: &str| {
-        host.run_request(&FilterRequest {
+        let outcome = host.run_request(&FilterRequest {
             headers: &h,
             body,
             source_address: source,
             now_nanos: Some(nanos(NOW)),
             trailers: &trailers,
-        })
+            ..FilterRequest::default()
+        });
+        fail_closed(outcome, "")
     };
     // Denied and allowed requests with trailers are decided like those without.
     assert_eq!(denied(&with_trailers(&req.body, "8.8.8.8:1")).1, "Forbidden.NoPermission");
@@ -533,23 +538,34 @@ fn bad_bundle_is_refused_with_json_paths_and_the_old_one_stays() {
     let req = Req::encrypt("key-test");
     let h = req.headers(|_| {});
     assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "InternalFailure");
-    host.configure(&bundle_json()).unwrap();
+    host.configure(bundle_json().as_bytes()).unwrap();
 
     // Document errors: every one, each with its JSON path.
     let mut bad: Value = serde_json::from_str(&bundle_json()).unwrap();
     bad["Policies"][1]["Resources"] = json!(["nonsense"]);
     bad["Keys"][0]["KeyState"] = json!("Sleeping");
-    let errors = host.configure(&bad.to_string()).unwrap_err();
+    let rejected = host.configure(bad.to_string().as_bytes()).unwrap_err();
+    let errors = rejected.messages(LogLevel::Warn);
     assert!(errors.iter().any(|e| e.contains("$.Policies[1].Resources[0]")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("$.Keys[0].KeyState")), "{errors:?}");
+    // The enforcer's form of the same refusal: policy-core's typed errors.
+    match filter_enforcer::prepare(&host, &bad.to_string()) {
+        Err(ConfigureError::Rejected(errors)) => {
+            let paths: Vec<String> = errors.errors().iter().map(ToString::to_string).collect();
+            assert!(paths.iter().any(|e| e.contains("$.Policies[1].Resources[0]")), "{paths:?}");
+            assert!(paths.iter().any(|e| e.contains("$.Keys[0].KeyState")), "{paths:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     // Key errors (found when compiling).
     let mut bad: Value = serde_json::from_str(&bundle_json()).unwrap();
     bad["ClientKeys"][0]["PublicKeyData"] = json!("not a pem");
-    let errors = host.configure(&bad.to_string()).unwrap_err();
+    let rejected = host.configure(bad.to_string().as_bytes()).unwrap_err();
+    let errors = rejected.messages(LogLevel::Warn);
     assert!(errors.iter().any(|e| e.contains("$.ClientKeys[0].PublicKeyData")), "{errors:?}");
     assert!(logs.lock().unwrap().iter().any(|(l, m)| *l == LogLevel::Error && m.contains("$.Policies[1]")));
     for not_json in ["", "{", "[]", "null"] {
-        assert!(host.configure(not_json).is_err(), "{not_json:?}");
+        assert!(host.configure(not_json.as_bytes()).is_err(), "{not_json:?}");
     }
     // The previous bundle is still in force.
     allowed(&run(&host, &h, &req.body, VPC, NOW));
@@ -568,7 +584,7 @@ fn a_new_bundle_applies_to_every_vm() {
     });
     let mut b: Value = serde_json::from_str(&bundle_json()).unwrap();
     b["ClientKeys"].as_array_mut().unwrap().retain(|k| k["ClientKeyId"] != TEST_KEY_ID);
-    host.configure(&b.to_string()).unwrap();
+    host.configure(b.to_string().as_bytes()).unwrap();
     for _ in 0..6 {
         assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "Unauthorized");
     }
@@ -710,19 +726,23 @@ fn concurrent_requests() {
 #[test]
 fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     use aapkit_host::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
-    let host = host_with(config(true));
-    let enforcer: &dyn Enforcer = &host;
+    let wasm_enforcer = FilterEnforcer::new(wasm(), config(true)).unwrap();
+    let enforcer: &dyn Enforcer = &wasm_enforcer;
     assert_eq!(enforcer.kind(), "wasm");
+    let policy = enforcer.prepare(&bundle_json()).unwrap();
     let req = Req::encrypt("key-test");
     let headers = req.headers(|h| h.push(("x-request-id".into(), "client-chosen".into())));
     let check = |peer: &str| {
-        enforcer.check(&EnforceRequest {
-            headers: &headers,
-            body: &req.body,
-            peer: peer.parse().unwrap(),
-            now: NOW,
-            request_id: "srv-1",
-        })
+        enforcer.check_with(
+            &policy,
+            &EnforceRequest {
+                headers: &headers,
+                body: &req.body,
+                peer: peer.parse().unwrap(),
+                now: NOW,
+                request_id: "srv-1",
+            },
+        )
     };
     match check("[fd00::7]:9000") {
         EnforceOutcome::Allow(caller) => assert_eq!(
@@ -760,18 +780,21 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     // A request not signed by the key it names is nobody's: no caller, whatever key id it sent.
     let mut tampered = req.headers(|_| {});
     tampered.push(("x-kms-extra".into(), "1".into())); // signed header added after signing
-    let outcome = enforcer.check(&EnforceRequest {
-        headers: &tampered,
-        body: &req.body,
-        peer: "[fd00::7]:9000".parse().unwrap(),
-        now: NOW,
-        request_id: "srv-2",
-    });
+    let outcome = enforcer.check_with(
+        &policy,
+        &EnforceRequest {
+            headers: &tampered,
+            body: &req.body,
+            peer: "[fd00::7]:9000".parse().unwrap(),
+            now: NOW,
+            request_id: "srv-2",
+        },
+    );
     match outcome {
         EnforceOutcome::Deny { status, authenticated, .. } => assert_eq!((status, authenticated), (401, None)),
         other => panic!("{other:?}"),
     }
-    assert!(enforcer.configure("{").is_err());
+    assert!(matches!(enforcer.prepare("{"), Err(ConfigureError::Rejected(_))));
 }
 
 #[test]
@@ -786,7 +809,7 @@ fn the_envoy_example_bundle_is_accepted() {
         .map(|l| format!("{}\n", &l[indent..]))
         .collect();
     let host = FilterHost::new(wasm(), config(true)).unwrap();
-    host.configure(&json).unwrap();
+    host.configure(json.as_bytes()).unwrap();
 }
 
 // ---- the artifact ------------------------------------------------------------------------------
