@@ -9,8 +9,8 @@ use crate::bundle::model::KeyState;
 use crate::catalogue::{Api, Permission, ResourceKind};
 use crate::compiled::{CAap, CPolicy, CompiledBundle};
 use crate::error::ErrorCode;
-use crate::proto_scan::ProtoError;
 use crate::time::{format_iso8601, UnixTime};
+use crate::wire::ProtoError;
 
 /// One access request, already authenticated (or assumed so).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
