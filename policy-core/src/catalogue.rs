@@ -5,6 +5,7 @@ use core::fmt;
 
 /// An Instance API operation (value of `x-kms-apiname`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Api {
     Encrypt,
     Decrypt,
@@ -27,6 +28,7 @@ pub enum Api {
 
 /// A permission template of a policy (`RbacPermission/Template/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Permission {
     /// Use of keys in a KMS instance.
     CryptoServiceKeyUser,

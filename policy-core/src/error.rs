@@ -9,6 +9,7 @@ use core::fmt;
 ///
 /// CAUTION: this enum is part of the public contract with the host and the wasm modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// 400 unknown `x-kms-apiname`.
     InvalidApiName,

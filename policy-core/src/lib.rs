@@ -3,6 +3,7 @@
 //! Pure: no I/O, no clock, no randomness. Time (`now`) and the RSA verifier are passed in.
 //! See `docs/ARCHITECTURE.md` for the contract with the other crates and `docs/bundle-format.md`
 //! for the bundle document and the decision rules.
+#![forbid(unsafe_code)]
 
 mod crypto;
 

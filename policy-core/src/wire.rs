@@ -24,6 +24,7 @@ pub(crate) enum Value<'a> {
 
 /// Why a body does not scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProtoError {
     /// The body ends inside a varint, a length or a fixed field.
     Truncated { offset: usize },

@@ -40,6 +40,7 @@ pub struct Bundle {
 
 /// `Type` of a network rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum NetworkType {
     Private,
 }
