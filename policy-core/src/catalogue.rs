@@ -1,5 +1,6 @@
 //! The operation catalogue: every Instance API operation, the role it needs, the resource it acts
-//! on and its QPS group (reference sections 1.8, 3 and 5).
+//! on and its QPS group (`docs/protocol.md#instance-api-operations` and
+//! `docs/protocol.md#qps-quotas`).
 
 use core::fmt;
 
@@ -49,7 +50,7 @@ pub enum ResourceKind {
     None,
 }
 
-/// The operation groups of the instance QPS quota (reference section 5).
+/// The operation groups of the instance QPS quota (`docs/protocol.md#qps-quotas`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QpsGroup {
     Symmetric,
@@ -152,7 +153,7 @@ impl Api {
     }
 
     /// Protobuf field number of the `KeyId` string in the request, `None` for GetSecretValue
-    /// and GenerateRandom (reference section 1.9).
+    /// and GenerateRandom (`docs/protocol.md#request-bodies`).
     pub(crate) const fn key_id_field(self) -> Option<u32> {
         match self {
             Api::Decrypt | Api::AdvanceDecrypt => Some(2),

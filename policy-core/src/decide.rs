@@ -658,7 +658,7 @@ pub(crate) fn decide_for_key<'a>(
             d.key_spec = Some(&k.spec);
             d.secret_key = Some(&k.id);
             // SecretUser on the shared gateway covers the secret alone; otherwise the AAP also
-            // needs key use on the encryption key (reference 2.3).
+            // needs key use on the encryption key (`docs/protocol.md#secrets-and-their-encryption-key`).
             if !(shared && p.perms & secret_user != 0) {
                 let (kp, ktraces) = evaluate(b, aap, key_user, 0, |i, _| k.policies.contains(i), r);
                 if kp.is_none() {

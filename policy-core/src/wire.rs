@@ -313,7 +313,7 @@ impl<'a> VerifySignatureResult<'a> {
 mod tests {
     use super::*;
 
-    // Reference 1.6: Error{401,"SignatureNotMatch","Signature is not matched.","r1"}.
+    // `docs/protocol.md#error-responses`: Error{401,"SignatureNotMatch","Signature is not matched.","r1"}.
     const SAMPLE: &str =
         "08910312115369676e61747572654e6f744d617463681a195369676e6174757265206973206e6f74206d6174636865642e22027231";
 
