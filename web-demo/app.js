@@ -1,7 +1,6 @@
 // The playground: an editor for the policy bundle and three views over policy-core (wasm).
 // All decisions come from the wasm module; this file only reads forms and renders results.
 import init, * as aap from './pkg/aapkit_wasm.js';
-import { withLines } from './lib/json-lines.mjs';
 import { encodeState, decodeState } from './lib/share.mjs';
 import { parseHeaderText, decodeBody, formatHeaders, toHex } from './lib/headers.mjs';
 import { addNetworkRule, addPolicy, addAap, names, splitList } from './lib/bundle-edit.mjs';
@@ -62,14 +61,27 @@ function renderGutter(errorLines) {
   g.scrollTop = bundleArea().scrollTop;
 }
 
-function goToLine(line) {
+/** Index in the text of a 1-based line and column (columns count characters, as policy-core's do). */
+function offsetOf(lines, line, column) {
+  const start = lines.slice(0, line - 1).reduce((a, l) => a + l.length + 1, 0);
+  return start + [...(lines[line - 1] ?? '')].slice(0, Math.max(0, column - 1)).join('').length;
+}
+
+/** Selects the offending value (policy-core's span), or the whole line when it has no extent. */
+function goToError(e) {
   const ta = bundleArea();
   const lines = ta.value.split('\n');
-  const start = lines.slice(0, line - 1).reduce((a, l) => a + l.length + 1, 0);
+  const s = e.span;
+  let from = offsetOf(lines, e.line, 1);
+  let to = from + (lines[e.line - 1]?.length ?? 0);
+  if (s && (s.EndLine > s.Line || s.EndColumn > s.Column)) {
+    from = offsetOf(lines, s.Line, s.Column);
+    to = offsetOf(lines, s.EndLine, s.EndColumn);
+  }
   ta.focus();
-  ta.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
+  ta.setSelectionRange(from, to);
   const lh = parseFloat(getComputedStyle(ta).lineHeight) || 18;
-  ta.scrollTop = Math.max(0, (line - 5) * lh);
+  ta.scrollTop = Math.max(0, (e.line - 5) * lh);
 }
 
 function setBundleStatus(kind, text) {
@@ -86,7 +98,8 @@ function onBundleChange() {
   } catch (e) {
     result = { ok: false, errors: [{ path: '$', value: '', message: String(e?.message ?? e) }] };
   }
-  const errors = result.ok ? [] : withLines(text, result.errors ?? []);
+  // Each error carries the line and column policy-core found for its value.
+  const errors = result.ok ? [] : (result.errors ?? []);
   const list = $('#bundle-errors');
   list.textContent = '';
   const errorLines = new Map();
@@ -94,13 +107,13 @@ function onBundleChange() {
     if (e.line) errorLines.set(e.line, e.message);
     const li = el(
       'li',
-      { dataset: { path: e.path, line: e.line ?? '' } },
-      el('span', { class: 'where' }, `${e.path}${e.line ? ` · line ${e.line}` : ''}`),
+      { dataset: { path: e.path, line: e.line ?? '', column: e.column ?? '' } },
+      el('span', { class: 'where' }, `${e.path}${e.line ? ` · line ${e.line}, column ${e.column}` : ''}`),
       ' ',
       e.message,
       e.value ? el('div', { class: 'value' }, `value: ${e.value}`) : null,
     );
-    if (e.line) li.addEventListener('click', () => goToLine(e.line));
+    if (e.line) li.addEventListener('click', () => goToError(e));
     list.append(li);
   }
   renderGutter(errorLines);

@@ -111,28 +111,28 @@ fn benches(c: &mut Criterion) {
         source_ip: inside,
         scope: "kst-bench",
     };
-    assert!(decide(&cb, &allow, 1_700_000_000).allowed);
+    assert!(decide(&cb, &allow, 1_700_000_000).allowed());
     c.bench_function("decide allow (key in 2nd of 3 policies)", |x| {
-        x.iter(|| decide(black_box(&cb), black_box(&allow), 1_700_000_000).allowed)
+        x.iter(|| decide(black_box(&cb), black_box(&allow), 1_700_000_000).allowed())
     });
     let deny = AccessRequest { source_ip: outside, ..allow };
-    assert_eq!(decide(&cb, &deny, 1_700_000_000).code, Some(ErrorCode::ForbiddenNoPermission));
+    assert_eq!(decide(&cb, &deny, 1_700_000_000).code(), Some(ErrorCode::ForbiddenNoPermission));
     c.bench_function("decide deny (network, all 3 policies traced)", |x| {
-        x.iter(|| decide(black_box(&cb), black_box(&deny), 1_700_000_000).allowed)
+        x.iter(|| decide(black_box(&cb), black_box(&deny), 1_700_000_000).allowed())
     });
     let alias = AccessRequest { resource: Some("alias/k17"), ..allow };
-    assert!(decide(&cb, &alias, 1_700_000_000).allowed);
+    assert!(decide(&cb, &alias, 1_700_000_000).allowed());
     c.bench_function("decide allow via alias", |x| {
-        x.iter(|| decide(black_box(&cb), black_box(&alias), 1_700_000_000).allowed)
+        x.iter(|| decide(black_box(&cb), black_box(&alias), 1_700_000_000).allowed())
     });
     let secret = AccessRequest { api: Api::GetSecretValue, resource: Some("app/secret-77"), ..allow };
-    assert!(decide(&cb, &secret, 1_700_000_000).allowed);
+    assert!(decide(&cb, &secret, 1_700_000_000).allowed());
     c.bench_function("decide allow GetSecretValue (secret + encryption key)", |x| {
-        x.iter(|| decide(black_box(&cb), black_box(&secret), 1_700_000_000).allowed)
+        x.iter(|| decide(black_box(&cb), black_box(&secret), 1_700_000_000).allowed())
     });
     let unknown = AccessRequest { client_key_id: "KAAP.unknown", ..allow };
     c.bench_function("decide deny unknown client key", |x| {
-        x.iter(|| decide(black_box(&cb), black_box(&unknown), 1_700_000_000).allowed)
+        x.iter(|| decide(black_box(&cb), black_box(&unknown), 1_700_000_000).allowed())
     });
 
     // Signed-request pipeline without RSA: headers, SHA-256 of the body, date, string-to-sign,
@@ -165,10 +165,10 @@ fn benches(c: &mut Criterion) {
     let req = HttpRequestView { method: "POST", headers: &headers, body: &body };
     let peer = PeerAddr { ip: inside, forwarded_for: None };
     let d = authorize(&cb, &req, peer, now, &AcceptAll);
-    assert!(d.allowed, "{}", d.message());
+    assert!(d.allowed(), "{}", d.message());
     c.bench_function("string_to_sign", |x| x.iter(|| string_to_sign(black_box(&req)).len()));
     c.bench_function("authorize pipeline without RSA (verify headers + scan + decide)", |x| {
-        x.iter(|| authorize(black_box(&cb), black_box(&req), peer, now, &AcceptAll).allowed)
+        x.iter(|| authorize(black_box(&cb), black_box(&req), peer, now, &AcceptAll).allowed())
     });
 }
 

@@ -35,6 +35,7 @@ pub struct SymmetricBlob<'a> {
 
 /// Why a blob does not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BlobError {
     /// Shorter than header plus tag.
     TooShort { len: usize },

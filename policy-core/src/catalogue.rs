@@ -1,10 +1,12 @@
 //! The operation catalogue: every Instance API operation, the role it needs, the resource it acts
-//! on and its QPS group (reference sections 1.8, 3 and 5).
+//! on and its QPS group (`docs/protocol.md#instance-api-operations` and
+//! `docs/protocol.md#qps-quotas`).
 
 use core::fmt;
 
 /// An Instance API operation (value of `x-kms-apiname`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Api {
     Encrypt,
     Decrypt,
@@ -27,6 +29,7 @@ pub enum Api {
 
 /// A permission template of a policy (`RbacPermission/Template/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Permission {
     /// Use of keys in a KMS instance.
     CryptoServiceKeyUser,
@@ -47,7 +50,7 @@ pub enum ResourceKind {
     None,
 }
 
-/// The operation groups of the instance QPS quota (reference section 5).
+/// The operation groups of the instance QPS quota (`docs/protocol.md#qps-quotas`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QpsGroup {
     Symmetric,
@@ -150,7 +153,7 @@ impl Api {
     }
 
     /// Protobuf field number of the `KeyId` string in the request, `None` for GetSecretValue
-    /// and GenerateRandom (reference section 1.9).
+    /// and GenerateRandom (`docs/protocol.md#request-bodies`).
     pub(crate) const fn key_id_field(self) -> Option<u32> {
         match self {
             Api::Decrypt | Api::AdvanceDecrypt => Some(2),

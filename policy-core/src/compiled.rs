@@ -1,11 +1,8 @@
 //! The compiled bundle: everything a decision needs, indexed once so that evaluation is a few
 //! hash lookups and binary searches with no allocation.
 
-mod fasthash;
 pub(crate) mod ipset;
 pub(crate) mod resources;
-
-use fasthash::FastMap;
 
 use crate::bundle::error::{BundleError, BundleErrors};
 use crate::bundle::model::{Bundle, KeyState, ResourcePattern, DEFAULT_MAX_SKEW_SECONDS};
@@ -13,6 +10,11 @@ use crate::crypto::RsaPublicKey;
 use crate::time::UnixTime;
 use ipset::IpSet;
 use resources::PatternSet;
+
+/// The map type of the compiled tables: FxHash, not SipHash. A decision does several lookups and
+/// SipHash dominated its cost; hash flooding needs an attacker to insert colliding keys, and these
+/// tables hold only the bundle's own names and are never inserted into after compilation.
+type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 pub(crate) struct CKey {
     pub(crate) id: Box<str>,
@@ -154,7 +156,8 @@ impl Bundle {
 /// Parses, validates and compiles a document.
 pub fn compile_bundle(json: &str) -> Result<CompiledBundle, BundleErrors> {
     let b = crate::bundle::parse_bundle(json)?;
-    compile_valid(b)
+    // Public-key errors found by compilation get their place in the text too.
+    compile_valid(b).map_err(|e| crate::bundle::locate(json, e.into_iter().collect(), &[]))
 }
 
 /// Compiles a bundle that passed validation (names unique, references resolve).
@@ -214,15 +217,15 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
                 not_after: k.not_after,
                 public_key,
             }),
-            Err(e) => errors.push(BundleError {
-                path: format!("$.ClientKeys[{i}].PublicKeyData"),
-                value: crate::bundle::error::shorten(k.public_key_data.clone()),
-                message: format!("not a usable RSA public key or certificate: {e}"),
-            }),
+            Err(e) => errors.push(BundleError::new(
+                format!("$.ClientKeys[{i}].PublicKeyData"),
+                crate::bundle::error::shorten(k.public_key_data.clone()),
+                format!("not a usable RSA public key or certificate: {e}"),
+            )),
         }
     }
     if !errors.is_empty() {
-        return Err(BundleErrors(errors));
+        return Err(BundleErrors::new(errors));
     }
     let client_key_index = index(client_keys.iter().map(|k| &*k.id));
 

@@ -9,8 +9,8 @@ use crate::bundle::model::KeyState;
 use crate::catalogue::{Api, Permission, ResourceKind};
 use crate::compiled::{CAap, CPolicy, CompiledBundle};
 use crate::error::ErrorCode;
-use crate::proto_scan::ProtoError;
 use crate::time::{format_iso8601, UnixTime};
+use crate::wire::ProtoError;
 
 /// One access request, already authenticated (or assumed so).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,7 @@ pub struct AccessRequest<'a> {
 
 /// Outcome of one check of one policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
 pub enum CheckOutcome {
     Pass,
     Fail,
@@ -72,13 +73,45 @@ impl CheckOutcome {
 /// How one policy fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PolicyTrace<'a> {
-    pub policy: &'a str,
+    pub(crate) policy: &'a str,
     /// The policy's own scope (for messages).
-    pub policy_scope: &'a str,
-    pub scope: CheckOutcome,
-    pub role: CheckOutcome,
-    pub resource: CheckOutcome,
-    pub network: CheckOutcome,
+    pub(crate) policy_scope: &'a str,
+    pub(crate) scope: CheckOutcome,
+    pub(crate) role: CheckOutcome,
+    pub(crate) resource: CheckOutcome,
+    pub(crate) network: CheckOutcome,
+}
+
+impl<'a> PolicyTrace<'a> {
+    /// The policy's name.
+    pub fn policy(&self) -> &'a str {
+        self.policy
+    }
+
+    /// The policy's own scope (`KmsInstance`).
+    pub fn policy_scope(&self) -> &'a str {
+        self.policy_scope
+    }
+
+    /// The Scope check.
+    pub fn scope(&self) -> CheckOutcome {
+        self.scope
+    }
+
+    /// The Role (permission) check.
+    pub fn role(&self) -> CheckOutcome {
+        self.role
+    }
+
+    /// The Resource check.
+    pub fn resource(&self) -> CheckOutcome {
+        self.resource
+    }
+
+    /// The Network check.
+    pub fn network(&self) -> CheckOutcome {
+        self.network
+    }
 }
 
 impl PolicyTrace<'_> {
@@ -152,6 +185,7 @@ pub enum Requirement {
 
 /// Why a request was denied; `code()` gives the error code and `Display` the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum DenyReason<'a> {
     /// Not denied.
     #[default]
@@ -239,33 +273,99 @@ impl DenyReason<'_> {
     }
 }
 
-/// The outcome of `decide` / `authorize`.
+/// The outcome of `decide` / `authorize`. Read through its accessors; only policy-core builds one,
+/// so `allowed`, `code` and `reason` always agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision<'a> {
-    pub allowed: bool,
+    pub(crate) allowed: bool,
     /// The error code of a deny.
-    pub code: Option<ErrorCode>,
+    pub(crate) code: Option<ErrorCode>,
     /// The client key. From `authorize`: set only once the request's signature verified (the
     /// caller is authenticated); `decide` assumes the request was.
-    pub client_key: Option<&'a str>,
+    pub(crate) client_key: Option<&'a str>,
     /// The client key's AAP.
-    pub aap: Option<&'a str>,
+    pub(crate) aap: Option<&'a str>,
     /// The policy that allowed the request (for GetSecretValue: the one granting the secret).
-    pub policy: Option<&'a str>,
+    pub(crate) policy: Option<&'a str>,
     /// The operation, once known.
-    pub api: Option<Api>,
+    pub(crate) api: Option<Api>,
     /// The resolved resource: key id (aliases and key versions resolved) or secret name.
-    pub resource: Option<&'a str>,
+    pub(crate) resource: Option<&'a str>,
     /// The key's KeySpec when the resource is a catalogued key (for the QPS group).
-    pub key_spec: Option<&'a str>,
+    pub(crate) key_spec: Option<&'a str>,
     /// The key version the request named (a Decrypt blob's), set by `authorize`: the upstream
     /// must use exactly this version.
-    pub key_version: Option<&'a str>,
+    pub(crate) key_version: Option<&'a str>,
     /// For GetSecretValue: the secret's encryption key id the decision covered.
-    pub secret_key: Option<&'a str>,
+    pub(crate) secret_key: Option<&'a str>,
     /// For a policy deny: how every policy of the AAP fared on the requirement that failed.
-    pub trace: PolicyTraces<'a>,
-    pub reason: DenyReason<'a>,
+    pub(crate) trace: PolicyTraces<'a>,
+    pub(crate) reason: DenyReason<'a>,
+}
+
+/// Accessors.
+impl<'a> Decision<'a> {
+    /// True when the request is allowed.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// The error code of a deny.
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.code
+    }
+
+    /// The client key. From `authorize`: set only once the request's signature verified (the
+    /// caller is authenticated); `decide` assumes the request was.
+    pub fn client_key(&self) -> Option<&'a str> {
+        self.client_key
+    }
+
+    /// The client key's AAP.
+    pub fn aap(&self) -> Option<&'a str> {
+        self.aap
+    }
+
+    /// The policy that allowed the request (for GetSecretValue: the one granting the secret).
+    pub fn policy(&self) -> Option<&'a str> {
+        self.policy
+    }
+
+    /// The operation, once known.
+    pub fn api(&self) -> Option<Api> {
+        self.api
+    }
+
+    /// The resolved resource: key id (aliases and key versions resolved) or secret name.
+    pub fn resource(&self) -> Option<&'a str> {
+        self.resource
+    }
+
+    /// The key's KeySpec when the resource is a catalogued key (for the QPS group).
+    pub fn key_spec(&self) -> Option<&'a str> {
+        self.key_spec
+    }
+
+    /// The key version the request named (a Decrypt blob's), set by `authorize`: the upstream
+    /// must use exactly this version.
+    pub fn key_version(&self) -> Option<&'a str> {
+        self.key_version
+    }
+
+    /// For GetSecretValue: the secret's encryption key id the decision covered.
+    pub fn secret_key(&self) -> Option<&'a str> {
+        self.secret_key
+    }
+
+    /// For a policy deny: how every policy of the AAP fared on the requirement that failed.
+    pub fn trace(&self) -> &PolicyTraces<'a> {
+        &self.trace
+    }
+
+    /// Why the request was denied (`DenyReason::None` when allowed).
+    pub fn reason(&self) -> DenyReason<'a> {
+        self.reason
+    }
 }
 
 impl<'a> Decision<'a> {
@@ -558,7 +658,7 @@ pub(crate) fn decide_for_key<'a>(
             d.key_spec = Some(&k.spec);
             d.secret_key = Some(&k.id);
             // SecretUser on the shared gateway covers the secret alone; otherwise the AAP also
-            // needs key use on the encryption key (reference 2.3).
+            // needs key use on the encryption key (`docs/protocol.md#secrets-and-their-encryption-key`).
             if !(shared && p.perms & secret_user != 0) {
                 let (kp, ktraces) = evaluate(b, aap, key_user, 0, |i, _| k.policies.contains(i), r);
                 if kp.is_none() {

@@ -5,10 +5,11 @@
 
 use core::fmt;
 
-/// An error code of the KMS Instance API (reference section 4).
+/// An error code of the KMS Instance API (`docs/protocol.md#error-codes`).
 ///
 /// CAUTION: this enum is part of the public contract with the host and the wasm modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// 400 unknown `x-kms-apiname`.
     InvalidApiName,

@@ -1,7 +1,8 @@
 //! Facts of the request path that every enforcer shares: the filter in a proxy, the wasmtime host
 //! and the native server read them from here, so they cannot drift apart.
 
-/// The Instance API's body limit (reference §1.8): a larger body gets 413 with no error body.
+/// The Instance API's body limit (`docs/protocol.md#request-limits`): a larger body gets 413 with
+/// no error body.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// Headers an enforcer sets on an allowed request for the upstream. Anything with this prefix

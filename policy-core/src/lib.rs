@@ -3,6 +3,7 @@
 //! Pure: no I/O, no clock, no randomness. Time (`now`) and the RSA verifier are passed in.
 //! See `docs/ARCHITECTURE.md` for the contract with the other crates and `docs/bundle-format.md`
 //! for the bundle document and the decision rules.
+#![forbid(unsafe_code)]
 
 mod crypto;
 
@@ -27,7 +28,7 @@ pub use bundle::model::{
     Gateway, Key, KeyState, NamePattern, NetworkRule, NetworkType, Policy, ResourcePattern, Secret,
     DEFAULT_MAX_SKEW_SECONDS, KEY_SPECS,
 };
-pub use bundle::{parse_bundle, BundleError, BundleErrors};
+pub use bundle::{parse_bundle, BundleError, BundleErrors, SourceSpan};
 pub use compiled::{compile_bundle, CompiledBundle};
 // - the operation catalogue and the error-code table
 pub use catalogue::{is_asymmetric_spec, Api, Permission, QpsGroup, ResourceKind};
@@ -43,8 +44,7 @@ pub use http::{
     authorize, string_to_sign, verify_request, HttpRequestView, PeerAddr, VerifiedRequest, API_VERSION, CONTENT_TYPE,
     SIGNATURE_METHOD,
 };
-pub use proto_scan::{
-    extract_resource, extract_resource_with_header, ProtoError, ResourceRef, MIGRATION_KEY_VERSION_HEADER,
-};
+pub use proto_scan::{extract_resource, extract_resource_with_header, ResourceRef, MIGRATION_KEY_VERSION_HEADER};
+pub use wire::ProtoError;
 // - time without a clock
 pub use time::{format_iso8601, format_rfc1123, parse_iso8601, parse_rfc1123, parse_rfc3339, UnixTime};

@@ -3,127 +3,9 @@
 //! must be UTF-8, a known field with the wrong wire type is an error) so the filter sees the
 //! same resource the host's full decoder will.
 
-use core::fmt;
-
-use crate::blob::{self, BlobError};
+use crate::blob;
 use crate::catalogue::Api;
-
-/// One field value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Value<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Bytes(&'a [u8]),
-    Fixed32(u32),
-}
-
-/// Why a body does not scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtoError {
-    /// The body ends inside a varint, a length or a fixed field.
-    Truncated { offset: usize },
-    /// A varint longer than 10 bytes.
-    VarintTooLong { offset: usize },
-    /// Wire types 3/4 (groups), 6 and 7 are not accepted.
-    BadWireType { offset: usize, wire_type: u8 },
-    /// Field number 0 or above 2^29-1.
-    BadFieldNumber { offset: usize },
-    /// A known field came with another wire type than its declaration.
-    WrongWireType { field: u32 },
-    /// A string field is not UTF-8.
-    InvalidUtf8 { field: u32 },
-    /// The CiphertextBlob does not parse.
-    Blob(BlobError),
-}
-
-impl fmt::Display for ProtoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProtoError::Truncated { offset } => write!(f, "request body is truncated at byte {offset}"),
-            ProtoError::VarintTooLong { offset } => write!(f, "request body has an over-long varint at byte {offset}"),
-            ProtoError::BadWireType { offset, wire_type } => {
-                write!(f, "request body has unsupported wire type {wire_type} at byte {offset}")
-            }
-            ProtoError::BadFieldNumber { offset } => {
-                write!(f, "request body has an invalid field number at byte {offset}")
-            }
-            ProtoError::WrongWireType { field } => write!(f, "request field {field} has the wrong wire type"),
-            ProtoError::InvalidUtf8 { field } => write!(f, "request field {field} is not valid UTF-8"),
-            ProtoError::Blob(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for ProtoError {}
-
-/// Iterates over the fields of a message.
-pub(crate) struct Scanner<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Scanner<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Scanner { buf, pos: 0 }
-    }
-
-    fn varint(&mut self) -> Result<u64, ProtoError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = *self.buf.get(self.pos).ok_or(ProtoError::Truncated { offset: self.pos })?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(ProtoError::VarintTooLong { offset: start })
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtoError> {
-        let end = self.pos.checked_add(n).ok_or(ProtoError::Truncated { offset: self.pos })?;
-        let s = self.buf.get(self.pos..end).ok_or(ProtoError::Truncated { offset: self.pos })?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    /// The next `(field number, value)`, `None` at the end.
-    pub(crate) fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, ProtoError> {
-        if self.pos >= self.buf.len() {
-            return Ok(None);
-        }
-        let at = self.pos;
-        let tag = self.varint()?;
-        let field = tag >> 3;
-        if field == 0 || field > (1 << 29) - 1 {
-            return Err(ProtoError::BadFieldNumber { offset: at });
-        }
-        let field = field as u32;
-        let value = match (tag & 7) as u8 {
-            0 => Value::Varint(self.varint()?),
-            1 => {
-                let b = self.take(8)?;
-                let mut a = [0u8; 8];
-                a.copy_from_slice(b);
-                Value::Fixed64(u64::from_le_bytes(a))
-            }
-            2 => {
-                let len = self.varint()?;
-                let len = usize::try_from(len).map_err(|_| ProtoError::Truncated { offset: self.pos })?;
-                Value::Bytes(self.take(len)?)
-            }
-            5 => {
-                let b = self.take(4)?;
-                let mut a = [0u8; 4];
-                a.copy_from_slice(b);
-                Value::Fixed32(u32::from_le_bytes(a))
-            }
-            wt => return Err(ProtoError::BadWireType { offset: at, wire_type: wt }),
-        };
-        Ok(Some((field, value)))
-    }
-}
+use crate::wire::{ProtoError, Scanner, Value};
 
 /// The resource a request body names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,26 +97,11 @@ fn scan_all(body: &[u8]) -> Result<(), ProtoError> {
     Ok(())
 }
 
-/// Appends a varint.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Appends a length-delimited field.
-pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
-    put_varint(out, (u64::from(field) << 3) | 2);
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::wire::put_bytes;
 
     fn msg(fields: &[(u32, &[u8])]) -> Vec<u8> {
         let mut v = Vec::new();

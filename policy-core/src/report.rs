@@ -14,17 +14,20 @@ use crate::time::{parse_rfc3339, UnixTime};
 /// An access request as JSON (PascalCase).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct AccessRequestDoc {
     pub client_key_id: String,
     /// API name, e.g. `Encrypt`.
     pub api: String,
     /// Key id, `alias/...` or secret name; absent for GenerateRandom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "tsify", tsify(optional, type = "string | null"))]
     pub resource: Option<String>,
     /// IPv4 or IPv6 source address.
     pub source_ip: String,
     /// `kst-...` or `shared`; defaults to the bundle's `Gateway.Scope`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "tsify", tsify(optional, type = "string | null"))]
     pub scope: Option<String>,
     /// Evaluation time, RFC 3339 (`2025-01-01T00:00:00Z`).
     pub time: String,
@@ -32,6 +35,7 @@ pub struct AccessRequestDoc {
 
 /// Why an [`AccessRequestDoc`] cannot be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestDocError {
     UnknownApi(String),
     BadSourceIp(String),
@@ -86,26 +90,34 @@ impl AccessRequestDoc {
 /// One failed check of one policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct FailedCheck {
     pub policy: String,
     /// `Scope`, `Role`, `Resource` or `Network`.
+    #[cfg_attr(feature = "tsify", tsify(type = "\"Scope\" | \"Role\" | \"Resource\" | \"Network\""))]
     pub check: String,
 }
 
 /// How one policy fared, check by check (`Pass`, `Fail`, `NotEvaluated`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct PolicyTraceReport {
     pub policy: String,
+    #[cfg_attr(feature = "tsify", tsify(type = "CheckOutcome"))]
     pub scope: String,
+    #[cfg_attr(feature = "tsify", tsify(type = "CheckOutcome"))]
     pub role: String,
+    #[cfg_attr(feature = "tsify", tsify(type = "CheckOutcome"))]
     pub resource: String,
+    #[cfg_attr(feature = "tsify", tsify(type = "CheckOutcome"))]
     pub network: String,
 }
 
 /// A decision as JSON (PascalCase).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct DecisionReport {
     pub allowed: bool,
     /// Wire error code of a deny.

@@ -1,6 +1,7 @@
-//! Time without a clock: `UnixTime` seconds are always passed in. Hand-written parsers and
-//! formatters for the three textual forms we meet: ISO 8601 UTC (`2021-07-01T00:00:00Z`, client
-//! key validity), RFC 3339 (request documents) and RFC 1123 (the `date` header).
+//! Time without a clock: `UnixTime` seconds are always passed in. The one calendar routine of the
+//! crate, with hand-written parsers and formatters for the forms we meet: ISO 8601 UTC
+//! (`2021-07-01T00:00:00Z`, client key validity), RFC 3339 (request documents), RFC 1123 (the
+//! `date` header) and the DER `UTCTime` / `GeneralizedTime` of X.509 validity (RFC 5280).
 
 /// Seconds since 1970-01-01T00:00:00Z.
 pub type UnixTime = i64;
@@ -176,6 +177,29 @@ pub fn format_rfc1123(t: UnixTime) -> String {
     format!("{wd}, {d:02} {mon} {y:04} {h:02}:{mi:02}:{s:02} GMT")
 }
 
+/// Parses the content of an X.509 validity time (RFC 5280 §4.1.2.5) in its DER form: `UTCTime`
+/// `YYMMDDHHMMSSZ` (years 1950–2049), or with `generalized` a `GeneralizedTime`
+/// `YYYYMMDDHHMMSSZ` (no fractional seconds).
+pub(crate) fn parse_x509_time(content: &[u8], generalized: bool) -> Option<UnixTime> {
+    let (year, rest) = if generalized {
+        (i64::from(digits(content.get(..4)?)?), content.get(4..)?)
+    } else {
+        let yy = i64::from(digits(content.get(..2)?)?);
+        (if yy < 50 { 2000 + yy } else { 1900 + yy }, content.get(2..)?)
+    };
+    let [mo1, mo2, d1, d2, h1, h2, mi1, mi2, s1, s2, b'Z'] = rest else {
+        return None;
+    };
+    to_unix(
+        year,
+        digits(&[*mo1, *mo2])?,
+        digits(&[*d1, *d2])?,
+        digits(&[*h1, *h2])?,
+        digits(&[*mi1, *mi2])?,
+        digits(&[*s1, *s2])?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +251,38 @@ mod tests {
         for days in (-800_000i64..800_000).step_by(997) {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn x509_known_instants() {
+        let utc = |s: &str| parse_x509_time(s.as_bytes(), false);
+        let gen = |s: &str| parse_x509_time(s.as_bytes(), true);
+        assert_eq!(utc("700101000000Z"), Some(0));
+        assert_eq!(utc("210701042404Z"), Some(1_625_113_444));
+        assert_eq!(utc("491231235959Z"), Some(2_524_607_999));
+        assert_eq!(utc("500101000000Z"), Some(-631_152_000));
+        assert_eq!(gen("20500101000000Z"), Some(2_524_608_000));
+        assert_eq!(gen("20000229120000Z"), Some(951_825_600));
+        assert_eq!(gen("99991231235959Z"), Some(253_402_300_799));
+    }
+
+    #[test]
+    fn x509_rejects_non_der_forms() {
+        for bad in [
+            "2107010424Z",
+            "210701042404",
+            "210701042404+0800",
+            "211301000000Z",
+            "210230000000Z",
+            "210701246000Z",
+            "2107010424604Z",
+            "21070104240aZ",
+        ] {
+            assert_eq!(parse_x509_time(bad.as_bytes(), false), None, "{bad}");
+        }
+        for bad in ["20210701042404.5Z", "2021070104240Z", "19000229000000Z"] {
+            assert_eq!(parse_x509_time(bad.as_bytes(), true), None, "{bad}");
         }
     }
 }

@@ -15,7 +15,9 @@ fn example() -> Value {
 fn errors(doc: &str) -> Vec<(String, String, String)> {
     match parse_bundle(doc) {
         Ok(_) => Vec::new(),
-        Err(e) => e.errors().iter().map(|e| (e.path.clone(), e.value.clone(), e.message.clone())).collect(),
+        Err(e) => {
+            e.errors().iter().map(|e| (e.path().to_owned(), e.value().to_owned(), e.message().to_owned())).collect()
+        }
     }
 }
 
@@ -358,8 +360,8 @@ fn public_key_errors_surface_at_compile() {
     v["ClientKeys"][0]["PublicKeyData"] = json!("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
     let e = compile_bundle(&v.to_string()).unwrap_err();
     assert_eq!(e.errors().len(), 1);
-    assert_eq!(e.errors()[0].path, "$.ClientKeys[0].PublicKeyData");
-    assert!(e.errors()[0].message.starts_with("not a usable RSA public key or certificate: "));
+    assert_eq!(e.errors()[0].path(), "$.ClientKeys[0].PublicKeyData");
+    assert!(e.errors()[0].message().starts_with("not a usable RSA public key or certificate: "));
     assert!(e.to_string().starts_with("1 error(s) in the policy bundle\n  $.ClientKeys[0].PublicKeyData: "));
 }
 
@@ -367,4 +369,78 @@ fn public_key_errors_surface_at_compile() {
 fn minimal_documents() {
     assert!(parse_bundle("{}").is_ok());
     assert_eq!(errors("[]"), one("$", "[]", "expected an object, found an array"));
+}
+
+/// `(path, line, column)` of every error.
+fn spans(doc: &str) -> Vec<(String, u32, u32)> {
+    let e = match compile_bundle(doc) {
+        Ok(_) => return Vec::new(),
+        Err(e) => e,
+    };
+    e.errors()
+        .iter()
+        .map(|e| {
+            let s = e.span().expect("errors of a document have a span");
+            assert!((s.end_line, s.end_column) >= (s.line, s.column), "{s:?}");
+            (e.path().to_owned(), s.line, s.column)
+        })
+        .collect()
+}
+
+#[test]
+fn errors_carry_the_line_and_column_of_the_value() {
+    let doc = r#"{
+  "NetworkRules": [
+    {"Name": "n", "Type": "Private", "SourcePrivateIp": ["10.0.0.0/8",
+                                                       "10.1.2.300"]}
+  ],
+  "Policies": [
+    {
+      "Name": "p",
+      "Permissions": ["RbacPermission/Template/CryptoServiceKeyUser"],
+      "Resources": "[\"key/a\", \"nope\"]",
+      "KmsInstance": "kst-1",
+      "AccessControlRules": {"NetworkRules": ["n", "missing"]}
+    }
+  ],
+  "Keys": [{"KeyId": "k", "KeySpec": "Aliyun_AES_256", "KeyState": "Enabled", "KeyState": "Disabled"}],
+  "Gateway": {"Scope": "kst-1"}
+}"#;
+    assert_eq!(
+        spans(doc),
+        [
+            // a parse error: the bad item of a list
+            ("$.NetworkRules[0].SourcePrivateIp[1]".to_owned(), 4, 56),
+            // an item inside a string holding JSON: the string
+            ("$.Policies[0].Resources[1]".to_owned(), 10, 20),
+            // a duplicate key: the second occurrence
+            ("$.Keys[0].KeyState".to_owned(), 15, 91),
+            // a validation error
+            ("$.Policies[0].AccessControlRules.NetworkRules[1]".to_owned(), 12, 52),
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_and_missing_fields_have_a_place_too() {
+    // serde_json's position of a syntax error (columns in characters, not bytes).
+    assert_eq!(spans("{\n  \"Gateway\": {\"Scope\": \"é\" x}\n}"), [("$".to_owned(), 2, 28)]);
+    // A missing field is reported at its object.
+    assert_eq!(spans("{\"Gateway\":\n  {\"MaxSkewSeconds\": 5}}"), [("$.Gateway".to_owned(), 2, 3)]);
+}
+
+#[test]
+fn public_key_errors_have_a_span_and_bundles_built_in_code_have_none() {
+    let mut v = example();
+    v["ClientKeys"][0]["PublicKeyData"] = json!("not a key");
+    let text = serde_json::to_string_pretty(&v).unwrap();
+    let line = text.lines().position(|l| l.contains("\"not a key\"")).unwrap() + 1;
+    let s = spans(&text);
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].0.as_str(), s[0].1 as usize), ("$.ClientKeys[0].PublicKeyData", line));
+
+    let mut b = parse_bundle(&example().to_string()).unwrap();
+    b.policies[0].name = String::new();
+    let e = b.validate().unwrap_err();
+    assert!(e.errors().iter().all(|e| e.span().is_none()));
 }

@@ -242,13 +242,13 @@ proptest! {
             let r = AccessRequest { client_key_id: ck, api, resource: res, source_ip: ip, scope };
             let d = decide(&c, &r, now);
             let (allowed, code, policy) = naive(&b, &r, now);
-            prop_assert_eq!(d.allowed, allowed, "{:?} → {}", r, d.message());
-            prop_assert_eq!(d.code.map(|c| c.as_str()), code, "{:?} → {}", r, d.message());
-            prop_assert_eq!(d.policy.map(str::to_owned), policy, "{:?}", r);
+            prop_assert_eq!(d.allowed(), allowed, "{:?} → {}", r, d.message());
+            prop_assert_eq!(d.code().map(|c| c.as_str()), code, "{:?} → {}", r, d.message());
+            prop_assert_eq!(d.policy().map(str::to_owned), policy, "{:?}", r);
             // Denials for policy reasons trace every policy of the AAP.
-            if d.code == Some(ErrorCode::ForbiddenNoPermission) {
-                prop_assert!(!d.trace.is_empty());
-                prop_assert!(d.trace.iter().all(|t| t.failed_check().is_some()));
+            if d.code() == Some(ErrorCode::ForbiddenNoPermission) {
+                prop_assert!(!d.trace().is_empty());
+                prop_assert!(d.trace().iter().all(|t| t.failed_check().is_some()));
             }
         }
     }

@@ -49,7 +49,7 @@ fn run(b: &CompiledBundle, headers: &[(String, String)], body: &[u8], now: i64) 
     let req = HttpRequestView { method: "POST", headers: &h, body };
     let peer = PeerAddr { ip: PEER.parse::<IpAddr>().unwrap(), forwarded_for: None };
     let d = authorize(b, &req, peer, now, &PureRustVerifier);
-    (d.allowed, d.code, d.message())
+    (d.allowed(), d.code(), d.message())
 }
 
 fn set(headers: &[(String, String)], name: &str, value: Option<&str>) -> Vec<(String, String)> {
@@ -97,7 +97,7 @@ fn any_verifier_can_be_plugged_in() {
     let h: Vec<(&str, &str)> = v.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let req = HttpRequestView { method: "POST", headers: &h, body: &v.body };
     let peer = PeerAddr { ip: PEER.parse().unwrap(), forwarded_for: None };
-    assert!(authorize(&b, &req, peer, now(), &Verifier(&PureRustVerifier)).allowed);
+    assert!(authorize(&b, &req, peer, now(), &Verifier(&PureRustVerifier)).allowed());
 }
 
 #[test]
@@ -323,7 +323,7 @@ fn key_validity_is_reported_only_after_the_signature_verified() {
     let peer = PeerAddr { ip: PEER.parse().unwrap(), forwarded_for: None };
     let d =
         authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
-    assert_eq!(d.client_key, Some("key_for_unit_test"), "the signature verified: the caller is known");
+    assert_eq!(d.client_key(), Some("key_for_unit_test"), "the signature verified: the caller is known");
     // Not signed by the key (a signed header added after signing): SignatureNotMatch, and
     // nothing about the window.
     let tampered = set(&v.headers, "x-kms-extra", Some("1"));
@@ -334,7 +334,7 @@ fn key_validity_is_reported_only_after_the_signature_verified() {
     let h: Vec<(&str, &str)> = tampered.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let d =
         authorize(&b, &HttpRequestView { method: "POST", headers: &h, body: &v.body }, peer, now(), &PureRustVerifier);
-    assert_eq!(d.client_key, None, "an unverified request names no caller");
+    assert_eq!(d.client_key(), None, "an unverified request names no caller");
     assert!(!String::from_utf8_lossy(&d.error_body("r").unwrap()).contains("2021"));
 }
 
@@ -346,7 +346,7 @@ fn policy_applies_after_verification() {
     // From outside the network rules: the signature is fine, the policy denies.
     let peer = PeerAddr { ip: "8.8.8.8".parse().unwrap(), forwarded_for: None };
     let d = authorize(&b, &req, peer, now(), &PureRustVerifier);
-    assert_eq!(d.code, Some(ErrorCode::ForbiddenNoPermission));
+    assert_eq!(d.code(), Some(ErrorCode::ForbiddenNoPermission));
     assert!(
         d.message().starts_with("This operation for \"key-test\" is forbidden by permission system."),
         "{}",
@@ -361,7 +361,7 @@ fn policy_applies_after_verification() {
         (e.error_code.as_str(), e.error_message.as_str()),
         ("Forbidden.NoPermission", d.wire_message().as_str())
     );
-    let aap = d.aap.unwrap();
+    let aap = d.aap().unwrap();
     for secret in
         [aap, "app-keys", "app-secrets", "shared-secrets", "kst-demo01", "shared", "vpc-app", "Network", "8.8.8.8"]
     {
@@ -370,9 +370,9 @@ fn policy_applies_after_verification() {
     }
     // X-Forwarded-For is used only from a trusted proxy (127.0.0.1 in the example bundle).
     let peer = PeerAddr { ip: "127.0.0.1".parse().unwrap(), forwarded_for: Some("172.16.9.9") };
-    assert!(authorize(&b, &req, peer, now(), &PureRustVerifier).allowed);
+    assert!(authorize(&b, &req, peer, now(), &PureRustVerifier).allowed());
     let peer = PeerAddr { ip: "8.8.8.8".parse().unwrap(), forwarded_for: Some("172.16.9.9") };
-    assert!(!authorize(&b, &req, peer, now(), &PureRustVerifier).allowed);
+    assert!(!authorize(&b, &req, peer, now(), &PureRustVerifier).allowed());
     let peer = PeerAddr { ip: "127.0.0.1".parse().unwrap(), forwarded_for: Some("not-an-ip") };
-    assert_eq!(authorize(&b, &req, peer, now(), &PureRustVerifier).code, Some(ErrorCode::InvalidParameter));
+    assert_eq!(authorize(&b, &req, peer, now(), &PureRustVerifier).code(), Some(ErrorCode::InvalidParameter));
 }

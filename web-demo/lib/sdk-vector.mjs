@@ -1,4 +1,4 @@
-// The Encrypt request of ../shared/reference/vectors/sdk-signed-encrypt.json, signed by the official
+// The Encrypt request of policy-core/tests/data/sdk-signed-encrypt.json, signed by the official
 // KMS Instance SDK with its public unit-test client key (key_for_unit_test). Request only: no key.
 // The example bundle binds key_for_unit_test to the access point `sdk-test`.
 export const SDK_VECTOR = {

@@ -2,49 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { splitPath, lineOfPath, withLines, lineInMessage } from '../lib/json-lines.mjs';
 import { encodeState, decodeState } from '../lib/share.mjs';
 import { parseHeaderText, decodeBody, toHex } from '../lib/headers.mjs';
 import { addNetworkRule, addPolicy, addAap, names, listOf } from '../lib/bundle-edit.mjs';
 import { resolvePath } from '../serve.mjs';
-
-test('splitPath reads the JSONPaths policy-core reports', () => {
-  assert.deepEqual(splitPath('$'), []);
-  assert.deepEqual(splitPath('$.Policies[1].Resources[0]'), ['Policies', 1, 'Resources', 0]);
-  assert.deepEqual(splitPath('$.Gateway.Scope'), ['Gateway', 'Scope']);
-  assert.deepEqual(splitPath('$["a b"][2]'), ['a b', 2]);
-  assert.equal(splitPath('Policies'), null);
-  assert.equal(splitPath('$.A[x'), null);
-});
-
-test('lineOfPath points at the value, or its nearest enclosing value', () => {
-  const text = '{\n  "Policies": [\n    {\n      "Name": "p",\n      "Resources": ["key/a",\n        "key/b"]\n    }\n  ]\n}';
-  assert.equal(lineOfPath(text, '$.Policies[0].Name'), 4);
-  assert.equal(lineOfPath(text, '$.Policies[0].Resources[1]'), 6);
-  assert.equal(lineOfPath(text, '$.Policies[0].Resources'), 5);
-  assert.equal(lineOfPath(text, '$.Policies[0].Missing'), 3);
-  assert.equal(lineOfPath(text, '$.Nope'), 1);
-  // strings with escapes and new lines inside do not confuse the scan
-  const t2 = '{"a": "x\\"y\\n",\n "b": [1, {"c": "\\u0041"}],\n "d": true}';
-  assert.equal(lineOfPath(t2, '$.d'), 3);
-  assert.equal(lineOfPath(t2, '$.b[1].c'), 2);
-});
-
-test('lineOfPath keeps what it found before a syntax error', () => {
-  const text = '{\n "A": 1,\n "B": [\n  2,\n  oops\n ]\n}';
-  assert.equal(lineOfPath(text, '$.B[0]'), 4);
-  assert.equal(lineOfPath(text, '$.B[1]'), 5); // where the bad value starts
-});
-
-test('withLines prefers a line named in the message', () => {
-  const out = withLines('{\n"A": 1\n}', [
-    { path: '$', value: '', message: 'expected `,` at line 2 column 7' },
-    { path: '$.A', value: '1', message: 'must be a string' },
-  ]);
-  assert.equal(out[0].line, 2);
-  assert.equal(out[1].line, 2);
-  assert.equal(lineInMessage('no line here'), null);
-});
 
 test('the share fragment round-trips, compressed and plain', async () => {
   const s = { bundle: '{"a": "ünïcode ✓"}', request: { api: 'Encrypt' }, big: 'x'.repeat(5000) };

@@ -19,8 +19,8 @@ if (!existsSync(join(demo, 'pkg/aapkit_wasm.js'))) {
   throw new Error('web-demo/pkg is missing: run scripts/build-wasm.sh first');
 }
 
-const vectorPath = [resolve(repo, '../shared/reference/vectors/sdk-signed-encrypt.json'), '/work/shared/reference/vectors/sdk-signed-encrypt.json'].find(existsSync);
-const vector = JSON.parse(readFileSync(vectorPath, 'utf8'));
+// The request the Alibaba Cloud KMS Python SDK signs in its unit test (policy-core's test data).
+const vector = JSON.parse(readFileSync(join(repo, 'policy-core/tests/data/sdk-signed-encrypt.json'), 'utf8'));
 const fixtureDir = join(repo, 'tests/fixtures/decisions');
 const fixtures = readdirSync(fixtureDir)
   .filter((f) => f.endsWith('.json'))
@@ -155,12 +155,18 @@ test('bundle errors name the JSON path and the line, and the forms add objects',
   assert.match(await item.getAttribute('data-path'), /^\$\.NetworkRules\[0\]\.SourcePrivateIp\[0\]/);
   const line = Number(await item.getAttribute('data-line'));
   assert.equal(text.split('\n')[line - 1].trim(), '"10.20.0.0/33",');
+  const column = Number(await item.getAttribute('data-column'));
+  assert.equal(text.split('\n')[line - 1].slice(column - 1), '"10.20.0.0/33",');
   assert.equal(await page.locator('#gutter .bad').first().textContent(), String(line));
+  // Clicking the error selects the offending value (policy-core's span).
+  await item.click();
+  const selected = await page.$eval('#bundle', (ta) => ta.value.slice(ta.selectionStart, ta.selectionEnd));
+  assert.equal(selected, '"10.20.0.0/33"');
   assert.match(await page.textContent('#decision'), /Fix the bundle/);
 
   // A syntax error points at its line too.
   await setBundle(page, '{\n  "NetworkRules": [\n    oops\n  ]\n}');
-  assert.ok(Number(await page.locator('#bundle-errors li').first().getAttribute('data-line')) >= 1);
+  assert.equal(Number(await page.locator('#bundle-errors li').first().getAttribute('data-line')), 3);
 
   // Back to the example, then add a rule, a policy and an AAP through the forms.
   await page.click('#reset');

@@ -62,7 +62,7 @@ fn bench(c: &mut Criterion) {
     let view_headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let view = HttpRequestView { method: "POST", headers: &view_headers, body: &body };
     let peer = PeerAddr { ip: "172.16.3.4".parse().unwrap(), forwarded_for: None };
-    assert!(authorize(&compiled, &view, peer, now, &NativeVerifier).allowed, "the vector must be allowed");
+    assert!(authorize(&compiled, &view, peer, now, &NativeVerifier).allowed(), "the vector must be allowed");
 
     let wasm = filter_wasm();
     let make = |offload: bool| {

@@ -222,19 +222,19 @@ fuzz_target!(|input: Input| {
     let d = authorize(&f.bundle, &req, peer, NOW, &oracle);
     let _ = d.message();
     let _ = d.to_report();
-    assert_eq!(d.allowed, d.code.is_none(), "allowed iff no error code");
-    if d.allowed {
+    assert_eq!(d.allowed(), d.code().is_none(), "allowed iff no error code");
+    if d.allowed() {
         assert!(oracle.accepted.get(), "allowed without the honest signature over the signed request");
         assert_eq!(string_to_sign(&req), signed, "allowed a request whose string-to-sign changed");
-        assert!(d.aap.is_some() && d.policy.is_some(), "an allow names its AAP and policy");
+        assert!(d.aap().is_some() && d.policy().is_some(), "an allow names its AAP and policy");
         // The decision is about what the body names.
         let named = extract_resource(api, &body);
         assert!(named.is_ok(), "allowed a body that does not scan");
         if let Ok(Some(ResourceRef::KeyId(k) | ResourceRef::SecretName(k))) = named {
             assert!(
-                d.resource.is_some_and(|r| r == k) || k.starts_with("alias/"),
+                d.resource().is_some_and(|r| r == k) || k.starts_with("alias/"),
                 "decided on {:?}, body names {k}",
-                d.resource
+                d.resource()
             );
         }
     }

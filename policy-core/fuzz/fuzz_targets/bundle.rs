@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
         Err(errors) => {
             assert!(!errors.errors().is_empty());
             for e in errors.errors() {
-                assert!(e.path.starts_with('$'), "error without a JSON path: {e}");
+                assert!(e.path().starts_with('$'), "error without a JSON path: {e}");
+                let span = e.span().expect("an error of a document has a place in it");
+                assert!(span.line >= 1 && span.column >= 1 && (span.end_line, span.end_column) >= (span.line, span.column));
             }
         }
     }

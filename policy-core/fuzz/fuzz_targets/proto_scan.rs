@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(offset <= data.len(), "{api}: error offset {offset} past the body");
             }
             Err(ProtoError::WrongWireType { .. } | ProtoError::InvalidUtf8 { .. }) => {}
+            Err(e) => panic!("{api}: an error this target does not know: {e}"),
         }
     }
 });

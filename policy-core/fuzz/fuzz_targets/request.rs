@@ -52,9 +52,9 @@ fuzz_target!(|data: &[u8]| {
     let d = authorize(bundle, &view, PeerAddr { ip, forwarded_for: xff }, NOW, &PureRustVerifier);
     let _ = d.message();
     let _ = d.to_report();
-    if d.allowed {
+    if d.allowed() {
         assert_eq!(string_to_sign(&view), SIGNED, "allowed a request the SDK did not sign");
-        assert_eq!(d.client_key, Some("key_for_unit_test"));
-        assert_eq!(d.api, Some(Api::Encrypt));
+        assert_eq!(d.client_key(), Some("key_for_unit_test"));
+        assert_eq!(d.api(), Some(Api::Encrypt));
     }
 });

@@ -2,82 +2,76 @@
 
 use core::fmt;
 use core::str::FromStr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
-/// An address block. A bare address is a full-length block. Host bits are cleared on parse, so
-/// `10.1.2.3/8` is stored (and serialized) as `10.0.0.0/8`; IPv4-mapped IPv6 blocks
-/// (`::ffff:10.0.0.0/104`) become IPv4 blocks, matching how requests are treated.
+/// An address block (an [`ipnet::IpNet`] with host bits cleared). A bare address is a
+/// full-length block. Host bits are cleared on parse, so `10.1.2.3/8` is stored (and serialized)
+/// as `10.0.0.0/8`; IPv4-mapped IPv6 blocks (`::ffff:10.0.0.0/104`) become IPv4 blocks, matching
+/// how requests are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IpCidr {
-    addr: IpAddr,
-    prefix_len: u8,
-}
+pub struct IpCidr(IpNet);
 
 impl IpCidr {
     /// Builds a block, clearing host bits. `None` when the prefix is too long.
     pub fn new(addr: IpAddr, prefix_len: u8) -> Option<IpCidr> {
-        match addr {
-            IpAddr::V4(a) if prefix_len <= 32 => {
-                let m = mask32(prefix_len);
-                Some(IpCidr { addr: IpAddr::V4(Ipv4Addr::from(u32::from(a) & m)), prefix_len })
+        if let IpAddr::V6(a) = addr {
+            if let (Some(v4), true) = (a.to_ipv4_mapped(), prefix_len >= 96) {
+                return IpCidr::new(IpAddr::V4(v4), prefix_len.checked_sub(96)?);
             }
-            IpAddr::V6(a) => {
-                if let (Some(v4), true) = (a.to_ipv4_mapped(), prefix_len >= 96) {
-                    return IpCidr::new(IpAddr::V4(v4), prefix_len.checked_sub(96)?);
-                }
-                if prefix_len > 128 {
-                    return None;
-                }
-                let m = mask128(prefix_len);
-                Some(IpCidr { addr: IpAddr::V6(Ipv6Addr::from(u128::from(a) & m)), prefix_len })
-            }
-            IpAddr::V4(_) => None,
         }
+        IpNet::new(addr, prefix_len).ok().map(|n| IpCidr(n.trunc()))
     }
 
     /// The (masked) network address.
     pub fn addr(&self) -> IpAddr {
-        self.addr
+        self.0.network()
     }
 
     /// The prefix length.
     pub fn prefix_len(&self) -> u8 {
-        self.prefix_len
+        self.0.prefix_len()
+    }
+
+    /// The block as an `ipnet` network.
+    pub fn as_ipnet(&self) -> IpNet {
+        self.0
     }
 
     /// Inclusive range for IPv4 blocks.
     pub(crate) fn v4_range(&self) -> Option<(u32, u32)> {
-        match self.addr {
-            IpAddr::V4(a) => {
-                let lo = u32::from(a);
-                Some((lo, lo | !mask32(self.prefix_len)))
-            }
-            IpAddr::V6(_) => None,
+        match self.0 {
+            IpNet::V4(n) => Some((u32::from(n.network()), u32::from(n.broadcast()))),
+            IpNet::V6(_) => None,
         }
     }
 
     /// Inclusive range for IPv6 blocks.
     pub(crate) fn v6_range(&self) -> Option<(u128, u128)> {
-        match self.addr {
-            IpAddr::V6(a) => {
-                let lo = u128::from(a);
-                Some((lo, lo | !mask128(self.prefix_len)))
-            }
-            IpAddr::V4(_) => None,
+        match self.0 {
+            IpNet::V6(n) => Some((u128::from(n.network()), u128::from(n.broadcast()))),
+            IpNet::V4(_) => None,
         }
     }
 
     /// True when `ip` is inside (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (canonical_ip(ip), self.addr) {
-            (IpAddr::V4(a), IpAddr::V4(_)) => self.v4_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&u32::from(a))),
-            (IpAddr::V6(a), IpAddr::V6(_)) => {
-                self.v6_range().is_some_and(|(lo, hi)| (lo..=hi).contains(&u128::from(a)))
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical_ip(ip))
+    }
+}
+
+impl From<IpCidr> for IpNet {
+    fn from(c: IpCidr) -> IpNet {
+        c.0
+    }
+}
+
+impl From<IpNet> for IpCidr {
+    /// Host bits are cleared; an IPv4-mapped IPv6 block becomes an IPv4 block.
+    fn from(n: IpNet) -> IpCidr {
+        IpCidr::new(n.addr(), n.prefix_len()).unwrap_or(IpCidr(n.trunc()))
     }
 }
 
@@ -104,11 +98,7 @@ impl IpCidr {
 
     /// True when `other` lies wholly inside this block.
     pub fn covers(&self, other: &IpCidr) -> bool {
-        match (self.v4_range(), other.v4_range(), self.v6_range(), other.v6_range()) {
-            (Some((lo, hi)), Some((olo, ohi)), _, _) => lo <= olo && ohi <= hi,
-            (_, _, Some((lo, hi)), Some((olo, ohi))) => lo <= olo && ohi <= hi,
-            _ => false,
-        }
+        self.0.contains(&other.0)
     }
 }
 
@@ -117,22 +107,6 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
-    }
-}
-
-fn mask32(p: u8) -> u32 {
-    if p == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(p.min(32)))
-    }
-}
-
-fn mask128(p: u8) -> u128 {
-    if p == 0 {
-        0
-    } else {
-        u128::MAX << (128 - u32::from(p.min(128)))
     }
 }
 
@@ -149,6 +123,8 @@ impl fmt::Display for CidrParseError {
 impl FromStr for IpCidr {
     type Err = CidrParseError;
 
+    /// `address` or `address/prefix`, the prefix 1 to 3 plain digits (leading zeros allowed, as
+    /// before `ipnet`, whose own parser refuses them).
     fn from_str(s: &str) -> Result<IpCidr, CidrParseError> {
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => {
@@ -160,18 +136,21 @@ impl FromStr for IpCidr {
             None => (s, None),
         };
         let addr: IpAddr = a.parse().map_err(|_| CidrParseError)?;
-        let full = if addr.is_ipv4() { 32 } else { 128 };
-        IpCidr::new(addr, p.unwrap_or(full)).ok_or(CidrParseError)
+        let net = match p {
+            Some(p) => IpNet::new(addr, p).map_err(|_| CidrParseError)?,
+            None => IpNet::from(addr),
+        };
+        Ok(IpCidr::from(net))
     }
 }
 
 impl fmt::Display for IpCidr {
+    /// A full-length block is written as a bare address (`10.0.0.1`, not `10.0.0.1/32`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let full = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix_len == full {
-            write!(f, "{}", self.addr)
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            write!(f, "{}", self.0.addr())
         } else {
-            write!(f, "{}/{}", self.addr, self.prefix_len)
+            write!(f, "{}", self.0)
         }
     }
 }
@@ -196,6 +175,9 @@ mod tests {
             ("fd00::1/8", "fd00::/8"),
             ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
             ("2001:db8::1", "2001:db8::1"),
+            ("10.0.0.1/032", "10.0.0.1"),
+            ("10.0.0.1/08", "10.0.0.0/8"),
+            ("::ffff:10.1.2.3", "10.1.2.3"),
         ] {
             assert_eq!(i.parse::<IpCidr>().unwrap().to_string(), o);
         }

@@ -2,17 +2,55 @@
 
 use core::fmt;
 
+use super::span::SourceSpan;
+
 /// One mistake in a bundle document.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BundleError {
+    path: String,
+    value: String,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span: Option<SourceSpan>,
+}
+
+impl BundleError {
+    pub(crate) fn new(path: impl Into<String>, value: impl Into<String>, message: impl Into<String>) -> BundleError {
+        BundleError { path: path.into(), value: value.into(), message: message.into(), span: None }
+    }
+
+    pub(crate) fn with_span(mut self, span: Option<SourceSpan>) -> BundleError {
+        self.span = span;
+        self
+    }
+
+    pub(crate) fn set_span(&mut self, span: Option<SourceSpan>) {
+        self.span = span;
+    }
+
     /// JSONPath of the offending value, e.g. `$.Policies[1].Resources[0]`.
-    pub path: String,
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The offending value as compact JSON (shortened past 120 characters); empty when the
     /// value is absent (a missing field is reported at its object).
-    pub value: String,
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
     /// What is wrong and what is expected.
-    pub message: String,
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where the offending value is in the document text (for a syntax error: where the parser
+    /// stopped; for a path inside a string holding JSON: that string). `None` for bundles built
+    /// in code, which have no text.
+    pub fn span(&self) -> Option<SourceSpan> {
+        self.span
+    }
 }
 
 impl fmt::Display for BundleError {
@@ -28,7 +66,32 @@ impl fmt::Display for BundleError {
 /// All mistakes found in a bundle (never empty when returned as an error).
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(transparent)]
-pub struct BundleErrors(pub Vec<BundleError>);
+pub struct BundleErrors(Vec<BundleError>);
+
+impl BundleErrors {
+    /// Wraps a list the caller has checked is not empty.
+    pub(crate) fn new(errors: Vec<BundleError>) -> BundleErrors {
+        BundleErrors(errors)
+    }
+}
+
+impl IntoIterator for BundleErrors {
+    type Item = BundleError;
+    type IntoIter = std::vec::IntoIter<BundleError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a BundleErrors {
+    type Item = &'a BundleError;
+    type IntoIter = core::slice::Iter<'a, BundleError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 impl BundleErrors {
     /// The errors, in document order of discovery.

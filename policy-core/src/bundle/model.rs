@@ -10,7 +10,7 @@ use crate::time::{format_iso8601, UnixTime};
 /// Default `Gateway.MaxSkewSeconds`: the server's 15 minutes.
 pub const DEFAULT_MAX_SKEW_SECONDS: u32 = 900;
 
-/// Limits from the reference (section 2).
+/// Limits of access points, policies and network rules (`docs/protocol.md#aap-limits`).
 pub mod limits {
     /// Entries in one network rule's SourcePrivateIp.
     pub const MAX_SOURCE_IPS_PER_RULE: usize = 800;
@@ -40,6 +40,7 @@ pub struct Bundle {
 
 /// `Type` of a network rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum NetworkType {
     Private,
 }

@@ -4,59 +4,29 @@
 use std::borrow::Cow;
 
 use super::cidr::IpCidr;
-use super::error::{BundleError, BundleErrors};
+use super::error::BundleError;
+use super::hints::{Hints, Kind};
 use super::json::JVal;
 use super::model::*;
+use super::span::Lines;
 use crate::catalogue::Permission;
 use crate::time::parse_iso8601;
-
-/// What the parser could not build, so validation does not pile follow-up errors on top.
-#[derive(Debug, Default)]
-pub(crate) struct Hints {
-    /// Paths where a parse error was reported (validation errors at or under them are dropped).
-    pub(crate) broken: Vec<String>,
-    /// Kinds whose names are not all known (reference checks against them are skipped).
-    pub(crate) incomplete: Vec<Kind>,
-}
-
-/// The named kinds of a bundle, for reference checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    NetworkRule,
-    Policy,
-    Aap,
-    Key,
-}
-
-impl Hints {
-    /// True when `path` is at, under or above a reported parse error (so a list with a bad
-    /// item is not also reported as empty).
-    pub(crate) fn is_broken(&self, path: &str) -> bool {
-        let nested = |outer: &str, inner: &str| {
-            inner == outer
-                || (inner.starts_with(outer) && matches!(inner.as_bytes().get(outer.len()), Some(b'.' | b'[')))
-        };
-        self.broken.iter().any(|b| nested(b, path) || nested(path, b))
-    }
-}
 
 pub(crate) struct Ctx {
     pub(crate) errors: Vec<BundleError>,
     pub(crate) hints: Hints,
+    /// `(error index, n)`: the error is about the n-th occurrence of its path (duplicate keys).
+    pub(crate) occurrences: Vec<(usize, usize)>,
 }
 
 impl Ctx {
     fn err(&mut self, path: &str, value: &JVal, message: impl Into<String>) {
-        self.errors.push(BundleError { path: path.to_owned(), value: value.render(), message: message.into() });
+        self.errors.push(BundleError::new(path, value.render(), message));
         self.hints.broken.push(path.to_owned());
     }
 
     fn missing(&mut self, path: &str, field: &str) {
-        self.errors.push(BundleError {
-            path: path.to_owned(),
-            value: String::new(),
-            message: format!("missing field `{field}`"),
-        });
+        self.errors.push(BundleError::new(path, String::new(), format!("missing field `{field}`")));
         self.hints.broken.push(format!("{path}.{field}"));
     }
 }
@@ -75,7 +45,9 @@ impl<'v> Fields<'v> {
         };
         for (i, (k, val)) in entries.iter().enumerate() {
             let p = format!("{path}.{k}");
-            if entries.iter().take(i).any(|(k2, _)| k2 == k) {
+            let earlier = entries.iter().take(i).filter(|(k2, _)| k2 == k).count();
+            if earlier > 0 {
+                ctx.occurrences.push((ctx.errors.len(), earlier));
                 ctx.err(&p, val, format!("duplicate key `{k}`"));
             } else if !allowed.contains(&k.as_str()) {
                 ctx.err(&p, val, format!("unknown field `{k}`, expected one of {}", list(allowed)));
@@ -450,16 +422,13 @@ const TOP_FIELDS: [&str; 7] =
 
 /// Parses the document into a bundle and the errors found (the bundle is partial when there are).
 pub(crate) fn parse(text: &str) -> (Bundle, Ctx) {
-    let mut ctx = Ctx { errors: Vec::new(), hints: Hints::default() };
+    let mut ctx = Ctx { errors: Vec::new(), hints: Hints::default(), occurrences: Vec::new() };
     let mut b = Bundle::default();
     let root = match JVal::parse(text) {
         Ok(v) => v,
         Err(e) => {
-            ctx.errors.push(BundleError {
-                path: "$".into(),
-                value: String::new(),
-                message: format!("not valid JSON: {e}"),
-            });
+            let span = Lines::new(text).at_line_byte_column(e.line(), e.column());
+            ctx.errors.push(BundleError::new("$", String::new(), format!("not valid JSON: {e}")).with_span(Some(span)));
             ctx.hints.broken.push("$".into());
             return (b, ctx);
         }
@@ -473,15 +442,4 @@ pub(crate) fn parse(text: &str) -> (Bundle, Ctx) {
     b.secrets = section(&mut ctx, &top, "Secrets", None, secret);
     b.gateway = top.get("Gateway").map(|(v, p)| gateway(&mut ctx, &p, v));
     (b, ctx)
-}
-
-/// Parse then validate; all errors of both steps.
-pub(crate) fn parse_bundle(text: &str) -> Result<Bundle, BundleErrors> {
-    let (bundle, mut ctx) = parse(text);
-    super::validate::validate_into(&bundle, &ctx.hints, &mut ctx.errors);
-    if ctx.errors.is_empty() {
-        Ok(bundle)
-    } else {
-        Err(BundleErrors(ctx.errors))
-    }
 }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::error::{json_str, BundleError};
+use super::hints::{Hints, Kind};
 use super::model::{limits::*, *};
-use super::parse::{Hints, Kind};
 use crate::catalogue::Permission;
 
 struct V<'h> {
@@ -16,7 +16,7 @@ struct V<'h> {
 impl V<'_> {
     fn err(&mut self, path: String, value: String, message: impl Into<String>) {
         if !self.hints.is_broken(&path) {
-            self.errors.push(BundleError { path, value, message: message.into() });
+            self.errors.push(BundleError::new(path, value, message));
         }
     }
 

@@ -2,11 +2,13 @@
 
 use core::fmt;
 
-use super::der::{self, Reader, TAG_BIT_STRING, TAG_CONTEXT_0, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE};
+use super::der::{
+    self, Reader, Tlv, TAG_BIT_STRING, TAG_CONTEXT_0, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_NULL, TAG_OID,
+    TAG_SEQUENCE, TAG_UTC_TIME,
+};
 use super::error::PublicKeyError;
 use super::mont::MontKey;
 use super::pem::{self, PemKind};
-use super::time::parse_time;
 
 /// DER content of the OID 1.2.840.113549.1.1.1 (`rsaEncryption`).
 const RSA_ENCRYPTION_OID: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
@@ -131,8 +133,8 @@ impl RsaPublicKey {
         tbs.expect(TAG_SEQUENCE, "the certificate signature algorithm")?;
         tbs.expect(TAG_SEQUENCE, "the certificate issuer")?;
         let mut validity = tbs.sequence("the certificate validity")?;
-        let not_before = parse_time(&validity.any("the certificate notBefore")?, "notBefore")?;
-        let not_after = parse_time(&validity.any("the certificate notAfter")?, "notAfter")?;
+        let not_before = validity_time(&validity.any("the certificate notBefore")?, "notBefore")?;
+        let not_after = validity_time(&validity.any("the certificate notAfter")?, "notAfter")?;
         validity.finish("the certificate validity")?;
         tbs.expect(TAG_SEQUENCE, "the certificate subject")?;
         let spki = tbs.expect(TAG_SEQUENCE, "the certificate SubjectPublicKeyInfo")?;
@@ -321,6 +323,16 @@ fn describe_oid(oid: &[u8]) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A certificate's `notBefore` / `notAfter` (`UTCTime` or `GeneralizedTime`) in Unix seconds.
+fn validity_time(tlv: &Tlv<'_>, field: &'static str) -> Result<i64, PublicKeyError> {
+    let generalized = match tlv.tag {
+        TAG_UTC_TIME => false,
+        TAG_GENERALIZED_TIME => true,
+        _ => return Err(PublicKeyError::BadTime { field }),
+    };
+    crate::time::parse_x509_time(tlv.content, generalized).ok_or(PublicKeyError::BadTime { field })
 }
 
 #[cfg(test)]

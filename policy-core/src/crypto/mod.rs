@@ -19,7 +19,6 @@ mod pem;
 mod pkcs1;
 #[cfg(feature = "rsa-crate")]
 mod rsa_crate;
-mod time;
 
 #[doc(hidden)]
 pub mod bench_support;

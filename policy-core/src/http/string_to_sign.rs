@@ -1,5 +1,5 @@
-//! The canonical string the SDKs sign (reference 1.3), byte for byte, and the headers that
-//! verification reads, gathered in one pass over the request.
+//! The canonical string the SDKs sign (`docs/protocol.md#instance-api-signature`), byte for byte,
+//! and the headers that verification reads, gathered in one pass over the request.
 
 use core::cmp::Ordering;
 

@@ -1,42 +1,62 @@
 //! `validateBundle`, `compileBundle` and the `PolicyHandle` class.
 
-use policy_core::{AccessRequestDoc, BundleErrors, CompiledBundle, DecisionReport};
+use policy_core::{AccessRequestDoc, BundleErrors, CompiledBundle, DecisionReport, SourceSpan};
 use serde::Serialize;
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{from_json, js_error, to_js};
 
-/// One bundle mistake, as policy-core reports it (the page adds `line` from `path`).
-#[derive(Serialize)]
-struct JsBundleError<'a> {
-    path: &'a str,
-    value: &'a str,
-    message: &'a str,
+/// One mistake in a bundle document.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
+struct BundleErrorInfo {
+    /// A JSONPath such as `$.Policies[1].Resources[0]`.
+    path: String,
+    /// The offending value as compact JSON; empty when the value is missing.
+    value: String,
+    message: String,
+    /// Line of the offending value in the document, from 1 (policy-core's span).
+    line: Option<u32>,
+    /// Column of the offending value, from 1, counted in characters.
+    column: Option<u32>,
+    /// Where the offending value starts and ends in the document.
+    span: Option<SourceSpan>,
 }
 
-#[derive(Serialize)]
-struct Validation<'a> {
+/// The result of `validateBundle`.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
+struct BundleValidation {
     ok: bool,
-    errors: Vec<JsBundleError<'a>>,
+    errors: Vec<BundleErrorInfo>,
 }
 
-fn validation(result: Result<(), &BundleErrors>) -> Validation<'_> {
+fn validation(result: Result<(), &BundleErrors>) -> BundleValidation {
     match result {
-        Ok(()) => Validation { ok: true, errors: Vec::new() },
-        Err(errors) => Validation {
+        Ok(()) => BundleValidation { ok: true, errors: Vec::new() },
+        Err(errors) => BundleValidation {
             ok: false,
             errors: errors
                 .errors()
                 .iter()
-                .map(|e| JsBundleError { path: &e.path, value: &e.value, message: &e.message })
+                .map(|e| BundleErrorInfo {
+                    path: e.path().to_owned(),
+                    value: e.value().to_owned(),
+                    message: e.message().to_owned(),
+                    line: e.span().map(|s| s.line),
+                    column: e.span().map(|s| s.column),
+                    span: e.span(),
+                })
                 .collect(),
         },
     }
 }
 
 /// Checks a bundle document completely (parse, validation and compilation, so public-key errors
-/// are reported too): `{ ok, errors: [{ path, value, message }] }`, each error with the JSONPath
-/// of the offending value. Never throws for a bad document.
+/// are reported too): `{ ok, errors: [{ path, value, message, line, column, span }] }`, each
+/// error with the JSONPath of the offending value and its place in `json`. Never throws for a bad
+/// document.
 #[wasm_bindgen(js_name = validateBundle, unchecked_return_type = "BundleValidation")]
 pub fn validate_bundle(json: &str) -> Result<JsValue, JsValue> {
     match policy_core::compile_bundle(json) {

@@ -2,15 +2,20 @@
 
 use policy_core::{Api, ResourceKind};
 use serde::Serialize;
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::to_js;
 
-#[derive(Serialize)]
+/// An Instance API operation of the catalogue.
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 struct ApiInfo {
     name: &'static str,
+    /// The permission template (short name) an instance-scope policy must grant.
+    #[tsify(type = "\"CryptoServiceKeyUser\" | \"CryptoServiceSecretUser\" | \"SecretUser\"")]
     permission: &'static str,
+    #[tsify(type = "\"Key\" | \"Secret\" | \"None\"")]
     resource_kind: &'static str,
     qps_group: &'static str,
 }

@@ -9,18 +9,13 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&ser).map_err(|e| js_error(&format!("cannot convert the result to JavaScript: {e}")))
 }
 
-/// Reads a JS value into `T`, naming what was expected when it does not fit.
-pub(crate) fn from_js<T: serde::de::DeserializeOwned>(v: JsValue, what: &str) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(v).map_err(|e| js_error(&format!("{what}: {e}")))
-}
-
 /// A JS `Error` with `message`.
 pub(crate) fn js_error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()
 }
 
 /// Reads a JS value through JSON text, so serde's `deny_unknown_fields` holds (a misspelt
-/// field is an error, not silently ignored).
+/// field is an error, not silently ignored: `serde_wasm_bindgen::from_value` ignores it).
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(v: &JsValue, what: &str) -> Result<T, JsValue> {
     let text = js_sys::JSON::stringify(v)
         .ok()

@@ -14,32 +14,45 @@ use policy_core::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use crate::bundle::PolicyHandle;
-use crate::convert::{from_js, js_error, to_js};
+use crate::convert::{from_json, js_error, to_js};
 
-#[derive(Deserialize)]
+/// `[name, value]` pairs in order, or an object.
+#[derive(Deserialize, Tsify)]
+#[tsify(hashmap_as_object)]
 #[serde(untagged)]
 enum Headers {
     Pairs(Vec<(String, String)>),
     Map(std::collections::BTreeMap<String, String>),
 }
 
-#[derive(Deserialize)]
+/// A raw signed Instance API request. Read through JSON text, so a misspelt field is refused.
+#[derive(Deserialize, Tsify)]
+#[tsify(missing_as_null)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SignedRequestInput {
+    /// Default "POST".
     #[serde(default)]
+    #[tsify(optional)]
     method: Option<String>,
     headers: Headers,
+    /// The body as hex or base64 (one of them; none = empty body).
     #[serde(default)]
+    #[tsify(optional)]
     body_hex: Option<String>,
     #[serde(default)]
+    #[tsify(optional)]
     body_base64: Option<String>,
-    /// Server time, seconds since the epoch.
+    /// Server time, seconds since the epoch; default: the request's own date.
     #[serde(default)]
+    #[tsify(optional)]
     now: Option<f64>,
+    /// The caller's address (default 127.0.0.1); X-Forwarded-For is honoured for trusted proxies.
     #[serde(default)]
+    #[tsify(optional, type = "string | null")]
     source_ip: Option<String>,
 }
 
@@ -53,18 +66,10 @@ struct Owned {
 
 fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() & 1 == 1 {
-        return Err("bodyHex has an odd number of digits".into());
-    }
-    digits
-        .chunks_exact(2)
-        .map(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| "bodyHex contains a character that is not a hex digit".to_owned())
-        })
-        .collect()
+    hex::decode(digits).map_err(|e| match e {
+        hex::FromHexError::OddLength => "bodyHex has an odd number of digits".to_owned(),
+        _ => "bodyHex contains a character that is not a hex digit".to_owned(),
+    })
 }
 
 impl SignedRequestInput {
@@ -97,26 +102,30 @@ impl SignedRequestInput {
     }
 }
 
-#[derive(Serialize)]
+/// Every check of a signed request, and policy-core's verdict.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
 #[serde(rename_all = "camelCase")]
 struct SignedRequestReport {
+    /// The canonical string-to-sign rebuilt from the request.
     string_to_sign: String,
     content_sha256_ok: bool,
+    /// Upper-case hex SHA-256 of the body.
     expected_content_sha256: String,
+    /// The content-sha256 header, if present.
     given_content_sha256: Option<String>,
+    /// null when no server time is known.
     date_ok: Option<bool>,
     date_detail: String,
+    /// null when no bundle or the client key is not in it.
     signature_ok: Option<bool>,
     signature_detail: String,
+    /// The verdict of policy-core's authorize (false without a bundle).
     allowed: bool,
     code: Option<String>,
     http_status: Option<u16>,
     message: Option<String>,
     decision: Option<policy_core::DecisionReport>,
-}
-
-fn upper_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 fn date_check(view: &HttpRequestView<'_>, now: Option<UnixTime>, window: u32) -> (Option<bool>, String) {
@@ -186,13 +195,13 @@ pub fn inspect_signed_request(
 }
 
 fn verify_inner(request: JsValue, handle: Option<&PolicyHandle>) -> Result<JsValue, JsValue> {
-    let input: SignedRequestInput = from_js(request, "the signed request")?;
+    let input: SignedRequestInput = from_json(&request, "the signed request")?;
     let o = input.into_owned().map_err(|e| js_error(&e))?;
     let pairs: Vec<(&str, &str)> = o.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let view = HttpRequestView { method: &o.method, headers: &pairs, body: &o.body };
     let sts = string_to_sign(&view);
 
-    let expected = upper_hex(&Sha256::digest(&o.body));
+    let expected = hex::encode_upper(Sha256::digest(&o.body));
     let given = view.header("content-sha256").map(|s| s.trim().to_owned());
     let content_ok = given.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(&expected));
 
@@ -234,7 +243,7 @@ fn verify_inner(request: JsValue, handle: Option<&PolicyHandle>) -> Result<JsVal
 pub fn string_to_sign_js(
     #[wasm_bindgen(unchecked_param_type = "SignedRequestInput")] request: JsValue,
 ) -> Result<String, JsValue> {
-    let input: SignedRequestInput = from_js(request, "the signed request")?;
+    let input: SignedRequestInput = from_json(&request, "the signed request")?;
     let o = input.into_owned().map_err(|e| js_error(&e))?;
     let pairs: Vec<(&str, &str)> = o.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Ok(string_to_sign(&HttpRequestView { method: &o.method, headers: &pairs, body: &o.body }))

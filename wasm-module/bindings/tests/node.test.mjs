@@ -17,8 +17,8 @@ const fixtureDir = join(repo, 'tests/fixtures/decisions');
 const fixtures = readdirSync(fixtureDir)
   .filter((f) => f.endsWith('.json'))
   .map((f) => ({ file: f, ...JSON.parse(readFileSync(join(fixtureDir, f), 'utf8')) }));
-const vectorPath = resolve(repo, '../shared/reference/vectors/sdk-signed-encrypt.json');
-const vector = JSON.parse(readFileSync(existsSync(vectorPath) ? vectorPath : '/work/shared/reference/vectors/sdk-signed-encrypt.json', 'utf8'));
+// The request the Alibaba Cloud KMS Python SDK signs in its unit test (policy-core's test data).
+const vector = JSON.parse(readFileSync(join(repo, 'policy-core/tests/data/sdk-signed-encrypt.json'), 'utf8'));
 const exampleBundle = readFileSync(join(repo, 'web-demo/example-bundle.json'), 'utf8');
 
 /** Compares the fields a fixture expects with a DecisionReport. */
@@ -75,6 +75,29 @@ test('validateBundle reports every mistake with its JSON path', () => {
   const syntax = aap.validateBundle('{"NetworkRules": [}');
   assert.equal(syntax.ok, false);
   assert.ok(syntax.errors.length >= 1);
+});
+
+test('every bundle error carries the line and column policy-core found', () => {
+  const text = '{\n  "Policies": [\n    {\n      "Name": "p",\n      "Resources": ["key/a",\n        "key/b*c"]\n    }\n  ]\n}';
+  const r = aap.validateBundle(text);
+  const bad = r.errors.find((e) => e.path === '$.Policies[0].Resources[1]');
+  assert.ok(bad, JSON.stringify(r.errors));
+  assert.equal(bad.line, 6);
+  assert.equal(bad.column, 9);
+  assert.deepEqual(bad.span, { Line: 6, Column: 9, EndLine: 6, EndColumn: 18 });
+  // a missing field is placed at its object
+  const missing = r.errors.find((e) => e.path === '$.Policies[0]' && /missing field `Permissions`/.test(e.message));
+  assert.equal(missing?.line, 3);
+  // a syntax error at the place serde_json stopped
+  const syntax = aap.validateBundle('{\n  "Keys": [}\n}');
+  assert.equal(syntax.errors[0].path, '$');
+  assert.equal(syntax.errors[0].line, 2);
+  assert.equal(syntax.errors[0].column, 12);
+  // compileBundle's Error carries the same list
+  assert.throws(
+    () => aap.compileBundle(text),
+    (e) => e.errors.some((x) => x.path === '$.Policies[0].Resources[1]' && x.line === 6),
+  );
 });
 
 test('compileBundle throws an Error carrying the errors', () => {
@@ -201,6 +224,21 @@ test('inspectSignedRequest works without a bundle', () => {
   assert.equal(r.decision, null);
   assert.throws(() => aap.inspectSignedRequest({ ...vreq(), bodyHex: 'abc' }), /odd number/);
   assert.throws(() => aap.inspectSignedRequest({ ...vreq(), sourceIp: 'nope' }), /sourceIp/);
+});
+
+test('the signed-request input refuses unknown fields', () => {
+  // A misspelt field (bodyhex for bodyHex) must not be ignored: the body would silently be empty.
+  for (const f of [aap.inspectSignedRequest, aap.stringToSign]) {
+    assert.throws(
+      () => f({ ...vreq(), bodyHex: undefined, bodyhex: vector.request.body_hex }),
+      (e) => e instanceof Error && /^the signed request: unknown field `bodyhex`, expected one of/.test(e.message),
+    );
+  }
+  const h = aap.compileBundle(exampleBundle);
+  assert.throws(() => aap.verifySignedRequest({ ...vreq(), extra: 1 }, h), /unknown field `extra`/);
+  h.free();
+  // and a request that is not an object is refused with a message, too
+  assert.throws(() => aap.inspectSignedRequest(undefined), /the signed request: expected an object/);
 });
 
 test('apiCatalogue lists the Instance API operations', () => {

@@ -214,18 +214,18 @@ impl Filter {
         let verifier = HostVerifier { offload: &self.vm.offload };
         let decision = policy_core::authorize(&bundle, &req, peer, now, &verifier);
 
-        if decision.allowed {
+        if decision.allowed() {
             // Every header is set, empty when it does not apply, so nothing a client sent under
             // these names can reach the upstream as if the filter had decided it.
             let generation = bundle.generation().map(|g| g.to_string()).unwrap_or_default();
             let set = [
-                (up::AAP, decision.aap.unwrap_or_default()),
-                (up::POLICY, decision.policy.unwrap_or_default()),
-                (up::CLIENT_KEY, decision.client_key.unwrap_or_default()),
-                (up::RESOURCE, decision.resource.unwrap_or_default()),
+                (up::AAP, decision.aap().unwrap_or_default()),
+                (up::POLICY, decision.policy().unwrap_or_default()),
+                (up::CLIENT_KEY, decision.client_key().unwrap_or_default()),
+                (up::RESOURCE, decision.resource().unwrap_or_default()),
                 (up::QPS_GROUP, decision.qps_group().map_or("", policy_core::QpsGroup::name)),
-                (up::KEY_VERSION, decision.key_version.unwrap_or_default()),
-                (up::SECRET_KEY, decision.secret_key.unwrap_or_default()),
+                (up::KEY_VERSION, decision.key_version().unwrap_or_default()),
+                (up::SECRET_KEY, decision.secret_key().unwrap_or_default()),
                 (up::GENERATION, generation.as_str()),
             ];
             for (name, value) in set {
@@ -239,7 +239,7 @@ impl Filter {
         // proxy's records; the client gets only the wire message. A host without properties
         // still answers the client.
         let records = [
-            (policy_core::gateway::deny_properties::CLIENT_KEY, decision.client_key.unwrap_or_default().to_owned()),
+            (policy_core::gateway::deny_properties::CLIENT_KEY, decision.client_key().unwrap_or_default().to_owned()),
             (policy_core::gateway::deny_properties::DETAIL, decision.message()),
         ];
         for (name, value) in &records {

@@ -56,18 +56,18 @@ fn decide(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {
     let view = HttpRequestView { method: "POST", headers: &headers, body: req.body };
     let peer = PeerAddr { ip: req.peer.ip(), forwarded_for: xff.as_deref() };
     let decision = authorize(bundle, &view, peer, req.now, &NativeVerifier);
-    if decision.allowed {
+    if decision.allowed() {
         EnforceOutcome::Allow(Caller {
-            client_key_id: decision.client_key.unwrap_or_default().to_string(),
-            aap: decision.aap.unwrap_or_default().to_string(),
-            policy: decision.policy.unwrap_or_default().to_string(),
-            resource: super::enforcer::resource_label(decision.api, decision.resource),
+            client_key_id: decision.client_key().unwrap_or_default().to_string(),
+            aap: decision.aap().unwrap_or_default().to_string(),
+            policy: decision.policy().unwrap_or_default().to_string(),
+            resource: super::enforcer::resource_label(decision.api(), decision.resource()),
             qps_group: decision.qps_group(),
             authorized: super::enforcer::authorized(
-                decision.api,
-                decision.resource,
-                decision.key_version,
-                decision.secret_key,
+                decision.api(),
+                decision.resource(),
+                decision.key_version(),
+                decision.secret_key(),
                 bundle.generation(),
             ),
         })
@@ -78,7 +78,7 @@ fn decide(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {
                 headers: vec![("content-type".into(), "application/x-protobuf".into())],
                 body,
                 authenticated: decision
-                    .client_key
+                    .client_key()
                     .map(|id| super::enforcer::AuthenticatedCaller { client_key_id: id.to_owned() }),
                 detail: deny_detail(&decision),
             },
