@@ -52,13 +52,15 @@ class OpsSdkEndToEnd(GatewayTestCase):
     def test_3_metrics(self):
         with urllib.request.urlopen(f"http://{self.admin}/metrics", timeout=10) as resp:
             self.assertEqual(resp.status, 200)
-            self.assertIn("text/plain", resp.headers["content-type"])
+            self.assertIn("application/openmetrics-text", resp.headers["content-type"])
             text = resp.read().decode()
         rejected = [l for l in text.splitlines() if l.startswith('aapkit_quota_rejections_total{group="DataKeyPair"}')]
         self.assertEqual(len(rejected), 1, text)
         self.assertGreaterEqual(int(rejected[0].split()[-1]), 2)
         self.assertIn('aapkit_requests_total{api="GenerateDataKeyPair",decision="allow",code="OK"}', text)
-        self.assertIn(f'aapkit_client_key_days_to_expiry{{client_key_id="{self.key_id}",aap="app"}}', text)
+        # The client key is counted in a closed expiry bucket, never named in a series.
+        self.assertIn('aapkit_client_keys{expires_within="later"} 1', text)
+        self.assertNotIn(self.key_id, text)
 
 
 if __name__ == "__main__":
