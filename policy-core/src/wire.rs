@@ -131,8 +131,8 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Appends a varint.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends a varint (the encoders here, and tests and fuzz targets that build bodies, use it).
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -140,8 +140,8 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Appends a length-delimited field.
-pub(crate) fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+/// Appends a length-delimited field (bytes, a string or a message).
+pub fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     put_varint(out, (u64::from(field) << 3) | 2);
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);

@@ -21,6 +21,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use policy_core::gateway::deny_properties;
+use policy_core::wire::{put_bytes, put_varint};
 use policy_core::{
     compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView,
 };
@@ -131,7 +132,7 @@ fn unsignable(req: &AccessRequestDoc, bundle: &Value) -> Option<String> {
 
 /// The protobuf field that names the resource of `api` (`docs/protocol.md#protobuf-messages`); None: the
 /// API names no resource.
-fn resource_field(api: &str) -> Option<u8> {
+fn resource_field(api: &str) -> Option<u32> {
     match api {
         "GenerateRandom" => None,
         // DecryptRequest / AdvanceDecryptRequest: CiphertextBlob = 1, KeyId = 2.
@@ -139,20 +140,6 @@ fn resource_field(api: &str) -> Option<u8> {
         // GetSecretValueRequest.SecretName = 1; every other request: KeyId = 1.
         _ => Some(1),
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_string(out: &mut Vec<u8>, field: u8, s: &[u8]) {
-    put_varint(out, u64::from(field) << 3 | 2);
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s);
 }
 
 /// The request body the SDK would send for this case.
@@ -166,11 +153,11 @@ fn body(req: &AccessRequestDoc) -> Vec<u8> {
         }
         Some(field) => {
             if let Some(r) = &req.resource {
-                put_string(&mut out, field, r.as_bytes());
+                put_bytes(&mut out, field, r.as_bytes());
             }
             // A payload field beside the resource, as real requests have (Encrypt's Plaintext = 2).
             if req.api == "Encrypt" {
-                put_string(&mut out, 2, b"hello");
+                put_bytes(&mut out, 2, b"hello");
             }
         }
     }

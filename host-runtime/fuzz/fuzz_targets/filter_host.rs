@@ -23,6 +23,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
+use policy_core::wire::put_bytes;
 use policy_core::{Api, ErrorCode, HttpRequestView};
 use prost::Message;
 
@@ -128,20 +129,6 @@ struct Input {
     trailers: Vec<(String, String)>,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-    put_varint(out, number << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
 fn pick(list: &[String], i: u8) -> String {
     if list.is_empty() {
         String::new()
@@ -185,16 +172,16 @@ fuzz_target!(init: {
     match &input.resource {
         Resource::Key(i) => {
             let n = if matches!(api, Api::Decrypt | Api::AdvanceDecrypt) { 2 } else { 1 };
-            field(&mut body, n, pick(&f.keys, *i).as_bytes());
+            put_bytes(&mut body, n, pick(&f.keys, *i).as_bytes());
         }
         Resource::Version(i) => {
             let mut blob = vec![b'$', 0, 2];
             blob.extend_from_slice(pick(&f.versions, *i).as_bytes());
             blob.extend_from_slice(&[7; 12 + 16 + 5]);
-            field(&mut body, 1, &blob);
+            put_bytes(&mut body, 1, &blob);
         }
-        Resource::Secret(i) => field(&mut body, 1, pick(&f.secrets, *i).as_bytes()),
-        Resource::Raw(b) => field(&mut body, 1, b),
+        Resource::Secret(i) => put_bytes(&mut body, 1, pick(&f.secrets, *i).as_bytes()),
+        Resource::Raw(b) => put_bytes(&mut body, 1, b),
         Resource::None => {}
     }
     body.extend_from_slice(&input.extra);

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
+use policy_core::wire::put_bytes;
 use policy_core::{
     authorize, compile_bundle, extract_resource, string_to_sign, Api, CompiledBundle, HttpRequestView, PeerAddr,
     PureRustVerifier, ResourceRef, RsaPublicKey, SignatureVerifier,
@@ -127,20 +128,6 @@ struct Input {
     edits: Vec<Edit>,
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-    put_varint(out, number << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
 fn pick<T: Clone>(list: &[T], i: u8) -> Option<T> {
     (!list.is_empty()).then(|| list[usize::from(i) % list.len()].clone())
 }
@@ -154,16 +141,16 @@ fuzz_target!(|input: Input| {
     match &input.resource {
         Resource::Key(i) => {
             let n = if matches!(api, Api::Decrypt | Api::AdvanceDecrypt) { 2 } else { 1 };
-            field(&mut body, n, pick(&f.keys, *i).unwrap_or_default().as_bytes());
+            put_bytes(&mut body, n, pick(&f.keys, *i).unwrap_or_default().as_bytes());
         }
         Resource::Version(i) => {
             let mut blob = vec![b'$', 0, 2];
             blob.extend_from_slice(pick(&f.versions, *i).unwrap_or_default().as_bytes());
             blob.extend_from_slice(&[7; 12 + 16 + 5]);
-            field(&mut body, 1, &blob);
+            put_bytes(&mut body, 1, &blob);
         }
-        Resource::Secret(i) => field(&mut body, 1, pick(&f.secrets, *i).unwrap_or_default().as_bytes()),
-        Resource::Raw(s) => field(&mut body, 1, s.as_bytes()),
+        Resource::Secret(i) => put_bytes(&mut body, 1, pick(&f.secrets, *i).unwrap_or_default().as_bytes()),
+        Resource::Raw(s) => put_bytes(&mut body, 1, s.as_bytes()),
         Resource::None => {}
     }
     body.extend_from_slice(&input.extra);

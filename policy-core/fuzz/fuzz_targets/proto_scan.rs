@@ -4,21 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use policy_core::wire::put_bytes;
 use policy_core::{extract_resource, Api, ProtoError, ResourceRef};
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field(out: &mut Vec<u8>, number: u64, bytes: &[u8]) {
-    put_varint(out, number << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
 
 fn within(body: &[u8], s: &str) -> bool {
     let (b, p) = (body.as_ptr() as usize, s.as_ptr() as usize);
@@ -39,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
                 if let ResourceRef::KeyId(k) | ResourceRef::SecretName(k) = r {
                     let number = if matches!(api, Api::Decrypt | Api::AdvanceDecrypt) { 2 } else { 1 };
                     let mut alone = Vec::new();
-                    field(&mut alone, number, k.as_bytes());
+                    put_bytes(&mut alone, number, k.as_bytes());
                     assert_eq!(extract_resource(api, &alone), Ok(Some(r)), "{api}: re-encoded resource");
                 }
             }

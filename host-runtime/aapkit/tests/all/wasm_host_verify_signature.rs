@@ -2,18 +2,19 @@
 //! Project Wycheproof RSA-2048 PKCS#1 v1.5 SHA-256: every `valid` case verifies, every `invalid`
 //! case does not, and the answers are well-formed `VerifySignatureResult` messages.
 
-use aapkit_host::server::foreign::{encode_verify_args, verify_signature};
+use aapkit_host::server::foreign::verify_signature;
+use policy_core::wire::{VerifySignatureArgs, VerifySignatureResult};
 use serde_json::Value;
 
+/// The result's `result` field; a `false` must say why.
 fn result_is_true(result: &[u8]) -> bool {
-    match result {
-        [0x08, 0x01] => true,
-        [0x12, len, rest @ ..] => {
-            assert_eq!(usize::from(*len), rest.len(), "malformed error string");
-            false
-        }
-        other => panic!("unexpected VerifySignatureResult {other:02x?}"),
-    }
+    let decoded = VerifySignatureResult::decode(result).unwrap();
+    assert_eq!(decoded.result, decoded.error.is_empty(), "{decoded:?}");
+    decoded.result
+}
+
+fn encode_verify_args(hash: &str, key: &[u8], signature: &[u8], text: &[u8]) -> Vec<u8> {
+    VerifySignatureArgs { hash_function: hash.as_bytes(), ..VerifySignatureArgs::sha256(key, signature, text) }.encode()
 }
 
 #[test]
