@@ -15,7 +15,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::unauthenticated::UnauthenticatedReason;
-use crate::server::quota::group_name;
 use crate::server::RequestRecord;
 use aapkit_store::ClientKeyExpiry;
 use proxy_wasm_host::FilterHostStats;
@@ -170,8 +169,8 @@ impl Metrics {
     /// Registers every metric (with zero-valued series for the closed label sets, so dashboards
     /// see them before the first event).
     fn registered(mut self) -> Metrics {
-        for g in crate::server::quota::GROUPS {
-            let _ = self.quota_rejections.get_or_create(&GroupLabel { group: group_name(g) });
+        for g in QpsGroup::ALL {
+            let _ = self.quota_rejections.get_or_create(&GroupLabel { group: g.name() });
         }
         for reason in UnauthenticatedReason::ALL {
             let _ = self.unauthenticated.get_or_create(&ReasonLabel { reason: reason.as_str() });
@@ -281,7 +280,7 @@ impl Metrics {
         }
         if r.error_code == ErrorCode::RejectedThrottling.as_str() {
             if let Some(g) = r.qps_group {
-                self.quota_rejections.get_or_create(&GroupLabel { group: group_name(g) }).inc();
+                self.quota_rejections.get_or_create(&GroupLabel { group: g.name() }).inc();
             }
         }
     }
@@ -301,7 +300,7 @@ impl Metrics {
     }
 
     pub fn quota_rejections(&self, g: QpsGroup) -> u64 {
-        self.quota_rejections.get_or_create(&GroupLabel { group: group_name(g) }).get()
+        self.quota_rejections.get_or_create(&GroupLabel { group: g.name() }).get()
     }
 
     /// The exposition. `filter` = the wasm host's counters, `keys` = client keys with their

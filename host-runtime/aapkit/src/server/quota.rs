@@ -11,40 +11,14 @@ use std::time::Instant;
 
 use policy_core::QpsGroup;
 
-/// The groups, in the order of [`group_index`].
-pub const GROUPS: [QpsGroup; 6] = [
-    QpsGroup::Symmetric,
-    QpsGroup::Asymmetric,
-    QpsGroup::GetPublicKey,
-    QpsGroup::GetSecretValue,
-    QpsGroup::GenerateRandom,
-    QpsGroup::DataKeyPair,
-];
-
-pub const fn group_index(g: QpsGroup) -> usize {
-    match g {
-        QpsGroup::Symmetric => 0,
-        QpsGroup::Asymmetric => 1,
-        QpsGroup::GetPublicKey => 2,
-        QpsGroup::GetSecretValue => 3,
-        QpsGroup::GenerateRandom => 4,
-        QpsGroup::DataKeyPair => 5,
-    }
+/// The slot of `g` in per-group arrays (the order of [`QpsGroup::ALL`]).
+fn group_index(g: QpsGroup) -> usize {
+    QpsGroup::ALL.iter().position(|x| *x == g).unwrap_or(0)
 }
 
-pub const fn group_name(g: QpsGroup) -> &'static str {
-    match g {
-        QpsGroup::Symmetric => "Symmetric",
-        QpsGroup::Asymmetric => "Asymmetric",
-        QpsGroup::GetPublicKey => "GetPublicKey",
-        QpsGroup::GetSecretValue => "GetSecretValue",
-        QpsGroup::GenerateRandom => "GenerateRandom",
-        QpsGroup::DataKeyPair => "DataKeyPair",
-    }
-}
-
-pub fn parse_group(s: &str) -> Option<QpsGroup> {
-    GROUPS.iter().copied().find(|g| group_name(*g).eq_ignore_ascii_case(s))
+/// The group a `--qps-limit` names (case-insensitive).
+fn parse_group(s: &str) -> Option<QpsGroup> {
+    QpsGroup::ALL.into_iter().find(|g| g.name().eq_ignore_ascii_case(s))
 }
 
 /// The software key management instance specs Alibaba sells (QPS of the Symmetric group).

@@ -1,4 +1,5 @@
 use crate::cli_support;
+use crate::cli_support::client_key_create;
 use cli_support::{s, with_aap, Env};
 
 #[test]
@@ -11,16 +12,7 @@ fn export_to_stdout_and_file() {
     env.ok(&["secret", "create", "--secret-name", "app/db", "--encryption-key-id", &key, "--secret-data-file", s(&f)]);
 
     let pw = env.write("pw", b"Passw0rd-1");
-    let ck = env.ok(&[
-        "client-key",
-        "create",
-        "--aap",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--output",
-        s(&env.path("ck.json")),
-    ]);
+    let ck = env.ok(&client_key_create("app", s(&pw), s(&env.path("ck.json")), &[]));
 
     let out = env.run(&["bundle", "export", "--scope", "kst-test"]);
     assert!(out.status.success(), "{}", cli_support::stderr(&out));

@@ -1,4 +1,5 @@
 use crate::cli_support;
+use crate::cli_support::client_key_create;
 use aapkit_pki::client_key::load_client_key;
 use aapkit_store::{NewClientKey, Store};
 use cli_support::{s, with_aap, Env};
@@ -61,45 +62,21 @@ fn create_validates_before_generating() {
         Some(2)
     );
     let msg = env.fails_with(
-        &[
-            "client-key",
-            "create",
-            "--aap",
+        &client_key_create(
             "app",
-            "--password-file",
             s(&pw),
-            "--not-before",
-            "2026-01-01T00:00:00Z",
-            "--not-after",
-            "2025-01-01T00:00:00Z",
-            "--output",
             o,
-        ],
+            &["--not-before", "2026-01-01T00:00:00Z", "--not-after", "2025-01-01T00:00:00Z"],
+        ),
         "InvalidParameter",
     );
     assert!(msg.contains("NotAfter"), "{msg}");
     let msg = env.fails_with(
-        &[
-            "client-key",
-            "create",
-            "--aap",
-            "app",
-            "--password-file",
-            s(&pw),
-            "--not-before",
-            "yesterday",
-            "--not-after",
-            "2025-01-01T00:00:00Z",
-            "--output",
-            o,
-        ],
+        &client_key_create("app", s(&pw), o, &["--not-before", "yesterday", "--not-after", "2025-01-01T00:00:00Z"]),
         "InvalidParameter",
     );
     assert!(msg.contains("NotBefore"), "{msg}");
-    env.fails_with(
-        &["client-key", "create", "--aap", "ghost", "--password-file", s(&pw), "--output", o],
-        "Forbidden.ResourceNotFound",
-    );
+    env.fails_with(&client_key_create("ghost", s(&pw), o, &[]), "Forbidden.ResourceNotFound");
     assert!(!out.exists(), "nothing is written on failure");
 }
 
@@ -176,10 +153,7 @@ fn list_get_delete_and_limits() {
     assert_eq!(env.ok(&["client-key", "get", "--client-key-id", &ids[0]])["AapName"], "app");
 
     let pw = env.write("pw", b"Passw0rd-1");
-    env.fails_with(
-        &["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&env.path("o"))],
-        "Rejected.LimitExceeded",
-    );
+    env.fails_with(&client_key_create("app", s(&pw), s(&env.path("o")), &[]), "Rejected.LimitExceeded");
     env.fails_with(&["aap", "delete", "--name", "app"], "Rejected.ResourceInUse");
     for id in &ids {
         env.ok(&["client-key", "delete", "--client-key-id", id, "--force"]);
@@ -225,18 +199,7 @@ fn expired_window_needs_a_flag_and_dates_go_together() {
     assert!(help.matches("or neither").count() >= 2, "{help}");
     // And the behaviour: one alone is a usage error.
     let o2 = env.path("one.json");
-    let out = env.run(&[
-        "client-key",
-        "create",
-        "--aap",
-        "app",
-        "--password-file",
-        s(&pw),
-        "--output",
-        s(&o2),
-        "--not-after",
-        "2030-01-01T00:00:00Z",
-    ]);
+    let out = env.run(&client_key_create("app", s(&pw), s(&o2), &["--not-after", "2030-01-01T00:00:00Z"]));
     assert_eq!(out.status.code(), Some(2), "{}", cli_support::stderr(&out));
 }
 
@@ -250,7 +213,7 @@ fn password_file_strips_one_trailing_newline() {
     assert!(cli_support::stdout(&out).contains("trailing newline"), "{}", cli_support::stdout(&out));
     let pw = env.write("pw", b"Passw0rd-1\r\n");
     let o = env.path("ck.json");
-    env.ok(&["client-key", "create", "--aap", "app", "--password-file", s(&pw), "--output", s(&o)]);
+    env.ok(&client_key_create("app", s(&pw), s(&o), &[]));
     let content = std::fs::read_to_string(&o).unwrap();
     assert!(load_client_key(&content, "Passw0rd-1").is_ok(), "the password is the line without its newline");
     assert!(load_client_key(&content, "Passw0rd-1\r\n").is_err());

@@ -2,6 +2,7 @@
 //! requests against it with `aapkit eval`, check exit codes (0 allow, 3 deny, 1/2 errors) and the
 //! per-policy trace of `--json`.
 use crate::cli_support;
+use crate::cli_support::client_key_create;
 
 use std::io::Write;
 use std::process::Stdio;
@@ -58,20 +59,12 @@ fn fixture() -> Fixture {
     env.ok(&["aap", "create", "--name", "app", "--policies", "keys-from-vpc", "--policies", "other-scope"]);
     let pw = env.write("pw.txt", b"Ev4l-passw0rd");
     let out = env.path("ck.json");
-    let client_key = env.ok(&[
-        "client-key",
-        "create",
-        "--aap",
+    let client_key = env.ok(&client_key_create(
         "app",
-        "--password-file",
         s(&pw),
-        "--output",
         s(&out),
-        "--not-before",
-        "2024-01-01T00:00:00Z",
-        "--not-after",
-        "2030-01-01T00:00:00Z",
-    ])["ClientKeyId"]
+        &["--not-before", "2024-01-01T00:00:00Z", "--not-after", "2030-01-01T00:00:00Z"],
+    ))["ClientKeyId"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -84,6 +84,13 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `client-key create --aap AAP --password-file PASSWORD --output OUTPUT` and `extra`.
+pub fn client_key_create<'a>(aap: &'a str, password: &'a str, output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["client-key", "create", "--aap", aap, "--password-file", password, "--output", output];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
