@@ -50,7 +50,7 @@ ensure_built() {
   log "cargo fuzz build ($crate)"
   local flags=()
   [ "$(profile_of "$crate")" = debug ] && flags=(--dev)
-  if (cd "$crate" && nice -n 19 cargo +nightly fuzz build "${flags[@]}" --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR/$crate"); then
+  if (cd "$crate" && nice -n 19 cargo +nightly fuzz build --fuzz-dir fuzz "${flags[@]}" --codegen-units "${FUZZ_CODEGEN_UNITS:-16}" --target-dir "$FUZZ_TARGET_DIR/$crate"); then
     built[$crate]=0
   else
     log "build failed: $crate (its targets are skipped)"

@@ -24,8 +24,8 @@ artifacts="$FUZZ_TARGET_DIR/smoke-artifacts"
 for crate in policy-core host-runtime; do
   profile=release flags=()
   if [ "$crate" = host-runtime ] && [ "${FUZZ_SMOKE_HOST_PROFILE:-dev}" = dev ]; then profile=debug flags=(--dev); fi
-  (cd "$crate" && cargo +nightly fuzz build "${flags[@]}" --codegen-units 16 --target-dir "$FUZZ_TARGET_DIR/$crate")
-  for target in $(cd "$crate" && cargo +nightly fuzz list); do
+  (cd "$crate" && cargo +nightly fuzz build --fuzz-dir fuzz "${flags[@]}" --codegen-units 16 --target-dir "$FUZZ_TARGET_DIR/$crate")
+  for target in $(cd "$crate" && cargo +nightly fuzz list --fuzz-dir fuzz); do
     rm -rf "${scratch:?}/$target"
     mkdir -p "$scratch/$target" "$artifacts/$target" "$crate/fuzz/corpus/$target"
     printf '[fuzz-smoke] %-14s ' "$target"

@@ -36,11 +36,8 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn filter_wasm() -> Vec<u8> {
-    let path = std::env::var_os("AAPKIT_FILTER_WASM").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo("target"));
-        target.join("wasm32-wasip1/wasm-release/aapkit_filter.wasm")
-    });
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (build the filter first)", path.display()))
+    let path = aapkit_tests::filter_wasm().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn bench(c: &mut Criterion) {

@@ -95,11 +95,7 @@ fn serve_flags_are_checked() {
 /// not built: scripts/build-wasm.sh).
 #[test]
 fn wasm_enforcer_exposes_filter_counters() {
-    let wasm = std::env::var_os("AAPKIT_FILTER_WASM").map(std::path::PathBuf::from).or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from)?;
-        Some(target.join("wasm32-wasip1/wasm-release/aapkit_filter.wasm"))
-    });
-    let Some(wasm) = wasm.filter(|p| p.is_file()) else {
+    let Ok(wasm) = aapkit_tests::filter_wasm() else {
         eprintln!("skipped: no aapkit_filter.wasm (build it with scripts/build-wasm.sh or set AAPKIT_FILTER_WASM)");
         return;
     };

@@ -138,11 +138,7 @@ fn blob_version(blob: &[u8]) -> String {
 }
 
 fn wasm_module() -> Option<PathBuf> {
-    let wasm = std::env::var_os("AAPKIT_FILTER_WASM").map(PathBuf::from).or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from)?;
-        Some(target.join("wasm32-wasip1/wasm-release/aapkit_filter.wasm"))
-    });
-    let found = wasm.filter(|p| p.is_file());
+    let found = aapkit_tests::filter_wasm().ok();
     if found.is_none() {
         eprintln!("wasm enforcer skipped: no aapkit_filter.wasm (scripts/build-wasm.sh or AAPKIT_FILTER_WASM)");
     }

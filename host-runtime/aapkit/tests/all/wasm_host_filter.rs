@@ -23,13 +23,7 @@ use serde_json::{json, Value};
 // ---- fixtures --------------------------------------------------------------------------------
 
 fn wasm_path() -> PathBuf {
-    if let Ok(p) = std::env::var("AAPKIT_FILTER_WASM") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("wasm32-wasip1/wasm-release/aapkit_filter.wasm")
+    aapkit_tests::filter_wasm().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn wasm() -> &'static [u8] {

@@ -11,7 +11,6 @@
 //!
 //! Build the filter first: `cargo build -p aapkit-filter --target wasm32-wasip1 --profile wasm-release`
 //! (the test fails, never skips, when the module is missing).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

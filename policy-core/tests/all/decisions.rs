@@ -2,7 +2,6 @@
 //! the wasm and browser tests). Each file: `{ "bundle": "<path from the repo root>", "cases": [
 //! { "name", "request": AccessRequestDoc, "expect": { "Allowed", "ErrorCode"?, "HttpStatus"?,
 //! "Policy"?, "FailedChecks"? } } ] }`; absent expectations are not checked.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use policy_core::{compile_bundle, AccessRequestDoc, FailedCheck};
 use serde::Deserialize;

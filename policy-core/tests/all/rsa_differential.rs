@@ -1,6 +1,5 @@
 //! Differential tests: `PureRustVerifier` against the `rsa` crate on signatures made with fixed
 //! test keys, and the Montgomery exponentiation (both limb widths) against `num-bigint`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::OnceLock;
 

@@ -1,6 +1,5 @@
 //! The SDK-signed Encrypt vector through `string_to_sign`, `verify_request` and `authorize`:
 //! it passes at its date and fails with the right code for every kind of tampering.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)]
 
 use std::net::IpAddr;
 

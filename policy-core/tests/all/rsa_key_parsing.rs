@@ -1,6 +1,5 @@
 //! Public-key parsing: every accepted form, every refusal with its reason, and no panics on
 //! malformed input (random bytes, truncations, mutations).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
 use policy_core::{PublicKeyError, RsaPublicKey};

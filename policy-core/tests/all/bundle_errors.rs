@@ -1,6 +1,5 @@
 //! Document errors, pinned: path, value and message for each kind of mistake; all errors are
 //! collected; list fields accept arrays or strings holding arrays; export is canonical.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use policy_core::{compile_bundle, parse_bundle, Bundle};
 use serde_json::{json, Value};

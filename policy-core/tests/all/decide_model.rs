@@ -1,13 +1,12 @@
 //! Property test: decisions of the compiled form equal a straightforward evaluation of the
 //! document written here from the rules in docs/bundle-format.md (no indexes, no ranges).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::IpAddr;
 
 use policy_core::*;
 use proptest::prelude::*;
 
-const CERT: &str = include_str!("data/sdk-unit-test-cert.pem");
+const CERT: &str = include_str!("../data/sdk-unit-test-cert.pem");
 
 fn pem() -> String {
     let s = CERT.find("-----BEGIN").unwrap();

@@ -4,7 +4,6 @@
 //! `acceptable` cases (here only `MissingNull`: a DigestInfo without the NULL parameters) are
 //! rejected by `PureRustVerifier`, which accepts exactly the one DER encoding of RFC 8017; the
 //! official SDKs never produce the legacy form. For other verifiers they are only reported.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use policy_core::{PureRustVerifier, RsaPublicKey, SignatureVerifier};
 use serde_json::Value;

@@ -1,6 +1,5 @@
 //! The official SDK's unit-test client key and one request it signed
 //! (`tests/data/sdk-signed-encrypt.json`, `tests/data/sdk-unit-test-cert.pem`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
 use policy_core::{PureRustVerifier, RsaPublicKey, SignatureVerifier};
