@@ -27,6 +27,11 @@ msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)"
 step "cargo test (workspace, Rust $msrv = rust-version)"
 cargo +"$msrv" test --no-fail-fast --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
 
+step "the gateway scripts/demo.sh runs (dev profile, the binary's own feature set)"
+# The test build unifies dev-dependency features into shared crates (Cranelift among them), so the
+# binary alone is a separate build; made here so that demo.sh after test.sh starts at once.
+cargo build -q -p aapkit --bin aapkit
+
 step "fuzz targets: the committed corpora and ${FUZZ_SMOKE_SECONDS:-5} s of fuzzing each (cargo-fuzz, nightly)"
 bash scripts/fuzz-smoke.sh
 
