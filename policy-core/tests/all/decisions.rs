@@ -1,65 +1,22 @@
 //! Data-driven decisions: `tests/fixtures/decisions/*.json` at the repository root (shared with
-//! the wasm and browser tests). Each file: `{ "bundle": "<path from the repo root>", "cases": [
-//! { "name", "request": AccessRequestDoc, "expect": { "Allowed", "ErrorCode"?, "HttpStatus"?,
-//! "Policy"?, "FailedChecks"? } } ] }`; absent expectations are not checked.
+//! the wasm and browser tests; the format is in `fixture.rs`).
 
-use policy_core::{compile_bundle, AccessRequestDoc, FailedCheck};
-use serde::Deserialize;
+use policy_core::{compile_bundle, AccessRequestDoc};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FixtureFile {
-    bundle: String,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
-    request: AccessRequestDoc,
-    expect: Expect,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct Expect {
-    allowed: bool,
-    error_code: Option<String>,
-    http_status: Option<u16>,
-    policy: Option<String>,
-    failed_checks: Option<Vec<FailedCheck>>,
-}
+use crate::fixture::{check_expect, fixture_files};
 
 #[test]
 fn decision_fixtures() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let dir = format!("{root}/tests/fixtures/decisions");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
     let mut ran = 0;
     let mut codes = std::collections::BTreeSet::new();
-    for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
-        let fx: FixtureFile = serde_json::from_str(&std::fs::read_to_string(f).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+    for (file, fx) in fixture_files(std::path::Path::new(root)) {
         let bundle = compile_bundle(&std::fs::read_to_string(format!("{root}/{}", fx.bundle)).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", fx.bundle));
         for c in fx.cases {
             let r = c.request.evaluate(&bundle).unwrap_or_else(|e| panic!("{}: {e}", c.name));
-            let ctx = format!("{} / {}: {r:#?}", f.display(), c.name);
-            assert_eq!(r.allowed, c.expect.allowed, "{ctx}");
-            if let Some(code) = &c.expect.error_code {
-                assert_eq!(r.error_code.as_ref(), Some(code), "{ctx}");
-            }
-            if let Some(s) = c.expect.http_status {
-                assert_eq!(r.http_status, s, "{ctx}");
-            }
-            if let Some(p) = &c.expect.policy {
-                assert_eq!(r.policy.as_ref(), Some(p), "{ctx}");
-            }
-            if let Some(fc) = &c.expect.failed_checks {
-                assert_eq!(&r.failed_checks, fc, "{ctx}");
-            }
+            let ctx = format!("{file} / {}: {r:#?}", c.name);
+            check_expect(&r, &c.expect, &ctx);
             assert_eq!(r.message.is_some(), !r.allowed);
             if let Some(code) = r.error_code {
                 codes.insert(code);

@@ -7,6 +7,7 @@
 mod bundle_errors;
 mod decide_model;
 mod decisions;
+mod fixture;
 mod request_verifier;
 mod rsa_differential;
 mod rsa_key_parsing;

@@ -14,67 +14,30 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::Engine as _;
 use policy_core::gateway::deny_properties;
 use policy_core::wire::{put_bytes, put_varint};
-use policy_core::{
-    compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, FailedCheck, HttpRequestView,
-};
+use policy_core::{compile_bundle, parse_rfc3339, wire, AccessRequestDoc, DecisionReport, HttpRequestView};
 use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
-use serde::Deserialize;
 use serde_json::Value;
 
 // ---- fixtures --------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FixtureFile {
-    bundle: String,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    name: String,
-    request: AccessRequestDoc,
-    expect: Expect,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct Expect {
-    allowed: bool,
-    error_code: Option<String>,
-    http_status: Option<u16>,
-    policy: Option<String>,
-    failed_checks: Option<Vec<FailedCheck>>,
-}
+// The fixture format and its check, one definition with policy-core's `decisions` test.
+#[path = "../../../policy-core/tests/all/fixture.rs"]
+mod fixture;
+use fixture::{check_expect, Case};
 
 /// Fixture cases a signed request cannot reproduce: (file, case name, why). Every entry must
 /// name an existing case, and every case `unsignable` detects must be listed here.
 const NOT_SIGNABLE: &[(&str, &str, &str)] = &[];
 
-fn fixture_files() -> Vec<(String, FixtureFile)> {
-    let dir = aapkit_tests::repo_root().join("tests/fixtures/decisions");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let fx = serde_json::from_str(&read(&p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (name, fx)
-        })
-        .collect()
+fn fixture_files() -> Vec<(String, fixture::FixtureFile)> {
+    fixture::fixture_files(&aapkit_tests::repo_root())
 }
 
 fn read(p: &Path) -> String {
@@ -83,23 +46,6 @@ fn read(p: &Path) -> String {
 
 fn key_file(name: &str) -> String {
     read(&aapkit_tests::repo_root().join("policy-core/tests/data/keys").join(name))
-}
-
-/// The fixture's expectations hold for the native report (absent ones are not checked).
-fn check_expect(report: &DecisionReport, expect: &Expect, ctx: &str) {
-    assert_eq!(report.allowed, expect.allowed, "{ctx}: Allowed");
-    if let Some(code) = &expect.error_code {
-        assert_eq!(report.error_code.as_ref(), Some(code), "{ctx}: ErrorCode");
-    }
-    if let Some(s) = expect.http_status {
-        assert_eq!(report.http_status, s, "{ctx}: HttpStatus");
-    }
-    if let Some(p) = &expect.policy {
-        assert_eq!(report.policy.as_ref(), Some(p), "{ctx}: Policy");
-    }
-    if let Some(fc) = &expect.failed_checks {
-        assert_eq!(&report.failed_checks, fc, "{ctx}: FailedChecks");
-    }
 }
 
 // ---- the signed request ----------------------------------------------------------------------

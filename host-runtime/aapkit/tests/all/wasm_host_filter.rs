@@ -652,10 +652,11 @@ fn fuel_exhaustion_replaces_the_vm_and_the_host_keeps_serving() {
 
 #[test]
 fn a_request_past_its_deadline_traps_and_the_vm_is_replaced() {
-    // Epoch deadlines (the default kind): 2 ms per request, ticks of 1 ms. Hashing an almost 3 MB
-    // body in wasm takes longer than that; a small request does not.
+    // Epoch deadlines (the default kind): 5 ms per request, ticks of 1 ms. Hashing an almost 3 MB
+    // body in wasm takes several times that; a small request takes well under a millisecond, with
+    // room left for a descheduled moment while the other tests of this binary run beside it.
     let limit = GuestLimit::Deadline {
-        request: Duration::from_millis(2),
+        request: Duration::from_millis(5),
         configure: Duration::from_secs(30),
         tick: Duration::from_millis(1),
     };
