@@ -49,12 +49,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# 4. Python venv with the official KMS Instance SDK (pyOpenSSL < 23.3 keeps load_pkcs12).
+# 4. Python venv with the official SDKs the e2e suites run, in one venv (they resolve together):
+#    the KMS Instance SDK (pyOpenSSL < 23.3 keeps load_pkcs12), the management SDK
+#    alibabacloud-kms20160120 3.3.1 with the transport docs/openapi.md was read from, and the older
+#    core SDK (RPC v1, Terraform's signer).
 VENV="$CACHE/venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import alibabacloud_dkms_gcs' 2>/dev/null; then
-  log "python venv with alibabacloud-dkms-gcs"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'alibabacloud-dkms-gcs==1.0.2' 'cryptography>=41,<42'
+PY_PINS=('alibabacloud-dkms-gcs==1.0.2' 'cryptography>=41,<42'
+         'alibabacloud-kms20160120==3.3.1' 'alibabacloud-tea-openapi==0.4.6' 'darabonba-core==1.0.9'
+         'aliyun-python-sdk-core==2.16.1' 'aliyun-python-sdk-kms==2.16.5')
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c '
+import alibabacloud_dkms_gcs, aliyunsdkcore, aliyunsdkkms
+from importlib.metadata import version
+assert version("alibabacloud-kms20160120") == "3.3.1"' 2>/dev/null; then
+  log "python venv with the official SDKs"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
 fi
 
 # 5. Node packages for the browser tests (playwright-core drives Debian chromium; no browser download).

@@ -2,6 +2,9 @@
 `aapkit serve` over HTTPS with the generated CA, client keys made by `aapkit client-key create`, and
 clients of the official KMS Instance SDK for Python (alibabacloud-dkms-gcs) loading them.
 
+The KMS OpenAPI suites (test_openapi_*.py) also use `OpenApiGateway`: the same gateway with the
+management OpenAPI listener and the admin AccessKey `aapkit init` writes.
+
 Environment: AAPKIT_BIN (the aapkit binary), AAPKIT_FILTER_WASM (the filter module). The test_*.py
 scripts beside this file are run by tests/tests/sdk_e2e.rs with the venv's python.
 """
@@ -24,6 +27,20 @@ PASSWORD = "E2e-Passw0rd!"
 KEY_USER = "RbacPermission/Template/CryptoServiceKeyUser"
 SECRET_USER = "RbacPermission/Template/CryptoServiceSecretUser"
 LOOPBACK = ("127.0.0.1/32", "::1")
+
+
+def wait_listening(port, proc, log_path, what="aapkit serve"):
+    """Waits until 127.0.0.1:port accepts connections (60 s), failing early if `proc` exits."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited: {open(log_path).read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{what} did not start listening on {port} in 60 s")
 
 
 def free_port():
@@ -84,16 +101,7 @@ class Gateway:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"aapkit serve exited: {open(self.log_path).read()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("aapkit serve did not start listening in 60 s")
+        wait_listening(self.port, self.proc, self.log_path)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -131,6 +139,89 @@ def error_code(fn):
         inner = getattr(e, "inner_exception", None) or getattr(e, "last_exception", None)
         return getattr(inner, "code", repr(e))
     return None
+
+
+def poll(fn, timeout=3.0, step=0.1):
+    """Calls fn until it returns a truthy value or `timeout` seconds pass; (value, seconds taken)."""
+    start = time.time()
+    while True:
+        v = fn()
+        if v or time.time() - start > timeout:
+            return v, time.time() - start
+        time.sleep(step)
+
+
+class OpenApiGateway(Gateway):
+    """A gateway that also serves the KMS OpenAPI (`aapkit serve --openapi-listen`), with the admin
+    AccessKey `aapkit init` wrote to `<data>/admin-access-key.json`."""
+
+    def __init__(self):
+        super().__init__()
+        self.openapi_port = free_port()
+
+    def init(self, *extra):
+        self.cli("init", "--instance-id", INSTANCE, *extra)
+        path = os.path.join(self.data, "admin-access-key.json")
+        mode = os.stat(path).st_mode & 0o777
+        if mode != 0o600:
+            raise AssertionError(f"{path} has mode {oct(mode)}, want 0600")
+        with open(path) as f:
+            self.admin = json.load(f)
+        for field in ("AccessKeyId", "AccessKeySecret", "AccountId", "RegionId"):
+            if not self.admin.get(field):
+                raise AssertionError(f"{path} lacks {field}: {self.admin}")
+        return self.admin
+
+    @property
+    def region(self):
+        return self.admin["RegionId"]
+
+    @property
+    def account(self):
+        return self.admin["AccountId"]
+
+    def arn(self, resource):
+        return f"acs:kms:{self.region}:{self.account}:{resource}"
+
+    @property
+    def ca(self):
+        return os.path.join(self.data, "ca.pem")
+
+    @property
+    def openapi_endpoint(self):
+        return f"127.0.0.1:{self.openapi_port}"
+
+    def start(self, *extra):
+        super().start("--openapi-listen", self.openapi_endpoint, *extra)
+        wait_listening(self.openapi_port, self.proc, self.log_path, "the OpenAPI listener")
+
+    def access_key(self, *args):
+        """`aapkit access-key ...` (--json)."""
+        return self.cli("access-key", *args)
+
+    def kms(self, access_key_id=None, secret=None, **config):
+        """The management SDK (alibabacloud-kms20160120, ACS3-HMAC-SHA256) pointed at our OpenAPI over
+        HTTPS, trusting the instance CA."""
+        from alibabacloud_kms20160120.client import Client as KmsClient
+        from alibabacloud_tea_openapi.utils_models import Config as OpenApiConfig
+
+        return KmsClient(OpenApiConfig(
+            access_key_id=access_key_id or self.admin["AccessKeyId"],
+            access_key_secret=secret or self.admin["AccessKeySecret"],
+            endpoint=self.openapi_endpoint,
+            protocol="https",
+            ca=self.ca,
+            region_id=self.region,
+            **config,
+        ))
+
+    def client_key_file(self, client_key_id, private_key_data):
+        """Writes CreateClientKey's answer as the Instance SDK's ClientKeyContent file (the file the
+        Terraform provider writes): {"KeyId", "PrivateKeyData"}. Its path."""
+        path = os.path.join(self.tmp.name, f"clientKey_{client_key_id}.json")
+        with open(path, "w") as f:
+            json.dump({"KeyId": client_key_id, "PrivateKeyData": private_key_data}, f)
+        return path
 
 
 class GatewayTestCase(unittest.TestCase):

@@ -44,3 +44,17 @@ fn python_sdk_protocol_fidelity() -> Result<(), String> {
 fn python_sdk_oversize_body() -> Result<(), String> {
     run_script("test_limits_sdk.py")
 }
+
+/// The management SDK alibabacloud-kms20160120 3.3.1 (ACS3-HMAC-SHA256) against the KMS OpenAPI
+/// (issue 12): AAP, key and secret lifecycles, the Instance SDK using what it created, errors.
+#[test]
+fn python_management_sdk_openapi() -> Result<(), String> {
+    run_script("test_openapi_sdk.py")
+}
+
+/// The older core SDK (RPC v1 HMAC-SHA1, form bodies as Terraform sends them) against the KMS
+/// OpenAPI, and the refused requests: tampered, expired, replayed, unknown/disabled AccessKey.
+#[test]
+fn python_core_sdk_openapi() -> Result<(), String> {
+    run_script("test_openapi_core.py")
+}
