@@ -57,10 +57,17 @@ VENV="$CACHE/venv"
 PY_PINS=('alibabacloud-dkms-gcs==1.0.2' 'cryptography>=41,<42'
          'alibabacloud-kms20160120==3.3.1' 'alibabacloud-tea-openapi==0.4.6' 'darabonba-core==1.0.9'
          'aliyun-python-sdk-core==2.16.1' 'aliyun-python-sdk-kms==2.16.5')
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c '
-import alibabacloud_dkms_gcs, aliyunsdkcore, aliyunsdkkms
+# (The check reads the installed versions: dkms-gcs has no `alibabacloud_dkms_gcs` module to import.)
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" - "${PY_PINS[@]}" <<'PY' 2>/dev/null; then
+import sys
 from importlib.metadata import version
-assert version("alibabacloud-kms20160120") == "3.3.1"' 2>/dev/null; then
+for pin in sys.argv[1:]:
+    if "==" in pin:
+        name, want = pin.split("==")
+        assert version(name) == want, pin
+    else:
+        version(pin.split(">")[0])
+PY
   log "python venv with the official SDKs"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
