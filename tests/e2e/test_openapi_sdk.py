@@ -28,7 +28,7 @@ VERSION = "2016-01-20"
 
 
 def sdk_error(fn):
-    """Runs fn, which must fail with an SDK exception; (code, HTTP status, message)."""
+    """Runs fn, which must fail with an SDK exception; (code, HTTP status, the server's Message)."""
     try:
         fn()
     except Exception as e:  # the SDK's ClientException / ServerException (TeaException subclasses)
@@ -38,7 +38,8 @@ def sdk_error(fn):
         status = getattr(e, "status_code", None)
         if status is None:
             status = (getattr(e, "data", None) or {}).get("statusCode")
-        return code, status, str(getattr(e, "message", ""))
+        data = getattr(e, "data", None) or {}
+        return code, status, data.get("Message", str(getattr(e, "message", "")))
     raise AssertionError("the call succeeded; expected an error")
 
 
