@@ -37,7 +37,7 @@ a client-key create --aap bench --password-file "$work/pw" --output "$work/ck.js
 
 port=18543
 run() { # enforcer workload key
-  "$serve_bin" --data-dir "$data" serve --listen "127.0.0.1:$port" --enforcer "$1" --filter-wasm "$AAPKIT_FILTER_WASM" \
+  "$serve_bin" --data-dir "$data" serve --listen "127.0.0.1:$port" --no-openapi --enforcer "$1" --filter-wasm "$AAPKIT_FILTER_WASM" \
     >"$work/serve-$1.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
@@ -48,7 +48,7 @@ run() { # enforcer workload key
 }
 echo "== machine: $(nproc) cores; $(date -u)"
 slow_work() {
-  "$serve_bin" --data-dir "$data" serve --listen "127.0.0.1:$port" --filter-wasm "$AAPKIT_FILTER_WASM" \
+  "$serve_bin" --data-dir "$data" serve --listen "127.0.0.1:$port" --no-openapi --filter-wasm "$AAPKIT_FILTER_WASM" \
     >"$work/serve-slow.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done

@@ -15,6 +15,7 @@ mod decide;
 mod error;
 pub mod gateway;
 mod http;
+pub mod openapi;
 mod proto_scan;
 mod report;
 mod time;

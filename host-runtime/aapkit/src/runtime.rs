@@ -46,6 +46,16 @@ pub struct ServeOptions {
     pub ops: crate::ops::OpsOptions,
     /// Timeouts, connection and body-buffer caps, the work pool.
     pub limits: crate::server::limits::ServerLimits,
+    /// The KMS endpoint (management OpenAPI) listener, if served.
+    pub openapi: Option<OpenApiListen>,
+}
+
+/// Where and how the KMS endpoint is served.
+#[derive(Debug, Clone)]
+pub struct OpenApiListen {
+    pub addr: SocketAddr,
+    /// Plain HTTP (local use) instead of HTTPS with the instance's server certificate.
+    pub plain_http: bool,
 }
 
 /// The Instance API as the request path calls it: each call runs on its snapshot's key ring,
@@ -135,6 +145,8 @@ pub enum ServeError {
     Bind(#[from] crate::server::BindError),
     #[error("the listener's address: {0}")]
     LocalAddr(std::io::Error),
+    #[error("reading {}: {source}", path.display())]
+    ReadFile { path: PathBuf, source: std::io::Error },
 }
 
 /// The enforcer `kind` names; the wasm one loads the filter module at `filter_wasm`
@@ -300,15 +312,66 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> Re
         if opts.plain_http { "http" } else { "https" },
         assembled.enforcer.kind()
     );
+    let openapi = match &opts.openapi {
+        Some(listen) => Some(bind_openapi(&opts, listen, &assembled).await?),
+        None => None,
+    };
     tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), Some(metrics), rx.clone()));
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("aapkit: shutting down (finishing requests in flight)");
         let _ = tx.send(true);
     });
+    let openapi_done = openapi.map(|server| tokio::spawn(server.run(rx.clone())));
     server.run(rx).await;
+    if let Some(done) = openapi_done {
+        let _ = done.await;
+    }
     ops.shutdown().await;
     Ok(())
+}
+
+/// Binds the KMS endpoint: the management OpenAPI on its own listener, over its own store handle,
+/// sharing the request limits and the pre-authentication limiter with the instance listener.
+async fn bind_openapi(
+    opts: &ServeOptions,
+    listen: &OpenApiListen,
+    assembled: &Assembled,
+) -> Result<Server<crate::server::openapi_door::OpenApiDoor>, ServeError> {
+    let store = Store::open(&opts.data_dir, &opts.master_key)?;
+    let ca_path = opts.data_dir.join("ca.pem");
+    let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| ServeError::ReadFile { path: ca_path.clone(), source })?;
+    let create_time = std::fs::metadata(&ca_path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| aapkit_store::format_time(i64::try_from(d.as_secs()).unwrap_or(0)))
+        .unwrap_or_default();
+    let instance = aapkit_openapi::InstanceInfo {
+        instance_id: opts.instance_id.clone(),
+        instance_endpoint: opts.listen.to_string(),
+        host_id: format!("kms.{}.aliyuncs.com", store.account()?.region_id),
+        ca_pem,
+        create_time,
+    };
+    let door = Arc::new(crate::server::openapi_door::OpenApiDoor {
+        api: Arc::new(aapkit_openapi::OpenApi::new(store, instance)),
+        limits: assembled.gateway.limits.clone(),
+        preauth: assembled.gateway.preauth.clone(),
+        clock: assembled.gateway.clock.clone(),
+    });
+    let tls = if listen.plain_http {
+        None
+    } else {
+        Some(crate::server::tls::server_config(&opts.tls_cert, &opts.tls_key)?)
+    };
+    let server = Server::bind(listen.addr, tls, door).await?.with_limits(opts.limits.clone());
+    let addr = server.local_addr().map_err(ServeError::LocalAddr)?;
+    eprintln!(
+        "aapkit: serving the KMS OpenAPI (management) on {}://{addr}",
+        if listen.plain_http { "http" } else { "https" }
+    );
+    Ok(server)
 }
 
 async fn wait_for_signal() {

@@ -100,6 +100,17 @@ pub struct ServeArgs {
     pub preauth: crate::server::preauth::PreAuthArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Address of the KMS endpoint: the management OpenAPI (Kms 2016-01-20) that the official
+    /// management SDK, the core SDK and Terraform drive, signed with AccessKeys.
+    #[arg(long, default_value = "127.0.0.1:8444", env = "AAPKIT_OPENAPI_LISTEN", value_name = "ADDR")]
+    pub openapi_listen: SocketAddr,
+    /// Serve the KMS endpoint over plain HTTP (local use only: AccessKey-signed requests are not
+    /// encrypted then).
+    #[arg(long)]
+    pub openapi_plain_http: bool,
+    /// Do not serve the KMS endpoint.
+    #[arg(long, conflicts_with_all = ["openapi_listen", "openapi_plain_http"])]
+    pub no_openapi: bool,
 }
 
 /// Connection and request limits of `serve` (docs/operations.md, "Connection limits").
@@ -308,6 +319,10 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
         tls_key: cli.data_dir.join("server.key"),
         ops: args.ops_options()?,
         limits: args.limits.limits(),
+        openapi: (!args.no_openapi).then(|| crate::runtime::OpenApiListen {
+            addr: args.openapi_listen,
+            plain_http: args.openapi_plain_http,
+        }),
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
@@ -24,6 +24,8 @@ use super::snapshot::{Snapshot, Snapshots};
 /// The Instance API's body limit (`docs/protocol.md#body-limit`). Larger bodies get 413 `RequestEntityTooLarge` with a
 /// protobuf `Error` (Alibaba sends none; the SDKs then report an empty code).
 pub use policy_core::gateway::MAX_BODY_BYTES;
+
+pub use super::body::{REQUEST_TIMEOUT_CODE, TOO_LARGE_CODE};
 
 /// Headers the filter adds for the upstream; never accepted from the network.
 pub use policy_core::gateway::upstream_headers::PREFIX as FILTER_HEADER_PREFIX;
@@ -381,120 +383,21 @@ fn pool_refused(e: PoolError, request_id: &str, record: &mut RequestRecord) -> R
     error_response(code.http_status(), code.as_str(), &e.to_string(), request_id)
 }
 
-/// The error code of a request whose body did not arrive in time (no KMS code exists for it).
-pub const REQUEST_TIMEOUT_CODE: &str = "RequestTimeout";
-/// The error code of a body over [`MAX_BODY_BYTES`].
-pub const TOO_LARGE_CODE: &str = "RequestEntityTooLarge";
-
-/// Why a body was not read whole.
-enum BodyError {
-    TooLarge,
-    Unreadable,
-}
-
-/// Appends the body's data frames to `buf` up to `max` bytes.
-async fn collect_limited(body: &mut Incoming, buf: &mut Vec<u8>, max: usize) -> Result<(), BodyError> {
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| BodyError::Unreadable)?;
-        if let Ok(data) = frame.into_data() {
-            let need = buf.len().saturating_add(data.len());
-            if need > max {
-                return Err(BodyError::TooLarge);
-            }
-            if need > buf.capacity() {
-                // Grow by doubling but never past the limit (an unannounced length).
-                let target = need.max(buf.capacity().saturating_mul(2)).min(max);
-                buf.reserve_exact(target - buf.len());
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(())
-}
-
-/// Reads and throws away the rest of a body, up to `limit` bytes or the deadline; true when the
-/// body ended (the client can then read the answer instead of meeting a reset).
-async fn drain(body: &mut Incoming, limit: u64, deadline: tokio::time::Instant) -> bool {
-    let mut seen: u64 = 0;
-    let read = async {
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { return false };
-            if let Some(data) = frame.data_ref() {
-                seen = seen.saturating_add(data.len() as u64);
-                if seen > limit {
-                    return false;
-                }
-            }
-        }
-        true
-    };
-    tokio::time::timeout_at(deadline, read).await.unwrap_or(false)
-}
-
 impl Gateway {
-    /// Reads the request body under the body deadline and the buffered-bytes budget (issue 10 §2),
-    /// and answers an oversize body with a clean 413 (§6): the rest is drained, within bounds, so
-    /// the SDK reads the error instead of a reset it would retry.
+    /// Reads the request body under the body deadline and the buffered-bytes budget (issue 10 §2);
+    /// each refusal becomes its protobuf error.
     async fn read_body(
         &self,
-        mut body: Incoming,
+        body: Incoming,
         announced: Option<u64>,
         request_id: &str,
         record: &mut RequestRecord,
     ) -> Result<(Bytes, super::limits::BodyReservation), Response<Body>> {
-        let limits = &self.limits;
-        let deadline = tokio::time::Instant::now() + limits.body_timeout;
-        let too_large = |record: &mut RequestRecord| {
-            record.error_code = TOO_LARGE_CODE.into();
-            closing(error_response(
-                413,
-                TOO_LARGE_CODE,
-                &format!("The request body exceeds the limit of {MAX_BODY_BYTES} bytes."),
-                request_id,
-            ))
-        };
-        let announced = match announced {
-            Some(n) if n > MAX_BODY_BYTES as u64 => {
-                drain(&mut body, limits.oversize_drain_bytes, deadline).await;
-                return Err(too_large(record));
-            }
-            Some(n) => usize::try_from(n).unwrap_or(MAX_BODY_BYTES),
-            None => MAX_BODY_BYTES,
-        };
-        let Ok(budget) = limits.reserve_body(announced).await else {
-            drain(&mut body, announced as u64, deadline).await;
-            let code = ErrorCode::RejectedThrottling;
-            record.error_code = code.as_str().to_owned();
-            return Err(closing(error_response(
-                code.http_status(),
-                code.as_str(),
-                "The gateway is receiving too many request bodies at once; retry later.",
-                request_id,
-            )));
-        };
-        let mut buf = Vec::with_capacity(announced.min(64 << 10));
-        match tokio::time::timeout_at(deadline, collect_limited(&mut body, &mut buf, MAX_BODY_BYTES)).await {
-            Ok(Ok(())) => Ok((Bytes::from(buf), budget)),
-            Ok(Err(BodyError::TooLarge)) => {
-                drop(buf);
-                drop(budget);
-                drain(&mut body, limits.oversize_drain_bytes, deadline).await;
-                Err(too_large(record))
-            }
-            Ok(Err(BodyError::Unreadable)) => {
-                record.error_code = "InvalidParameter".into();
-                Err(closing(error_response(400, "InvalidParameter", "The request body could not be read.", request_id)))
-            }
-            Err(_) => {
-                record.error_code = REQUEST_TIMEOUT_CODE.into();
-                Err(closing(error_response(
-                    408,
-                    REQUEST_TIMEOUT_CODE,
-                    &format!("The request body did not arrive within {} s.", limits.body_timeout.as_secs()),
-                    request_id,
-                )))
-            }
-        }
+        super::body::read_limited(&self.limits, body, announced, MAX_BODY_BYTES).await.map_err(|refusal| {
+            let (status, code) = refusal.status_and_code();
+            record.error_code = code.into();
+            closing(error_response(status, code, &refusal.message(), request_id))
+        })
     }
 }
 

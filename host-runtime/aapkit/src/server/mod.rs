@@ -1,21 +1,30 @@
 //! The HTTPS server: accepts connections, runs each request through [`http::Gateway`], reloads
 //! the policy bundle when the control plane changes it, and shuts down gracefully.
 
+pub mod body;
 pub mod enforcer;
 pub mod filter_enforcer;
 pub mod foreign;
 pub mod http;
 pub mod limits;
 pub mod native;
+pub mod openapi_door;
 pub mod pool;
 pub mod preauth;
 pub mod quota;
 pub mod snapshot;
 pub mod tls;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -43,22 +52,35 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
+/// What a listener serves: the Instance API ([`Gateway`]) or the KMS OpenAPI
+/// ([`openapi_door::OpenApiDoor`]). Connection handling (TLS, timeouts, the connection cap) is
+/// the [`Server`]'s and the same for both.
+pub trait Door: Send + Sync + 'static {
+    /// Answers one request; never fails (every failure is a response in the door's format).
+    fn serve(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> impl Future<Output = Response<Full<Bytes>>> + Send;
+}
+
+impl Door for Gateway {
+    async fn serve(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        match Gateway::serve(self, peer, req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    }
+}
+
 /// A bound listener, ready to serve.
-pub struct Server {
+pub struct Server<D: Door = Gateway> {
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    gateway: Arc<Gateway>,
+    door: Arc<D>,
     limits: ServerLimits,
 }
 
-impl Server {
-    pub async fn bind(
-        addr: SocketAddr,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        gateway: Arc<Gateway>,
-    ) -> Result<Self, BindError> {
+impl<D: Door> Server<D> {
+    pub async fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>, door: Arc<D>) -> Result<Self, BindError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })?;
-        Ok(Self { listener, tls, gateway, limits: ServerLimits::default() })
+        Ok(Self { listener, tls, door, limits: ServerLimits::default() })
     }
 
     /// The connection limits (timeouts, connection cap); the defaults otherwise.
@@ -113,15 +135,15 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let activity = Arc::new(conn_guard::Activity::new());
-            let gateway = self.gateway.clone();
+            let door = self.door.clone();
             let act = activity.clone();
             let service = service_fn(move |req| {
                 let busy = act.begin();
-                let gateway = gateway.clone();
+                let door = door.clone();
                 async move {
-                    let resp = gateway.serve(peer, req).await;
+                    let resp = Door::serve(door, peer, req).await;
                     drop(busy);
-                    resp
+                    Ok::<_, Infallible>(resp)
                 }
             });
             let builder = builder.clone();

@@ -408,6 +408,7 @@ fn a_failed_reload_is_retried_until_it_succeeds() {
         tls_key: PathBuf::new(),
         ops: aapkit_host::ops::OpsOptions::default(),
         limits: Default::default(),
+        openapi: None,
     };
     let a = Arc::new(assemble(&opts, Arc::new(NoObserver), Arc::new(aapkit_host::runtime::unix_now)).unwrap());
     let first = a.snapshots.generation();

@@ -1,0 +1,22 @@
+//! aapkit's KMS endpoint: the classic KMS OpenAPI (RPC style, product `Kms`, version `2016-01-20`)
+//! that the official management SDK (`alibabacloud-kms20160120`), the older core SDK and the
+//! Terraform provider drive.
+//!
+//! - [`params`]: the query string and a form body, decoded strictly and merged.
+//! - [`auth`]: ACS3-HMAC-SHA256 and RPC v1 HMAC-SHA1 with AccessKeys, the 15-minute window, nonces.
+//! - `actions`: one function per action over the store (the one service layer the CLI uses too),
+//!   returning the JSON the SDK models name and type.
+//! - [`OpenApiError`]: every failure, mapped to Alibaba's code and status in one place.
+//!
+//! Transport-free: the gateway's HTTP server calls [`OpenApi::handle`]. See docs/openapi.md.
+
+mod actions;
+pub mod auth;
+mod error;
+mod nonce;
+pub mod params;
+mod service;
+
+pub use auth::{OpenApiRequest, TIMESTAMP_WINDOW_SECS};
+pub use error::OpenApiError;
+pub use service::{error_body, is_heavy, InstanceInfo, OpenApi, OpenApiResponse, API_VERSION};

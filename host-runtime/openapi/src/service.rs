@@ -1,0 +1,161 @@
+//! The OpenAPI service: one request in, one JSON response out. Transport-free (the gateway's HTTP
+//! server feeds it; tests call it directly). Management calls are serialized on the service's own
+//! store handle, so the actor named in each change's management event is the caller's AccessKeyId.
+
+use std::sync::Mutex;
+
+use aapkit_store::{Store, StoreError};
+use serde_json::{json, Value};
+
+use crate::actions::{self, ActionContext};
+use crate::auth::{self, Credential, OpenApiRequest};
+use crate::nonce::NonceCache;
+use crate::params::Params;
+use crate::OpenApiError;
+
+/// The API version this endpoint serves.
+pub const API_VERSION: &str = "2016-01-20";
+
+/// Signed requests remembered for replay protection at most (about 100 requests/s over the window).
+const NONCE_CAPACITY: usize = 100_000;
+
+/// What the service knows of the instance it fronts (GetKmsInstance, ARNs, DKMSInstanceId checks).
+#[derive(Debug, Clone)]
+pub struct InstanceInfo {
+    /// `kst-…`.
+    pub instance_id: String,
+    /// `host:port` of the instance endpoint (the Instance API listener).
+    pub instance_endpoint: String,
+    /// The host name the error bodies name as `HostId`.
+    pub host_id: String,
+    /// The instance CA (PEM): GetKmsInstance's `CaCertificateChainPem`, what the Instance SDK trusts.
+    pub ca_pem: String,
+    /// When the instance was initialised (`yyyy-MM-ddTHH:mm:ssZ`).
+    pub create_time: String,
+}
+
+/// One response: HTTP status and the JSON body (with `RequestId`).
+#[derive(Debug, Clone)]
+pub struct OpenApiResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// Who called (verified), for the access log.
+    pub access_key_id: Option<String>,
+    /// The action asked for, if one was named.
+    pub action: Option<String>,
+    /// `Code` of a failure.
+    pub error_code: Option<&'static str>,
+    /// The full failure (internal detail included) for the server's log; never sent.
+    pub error_detail: Option<String>,
+}
+
+pub struct OpenApi {
+    store: Mutex<Store>,
+    instance: InstanceInfo,
+    nonces: NonceCache,
+}
+
+impl OpenApi {
+    /// The service over `store`, a handle of its own (its actor is set per call).
+    pub fn new(store: Store, instance: InstanceInfo) -> Self {
+        OpenApi { store: Mutex::new(store), instance, nonces: NonceCache::new(NONCE_CAPACITY) }
+    }
+
+    pub fn instance(&self) -> &InstanceInfo {
+        &self.instance
+    }
+
+    /// Serves one request at time `now` (seconds since the epoch) under `request_id`.
+    pub fn handle(&self, req: &OpenApiRequest<'_>, now: i64, request_id: &str) -> OpenApiResponse {
+        let mut caller_id = None;
+        let mut action = None;
+        match self.handle_inner(req, now, &mut caller_id, &mut action) {
+            Ok(mut body) => {
+                if let Value::Object(map) = &mut body {
+                    map.insert("RequestId".into(), Value::String(request_id.to_owned()));
+                }
+                OpenApiResponse {
+                    status: 200,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                    access_key_id: caller_id,
+                    action,
+                    error_code: None,
+                    error_detail: None,
+                }
+            }
+            Err(e) => OpenApiResponse {
+                status: e.status(),
+                body: error_body(&e, request_id, &self.instance.host_id),
+                access_key_id: caller_id,
+                action,
+                error_code: Some(e.code()),
+                error_detail: Some(e.to_string()),
+            },
+        }
+    }
+
+    fn handle_inner(
+        &self,
+        req: &OpenApiRequest<'_>,
+        now: i64,
+        caller_id: &mut Option<String>,
+        action: &mut Option<String>,
+    ) -> Result<Value, OpenApiError> {
+        if !matches!(req.method, "POST" | "GET") || req.path != "/" {
+            return Err(OpenApiError::UnsupportedRequest);
+        }
+        let params = Params::parse(req.query, req.has_form_body().then_some(req.body))?;
+        *action = params.get("Action").or_else(|| req.header("x-acs-action")).map(str::to_owned);
+        let lookup = |id: &str| -> Result<Option<Credential>, OpenApiError> {
+            match self.lock().access_key_credential(id) {
+                Ok(c) => Ok(Some(Credential { secret: c.secret, enabled: c.enabled })),
+                Err(StoreError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let caller = auth::authenticate(req, &params, &lookup, &self.nonces, now)?;
+        *caller_id = Some(caller.access_key_id.clone());
+        *action = Some(caller.action.clone());
+        if caller.version != API_VERSION {
+            return Err(OpenApiError::UnsupportedVersion(caller.version));
+        }
+        let handler = actions::lookup(&caller.action).ok_or_else(|| OpenApiError::UnknownAction(caller.action.clone()))?;
+        let mut store = self.lock();
+        store.set_actor(caller.access_key_id.clone());
+        let account = store.account()?;
+        let ctx = ActionContext { store: &store, instance: &self.instance, account: &account, now };
+        handler(&ctx, &params)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether a request is one whose work is slow (an RSA key pair to generate): the HTTP layer runs
+/// it in the heavy lane of its work pool. A cheap peek; a wrong guess only picks the other lane.
+pub fn is_heavy(query: &str, headers: &[(String, String)], body: &[u8]) -> bool {
+    let header_action = headers.iter().find(|(n, _)| n == "x-acs-action").map(|(_, v)| v.as_str());
+    let params = Params::parse(query, Some(body)).unwrap_or_default();
+    let action = header_action.or_else(|| params.get("Action"));
+    match action {
+        Some("CreateClientKey") => true,
+        Some("CreateKey") => params.get("KeySpec").is_some_and(|s| !s.starts_with("Aliyun_")),
+        _ => false,
+    }
+}
+
+/// Alibaba's error body: `{RequestId, HostId, Code, Message, Recommend}` (plus `HttpStatus`, as
+/// KMS's own samples carry it).
+pub fn error_body(e: &OpenApiError, request_id: &str, host_id: &str) -> Vec<u8> {
+    let code = e.code();
+    let body = json!({
+        "RequestId": request_id,
+        "HostId": host_id,
+        "Code": code,
+        "Message": e.message(),
+        "Recommend": format!("https://api.aliyun.com/troubleshoot?q={code}&product=Kms"),
+        "HttpStatus": e.status(),
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
