@@ -94,10 +94,15 @@ class Gateway:
 
     # --- the server ------------------------------------------------------------------------------
 
+    # The KMS OpenAPI listener defaults to a fixed port; suites that do not test it turn it off, so
+    # gateways of suites running side by side do not collide.
+    openapi_args = ("--no-openapi",)
+
     def start(self, *extra):
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}", *extra],
+            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}",
+             *self.openapi_args, *extra],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -191,8 +196,12 @@ class OpenApiGateway(Gateway):
     def openapi_endpoint(self):
         return f"127.0.0.1:{self.openapi_port}"
 
+    @property
+    def openapi_args(self):
+        return ("--openapi-listen", self.openapi_endpoint)
+
     def start(self, *extra):
-        super().start("--openapi-listen", self.openapi_endpoint, *extra)
+        super().start(*extra)
         wait_listening(self.openapi_port, self.proc, self.log_path, "the OpenAPI listener")
 
     def access_key(self, *args):
