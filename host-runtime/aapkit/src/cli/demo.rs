@@ -169,7 +169,7 @@ pub fn run(cli: &Cli, args: &DemoArgs, out: &Out) -> Result<(), CliError> {
         let scheme = if args.serve.openapi_plain_http { "http" } else { "https" };
         (scheme, args.serve.openapi_listen.to_string())
     });
-    let access_key_file = cli.data_dir.join(super::ADMIN_ACCESS_KEY_FILE);
+    let access_key_file = cli.data_dir.join(super::access_key::ADMIN_ACCESS_KEY_FILE);
     let management_snippet = openapi.as_ref().map(|(scheme, addr)| {
         format!(
             r#"# pip install alibabacloud-kms20160120==3.3.1
