@@ -2,8 +2,6 @@
 //! management SDK sends the query, Terraform the body, one request may use both), plus the typed
 //! readers the actions use. Every reader error names the parameter.
 
-use percent_encoding::percent_decode;
-
 use crate::OpenApiError;
 
 /// At most this many parameters per request (the largest action takes about fifteen).
@@ -29,13 +27,12 @@ impl Params {
     }
 
     fn extend(&mut self, encoded: &[u8]) -> Result<(), OpenApiError> {
-        for pair in encoded.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
-            let (name, value) = match pair.iter().position(|b| *b == b'=') {
-                Some(i) => (&pair[..i], &pair[i + 1..]),
-                None => (pair, &b""[..]),
-            };
-            let name = decode(name).map_err(|why| OpenApiError::invalid("(parameter name)", why))?;
-            let value = decode(value).map_err(|why| OpenApiError::invalid(name.clone(), why))?;
+        let text = std::str::from_utf8(encoded)
+            .map_err(|_| OpenApiError::invalid("(parameters)", "the encoded parameters are not ASCII"))?;
+        // One decoder for the server and the signature code: policy-core's.
+        let pairs = policy_core::openapi::decode_form_urlencoded(text)
+            .map_err(|e| OpenApiError::invalid("(parameters)", e.to_string()))?;
+        for (name, value) in pairs {
             if name.is_empty() {
                 return Err(OpenApiError::invalid("(parameter name)", "a parameter has an empty name"));
             }
@@ -131,24 +128,6 @@ fn json_string_array(text: &str) -> Result<Vec<String>, String> {
         .iter()
         .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| "every element must be a string".to_owned()))
         .collect()
-}
-
-fn decode(raw: &[u8]) -> Result<String, &'static str> {
-    // `%` must start a two-digit hex escape: percent_decode would pass a bad one through silently.
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let ok = raw.len() > i + 2 && raw[i + 1].is_ascii_hexdigit() && raw[i + 2].is_ascii_hexdigit();
-            if !ok {
-                return Err("a % that does not start a %XX escape");
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let spaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-    percent_decode(&spaced).decode_utf8().map(|s| s.into_owned()).map_err(|_| "not UTF-8 after percent-decoding")
 }
 
 #[cfg(test)]

@@ -3,8 +3,12 @@
 //! References are checked like Alibaba does: a policy names existing network rules, an AAP names
 //! existing policies, and nothing still referenced can be deleted.
 
+use ::time::OffsetDateTime;
+use aapkit_pki::PkiError;
+use base64::Engine as _;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use super::time::{format_time, now};
 use super::validate::{self, MAX_CLIENT_KEYS_PER_AAP, MAX_NETWORK_RULES_PER_POLICY, MAX_POLICIES_PER_AAP};
@@ -155,6 +159,46 @@ pub struct ClientKeyInfo {
     pub days_to_expiry: i64,
     pub create_time: String,
     pub public_key_data: String,
+}
+
+/// A client key made by [`Store::create_client_key`]: its public record and the PKCS#12 holding
+/// its private key (password-protected). The PKCS#12 is handed out once and never stored.
+pub struct CreatedClientKey {
+    pub info: ClientKeyInfo,
+    /// DER.
+    pub pkcs12: Zeroizing<Vec<u8>>,
+}
+
+impl CreatedClientKey {
+    /// Base64 of the PKCS#12: CreateClientKey's `PrivateKeyData`.
+    pub fn private_key_data(&self) -> Zeroizing<String> {
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&self.pkcs12[..]))
+    }
+
+    /// `{"KeyId":"KAAP.<uuid>","PrivateKeyData":"<base64 PKCS#12>"}`: the ClientKeyContent file
+    /// the Instance SDKs load.
+    pub fn client_key_content(&self) -> Result<Zeroizing<String>, StoreError> {
+        let data = self.private_key_data();
+        let v = serde_json::json!({ "KeyId": self.info.client_key_id, "PrivateKeyData": data.as_str() });
+        serde_json::to_string(&v).map(Zeroizing::new).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+impl std::fmt::Debug for CreatedClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedClientKey").field("info", &self.info).field("pkcs12", &"(not shown)").finish()
+    }
+}
+
+/// The validity window of a client key created without one, starting at `now` (Unix seconds):
+/// now until five years later (Alibaba's default; aapkit-pki's calendar arithmetic, the same the
+/// certificate uses).
+pub fn default_client_key_window(now: i64) -> Result<(i64, i64), StoreError> {
+    let start = OffsetDateTime::from_unix_timestamp(now)
+        .map_err(|_| StoreError::invalid("NotBefore", now.to_string(), "out of the supported time range"))?;
+    let end = aapkit_pki::default_not_after(start)
+        .map_err(|e| StoreError::invalid("NotAfter", now.to_string(), e.to_string()))?;
+    Ok((now, end.unix_timestamp()))
 }
 
 /// Whole days from `now` to `not_after`, rounded down (negative once expired).
@@ -347,10 +391,11 @@ fn referrers(tx: &Transaction<'_>, sql: &str, name: &str) -> Result<Vec<String>,
 
 fn check_rule_refs(tx: &Transaction<'_>, rules: &[String]) -> Result<Vec<String>, StoreError> {
     if rules.len() > MAX_NETWORK_RULES_PER_POLICY {
-        return Err(StoreError::LimitExceeded(format!(
-            "AccessControlRules names {} network rules; a policy holds at most {MAX_NETWORK_RULES_PER_POLICY}",
-            rules.len()
-        )));
+        return Err(StoreError::invalid(
+            "AccessControlRules",
+            format!("({} network rules)", rules.len()),
+            format!("a policy holds at most {MAX_NETWORK_RULES_PER_POLICY} network rules"),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(rules.len());
     for r in rules {
@@ -378,10 +423,11 @@ fn check_policy_refs(tx: &Transaction<'_>, policies: &[String]) -> Result<Vec<St
         }
     }
     if out.len() > MAX_POLICIES_PER_AAP {
-        return Err(StoreError::LimitExceeded(format!(
-            "Policies names {} policies; an application access point holds at most {MAX_POLICIES_PER_AAP}",
-            out.len()
-        )));
+        return Err(StoreError::invalid(
+            "Policies",
+            format!("({} policies)", out.len()),
+            format!("an application access point holds at most {MAX_POLICIES_PER_AAP} policies"),
+        ));
     }
     Ok(out)
 }
@@ -659,6 +705,60 @@ impl Store {
         self.read(|tx| client_key_allowed(tx, aap_name))
     }
 
+    /// CreateClientKey: checks the AAP (exists, ClientKey authentication, below the limit), the
+    /// password (aapkit-pki's rule) and the window, generates the key pair, certificate and
+    /// PKCS#12, and records the public half (one transaction, with its event). The PKCS#12 is
+    /// returned, never stored. Both the CLI and the OpenAPI create client keys only through here.
+    pub fn create_client_key(
+        &self,
+        aap_name: &str,
+        password: &str,
+        not_before: i64,
+        not_after: i64,
+    ) -> Result<CreatedClientKey, StoreError> {
+        validate::aap_name(aap_name).map_err(|e| match e {
+            StoreError::InvalidParameter { value, reason, .. } => {
+                StoreError::InvalidParameter { param: "AapName", value, reason }
+            }
+            StoreError::MissingParameter(_) => StoreError::MissingParameter("AapName"),
+            other => other,
+        })?;
+        aapkit_pki::validate_password(password)
+            .map_err(|e| StoreError::invalid("Password", "(not shown)", e.to_string()))?;
+        if not_after <= not_before {
+            return Err(StoreError::invalid(
+                "NotAfter",
+                format_time(not_after),
+                format!("must be later than NotBefore {}", format_time(not_before)),
+            ));
+        }
+        let at = |param: &'static str, t: i64| {
+            OffsetDateTime::from_unix_timestamp(t)
+                .map_err(|_| StoreError::invalid(param, t.to_string(), "out of the supported time range"))
+        };
+        let (nb, na) = (at("NotBefore", not_before)?, at("NotAfter", not_after)?);
+        // Refuse early: generating an RSA key for an AAP that cannot take it is wasted time.
+        self.check_client_key_allowed(aap_name)?;
+        let key = aapkit_pki::generate(aap_name, password, nb, na).map_err(|e| match e {
+            PkiError::InvalidPassword(_) => StoreError::invalid("Password", "(not shown)", e.to_string()),
+            PkiError::InvalidArgument(m) => StoreError::invalid("AapName", aap_name, m),
+            other => StoreError::Crypto(format!("client key generation: {other}")),
+        })?;
+        let pkcs12 = Zeroizing::new(key.pkcs12_der.clone());
+        let record = NewClientKey {
+            client_key_id: key.key_id.clone(),
+            aap_name: aap_name.to_owned(),
+            key_algorithm: aapkit_pki::client_key::KEY_ALGORITHM.into(),
+            public_key_data: key.certificate_pem.clone(),
+            not_before,
+            not_after,
+        };
+        drop(key);
+        // Checked again under the write lock (limit, AAP still there).
+        let info = self.insert_client_key(&record)?;
+        Ok(CreatedClientKey { info, pkcs12 })
+    }
+
     /// Records a client key's public half. The private half never reaches the store.
     pub fn insert_client_key(&self, key: &NewClientKey) -> Result<ClientKeyInfo, StoreError> {
         check_client_key_id(&key.client_key_id)?;
@@ -738,9 +838,13 @@ fn client_key_allowed(tx: &Transaction<'_>, aap_name: &str) -> Result<(), StoreE
     }
     let n: i64 = tx.query_row("SELECT COUNT(*) FROM client_keys WHERE aap = ?1", params![aap_name], |r| r.get(0))?;
     if n >= MAX_CLIENT_KEYS_PER_AAP as i64 {
-        return Err(StoreError::LimitExceeded(format!(
-            "the application access point {aap_name} already has {n} client keys (at most {MAX_CLIENT_KEYS_PER_AAP}); delete one first"
-        )));
+        return Err(StoreError::invalid(
+            "AapName",
+            aap_name,
+            format!(
+                "the application access point already has {n} client keys (at most {MAX_CLIENT_KEYS_PER_AAP}); delete one first"
+            ),
+        ));
     }
     Ok(())
 }

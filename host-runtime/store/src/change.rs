@@ -12,10 +12,12 @@ pub enum ResourceType {
     Policy,
     Aap,
     ClientKey,
+    /// The OpenAPI's credentials.
+    AccessKey,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 7] = [
+    pub const ALL: [ResourceType; 8] = [
         ResourceType::Key,
         ResourceType::Alias,
         ResourceType::Secret,
@@ -23,6 +25,7 @@ impl ResourceType {
         ResourceType::Policy,
         ResourceType::Aap,
         ResourceType::ClientKey,
+        ResourceType::AccessKey,
     ];
 
     /// The name used in events and on the command line (the CLI's subcommand names).
@@ -35,6 +38,7 @@ impl ResourceType {
             ResourceType::Policy => "policy",
             ResourceType::Aap => "aap",
             ResourceType::ClientKey => "client-key",
+            ResourceType::AccessKey => "access-key",
         }
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::access;
+use crate::account;
 use crate::change::{Action, Change, ResourceType};
 use crate::keys;
 use crate::secrets;
@@ -92,6 +93,11 @@ pub(crate) fn snapshot(
             }
             Err(StoreError::NotFound { .. }) => None,
             Err(e) => return Err(e),
+        },
+        // The listing view: id, status, description, time. Never the secret.
+        ResourceType::AccessKey => match account::access_key_info(tx, name)? {
+            Some(k) => Some((name.to_owned(), to_value(serde_json::to_value(k))?)),
+            None => None,
         },
     })
 }

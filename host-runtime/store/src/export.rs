@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 
 use super::access::{aaps, client_key_rows, network_rules, policies};
 use super::keys::{aliases_of, all_keys, version_ids};
-use super::secrets::secret_names;
+use super::secrets::live_secret_names;
 use super::{validate, Store, StoreError};
 
 fn opt(d: String) -> Option<String> {
@@ -98,7 +98,8 @@ pub(crate) fn build(tx: &Transaction<'_>, scope: &str, generation: Option<u64>) 
             key_id: k.id,
         });
     }
-    for name in secret_names(tx)? {
+    // A secret pending deletion is not served, so it leaves the catalogue too.
+    for name in live_secret_names(tx)? {
         let key_id: String =
             tx.query_row("SELECT encryption_key_id FROM secrets WHERE name = ?1", rusqlite::params![name], |r| {
                 r.get(0)

@@ -7,7 +7,7 @@ use rusqlite::{params, Transaction};
 
 use super::keys::{aliases_of, all_keys};
 use super::seal::{key_version_aad, secret_version_aad};
-use super::secrets::{parse_data_type, secret_names, stages_of};
+use super::secrets::{live_secret_names, parse_data_type, stages_of};
 use super::time::format_time;
 use super::{read_generation, Store, StoreError};
 use aapkit_kms::keyring::{
@@ -76,7 +76,8 @@ impl Store {
                 versions,
             });
         }
-        for name in secret_names(tx)? {
+        // A secret pending deletion is not served (GetSecretValue finds nothing).
+        for name in live_secret_names(tx)? {
             let (key_id, secret_type): (String, String) = tx.query_row(
                 "SELECT encryption_key_id, secret_type FROM secrets WHERE name = ?1",
                 params![name],

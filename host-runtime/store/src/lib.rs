@@ -14,6 +14,7 @@
 //!   database instead of silently making one.
 
 mod access;
+mod account;
 mod audit_log;
 mod change;
 mod error;
@@ -37,22 +38,35 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 pub use access::{
-    days_to_expiry, parse_access_control_rules, AapInfo, AapInput, AapUpdate, AccessControlRules, ClientKeyInfo,
-    NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate, NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
+    days_to_expiry, default_client_key_window, parse_access_control_rules, AapInfo, AapInput, AapUpdate,
+    AccessControlRules, ClientKeyInfo, CreatedClientKey, NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate,
+    NewClientKey, PolicyInfo, PolicyInput, PolicyUpdate,
+};
+pub use account::{
+    AccessKeyCredential, AccessKeyInfo, Account, NewAccessKey, ACCESS_KEY_DISABLED, ACCESS_KEY_ENABLED,
+    DEFAULT_REGION_ID,
 };
 pub use audit_log::{AuditCall, AuditQuery, AuditWriter, PruneCounts};
 pub use change::{Action, ResourceType};
 pub use error::StoreError;
 pub use events::{EventQuery, ManagementEvent};
-pub use keys::{AliasInfo, KeyInfo, PurgeReport};
+pub use keys::{
+    AliasInfo, KeyInfo, KeyInput, KeyVersionInfo, PurgeReport, KEY_ORIGIN, KEY_USAGE_ENCRYPT, KEY_USAGE_SIGN,
+    PROTECTION_LEVEL,
+};
 pub use notices::{
     ClientKeyExpiry, ExpiryNotice, DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING,
     DELIVERY_SUPERSEDED,
 };
 pub use schema::SCHEMA_VERSION;
 pub use seal::{MasterKey, MasterKeySource, MASTER_KEY_ENV, MASTER_KEY_FILE};
-pub use secrets::{SecretInfo, SecretValueInput, SecretVersionInfo};
+pub use secrets::{
+    SecretDeletionInfo, SecretInfo, SecretValueInput, SecretVersionInfo, DEFAULT_RECOVERY_WINDOW_DAYS,
+    RECOVERY_WINDOW_DAYS, STAGE_CURRENT, STAGE_PREVIOUS,
+};
 pub use time::{format_time, parse_time};
+/// The value type of a secret version (`SecretDataType`), re-exported for the store's callers.
+pub use aapkit_kms::keyring::SecretDataType;
 
 /// The actor management events name when the embedder names none ([`Store::with_actor`]).
 pub const DEFAULT_ACTOR: &str = "aapkit";
@@ -69,7 +83,10 @@ pub struct Store {
     sealer: seal::Sealer,
     data_dir: PathBuf,
     cache: keyring::SnapshotCache,
-    /// Who the management events name ([`Store::with_actor`]; the CLI passes `AAPKIT_ACTOR` or the OS user).
+    /// The unsealed AccessKey credentials of one generation (the OpenAPI's per-request lookup).
+    credentials: account::CredentialCache,
+    /// Who the management events name ([`Store::with_actor`], [`Store::set_actor`]; the CLI passes
+    /// `cli:<OS user>` or `AAPKIT_ACTOR`, the OpenAPI the caller's AccessKeyId).
     actor: String,
 }
 
@@ -86,16 +103,35 @@ impl Store {
     }
 
     /// Creates (or opens) the store in `data_dir`: the directory (0700), the master key file when
-    /// `key` is the file, and the database. What `aapkit init` runs.
+    /// `key` is the file, and the database with its account (region [`DEFAULT_REGION_ID`] when
+    /// new). What `aapkit init` runs.
     pub fn init(data_dir: &Path, key: &MasterKeySource) -> Result<Store, StoreError> {
+        Store::init_in_region(data_dir, key, None)
+    }
+
+    /// [`Store::init`] with the account's region: a new account gets `region_id`; an existing one
+    /// must already be in it (the region never changes; `InvalidParameter` `RegionId` otherwise).
+    pub fn init_in_region(
+        data_dir: &Path,
+        key: &MasterKeySource,
+        region_id: Option<&str>,
+    ) -> Result<Store, StoreError> {
+        if let Some(r) = region_id {
+            // Before anything is created on disk.
+            validate::region_id(r)?;
+        }
         create_data_dir(data_dir)?;
         let master = MasterKey::load_or_create(data_dir, key)?;
-        Store::open_with_key(data_dir, &master)
+        Store::open_inner(data_dir, &master, region_id)
     }
 
     /// Opens the store with an explicit master key, creating the directory and database if needed
     /// (tests, tools, [`Store::init`]).
     pub fn open_with_key(data_dir: &Path, master: &MasterKey) -> Result<Store, StoreError> {
+        Store::open_inner(data_dir, master, None)
+    }
+
+    fn open_inner(data_dir: &Path, master: &MasterKey, region_id: Option<&str>) -> Result<Store, StoreError> {
         create_data_dir(data_dir)?;
         let db_path = data_dir.join(DB_FILE);
         // Create the file owner-only before SQLite does; SQLite gives its -wal/-shm files the same mode.
@@ -115,11 +151,14 @@ impl Store {
         schema::migrate(&mut conn)?;
         let sealer = seal::Sealer::new(master)?;
         check_master_key(&mut conn, &sealer)?;
+        // A database made before accounts existed gets one here, on its first open.
+        account::ensure_account(&mut conn, region_id)?;
         Ok(Store {
             conn: Mutex::new(conn),
             sealer,
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
+            credentials: account::CredentialCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),
         })
     }
@@ -132,6 +171,12 @@ impl Store {
     pub fn with_actor(mut self, actor: impl Into<String>) -> Store {
         self.actor = actor.into();
         self
+    }
+
+    /// Names `actor` in the management events of this handle's writes from now on (the OpenAPI
+    /// sets the caller's AccessKeyId before each call on its management handle).
+    pub fn set_actor(&mut self, actor: impl Into<String>) {
+        self.actor = actor.into();
     }
 
     pub fn actor(&self) -> &str {

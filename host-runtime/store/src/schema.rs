@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::StoreError;
 
 /// Each step moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the initial layout.
     r#"
     CREATE TABLE meta (
@@ -182,6 +182,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit_log ADD COLUMN authenticated INTEGER NOT NULL DEFAULT 1;
     UPDATE audit_log SET authenticated = allowed;
     ALTER TABLE audit_log ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+    "#,
+    // 4: the KMS OpenAPI (issue 12). AccessKeys, their secrets sealed like key material; a key's
+    // KeyUsage (keys made before could only be used as their spec allows: EC keys sign, the
+    // others encrypt); a secret's scheduled deletion. The account (id, region) lives in `meta`,
+    // written by the first open after this step (`account.rs`).
+    r#"
+    CREATE TABLE access_keys (
+        id           TEXT PRIMARY KEY,
+        sealed       BLOB NOT NULL,
+        status       TEXT NOT NULL,
+        description  TEXT NOT NULL DEFAULT '',
+        created      INTEGER NOT NULL
+    ) STRICT;
+
+    ALTER TABLE keys ADD COLUMN key_usage TEXT NOT NULL DEFAULT 'ENCRYPT/DECRYPT';
+    UPDATE keys SET key_usage = 'SIGN/VERIFY' WHERE spec = 'EC_P256';
+
+    ALTER TABLE secrets ADD COLUMN planned_delete_time INTEGER;
     "#,
 ];
 

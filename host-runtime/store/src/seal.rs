@@ -223,6 +223,11 @@ pub(crate) fn secret_version_aad(secret_name: &str, version_id: &str) -> String 
     format!("aapkit/v1/secret_versions/{secret_name}/{version_id}")
 }
 
+/// AAD of an AccessKey's secret (the OpenAPI's credential).
+pub(crate) fn access_key_aad(access_key_id: &str) -> String {
+    format!("aapkit/v1/access_keys/{access_key_id}")
+}
+
 /// AAD of the check value that detects a wrong master key at open time.
 pub(crate) const MASTER_CHECK_AAD: &str = "aapkit/v1/meta/master_check";
 pub(crate) const MASTER_CHECK_PLAINTEXT: &[u8] = b"aapkit master key check";

@@ -46,7 +46,25 @@ pub struct SecretInfo {
     pub description: String,
     pub create_time: String,
     pub versions: Vec<SecretVersionInfo>,
+    /// When a DeleteSecret's recovery window ends (absent unless deletion is pending). A secret
+    /// pending deletion cannot be read through the gateway nor changed; RestoreSecret cancels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned_delete_time: Option<String>,
 }
+
+/// DeleteSecret's answer.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretDeletionInfo {
+    pub secret_name: String,
+    /// The end of the recovery window; with ForceDeleteWithoutRecovery, the time it was destroyed.
+    pub planned_delete_time: String,
+}
+
+/// RecoveryWindowInDays of DeleteSecret.
+pub const RECOVERY_WINDOW_DAYS: std::ops::RangeInclusive<i64> = 7..=30;
+/// RecoveryWindowInDays when none is given.
+pub const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 30;
 
 pub(crate) fn parse_data_type(s: &str) -> Option<SecretDataType> {
     match s {
@@ -140,9 +158,7 @@ impl Store {
         let (version_id, stages) = check_value(&value)?;
         let sealed = self.sealer.seal(&secret_version_aad(name, &version_id), &value.data)?;
         self.write(Change::new(ResourceType::Secret, name, Action::Update, "PutSecretValue"), |tx| {
-            if !secret_exists(tx, name)? {
-                return Err(StoreError::not_found("secret", name));
-            }
+            require_changeable(tx, name)?;
             let taken: bool = tx
                 .query_row(
                     "SELECT 1 FROM secret_versions WHERE secret_name = ?1 AND version_id = ?2",
@@ -161,6 +177,191 @@ impl Store {
                 .find(|v| v.version_id == version_id)
                 .ok_or_else(|| StoreError::Corrupt(format!("secret {name}: version {version_id} vanished")))
         })
+    }
+
+    /// DeleteSecret. With `force` (ForceDeleteWithoutRecovery) every version is destroyed now and
+    /// the name is free again; otherwise the secret is pending deletion for `recovery_window_days`
+    /// (7 to 30, default 30): unreadable at the gateway, unchangeable, restorable by
+    /// [`Store::restore_secret`], destroyed by the purge ([`Store::purge_deleted_keys`]) after.
+    pub fn delete_secret(
+        &self,
+        name: &str,
+        recovery_window_days: Option<i64>,
+        force: bool,
+    ) -> Result<SecretDeletionInfo, StoreError> {
+        validate::secret_name(name)?;
+        if let Some(d) = recovery_window_days {
+            if force {
+                return Err(StoreError::invalid(
+                    "RecoveryWindowInDays",
+                    d.to_string(),
+                    "cannot be combined with ForceDeleteWithoutRecovery=true",
+                ));
+            }
+            if !RECOVERY_WINDOW_DAYS.contains(&d) {
+                return Err(StoreError::invalid("RecoveryWindowInDays", d.to_string(), "must be 7 to 30 days"));
+            }
+        }
+        self.write(Change::new(ResourceType::Secret, name, Action::Delete, "DeleteSecret"), |tx| {
+            let planned = planned_delete_time(tx, name)?.ok_or_else(|| StoreError::not_found("secret", name))?;
+            let t = now();
+            if force {
+                destroy(tx, name)?;
+                return Ok(SecretDeletionInfo { secret_name: name.to_owned(), planned_delete_time: format_time(t) });
+            }
+            if let Some(when) = planned {
+                return Err(StoreError::InvalidState(format!(
+                    "the secret {name} is already pending deletion (until {}); RestoreSecret cancels it",
+                    format_time(when)
+                )));
+            }
+            let when = t + recovery_window_days.unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS) * 86_400;
+            tx.execute("UPDATE secrets SET planned_delete_time = ?1 WHERE name = ?2", params![when, name])?;
+            Ok(SecretDeletionInfo { secret_name: name.to_owned(), planned_delete_time: format_time(when) })
+        })
+    }
+
+    /// RestoreSecret: cancels a pending deletion.
+    pub fn restore_secret(&self, name: &str) -> Result<SecretInfo, StoreError> {
+        validate::secret_name(name)?;
+        self.write(Change::new(ResourceType::Secret, name, Action::Update, "RestoreSecret"), |tx| {
+            match planned_delete_time(tx, name)? {
+                None => return Err(StoreError::not_found("secret", name)),
+                Some(None) => {
+                    return Err(StoreError::InvalidState(format!("the secret {name} is not pending deletion")))
+                }
+                Some(Some(_)) => {}
+            }
+            tx.execute("UPDATE secrets SET planned_delete_time = NULL WHERE name = ?1", params![name])?;
+            describe(tx, name)
+        })
+    }
+
+    /// ListSecretVersionIds: versions oldest first. A version with no stage is deprecated and
+    /// left out unless `include_deprecated`.
+    pub fn list_secret_version_ids(
+        &self,
+        name: &str,
+        include_deprecated: bool,
+    ) -> Result<Vec<SecretVersionInfo>, StoreError> {
+        self.read(|tx| {
+            if !secret_exists(tx, name)? {
+                return Err(StoreError::not_found("secret", name));
+            }
+            let versions = describe(tx, name)?.versions;
+            Ok(versions.into_iter().filter(|v| include_deprecated || !v.version_stages.is_empty()).collect())
+        })
+    }
+
+    /// UpdateSecretVersionStage: moves `stage` from `remove_from` to `move_to`, or removes it
+    /// (`move_to` absent), or attaches it (`remove_from` absent; only when no other version has
+    /// it). `ACSCurrent` cannot be removed without being moved, and moving it makes the version
+    /// it leaves `ACSPrevious` (as PutSecretValue does).
+    pub fn update_secret_version_stage(
+        &self,
+        name: &str,
+        stage: &str,
+        remove_from: Option<&str>,
+        move_to: Option<&str>,
+    ) -> Result<SecretInfo, StoreError> {
+        validate::secret_name(name)?;
+        if stage.is_empty() {
+            return Err(StoreError::MissingParameter("VersionStage"));
+        }
+        validate::version_label("VersionStage", stage)?;
+        if let Some(r) = remove_from {
+            validate::version_label("RemoveFromVersion", r)?;
+        }
+        if let Some(m) = move_to {
+            validate::version_label("MoveToVersion", m)?;
+        }
+        if remove_from.is_none() && move_to.is_none() {
+            return Err(StoreError::MissingParameter("RemoveFromVersion or MoveToVersion"));
+        }
+        if stage == STAGE_CURRENT && move_to.is_none() {
+            return Err(StoreError::invalid(
+                "VersionStage",
+                stage,
+                "ACSCurrent cannot be removed without being moved; give MoveToVersion",
+            ));
+        }
+        self.write(Change::new(ResourceType::Secret, name, Action::Update, "UpdateSecretVersionStage"), |tx| {
+            require_changeable(tx, name)?;
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT version_id FROM secret_stages WHERE secret_name = ?1 AND stage = ?2",
+                    params![name, stage],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(r) = remove_from {
+                if !version_exists(tx, name, r)? {
+                    return Err(StoreError::invalid("RemoveFromVersion", r, "the secret has no such version"));
+                }
+                if holder.as_deref() != Some(r) {
+                    return Err(StoreError::invalid(
+                        "RemoveFromVersion",
+                        r,
+                        format!("the stage {stage} is not attached to this version"),
+                    ));
+                }
+            }
+            match move_to {
+                Some(m) => {
+                    if !version_exists(tx, name, m)? {
+                        return Err(StoreError::invalid("MoveToVersion", m, "the secret has no such version"));
+                    }
+                    if let Some(h) = holder.as_deref().filter(|h| *h != m) {
+                        if remove_from.is_none() {
+                            return Err(StoreError::invalid(
+                                "RemoveFromVersion",
+                                "",
+                                format!("the stage {stage} is attached to version {h}; name it in RemoveFromVersion to move it"),
+                            ));
+                        }
+                        if stage == STAGE_CURRENT {
+                            set_stage(tx, name, STAGE_PREVIOUS, h)?;
+                        }
+                    }
+                    set_stage(tx, name, stage, m)?;
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM secret_stages WHERE secret_name = ?1 AND stage = ?2",
+                        params![name, stage],
+                    )?;
+                }
+            }
+            describe(tx, name)
+        })
+    }
+
+    /// Destroys every secret whose recovery window ended at or before `now` (one `PurgeSecret`
+    /// event each). Part of [`Store::purge_deleted_keys`].
+    pub(crate) fn purge_deleted_secrets(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let due: Vec<String> = self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT name FROM secrets WHERE planned_delete_time IS NOT NULL AND planned_delete_time <= ?1 ORDER BY name",
+            )?;
+            let names = stmt.query_map(params![now], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })?;
+        let mut purged = Vec::new();
+        for name in due {
+            let done = self.write(Change::new(ResourceType::Secret, &name, Action::Delete, "PurgeSecret"), |tx| {
+                // Checked again under the write lock: a RestoreSecret may have won the race.
+                match planned_delete_time(tx, &name)? {
+                    Some(Some(t)) if t <= now => destroy(tx, &name),
+                    _ => Err(StoreError::InvalidState(format!("the secret {name} is no longer due for deletion"))),
+                }
+            });
+            match done {
+                Ok(()) => purged.push(name),
+                Err(StoreError::InvalidState(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(purged)
     }
 
     /// ListSecrets (no values).
@@ -184,6 +385,51 @@ impl Store {
 
 fn secret_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
     Ok(tx.query_row("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(())).optional()?.is_some())
+}
+
+/// `None`: no such secret; `Some(None)`: live; `Some(Some(t))`: pending deletion until `t`.
+fn planned_delete_time(tx: &Transaction<'_>, name: &str) -> Result<Option<Option<i64>>, StoreError> {
+    Ok(tx
+        .query_row("SELECT planned_delete_time FROM secrets WHERE name = ?1", params![name], |r| r.get(0))
+        .optional()?)
+}
+
+/// The secret exists and is not pending deletion.
+fn require_changeable(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
+    match planned_delete_time(tx, name)? {
+        None => Err(StoreError::not_found("secret", name)),
+        Some(Some(t)) => Err(StoreError::InvalidState(format!(
+            "the secret {name} is pending deletion (until {}); RestoreSecret it first",
+            format_time(t)
+        ))),
+        Some(None) => Ok(()),
+    }
+}
+
+fn version_exists(tx: &Transaction<'_>, name: &str, version_id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM secret_versions WHERE secret_name = ?1 AND version_id = ?2",
+            params![name, version_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Deletes the secret and every sealed version (zeroed on disk by `secure_delete`).
+fn destroy(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM secret_stages WHERE secret_name = ?1", params![name])?;
+    tx.execute("DELETE FROM secret_versions WHERE secret_name = ?1", params![name])?;
+    tx.execute("DELETE FROM secrets WHERE name = ?1", params![name])?;
+    Ok(())
+}
+
+/// Secrets not pending deletion: what the gateway may serve and the bundle lists.
+pub(crate) fn live_secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare("SELECT name FROM secrets WHERE planned_delete_time IS NULL ORDER BY name")?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
 }
 
 pub(crate) fn secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
@@ -248,10 +494,11 @@ pub(crate) fn stages_of(tx: &Transaction<'_>, name: &str, version_id: &str) -> R
 }
 
 pub(crate) fn describe(tx: &Transaction<'_>, name: &str) -> Result<SecretInfo, StoreError> {
-    let (key_id, secret_type, description, created): (String, String, String, i64) = tx.query_row(
-        "SELECT encryption_key_id, secret_type, description, created FROM secrets WHERE name = ?1",
+    let (key_id, secret_type, description, created, planned): (String, String, String, i64, Option<i64>) = tx
+        .query_row(
+        "SELECT encryption_key_id, secret_type, description, created, planned_delete_time FROM secrets WHERE name = ?1",
         params![name],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
     )?;
     let mut stmt =
         tx.prepare("SELECT version_id, data_type, created FROM secret_versions WHERE secret_name = ?1 ORDER BY seq")?;
@@ -274,5 +521,6 @@ pub(crate) fn describe(tx: &Transaction<'_>, name: &str) -> Result<SecretInfo, S
         description,
         create_time: format_time(created),
         versions,
+        planned_delete_time: planned.map(format_time),
     })
 }

@@ -366,7 +366,10 @@ fn network_rule_validation_and_limits() {
     let many = NetworkRuleInput { source_private_ip: ips[..800].to_vec(), ..rule("r800", &[]) };
     store.create_network_rule(&many).unwrap();
     let too_many = NetworkRuleInput { source_private_ip: ips, ..rule("r801", &[]) };
-    assert!(matches!(store.create_network_rule(&too_many), Err(StoreError::LimitExceeded(_))));
+    assert!(matches!(
+        store.create_network_rule(&too_many),
+        Err(StoreError::InvalidParameter { param: "SourcePrivateIp", .. })
+    ));
     let upd = store
         .update_network_rule(&NetworkRuleUpdate {
             name: "r1".into(),
@@ -397,7 +400,10 @@ fn policy_validation_limits_and_references() {
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     store.create_policy(&policy("p40", &refs[..40])).unwrap();
-    assert!(matches!(store.create_policy(&policy("p41", &refs)), Err(StoreError::LimitExceeded(_))));
+    assert!(matches!(
+        store.create_policy(&policy("p41", &refs)),
+        Err(StoreError::InvalidParameter { param: "AccessControlRules", .. })
+    ));
     let bad_perm = PolicyInput { permissions: vec!["Admin".into()], ..policy("px", &[]) };
     assert!(store.create_policy(&bad_perm).err().unwrap().to_string().contains("Permissions"));
     let bad_res = PolicyInput { resources: vec!["key/*x".into()], ..policy("px", &[]) };
@@ -437,7 +443,10 @@ fn aap_limits_and_references() {
     for p in ["p1", "p2", "p3", "p4"] {
         store.create_policy(&policy(p, &["r"])).unwrap();
     }
-    assert!(matches!(store.create_aap(&aap("a", &["p1", "p2", "p3", "p4"])), Err(StoreError::LimitExceeded(_))));
+    assert!(matches!(
+        store.create_aap(&aap("a", &["p1", "p2", "p3", "p4"])),
+        Err(StoreError::InvalidParameter { param: "Policies", .. })
+    ));
     assert!(store.create_aap(&aap("a", &[])).is_err());
     assert!(store.create_aap(&aap("a", &["nope"])).err().unwrap().to_string().contains("nope"));
     let a = store.create_aap(&aap("a", &["p1", "p2", "p3"])).unwrap();
@@ -454,8 +463,11 @@ fn aap_limits_and_references() {
 
     // Client keys: at most 3; AAP deletion refused while keys exist.
     let keys: Vec<_> = (0..3).map(|_| store.insert_client_key(&client_key("a")).unwrap()).collect();
-    assert!(matches!(store.insert_client_key(&client_key("a")), Err(StoreError::LimitExceeded(_))));
-    assert!(matches!(store.check_client_key_allowed("a"), Err(StoreError::LimitExceeded(_))));
+    assert!(matches!(
+        store.insert_client_key(&client_key("a")),
+        Err(StoreError::InvalidParameter { param: "AapName", .. })
+    ));
+    assert!(matches!(store.check_client_key_allowed("a"), Err(StoreError::InvalidParameter { param: "AapName", .. })));
     assert_eq!(store.list_client_keys(Some("a")).unwrap().len(), 3);
     assert!(matches!(store.delete_aap("a"), Err(StoreError::InUse { .. })));
     for k in &keys {
@@ -586,7 +598,7 @@ fn purge_destroys_material_after_the_window_and_leaves_no_trace_in_the_files() {
     // The material is on disk before the purge (else the scan below proves nothing).
     assert!(raw_files(d.path()).iter().any(|(_, b)| contains_bytes(b, &sealed[0])));
 
-    let t0 = time::now();
+    let t0 = crate::time::now();
     store.schedule_key_deletion(&doomed.key_id, 7).unwrap();
     // Inside the window nothing is destroyed, and a cancel stays possible.
     let r = store.purge_deleted_keys(t0 + 6 * 86_400).unwrap();
@@ -638,7 +650,7 @@ fn purge_skips_a_key_whose_deletion_was_cancelled() {
     let k = store.create_key(None, "").unwrap();
     store.schedule_key_deletion(&k.key_id, 7).unwrap();
     store.cancel_key_deletion(&k.key_id).unwrap();
-    let r = store.purge_deleted_keys(time::now() + 400 * 86_400).unwrap();
+    let r = store.purge_deleted_keys(crate::time::now() + 400 * 86_400).unwrap();
     assert!(r.purged_keys.is_empty());
     assert_eq!(store.describe_key(&k.key_id).unwrap().key_state, "Enabled");
 }
@@ -665,4 +677,442 @@ fn sealing_never_reallocates_the_plaintext_copy() {
         assert_eq!(blob.capacity(), blob.len(), "len {len}: the buffer grew");
         assert_eq!(&sealer.open("aad", &blob).unwrap()[..], &plain[..]);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: what the KMS OpenAPI needs from the store.
+
+fn events_of(store: &Store, t: ResourceType) -> Vec<ManagementEvent> {
+    store.query_events(&EventQuery { resource_type: Some(t), limit: 100, ..Default::default() }).unwrap()
+}
+
+fn file_key() -> MasterKeySource {
+    MasterKeySource::File
+}
+
+#[test]
+fn the_account_is_made_once_and_never_changes_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = Store::init_in_region(&data, &file_key(), Some("ap-southeast-1")).unwrap();
+    let a = store.account().unwrap();
+    assert_eq!(a.region_id, "ap-southeast-1");
+    assert_eq!(a.account_id.len(), 16);
+    assert!(a.account_id.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(a.key_arn("key-1"), format!("acs:kms:ap-southeast-1:{}:key/key-1", a.account_id));
+    drop(store);
+    // Reopening (and re-running init without a region, or with the same one) keeps it.
+    assert_eq!(Store::open(&data, &file_key()).unwrap().account().unwrap(), a);
+    assert_eq!(Store::init(&data, &file_key()).unwrap().account().unwrap(), a);
+    assert_eq!(Store::init_in_region(&data, &file_key(), Some("ap-southeast-1")).unwrap().account().unwrap(), a);
+    let err = Store::init_in_region(&data, &file_key(), Some("cn-shanghai")).err().unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "RegionId", .. }), "{err}");
+    // A malformed region is refused before anything is created.
+    let other = dir.path().join("other");
+    let err = Store::init_in_region(&other, &file_key(), Some("Hangzhou")).err().unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "RegionId", .. }), "{err}");
+    assert!(!other.exists());
+    // The default region.
+    let (_d, fresh_store) = fresh();
+    assert_eq!(fresh_store.account().unwrap().region_id, DEFAULT_REGION_ID);
+}
+
+#[test]
+fn a_database_from_before_accounts_is_migrated_and_gets_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Schema version 3, as the previous release wrote it, with an EC key and an AES key.
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for step in &schema::MIGRATIONS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute("INSERT INTO meta(name, value) VALUES ('schema_version', 3)", []).unwrap();
+        for (id, spec) in [("key-ec", "EC_P256"), ("key-aes", "Aliyun_AES_256")] {
+            conn.execute(
+                "INSERT INTO keys(id, spec, state, description, created, deletion_date, initial_version, primary_version)
+                 VALUES (?1, ?2, 'Enabled', '', 1700000000, NULL, 'v', 'v')",
+                rusqlite::params![id, spec],
+            )
+            .unwrap();
+        }
+    }
+    let store = open(dir.path(), &MasterKey::generate().unwrap());
+    let account = store.account().unwrap();
+    assert_eq!(account.region_id, DEFAULT_REGION_ID);
+    assert_eq!(store.describe_key("key-ec").unwrap().key_usage, KEY_USAGE_SIGN);
+    let aes = store.describe_key("key-aes").unwrap();
+    assert_eq!(aes.key_usage, KEY_USAGE_ENCRYPT);
+    assert_eq!(aes.creator, account.account_id);
+    assert!(store.list_access_keys().unwrap().is_empty());
+    assert_eq!(store.create_access_key("").unwrap().info.status, ACCESS_KEY_ENABLED);
+}
+
+#[test]
+fn access_key_lifecycle_events_and_sealing() {
+    let (d, mut store) = fresh();
+    store.set_actor("cli:alice");
+    let k = store.create_access_key("admin").unwrap();
+    let id = k.info.access_key_id.clone();
+    assert!(id.starts_with("LTAI") && id.len() == 24, "{id}");
+    assert_eq!(k.secret.len(), 30);
+    assert!(k.secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert_eq!(k.info.status, "Enabled");
+    assert_eq!(k.info.description, "admin");
+    assert!(!format!("{k:?}").contains(k.secret.as_str()));
+    let second = store.create_access_key("").unwrap();
+    assert_ne!(second.secret.as_str(), k.secret.as_str());
+    assert_eq!(store.list_access_keys().unwrap().len(), 2);
+
+    let c = store.access_key_credential(&id).unwrap();
+    assert_eq!((c.id.as_str(), c.secret.as_str(), c.enabled), (id.as_str(), k.secret.as_str(), true));
+    assert!(!format!("{c:?}").contains(k.secret.as_str()));
+
+    store.set_actor(id.clone());
+    assert_eq!(store.set_access_key_enabled(&id, false).unwrap().status, "Disabled");
+    assert!(!store.access_key_credential(&id).unwrap().enabled);
+    assert_eq!(store.set_access_key_enabled(&id, true).unwrap().status, "Enabled");
+    assert!(store.access_key_credential(&id).unwrap().enabled);
+    store.delete_access_key(&id).unwrap();
+    let err = store.access_key_credential(&id).err().unwrap();
+    assert!(matches!(&err, StoreError::NotFound { kind: "access key", name } if *name == id), "{err}");
+    assert!(matches!(store.delete_access_key(&id), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.set_access_key_enabled("LTAInope", true), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.access_key_credential(""), Err(StoreError::NotFound { .. })));
+    let long = "d".repeat(validate::MAX_DESCRIPTION_LEN + 1);
+    assert!(matches!(store.create_access_key(&long), Err(StoreError::InvalidParameter { param: "Description", .. })));
+
+    // Events: who did what, never the secret.
+    let events = events_of(&store, ResourceType::AccessKey);
+    let ops: Vec<(&str, &str)> = events.iter().rev().map(|e| (e.operation.as_str(), e.actor.as_str())).collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("CreateAccessKey", "cli:alice"),
+            ("CreateAccessKey", "cli:alice"),
+            ("DisableAccessKey", id.as_str()),
+            ("EnableAccessKey", id.as_str()),
+            ("DeleteAccessKey", id.as_str()),
+        ]
+    );
+    assert_eq!(events[0].resource_type, "access-key");
+    assert_eq!(events[0].before.as_ref().unwrap()["Status"], "Enabled");
+    for e in &events {
+        let text = serde_json::to_string(e).unwrap();
+        assert!(!text.contains(k.secret.as_str()) && !text.contains(second.secret.as_str()), "{text}");
+    }
+    // The raw database holds the secrets sealed only.
+    store.truncate_wal().unwrap();
+    for (f, bytes) in raw_files(d.path()) {
+        assert!(!contains_bytes(&bytes, second.secret.as_bytes()), "{f} holds an AccessKey secret");
+        assert!(!contains_bytes(&bytes, k.secret.as_bytes()), "{f} holds a deleted AccessKey secret");
+    }
+    let blob: Vec<u8> = store
+        .lock()
+        .query_row("SELECT sealed FROM access_keys WHERE id = ?1", [&second.info.access_key_id], |r| r.get(0))
+        .unwrap();
+    // Bound to its row: under another id it does not open.
+    assert!(store.sealer.open(&seal::access_key_aad("LTAIother"), &blob).is_err());
+}
+
+#[test]
+fn the_credential_cache_follows_writes_of_other_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate().unwrap();
+    let server = open(dir.path(), &key);
+    let cli = open(dir.path(), &key);
+    let k = cli.create_access_key("").unwrap();
+    let id = &k.info.access_key_id;
+    assert!(server.access_key_credential(id).unwrap().enabled);
+    cli.set_access_key_enabled(id, false).unwrap();
+    assert!(!server.access_key_credential(id).unwrap().enabled);
+    cli.delete_access_key(id).unwrap();
+    assert!(server.access_key_credential(id).is_err());
+}
+
+#[test]
+fn create_key_parameters_are_checked_and_describe_has_what_describekey_needs() {
+    let (_d, store) = fresh();
+    let g = store.generation().unwrap();
+    let input = |spec: &str, usage: Option<&str>| KeyInput {
+        key_spec: Some(spec.into()),
+        key_usage: usage.map(str::to_owned),
+        ..KeyInput::default()
+    };
+    for (bad, param) in [
+        (input("Aliyun_AES_256", Some("SIGN/VERIFY")), "KeyUsage"),
+        (input("EC_P256", Some("ENCRYPT/DECRYPT")), "KeyUsage"),
+        (input("RSA_2048", Some("WRAP")), "KeyUsage"),
+        (input("Aliyun_SM4", None), "KeySpec"),
+        (KeyInput { origin: Some("EXTERNAL".into()), ..KeyInput::default() }, "Origin"),
+        (KeyInput { protection_level: Some("HSM".into()), ..KeyInput::default() }, "ProtectionLevel"),
+        (KeyInput { enable_automatic_rotation: true, ..KeyInput::default() }, "EnableAutomaticRotation"),
+    ] {
+        let err = store.create_key_with(&bad).err().unwrap();
+        assert!(matches!(err, StoreError::InvalidParameter { param: p, .. } if p == param), "{param}: {err}");
+    }
+    assert_eq!(store.generation().unwrap(), g, "a refused CreateKey writes nothing");
+    assert!(store.list_keys().unwrap().is_empty());
+
+    let ec = store.create_key_with(&input("EC_P256", None)).unwrap();
+    assert_eq!(ec.key_usage, "SIGN/VERIFY");
+    let rsa = store.create_key_with(&input("RSA_2048", Some("SIGN/VERIFY"))).unwrap();
+    assert_eq!(rsa.key_usage, "SIGN/VERIFY");
+    let aes = store
+        .create_key_with(&KeyInput {
+            origin: Some("Aliyun_KMS".into()),
+            protection_level: Some("SOFTWARE".into()),
+            description: "d".into(),
+            ..KeyInput::default()
+        })
+        .unwrap();
+    let account = store.account().unwrap();
+    assert_eq!(aes.key_spec, "Aliyun_AES_256");
+    assert_eq!(aes.key_usage, "ENCRYPT/DECRYPT");
+    assert_eq!((aes.origin.as_str(), aes.protection_level.as_str()), ("Aliyun_KMS", "SOFTWARE"));
+    assert_eq!(aes.creator, account.account_id);
+    assert_eq!(aes.arn, account.key_arn(&aes.key_id));
+    assert_eq!(aes.description, "d");
+}
+
+#[test]
+fn key_versions_and_update_alias() {
+    let (_d, store) = fresh();
+    let k = store.create_key(None, "").unwrap();
+    let v1 = store.list_key_versions(&k.key_id).unwrap();
+    assert_eq!(v1.len(), 1);
+    assert_eq!(v1[0].key_version_id, k.primary_key_version);
+    let v2 = store.create_key_version(&k.key_id).unwrap();
+    assert_eq!(v2.key_id, k.key_id);
+    assert_ne!(v2.key_version_id, v1[0].key_version_id);
+    assert_eq!(store.describe_key(&k.key_id).unwrap().primary_key_version, v2.key_version_id);
+    let all = store.list_key_versions(&k.key_id).unwrap();
+    assert_eq!(
+        all.iter().map(|v| v.key_version_id.as_str()).collect::<Vec<_>>(),
+        vec![v1[0].key_version_id.as_str(), v2.key_version_id.as_str()],
+        "oldest first"
+    );
+    assert!(matches!(store.list_key_versions("key-nope"), Err(StoreError::NotFound { .. })));
+    let ec = store.create_key(Some("EC_P256"), "").unwrap();
+    assert!(matches!(store.create_key_version(&ec.key_id), Err(StoreError::InvalidState(_))));
+
+    let other = store.create_key(None, "").unwrap();
+    store.create_alias("alias/app", &k.key_id).unwrap();
+    let a = store.update_alias("alias/app", &other.key_id).unwrap();
+    assert_eq!(a.key_id, other.key_id);
+    assert_eq!(store.describe_key("alias/app").unwrap().key_id, other.key_id);
+    assert_eq!(store.list_aliases(Some(&other.key_id)).unwrap().len(), 1);
+    assert!(store.list_aliases(Some(&k.key_id)).unwrap().is_empty());
+    assert!(matches!(store.update_alias("alias/none", &k.key_id), Err(StoreError::NotFound { kind: "alias", .. })));
+    assert!(matches!(store.update_alias("alias/app", "key-nope"), Err(StoreError::NotFound { kind: "key", .. })));
+    assert!(matches!(
+        store.update_alias("app", &k.key_id),
+        Err(StoreError::InvalidParameter { param: "AliasName", .. })
+    ));
+    assert!(matches!(store.update_alias("alias/app", ""), Err(StoreError::MissingParameter("KeyId"))));
+    store.schedule_key_deletion(&k.key_id, 7).unwrap();
+    assert!(matches!(store.update_alias("alias/app", &k.key_id), Err(StoreError::InvalidState(_))));
+    assert_eq!(store.describe_key("alias/app").unwrap().key_id, other.key_id, "a refused update changes nothing");
+    let ev = events_of(&store, ResourceType::Alias);
+    assert_eq!(ev[0].operation, "UpdateAlias");
+    assert_eq!(ev[0].before.as_ref().unwrap()["KeyId"], k.key_id.as_str());
+    assert_eq!(ev[0].after.as_ref().unwrap()["KeyId"], other.key_id.as_str());
+}
+
+fn versioned(id: &str) -> SecretValueInput {
+    SecretValueInput { version_id: Some(id.into()), ..text(id) }
+}
+
+#[test]
+fn delete_restore_and_purge_secrets() {
+    let (_d, store) = fresh();
+    let k = store.create_key(None, "").unwrap();
+    store.create_secret("db", &k.key_id, "", text("pw1")).unwrap();
+    store.create_secret("tmp", &k.key_id, "", text("pw2")).unwrap();
+    assert!(store.secret_value("db", None, None).unwrap().is_some());
+
+    for (days, force) in [(Some(6), false), (Some(31), false), (Some(7), true)] {
+        let err = store.delete_secret("db", days, force).err().unwrap();
+        assert!(matches!(err, StoreError::InvalidParameter { param: "RecoveryWindowInDays", .. }), "{err}");
+    }
+    assert!(matches!(store.delete_secret("nope", None, false), Err(StoreError::NotFound { .. })));
+    let before = crate::time::now();
+    let del = store.delete_secret("db", None, false).unwrap();
+    let planned = parse_time("PlannedDeleteTime", &del.planned_delete_time).unwrap();
+    assert!((before + 30 * 86_400..=crate::time::now() + 30 * 86_400).contains(&planned), "default window 30 days");
+    // Pending deletion: described with its time, listed, not served, not changeable.
+    assert_eq!(
+        store.describe_secret("db").unwrap().planned_delete_time.as_deref(),
+        Some(del.planned_delete_time.as_str())
+    );
+    assert!(store.list_secrets().unwrap().iter().any(|s| s.secret_name == "db" && s.planned_delete_time.is_some()));
+    assert!(store.secret_value("db", None, None).unwrap().is_none());
+    assert!(!store.export_bundle_json("kst-test").unwrap().contains("\"db\""));
+    assert!(matches!(store.put_secret_value("db", text("x")), Err(StoreError::InvalidState(_))));
+    assert!(matches!(
+        store.update_secret_version_stage(
+            "db",
+            "Blue",
+            None,
+            Some(&store.describe_secret("db").unwrap().versions[0].version_id)
+        ),
+        Err(StoreError::InvalidState(_))
+    ));
+    assert!(matches!(store.delete_secret("db", None, false), Err(StoreError::InvalidState(_))));
+    assert!(matches!(store.create_secret("db", &k.key_id, "", text("x")), Err(StoreError::AlreadyExists { .. })));
+
+    let restored = store.restore_secret("db").unwrap();
+    assert_eq!(restored.planned_delete_time, None);
+    assert_eq!(&store.secret_value("db", None, None).unwrap().unwrap().data[..], b"pw1");
+    assert!(matches!(store.restore_secret("db"), Err(StoreError::InvalidState(_))));
+    assert!(matches!(store.restore_secret("nope"), Err(StoreError::NotFound { .. })));
+
+    // Force: gone now, the name free again.
+    store.delete_secret("tmp", None, true).unwrap();
+    assert!(matches!(store.describe_secret("tmp"), Err(StoreError::NotFound { .. })));
+    store.create_secret("tmp", &k.key_id, "", text("again")).unwrap();
+
+    // The purge destroys a secret whose window ended, and no other.
+    store.delete_secret("db", Some(7), false).unwrap();
+    let early = store.purge_deleted_keys(crate::time::now() + 6 * 86_400).unwrap();
+    assert!(early.purged_secrets.is_empty());
+    let report = store.purge_deleted_keys(crate::time::now() + 8 * 86_400).unwrap();
+    assert_eq!(report.purged_secrets, vec!["db".to_string()]);
+    assert!(matches!(store.describe_secret("db"), Err(StoreError::NotFound { .. })));
+    assert!(store.describe_secret("tmp").is_ok());
+    let ops: Vec<String> = events_of(&store, ResourceType::Secret).into_iter().map(|e| e.operation).collect();
+    assert_eq!(ops[0], "PurgeSecret");
+    assert!(ops.contains(&"RestoreSecret".to_string()) && ops.contains(&"DeleteSecret".to_string()));
+}
+
+#[test]
+fn secret_version_ids_and_stages() {
+    let (_d, store) = fresh();
+    let k = store.create_key(None, "").unwrap();
+    store.create_secret("s", &k.key_id, "", versioned("v1")).unwrap();
+    store.put_secret_value("s", versioned("v2")).unwrap();
+    store.put_secret_value("s", versioned("v3")).unwrap();
+    let ids = |deprecated: bool| -> Vec<String> {
+        store.list_secret_version_ids("s", deprecated).unwrap().into_iter().map(|v| v.version_id).collect()
+    };
+    assert_eq!(ids(false), vec!["v2", "v3"], "v1 has no stage left: deprecated");
+    assert_eq!(ids(true), vec!["v1", "v2", "v3"]);
+    assert!(matches!(store.list_secret_version_ids("nope", true), Err(StoreError::NotFound { .. })));
+
+    let stages = |s: &SecretInfo| -> Vec<(String, Vec<String>)> {
+        s.versions.iter().map(|v| (v.version_id.clone(), v.version_stages.clone())).collect()
+    };
+    let g = store.generation().unwrap();
+    for (stage, remove, mv, param) in [
+        ("ACSCurrent", Some("v3"), None, "VersionStage"),
+        ("ACSCurrent", None, Some("v1"), "RemoveFromVersion"),
+        ("ACSCurrent", Some("v2"), Some("v1"), "RemoveFromVersion"),
+        ("ACSCurrent", Some("v3"), Some("v9"), "MoveToVersion"),
+        ("ACSCurrent", Some("v9"), Some("v1"), "RemoveFromVersion"),
+        ("bad/stage", None, Some("v1"), "VersionStage"),
+    ] {
+        let err = store.update_secret_version_stage("s", stage, remove, mv).err().unwrap();
+        assert!(matches!(err, StoreError::InvalidParameter { param: p, .. } if p == param), "{param}: {err}");
+    }
+    assert!(matches!(store.update_secret_version_stage("s", "Blue", None, None), Err(StoreError::MissingParameter(_))));
+    assert!(matches!(
+        store.update_secret_version_stage("nope", "Blue", None, Some("v1")),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.generation().unwrap(), g, "refused updates write nothing");
+
+    // Moving ACSCurrent back to v1 makes v3 ACSPrevious (and v2 loses it).
+    let s = store.update_secret_version_stage("s", "ACSCurrent", Some("v3"), Some("v1")).unwrap();
+    assert_eq!(
+        stages(&s),
+        vec![
+            ("v1".to_string(), vec!["ACSCurrent".to_string()]),
+            ("v2".to_string(), vec![]),
+            ("v3".to_string(), vec!["ACSPrevious".to_string()]),
+        ]
+    );
+    assert_eq!(&store.secret_value("s", None, None).unwrap().unwrap().data[..], b"v1");
+    // A custom stage: attach, move (naming where it was), remove.
+    store.update_secret_version_stage("s", "Blue", None, Some("v2")).unwrap();
+    assert!(matches!(
+        store.update_secret_version_stage("s", "Blue", None, Some("v3")),
+        Err(StoreError::InvalidParameter { param: "RemoveFromVersion", .. })
+    ));
+    let s = store.update_secret_version_stage("s", "Blue", Some("v2"), Some("v3")).unwrap();
+    assert_eq!(s.versions[2].version_stages, vec!["ACSPrevious", "Blue"]);
+    let s = store.update_secret_version_stage("s", "Blue", Some("v3"), None).unwrap();
+    assert_eq!(s.versions[2].version_stages, vec!["ACSPrevious"]);
+    let ev = events_of(&store, ResourceType::Secret);
+    assert_eq!(ev[0].operation, "UpdateSecretVersionStage");
+}
+
+#[test]
+fn create_client_key_is_one_operation() {
+    let (_d, store) = fresh();
+    with_aap(&store);
+    let (nb, na) = default_client_key_window(1_700_000_000).unwrap();
+    assert_eq!(nb, 1_700_000_000);
+    // Five calendar years (with one or two leap days).
+    assert!((5 * 365 * 86_400 + 86_400..=5 * 365 * 86_400 + 2 * 86_400).contains(&(na - nb)), "{}", na - nb);
+    let now = crate::time::now();
+    let (nb, na) = default_client_key_window(now).unwrap();
+
+    let g = store.generation().unwrap();
+    for (aap_name, pw, nb2, na2, param) in [
+        ("app", "short1", nb, na, "Password"),
+        ("app", "onlyletters", nb, na, "Password"),
+        ("app", "abcd1234", na, nb, "NotAfter"),
+        ("bad name", "abcd1234", nb, na, "AapName"),
+    ] {
+        let err = store.create_client_key(aap_name, pw, nb2, na2).err().unwrap();
+        assert!(matches!(err, StoreError::InvalidParameter { param: p, .. } if p == param), "{param}: {err}");
+    }
+    assert!(matches!(store.create_client_key("nope", "abcd1234", nb, na), Err(StoreError::NotFound { .. })));
+    assert_eq!(store.generation().unwrap(), g);
+
+    let created = store.create_client_key("app", "abcd1234", nb, na).unwrap();
+    assert!(created.info.client_key_id.starts_with("KAAP."));
+    assert_eq!(created.info.aap_name, "app");
+    assert_eq!(created.info.not_before, format_time(nb));
+    assert!(created.pkcs12.len() > 1000);
+    assert!(!format!("{created:?}").contains(created.private_key_data().as_str()));
+    let content: serde_json::Value = serde_json::from_str(&created.client_key_content().unwrap()).unwrap();
+    assert_eq!(content["KeyId"], created.info.client_key_id.as_str());
+    assert_eq!(content["PrivateKeyData"], created.private_key_data().as_str());
+    let stored = store.get_client_key(&created.info.client_key_id).unwrap();
+    assert!(stored.public_key_data.contains("BEGIN CERTIFICATE") && !stored.public_key_data.contains("PRIVATE"));
+    store.create_client_key("app", "abcd1234", nb, na).unwrap();
+    store.create_client_key("app", "abcd1234", nb, na).unwrap();
+    let err = store.create_client_key("app", "abcd1234", nb, na).err().unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "AapName", .. }), "{err}");
+    assert_eq!(store.list_client_keys(Some("app")).unwrap().len(), 3);
+}
+
+#[test]
+fn a_refused_limit_leaves_nothing_behind() {
+    let (_d, store) = fresh();
+    store.create_network_rule(&rule("r", &["10.0.0.1"])).unwrap();
+    for p in ["p1", "p2", "p3", "p4"] {
+        store.create_policy(&policy(p, &["r"])).unwrap();
+    }
+    store.create_aap(&aap("a", &["p1"])).unwrap();
+    let g = store.generation().unwrap();
+    let err = store
+        .update_aap(&AapUpdate {
+            name: "a".into(),
+            policies: Some(vec!["p1".into(), "p2".into(), "p3".into(), "p4".into()]),
+            description: Some("changed".into()),
+        })
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "Policies", .. }), "{err}");
+    assert_eq!(err.code(), "InvalidParameter");
+    let a = store.describe_aap("a").unwrap();
+    assert_eq!((a.policies, a.description), (vec!["p1".to_string()], String::new()));
+    let ips: Vec<String> = (0..801).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect();
+    let err = store
+        .update_network_rule(&NetworkRuleUpdate { name: "r".into(), source_private_ip: Some(ips), description: None })
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "SourcePrivateIp", .. }), "{err}");
+    assert_eq!(store.generation().unwrap(), g);
 }

@@ -77,10 +77,11 @@ pub fn source_private_ips(entries: &[String]) -> Result<Vec<String>, StoreError>
         return Err(StoreError::invalid("SourcePrivateIp", "[]", "list at least one IP address or CIDR"));
     }
     if entries.len() > MAX_SOURCE_IPS_PER_RULE {
-        return Err(StoreError::LimitExceeded(format!(
-            "SourcePrivateIp has {} entries; a network rule holds at most {MAX_SOURCE_IPS_PER_RULE}",
-            entries.len()
-        )));
+        return Err(StoreError::invalid(
+            "SourcePrivateIp",
+            format!("({} entries)", entries.len()),
+            format!("a network rule holds at most {MAX_SOURCE_IPS_PER_RULE} addresses or CIDR blocks"),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(entries.len());
     for e in entries {
@@ -247,6 +248,21 @@ pub fn version_label(param: &'static str, v: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A region id like Alibaba's: `[a-z]{2,}-[a-z0-9-]+` (`cn-hangzhou`, `ap-southeast-1`), at most 64.
+pub fn region_id(r: &str) -> Result<(), StoreError> {
+    let ok = r.len() <= 64
+        && r.split_once('-').is_some_and(|(head, tail)| {
+            head.len() >= 2
+                && head.bytes().all(|b| b.is_ascii_lowercase())
+                && !tail.is_empty()
+                && tail.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if !ok {
+        return Err(StoreError::invalid("RegionId", shorten(r), "expected a region id like cn-hangzhou"));
+    }
+    Ok(())
+}
+
 /// Shortens long values quoted in error messages.
 pub fn shorten(s: &str) -> String {
     const MAX: usize = 80;
@@ -322,5 +338,18 @@ mod tests {
         assert!(alias_name("alias/acs/x").is_err());
         assert!(resource_name("Name", "rule_1.a-b").is_ok());
         assert!(resource_name("Name", "rule 1").is_err());
+        for (r, ok) in [
+            ("cn-hangzhou", true),
+            ("ap-southeast-1", true),
+            ("us-east-1", true),
+            ("cn-", false),
+            ("c-hangzhou", false),
+            ("CN-hangzhou", false),
+            ("cnhangzhou", false),
+            ("cn-hang_zhou", false),
+            ("", false),
+        ] {
+            assert_eq!(region_id(r).is_ok(), ok, "{r}");
+        }
     }
 }

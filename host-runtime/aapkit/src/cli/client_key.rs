@@ -12,8 +12,7 @@ use zeroize::Zeroizing;
 use super::output::{fields, lines, Out};
 use super::secrets::read_file_or_stdin;
 use super::CliError;
-use aapkit_pki::{GeneratedClientKey, PkiError};
-use aapkit_store::{format_time, parse_time, ClientKeyInfo, NewClientKey, Store, StoreError};
+use aapkit_store::{default_client_key_window, format_time, parse_time, ClientKeyInfo, Store, StoreError};
 use time::OffsetDateTime;
 
 #[derive(Subcommand, Debug)]
@@ -105,22 +104,6 @@ pub fn check_password(pw: &str) -> Result<(), StoreError> {
     aapkit_pki::validate_password(pw).map_err(|e| StoreError::invalid("Password", "(not shown)", e.to_string()))
 }
 
-/// Makes the key pair, certificate and PKCS#12.
-fn generate(aap_name: &str, password: &str, not_before: i64, not_after: i64) -> Result<GeneratedClientKey, CliError> {
-    let at = |param: &'static str, t: i64| {
-        OffsetDateTime::from_unix_timestamp(t)
-            .map_err(|_| StoreError::invalid(param, t.to_string(), "out of the supported time range"))
-    };
-    aapkit_pki::generate(aap_name, password, at("NotBefore", not_before)?, at("NotAfter", not_after)?).map_err(|e| {
-        match e {
-            PkiError::InvalidPassword(_) => StoreError::invalid("Password", "(not shown)", e.to_string()),
-            PkiError::InvalidArgument(m) => StoreError::invalid("AapName", aap_name, m),
-            other => StoreError::Crypto(format!("client key generation: {other}")),
-        }
-        .into()
-    })
-}
-
 /// Creates `path` with mode 0600, refusing to overwrite.
 pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     let mut f = std::fs::OpenOptions::new()
@@ -132,8 +115,9 @@ pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), Cli
     f.write_all(contents).and_then(|()| f.sync_all()).map_err(|e| CliError::file(path, e))
 }
 
-/// Generates a client key for `aap`, writes its ClientKeyContent to `output` (0600, never
-/// overwritten) and registers the public record. Nothing is left behind on failure.
+/// Creates a client key for `aap` (the store's CreateClientKey, the one the OpenAPI runs too)
+/// and writes its ClientKeyContent to `output` (0600, never overwritten). If the file cannot be
+/// written the key is deleted again: nothing usable is left behind.
 pub(crate) fn create_client_key(
     store: &Store,
     aap: &str,
@@ -142,40 +126,20 @@ pub(crate) fn create_client_key(
     na: i64,
     output: &Path,
 ) -> Result<ClientKeyInfo, CliError> {
-    if na <= nb {
-        return Err(StoreError::invalid(
-            "NotAfter",
-            format_time(na),
-            format!("must be later than NotBefore {}", format_time(nb)),
-        )
-        .into());
-    }
     if output.exists() {
         return Err(CliError::Usage(format!(
             "--output {}: the file exists; it is never overwritten",
             output.display()
         )));
     }
-    store.check_client_key_allowed(aap)?;
-    let key = generate(aap, password, nb, na)?;
-    write_private_file(output, key.client_key_content.as_bytes())?;
-    let record = NewClientKey {
-        client_key_id: key.key_id.clone(),
-        aap_name: aap.to_owned(),
-        key_algorithm: aapkit_pki::client_key::KEY_ALGORITHM.into(),
-        public_key_data: key.certificate_pem.clone(),
-        not_before: nb,
-        not_after: na,
-    };
-    let info = match store.insert_client_key(&record) {
-        Ok(i) => i,
-        Err(e) => {
-            // The key was never registered: do not leave a useless private key behind.
-            let _ = std::fs::remove_file(output);
-            return Err(e.into());
-        }
-    };
-    Ok(info)
+    let created = store.create_client_key(aap, password, nb, na)?;
+    let written = created.client_key_content().map_err(CliError::from).and_then(|content| write_private_file(output, content.as_bytes()));
+    if let Err(e) = written {
+        // The private key is lost with the file: the registered key could never be used.
+        let _ = store.delete_client_key(&created.info.client_key_id);
+        return Err(e);
+    }
+    Ok(created.info)
 }
 
 fn key_text(k: &ClientKeyInfo) -> String {
@@ -196,13 +160,8 @@ pub fn run(store: &Store, cmd: &ClientKeyCmd, out: &Out) -> Result<(), CliError>
             let password = password.read(out)?;
             let (nb, na) = match (not_before, not_after) {
                 (Some(b), Some(a)) => (parse_time("NotBefore", b)?, parse_time("NotAfter", a)?),
-                (None, None) => {
-                    // Alibaba's default: five years from now (pki's calendar arithmetic, the same
-                    // the certificate's validity uses).
-                    let now = OffsetDateTime::now_utc();
-                    let later = aapkit_pki::default_not_after(now)?;
-                    (now.unix_timestamp(), later.unix_timestamp())
-                }
+                // Alibaba's default, the store's (the OpenAPI uses the same): now until five years on.
+                (None, None) => default_client_key_window(OffsetDateTime::now_utc().unix_timestamp())?,
                 _ => return Err(CliError::Usage("--not-before and --not-after go together".into())),
             };
             let now = OffsetDateTime::now_utc().unix_timestamp();

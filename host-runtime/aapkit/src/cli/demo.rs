@@ -165,6 +165,29 @@ fn abs(p: &Path) -> String {
 pub fn run(cli: &Cli, args: &DemoArgs, out: &Out) -> Result<(), CliError> {
     let s = setup(cli, out)?;
     let endpoint = args.serve.listen.to_string();
+    let openapi = (!args.serve.no_openapi).then(|| {
+        let scheme = if args.serve.openapi_plain_http { "http" } else { "https" };
+        (scheme, args.serve.openapi_listen.to_string())
+    });
+    let access_key_file = cli.data_dir.join(super::access_key::ADMIN_ACCESS_KEY_FILE);
+    let management_snippet = openapi.as_ref().map(|(scheme, addr)| {
+        format!(
+            r#"# pip install alibabacloud-kms20160120==3.3.1
+import json
+from alibabacloud_tea_openapi.models import Config as ManagementConfig
+from alibabacloud_kms20160120.client import Client as KmsClient
+from alibabacloud_kms20160120 import models as kms
+
+ak = json.load(open("{akf}"))
+kms_client = KmsClient(ManagementConfig(access_key_id=ak["AccessKeyId"], access_key_secret=ak["AccessKeySecret"],
+                                        region_id=ak["RegionId"], endpoint="{addr}", protocol="{scheme}",
+                                        ca="{ca}"))
+print(kms_client.describe_policy(kms.DescribePolicyRequest(name="{policy}")).body)"#,
+            akf = abs(&access_key_file),
+            ca = abs(&s.ca_file),
+            policy = DEMO_POLICY,
+        )
+    });
     let snippet = format!(
         r#"# pip install alibabacloud-dkms-gcs==1.0.2 'cryptography>=41,<42'
 from openapi.models import Config
@@ -197,10 +220,20 @@ print(client.get_secret_value(GetSecretValueRequest(secret_name="{secret}")).sec
             "PasswordFile": abs(&s.password_file),
             "CaCertificate": abs(&s.ca_file),
             "PythonSnippet": snippet,
+            "OpenApiEndpoint": openapi.as_ref().map(|(scheme, addr)| format!("{scheme}://{addr}")),
+            "AccessKeyFile": abs(&access_key_file),
+            "ManagementSnippet": management_snippet,
         }),
         || {
+            let management = match (&openapi, &management_snippet) {
+                (Some((scheme, addr)), Some(m)) => format!(
+                    "\nThe KMS endpoint (management OpenAPI) is {scheme}://{addr}, signed with the admin AccessKey in\n{akf} (made by `aapkit init`). Manage AAPs, keys and secrets with the official\nmanagement SDK:\n\n{m}\n",
+                    akf = abs(&access_key_file),
+                ),
+                _ => String::new(),
+            };
             format!(
-                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n",
+                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n{management}",
                 inst = s.instance_id,
                 aes = s.aes_key,
                 rsa = s.rsa_key,

@@ -15,11 +15,17 @@ pub fn master_key_source() -> Result<MasterKeySource, CliError> {
     }
 }
 
-/// Who the management events name: `AAPKIT_ACTOR`, else the OS user (`USER`, `LOGNAME`, the uid).
+/// Who the management events name: `AAPKIT_ACTOR` when set, else `cli:<OS user>` (`USER`,
+/// `LOGNAME`, else `uid:<n>`). The prefix tells CLI changes apart from the OpenAPI's, whose
+/// events name the caller's AccessKeyId.
 pub fn actor() -> String {
     if let Some(a) = std::env::var("AAPKIT_ACTOR").ok().filter(|a| !a.trim().is_empty()) {
         return a.trim().to_owned();
     }
+    format!("cli:{}", os_user())
+}
+
+fn os_user() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Some(u) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
             return u;

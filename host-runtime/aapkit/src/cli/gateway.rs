@@ -56,6 +56,10 @@ pub struct InitArgs {
     /// Replace an existing CA and server certificate.
     #[arg(long)]
     pub force: bool,
+    /// The account's region (`cn-hangzhou` when the account is new and none is given). Fixed once
+    /// the account exists.
+    #[arg(long)]
+    pub region_id: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -238,10 +242,19 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
     if instance_id == "shared" {
         return Err(CliError::Usage("--instance-id must be a kst-... id, not `shared`".into()));
     }
-    // Only init creates the data directory, the master key and the database.
-    let store =
-        Store::init(data_dir, &super::environment::master_key_source()?)?.with_actor(super::environment::actor());
-    drop(store);
+    // Only init creates the data directory, the master key, the database and its account.
+    let store = Store::init_in_region(data_dir, &super::environment::master_key_source()?, args.region_id.as_deref())?
+        .with_actor(super::environment::actor());
+    let account = store.account()?;
+    // The first admin AccessKey, when the account has none yet (made below, after the rest).
+    let admin_file = data_dir.join(super::access_key::ADMIN_ACCESS_KEY_FILE);
+    let needs_admin_key = store.list_access_keys()?.is_empty();
+    if needs_admin_key && admin_file.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists but the account has no AccessKey: move the file away (it is never overwritten) and run init again",
+            admin_file.display()
+        )));
+    }
     let now = time::OffsetDateTime::now_utc();
     let pki_err = CliError::Pki;
     let ca = aapkit_pki::create_ca(&instance_id, now).map_err(pki_err)?;
@@ -263,22 +276,46 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
     let path = data_dir.join(INSTANCE_FILE);
     let text = serde_json::to_string_pretty(&cfg).map_err(|e| CliError::Usage(e.to_string()))?;
     std::fs::write(&path, text + "\n").map_err(|e| CliError::file(&path, e))?;
-    out.emit(
-        &json!({
-            "InstanceId": instance_id,
-            "DataDir": data_dir,
-            "CaCertificate": files.ca_cert,
-            "ServerCertificate": files.server_cert,
-        }),
-        || {
-            fields(&[
-                ("InstanceId", instance_id.clone()),
-                ("DataDir", data_dir.display().to_string()),
-                ("CaCertificate", files.ca_cert.display().to_string()),
-                ("ServerCertificate", files.server_cert.display().to_string()),
-            ])
-        },
-    );
+    let admin = if needs_admin_key {
+        Some(super::access_key::create_to_file(&store, "admin (aapkit init)", &admin_file)?)
+    } else {
+        None
+    };
+    let mut result = json!({
+        "InstanceId": instance_id,
+        "DataDir": data_dir,
+        "CaCertificate": files.ca_cert,
+        "ServerCertificate": files.server_cert,
+        "AccountId": account.account_id,
+        "RegionId": account.region_id,
+    });
+    if let (Some(k), Some(obj)) = (&admin, result.as_object_mut()) {
+        obj.insert("AccessKeyId".into(), json!(k.info.access_key_id));
+        obj.insert("AccessKeySecret".into(), json!(k.secret.as_str()));
+        obj.insert("AccessKeyFile".into(), json!(admin_file));
+    }
+    out.emit(&result, || {
+        let mut rows = vec![
+            ("InstanceId", instance_id.clone()),
+            ("DataDir", data_dir.display().to_string()),
+            ("CaCertificate", files.ca_cert.display().to_string()),
+            ("ServerCertificate", files.server_cert.display().to_string()),
+            ("AccountId", account.account_id.clone()),
+            ("RegionId", account.region_id.clone()),
+        ];
+        if let Some(k) = &admin {
+            rows.push(("AccessKeyId", k.info.access_key_id.clone()));
+            rows.push(("AccessKeySecret", k.secret.to_string()));
+        }
+        let mut text = fields(&rows);
+        if admin.is_some() {
+            text.push_str(&format!(
+                "\nThe admin AccessKey secret is shown only this once; it is also in {} (mode 0600).\n",
+                admin_file.display()
+            ));
+        }
+        text
+    });
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::output::{fields, join, lines, Out};
 use super::CliError;
-use aapkit_store::{format_time, parse_time, KeyInfo, Store};
+use aapkit_store::{format_time, parse_time, KeyInfo, KeyInput, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
@@ -14,6 +14,15 @@ pub enum KeyCmd {
         /// Aliyun_AES_256 (default), RSA_2048, RSA_3072 or EC_P256.
         #[arg(long)]
         key_spec: Option<String>,
+        /// ENCRYPT/DECRYPT (default; AES and RSA) or SIGN/VERIFY (RSA and EC; EC's default).
+        #[arg(long)]
+        key_usage: Option<String>,
+        /// Only Aliyun_KMS (the material is generated here).
+        #[arg(long)]
+        origin: Option<String>,
+        /// Only SOFTWARE.
+        #[arg(long)]
+        protection_level: Option<String>,
         #[arg(long, default_value = "")]
         description: String,
     },
@@ -47,7 +56,13 @@ pub enum KeyCmd {
         key_id: String,
     },
     /// CreateKeyVersion: a new primary version (symmetric keys).
+    #[command(visible_alias = "create-version")]
     Rotate {
+        #[arg(long)]
+        key_id: String,
+    },
+    /// ListKeyVersions: the versions of a key, oldest first.
+    ListVersions {
         #[arg(long)]
         key_id: String,
     },
@@ -71,6 +86,13 @@ pub enum AliasCmd {
         #[arg(long)]
         key_id: String,
     },
+    /// UpdateAlias: point an existing alias at another key.
+    Update {
+        #[arg(long)]
+        alias_name: String,
+        #[arg(long)]
+        key_id: String,
+    },
     /// DeleteAlias.
     Delete {
         #[arg(long)]
@@ -89,6 +111,7 @@ fn key_text(k: &KeyInfo) -> String {
         ("KeySpec", k.key_spec.clone()),
         ("KeyState", k.key_state.clone()),
         ("Description", k.description.clone()),
+        ("KeyUsage", k.key_usage.clone()),
         ("CreationDate", k.creation_date.clone()),
     ];
     if let Some(d) = &k.delete_date {
@@ -106,7 +129,17 @@ fn show_key(out: &Out, k: &KeyInfo) {
 
 pub fn run_key(store: &Store, cmd: &KeyCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        KeyCmd::Create { key_spec, description } => show_key(out, &store.create_key(key_spec.as_deref(), description)?),
+        KeyCmd::Create { key_spec, key_usage, origin, protection_level, description } => {
+            let input = KeyInput {
+                key_spec: key_spec.clone(),
+                key_usage: key_usage.clone(),
+                origin: origin.clone(),
+                protection_level: protection_level.clone(),
+                description: description.clone(),
+                enable_automatic_rotation: false,
+            };
+            show_key(out, &store.create_key_with(&input)?)
+        }
         KeyCmd::List => {
             let keys = store.list_keys()?;
             out.emit(&json!({ "Keys": keys, "TotalCount": keys.len() }), || {
@@ -121,6 +154,12 @@ pub fn run_key(store: &Store, cmd: &KeyCmd, out: &Out) -> Result<(), CliError> {
         }
         KeyCmd::CancelDeletion { key_id } => show_key(out, &store.cancel_key_deletion(key_id)?),
         KeyCmd::Rotate { key_id } => show_key(out, &store.rotate_key(key_id)?),
+        KeyCmd::ListVersions { key_id } => {
+            let versions = store.list_key_versions(key_id)?;
+            out.emit(&json!({ "KeyVersions": versions, "TotalCount": versions.len() }), || {
+                lines(&versions, |v| format!("{}  {}", v.key_version_id, v.creation_date))
+            });
+        }
     }
     Ok(())
 }
@@ -129,6 +168,10 @@ pub fn run_alias(store: &Store, cmd: &AliasCmd, out: &Out) -> Result<(), CliErro
     match cmd {
         AliasCmd::Create { alias_name, key_id } => {
             let a = store.create_alias(alias_name, key_id)?;
+            out.emit(&a, || format!("{} -> {}", a.alias_name, a.key_id));
+        }
+        AliasCmd::Update { alias_name, key_id } => {
+            let a = store.update_alias(alias_name, key_id)?;
             out.emit(&a, || format!("{} -> {}", a.alias_name, a.key_id));
         }
         AliasCmd::Delete { alias_name } => {
@@ -165,6 +208,10 @@ pub fn run_purge(store: &Store, args: &PurgeArgs, out: &Out) -> Result<(), CliEr
         );
         for k in &r.purged_keys {
             text.push_str(&format!("  {k}\n"));
+        }
+        text.push_str(&format!("purged {} secret(s) whose recovery window ended\n", r.purged_secrets.len()));
+        for name in &r.purged_secrets {
+            text.push_str(&format!("  {name}\n"));
         }
         text
     });

@@ -4,6 +4,7 @@
 //! `aapkit policy create --permissions ...`). Exit codes: 0 success, 1 operation error, 2 usage.
 
 mod access;
+mod access_key;
 mod audit;
 mod bundle;
 mod client_key;
@@ -74,6 +75,11 @@ pub enum Command {
     /// Client keys of an application access point.
     #[command(subcommand)]
     ClientKey(client_key::ClientKeyCmd),
+    /// AccessKeys: the credentials of the KMS OpenAPI (create, list, disable, enable, delete).
+    #[command(subcommand)]
+    AccessKey(access_key::AccessKeyCmd),
+    /// The account the KMS OpenAPI serves: AccountId and RegionId.
+    Account,
     /// The policy bundle the gateway enforces.
     #[command(subcommand)]
     Bundle(bundle::BundleCmd),
@@ -188,6 +194,8 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
         Command::Policy(c) => access::run_policy(&open(cli)?, c, out),
         Command::Aap(c) => access::run_aap(&open(cli)?, c, out),
         Command::ClientKey(c) => client_key::run(&open(cli)?, c, out),
+        Command::AccessKey(c) => access_key::run(&open(cli)?, c, out),
+        Command::Account => access_key::run_account(&open(cli)?, out),
         Command::Bundle(c) => bundle::run(&open(cli)?, c, out),
         Command::Audit(c) => audit::run(&open(cli)?, c, out),
     };

@@ -46,6 +46,42 @@ pub enum SecretCmd {
         #[arg(long)]
         secret_name: String,
     },
+    /// DeleteSecret: pending deletion for the recovery window (7 to 30 days, default 30), then
+    /// destroyed by the purge; or at once with --force-delete-without-recovery.
+    Delete {
+        #[arg(long)]
+        secret_name: String,
+        #[arg(long, conflicts_with = "force_delete_without_recovery")]
+        recovery_window_in_days: Option<i64>,
+        /// Destroy every version now (no recovery).
+        #[arg(long)]
+        force_delete_without_recovery: bool,
+    },
+    /// RestoreSecret: cancel a pending deletion.
+    Restore {
+        #[arg(long)]
+        secret_name: String,
+    },
+    /// ListSecretVersionIds (versions with no stage are deprecated: shown with --include-deprecated).
+    ListVersionIds {
+        #[arg(long)]
+        secret_name: String,
+        #[arg(long)]
+        include_deprecated: bool,
+    },
+    /// UpdateSecretVersionStage: move a stage (--remove-from-version and --move-to-version),
+    /// attach it (--move-to-version) or remove it (--remove-from-version). ACSCurrent can only be
+    /// moved; the version it leaves becomes ACSPrevious.
+    UpdateVersionStage {
+        #[arg(long)]
+        secret_name: String,
+        #[arg(long)]
+        version_stage: String,
+        #[arg(long)]
+        remove_from_version: Option<String>,
+        #[arg(long)]
+        move_to_version: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +189,7 @@ fn secret_text(s: &SecretInfo) -> String {
         ("SecretType", s.secret_type.clone()),
         ("Description", s.description.clone()),
         ("CreateTime", s.create_time.clone()),
+        ("PlannedDeleteTime", s.planned_delete_time.clone().unwrap_or_else(|| "-".into())),
     ]);
     text.push_str("Versions:\n");
     for v in &s.versions {
@@ -200,6 +237,36 @@ pub fn run(store: &Store, cmd: &SecretCmd, out: &Out) -> Result<(), CliError> {
         }
         SecretCmd::Describe { secret_name } => {
             let s = store.describe_secret(secret_name)?;
+            out.emit(&s, || secret_text(&s));
+        }
+        SecretCmd::Delete { secret_name, recovery_window_in_days, force_delete_without_recovery } => {
+            let d = store.delete_secret(secret_name, *recovery_window_in_days, *force_delete_without_recovery)?;
+            out.emit(&d, || {
+                if *force_delete_without_recovery {
+                    format!("deleted {} (every version destroyed)", d.secret_name)
+                } else {
+                    format!("{} is pending deletion until {} (restore cancels)", d.secret_name, d.planned_delete_time)
+                }
+            });
+        }
+        SecretCmd::Restore { secret_name } => {
+            let s = store.restore_secret(secret_name)?;
+            out.emit(&s, || secret_text(&s));
+        }
+        SecretCmd::ListVersionIds { secret_name, include_deprecated } => {
+            let versions = store.list_secret_version_ids(secret_name, *include_deprecated)?;
+            out.emit(
+                &json!({ "SecretName": secret_name, "VersionIds": versions, "TotalCount": versions.len() }),
+                || lines(&versions, |v| format!("{}  {}  {}", v.version_id, v.create_time, join(&v.version_stages))),
+            );
+        }
+        SecretCmd::UpdateVersionStage { secret_name, version_stage, remove_from_version, move_to_version } => {
+            let s = store.update_secret_version_stage(
+                secret_name,
+                version_stage,
+                remove_from_version.as_deref(),
+                move_to_version.as_deref(),
+            )?;
             out.emit(&s, || secret_text(&s));
         }
     }

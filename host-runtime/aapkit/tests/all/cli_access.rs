@@ -161,7 +161,7 @@ fn aaps() {
     }
     env.fails_with(
         &["aap", "create", "--name", "a", "--policies", r#"["p1","p2","p3","p4"]"#],
-        "Rejected.LimitExceeded",
+        "InvalidParameter",
     );
     let msg = env.fails_with(&["aap", "create", "--name", "a", "--policies", "nope"], "InvalidParameter");
     assert!(msg.contains("Policies") && msg.contains("nope"), "{msg}");

@@ -153,7 +153,9 @@ fn list_get_delete_and_limits() {
     assert_eq!(env.ok(&["client-key", "get", "--client-key-id", &ids[0]])["AapName"], "app");
 
     let pw = env.write("pw", b"Passw0rd-1");
-    env.fails_with(&client_key_create("app", s(&pw), s(&env.path("o")), &[]), "Rejected.LimitExceeded");
+    let msg = env.fails_with(&client_key_create("app", s(&pw), s(&env.path("o")), &[]), "InvalidParameter");
+    assert!(msg.contains("AapName") && msg.contains("at most 3"), "{msg}");
+    assert!(!env.path("o").exists(), "a refused create writes no file");
     env.fails_with(&["aap", "delete", "--name", "app"], "Rejected.ResourceInUse");
     for id in &ids {
         env.ok(&["client-key", "delete", "--client-key-id", id, "--force"]);

@@ -111,6 +111,9 @@ fn commands_before_init_refuse_and_create_nothing() {
         &["client-key", "list"],
         &["audit", "events"],
         &["purge"],
+        &["access-key", "list"],
+        &["access-key", "create"],
+        &["account"],
     ] {
         let out = env.run(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", cli_support::stderr(&out));

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_access;
+mod cli_access_key;
 mod cli_bundle;
 mod cli_client_key;
 mod cli_keys;

@@ -82,6 +82,8 @@ fn every_change_is_an_event_without_secret_material() {
         })
         .collect();
     let want: Vec<(&str, &str, &str)> = vec![
+        // `init`'s admin AccessKey.
+        ("access-key", "Create", "CreateAccessKey"),
         ("key", "Create", "CreateKey"),
         ("key", "Update", "DisableKey"),
         ("key", "Update", "EnableKey"),
@@ -109,7 +111,11 @@ fn every_change_is_an_event_without_secret_material() {
 
     // Actors.
     assert!(all.iter().filter(|e| e["ResourceType"] == "client-key").all(|e| e["Actor"] == "bob"));
-    assert!(all.iter().filter(|e| e["ResourceType"] != "client-key").all(|e| e["Actor"] == "alice"));
+    let by_alice = |e: &&Value| e["ResourceType"] != "client-key" && e["ResourceType"] != "access-key";
+    assert!(all.iter().filter(by_alice).all(|e| e["Actor"] == "alice"));
+    // Without AAPKIT_ACTOR the CLI names itself and the OS user.
+    let init = all.iter().find(|e| e["ResourceType"] == "access-key").unwrap();
+    assert!(init["Actor"].as_str().unwrap().starts_with("cli:"), "{init}");
     assert_eq!(events(&env, &["--actor", "bob"]).len(), 2);
 
     // Before and after images.
