@@ -11,6 +11,7 @@
 //! Transport-free: the gateway's HTTP server calls [`OpenApi::handle`]. See docs/openapi.md.
 
 mod actions;
+pub use actions::ACTIONS;
 pub mod auth;
 mod error;
 mod nonce;

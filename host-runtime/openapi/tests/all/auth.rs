@@ -18,7 +18,7 @@ fn both_schemes_authenticate_and_name_the_caller() {
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["SourcePrivateIp"], "[\"127.0.0.1\"]");
     // The management event names the AccessKey.
-    let events = h.store().query_events(&Default::default()).unwrap();
+    let events = h.store().query_events(&aapkit_store::EventQuery { limit: 100, ..Default::default() }).unwrap();
     assert!(events.iter().any(|e| e.actor == h.ak && e.operation == "CreateNetworkRule"), "{events:?}");
 }
 

@@ -155,16 +155,6 @@ pub struct Signed {
     pub body: Vec<u8>,
 }
 
-impl Signed {
-    pub fn set_header(&mut self, name: &str, value: &str) {
-        for (n, v) in &mut self.headers {
-            if n == name {
-                *v = value.to_owned();
-            }
-        }
-    }
-}
-
 pub struct Reply {
     pub status: u16,
     pub json: Value,
