@@ -19,6 +19,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 from aliyunsdkcore.utils import parameter_helper
+from aliyunsdkkms.request.v20160120.CreateNetworkRuleRequest import CreateNetworkRuleRequest
 from aliyunsdkkms.request.v20160120.DescribeNetworkRuleRequest import DescribeNetworkRuleRequest
 from aliyunsdkkms.request.v20160120.DescribePolicyRequest import DescribePolicyRequest
 from aliyunsdkkms.request.v20160120.GetClientKeyRequest import GetClientKeyRequest
@@ -185,12 +186,24 @@ class OpenApiCoreTest(unittest.TestCase):
     # --- refusals ----------------------------------------------------------------------------------
 
     def test_wrong_secret_does_not_crash_core(self):
-        # CORE splits SignatureDoesNotMatch's message at ':' and, when the rest equals its own
-        # StringToSign, renames the code: so this also shows the server's StringToSign is CORE's.
+        # CORE splits SignatureDoesNotMatch's message at ':' (a message without one crashes it) and,
+        # when the rest equals its own StringToSign, renames the code to InvalidAccessKeySecret: so
+        # this also shows the server's StringToSign is byte for byte CORE's.
         before = self.rule_names()
         bad = self.client(secret=self.g.admin["AccessKeySecret"][:-1] + "x")
-        code, status, _ = self.refused_write(bad)
+        req = CreateNetworkRuleRequest()  # the SDK's request class: parameters in the query
+        req.set_Name("never")
+        req.set_Type("Private")
+        req.set_SourcePrivateIp(json.dumps(["127.0.0.1"]))
+        code, status, _ = core_error(lambda: self.do(req, bad))
         self.assertEqual((code, status), ("InvalidAccessKeySecret", 400))
+        # Form body (Terraform's shape): CORE keeps the StringToSign of a CommonRequest on the inner
+        # request, so it does not rename; compare by hand.
+        form = self.form("CreateNetworkRule", {"Name": "never", "Type": "Private",
+                                               "SourcePrivateIp": json.dumps(["127.0.0.1"])})
+        code, status, message = core_error(lambda: bad.do_action_with_exception(form))
+        self.assertEqual((code, status), ("SignatureDoesNotMatch", 400))
+        self.assertEqual(message.split(":", 1)[1], form.request.string_to_sign)
         self.assertEqual(self.rule_names(), before)
 
     def test_tampered_signature(self):

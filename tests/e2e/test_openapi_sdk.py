@@ -68,6 +68,9 @@ class OpenApiSdkTest(unittest.TestCase):
         g.init()
         g.start()
         cls.kms = g.kms()
+        # A rule the refused writes name, so each would be a valid write if it got through.
+        cls.kms.create_network_rule(m.CreateNetworkRuleRequest(name="err-rule", type="Private",
+                                                               source_private_ip=json.dumps(["127.0.0.1"])))
 
     @classmethod
     def tearDownClass(cls):
@@ -197,13 +200,13 @@ class OpenApiSdkTest(unittest.TestCase):
         lr = raw(k, "ListNetworkRules", {"PageNumber": 1, "PageSize": 100})
         self.assertIn({"Name": "life-rule", "Type": "Private"}, lr["NetworkRules"]["NetworkRule"])
         self.assert_paging(lr, 1, 100)
-        lp = raw(k, "ListPolicies")
+        lp = raw(k, "ListPolicies", {"PageNumber": 1, "PageSize": 50})
         self.assertIn({"Name": "life-policy"}, lp["Policies"]["Policy"])
-        self.assert_paging(lp, 1, 20)
-        la = raw(k, "ListApplicationAccessPoints")
+        self.assert_paging(lp, 1, 50)
+        la = raw(k, "ListApplicationAccessPoints", {"PageSize": 100})
         self.assertIn({"Name": "life-app", "AuthenticationMethod": "ClientKey"},
                       la["ApplicationAccessPoints"]["ApplicationAccessPoint"])
-        self.assert_paging(la, 1, 20)
+        self.assert_paging(la, 1, 100)
 
         # Update: the rule and the AAP's description; then the policy loses the key and the
         # running gateway refuses the Instance SDK within about a second.
@@ -411,22 +414,27 @@ class OpenApiSdkTest(unittest.TestCase):
 
     # --- errors, as the SDK raises them; a refused write changes nothing ---------------------------
 
+    @staticmethod
+    def ghost_policy():
+        """A valid CreatePolicy: only the credentials make it fail."""
+        return m.CreatePolicyRequest(name="ghost", kms_instance=INSTANCE, permissions=json.dumps([KEY_USER]),
+                                     resources=json.dumps(["key/*"]),
+                                     access_control_rules=json.dumps({"NetworkRules": ["err-rule"]}))
+
     def policies(self):
         return raw(self.kms, "ListPolicies", {"PageSize": 100})["Policies"]["Policy"]
 
     def test_unknown_access_key(self):
         k = self.g.kms(access_key_id="LTAI5tUnknownUnknown00", secret="x" * 30)
         before = self.policies()
-        code, status, _ = sdk_error(lambda: k.create_policy(m.CreatePolicyRequest(
-            name="ghost", permissions=json.dumps([KEY_USER]), resources=json.dumps(["key/*"]))))
+        code, status, _ = sdk_error(lambda: k.create_policy(self.ghost_policy()))
         self.assertEqual((code, status), ("InvalidAccessKeyId.NotFound", 404))
         self.assertEqual(self.policies(), before)
 
     def test_wrong_secret(self):
         k = self.g.kms(secret=self.g.admin["AccessKeySecret"][:-1] + "x")
         before = self.policies()
-        code, status, message = sdk_error(lambda: k.create_policy(m.CreatePolicyRequest(
-            name="ghost", permissions=json.dumps([KEY_USER]), resources=json.dumps(["key/*"]))))
+        code, status, message = sdk_error(lambda: k.create_policy(self.ghost_policy()))
         self.assertEqual((code, status), ("SignatureDoesNotMatch", 400))
         self.assertIn(":", message)
         self.assertEqual(self.policies(), before)
@@ -442,8 +450,7 @@ class OpenApiSdkTest(unittest.TestCase):
         def refused(expected):
             def check():
                 try:
-                    k.create_policy(m.CreatePolicyRequest(name="ghost", permissions=json.dumps([KEY_USER]),
-                                                          resources=json.dumps(["key/*"])))
+                    k.create_policy(self.ghost_policy())
                 except Exception as e:
                     return (getattr(e, "code", None), getattr(e, "status_code", None)) == expected
                 self.fail("the write was accepted")
@@ -473,9 +480,12 @@ class OpenApiSdkTest(unittest.TestCase):
     def test_four_policies_on_an_aap(self):
         k = self.kms
         names = [f"four-{i}" for i in range(4)]
+        k.create_network_rule(m.CreateNetworkRuleRequest(name="four-rule", type="Private",
+                                                         source_private_ip=json.dumps(["127.0.0.1"])))
         for n in names:
             k.create_policy(m.CreatePolicyRequest(name=n, kms_instance=INSTANCE, permissions=json.dumps([KEY_USER]),
-                                                  resources=json.dumps(["key/*"])))
+                                                  resources=json.dumps(["key/*"]),
+                                                  access_control_rules=json.dumps({"NetworkRules": ["four-rule"]})))
         before = raw(k, "ListApplicationAccessPoints", {"PageSize": 100})["ApplicationAccessPoints"]
         code, status, message = sdk_error(lambda: k.create_application_access_point(m.CreateApplicationAccessPointRequest(
             name="four", authentication_method="ClientKey", policies=json.dumps(names))))
