@@ -26,7 +26,8 @@ fuzz_target!(|input: Input| {
     let headers: Vec<(&str, &str)> = input.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let query = decode_form_urlencoded(&input.wire_query);
     if let Ok(q) = &query {
-        let again: Vec<String> = q.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
+        let again: Vec<String> =
+            q.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
         assert_eq!(decode_form_urlencoded(&again.join("&")).as_ref(), Ok(q), "decode(encode(x)) == x");
     }
     let query: Vec<(String, String)> = query.unwrap_or_default();

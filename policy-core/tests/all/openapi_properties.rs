@@ -194,7 +194,8 @@ fn decoding_errors() {
 #[test]
 fn authorization_parsing() {
     use OpenApiSignatureError as E;
-    let ok = parse_acs3_authorization("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;x-acs-date,Signature=ab").unwrap();
+    let ok =
+        parse_acs3_authorization("ACS3-HMAC-SHA256 Credential=ak,SignedHeaders=host;x-acs-date,Signature=ab").unwrap();
     assert_eq!(
         ok,
         Acs3Authorization {
@@ -205,7 +206,8 @@ fn authorization_parsing() {
         }
     );
     // Spaces after commas, and any field order.
-    let spaced = parse_acs3_authorization("ACS3-HMAC-SHA256 Signature=ab, Credential=ak,  SignedHeaders=host;x-acs-date");
+    let spaced =
+        parse_acs3_authorization("ACS3-HMAC-SHA256 Signature=ab, Credential=ak,  SignedHeaders=host;x-acs-date");
     assert_eq!(spaced.unwrap(), ok);
 
     let cases: &[(&str, E)] = &[
@@ -220,7 +222,10 @@ fn authorization_parsing() {
         ("A Credential=a,SignedHeaders=h,Signature=s ", E::AuthorizationFieldMalformed { field: "Signature".into() }),
         ("A credential=a,SignedHeaders=h,Signature=s", E::UnknownAuthorizationField { field: "credential".into() }),
         ("A Credential=a,SignedHeaders=h,Signature=s,Extra=1", E::UnknownAuthorizationField { field: "Extra".into() }),
-        ("A Credential=a,Credential=a,SignedHeaders=h,Signature=s", E::DuplicateAuthorizationField { field: "Credential" }),
+        (
+            "A Credential=a,Credential=a,SignedHeaders=h,Signature=s",
+            E::DuplicateAuthorizationField { field: "Credential" },
+        ),
         ("A SignedHeaders=h,Signature=s", E::MissingAuthorizationField { field: "Credential" }),
         ("A Credential=a,Signature=s", E::MissingAuthorizationField { field: "SignedHeaders" }),
         ("A Credential=a,SignedHeaders=h", E::MissingAuthorizationField { field: "Signature" }),
