@@ -10,8 +10,25 @@ use libfuzzer_sys::fuzz_target;
 use policy_core::openapi::*;
 
 #[derive(Arbitrary, Debug)]
+enum Field {
+    Credential(String),
+    /// Names picked from the request's headers (by index) or given raw, then joined with `;`.
+    SignedHeaders(Vec<Result<u8, String>>, bool),
+    Signature(String),
+    Other(String, String),
+}
+
+/// The Authorization header: raw bytes, or assembled from fields so that most inputs get past the
+/// parser and reach the canonical request.
+#[derive(Arbitrary, Debug)]
+enum Authorization {
+    Raw(String),
+    Built { algorithm: Option<String>, fields: Vec<Field>, space_after_comma: bool },
+}
+
+#[derive(Arbitrary, Debug)]
 struct Input {
-    authorization: String,
+    authorization: Authorization,
     method: String,
     path: String,
     wire_query: String,
@@ -20,6 +37,40 @@ struct Input {
     secret: Vec<u8>,
     /// Which signed header to alter after signing.
     pick: u8,
+}
+
+fn build(a: &Authorization, headers: &[(String, String)]) -> String {
+    let (algorithm, fields, space) = match a {
+        Authorization::Raw(s) => return s.clone(),
+        Authorization::Built { algorithm, fields, space_after_comma } => (algorithm, fields, *space_after_comma),
+    };
+    let parts: Vec<String> = fields
+        .iter()
+        .take(6)
+        .map(|f| match f {
+            Field::Credential(v) => format!("Credential={v}"),
+            Field::Signature(v) => format!("Signature={v}"),
+            Field::Other(k, v) => format!("{k}={v}"),
+            Field::SignedHeaders(names, sort) => {
+                let mut names: Vec<String> = names
+                    .iter()
+                    .take(12)
+                    .map(|n| match n {
+                        Ok(i) if !headers.is_empty() => headers[usize::from(*i) % headers.len()].0.to_ascii_lowercase(),
+                        Ok(_) => String::new(),
+                        Err(raw) => raw.clone(),
+                    })
+                    .collect();
+                if *sort {
+                    names.sort();
+                    names.dedup();
+                }
+                format!("SignedHeaders={}", names.join(";"))
+            }
+        })
+        .collect();
+    let sep = if space { ", " } else { "," };
+    format!("{} {}", algorithm.as_deref().unwrap_or("ACS3-HMAC-SHA256"), parts.join(sep))
 }
 
 fuzz_target!(|input: Input| {
@@ -36,9 +87,10 @@ fuzz_target!(|input: Input| {
     let sts = rpc_v1_string_to_sign(&input.method, &q);
     let sig = sign_rpc_v1_hmac_sha1(&input.secret, &sts);
     assert!(verify_rpc_v1_hmac_sha1(&input.secret, &sts, &sig));
-    let _ = verify_rpc_v1_hmac_sha1(&input.secret, &sts, &input.authorization);
+    let authorization = build(&input.authorization, &input.headers);
+    let _ = verify_rpc_v1_hmac_sha1(&input.secret, &sts, &authorization);
 
-    let Ok(auth) = parse_acs3_authorization(&input.authorization) else { return };
+    let Ok(auth) = parse_acs3_authorization(&authorization) else { return };
     assert!(!auth.credential.is_empty() && !auth.signature.is_empty());
     assert!(auth.signed_headers.windows(2).all(|w| w[0] < w[1]), "signed headers sorted, no repeats");
     assert!(auth.signed_headers.iter().all(|h| !h.is_empty() && !h.bytes().any(|b| b.is_ascii_uppercase())));
