@@ -21,7 +21,10 @@ fn business() -> Vec<(String, String)> {
     [
         ("Name", "policy-app-prod"),
         ("Description", "app servers: keys and secrets"),
-        ("Permissions", r#"["RbacPermission/Template/CryptoServiceKeyUser","RbacPermission/Template/CryptoServiceSecretUser"]"#),
+        (
+            "Permissions",
+            r#"["RbacPermission/Template/CryptoServiceKeyUser","RbacPermission/Template/CryptoServiceSecretUser"]"#,
+        ),
         ("Resources", r#"["key/key-0123*","secret/app/*"]"#),
         ("AccessControlRules", r#"{"NetworkRules":["office","vpc-prod"]}"#),
         ("KmsInstance", "kst-hzz62f1bd8d2cxqvp4t2n"),
@@ -56,11 +59,13 @@ fn acs3(c: &mut Criterion) {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let headers = pairs(&headers_owned);
-    let mut signed: Vec<&str> = headers.iter().map(|(k, _)| *k).filter(|k| !k.starts_with("content-l") && !k.starts_with("accept-")).collect();
+    let mut signed: Vec<&str> =
+        headers.iter().map(|(k, _)| *k).filter(|k| !k.starts_with("content-l") && !k.starts_with("accept-")).collect();
     signed.sort_unstable();
     let cr = acs3_canonical_request("POST", "/", &pairs(&query), &headers, &signed, &payload).unwrap();
     let sig = sign_acs3_hmac_sha256(SECRET, &acs3_string_to_sign(ACS3_HMAC_SHA256, &cr));
-    let authorization = format!("ACS3-HMAC-SHA256 Credential=LTAI5tBench,SignedHeaders={},Signature={sig}", signed.join(";"));
+    let authorization =
+        format!("ACS3-HMAC-SHA256 Credential=LTAI5tBench,SignedHeaders={},Signature={sig}", signed.join(";"));
 
     let verify = || {
         let auth = parse_acs3_authorization(black_box(&authorization)).unwrap();

@@ -1,4 +1,5 @@
-//! aapkit policy core: the AAP model, the policy evaluator and the client-key request verifier.
+//! aapkit policy core: the AAP model, the policy evaluator, the client-key request verifier and the
+//! KMS OpenAPI request signatures (`openapi`).
 //!
 //! Pure: no I/O, no clock, no randomness. Time (`now`) and the RSA verifier are passed in.
 //! See `docs/ARCHITECTURE.md` for the contract with the other crates and `docs/bundle-format.md`

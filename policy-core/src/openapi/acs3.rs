@@ -128,7 +128,9 @@ pub fn acs3_canonical_request(
     let mut values: Vec<&str> = Vec::new();
     for name in signed_headers {
         values.clear();
-        values.extend(headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim_matches(is_py_space)));
+        values.extend(
+            headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim_matches(is_py_space)),
+        );
         if values.is_empty() {
             return Err(E::MissingSignedHeader { name: name.chars().take(64).collect() });
         }

@@ -115,7 +115,7 @@ pub(super) fn hex_lower(bytes: &[u8]) -> String {
 /// Strict lower-case hex (what the SDK sends) to bytes; anything else is `None`.
 pub(super) fn parse_hex_lower(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let lower = |c: u8| match c {

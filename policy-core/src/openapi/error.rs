@@ -61,14 +61,12 @@ impl fmt::Display for OpenApiSignatureError {
             }
             Self::MissingAuthorizationField { field } => write!(f, "the Authorization header has no `{field}`"),
             Self::EmptyAuthorizationField { field } => write!(f, "the Authorization header's `{field}` is empty"),
-            Self::InvalidSignedHeader { name } => write!(
-                f,
-                "SignedHeaders entry `{name}` is not a lower-case HTTP header name"
-            ),
-            Self::SignedHeadersNotSorted { name } => write!(
-                f,
-                "SignedHeaders must be sorted and without repeats; `{name}` is out of order"
-            ),
+            Self::InvalidSignedHeader { name } => {
+                write!(f, "SignedHeaders entry `{name}` is not a lower-case HTTP header name")
+            }
+            Self::SignedHeadersNotSorted { name } => {
+                write!(f, "SignedHeaders must be sorted and without repeats; `{name}` is out of order")
+            }
             Self::AuthorizationHeaderSigned => f.write_str("SignedHeaders must not name `authorization`"),
             Self::MissingSignedHeader { name } => {
                 write!(f, "the signed header `{name}` is not in the request")

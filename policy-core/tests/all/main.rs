@@ -8,6 +8,8 @@ mod bundle_errors;
 mod decide_model;
 mod decisions;
 mod fixture;
+mod openapi_properties;
+mod openapi_vectors;
 mod request_verifier;
 mod rsa_differential;
 mod rsa_key_parsing;

@@ -189,6 +189,7 @@ def rpc_vectors():
         "method": "POST",
         "signature_method": "SHA256withRSA",
         "access_key_id": "key_for_unit_test",
+        # Made here (CORE's own URL would carry the Signature parameter too).
         "wire_query": urlencode(params).replace("+", "%20"),
         "wire_body": "",
         "string_to_sign": sts,

@@ -6,3 +6,4 @@ mod harness;
 
 mod actions;
 mod auth;
+mod hostile;
