@@ -493,6 +493,37 @@ class OpenApiSdkTest(unittest.TestCase):
         self.assertIn("Policies", message)
         self.assertEqual(raw(k, "ListApplicationAccessPoints", {"PageSize": 100})["ApplicationAccessPoints"], before)
 
+    def test_limits_name_the_parameter(self):
+        # Alibaba's limits, each an InvalidParameter naming the parameter, and nothing half-written.
+        k = self.kms
+
+        def rules():
+            return raw(k, "ListNetworkRules", {"PageSize": 100})["NetworkRules"]["NetworkRule"]
+
+        before_rules, before_policies = rules(), self.policies()
+        many_ips = [f"10.{i // 250}.{i % 250}.1" for i in range(801)]
+        code, status, message = sdk_error(lambda: k.create_network_rule(m.CreateNetworkRuleRequest(
+            name="too-many-ips", type="Private", source_private_ip=json.dumps(many_ips))))
+        self.assertEqual((code, status), ("InvalidParameter", 400))
+        self.assertIn("SourcePrivateIp", message)
+        code, status, message = sdk_error(lambda: k.create_policy(m.CreatePolicyRequest(
+            name="too-many-rules", kms_instance=INSTANCE, permissions=json.dumps([KEY_USER]),
+            resources=json.dumps(["key/*"]),
+            access_control_rules=json.dumps({"NetworkRules": ["err-rule"] + [f"r{i}" for i in range(40)]}))))
+        self.assertEqual((code, status), ("InvalidParameter", 400))
+        self.assertIn("AccessControlRules", message)
+        self.assertEqual((rules(), self.policies()), (before_rules, before_policies))
+
+        self.app_with_client_key("lim", ["key/*"])
+        for _ in range(2):
+            k.create_client_key(m.CreateClientKeyRequest(aap_name="lim-app", password=PASSWORD))
+        before = raw(k, "ListClientKeys", {"AapName": "lim-app"}, method="GET")["ClientKeys"]
+        self.assertEqual(len(before), 3)
+        code, status, _ = sdk_error(lambda: k.create_client_key(m.CreateClientKeyRequest(
+            aap_name="lim-app", password=PASSWORD)))
+        self.assertEqual((code, status), ("InvalidParameter", 400))
+        self.assertEqual(raw(k, "ListClientKeys", {"AapName": "lim-app"}, method="GET")["ClientKeys"], before)
+
     def test_client_key_password_rules(self):
         k = self.kms
         self.app_with_client_key("pw", ["key/*"])
