@@ -228,6 +228,11 @@ class OpenApiSdkTest(unittest.TestCase):
         took = self.eventually(refused, "Encrypt refused after UpdatePolicy removed the key")
         print(f"UpdatePolicy reached the gateway in {took:.2f} s")
 
+        # One control plane: the OpenAPI's changes are management events whose actor is the AccessKeyId.
+        events = g.cli("audit", "events", "--resource-type", "policy", "--resource-name", "life-policy")["Events"]
+        self.assertEqual(sorted((e["Operation"], e["Actor"]) for e in events),
+                         [("CreatePolicy", g.admin["AccessKeyId"]), ("UpdatePolicy", g.admin["AccessKeyId"])])
+
         # Delete, children first; each is gone from Describe and List.
         k.delete_client_key(m.DeleteClientKeyRequest(client_key_id=ck.client_key_id))
         self.assertEqual(raw(k, "ListClientKeys", {"AapName": "life-app"}, method="GET")["ClientKeys"], [])
@@ -476,6 +481,7 @@ class OpenApiSdkTest(unittest.TestCase):
         self.assertEqual((code, status), ("InvalidParameter", 400))
         self.assertIn("Permissions", message)
         self.assertEqual(self.policies(), before)
+        self.assertEqual(self.g.cli("audit", "events", "--resource-name", "bad-json")["Events"], [])
 
     def test_four_policies_on_an_aap(self):
         k = self.kms
