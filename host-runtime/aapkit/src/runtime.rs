@@ -340,7 +340,8 @@ async fn bind_openapi(
 ) -> Result<Server<crate::server::openapi_door::OpenApiDoor>, ServeError> {
     let store = Store::open(&opts.data_dir, &opts.master_key)?;
     let ca_path = opts.data_dir.join("ca.pem");
-    let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| ServeError::ReadFile { path: ca_path.clone(), source })?;
+    let ca_pem =
+        std::fs::read_to_string(&ca_path).map_err(|source| ServeError::ReadFile { path: ca_path.clone(), source })?;
     let create_time = std::fs::metadata(&ca_path)
         .and_then(|m| m.modified())
         .ok()
@@ -360,11 +361,8 @@ async fn bind_openapi(
         preauth: assembled.gateway.preauth.clone(),
         clock: assembled.gateway.clock.clone(),
     });
-    let tls = if listen.plain_http {
-        None
-    } else {
-        Some(crate::server::tls::server_config(&opts.tls_cert, &opts.tls_key)?)
-    };
+    let tls =
+        if listen.plain_http { None } else { Some(crate::server::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
     let server = Server::bind(listen.addr, tls, door).await?.with_limits(opts.limits.clone());
     let addr = server.local_addr().map_err(ServeError::LocalAddr)?;
     eprintln!(

@@ -20,11 +20,6 @@ use crate::OpenApiError;
 /// How far a request's timestamp may be from the server's clock, either way.
 pub const TIMESTAMP_WINDOW_SECS: i64 = 15 * 60;
 
-/// The headers a v3 request must sign: without them a captured signature could be replayed with
-/// another action, version, body, time or nonce.
-const REQUIRED_SIGNED_HEADERS: [&str; 6] =
-    ["host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce", "x-acs-version"];
-
 /// One HTTP request as the OpenAPI sees it.
 pub struct OpenApiRequest<'a> {
     pub method: &'a str,
@@ -88,13 +83,15 @@ fn authenticate_v3(
 ) -> Result<Caller, OpenApiError> {
     let auth = sig::parse_acs3_authorization(authorization)
         .map_err(|e| OpenApiError::IncompleteSignature(format!("Authorization: {e}")))?;
-    if auth.algorithm != "ACS3-HMAC-SHA256" {
+    if auth.algorithm != sig::ACS3_HMAC_SHA256 {
         return Err(OpenApiError::UnsupportedSignatureMethod(auth.algorithm.to_owned()));
     }
-    if let Some(missing) = REQUIRED_SIGNED_HEADERS.iter().find(|h| !auth.signed_headers.contains(h)) {
+    if let Some(missing) = sig::ACS3_REQUIRED_SIGNED_HEADERS.iter().find(|h| !auth.signed_headers.contains(h)) {
         return Err(OpenApiError::IncompleteSignature(format!("the header {missing} must be signed")));
     }
-    let header = |name: &'static str| req.header(name).filter(|v| !v.is_empty()).ok_or(OpenApiError::MissingParameter(name.to_owned()));
+    let header = |name: &'static str| {
+        req.header(name).filter(|v| !v.is_empty()).ok_or(OpenApiError::MissingParameter(name.to_owned()))
+    };
     let action = header("x-acs-action")?;
     let version = header("x-acs-version")?;
     let date = header("x-acs-date")?;
@@ -131,11 +128,11 @@ fn authenticate_v1(
     now: i64,
 ) -> Result<Caller, OpenApiError> {
     let method = params.required("SignatureMethod")?;
-    if method != "HMAC-SHA1" {
+    if method != sig::RPC_V1_HMAC_SHA1 {
         return Err(OpenApiError::UnsupportedSignatureMethod(method.to_owned()));
     }
     let version = params.required("SignatureVersion")?;
-    if version != "1.0" {
+    if version != sig::RPC_V1_SIGNATURE_VERSION {
         return Err(OpenApiError::invalid("SignatureVersion", "expected 1.0"));
     }
     // CORE sends an empty SignatureType with HMAC (signed like any other parameter).

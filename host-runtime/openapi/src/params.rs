@@ -97,10 +97,11 @@ impl Params {
         json_string_array(v).map(Some).map_err(|why| OpenApiError::invalid(name, why))
     }
 
-    /// The page of a List* call: `PageNumber` (from 1) and `PageSize` (1..=100, default 10).
-    pub fn page(&self) -> Result<Page, OpenApiError> {
+    /// The page of a List* call: `PageNumber` (from 1) and `PageSize` (1..=100, default
+    /// `default_size`: Alibaba's per-action default, see docs/openapi.md#responses).
+    pub fn page(&self, default_size: i64) -> Result<Page, OpenApiError> {
         let number = self.int("PageNumber", 1, i64::from(u32::MAX))?.unwrap_or(1);
-        let size = self.int("PageSize", 1, 100)?.unwrap_or(10);
+        let size = self.int("PageSize", 1, 100)?.unwrap_or(default_size);
         Ok(Page { number: number as u64, size: size as u64 })
     }
 }
@@ -122,7 +123,8 @@ impl Page {
 }
 
 fn json_string_array(text: &str) -> Result<Vec<String>, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not a JSON array of strings ({e})"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON array of strings ({e})"))?;
     let items = value.as_array().ok_or("expected a JSON array of strings, e.g. [\"a\",\"b\"]")?;
     items
         .iter()
@@ -136,7 +138,8 @@ mod tests {
 
     #[test]
     fn query_and_body_merge_and_decode() {
-        let p = Params::parse("Action=CreatePolicy&Name=a+b%2Fc", Some(b"Permissions=%5B%22x%22%5D&Description=")).unwrap();
+        let p =
+            Params::parse("Action=CreatePolicy&Name=a+b%2Fc", Some(b"Permissions=%5B%22x%22%5D&Description=")).unwrap();
         assert_eq!(p.get("Name"), Some("a b/c"));
         assert_eq!(p.json_strings("Permissions").unwrap(), Some(vec!["x".to_owned()]));
         assert_eq!(p.get("Description"), Some(""));
@@ -167,11 +170,11 @@ mod tests {
     #[test]
     fn pages_slice_without_overflow() {
         let all: Vec<u32> = (0..25).collect();
-        let p = Params::parse("PageNumber=3&PageSize=10", None).unwrap().page().unwrap();
+        let p = Params::parse("PageNumber=3&PageSize=10", None).unwrap().page(10).unwrap();
         assert_eq!(p.slice(&all), &[20, 21, 22, 23, 24]);
-        let far = Params::parse("PageNumber=4294967295&PageSize=100", None).unwrap().page().unwrap();
+        let far = Params::parse("PageNumber=4294967295&PageSize=100", None).unwrap().page(10).unwrap();
         assert!(far.slice(&all).is_empty());
-        assert!(Params::parse("PageSize=101", None).unwrap().page().is_err());
+        assert!(Params::parse("PageSize=101", None).unwrap().page(10).is_err());
     }
 
     proptest::proptest! {

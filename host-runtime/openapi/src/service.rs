@@ -119,7 +119,8 @@ impl OpenApi {
         if caller.version != API_VERSION {
             return Err(OpenApiError::UnsupportedVersion(caller.version));
         }
-        let handler = actions::lookup(&caller.action).ok_or_else(|| OpenApiError::UnknownAction(caller.action.clone()))?;
+        let handler =
+            actions::lookup(&caller.action).ok_or_else(|| OpenApiError::UnknownAction(caller.action.clone()))?;
         let mut store = self.lock();
         store.set_actor(caller.access_key_id.clone());
         let account = store.account()?;

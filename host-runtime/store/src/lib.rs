@@ -37,6 +37,8 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+/// The value type of a secret version (`SecretDataType`), re-exported for the store's callers.
+pub use aapkit_kms::keyring::SecretDataType;
 pub use access::{
     days_to_expiry, default_client_key_window, parse_access_control_rules, AapInfo, AapInput, AapUpdate,
     AccessControlRules, ClientKeyInfo, CreatedClientKey, NetworkRuleInfo, NetworkRuleInput, NetworkRuleUpdate,
@@ -65,8 +67,6 @@ pub use secrets::{
     RECOVERY_WINDOW_DAYS, STAGE_CURRENT, STAGE_PREVIOUS,
 };
 pub use time::{format_time, parse_time};
-/// The value type of a secret version (`SecretDataType`), re-exported for the store's callers.
-pub use aapkit_kms::keyring::SecretDataType;
 
 /// The actor management events name when the embedder names none ([`Store::with_actor`]).
 pub const DEFAULT_ACTOR: &str = "aapkit";

@@ -126,4 +126,3 @@ async fn drain(body: &mut Incoming, limit: u64, deadline: tokio::time::Instant) 
     };
     tokio::time::timeout_at(deadline, read).await.unwrap_or(false)
 }
-

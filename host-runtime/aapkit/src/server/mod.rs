@@ -57,7 +57,11 @@ pub struct BindError {
 /// the [`Server`]'s and the same for both.
 pub trait Door: Send + Sync + 'static {
     /// Answers one request; never fails (every failure is a response in the door's format).
-    fn serve(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> impl Future<Output = Response<Full<Bytes>>> + Send;
+    fn serve(
+        self: Arc<Self>,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
 }
 
 impl Door for Gateway {
@@ -78,7 +82,11 @@ pub struct Server<D: Door = Gateway> {
 }
 
 impl<D: Door> Server<D> {
-    pub async fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>, door: Arc<D>) -> Result<Self, BindError> {
+    pub async fn bind(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        door: Arc<D>,
+    ) -> Result<Self, BindError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })?;
         Ok(Self { listener, tls, door, limits: ServerLimits::default() })
     }

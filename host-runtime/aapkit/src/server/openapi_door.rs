@@ -59,7 +59,10 @@ impl OpenApiDoor {
     async fn serve_inner(&self, peer: SocketAddr, req: Request<Incoming>, request_id: &str) -> (Response<Body>, bool) {
         if let Some(limiter) = &self.preauth {
             if !limiter.admit(peer.ip()) {
-                return (self.refuse(429, "Throttling", "Request was denied due to request throttling.", request_id), true);
+                return (
+                    self.refuse(429, "Throttling", "Request was denied due to request throttling.", request_id),
+                    true,
+                );
             }
         }
         let announced = req
@@ -74,7 +77,10 @@ impl OpenApiDoor {
                 Ok(v) => headers.push((name.as_str().to_owned(), v.to_owned())),
                 Err(_) => {
                     let e = OpenApiError::invalid(name.as_str(), "the header value is not printable ASCII");
-                    return (json_response(e.status(), error_body(&e, request_id, &self.api.instance().host_id), request_id), false);
+                    return (
+                        json_response(e.status(), error_body(&e, request_id, &self.api.instance().host_id), request_id),
+                        false,
+                    );
                 }
             }
         }
@@ -97,7 +103,8 @@ impl OpenApiDoor {
             .limits
             .pool
             .run(class, move || {
-                let req = OpenApiRequest { method: &method, path: &path, query: &query, headers: &headers, body: &body };
+                let req =
+                    OpenApiRequest { method: &method, path: &path, query: &query, headers: &headers, body: &body };
                 api.handle(&req, now, &id)
             })
             .await;

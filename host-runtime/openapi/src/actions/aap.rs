@@ -10,6 +10,9 @@ use super::{done, json_text, paged, ActionContext};
 use crate::params::Params;
 use crate::OpenApiError;
 
+/// `PageSize` when the caller gives none (Alibaba's default for these lists).
+const PAGE_SIZE: i64 = 20;
+
 // --- network rules -------------------------------------------------------------------------------
 
 fn rule_arn(ctx: &ActionContext<'_>, name: &str) -> String {
@@ -30,7 +33,9 @@ pub fn create_network_rule(ctx: &ActionContext<'_>, p: &Params) -> Result<Value,
     let input = NetworkRuleInput {
         name: p.required("Name")?.to_owned(),
         network_type: p.required("Type")?.to_owned(),
-        source_private_ip: p.json_strings("SourcePrivateIp")?.ok_or(OpenApiError::MissingParameter("SourcePrivateIp".into()))?,
+        source_private_ip: p
+            .json_strings("SourcePrivateIp")?
+            .ok_or(OpenApiError::MissingParameter("SourcePrivateIp".into()))?,
         description: p.get("Description").unwrap_or_default().to_owned(),
     };
     let r = ctx.store.create_network_rule(&input)?;
@@ -53,7 +58,7 @@ pub fn describe_network_rule(ctx: &ActionContext<'_>, p: &Params) -> Result<Valu
 }
 
 pub fn list_network_rules(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let all = ctx.store.list_network_rules()?;
     Ok(paged(page, &all, "NetworkRules", "NetworkRule", |r| json!({ "Name": r.name, "Type": r.network_type })))
 }
@@ -127,7 +132,7 @@ pub fn describe_policy(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, Ope
 }
 
 pub fn list_policies(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let all = ctx.store.list_policies()?;
     Ok(paged(page, &all, "Policies", "Policy", |r| json!({ "Name": r.name })))
 }
@@ -176,11 +181,15 @@ pub fn describe_aap(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenAp
 }
 
 pub fn list_aaps(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let all = ctx.store.list_aaps()?;
-    Ok(paged(page, &all, "ApplicationAccessPoints", "ApplicationAccessPoint", |a| {
-        json!({ "Name": a.name, "AuthenticationMethod": a.authentication_method })
-    }))
+    Ok(paged(
+        page,
+        &all,
+        "ApplicationAccessPoints",
+        "ApplicationAccessPoint",
+        |a| json!({ "Name": a.name, "AuthenticationMethod": a.authentication_method }),
+    ))
 }
 
 pub fn delete_aap(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {

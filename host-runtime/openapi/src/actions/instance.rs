@@ -7,6 +7,9 @@ use super::{paged, ActionContext};
 use crate::params::Params;
 use crate::OpenApiError;
 
+/// `PageSize` when the caller gives none (Alibaba's default for these lists).
+const PAGE_SIZE: i64 = 20;
+
 fn instance_arn(ctx: &ActionContext<'_>) -> String {
     ctx.arn(&format!("keystore/{}", ctx.instance.instance_id))
 }
@@ -49,9 +52,13 @@ pub fn get_kms_instance(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, Op
 }
 
 pub fn list_kms_instances(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let all = [ctx.instance.instance_id.clone()];
-    Ok(paged(page, &all, "KmsInstances", "KmsInstance", |id| {
-        json!({ "KmsInstanceId": id, "KmsInstanceArn": instance_arn(ctx) })
-    }))
+    Ok(paged(
+        page,
+        &all,
+        "KmsInstances",
+        "KmsInstance",
+        |id| json!({ "KmsInstanceId": id, "KmsInstanceArn": instance_arn(ctx) }),
+    ))
 }

@@ -7,6 +7,9 @@ use super::{done, paged, ActionContext};
 use crate::params::Params;
 use crate::OpenApiError;
 
+/// `PageSize` when the caller gives none (Alibaba's default for these lists).
+const PAGE_SIZE: i64 = 10;
+
 /// `DKMSInstanceId`, when given, must name this instance (keys live in it).
 fn check_instance(ctx: &ActionContext<'_>, p: &Params) -> Result<(), OpenApiError> {
     match p.optional("DKMSInstanceId") {
@@ -63,7 +66,7 @@ pub fn describe_key(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenAp
 }
 
 pub fn list_keys(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     if p.optional("Filters").is_some() {
         return Err(OpenApiError::invalid("Filters", "filtering is not supported; list all keys and filter locally"));
     }
@@ -105,7 +108,7 @@ pub fn create_key_version(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, 
 }
 
 pub fn list_key_versions(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let all = ctx.store.list_key_versions(p.required("KeyId")?)?;
     Ok(paged(page, &all, "KeyVersions", "KeyVersion", version_json))
 }
@@ -131,13 +134,13 @@ pub fn delete_alias(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenAp
 }
 
 pub fn list_aliases(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let all = ctx.store.list_aliases(None)?;
     Ok(paged(page, &all, "Aliases", "Alias", |a| alias_json(ctx, a)))
 }
 
 pub fn list_aliases_by_key_id(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let key = p.required("KeyId")?;
     ctx.store.describe_key(key)?; // an unknown key is an error, not an empty list
     let all = ctx.store.list_aliases(Some(key))?;

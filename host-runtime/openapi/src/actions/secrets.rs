@@ -9,6 +9,9 @@ use super::{paged, ActionContext};
 use crate::params::Params;
 use crate::OpenApiError;
 
+/// `PageSize` when the caller gives none (Alibaba's default for these lists).
+const PAGE_SIZE: i64 = 10;
+
 /// `SecretData` as bytes: text is stored as sent; binary arrives base64-encoded.
 fn secret_value(p: &Params, version_id: Option<String>, stages: Vec<String>) -> Result<SecretValueInput, OpenApiError> {
     let data = p.required("SecretData")?;
@@ -42,7 +45,10 @@ pub fn create_secret(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenA
         Some(_) => return Err(OpenApiError::invalid("SecretType", "only Generic secrets are supported")),
     }
     if p.bool("EnableAutomaticRotation")? == Some(true) {
-        return Err(OpenApiError::invalid("EnableAutomaticRotation", "rotation applies to managed secrets only (Generic secrets: PutSecretValue)"));
+        return Err(OpenApiError::invalid(
+            "EnableAutomaticRotation",
+            "rotation applies to managed secrets only (Generic secrets: PutSecretValue)",
+        ));
     }
     if p.optional("ExtendedConfig").is_some() {
         return Err(OpenApiError::invalid("ExtendedConfig", "applies to managed secrets only"));
@@ -98,9 +104,12 @@ pub fn describe_secret(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, Ope
 }
 
 pub fn list_secrets(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     if p.optional("Filters").is_some() {
-        return Err(OpenApiError::invalid("Filters", "filtering is not supported; list all secrets and filter locally"));
+        return Err(OpenApiError::invalid(
+            "Filters",
+            "filtering is not supported; list all secrets and filter locally",
+        ));
     }
     let all = ctx.store.list_secrets()?;
     Ok(paged(page, &all, "SecretList", "Secret", |s| {
@@ -118,12 +127,16 @@ pub fn list_secrets(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenAp
 }
 
 pub fn list_secret_version_ids(ctx: &ActionContext<'_>, p: &Params) -> Result<Value, OpenApiError> {
-    let page = p.page()?;
+    let page = p.page(PAGE_SIZE)?;
     let name = p.required("SecretName")?;
     let all = ctx.store.list_secret_version_ids(name, p.bool("IncludeDeprecated")?.unwrap_or(false))?;
-    let mut out = paged(page, &all, "VersionIds", "VersionId", |v: &SecretVersionInfo| {
-        json!({ "VersionId": v.version_id, "CreateTime": v.create_time, "VersionStages": stages_json(&v.version_stages) })
-    });
+    let mut out = paged(
+        page,
+        &all,
+        "VersionIds",
+        "VersionId",
+        |v: &SecretVersionInfo| json!({ "VersionId": v.version_id, "CreateTime": v.create_time, "VersionStages": stages_json(&v.version_stages) }),
+    );
     if let Value::Object(map) = &mut out {
         map.insert("SecretName".into(), Value::String(name.to_owned()));
     }

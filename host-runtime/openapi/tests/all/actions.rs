@@ -4,7 +4,10 @@
 use crate::harness::{Harness, INSTANCE};
 
 fn setup_policy(h: &Harness) {
-    h.ok("CreateNetworkRule", &[("Name", "lo"), ("Type", "Private"), ("SourcePrivateIp", "[\"127.0.0.1\",\"10.0.0.0/8\"]")]);
+    h.ok(
+        "CreateNetworkRule",
+        &[("Name", "lo"), ("Type", "Private"), ("SourcePrivateIp", "[\"127.0.0.1\",\"10.0.0.0/8\"]")],
+    );
     let key = h.ok("CreateKey", &[("KeySpec", "Aliyun_AES_256")]);
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     h.ok(
@@ -23,14 +26,17 @@ fn setup_policy(h: &Harness) {
 fn the_aap_family_round_trips_with_the_model_shapes() {
     let h = Harness::new();
     setup_policy(&h);
-    let created = h.ok("CreatePolicy", &[
-        ("Name", "p2"),
-        ("KmsInstance", INSTANCE),
-        ("Permissions", "[\"RbacPermission/Template/CryptoServiceKeyUser\"]"),
-        ("Resources", "[\"key/*\"]"),
-        ("AccessControlRules", "{\"NetworkRules\":[\"lo\"]}"),
-        ("Description", "two"),
-    ]);
+    let created = h.ok(
+        "CreatePolicy",
+        &[
+            ("Name", "p2"),
+            ("KmsInstance", INSTANCE),
+            ("Permissions", "[\"RbacPermission/Template/CryptoServiceKeyUser\"]"),
+            ("Resources", "[\"key/*\"]"),
+            ("AccessControlRules", "{\"NetworkRules\":[\"lo\"]}"),
+            ("Description", "two"),
+        ],
+    );
     assert!(created["Permissions"].is_string(), "CreatePolicy types the lists as JSON text: {created}");
     let described = h.ok("DescribePolicy", &[("Name", "p2")]);
     assert_eq!(described["Permissions"], serde_json::json!(["RbacPermission/Template/CryptoServiceKeyUser"]));
@@ -38,7 +44,10 @@ fn the_aap_family_round_trips_with_the_model_shapes() {
     assert_eq!(described["AccessControlRules"], "{\"NetworkRules\":[\"lo\"]}");
     assert!(described["Arn"].as_str().unwrap().starts_with("acs:kms:cn-hangzhou:"));
 
-    let aap = h.ok("CreateApplicationAccessPoint", &[("Name", "app"), ("Policies", "[\"p1\",\"p2\"]"), ("AuthenticationMethod", "ClientKey")]);
+    let aap = h.ok(
+        "CreateApplicationAccessPoint",
+        &[("Name", "app"), ("Policies", "[\"p1\",\"p2\"]"), ("AuthenticationMethod", "ClientKey")],
+    );
     assert_eq!(aap["Policies"], "[\"p1\",\"p2\"]");
     let listed = h.ok("ListApplicationAccessPoints", &[]);
     assert_eq!(listed["ApplicationAccessPoints"]["ApplicationAccessPoint"][0]["Name"], "app");
@@ -69,21 +78,26 @@ fn the_aap_family_round_trips_with_the_model_shapes() {
 fn bad_parameters_are_named_and_leave_nothing_behind() {
     let h = Harness::new();
     setup_policy(&h);
-    let (status, code, msg) = h.err("CreatePolicy", &[
-        ("Name", "bad"),
-        ("KmsInstance", INSTANCE),
-        ("Permissions", "RbacPermission/Template/CryptoServiceKeyUser"),
-        ("Resources", "[\"key/*\"]"),
-        ("AccessControlRules", "{\"NetworkRules\":[\"lo\"]}"),
-    ]);
+    let (status, code, msg) = h.err(
+        "CreatePolicy",
+        &[
+            ("Name", "bad"),
+            ("KmsInstance", INSTANCE),
+            ("Permissions", "RbacPermission/Template/CryptoServiceKeyUser"),
+            ("Resources", "[\"key/*\"]"),
+            ("AccessControlRules", "{\"NetworkRules\":[\"lo\"]}"),
+        ],
+    );
     assert_eq!((status, code.as_str()), (400, "InvalidParameter"));
     assert!(msg.contains("Permissions"), "{msg}");
 
-    let (_, code, msg) = h.err("CreateApplicationAccessPoint", &[("Name", "a4"), ("Policies", "[\"p1\",\"p1b\",\"p1c\",\"p1d\"]")]);
+    let (_, code, msg) =
+        h.err("CreateApplicationAccessPoint", &[("Name", "a4"), ("Policies", "[\"p1\",\"p1b\",\"p1c\",\"p1d\"]")]);
     assert_eq!(code, "InvalidParameter", "{msg}");
     assert!(msg.contains("Policies"), "{msg}");
 
-    let (_, code, msg) = h.err("CreateNetworkRule", &[("Name", "wide"), ("Type", "Private"), ("SourcePrivateIp", "[\"not-an-ip\"]")]);
+    let (_, code, msg) =
+        h.err("CreateNetworkRule", &[("Name", "wide"), ("Type", "Private"), ("SourcePrivateIp", "[\"not-an-ip\"]")]);
     assert_eq!(code, "InvalidParameter");
     assert!(msg.contains("SourcePrivateIp"), "{msg}");
 
@@ -178,7 +192,15 @@ fn secrets_lifecycle_with_the_value_in_a_form_body() {
     let ids = h.ok("ListSecretVersionIds", &[("SecretName", "db/pw")]);
     assert_eq!(ids["TotalCount"], 2);
     assert_eq!(ids["SecretName"], "db/pw");
-    h.ok("UpdateSecretVersionStage", &[("SecretName", "db/pw"), ("VersionStage", "ACSCurrent"), ("RemoveFromVersion", "v2"), ("MoveToVersion", "v1")]);
+    h.ok(
+        "UpdateSecretVersionStage",
+        &[
+            ("SecretName", "db/pw"),
+            ("VersionStage", "ACSCurrent"),
+            ("RemoveFromVersion", "v2"),
+            ("MoveToVersion", "v1"),
+        ],
+    );
     let list = h.ok("ListSecrets", &[]);
     assert_eq!(list["SecretList"]["Secret"][0]["SecretName"], "db/pw");
     let deleted = h.ok("DeleteSecret", &[("SecretName", "db/pw"), ("RecoveryWindowInDays", "7")]);

@@ -33,7 +33,14 @@ fn a_tampered_v3_request_is_refused_and_changes_nothing() {
     assert_eq!(rule_count(&h), 0);
 
     // A body that is not the one whose hash was signed.
-    let mut r = h.v3_with("CreateNetworkRule", &[("Name", "lo"), ("Type", "Private")], &[("SourcePrivateIp", "[\"10.0.0.1\"]")], NOW, &h.ak, &h.secret);
+    let mut r = h.v3_with(
+        "CreateNetworkRule",
+        &[("Name", "lo"), ("Type", "Private")],
+        &[("SourcePrivateIp", "[\"10.0.0.1\"]")],
+        NOW,
+        &h.ak,
+        &h.secret,
+    );
     r.body = b"SourcePrivateIp=%5B%220.0.0.0%2F0%22%5D".to_vec();
     let reply = h.send(&r);
     assert_eq!(reply.code(), "SignatureDoesNotMatch", "{}", reply.json);

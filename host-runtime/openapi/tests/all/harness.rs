@@ -52,7 +52,15 @@ impl Harness {
         self.v3_with(action, params, &[], NOW, &self.ak.clone(), &self.secret.clone())
     }
 
-    pub fn v3_with(&self, action: &str, query: &[(&str, &str)], form: &[(&str, &str)], at: i64, ak: &str, secret: &str) -> Signed {
+    pub fn v3_with(
+        &self,
+        action: &str,
+        query: &[(&str, &str)],
+        form: &[(&str, &str)],
+        at: i64,
+        ak: &str,
+        secret: &str,
+    ) -> Signed {
         let query_string = encode(query);
         let body = encode(form).into_bytes();
         let mut headers: Vec<(String, String)> = vec![
