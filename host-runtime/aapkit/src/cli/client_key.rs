@@ -133,7 +133,10 @@ pub(crate) fn create_client_key(
         )));
     }
     let created = store.create_client_key(aap, password, nb, na)?;
-    let written = created.client_key_content().map_err(CliError::from).and_then(|content| write_private_file(output, content.as_bytes()));
+    let written = created
+        .client_key_content()
+        .map_err(CliError::from)
+        .and_then(|content| write_private_file(output, content.as_bytes()));
     if let Err(e) = written {
         // The private key is lost with the file: the registered key could never be used.
         let _ = store.delete_client_key(&created.info.client_key_id);

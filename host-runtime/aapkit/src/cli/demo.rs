@@ -63,7 +63,13 @@ fn demo_password() -> Zeroizing<String> {
 fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
     let data = &cli.data_dir;
     if InstanceConfig::load(data).is_err() {
-        let init = InitArgs { instance_id: Some(DEMO_INSTANCE.into()), dns: vec![], ips: vec![], force: false };
+        let init = InitArgs {
+            instance_id: Some(DEMO_INSTANCE.into()),
+            dns: vec![],
+            ips: vec![],
+            force: false,
+            region_id: None,
+        };
         gateway::run_init(cli, &init, out)?;
     }
     let instance_id = InstanceConfig::load(data)?.instance_id;

@@ -159,10 +159,7 @@ fn aaps() {
             "r",
         ]);
     }
-    env.fails_with(
-        &["aap", "create", "--name", "a", "--policies", r#"["p1","p2","p3","p4"]"#],
-        "InvalidParameter",
-    );
+    env.fails_with(&["aap", "create", "--name", "a", "--policies", r#"["p1","p2","p3","p4"]"#], "InvalidParameter");
     let msg = env.fails_with(&["aap", "create", "--name", "a", "--policies", "nope"], "InvalidParameter");
     assert!(msg.contains("Policies") && msg.contains("nope"), "{msg}");
     let a = env.ok(&["aap", "create", "--name", "a", "--policies", "p1", "--policies", "p2", "--description", "app"]);

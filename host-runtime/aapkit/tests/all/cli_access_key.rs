@@ -35,7 +35,10 @@ fn init_creates_the_account_and_one_admin_access_key() {
         (&init["AccessKeyId"], &init["AccessKeySecret"], &init["AccountId"], &init["RegionId"])
     );
     let account = env.ok(&["account"]);
-    assert_eq!((account["AccountId"].as_str(), account["RegionId"].as_str()), (Some(&*account_id), Some("ap-southeast-1")));
+    assert_eq!(
+        (account["AccountId"].as_str(), account["RegionId"].as_str()),
+        (Some(&*account_id), Some("ap-southeast-1"))
+    );
 
     // Re-running init (here with --force, which gets past the existing CA) makes no second key,
     // and the region cannot change.
@@ -82,7 +85,11 @@ fn access_key_commands() {
     assert_eq!(list["TotalCount"], 3);
     let text = list.to_string();
     assert!(!text.contains(&secret) && !text.contains(creds["AccessKeySecret"].as_str().unwrap()), "{text}");
-    assert!(list["AccessKeys"].as_array().unwrap().iter().any(|k| k["AccessKeyId"] == id.as_str() && k["Description"] == "ci"));
+    assert!(list["AccessKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["AccessKeyId"] == id.as_str() && k["Description"] == "ci"));
 
     assert_eq!(env.ok(&["access-key", "disable", "--access-key-id", &id])["Status"], "Disabled");
     assert_eq!(env.ok(&["access-key", "enable", "--access-key-id", &id])["Status"], "Enabled");
@@ -95,8 +102,19 @@ fn access_key_commands() {
     let events = env.ok(&["audit", "events", "--resource-type", "access-key"]);
     let text = events.to_string();
     assert!(!text.contains(&secret), "{text}");
-    let ops: Vec<&str> = events["Events"].as_array().unwrap().iter().map(|e| e["Operation"].as_str().unwrap()).collect();
-    assert_eq!(ops, vec!["DeleteAccessKey", "EnableAccessKey", "DisableAccessKey", "CreateAccessKey", "CreateAccessKey", "CreateAccessKey"]);
+    let ops: Vec<&str> =
+        events["Events"].as_array().unwrap().iter().map(|e| e["Operation"].as_str().unwrap()).collect();
+    assert_eq!(
+        ops,
+        vec![
+            "DeleteAccessKey",
+            "EnableAccessKey",
+            "DisableAccessKey",
+            "CreateAccessKey",
+            "CreateAccessKey",
+            "CreateAccessKey"
+        ]
+    );
 }
 
 #[test]
@@ -119,7 +137,18 @@ fn key_and_secret_commands_of_the_openapi() {
     env.fails_with(&["alias", "update", "--alias-name", "alias/none", "--key-id", &k3], "Forbidden.KeyNotFound");
 
     let value = env.write("v", b"hunter2");
-    env.ok(&["secret", "create", "--secret-name", "db", "--encryption-key-id", &k1, "--secret-data-file", s(&value), "--version-id", "v1"]);
+    env.ok(&[
+        "secret",
+        "create",
+        "--secret-name",
+        "db",
+        "--encryption-key-id",
+        &k1,
+        "--secret-data-file",
+        s(&value),
+        "--version-id",
+        "v1",
+    ]);
     env.ok(&["secret", "put-value", "--secret-name", "db", "--secret-data-file", s(&value), "--version-id", "v2"]);
     env.ok(&["secret", "put-value", "--secret-name", "db", "--secret-data-file", s(&value), "--version-id", "v3"]);
     assert_eq!(env.ok(&["secret", "list-version-ids", "--secret-name", "db"])["TotalCount"], 2);
@@ -139,19 +168,42 @@ fn key_and_secret_commands_of_the_openapi() {
     assert_eq!(s1["Versions"][0]["VersionStages"], serde_json::json!(["ACSCurrent"]));
     assert_eq!(s1["Versions"][2]["VersionStages"], serde_json::json!(["ACSPrevious"]));
     env.fails_with(
-        &["secret", "update-version-stage", "--secret-name", "db", "--version-stage", "ACSCurrent", "--remove-from-version", "v1"],
+        &[
+            "secret",
+            "update-version-stage",
+            "--secret-name",
+            "db",
+            "--version-stage",
+            "ACSCurrent",
+            "--remove-from-version",
+            "v1",
+        ],
         "InvalidParameter",
     );
 
     let del = env.ok(&["secret", "delete", "--secret-name", "db", "--recovery-window-in-days", "7"]);
     assert!(del["PlannedDeleteTime"].as_str().unwrap().ends_with('Z'), "{del}");
     assert_eq!(env.ok(&["secret", "describe", "--secret-name", "db"])["PlannedDeleteTime"], del["PlannedDeleteTime"]);
-    env.fails_with(&["secret", "put-value", "--secret-name", "db", "--secret-data-file", s(&value)], "Rejected.UnexpectedState");
+    env.fails_with(
+        &["secret", "put-value", "--secret-name", "db", "--secret-data-file", s(&value)],
+        "Rejected.UnexpectedState",
+    );
     env.fails_with(&["secret", "delete", "--secret-name", "db", "--recovery-window-in-days", "31"], "InvalidParameter");
     let restored = env.ok(&["secret", "restore", "--secret-name", "db"]);
     assert!(restored.get("PlannedDeleteTime").is_none(), "{restored}");
     env.ok(&["secret", "delete", "--secret-name", "db", "--force-delete-without-recovery"]);
     env.fails_with(&["secret", "describe", "--secret-name", "db"], "Forbidden.ResourceNotFound");
     // The window and force go together in no call.
-    env.fails(&["secret", "delete", "--secret-name", "x", "--recovery-window-in-days", "7", "--force-delete-without-recovery"], 2);
+    env.fails(
+        &[
+            "secret",
+            "delete",
+            "--secret-name",
+            "x",
+            "--recovery-window-in-days",
+            "7",
+            "--force-delete-without-recovery",
+        ],
+        2,
+    );
 }

@@ -36,7 +36,11 @@ impl Env {
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_aapkit"));
-        c.env_remove("AAPKIT_MASTER_KEY").env_remove("AAPKIT_DATA_DIR").env_remove("AAPKIT_ACTOR").arg("--data-dir").arg(self.data_dir());
+        c.env_remove("AAPKIT_MASTER_KEY")
+            .env_remove("AAPKIT_DATA_DIR")
+            .env_remove("AAPKIT_ACTOR")
+            .arg("--data-dir")
+            .arg(self.data_dir());
         c
     }
 
