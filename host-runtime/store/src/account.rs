@@ -102,9 +102,12 @@ impl std::fmt::Debug for AccessKeyCredential {
     }
 }
 
+/// Every AccessKey's credential, by id.
+type Credentials = HashMap<String, AccessKeyCredential>;
+
 /// The unsealed credentials of one generation.
 #[derive(Default)]
-pub(crate) struct CredentialCache(Mutex<Option<(u64, Arc<HashMap<String, AccessKeyCredential>>)>>);
+pub(crate) struct CredentialCache(Mutex<Option<(u64, Arc<Credentials>)>>);
 
 /// `n` characters of `alphabet`, uniformly, from the OS CSPRNG (rejection sampling: no modulo bias).
 fn random_chars(alphabet: &[u8], n: usize) -> Result<Zeroizing<String>, StoreError> {
@@ -297,7 +300,7 @@ impl Store {
         map.get(id).cloned().ok_or_else(|| StoreError::not_found("access key", id))
     }
 
-    fn load_credentials(&self, tx: &Transaction<'_>) -> Result<HashMap<String, AccessKeyCredential>, StoreError> {
+    fn load_credentials(&self, tx: &Transaction<'_>) -> Result<Credentials, StoreError> {
         let mut stmt = tx.prepare("SELECT id, sealed, status FROM access_keys")?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)))?
