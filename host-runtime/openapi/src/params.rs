@@ -134,6 +134,8 @@ fn json_string_array(text: &str) -> Result<Vec<String>, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
     use super::*;
 
     #[test]

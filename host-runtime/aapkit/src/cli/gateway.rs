@@ -356,8 +356,10 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
         tls_key: cli.data_dir.join("server.key"),
         ops: args.ops_options()?,
         limits: args.limits.limits(),
-        openapi: (!args.no_openapi)
-            .then(|| crate::runtime::OpenApiListen { addr: args.openapi_listen, plain_http: args.openapi_plain_http }),
+        openapi: (!args.no_openapi).then_some(crate::runtime::OpenApiListen {
+            addr: args.openapi_listen,
+            plain_http: args.openapi_plain_http,
+        }),
     })
 }
 
