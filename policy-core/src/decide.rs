@@ -539,7 +539,9 @@ impl<'a> Decision<'a> {
                 };
                 format!("This operation for \"{named}\" is forbidden by permission system.")
             }
-            DenyReason::NoGatewayScope => ErrorCode::InternalFailure.default_message().to_owned(),
+            DenyReason::NoGatewayScope | DenyReason::InstanceApiInSharedScope => {
+                ErrorCode::InternalFailure.default_message().to_owned()
+            }
             _ => self.message(),
         }
     }

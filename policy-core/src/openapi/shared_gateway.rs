@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use super::rpc_v1::{
     rpc_v1_string_to_sign, verify_rpc_v1_sha256_with_rsa, RPC_V1_SHA256_WITH_RSA, RPC_V1_SIGNATURE_VERSION,
 };
+use super::OpenApiCode;
 use crate::catalogue::Api;
 use crate::compiled::CompiledBundle;
 use crate::crypto::SignatureVerifier;
@@ -85,7 +86,7 @@ impl<'a> SharedGatewayDecision<'a> {
     }
 
     /// The `Code` of a deny.
-    pub fn code(&self) -> Option<super::OpenApiCode> {
+    pub fn code(&self) -> Option<OpenApiCode> {
         self.decision.openapi_code()
     }
 
@@ -108,16 +109,7 @@ impl<'a> SharedGatewayDecision<'a> {
     /// Alibaba's JSON error body of a deny (`None` when allowed):
     /// `{"RequestId","HostId","Code","Message","Recommend","HttpStatus"}`, what the KMS endpoint sends.
     pub fn error_json(&self, request_id: &str, host_id: &str) -> Option<String> {
-        let code = self.code()?;
-        let body = serde_json::json!({
-            "RequestId": request_id,
-            "HostId": host_id,
-            "Code": code.as_str(),
-            "Message": self.wire_message(),
-            "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Kms", code.as_str()),
-            "HttpStatus": code.http_status(),
-        });
-        Some(body.to_string())
+        self.code().map(|code| openapi_error_json(code, &self.wire_message(), request_id, host_id))
     }
 
     /// The report (`DecisionReport`) with the KMS endpoint's code, status and wire message.
@@ -128,6 +120,21 @@ impl<'a> SharedGatewayDecision<'a> {
         }
         r
     }
+}
+
+/// Alibaba's JSON error body, `{"RequestId","HostId","Code","Message","Recommend","HttpStatus"}`
+/// (the KMS endpoint's, `docs/protocol.md#shared-gateway`), for errors decided before a decision
+/// exists (a filter that cannot read the parameters) and for [`SharedGatewayDecision::error_json`].
+pub fn openapi_error_json(code: OpenApiCode, message: &str, request_id: &str, host_id: &str) -> String {
+    serde_json::json!({
+        "RequestId": request_id,
+        "HostId": host_id,
+        "Code": code.as_str(),
+        "Message": message,
+        "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Kms", code.as_str()),
+        "HttpStatus": code.http_status(),
+    })
+    .to_string()
 }
 
 fn kms_deny<'a>(reason: DenyReason<'a>) -> Decision<'a> {
