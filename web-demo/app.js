@@ -4,7 +4,7 @@ import init, * as aap from './pkg/aapkit_wasm.js';
 import { encodeState, decodeState } from './lib/share.mjs';
 import { parseHeaderText, decodeBody, formatHeaders, toHex } from './lib/headers.mjs';
 import { addNetworkRule, addPolicy, addAap, names, splitList } from './lib/bundle-edit.mjs';
-import { SDK_VECTOR } from './lib/sdk-vector.mjs';
+import { SDK_VECTOR, SHARED_GATEWAY_VECTOR } from './lib/sdk-vector.mjs';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -337,9 +337,78 @@ function refreshDecision() {
 
 // ---------------------------------------------------------------- signed-request view
 
+/** Shows the inputs of the chosen door (Instance API headers, or an RPC query string). */
+function syncWire() {
+  const rpc = new FormData($('#signed')).get('wire') === 'rpc';
+  $$('#signed .wire-instance').forEach((e) => (e.hidden = rpc));
+  $$('#signed .wire-rpc').forEach((e) => (e.hidden = !rpc));
+}
+
+const checkItem = (ok, name, detail, key) =>
+  el(
+    'li',
+    { class: ok === true ? 'ok' : ok === false ? 'bad' : 'na', dataset: { check: key, ok: String(ok) } },
+    el('span', {}, ok === true ? '✓' : ok === false ? '✗' : '–'),
+    el('strong', {}, name),
+    el('span', { class: 'detail' }, detail),
+  );
+
+/** The KMS endpoint: a client-key RPC request (SHA256withRSA), decided by policy-core's shared gateway. */
+function refreshRpc(out, f) {
+  const query = String(f.get('query') ?? '').trim();
+  if (!query) return pending(out, 'Paste the URL or query string of a signed request (or load the Secrets Manager client example).');
+  let now;
+  const nowText = String(f.get('now') ?? '').trim();
+  if (nowText) {
+    const t = parseTime(nowText);
+    if (t.error) return pending(out, t.error);
+    now = t.now;
+  }
+  const input = {
+    method: String(f.get('method') ?? '').trim() || 'POST',
+    query,
+    formBody: String(f.get('formBody') ?? ''),
+    now,
+    sourceIp: String(f.get('sourceIp') ?? '').trim() || null,
+  };
+  let r;
+  try {
+    r = state.handle ? aap.verifyRpcRequest(input, state.handle) : aap.inspectRpcRequest(input);
+  } catch (e) {
+    return pending(out, String(e?.message ?? e));
+  }
+  out.textContent = '';
+  if (r.decision) renderDecision(out, r.decision);
+  else if (!state.handle) out.append(el('div', { class: 'banner pending' }, 'No valid bundle: only the signature-independent checks are shown.'));
+  const list = el('ul', { class: 'checks-list' });
+  list.append(
+    checkItem(
+      r.clientKeyRequest,
+      'client key',
+      r.clientKeyRequest
+        ? 'a client-key request (SHA256withRSA, PRIVATEKEY or a KAAP. id): decided by policy-core on the shared gateway'
+        : 'an AccessKey request: the gateway passes it to the host, which verifies the AccessKey',
+      'client-key',
+    ),
+    checkItem(r.timestampOk, 'Timestamp', r.timestampDetail, 'timestamp'),
+    checkItem(r.signatureOk, 'signature', r.signatureDetail, 'signature'),
+  );
+  out.append(list);
+  out.append(el('h3', { class: 'muted' }, 'String to sign (rebuilt from the decoded parameters)'));
+  out.append(el('pre', { class: 'sts', id: 'string-to-sign' }, r.stringToSign));
+  if (r.errorBody) {
+    out.append(el('h3', { class: 'muted' }, 'The JSON error the KMS endpoint answers'));
+    out.append(el('pre', { class: 'sts', id: 'rpc-error-body' }, JSON.stringify(JSON.parse(r.errorBody), null, 2)));
+  }
+  const rows = r.parameters.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, v)));
+  out.append(el('h3', { class: 'muted' }, 'Parameters (query, then form body, decoded)'), el('table', { id: 'rpc-params' }, el('tbody', {}, rows)));
+}
+
 function refreshSigned() {
   const out = $('#signed-result');
   const f = new FormData($('#signed'));
+  syncWire();
+  if (f.get('wire') === 'rpc') return refreshRpc(out, f);
   const parsed = parseHeaderText(f.get('headers'));
   if (!String(f.get('headers') ?? '').trim()) return pending(out, 'Paste the headers of a signed request (or load the SDK example).');
   let body;
@@ -370,14 +439,7 @@ function refreshSigned() {
   if (r.decision) renderDecision(out, r.decision);
   else if (!state.handle) out.append(el('div', { class: 'banner pending' }, 'No valid bundle: only the signature-independent checks are shown.'));
 
-  const item = (ok, name, detail, key) =>
-    el(
-      'li',
-      { class: ok === true ? 'ok' : ok === false ? 'bad' : 'na', dataset: { check: key, ok: String(ok) } },
-      el('span', {}, ok === true ? '✓' : ok === false ? '✗' : '–'),
-      el('strong', {}, name),
-      el('span', { class: 'detail' }, detail),
-    );
+  const item = checkItem;
   const list = el('ul', { class: 'checks-list' });
   list.append(
     item(
@@ -396,9 +458,23 @@ function refreshSigned() {
   out.append(el('pre', { class: 'sts', id: 'string-to-sign' }, r.stringToSign));
 }
 
+function loadRpcVector() {
+  const v = SHARED_GATEWAY_VECTOR;
+  const form = $('#signed');
+  form.elements.wire.value = 'rpc';
+  form.elements.method.value = v.method;
+  form.elements.query.value = v.url;
+  form.elements.formBody.value = '';
+  form.elements.now.value = v.timestamp;
+  form.elements.sourceIp.value = v.sourceIp;
+  refreshSigned();
+  scheduleShare();
+}
+
 function loadVector() {
   const v = SDK_VECTOR;
   const form = $('#signed');
+  form.elements.wire.value = 'instance';
   form.elements.method.value = v.method;
   form.elements.headers.value = formatHeaders(v.headers);
   form.elements.body.value = v.bodyHex;
@@ -599,6 +675,7 @@ async function main() {
   );
   wireForms();
   $('#load-vector').addEventListener('click', loadVector);
+  $('#load-rpc-vector').addEventListener('click', loadRpcVector);
   $('#share').addEventListener('click', copyShareLink);
   $('#reset').addEventListener('click', async () => {
     history.replaceState(null, '', location.pathname);

@@ -9,6 +9,7 @@ use crate::bundle::model::KeyState;
 use crate::catalogue::{Api, Permission, ResourceKind};
 use crate::compiled::{CAap, CPolicy, CompiledBundle};
 use crate::error::ErrorCode;
+use crate::openapi::OpenApiCode;
 use crate::time::{format_iso8601, UnixTime};
 use crate::wire::ProtoError;
 
@@ -170,12 +171,35 @@ impl<'a> PolicyTraces<'a> {
     }
 }
 
+/// Which door a request came through; it decides the error table of a deny (the Instance API's
+/// protobuf `Error` codes, or the KMS endpoint's OpenAPI codes). A request in scope `shared` is a
+/// KMS-endpoint request (`docs/bundle-format.md#scopes-and-roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endpoint {
+    /// The KMS instance endpoint (Instance API, protobuf errors, [`ErrorCode`]).
+    #[default]
+    Instance,
+    /// The KMS endpoint, i.e. the shared gateway (OpenAPI, JSON errors, [`OpenApiCode`]).
+    Kms,
+}
+
+impl Endpoint {
+    /// The endpoint of a request decided in `scope`.
+    pub fn of_scope(scope: &str) -> Endpoint {
+        if crate::scope::is_shared_scope(scope) {
+            Endpoint::Kms
+        } else {
+            Endpoint::Instance
+        }
+    }
+}
+
 /// Which permission a policy check was about (GetSecretValue has two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
     /// CryptoServiceKeyUser on the key.
     Key,
-    /// CryptoServiceSecretUser (or SecretUser in scope `shared`) on the secret.
+    /// CryptoServiceSecretUser on the secret, or SecretUser in scope `shared`.
     Secret,
     /// CryptoServiceKeyUser on the key that encrypts the secret.
     EncryptionKey,
@@ -238,6 +262,27 @@ pub enum DenyReason<'a> {
         source_ip: IpAddr,
         scope: &'a str,
     },
+    /// KMS endpoint: a parameter given more than once (query and form body together).
+    DuplicateParameter(&'a str),
+    /// KMS endpoint: a required parameter is absent or empty.
+    MissingRpcParameter(&'static str),
+    /// KMS endpoint: `Version` is not `2016-01-20`.
+    InvalidVersion(&'a str),
+    /// KMS endpoint: `SignatureMethod` is not `SHA256withRSA`.
+    RpcSignatureMethod(&'a str),
+    /// KMS endpoint: `SignatureType` is not `PRIVATEKEY`.
+    RpcSignatureType(&'a str),
+    /// KMS endpoint: `SignatureVersion` is not `1.0`.
+    RpcSignatureVersion(&'a str),
+    /// KMS endpoint: `Format` asks for something other than JSON.
+    UnsupportedFormat(&'a str),
+    /// KMS endpoint: `Timestamp` is not `YYYY-MM-DDThh:mm:ssZ`.
+    InvalidTimestamp(&'a str),
+    /// The shared gateway serves a client key GetSecretValue only; this is the action (or API) asked for.
+    NotOnSharedGateway(&'a str),
+    /// An Instance API request at a gateway whose `Gateway.Scope` is `shared`: the Instance API is
+    /// decided in a KMS instance's scope only.
+    InstanceApiInSharedScope,
 }
 
 impl DenyReason<'_> {
@@ -268,7 +313,49 @@ impl DenyReason<'_> {
             R::KeyState { state: KeyState::Disabled | KeyState::Enabled, .. } => ErrorCode::RejectedDisabled,
             R::KeyState { state: KeyState::PendingDeletion, .. } => ErrorCode::RejectedPendingDeletion,
             R::KeyState { state: KeyState::PendingImport, .. } => ErrorCode::RejectedPendingImport,
-            R::NoPermission { .. } => ErrorCode::ForbiddenNoPermission,
+            R::NoPermission { .. } | R::NotOnSharedGateway(_) => ErrorCode::ForbiddenNoPermission,
+            R::DuplicateParameter(_) | R::UnsupportedFormat(_) => ErrorCode::InvalidParameter,
+            R::MissingRpcParameter(_) => ErrorCode::MissingParameter,
+            R::InvalidVersion(_) => ErrorCode::InvalidApiVersion,
+            R::RpcSignatureMethod(_) | R::RpcSignatureType(_) | R::RpcSignatureVersion(_) | R::InvalidTimestamp(_) => {
+                ErrorCode::InvalidParam
+            }
+            R::InstanceApiInSharedScope => ErrorCode::InternalFailure,
+        })
+    }
+
+    /// The KMS endpoint's error code (None for `DenyReason::None`): the shared gateway's table.
+    pub fn openapi_code(&self) -> Option<OpenApiCode> {
+        use DenyReason as R;
+        use OpenApiCode as C;
+        Some(match self {
+            R::None => return None,
+            R::MissingAccessKeyId | R::MissingResource(_) | R::MissingRpcParameter(_) => C::MissingParameter,
+            R::InvalidApiVersion(_) | R::InvalidVersion(_) => C::InvalidVersion,
+            R::SignatureMethodMissing | R::SignatureMethodUnsupported(_) | R::RpcSignatureMethod(_) => {
+                C::InvalidSignatureMethod
+            }
+            R::InvalidApiName(_)
+            | R::InvalidContentType(_)
+            | R::MalformedBody(_)
+            | R::BadForwardedFor
+            | R::DuplicateHeader(_)
+            | R::DuplicateParameter(_)
+            | R::UnsupportedFormat(_) => C::InvalidParameter,
+            R::ContentSha256Mismatch | R::SignatureNotMatch => C::SignatureDoesNotMatch,
+            R::InvalidAuthorization | R::RpcSignatureType(_) | R::RpcSignatureVersion(_) => C::IncompleteSignature,
+            R::InvalidDate | R::InvalidTimestamp(_) => C::InvalidTimeStampFormat,
+            R::RequestTimeTooSkewed { .. } => C::InvalidTimeStampExpired,
+            R::NoGatewayScope | R::InstanceApiInSharedScope => C::InternalFailure,
+            R::UnknownClientKey(_) => C::InvalidAccessKeyIdNotFound,
+            R::ClientKeyNotYetValid { .. } | R::ClientKeyExpired { .. } => C::InvalidAccessKeyIdInactive,
+            R::AliasNotFound(_) | R::KeyNotFound(_) | R::KeyVersionNotFound(_) | R::SecretNotFound(_) => {
+                C::ForbiddenResourceNotFound
+            }
+            R::KeyState { state: KeyState::Disabled | KeyState::Enabled, .. } => C::RejectedDisabled,
+            R::KeyState { state: KeyState::PendingDeletion, .. } => C::RejectedPendingDeletion,
+            R::KeyState { state: KeyState::PendingImport, .. } => C::RejectedPendingImport,
+            R::NoPermission { .. } | R::NotOnSharedGateway(_) => C::ForbiddenNoPermission,
         })
     }
 }
@@ -301,6 +388,8 @@ pub struct Decision<'a> {
     /// For a policy deny: how every policy of the AAP fared on the requirement that failed.
     pub(crate) trace: PolicyTraces<'a>,
     pub(crate) reason: DenyReason<'a>,
+    /// The door the request came through (its error table).
+    pub(crate) endpoint: Endpoint,
 }
 
 /// Accessors.
@@ -366,6 +455,30 @@ impl<'a> Decision<'a> {
     pub fn reason(&self) -> DenyReason<'a> {
         self.reason
     }
+
+    /// The door the request came through: it picks the error table of a deny.
+    pub fn endpoint(&self) -> Endpoint {
+        self.endpoint
+    }
+
+    /// The KMS endpoint's code of a deny (whatever the endpoint; [`Decision::code`] is the
+    /// Instance API's).
+    pub fn openapi_code(&self) -> Option<OpenApiCode> {
+        if self.allowed {
+            None
+        } else {
+            self.reason.openapi_code()
+        }
+    }
+
+    /// The wire code of a deny in its endpoint's table (`Forbidden.NoPermission`,
+    /// `InvalidTimeStamp.Expired`, …).
+    pub fn error_code_str(&self) -> Option<&'static str> {
+        match self.endpoint {
+            Endpoint::Instance => self.code.map(ErrorCode::as_str),
+            Endpoint::Kms => self.openapi_code().map(OpenApiCode::as_str),
+        }
+    }
 }
 
 impl<'a> Decision<'a> {
@@ -383,6 +496,7 @@ impl<'a> Decision<'a> {
             secret_key: None,
             trace: PolicyTraces::default(),
             reason,
+            endpoint: Endpoint::Instance,
         }
     }
 
@@ -393,9 +507,12 @@ impl<'a> Decision<'a> {
         self
     }
 
-    /// HTTP status: 200 when allowed, else the code's status.
+    /// HTTP status: 200 when allowed, else the status of the code in its endpoint's table.
     pub fn http_status(&self) -> u16 {
-        self.code.map_or(200, ErrorCode::http_status)
+        match self.endpoint {
+            Endpoint::Instance => self.code.map_or(200, ErrorCode::http_status),
+            Endpoint::Kms => self.openapi_code().map_or(200, OpenApiCode::http_status),
+        }
     }
 
     /// The `ErrorMessage` for the wire (empty when allowed).
@@ -410,6 +527,9 @@ impl<'a> Decision<'a> {
     /// the policies, their scopes or the check that failed; [`Decision::message`] (the operator's
     /// view, for the audit log, `aapkit eval` and the playground) has all of that.
     pub fn wire_message(&self) -> String {
+        if self.endpoint == Endpoint::Kms {
+            return self.openapi_wire_message(None);
+        }
         match self.reason {
             DenyReason::NoPermission { resource, requirement, .. } => {
                 // For a secret's encryption key the caller named the secret, not the key.
@@ -419,8 +539,71 @@ impl<'a> Decision<'a> {
                 };
                 format!("This operation for \"{named}\" is forbidden by permission system.")
             }
-            DenyReason::NoGatewayScope => ErrorCode::InternalFailure.default_message().to_owned(),
+            DenyReason::NoGatewayScope | DenyReason::InstanceApiInSharedScope => {
+                ErrorCode::InternalFailure.default_message().to_owned()
+            }
             _ => self.message(),
+        }
+    }
+
+    /// The KMS endpoint's `Message` of a deny (empty when allowed): POP's wording, naming only what
+    /// the caller sent. `string_to_sign` goes into a SignatureDoesNotMatch message after the `:` the
+    /// core SDK splits on (`docs/protocol.md#shared-gateway`).
+    pub(crate) fn openapi_wire_message(&self, string_to_sign: Option<&str>) -> String {
+        use DenyReason as R;
+        match self.reason {
+            R::None => String::new(),
+            R::MissingAccessKeyId => missing("AccessKeyId"),
+            R::MissingResource(p) | R::MissingRpcParameter(p) => missing(p),
+            R::DuplicateParameter(p) => format!("The parameter \"{p}\" is invalid: it is given more than once."),
+            R::UnsupportedFormat(v) => {
+                format!("The parameter \"Format\" is invalid: \"{v}\" is not supported; this endpoint answers JSON.")
+            }
+            R::InvalidVersion(v) | R::InvalidApiVersion(v) => {
+                format!("Specified parameter Version \"{v}\" is not valid; this endpoint serves 2016-01-20.")
+            }
+            R::RpcSignatureMethod(m) | R::SignatureMethodUnsupported(m) => format!(
+                "Specified signature method \"{m}\" is not supported: a client key signs with SHA256withRSA."
+            ),
+            R::RpcSignatureType(t) => format!(
+                "The request signature does not conform to Aliyun standards: SignatureType \"{t}\" is not PRIVATEKEY."
+            ),
+            R::RpcSignatureVersion(v) => format!(
+                "The request signature does not conform to Aliyun standards: SignatureVersion \"{v}\" is not 1.0."
+            ),
+            R::InvalidTimestamp(t) => format!(
+                "Specified time stamp or date value is not well formatted: {t} (expected YYYY-MM-DDThh:mm:ssZ)."
+            ),
+            R::RequestTimeTooSkewed { date, window, .. } => format!(
+                "Specified time stamp or date value is expired: {} is more than {} minutes from the server's time.",
+                format_iso8601(date),
+                window / 60
+            ),
+            R::SignatureNotMatch => format!(
+                "Specified signature is not matched with our calculation. server string to sign is:{}",
+                string_to_sign.unwrap_or_default()
+            ),
+            R::UnknownClientKey(_) => "Specified access key is not found.".to_owned(),
+            R::ClientKeyNotYetValid { not_before, .. } => format!(
+                "Specified access key is not active: the client key is valid from {}.",
+                format_iso8601(not_before)
+            ),
+            R::ClientKeyExpired { not_after, .. } => format!(
+                "Specified access key is not active: the client key expired at {}.",
+                format_iso8601(not_after)
+            ),
+            R::NotOnSharedGateway(a) => format!(
+                "This operation \"{a}\" is forbidden by permission system: a client key may call only GetSecretValue on the KMS endpoint."
+            ),
+            R::NoGatewayScope | R::InstanceApiInSharedScope => ErrorCode::InternalFailure.default_message().to_owned(),
+            R::BadForwardedFor => {
+                "The parameter \"X-Forwarded-For\" is invalid: it is not a list of IP addresses.".to_owned()
+            }
+            // The policy deny, resources and key states: the Instance API's words, which are KMS's.
+            _ => {
+                let instance = Decision { endpoint: Endpoint::Instance, ..*self };
+                instance.wire_message()
+            }
         }
     }
 
@@ -433,6 +616,10 @@ impl<'a> Decision<'a> {
     pub fn qps_group(&self) -> Option<crate::catalogue::QpsGroup> {
         self.api.map(|a| a.qps_group(self.key_spec))
     }
+}
+
+fn missing(p: &str) -> String {
+    format!("The input parameter \"{p}\" that is mandatory for processing this request is not supplied.")
 }
 
 struct DisplayMessage<'d, 'a>(&'d Decision<'a>);
@@ -488,11 +675,31 @@ impl fmt::Display for DisplayMessage<'_, '_> {
             R::KeyState { state, .. } => {
                 write!(f, "The request was rejected because the key state is {}.", state.name())
             }
+            R::DuplicateParameter(p) => write!(f, "The parameter \"{p}\" is invalid: it is given more than once."),
+            R::MissingRpcParameter(p) => f.write_str(&missing(p)),
+            R::InvalidVersion(v) => {
+                write!(f, "Specified parameter Version \"{v}\" is not valid; this endpoint serves 2016-01-20.")
+            }
+            R::RpcSignatureMethod(m) => write!(
+                f,
+                "Specified signature method \"{m}\" is not supported: a client key signs with SHA256withRSA."
+            ),
+            R::RpcSignatureType(t) => write!(f, "SignatureType \"{t}\" is not PRIVATEKEY (a client key's signature)."),
+            R::RpcSignatureVersion(v) => write!(f, "SignatureVersion \"{v}\" is not 1.0."),
+            R::UnsupportedFormat(v) => write!(f, "Format \"{v}\" is not supported; the KMS endpoint answers JSON."),
+            R::InvalidTimestamp(t) => write!(f, "Timestamp \"{t}\" is not YYYY-MM-DDThh:mm:ssZ."),
+            R::NotOnSharedGateway(a) => write!(
+                f,
+                "This operation \"{a}\" is forbidden by permission system: a client key may call only GetSecretValue on the KMS endpoint (scope \"shared\")."
+            ),
+            R::InstanceApiInSharedScope => f.write_str(
+                "Internal Failure. (Gateway.Scope is `shared`: the Instance API is decided in a KMS instance's scope; the shared gateway takes RPC requests on the KMS endpoint)",
+            ),
             R::NoPermission { resource, requirement, api, source_ip, scope } => {
                 write!(f, "This operation for \"{resource}\" is forbidden by permission system.")?;
-                let need = match (requirement, scope) {
-                    (Requirement::Secret, "shared") => "SecretUser or CryptoServiceSecretUser",
-                    (Requirement::Secret, _) => Permission::CryptoServiceSecretUser.short_name(),
+                let need = match (requirement, crate::scope::is_shared_scope(scope)) {
+                    (Requirement::Secret, true) => "SecretUser (or CryptoServiceSecretUser on a shared policy)",
+                    (Requirement::Secret, false) => Permission::CryptoServiceSecretUser.short_name(),
                     _ => Permission::CryptoServiceKeyUser.short_name(),
                 };
                 let what = match requirement {
@@ -522,13 +729,12 @@ impl fmt::Display for DisplayMessage<'_, '_> {
     }
 }
 
-/// Evaluates one requirement over the AAP's policies. Returns the allowing policy (preferring
-/// one with `preferred` permission bits) and the traces.
+/// Evaluates one requirement over the AAP's policies. Returns the first allowing policy and the
+/// traces.
 fn evaluate<'a>(
     b: &'a CompiledBundle,
     aap: &'a CAap,
     perms: u8,
-    preferred: u8,
     matches: impl Fn(usize, &CPolicy) -> bool,
     r: &AccessRequest<'_>,
 ) -> (Option<&'a CPolicy>, PolicyTraces<'a>) {
@@ -550,11 +756,8 @@ fn evaluate<'a>(
                 break;
             }
         }
-        if t.passed() {
-            let better = chosen.is_none_or(|c| c.perms & preferred == 0 && p.perms & preferred != 0);
-            if better {
-                chosen = Some(p);
-            }
+        if t.passed() && chosen.is_none() {
+            chosen = Some(p);
         }
         traces.push(t);
     }
@@ -565,7 +768,11 @@ fn evaluate<'a>(
 pub fn decide<'a>(b: &'a CompiledBundle, r: &AccessRequest<'a>, now: UnixTime) -> Decision<'a> {
     match b.client_key(r.client_key_id) {
         Some(ck) => decide_for_key(b, ck, r, now),
-        None => Decision::deny(DenyReason::UnknownClientKey(r.client_key_id)),
+        None => {
+            let mut d = Decision::deny(DenyReason::UnknownClientKey(r.client_key_id));
+            d.endpoint = Endpoint::of_scope(r.scope);
+            d
+        }
     }
 }
 
@@ -578,6 +785,7 @@ pub(crate) fn decide_for_key<'a>(
     let mut d = Decision::deny(DenyReason::None);
     d.client_key = Some(&ck.id);
     d.api = Some(r.api);
+    d.endpoint = Endpoint::of_scope(r.scope);
     if now < ck.not_before {
         return d.with_reason(DenyReason::ClientKeyNotYetValid { id: &ck.id, not_before: ck.not_before });
     }
@@ -588,6 +796,11 @@ pub(crate) fn decide_for_key<'a>(
         return d.with_reason(DenyReason::UnknownClientKey(&ck.id));
     };
     d.aap = Some(&aap.name);
+    let shared = d.endpoint == Endpoint::Kms;
+    // The shared gateway serves a client key GetSecretValue and nothing else.
+    if shared && r.api != Api::GetSecretValue {
+        return d.with_reason(DenyReason::NotOnSharedGateway(r.api.name()));
+    }
     let key_user = Permission::CryptoServiceKeyUser.bit();
     let deny_perm = |mut d: Decision<'a>, resource: &'a str, requirement: Requirement, traces: PolicyTraces<'a>| {
         d.trace = traces;
@@ -602,7 +815,7 @@ pub(crate) fn decide_for_key<'a>(
 
     match r.api.resource_kind() {
         ResourceKind::None => {
-            let (p, traces) = evaluate(b, aap, key_user, 0, |_, _| true, r);
+            let (p, traces) = evaluate(b, aap, key_user, |_, _| true, r);
             match p {
                 Some(p) => allow(d, p, traces),
                 None => deny_perm(d, r.api.name(), Requirement::Random, traces),
@@ -624,8 +837,8 @@ pub(crate) fn decide_for_key<'a>(
             d.resource = Some(key_id);
             // Catalogued keys carry their matching policies; others fall back to the patterns.
             let (p, traces) = match entry {
-                Some(k) => evaluate(b, aap, key_user, 0, |i, _| k.policies.contains(i), r),
-                None => evaluate(b, aap, key_user, 0, |_, p| p.keys.matches(key_id), r),
+                Some(k) => evaluate(b, aap, key_user, |i, _| k.policies.contains(i), r),
+                None => evaluate(b, aap, key_user, |_, p| p.keys.matches(key_id), r),
             };
             let Some(p) = p else { return deny_perm(d, requested, Requirement::Key, traces) };
             let Some(k) = entry else { return d.with_reason(DenyReason::KeyNotFound(requested)) };
@@ -641,14 +854,12 @@ pub(crate) fn decide_for_key<'a>(
                 _ => return d.with_reason(DenyReason::MissingResource("SecretName")),
             };
             d.resource = Some(name);
-            let shared = r.scope == "shared";
-            let secret_user = Permission::SecretUser.bit();
-            let perms = Permission::CryptoServiceSecretUser.bit() | if shared { secret_user } else { 0 };
-            let preferred = if shared { secret_user } else { 0 };
+            // In scope `shared` a policy's secret template compiled to SecretUser (`scope.rs`).
+            let perms = if shared { Permission::SecretUser.bit() } else { Permission::CryptoServiceSecretUser.bit() };
             let secret = b.secret_by_name.get(name).and_then(|&i| b.secrets.get(i));
             let (p, traces) = match secret {
-                Some(s) => evaluate(b, aap, perms, preferred, |i, _| s.policies.contains(i), r),
-                None => evaluate(b, aap, perms, preferred, |_, p| p.secrets.matches(name), r),
+                Some(s) => evaluate(b, aap, perms, |i, _| s.policies.contains(i), r),
+                None => evaluate(b, aap, perms, |_, p| p.secrets.matches(name), r),
             };
             let Some(p) = p else { return deny_perm(d, name, Requirement::Secret, traces) };
             let Some(s) = secret else {
@@ -657,10 +868,10 @@ pub(crate) fn decide_for_key<'a>(
             let Some(k) = b.keys.get(s.key) else { return d.with_reason(DenyReason::SecretNotFound(name)) };
             d.key_spec = Some(&k.spec);
             d.secret_key = Some(&k.id);
-            // SecretUser on the shared gateway covers the secret alone; otherwise the AAP also
+            // SecretUser on the shared gateway covers the secret alone; in an instance the AAP also
             // needs key use on the encryption key (`docs/protocol.md#secrets-and-their-encryption-key`).
-            if !(shared && p.perms & secret_user != 0) {
-                let (kp, ktraces) = evaluate(b, aap, key_user, 0, |i, _| k.policies.contains(i), r);
+            if !shared {
+                let (kp, ktraces) = evaluate(b, aap, key_user, |i, _| k.policies.contains(i), r);
                 if kp.is_none() {
                     return deny_perm(d, &k.id, Requirement::EncryptionKey, ktraces);
                 }

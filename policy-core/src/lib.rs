@@ -19,6 +19,7 @@ mod http;
 pub mod openapi;
 mod proto_scan;
 mod report;
+mod scope;
 mod time;
 pub mod wire;
 
@@ -35,9 +36,11 @@ pub use compiled::{compile_bundle, CompiledBundle};
 // - the operation catalogue and the error-code table
 pub use catalogue::{is_asymmetric_spec, Api, Permission, QpsGroup, ResourceKind};
 pub use error::ErrorCode;
+// - scope and role semantics
+pub use scope::{is_shared_scope, policy_grants_nothing, policy_grants_nothing_str, GrantsNothing, SHARED_SCOPE};
 // - evaluation
 pub use decide::{
-    decide, AccessRequest, Check, CheckOutcome, Decision, DenyReason, PolicyTrace, PolicyTraces, Requirement,
+    decide, AccessRequest, Check, CheckOutcome, Decision, DenyReason, Endpoint, PolicyTrace, PolicyTraces, Requirement,
 };
 pub use report::{AccessRequestDoc, DecisionReport, FailedCheck, PolicyTraceReport, RequestDocError};
 // - signed HTTP requests

@@ -155,7 +155,7 @@ impl Decision<'_> {
         };
         DecisionReport {
             allowed: self.allowed,
-            error_code: self.code.map(|c| c.as_str().to_owned()),
+            error_code: self.error_code_str().map(str::to_owned),
             http_status: self.http_status(),
             message: (!self.allowed).then(|| self.message()),
             wire_message: (!self.allowed).then(|| self.wire_message()),

@@ -18,3 +18,13 @@ export const SDK_VECTOR = {
   "bodyHex": "0a086b65792d74657374120568656c6c6f",
   "sourceIp": "172.16.8.20"
 };
+
+// GetSecretValue on the KMS endpoint (the shared gateway) as aliyun-python-sdk-core signs it for the
+// Secrets Manager client with a client key (RPC v1, SHA256withRSA): reference vector 1 of
+// policy-core/tests/vectors/openapi-signatures.json, signed with the same unit-test client key.
+export const SHARED_GATEWAY_VECTOR = {
+  "method": "POST",
+  "url": "https://kms.cn-hangzhou.aliyuncs.com/?SecretName=my%2Fsecret%201&VersionStage=ACSCurrent&FetchExtendedConfig=True&Version=2016-01-20&Action=GetSecretValue&RegionId=cn-hangzhou&Timestamp=2020-02-06T07%3A32%3A54Z&SignatureMethod=SHA256withRSA&SignatureType=PRIVATEKEY&SignatureVersion=1.0&SignatureNonce=6b1f2d5a3c0e4f7a9b8c7d6e5f4a3b2c&AccessKeyId=key_for_unit_test&Format=JSON&Signature=b4tlQmERPDPYCW3k3wJPajtC2R34GO%2BPDh4UqOv1Vo9p4Z0TUiRd%2BZmXSHaq3Gz5Td736dJ6WhNfxx2F0Oma4aQjBJzk%2FWGabFUupzcgmEwJgJfaFFzUTFqOV9NSHUiG%2FUm9C0c5vNzFNGnXu%2FkBs04lDVlNbpXqDGAoWrsDZTKh3%2FKaEmBbKDK2S9%2FcsfpRSQSjPCFNWFkJrPxYSXZAdwx3efj5LuyEMrVCsAG7H7JnbFzCajSAtzUmWr5f5c3fUhPgfuLLSWqwUy7UmuqJYIR1eNrta9CmBxybI3IYP0FqbcEYFE6ZowOt7aN3k588IhtZGTLsBh8uU9jfNdjEnA%3D%3D",
+  "timestamp": "2020-02-06T07:32:54Z",
+  "sourceIp": "172.16.8.20"
+};

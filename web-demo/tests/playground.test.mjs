@@ -248,6 +248,34 @@ test('a pasted SDK-signed request verifies at its date and fails when a header i
   await page.close();
 });
 
+test('a client-key request on the KMS endpoint is explained: StringToSign, verdict, JSON error', async () => {
+  const page = await open();
+  await page.click('.tabs [data-view=signed]');
+  await page.click('#load-rpc-vector');
+  const ok = (check) => page.getAttribute(`#signed-result li[data-check="${check}"]`, 'data-ok');
+  assert.equal(await ok('signature'), 'true');
+  assert.equal(await ok('timestamp'), 'true');
+  assert.equal(await ok('client-key'), 'true');
+  const doc = JSON.parse(readFileSync(join(repo, 'policy-core/tests/vectors/openapi-signatures.json'), 'utf8'));
+  const v = doc.rpc_v1.find((x) => x.access_key_id === 'key_for_unit_test');
+  assert.equal(await page.textContent('#string-to-sign'), v.string_to_sign);
+  // The example bundle's AAP for this key has instance policies only: refused on the KMS endpoint.
+  const b = await banner(page, '#signed-result');
+  assert.equal(b.allowed, false);
+  assert.equal(b.code, 'Forbidden.NoPermission');
+  const body = JSON.parse(await page.textContent('#rpc-error-body'));
+  assert.equal(body.Code, 'Forbidden.NoPermission');
+  assert.equal(body.HttpStatus, 403);
+  await page.screenshot({ path: join(artifacts, 'playground-rpc.png'), fullPage: true });
+  // A tampered parameter breaks the signature; the error carries the server's StringToSign.
+  const q = await page.inputValue('#signed [name=query]');
+  await page.fill('#signed [name=query]', q.replace('my%2Fsecret%201', 'my%2Fsecret%202'));
+  assert.equal(await ok('signature'), 'false');
+  assert.equal((await banner(page, '#signed-result')).code, 'SignatureDoesNotMatch');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('the matrix shows what an access point allows', async () => {
   const page = await open();
   await page.click('.tabs [data-view=matrix]');

@@ -7,6 +7,11 @@ use super::error::{json_str, BundleError};
 use super::hints::{Hints, Kind};
 use super::model::{limits::*, *};
 use crate::catalogue::Permission;
+use crate::scope::policy_grants_nothing;
+
+fn json_list(items: impl Iterator<Item = String>) -> String {
+    serde_json::to_string(&items.collect::<Vec<_>>()).unwrap_or_default()
+}
 
 struct V<'h> {
     errors: Vec<BundleError>,
@@ -112,13 +117,27 @@ pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError
                 json_str(&pol.kms_instance),
                 "expected a KMS instance id (`kst-...`) or `shared`",
             );
-        } else if pol.kms_instance != "shared" {
-            if let Some(j) = pol.permissions.iter().position(|x| *x == Permission::SecretUser) {
-                v.err(
-                    format!("{p}.Permissions[{j}]"),
-                    json_str(Permission::SecretUser.template()),
-                    "SecretUser applies only to the shared gateway (KmsInstance `shared`)",
-                );
+        } else if let Some(j) =
+            pol.permissions.iter().position(|x| *x == Permission::SecretUser).filter(|_| pol.kms_instance != "shared")
+        {
+            v.err(
+                format!("{p}.Permissions[{j}]"),
+                json_str(Permission::SecretUser.template()),
+                "SecretUser applies only to the shared gateway (KmsInstance `shared`)",
+            );
+        } else if !pol.permissions.is_empty() && !pol.resources.is_empty() {
+            // A list with an item that did not parse is partial: judging it would add a follow-up error.
+            let complete =
+                !v.hints.is_broken(&format!("{p}.Permissions")) && !v.hints.is_broken(&format!("{p}.Resources"));
+            let why = complete.then(|| policy_grants_nothing(&pol.kms_instance, &pol.permissions, &pol.resources));
+            if let Some(why) = why.flatten() {
+                let field = why.field();
+                let value = if field == "Permissions" {
+                    json_list(pol.permissions.iter().map(|x| x.template().to_owned()))
+                } else {
+                    json_list(pol.resources.iter().map(ToString::to_string))
+                };
+                v.err(format!("{p}.{field}"), value, why.to_string());
             }
         }
         let nr = &pol.access_control_rules.network_rules;

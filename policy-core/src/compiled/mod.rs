@@ -189,7 +189,7 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
             CPolicy {
                 name: p.name.as_str().into(),
                 scope: p.kms_instance.as_str().into(),
-                perms: p.permissions.iter().fold(0, |m, x| m | x.bit()),
+                perms: crate::scope::effective_bits(&p.kms_instance, &p.permissions),
                 keys: PatternSet::from_patterns(key_pats),
                 secrets: PatternSet::from_patterns(secret_pats),
                 net: IpSet::from_cidrs(cidrs),

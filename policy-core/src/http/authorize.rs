@@ -74,6 +74,10 @@ pub fn authorize<'a>(
         d
     };
     let Some(gw) = b.gateway.as_ref() else { return fail(DenyReason::NoGatewayScope) };
+    // A shared policy is matched only on the KMS endpoint: the Instance API never runs in scope `shared`.
+    if crate::scope::is_shared_scope(&gw.scope) {
+        return fail(DenyReason::InstanceApiInSharedScope);
+    }
     let mut version = None;
     // Decrypt's older form names its key version in a signed header; the decision is made on it.
     let header_version = req.header(MIGRATION_KEY_VERSION_HEADER);

@@ -5,6 +5,7 @@ mod authorize;
 mod string_to_sign;
 mod verify;
 
+pub(crate) use authorize::source_ip;
 pub use authorize::{authorize, PeerAddr};
 pub use string_to_sign::{string_to_sign, HttpRequestView};
 pub use verify::{verify_request, VerifiedRequest, API_VERSION, CONTENT_TYPE, SIGNATURE_METHOD};

@@ -40,17 +40,24 @@
 //!   (bad base64, bad hex, wrong length) is a mismatch, never a panic.
 
 mod acs3;
+mod code;
 mod encode;
 mod error;
 mod rpc_v1;
+mod shared_gateway;
 
 pub use acs3::{
     acs3_canonical_request, acs3_string_to_sign, parse_acs3_authorization, sign_acs3_hmac_sha256,
     verify_acs3_hmac_sha256, Acs3Authorization, ACS3_HMAC_SHA256, ACS3_REQUIRED_SIGNED_HEADERS,
 };
+pub use code::OpenApiCode;
 pub use encode::{decode_form_urlencoded, percent_decode, percent_encode, sha256_hex};
 pub use error::OpenApiSignatureError;
 pub use rpc_v1::{
     rpc_v1_string_to_sign, sign_rpc_v1_hmac_sha1, verify_rpc_v1_hmac_sha1, verify_rpc_v1_sha256_with_rsa,
     RPC_V1_HMAC_SHA1, RPC_V1_SHA256_WITH_RSA, RPC_V1_SIGNATURE_VERSION,
+};
+pub use shared_gateway::{
+    authorize_shared_gateway, openapi_error_json, RpcRequestView, SharedGatewayDecision, CLIENT_KEY_ID_PREFIX,
+    KMS_API_VERSION, SHARED_GATEWAY_ACTION, SIGNATURE_TYPE_PRIVATE_KEY,
 };

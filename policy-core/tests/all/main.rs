@@ -15,4 +15,5 @@ mod rsa_differential;
 mod rsa_key_parsing;
 mod rsa_sdk_vector;
 mod rsa_wycheproof;
+mod shared_gateway;
 mod signed_headers_model;

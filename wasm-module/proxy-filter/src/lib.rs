@@ -1,17 +1,29 @@
-//! aapkit proxy-wasm (ABI 0.2.1) HTTP filter: AAP enforcement for the KMS Instance API.
+//! aapkit proxy-wasm (ABI 0.2.1) HTTP filter: AAP enforcement for client keys on both doors, the
+//! KMS instance endpoint (Instance API) and the KMS endpoint (the shared gateway, RPC OpenAPI).
 //!
-//! Glue only; every decision is `policy_core::authorize`. The plugin configuration is the policy
-//! bundle JSON, compiled once per `on_configure`. Each request's headers are read, its body buffered
-//! (over 3 MiB: 413, no body), then the signature is verified and the policy decided. Allowed
-//! requests continue with `x-aapkit-aap`, `x-aapkit-policy` and `x-aapkit-client-key` set; denied
-//! ones get the protobuf `Error` body the SDKs parse. Every host failure fails closed with
-//! `InternalFailure` 500; hostcalls go through [`hostcalls`], which never panics on a status.
+//! Glue only; every decision is policy-core's. The plugin configuration is the policy bundle JSON,
+//! compiled once per `on_configure`. Each request's headers are read, its body buffered (over
+//! 3 MiB: 413, no body), then the request is classified (`Door::of`):
+//! - an Instance API request (any `x-kms-*` header, or nothing else it could be) is decided by
+//!   `policy_core::authorize`; a deny gets the protobuf `Error` body the Instance SDKs parse;
+//! - an RPC request (parameters in the `:path` query or a form body) signed with a client key
+//!   (`SHA256withRSA`, `PRIVATEKEY` or a `KAAP.` id) is decided by
+//!   `policy_core::openapi::authorize_shared_gateway`; a deny gets Alibaba's JSON error body;
+//! - an RPC request signed with an AccessKey is not the filter's to decide: it continues with every
+//!   `x-aapkit-*` header set empty, and the host verifies the AccessKey.
+//!
+//! Allowed client-key requests continue with the `x-aapkit-*` headers of the decision set. Every
+//! host failure fails closed with `InternalFailure` 500; hostcalls go through [`hostcalls`], which
+//! never panics on a status.
 
 use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
-use policy_core::{CompiledBundle, HttpRequestView, PeerAddr};
+use policy_core::openapi::{
+    authorize_shared_gateway, decode_form_urlencoded, openapi_error_json, OpenApiCode, RpcRequestView,
+};
+use policy_core::{CompiledBundle, Decision, HttpRequestView, PeerAddr};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
@@ -25,6 +37,37 @@ use policy_core::gateway::upstream_headers as up;
 use policy_core::gateway::MAX_BODY_BYTES;
 
 const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Which door a request is for, from its shape alone.
+#[derive(Debug, PartialEq, Eq)]
+enum Door<'a> {
+    /// The Instance API (protobuf, `x-kms-*` headers).
+    Instance,
+    /// An RPC request on the KMS endpoint: the query (after `?`) and the form body, undecoded.
+    Rpc { query: &'a str, form: Option<&'a [u8]> },
+}
+
+impl<'a> Door<'a> {
+    /// An `x-kms-*` header means the Instance API; otherwise a query or a form body means RPC.
+    /// Anything else goes to the Instance API's checks, which deny it.
+    fn of(headers: &[(&'a str, &'a str)], body: &'a [u8]) -> Door<'a> {
+        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+        if headers.iter().any(|(k, _)| k.as_bytes().get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"x-kms-"))) {
+            return Door::Instance;
+        }
+        let query = header(":path").and_then(|p| p.split_once('?')).map(|(_, q)| q);
+        let form = header("content-type")
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|ct| ct.trim().eq_ignore_ascii_case(FORM))
+            .then_some(body);
+        match (query, form) {
+            (None, None) => Door::Instance,
+            (q, form) => Door::Rpc { query: q.unwrap_or(""), form },
+        }
+    }
+}
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -209,38 +252,105 @@ impl Filter {
             Ok(ns) => (ns / 1_000_000_000) as i64,
             Err(s) => return self.fail_with_id(&format!("cannot read the clock (status {s})"), &request_id),
         };
-        let req = HttpRequestView { method: header(":method").unwrap_or("POST"), headers: &view, body };
+        let method = header(":method").unwrap_or("POST");
         let peer = PeerAddr { ip, forwarded_for: xff.as_deref() };
         let verifier = HostVerifier { offload: &self.vm.offload };
-        let decision = policy_core::authorize(&bundle, &req, peer, now, &verifier);
-
-        if decision.allowed() {
-            // Every header is set, empty when it does not apply, so nothing a client sent under
-            // these names can reach the upstream as if the filter had decided it.
-            let generation = bundle.generation().map(|g| g.to_string()).unwrap_or_default();
-            let set = [
-                (up::AAP, decision.aap().unwrap_or_default()),
-                (up::POLICY, decision.policy().unwrap_or_default()),
-                (up::CLIENT_KEY, decision.client_key().unwrap_or_default()),
-                (up::RESOURCE, decision.resource().unwrap_or_default()),
-                (up::QPS_GROUP, decision.qps_group().map_or("", policy_core::QpsGroup::name)),
-                (up::KEY_VERSION, decision.key_version().unwrap_or_default()),
-                (up::SECRET_KEY, decision.secret_key().unwrap_or_default()),
-                (up::GENERATION, generation.as_str()),
-            ];
-            for (name, value) in set {
-                if let Err(s) = hostcalls::replace_request_header(name, value) {
-                    return self.fail_with_id(&format!("cannot set {name} (status {s})"), &request_id);
+        let (query, form) = match Door::of(&view, body) {
+            Door::Instance => {
+                let req = HttpRequestView { method, headers: &view, body };
+                let decision = policy_core::authorize(&bundle, &req, peer, now, &verifier);
+                if decision.allowed() {
+                    return self.allow(&bundle, &decision, &request_id);
                 }
+                self.record_deny(&decision, &decision.message());
+                let body = decision.error_body(&request_id).unwrap_or_default();
+                return self.respond(decision.http_status(), PROTOBUF, &body);
             }
-            return Action::Continue;
+            Door::Rpc { query, form } => (query, form),
+        };
+        let host_id = header(":authority").or_else(|| header("host")).unwrap_or_default();
+        // The parameters: the query, then the form body, decoded once (what both signatures cover).
+        let decoded = decode_form_urlencoded(query).and_then(|mut params| {
+            if let Some(form) = form {
+                let text =
+                    std::str::from_utf8(form).map_err(|_| policy_core::openapi::OpenApiSignatureError::NotUtf8)?;
+                params.extend(decode_form_urlencoded(text)?);
+            }
+            Ok(params)
+        });
+        let params = match decoded {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("The request parameters cannot be read: {e}.");
+                let body = openapi_error_json(OpenApiCode::InvalidParameter, &message, &request_id, host_id);
+                return self.respond(OpenApiCode::InvalidParameter.http_status(), JSON, body.as_bytes());
+            }
+        };
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let rpc = RpcRequestView { method, params: &pairs };
+        if !rpc.is_client_key_request() {
+            // An AccessKey's request: the host verifies it. Nothing decided here may reach it.
+            return self.pass_undecided(&request_id);
         }
-        // Who the caller is (only when its signature verified) and the operator's detail, for the
-        // proxy's records; the client gets only the wire message. A host without properties
-        // still answers the client.
+        let shared = authorize_shared_gateway(&bundle, &rpc, peer, now, &verifier);
+        if shared.allowed() {
+            return self.allow(&bundle, shared.decision(), &request_id);
+        }
+        self.record_deny(shared.decision(), &shared.message());
+        let body = shared.error_json(&request_id, host_id).unwrap_or_default();
+        self.respond(shared.http_status(), JSON, body.as_bytes())
+    }
+
+    /// Continues an allowed request with the decision's `x-aapkit-*` headers.
+    fn allow(&mut self, bundle: &CompiledBundle, decision: &Decision<'_>, request_id: &str) -> Action {
+        // Every header is set, empty when it does not apply, so nothing a client sent under
+        // these names can reach the upstream as if the filter had decided it.
+        let generation = bundle.generation().map(|g| g.to_string()).unwrap_or_default();
+        let set = [
+            (up::AAP, decision.aap().unwrap_or_default()),
+            (up::POLICY, decision.policy().unwrap_or_default()),
+            (up::CLIENT_KEY, decision.client_key().unwrap_or_default()),
+            (up::RESOURCE, decision.resource().unwrap_or_default()),
+            (up::QPS_GROUP, decision.qps_group().map_or("", policy_core::QpsGroup::name)),
+            (up::KEY_VERSION, decision.key_version().unwrap_or_default()),
+            (up::SECRET_KEY, decision.secret_key().unwrap_or_default()),
+            (up::GENERATION, generation.as_str()),
+        ];
+        for (name, value) in set {
+            if let Err(s) = hostcalls::replace_request_header(name, value) {
+                return self.fail_with_id(&format!("cannot set {name} (status {s})"), request_id);
+            }
+        }
+        Action::Continue
+    }
+
+    /// Continues a request the filter does not decide (an AccessKey's), with every `x-aapkit-*`
+    /// header set empty, so nothing a client sent under those names reaches the upstream.
+    fn pass_undecided(&mut self, request_id: &str) -> Action {
+        for name in [
+            up::AAP,
+            up::POLICY,
+            up::CLIENT_KEY,
+            up::RESOURCE,
+            up::QPS_GROUP,
+            up::KEY_VERSION,
+            up::SECRET_KEY,
+            up::GENERATION,
+        ] {
+            if let Err(s) = hostcalls::replace_request_header(name, "") {
+                return self.fail_with_id(&format!("cannot set {name} (status {s})"), request_id);
+            }
+        }
+        Action::Continue
+    }
+
+    /// Who the caller is (only when its signature verified) and the operator's detail, for the
+    /// proxy's records; the client gets only the wire message. A host without properties still
+    /// answers the client.
+    fn record_deny(&self, decision: &Decision<'_>, detail: &str) {
         let records = [
-            (policy_core::gateway::deny_properties::CLIENT_KEY, decision.client_key().unwrap_or_default().to_owned()),
-            (policy_core::gateway::deny_properties::DETAIL, decision.message()),
+            (policy_core::gateway::deny_properties::CLIENT_KEY, decision.client_key().unwrap_or_default()),
+            (policy_core::gateway::deny_properties::DETAIL, detail),
         ];
         for (name, value) in &records {
             if value.is_empty() {
@@ -250,9 +360,12 @@ impl Filter {
                 hostcalls::log(LOG_INFO, &format!("aapkit: cannot set property {name} (status {s})"));
             }
         }
-        let body = decision.error_body(&request_id).unwrap_or_default();
-        let status = u32::from(decision.http_status());
-        if let Err(s) = hostcalls::send_local_response(status, &[("content-type", PROTOBUF)], &body) {
+    }
+
+    /// Answers the request locally (a deny).
+    fn respond(&mut self, status: u16, content_type: &str, body: &[u8]) -> Action {
+        let status = u32::from(status);
+        if let Err(s) = hostcalls::send_local_response(status, &[("content-type", content_type)], body) {
             // The host decides nothing was sent; a paused request without a response fails closed.
             hostcalls::log(LOG_ERROR, &format!("aapkit: cannot send the {status} response (status {s})"));
         }
