@@ -8,10 +8,13 @@
 //!   `2015-04-01`, anonymous) on `/`, and the credentials-URI request on [`CREDENTIALS_URI_PATH`].
 //!   Sessions are issued by the store (`aapkit_store::Store::issue_session`).
 //!
-//! Fetching a JWKS URL is the host's job: [`JwksSource`] is asked for the JWKS text; [`FileJwks`]
-//! reads files and refuses URLs. See docs/ram-roles.md.
+//! The JWKS text comes from a [`JwksProvider`]: [`FileJwks`] reads files and refuses URLs; the
+//! host fetches URLs (with `fetch::fetch_jwks`, feature `fetch`: timeout, size cap) and caches
+//! them, off the request path. See docs/ram-roles.md.
 
 mod error;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod oidc;
 mod service;
 pub mod wire;

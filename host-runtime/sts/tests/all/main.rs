@@ -3,3 +3,4 @@
 mod issuer;
 mod oidc;
 mod handler;
+mod vectors;
