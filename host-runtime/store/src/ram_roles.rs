@@ -139,7 +139,10 @@ pub struct CreatedRamRole {
 
 impl std::fmt::Debug for CreatedRamRole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatedRamRole").field("info", &self.info).field("credentials_uri_token", &"(not shown)").finish()
+        f.debug_struct("CreatedRamRole")
+            .field("info", &self.info)
+            .field("credentials_uri_token", &"(not shown)")
+            .finish()
     }
 }
 
@@ -167,8 +170,7 @@ impl SessionCredential {
 
     /// Whether `presented` is this session's SecurityToken (constant time).
     pub fn token_matches(&self, presented: &str) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(self.security_token.as_bytes(), presented.as_bytes())
-            .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.security_token.as_bytes(), presented.as_bytes()).is_ok()
     }
 
     /// `Expiration` as the credential clients parse it: `yyyy-MM-ddTHH:mm:ssZ`.
@@ -193,7 +195,10 @@ impl std::fmt::Debug for SessionCredential {
 
 /// Unsealed session credentials of one generation, filled on lookup.
 #[derive(Default)]
-pub(crate) struct SessionCache(Mutex<Option<(u64, HashMap<String, Arc<SessionCredential>>)>>);
+pub(crate) struct SessionCache(Mutex<Option<(u64, Sessions)>>);
+
+/// Looked-up sessions, by AccessKeyId.
+type Sessions = HashMap<String, Arc<SessionCredential>>;
 
 // ---------------------------------------------------------------------------------------------
 // Validation
@@ -256,7 +261,11 @@ fn check_oidc(t: &OidcTrust) -> Result<(), StoreError> {
     }
     for a in &t.audiences {
         if a.is_empty() || a.len() > 128 || !a.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(StoreError::invalid("Audiences", validate::shorten(a), "expected 1 to 128 visible ASCII characters"));
+            return Err(StoreError::invalid(
+                "Audiences",
+                validate::shorten(a),
+                "expected 1 to 128 visible ASCII characters",
+            ));
         }
     }
     if let Some(s) = &t.subject {
@@ -332,7 +341,8 @@ type RoleRow = (
     i64,
 );
 
-const ROLE_COLUMNS: &str = "name, role_id, aap, oidc_provider, oidc_issuer, oidc_audiences, oidc_subject, oidc_jwks_file, \
+const ROLE_COLUMNS: &str =
+    "name, role_id, aap, oidc_provider, oidc_issuer, oidc_audiences, oidc_subject, oidc_jwks_file, \
      oidc_jwks_url, uri_token_sha256 IS NOT NULL, max_session_duration, description, created";
 
 fn role_rows(tx: &Transaction<'_>, name: Option<&str>) -> Result<Vec<RoleRow>, StoreError> {
@@ -426,7 +436,11 @@ impl Store {
             return Err(StoreError::invalid(
                 "MaxSessionDuration",
                 max.to_string(),
-                format!("expected {} to {} seconds", MAX_SESSION_DURATION_RANGE.start(), MAX_SESSION_DURATION_RANGE.end()),
+                format!(
+                    "expected {} to {} seconds",
+                    MAX_SESSION_DURATION_RANGE.start(),
+                    MAX_SESSION_DURATION_RANGE.end()
+                ),
             ));
         }
         if let Some(t) = &input.oidc {
@@ -508,10 +522,10 @@ impl Store {
     /// the role name compares exactly). Unknown or malformed: [`StoreError::NotFound`] /
     /// [`StoreError::InvalidParameter`] `RoleArn`.
     pub fn ram_role_by_arn(&self, arn: &str) -> Result<RamRoleInfo, StoreError> {
-        let (account_id, name) = arn
-            .strip_prefix("acs:ram::")
-            .and_then(|r| r.split_once(":role/"))
-            .ok_or_else(|| StoreError::invalid("RoleArn", validate::shorten(arn), "expected acs:ram::<AccountId>:role/<RoleName>"))?;
+        let (account_id, name) =
+            arn.strip_prefix("acs:ram::").and_then(|r| r.split_once(":role/")).ok_or_else(|| {
+                StoreError::invalid("RoleArn", validate::shorten(arn), "expected acs:ram::<AccountId>:role/<RoleName>")
+            })?;
         self.read(|tx| {
             let account = read_account(tx)?;
             if account_id != account.account_id {
@@ -585,7 +599,10 @@ impl Store {
             return Err(StoreError::invalid(
                 "DurationSeconds",
                 duration.to_string(),
-                format!("expected {MIN_DURATION_SECONDS} to {} seconds (the role's MaxSessionDuration)", info.max_session_duration),
+                format!(
+                    "expected {MIN_DURATION_SECONDS} to {} seconds (the role's MaxSessionDuration)",
+                    info.max_session_duration
+                ),
             ));
         }
         let expires_at = now

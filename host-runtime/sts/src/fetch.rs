@@ -115,7 +115,8 @@ async fn fetch_inner(
         return Err(FetchError::NoTls(url.to_owned()));
     }
     let tcp = tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await.map_err(|e| transport(&e))?;
-    let host_header = if t.port == if t.https { 443 } else { 80 } { t.host.clone() } else { format!("{}:{}", t.host, t.port) };
+    let host_header =
+        if t.port == if t.https { 443 } else { 80 } { t.host.clone() } else { format!("{}:{}", t.host, t.port) };
     let req = hyper::Request::get(t.path_and_query.as_str())
         .header(hyper::header::HOST, host_header)
         .header(hyper::header::ACCEPT, "application/json")
@@ -169,7 +170,8 @@ mod tests {
         assert!(!t.https && t.host == "127.0.0.1" && t.port == 8080 && t.path_and_query == "/");
         let t = parse_url("http://[::1]:9/k").unwrap();
         assert!(t.host == "::1" && t.port == 9);
-        for bad in ["ftp://x/", "http://", "http://:80/", "https://u@h/", "http://h:port/", "http://h/ a", "file:///x"] {
+        for bad in ["ftp://x/", "http://", "http://:80/", "https://u@h/", "http://h:port/", "http://h/ a", "file:///x"]
+        {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

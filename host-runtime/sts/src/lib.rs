@@ -19,9 +19,9 @@ pub mod oidc;
 mod service;
 pub mod wire;
 
+pub use aapkit_store::JwksSource;
 pub use error::StsError;
 pub use service::{
-    FileJwks, JwksProvider, StsRequest, StsResponse, Sts, CREDENTIALS_URI_PATH, CREDENTIALS_URI_SESSION_NAME,
+    FileJwks, JwksProvider, Sts, StsRequest, StsResponse, CREDENTIALS_URI_PATH, CREDENTIALS_URI_SESSION_NAME,
     STS_API_VERSION,
 };
-pub use aapkit_store::JwksSource;

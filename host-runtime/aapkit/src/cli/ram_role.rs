@@ -166,7 +166,9 @@ pub fn run(store: &Store, cmd: &RamRoleCmd, out: &Out) -> Result<(), CliError> {
         }
         RamRoleCmd::Delete { name } => {
             store.delete_ram_role(name)?;
-            out.emit(&json!({ "RoleName": name, "Deleted": true }), || format!("deleted {name}; its sessions are revoked"));
+            out.emit(&json!({ "RoleName": name, "Deleted": true }), || {
+                format!("deleted {name}; its sessions are revoked")
+            });
         }
         RamRoleCmd::IssueToken { name } => {
             let t = store.rotate_credentials_uri_token(name)?;

@@ -85,7 +85,21 @@ fn ram_role_lifecycle() {
         "InvalidParameter",
     );
     // Usage: an issuer needs a JWKS source and an audience.
-    env.fails(&["ram-role", "create", "--name", "x", "--aap", "ram-app", "--oidc-issuer", "https://i", "--oidc-audience", "a"], 2);
+    env.fails(
+        &[
+            "ram-role",
+            "create",
+            "--name",
+            "x",
+            "--aap",
+            "ram-app",
+            "--oidc-issuer",
+            "https://i",
+            "--oidc-audience",
+            "a",
+        ],
+        2,
+    );
     env.fails(&["ram-role", "create", "--name", "x", "--aap", "ram-app", "--oidc-issuer", "https://i"], 2);
     // Only a URL-trust role with a relative file made absolute.
     let u = env.ok(&[
@@ -117,6 +131,7 @@ fn ram_role_lifecycle() {
     let events = env.ok(&["audit", "events", "--resource-type", "ram-role"]);
     let text = events.to_string();
     assert!(!text.contains(&token) && !text.contains(t2), "a token leaked into the events");
-    let ops: Vec<&str> = events["Events"].as_array().unwrap().iter().map(|e| e["Operation"].as_str().unwrap()).collect();
+    let ops: Vec<&str> =
+        events["Events"].as_array().unwrap().iter().map(|e| e["Operation"].as_str().unwrap()).collect();
     assert_eq!(ops, vec!["DeleteRole", "DeleteRole", "CreateRole", "IssueCredentialsUriToken", "CreateRole"]);
 }

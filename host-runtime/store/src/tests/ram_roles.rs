@@ -74,13 +74,22 @@ fn role_create_validates_binds_and_describes() {
         (RamRoleInput { oidc: None, credentials_uri_token: false, ..role("r2") }, "nobody could assume"),
         (RamRoleInput { oidc: Some(OidcTrust { issuer: "ftp://x".into(), ..oidc() }), ..role("r2") }, "IssuerUrl"),
         (RamRoleInput { oidc: Some(OidcTrust { audiences: vec![], ..oidc() }), ..role("r2") }, "Audiences"),
-        (RamRoleInput { oidc: Some(OidcTrust { subject: Some("a*b*".into()), ..oidc() }), ..role("r2") }, "SubjectPattern"),
         (
-            RamRoleInput { oidc: Some(OidcTrust { jwks: JwksSource::File("rel/jwks.json".into()), ..oidc() }), ..role("r2") },
+            RamRoleInput { oidc: Some(OidcTrust { subject: Some("a*b*".into()), ..oidc() }), ..role("r2") },
+            "SubjectPattern",
+        ),
+        (
+            RamRoleInput {
+                oidc: Some(OidcTrust { jwks: JwksSource::File("rel/jwks.json".into()), ..oidc() }),
+                ..role("r2")
+            },
             "JwksFile",
         ),
         (
-            RamRoleInput { oidc: Some(OidcTrust { jwks: JwksSource::Url("file:///x".into()), ..oidc() }), ..role("r2") },
+            RamRoleInput {
+                oidc: Some(OidcTrust { jwks: JwksSource::Url("file:///x".into()), ..oidc() }),
+                ..role("r2")
+            },
             "JwksUrl",
         ),
     ];

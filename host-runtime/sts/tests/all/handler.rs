@@ -145,7 +145,10 @@ fn assume_role_with_oidc_returns_the_models_shape() {
     assert_eq!(c["Expiration"], "2026-01-01T01:00:00Z");
     assert!(is_alibaba_time(c["Expiration"].as_str().unwrap()));
     let account = f.role_arn.split(':').nth(3).unwrap();
-    assert_eq!(v["AssumedRoleUser"]["Arn"], format!("acs:ram::{account}:role/app-reader/credentials-python-1767225600"));
+    assert_eq!(
+        v["AssumedRoleUser"]["Arn"],
+        format!("acs:ram::{account}:role/app-reader/credentials-python-1767225600")
+    );
     assert!(v["AssumedRoleUser"]["AssumedRoleId"].as_str().unwrap().ends_with(":credentials-python-1767225600"));
     let info = &v["OIDCTokenInfo"];
     assert_eq!(info["Subject"], SUBJECT);
@@ -194,7 +197,12 @@ fn refusals_carry_sts_codes() {
     let v = expect_error(&f, &oidc_query(&f, &f.issuer.rs256(&c), &[]), 401, "AuthenticationFail.OIDCToken.Expired");
     assert_eq!(v["Message"], "This JsonWebToken is expired.");
     let other = Issuer::new();
-    expect_error(&f, &oidc_query(&f, &other.rs256(&Issuer::claims()), &[]), 401, "AuthenticationFail.OIDCToken.InvalidSignature");
+    expect_error(
+        &f,
+        &oidc_query(&f, &other.rs256(&Issuer::claims()), &[]),
+        401,
+        "AuthenticationFail.OIDCToken.InvalidSignature",
+    );
     let mut c = Issuer::claims();
     c["aud"] = json!("kubernetes");
     expect_error(&f, &oidc_query(&f, &f.issuer.rs256(&c), &[]), 401, "AuthenticationFail.OIDCToken.AudienceNotMatch");
@@ -207,9 +215,19 @@ fn refusals_carry_sts_codes() {
     let none = f.issuer.sign(&json!({"alg":"none"}), &Issuer::claims());
     expect_error(&f, &oidc_query(&f, &none, &[]), 401, "AuthenticationFail.OIDCToken.Invalid");
     let wrong_provider = f.provider_arn.replace("ack-rrsa-c1", "other");
-    let v = expect_error(&f, &oidc_query(&f, &good, &[("OIDCProviderArn", &wrong_provider)]), 401, "AuthenticationFail.NoPermission");
+    let v = expect_error(
+        &f,
+        &oidc_query(&f, &good, &[("OIDCProviderArn", &wrong_provider)]),
+        401,
+        "AuthenticationFail.NoPermission",
+    );
     assert_eq!(v["Message"], "No such OIDC Provider registered.");
-    expect_error(&f, &oidc_query(&f, &good, &[("OIDCProviderArn", "provider")]), 400, "InvalidParameter.OIDCProviderArn");
+    expect_error(
+        &f,
+        &oidc_query(&f, &good, &[("OIDCProviderArn", "provider")]),
+        400,
+        "InvalidParameter.OIDCProviderArn",
+    );
     let missing_role = f.role_arn.replace("App-Reader", "Nope");
     expect_error(&f, &oidc_query(&f, &good, &[("RoleArn", &missing_role)]), 404, "EntityNotExist.Role");
     expect_error(&f, &oidc_query(&f, &good, &[("RoleArn", "nonsense")]), 400, "InvalidParameter.RoleArn");
@@ -218,7 +236,12 @@ fn refusals_carry_sts_codes() {
     expect_error(&f, &oidc_query(&f, &good, &[("DurationSeconds", "7201")]), 400, "InvalidParameter.DurationSeconds");
     expect_error(&f, &oidc_query(&f, &good, &[("DurationSeconds", "x")]), 400, "InvalidParameter.DurationSeconds");
     expect_error(&f, &oidc_query(&f, &good, &[("RoleSessionName", "a b")]), 400, "InvalidParameter.RoleSessionName");
-    expect_error(&f, &oidc_query(&f, &good, &[("Policy", "{\"Version\":\"1\"}")]), 400, "InvalidParameter.PolicyGrammar");
+    expect_error(
+        &f,
+        &oidc_query(&f, &good, &[("Policy", "{\"Version\":\"1\"}")]),
+        400,
+        "InvalidParameter.PolicyGrammar",
+    );
     expect_error(&f, &oidc_query(&f, &good, &[("Version", "2016-01-20")]), 400, "InvalidVersion");
     expect_error(&f, &oidc_query(&f, &good, &[("Action", "AssumeRole")]), 404, "InvalidAction.NotFound");
     expect_error(&f, &format!("{}&Action=again", oidc_query(&f, &good, &[])), 400, "InvalidParameter");
@@ -245,10 +268,7 @@ fn credentials_uri_flow() {
     let s = f.sts.store().session_credential(v["AccessKeyId"].as_str().unwrap()).unwrap();
     assert_eq!(s.session_name, "credentials-uri");
 
-    for bad in [
-        query(&[("role", "App-Reader"), ("token", "wrong")]),
-        query(&[("role", "Nope"), ("token", &f.token)]),
-    ] {
+    for bad in [query(&[("role", "App-Reader"), ("token", "wrong")]), query(&[("role", "Nope"), ("token", &f.token)])] {
         let (r, v) = get(&f.sts, CREDENTIALS_URI_PATH, &bad);
         assert_eq!((r.status, v["Code"].as_str()), (403, Some("Forbidden.CredentialsUriToken")), "{v}");
         assert!(v.get("AccessKeyId").is_none());

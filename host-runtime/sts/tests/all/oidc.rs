@@ -9,7 +9,12 @@ fn audiences() -> Vec<String> {
     vec![AUDIENCE.to_string()]
 }
 
-fn verify(token: &str, issuer: &Issuer, subject: Option<&str>, now: i64) -> Result<aapkit_sts::oidc::VerifiedToken, OidcError> {
+fn verify(
+    token: &str,
+    issuer: &Issuer,
+    subject: Option<&str>,
+    now: i64,
+) -> Result<aapkit_sts::oidc::VerifiedToken, OidcError> {
     let jwks = parse_jwks(&issuer.jwks()).unwrap();
     let auds = audiences();
     verify_token(token, &jwks, &TokenExpectations { issuer: ISSUER, audiences: &auds, subject }, now)
@@ -18,7 +23,9 @@ fn verify(token: &str, issuer: &Issuer, subject: Option<&str>, now: i64) -> Resu
 #[test]
 fn rs256_and_es256_tokens_verify() {
     let iss = Issuer::new();
-    for (token, alg, kid) in [(iss.rs256(&Issuer::claims()), "RS256", "rsa-1"), (iss.es256(&Issuer::claims()), "ES256", "ec-1")] {
+    for (token, alg, kid) in
+        [(iss.rs256(&Issuer::claims()), "RS256", "rsa-1"), (iss.es256(&Issuer::claims()), "ES256", "ec-1")]
+    {
         let v = verify(&token, &iss, Some("system:serviceaccount:apps:*"), NOW).unwrap();
         assert_eq!((v.subject.as_str(), v.issuer.as_str(), v.algorithm), (SUBJECT, ISSUER, alg));
         assert_eq!((v.expires_at, v.issued_at, v.kid.as_deref()), (NOW + 3600, NOW - 60, Some(kid)));
@@ -146,6 +153,9 @@ fn issuer_audience_and_subject_must_match() {
     assert_eq!(verify(&iss.rs256(&c), &iss, None, NOW), Err(OidcError::AudienceMismatch));
     let t = iss.rs256(&Issuer::claims());
     assert!(matches!(verify(&t, &iss, Some("system:serviceaccount:other:*"), NOW), Err(OidcError::SubjectMismatch(_))));
-    assert!(matches!(verify(&t, &iss, Some("system:serviceaccount:apps:reader2"), NOW), Err(OidcError::SubjectMismatch(_))));
+    assert!(matches!(
+        verify(&t, &iss, Some("system:serviceaccount:apps:reader2"), NOW),
+        Err(OidcError::SubjectMismatch(_))
+    ));
     assert!(verify(&t, &iss, Some(SUBJECT), NOW).is_ok());
 }

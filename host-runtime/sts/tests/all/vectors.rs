@@ -45,7 +45,11 @@ fn acs3_with_x_acs_security_token() {
     let forged: Vec<(&str, &str)> =
         headers.iter().map(|&(n, val)| if n == "x-acs-security-token" { (n, "tok/en+=!") } else { (n, val) }).collect();
     let c2 = sig::acs3_canonical_request("POST", "/", &query, &forged, &signed, sig::sha256_hex(b"").as_str()).unwrap();
-    assert!(!sig::verify_acs3_hmac_sha256(secret, &sig::acs3_string_to_sign(sig::ACS3_HMAC_SHA256, &c2), v["signature"].as_str().unwrap()));
+    assert!(!sig::verify_acs3_hmac_sha256(
+        secret,
+        &sig::acs3_string_to_sign(sig::ACS3_HMAC_SHA256, &c2),
+        v["signature"].as_str().unwrap()
+    ));
 }
 
 #[test]
@@ -68,5 +72,9 @@ fn rpc_v1_with_security_token_parameter() {
     let params = pairs(&v["params"]);
     let params: Vec<(&str, &str)> = params.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let sts = sig::rpc_v1_string_to_sign("POST", &params);
-    assert!(!sig::verify_rpc_v1_hmac_sha1(b"testsecret", &sts, v["signature_credentials_quote_plus_variant"].as_str().unwrap()));
+    assert!(!sig::verify_rpc_v1_hmac_sha1(
+        b"testsecret",
+        &sts,
+        v["signature_credentials_quote_plus_variant"].as_str().unwrap()
+    ));
 }
