@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::output::{fields, join, lines, Out};
@@ -15,41 +15,7 @@ use aapkit_store::{JwksSource, OidcTrust, RamRoleInfo, RamRoleInput, Store};
 pub enum RamRoleCmd {
     /// CreateRole: a role bound to an AAP whose AuthenticationMethod is RAMRole, with an OIDC
     /// trust and/or a credentials-URI token.
-    Create {
-        /// RoleName: 1 to 64 letters, digits, `.` or `-`.
-        #[arg(long)]
-        name: String,
-        /// The AAP (AuthenticationMethod RAMRole) whose policies the sessions get.
-        #[arg(long)]
-        aap: String,
-        /// The OIDC issuer (`iss` of the tokens), e.g. the cluster's service-account issuer.
-        #[arg(long, requires = "oidc_audience")]
-        oidc_issuer: Option<String>,
-        /// Accepted `aud` values (repeat); ACK RRSA tokens use `sts.aliyuncs.com`.
-        #[arg(long, requires = "oidc_issuer")]
-        oidc_audience: Vec<String>,
-        /// `sub` exactly, or `prefix*` (e.g. `system:serviceaccount:apps:*`); any subject if omitted.
-        #[arg(long, requires = "oidc_issuer")]
-        oidc_subject: Option<String>,
-        /// The OIDC provider's name: the role accepts OIDCProviderArn
-        /// `acs:ram::<AccountId>:oidc-provider/<name>` (default: the role name).
-        #[arg(long, requires = "oidc_issuer")]
-        oidc_provider_name: Option<String>,
-        /// The issuer's JWKS as a file (made absolute).
-        #[arg(long, conflicts_with = "oidc_jwks_url", requires = "oidc_issuer")]
-        oidc_jwks_file: Option<PathBuf>,
-        /// The issuer's JWKS URL (https:// or http://).
-        #[arg(long, requires = "oidc_issuer")]
-        oidc_jwks_url: Option<String>,
-        /// Generate a credentials-URI token (printed once).
-        #[arg(long)]
-        credentials_uri_token: bool,
-        /// MaxSessionDuration in seconds (3600 to 43200; default 3600).
-        #[arg(long)]
-        max_session_duration: Option<i64>,
-        #[arg(long, default_value = "")]
-        description: String,
-    },
+    Create(Box<CreateArgs>),
     /// ListRoles.
     List,
     /// GetRole.
@@ -67,6 +33,44 @@ pub enum RamRoleCmd {
         #[arg(long)]
         name: String,
     },
+}
+
+/// `aapkit ram-role create` (boxed: the largest variant by far).
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// RoleName: 1 to 64 letters, digits, `.` or `-`.
+    #[arg(long)]
+    name: String,
+    /// The AAP (AuthenticationMethod RAMRole) whose policies the sessions get.
+    #[arg(long)]
+    aap: String,
+    /// The OIDC issuer (`iss` of the tokens), e.g. the cluster's service-account issuer.
+    #[arg(long, requires = "oidc_audience")]
+    oidc_issuer: Option<String>,
+    /// Accepted `aud` values (repeat); ACK RRSA tokens use `sts.aliyuncs.com`.
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_audience: Vec<String>,
+    /// `sub` exactly, or `prefix*` (e.g. `system:serviceaccount:apps:*`); any subject if omitted.
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_subject: Option<String>,
+    /// The OIDC provider's name: the role accepts OIDCProviderArn
+    /// `acs:ram::<AccountId>:oidc-provider/<name>` (default: the role name).
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_provider_name: Option<String>,
+    /// The issuer's JWKS as a file (made absolute).
+    #[arg(long, conflicts_with = "oidc_jwks_url", requires = "oidc_issuer")]
+    oidc_jwks_file: Option<PathBuf>,
+    /// The issuer's JWKS URL (https:// or http://).
+    #[arg(long, requires = "oidc_issuer")]
+    oidc_jwks_url: Option<String>,
+    /// Generate a credentials-URI token (printed once).
+    #[arg(long)]
+    credentials_uri_token: bool,
+    /// MaxSessionDuration in seconds (3600 to 43200; default 3600).
+    #[arg(long)]
+    max_session_duration: Option<i64>,
+    #[arg(long, default_value = "")]
+    description: String,
 }
 
 fn describe_text(r: &RamRoleInfo) -> String {
@@ -92,19 +96,20 @@ fn describe_text(r: &RamRoleInfo) -> String {
 
 pub fn run(store: &Store, cmd: &RamRoleCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        RamRoleCmd::Create {
-            name,
-            aap,
-            oidc_issuer,
-            oidc_audience,
-            oidc_subject,
-            oidc_provider_name,
-            oidc_jwks_file,
-            oidc_jwks_url,
-            credentials_uri_token,
-            max_session_duration,
-            description,
-        } => {
+        RamRoleCmd::Create(args) => {
+            let CreateArgs {
+                name,
+                aap,
+                oidc_issuer,
+                oidc_audience,
+                oidc_subject,
+                oidc_provider_name,
+                oidc_jwks_file,
+                oidc_jwks_url,
+                credentials_uri_token,
+                max_session_duration,
+                description,
+            } = args.as_ref();
             let oidc = match oidc_issuer {
                 None => None,
                 Some(issuer) => {

@@ -101,6 +101,10 @@ fn role_create_validates_binds_and_describes() {
     let only_oidc = RamRoleInput { credentials_uri_token: false, max_session_duration: Some(43_200), ..role("r3") };
     let c = store.create_ram_role(&only_oidc).unwrap();
     assert!(c.credentials_uri_token.is_none() && !c.info.credentials_uri_enabled);
+    // The bundle the server runs under still exports and compiles with a RAMRole AAP in it.
+    let bundle = store.export_bundle_json("kst-test").unwrap();
+    policy_core::compile_bundle(&bundle).unwrap();
+    assert!(bundle.contains("\"RAMRole\""));
     // The AAP cannot go while roles are bound to it.
     let e = store.delete_aap("ram-app").unwrap_err();
     assert!(e.to_string().contains("RAM roles app.reader-1, r3"), "{e}");
