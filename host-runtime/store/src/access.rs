@@ -681,8 +681,8 @@ impl Store {
         self.read(aaps)
     }
 
-    /// DeleteApplicationAccessPoint; refused while client keys are bound to it (delete them first,
-    /// which revokes them).
+    /// DeleteApplicationAccessPoint; refused while client keys or RAM roles are bound to it (delete
+    /// them first, which revokes them).
     pub fn delete_aap(&self, name: &str) -> Result<(), StoreError> {
         self.write(Change::new(ResourceType::Aap, name, Action::Delete, "DeleteApplicationAccessPoint"), |tx| {
             aap(tx, name)?;
@@ -692,6 +692,14 @@ impl Store {
                     kind: "application access point",
                     name: name.to_owned(),
                     used_by: format!("client keys {}", keys.join(", ")),
+                });
+            }
+            let roles = crate::ram_roles::roles_of_aap(tx, name)?;
+            if !roles.is_empty() {
+                return Err(StoreError::InUse {
+                    kind: "application access point",
+                    name: name.to_owned(),
+                    used_by: format!("RAM roles {}", roles.join(", ")),
                 });
             }
             tx.execute("DELETE FROM aaps WHERE name = ?1", params![name])?;

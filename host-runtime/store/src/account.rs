@@ -31,7 +31,7 @@ pub const ACCESS_KEY_ENABLED: &str = "Enabled";
 /// `Status` of an AccessKey that is kept but refused.
 pub const ACCESS_KEY_DISABLED: &str = "Disabled";
 
-const ALNUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+pub(crate) const ALNUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const ACCESS_KEY_ID_PREFIX: &str = "LTAI";
 const ACCESS_KEY_ID_RANDOM_LEN: usize = 20;
 const ACCESS_KEY_SECRET_LEN: usize = 30;
@@ -110,7 +110,7 @@ type Credentials = HashMap<String, AccessKeyCredential>;
 pub(crate) struct CredentialCache(Mutex<Option<(u64, Arc<Credentials>)>>);
 
 /// `n` characters of `alphabet`, uniformly, from the OS CSPRNG (rejection sampling: no modulo bias).
-fn random_chars(alphabet: &[u8], n: usize) -> Result<Zeroizing<String>, StoreError> {
+pub(crate) fn random_chars(alphabet: &[u8], n: usize) -> Result<Zeroizing<String>, StoreError> {
     let len = alphabet.len();
     // The largest multiple of `len` that fits a byte: bytes at or above it are redrawn.
     let limit = 256 - 256 % len;

@@ -14,10 +14,12 @@ pub enum ResourceType {
     ClientKey,
     /// The OpenAPI's credentials.
     AccessKey,
+    /// A RAM role: its AAP binding and its trust (OIDC, credentials URI).
+    RamRole,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 8] = [
+    pub const ALL: [ResourceType; 9] = [
         ResourceType::Key,
         ResourceType::Alias,
         ResourceType::Secret,
@@ -26,6 +28,7 @@ impl ResourceType {
         ResourceType::Aap,
         ResourceType::ClientKey,
         ResourceType::AccessKey,
+        ResourceType::RamRole,
     ];
 
     /// The name used in events and on the command line (the CLI's subcommand names).
@@ -39,6 +42,7 @@ impl ResourceType {
             ResourceType::Aap => "aap",
             ResourceType::ClientKey => "client-key",
             ResourceType::AccessKey => "access-key",
+            ResourceType::RamRole => "ram-role",
         }
     }
 

@@ -12,6 +12,7 @@ use crate::access;
 use crate::account;
 use crate::change::{Action, Change, ResourceType};
 use crate::keys;
+use crate::ram_roles;
 use crate::secrets;
 use crate::time::format_time;
 use crate::{Store, StoreError};
@@ -97,6 +98,11 @@ pub(crate) fn snapshot(
         // The listing view: id, status, description, time. Never the secret.
         ResourceType::AccessKey => match account::access_key_info(tx, name)? {
             Some(k) => Some((name.to_owned(), to_value(serde_json::to_value(k))?)),
+            None => None,
+        },
+        // The describe view: trust configuration, never the credentials-URI token (not even its hash).
+        ResourceType::RamRole => match ram_roles::role_info(tx, name)? {
+            Some(r) => Some((name.to_owned(), to_value(serde_json::to_value(r))?)),
             None => None,
         },
     })

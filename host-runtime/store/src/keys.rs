@@ -262,6 +262,8 @@ pub struct PurgeReport {
     pub destroyed_key_versions: usize,
     /// Secrets whose DeleteSecret recovery window ended, destroyed in this run (every version).
     pub purged_secrets: Vec<String>,
+    /// Expired STS sessions deleted in this run (their sealed secret and token zeroed on disk).
+    pub purged_sts_sessions: usize,
     /// Whether the WAL was checkpointed and truncated to zero bytes. False when another connection
     /// kept it busy; the material is already zeroed in the pages, and the next run retries.
     pub wal_truncated: bool,
@@ -474,7 +476,8 @@ impl Store {
     /// no older page image with the material survives in `aapkit.db-wal`.
     ///
     /// Secrets whose DeleteSecret recovery window has ended are destroyed in the same run
-    /// ([`PurgeReport::purged_secrets`]), before the WAL truncation.
+    /// ([`PurgeReport::purged_secrets`]), and expired STS sessions deleted
+    /// ([`PurgeReport::purged_sts_sessions`]), before the WAL truncation.
     ///
     /// `now` is passed in (the server's clock, or the CLI's `--now`), never read here.
     pub fn purge_deleted_keys(&self, now: i64) -> Result<PurgeReport, StoreError> {
@@ -521,6 +524,7 @@ impl Store {
             }
         }
         report.purged_secrets = self.purge_deleted_secrets(now)?;
+        report.purged_sts_sessions = self.purge_expired_sessions(now)?;
         report.wal_truncated = self.truncate_wal()?;
         Ok(report)
     }

@@ -23,6 +23,7 @@ mod export;
 mod keyring;
 mod keys;
 mod notices;
+mod ram_roles;
 mod schema;
 pub mod seal;
 mod secrets;
@@ -60,6 +61,11 @@ pub use notices::{
     ClientKeyExpiry, ExpiryNotice, DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING,
     DELIVERY_SUPERSEDED,
 };
+pub use ram_roles::{
+    oidc_provider_arn, role_arn, subject_matches, validate_role_name, validate_session_name, CreatedRamRole,
+    JwksSource, OidcTrust, OidcTrustInfo, RamRoleInfo, RamRoleInput, SessionCredential, DEFAULT_DURATION_SECONDS,
+    DEFAULT_MAX_SESSION_DURATION, MAX_OIDC_AUDIENCES, MAX_SESSION_DURATION_RANGE, MIN_DURATION_SECONDS,
+};
 pub use schema::SCHEMA_VERSION;
 pub use seal::{MasterKey, MasterKeySource, MASTER_KEY_ENV, MASTER_KEY_FILE};
 pub use secrets::{
@@ -85,6 +91,8 @@ pub struct Store {
     cache: keyring::SnapshotCache,
     /// The unsealed AccessKey credentials of one generation (the OpenAPI's per-request lookup).
     credentials: account::CredentialCache,
+    /// The unsealed STS session credentials of one generation, filled on lookup.
+    sessions: ram_roles::SessionCache,
     /// Who the management events name ([`Store::with_actor`], [`Store::set_actor`]; the CLI passes
     /// `cli:<OS user>` or `AAPKIT_ACTOR`, the OpenAPI the caller's AccessKeyId).
     actor: String,
@@ -159,6 +167,7 @@ impl Store {
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
             credentials: account::CredentialCache::default(),
+            sessions: ram_roles::SessionCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),
         })
     }

@@ -201,6 +201,40 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
     ALTER TABLE secrets ADD COLUMN planned_delete_time INTEGER;
     "#,
+    // 5: RAM roles and their STS sessions (issue 13). A role is bound to one RAMRole AAP; its
+    // trust is an OIDC issuer and/or a credentials-URI token (only its SHA-256 is kept). A
+    // session's AccessKeySecret and SecurityToken are sealed like AccessKey secrets; deleting
+    // the role deletes its sessions (the cascade is the revocation).
+    r#"
+    CREATE TABLE ram_roles (
+        name                  TEXT PRIMARY KEY,
+        role_id               TEXT NOT NULL UNIQUE,
+        aap                   TEXT NOT NULL REFERENCES aaps(name),
+        oidc_provider         TEXT,
+        oidc_issuer           TEXT,
+        oidc_audiences        TEXT,           -- JSON array
+        oidc_subject          TEXT,           -- exact, or `prefix*`
+        oidc_jwks_file        TEXT,
+        oidc_jwks_url         TEXT,
+        uri_token_sha256      BLOB,
+        max_session_duration  INTEGER NOT NULL,
+        description           TEXT NOT NULL DEFAULT '',
+        created               INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX ram_roles_by_aap ON ram_roles(aap);
+
+    CREATE TABLE sts_sessions (
+        id              TEXT PRIMARY KEY,
+        role            TEXT NOT NULL REFERENCES ram_roles(name) ON DELETE CASCADE,
+        session_name    TEXT NOT NULL,
+        sealed_secret   BLOB NOT NULL,
+        sealed_token    BLOB NOT NULL,
+        expires         INTEGER NOT NULL,
+        created         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX sts_sessions_by_role ON sts_sessions(role);
+    CREATE INDEX sts_sessions_by_expiry ON sts_sessions(expires);
+    "#,
 ];
 
 /// The schema version this build writes.

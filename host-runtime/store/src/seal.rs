@@ -228,6 +228,11 @@ pub(crate) fn access_key_aad(access_key_id: &str) -> String {
     format!("aapkit/v1/access_keys/{access_key_id}")
 }
 
+/// AAD of an STS session's AccessKeySecret (`part` = `secret`) or SecurityToken (`token`).
+pub(crate) fn sts_session_aad(access_key_id: &str, part: &str) -> String {
+    format!("aapkit/v1/sts_sessions/{access_key_id}/{part}")
+}
+
 /// AAD of the check value that detects a wrong master key at open time.
 pub(crate) const MASTER_CHECK_AAD: &str = "aapkit/v1/meta/master_check";
 pub(crate) const MASTER_CHECK_PLAINTEXT: &[u8] = b"aapkit master key check";

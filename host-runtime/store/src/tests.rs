@@ -496,10 +496,15 @@ fn client_key_records_are_public_only() {
     let k = store.insert_client_key(&client_key("app")).unwrap();
     assert_eq!(k.not_before, "2023-11-14T22:13:20Z");
     assert_eq!(k.key_origin, "KMS_PROVIDED");
-    // RAMRole is not served by this gateway: refused at creation, naming what is supported.
+    // A RAMRole AAP is accepted (its callers hold RAM-role sessions) but takes no client key.
     let ram = AapInput { authentication_method: "RAMRole".into(), ..aap("ram", &["p1"]) };
-    let err = store.create_aap(&ram).err().unwrap();
-    assert!(err.to_string().contains("ClientKey") && err.to_string().contains("not supported"), "{err}");
+    store.create_aap(&ram).unwrap();
+    let err = store.insert_client_key(&client_key("ram")).err().unwrap();
+    assert_eq!(err.code(), "Rejected.UnexpectedState");
+    assert!(err.to_string().contains("RAMRole"), "{err}");
+    let other = AapInput { authentication_method: "Password".into(), ..aap("pw", &["p1"]) };
+    let err = store.create_aap(&other).err().unwrap();
+    assert!(err.to_string().contains("ClientKey") && err.to_string().contains("RAMRole"), "{err}");
 }
 
 #[test]
@@ -1116,3 +1121,5 @@ fn a_refused_limit_leaves_nothing_behind() {
     assert!(matches!(err, StoreError::InvalidParameter { param: "SourcePrivateIp", .. }), "{err}");
     assert_eq!(store.generation().unwrap(), g);
 }
+
+mod ram_roles;

@@ -190,17 +190,12 @@ pub fn scope(param: &'static str, s: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// AuthenticationMethod of an AAP. Alibaba also has `RAMRole`, but this gateway authenticates
-/// callers only by client key: an AAP it could never serve is refused, not recorded.
+/// AuthenticationMethod of an AAP: `ClientKey` (client keys sign the requests) or `RAMRole`
+/// (callers hold temporary credentials of a RAM role bound to the AAP: `aapkit ram-role`).
 pub fn authentication_method(m: &str) -> Result<(), StoreError> {
     match m {
-        "ClientKey" => Ok(()),
-        "RAMRole" => Err(StoreError::invalid(
-            "AuthenticationMethod",
-            m,
-            "RAMRole is not supported yet; aapkit authenticates callers with ClientKey only",
-        )),
-        _ => Err(StoreError::invalid("AuthenticationMethod", m, "only `ClientKey` is supported")),
+        "ClientKey" | "RAMRole" => Ok(()),
+        _ => Err(StoreError::invalid("AuthenticationMethod", m, "expected `ClientKey` or `RAMRole`")),
     }
 }
 

@@ -114,7 +114,7 @@ pub enum AapCmd {
         /// Policy names (repeat or JSON array); at most 3.
         #[arg(long, required = true)]
         policies: Vec<String>,
-        /// `ClientKey` (the default and, for now, the only one supported; `RAMRole` is refused).
+        /// `ClientKey` (the default) or `RAMRole` (callers use RAM-role sessions: `aapkit ram-role`).
         #[arg(long, default_value = "ClientKey")]
         authentication_method: String,
         #[arg(long, default_value = "")]

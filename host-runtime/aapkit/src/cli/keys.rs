@@ -213,6 +213,7 @@ pub fn run_purge(store: &Store, args: &PurgeArgs, out: &Out) -> Result<(), CliEr
         for name in &r.purged_secrets {
             text.push_str(&format!("  {name}\n"));
         }
+        text.push_str(&format!("deleted {} expired STS session(s)\n", r.purged_sts_sessions));
         text
     });
     Ok(())

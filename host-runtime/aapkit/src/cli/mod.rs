@@ -14,6 +14,7 @@ mod gateway;
 mod keys;
 mod list;
 mod output;
+mod ram_role;
 mod secrets;
 
 use std::ffi::OsString;
@@ -78,6 +79,9 @@ pub enum Command {
     /// AccessKeys: the credentials of the KMS OpenAPI (create, list, disable, enable, delete).
     #[command(subcommand)]
     AccessKey(access_key::AccessKeyCmd),
+    /// RAM roles: bound to a RAMRole AAP, assumed with an OIDC token or a credentials-URI token.
+    #[command(subcommand)]
+    RamRole(ram_role::RamRoleCmd),
     /// The account the KMS OpenAPI serves: AccountId and RegionId.
     Account,
     /// The policy bundle the gateway enforces.
@@ -195,6 +199,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
         Command::Aap(c) => access::run_aap(&open(cli)?, c, out),
         Command::ClientKey(c) => client_key::run(&open(cli)?, c, out),
         Command::AccessKey(c) => access_key::run(&open(cli)?, c, out),
+        Command::RamRole(c) => ram_role::run(&open(cli)?, c, out),
         Command::Account => access_key::run_account(&open(cli)?, out),
         Command::Bundle(c) => bundle::run(&open(cli)?, c, out),
         Command::Audit(c) => audit::run(&open(cli)?, c, out),

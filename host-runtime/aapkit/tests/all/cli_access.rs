@@ -173,13 +173,10 @@ fn aaps() {
     env.ok(&["policy", "delete", "--name", "p1"]);
     assert_eq!(env.ok(&["aap", "describe", "--name", "a"])["Policies"][0], "p3");
     assert_eq!(env.ok(&["aap", "list"])["ApplicationAccessPoints"][0]["Name"], "a");
-    // RAMRole AAPs could never be used (client keys are the only authentication): refused up front.
-    let msg = env.fails_with(
-        &["aap", "create", "--name", "ram", "--policies", "p4", "--authentication-method", "RAMRole"],
-        "InvalidParameter",
-    );
-    assert!(msg.contains("RAMRole") && msg.contains("ClientKey"), "{msg}");
-    env.fails_with(&["aap", "describe", "--name", "ram"], "Forbidden.ResourceNotFound");
+    // RAMRole AAPs are accepted (their callers hold RAM-role sessions: `aapkit ram-role`).
+    let ram = env.ok(&["aap", "create", "--name", "ram", "--policies", "p4", "--authentication-method", "RAMRole"]);
+    assert_eq!(ram["AuthenticationMethod"], "RAMRole");
+    env.ok(&["aap", "delete", "--name", "ram"]);
     env.fails_with(
         &["aap", "create", "--name", "x", "--policies", "p4", "--authentication-method", "Password"],
         "InvalidParameter",

@@ -10,6 +10,7 @@ mod cli_bundle;
 mod cli_client_key;
 mod cli_keys;
 mod cli_misc;
+mod cli_ram_role;
 mod cli_secrets;
 mod cli_support;
 mod ops_audit;
