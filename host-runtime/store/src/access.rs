@@ -539,6 +539,7 @@ impl Store {
         validate::resources(&input.resources)?;
         validate::scope("KmsInstance", &input.kms_instance)?;
         validate::permissions_for_scope(&input.permissions, &input.kms_instance)?;
+        validate::policy_grants_something(&input.kms_instance, &input.permissions, &input.resources)?;
         validate::description(&input.description)?;
         self.write(Change::new(ResourceType::Policy, &input.name, Action::Create, "CreatePolicy"), |tx| {
             if exists(tx, "policies", &input.name)? {
@@ -607,7 +608,10 @@ impl Store {
                 let rules = check_rule_refs(tx, rules)?;
                 set_policy_rules(tx, &update.name, &rules)?;
             }
-            policy(tx, &update.name)
+            // On the policy as it would be: an error here rolls the whole update back.
+            let after = policy(tx, &update.name)?;
+            validate::policy_grants_something(&after.kms_instance, &after.permissions, &after.resources)?;
+            Ok(after)
         })
     }
 

@@ -163,6 +163,21 @@ pub fn permissions_for_scope(perms: &[String], scope: &str) -> Result<(), StoreE
     Ok(())
 }
 
+/// A policy that can never allow anything (policy-core's rule, the one the bundle parser applies too)
+/// is refused at creation and update, naming the parameter to change and why.
+pub fn policy_grants_something(scope: &str, perms: &[String], resources: &[String]) -> Result<(), StoreError> {
+    match policy_core::policy_grants_nothing_str(scope, perms, resources) {
+        None => Ok(()),
+        Some(why) => {
+            let (field, value) = match why.field() {
+                "Resources" => ("Resources", shorten(&resources.join(","))),
+                _ => ("Permissions", shorten(&perms.join(","))),
+            };
+            Err(StoreError::invalid(field, value, format!("this policy could never allow anything: {why}")))
+        }
+    }
+}
+
 /// An AAP name is also the CN of its client keys' certificates: at most 64 characters.
 pub fn aap_name(name: &str) -> Result<(), StoreError> {
     resource_name("Name", name)?;
