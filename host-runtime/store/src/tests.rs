@@ -410,8 +410,30 @@ fn policy_validation_limits_and_references() {
     assert!(store.create_policy(&bad_res).err().unwrap().to_string().contains("key/*x"));
     let bad_scope = PolicyInput { kms_instance: "default".into(), ..policy("px", &[]) };
     assert!(store.create_policy(&bad_scope).err().unwrap().to_string().contains("KmsInstance"));
-    let shared = PolicyInput { kms_instance: "shared".into(), ..policy("ps", &["r0"]) };
+    // A shared policy with only KeyUser could never allow anything (the shared gateway serves
+    // GetSecretValue only): refused, naming Permissions; with SecretUser on secrets it is fine.
+    let useless = PolicyInput { kms_instance: "shared".into(), ..policy("ps", &["r0"]) };
+    let err = store.create_policy(&useless).err().unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "Permissions", .. }), "{err}");
+    let shared = PolicyInput {
+        kms_instance: "shared".into(),
+        permissions: vec!["RbacPermission/Template/SecretUser".into()],
+        resources: vec!["secret/*".into()],
+        ..policy("ps", &["r0"])
+    };
     store.create_policy(&shared).unwrap();
+    // An update that would make it useless is refused and rolled back whole.
+    let to_keys = PolicyUpdate {
+        name: "ps".into(),
+        permissions: None,
+        resources: Some(vec!["key/*".into()]),
+        network_rules: Some(vec!["r1".into()]),
+        description: None,
+        kms_instance: None,
+    };
+    let err = store.update_policy(&to_keys).err().unwrap();
+    assert!(matches!(err, StoreError::InvalidParameter { param: "Resources", .. }), "{err}");
+    assert_eq!(store.describe_policy("ps").unwrap().resources, vec!["secret/*".to_owned()]);
 
     // Update: KmsInstance is immutable, rules are re-checked.
     let same = PolicyUpdate {

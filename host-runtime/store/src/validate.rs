@@ -173,7 +173,7 @@ pub fn policy_grants_something(scope: &str, perms: &[String], resources: &[Strin
                 "Resources" => ("Resources", shorten(&resources.join(","))),
                 _ => ("Permissions", shorten(&perms.join(","))),
             };
-            Err(StoreError::invalid(field, value, format!("this policy could never allow anything: {why}")))
+            Err(StoreError::invalid(field, value, why.to_string()))
         }
     }
 }
