@@ -152,13 +152,32 @@ fn aaps() {
             "--kms-instance",
             "shared",
             "--permissions",
+            "RbacPermission/Template/SecretUser",
+            "--resources",
+            "secret/*",
+            "--network-rules",
+            "r",
+        ]);
+    }
+    // A shared policy that only names keys could never allow anything: refused, saying why.
+    let msg = env.fails_with(
+        &[
+            "policy",
+            "create",
+            "--name",
+            "useless",
+            "--kms-instance",
+            "shared",
+            "--permissions",
             KEY_USER,
             "--resources",
             "key/*",
             "--network-rules",
             "r",
-        ]);
-    }
+        ],
+        "InvalidParameter",
+    );
+    assert!(msg.contains("GetSecretValue"), "{msg}");
     env.fails_with(&["aap", "create", "--name", "a", "--policies", r#"["p1","p2","p3","p4"]"#], "InvalidParameter");
     let msg = env.fails_with(&["aap", "create", "--name", "a", "--policies", "nope"], "InvalidParameter");
     assert!(msg.contains("Policies") && msg.contains("nope"), "{msg}");
