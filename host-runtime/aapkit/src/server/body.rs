@@ -48,6 +48,32 @@ impl BodyRefusal {
     }
 }
 
+/// Header (lower-case name, value) pairs, as the enforcer and the OpenAPI take them.
+pub type HeaderPairs = Vec<(String, String)>;
+
+/// A request's headers as (lower-case name, value) pairs, without those whose name starts with
+/// `skip_prefix` (headers only the filter may set), and its announced `Content-Length`.
+/// `Err(name)` names a header whose value is not printable ASCII (each door answers in its format).
+pub fn collect_headers(
+    headers: &hyper::HeaderMap,
+    skip_prefix: Option<&str>,
+) -> Result<(HeaderPairs, Option<u64>), String> {
+    let announced =
+        headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = name.as_str(); // hyper keeps names in lower case
+        if skip_prefix.is_some_and(|p| name.starts_with(p)) {
+            continue;
+        }
+        match value.to_str() {
+            Ok(v) => out.push((name.to_owned(), v.to_owned())),
+            Err(_) => return Err(name.to_owned()),
+        }
+    }
+    Ok((out, announced))
+}
+
 /// Reads the whole body (at most `max` bytes) with its reservation from the budget.
 pub async fn read_limited(
     limits: &RequestLimits,

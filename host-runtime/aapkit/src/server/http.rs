@@ -197,31 +197,19 @@ impl Gateway {
                 request_id,
             );
         }
-        let announced = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         let (parts, body) = req.into_parts();
-        let mut headers = Vec::with_capacity(parts.headers.len());
-        for (name, value) in &parts.headers {
-            let name = name.as_str(); // hyper keeps names in lower case
-            if name.starts_with(FILTER_HEADER_PREFIX) {
-                continue; // only the filter may set these
+        let (headers, announced) = match super::body::collect_headers(&parts.headers, Some(FILTER_HEADER_PREFIX)) {
+            Ok(collected) => collected,
+            Err(name) => {
+                record.error_code = "InvalidParameter".into();
+                return error_response(
+                    400,
+                    "InvalidParameter",
+                    &format!("The header `{name}` is not printable ASCII."),
+                    request_id,
+                );
             }
-            match value.to_str() {
-                Ok(v) => headers.push((name.to_string(), v.to_string())),
-                Err(_) => {
-                    record.error_code = "InvalidParameter".into();
-                    return error_response(
-                        400,
-                        "InvalidParameter",
-                        &format!("The header `{name}` is not printable ASCII."),
-                        request_id,
-                    );
-                }
-            }
-        }
+        };
         let (body, _budget) = match self.read_body(body, announced, request_id, record).await {
             Ok(read) => read,
             Err(resp) => return resp,

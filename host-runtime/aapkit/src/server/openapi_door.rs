@@ -65,25 +65,15 @@ impl OpenApiDoor {
                 );
             }
         }
-        let announced = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
         let (parts, body) = req.into_parts();
-        let mut headers = Vec::with_capacity(parts.headers.len());
-        for (name, value) in &parts.headers {
-            match value.to_str() {
-                Ok(v) => headers.push((name.as_str().to_owned(), v.to_owned())),
-                Err(_) => {
-                    let e = OpenApiError::invalid(name.as_str(), "the header value is not printable ASCII");
-                    return (
-                        json_response(e.status(), error_body(&e, request_id, &self.api.instance().host_id), request_id),
-                        false,
-                    );
-                }
+        let (headers, announced) = match super::body::collect_headers(&parts.headers, None) {
+            Ok(collected) => collected,
+            Err(name) => {
+                let e = OpenApiError::invalid(name, "the header value is not printable ASCII");
+                let body = error_body(&e, request_id, &self.api.instance().host_id);
+                return (json_response(e.status(), body, request_id), false);
             }
-        }
+        };
         let (body, _budget) = match read_limited(&self.limits, body, announced, OPENAPI_MAX_BODY_BYTES).await {
             Ok(read) => read,
             Err(refusal) => {
