@@ -60,7 +60,12 @@ impl OpenApiDoor {
         if let Some(limiter) = &self.preauth {
             if !limiter.admit(peer.ip()) {
                 return (
-                    self.refuse(429, "Throttling", "Request was denied due to request throttling.", request_id),
+                    self.refuse(
+                        429,
+                        "Rejected.Throttling",
+                        "Request was denied due to request throttling.",
+                        request_id,
+                    ),
                     true,
                 );
             }
@@ -113,7 +118,7 @@ impl OpenApiDoor {
             }
             Err(e) => {
                 let (status, code) = match e {
-                    super::pool::PoolError::Full => (429, "Throttling"),
+                    super::pool::PoolError::Full => (429, "Rejected.Throttling"),
                     super::pool::PoolError::Failed => (500, "InternalFailure"),
                 };
                 (self.refuse(status, code, &e.to_string(), request_id), false)
