@@ -79,7 +79,7 @@ impl OpenApiError {
             OpenApiError::TimestampExpired(_) => "InvalidTimeStamp.Expired",
             OpenApiError::TimestampMalformed(_) => "InvalidTimeStamp.Format",
             OpenApiError::NonceUsed => "SignatureNonceUsed",
-            OpenApiError::Throttled => "Throttling",
+            OpenApiError::Throttled => "Rejected.Throttling",
             OpenApiError::AccessKeyNotFound(_) => "InvalidAccessKeyId.NotFound",
             OpenApiError::AccessKeyDisabled(_) => "InvalidAccessKeyId.Inactive",
             OpenApiError::InstanceNotFound(_) => "Forbidden.ResourceNotFound",

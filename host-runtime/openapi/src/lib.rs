@@ -20,4 +20,4 @@ mod service;
 
 pub use auth::{OpenApiRequest, TIMESTAMP_WINDOW_SECS};
 pub use error::OpenApiError;
-pub use service::{error_body, is_heavy, InstanceInfo, OpenApi, OpenApiResponse, API_VERSION};
+pub use service::{error_body, error_json, is_heavy, InstanceInfo, OpenApi, OpenApiResponse, API_VERSION};

@@ -149,14 +149,18 @@ pub fn is_heavy(query: &str, headers: &[(String, String)], body: &[u8]) -> bool 
 /// Alibaba's error body: `{RequestId, HostId, Code, Message, Recommend}` (plus `HttpStatus`, as
 /// KMS's own samples carry it).
 pub fn error_body(e: &OpenApiError, request_id: &str, host_id: &str) -> Vec<u8> {
-    let code = e.code();
+    error_json(e.status(), e.code(), &e.message(), request_id, host_id)
+}
+
+/// The same body for a refusal made before the service runs (the HTTP layer's limits).
+pub fn error_json(status: u16, code: &str, message: &str, request_id: &str, host_id: &str) -> Vec<u8> {
     let body = json!({
         "RequestId": request_id,
         "HostId": host_id,
         "Code": code,
-        "Message": e.message(),
+        "Message": message,
         "Recommend": format!("https://api.aliyun.com/troubleshoot?q={code}&product=Kms"),
-        "HttpStatus": e.status(),
+        "HttpStatus": status,
     });
     serde_json::to_vec(&body).unwrap_or_default()
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aapkit_openapi::{error_body, OpenApi, OpenApiError, OpenApiRequest};
+use aapkit_openapi::{error_body, error_json, OpenApi, OpenApiError, OpenApiRequest};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -45,22 +45,20 @@ fn json_response(status: u16, body: Vec<u8>, request_id: &str) -> Response<Body>
 
 impl OpenApiDoor {
     fn refuse(&self, status: u16, code: &'static str, message: &str, request_id: &str) -> Response<Body> {
-        let body = serde_json::json!({
-            "RequestId": request_id,
-            "HostId": self.api.instance().host_id,
-            "Code": code,
-            "Message": message,
-            "Recommend": format!("https://api.aliyun.com/troubleshoot?q={code}&product=Kms"),
-            "HttpStatus": status,
-        });
-        json_response(status, serde_json::to_vec(&body).unwrap_or_default(), request_id)
+        let body = error_json(status, code, message, request_id, &self.api.instance().host_id);
+        json_response(status, body, request_id)
     }
 
     async fn serve_inner(&self, peer: SocketAddr, req: Request<Incoming>, request_id: &str) -> (Response<Body>, bool) {
         if let Some(limiter) = &self.preauth {
             if !limiter.admit(peer.ip()) {
                 return (
-                    self.refuse(429, "Throttling", "Request was denied due to request throttling.", request_id),
+                    self.refuse(
+                        429,
+                        "Rejected.Throttling",
+                        "Request was denied due to request throttling.",
+                        request_id,
+                    ),
                     true,
                 );
             }
@@ -113,7 +111,7 @@ impl OpenApiDoor {
             }
             Err(e) => {
                 let (status, code) = match e {
-                    super::pool::PoolError::Full => (429, "Throttling"),
+                    super::pool::PoolError::Full => (429, "Rejected.Throttling"),
                     super::pool::PoolError::Failed => (500, "InternalFailure"),
                 };
                 (self.refuse(status, code, &e.to_string(), request_id), false)
