@@ -47,11 +47,19 @@ fn signed_query(method: &str, params: &[(&str, &str)], sign: impl Fn(&str) -> St
     let signature = sign(&string_to_sign);
     let mut all: Vec<(&str, &str)> = params.to_vec();
     all.push(("Signature", &signature));
-    all.iter().map(|(k, v)| format!("{}={}", sig::percent_encode(k), sig::percent_encode(v))).collect::<Vec<_>>().join("&")
+    all.iter()
+        .map(|(k, v)| format!("{}={}", sig::percent_encode(k), sig::percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A client key's GetSecretValue, as SMC1 sends it (`client_key` credentials).
-fn client_key_get(addr: SocketAddr, key: &(String, aws_lc_rs::rsa::KeyPair), secret: &str, nonce: &str) -> (u16, Value) {
+fn client_key_get(
+    addr: SocketAddr,
+    key: &(String, aws_lc_rs::rsa::KeyPair),
+    secret: &str,
+    nonce: &str,
+) -> (u16, Value) {
     let ts = now_iso();
     let params = [
         ("AccessKeyId", key.0.as_str()),
@@ -71,7 +79,12 @@ fn client_key_get(addr: SocketAddr, key: &(String, aws_lc_rs::rsa::KeyPair), sec
     let query = signed_query("POST", &params, |sts| {
         let mut out = vec![0u8; key.1.public_modulus_len()];
         key.1
-            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), sts.as_bytes(), &mut out)
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                sts.as_bytes(),
+                &mut out,
+            )
             .unwrap();
         base64::engine::general_purpose::STANDARD.encode(out)
     });
@@ -79,7 +92,14 @@ fn client_key_get(addr: SocketAddr, key: &(String, aws_lc_rs::rsa::KeyPair), sec
 }
 
 /// A session's (or AccessKey's) call signed ACS3-HMAC-SHA256 as the management SDK signs it.
-fn acs3_call(addr: SocketAddr, action: &str, query: &[(&str, &str)], ak: &str, secret: &str, token: Option<&str>) -> (u16, Value) {
+fn acs3_call(
+    addr: SocketAddr,
+    action: &str,
+    query: &[(&str, &str)],
+    ak: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
     let host = addr.to_string();
     let date = now_iso();
     let nonce = nonce();
@@ -217,7 +237,9 @@ fn enforcers() -> Vec<Vec<String>> {
             "--filter-wasm".into(),
             wasm.to_string_lossy().into_owned(),
         ]),
-        Err(_) => eprintln!("wasm enforcer skipped: no aapkit_filter.wasm (scripts/build-wasm.sh or AAPKIT_FILTER_WASM)"),
+        Err(_) => {
+            eprintln!("wasm enforcer skipped: no aapkit_filter.wasm (scripts/build-wasm.sh or AAPKIT_FILTER_WASM)")
+        }
     }
     all
 }
@@ -251,7 +273,8 @@ fn client_keys_sessions_and_the_account_read_secrets_on_the_kms_endpoint() {
         assert!(!v["Message"].as_str().unwrap().contains("shared-app"), "the caller learns no policy name: {v}");
         let (status, v) = client_key_get(addr, &w.instance_only, "app/db", &nonce());
         assert_eq!((status, code(&v)), (403, "Forbidden.NoPermission"), "{kind}: {v}");
-        let stranger = (format!("KAAP.{}", uuid::Uuid::new_v4()), load_key(&new_client_key(&w.env, "inst-app", &[]).1).1);
+        let stranger =
+            (format!("KAAP.{}", uuid::Uuid::new_v4()), load_key(&new_client_key(&w.env, "inst-app", &[]).1).1);
         let (status, v) = client_key_get(addr, &stranger, "app/db", &nonce());
         assert_eq!((status, code(&v)), (404, "InvalidAccessKeyId.NotFound"), "{kind}: {v}");
         let (status, v) = client_key_get(addr, &w.shared, "app/none", &nonce());
@@ -286,7 +309,8 @@ fn client_keys_sessions_and_the_account_read_secrets_on_the_kms_endpoint() {
         assert_ne!(status, 200, "{kind}: {v}");
 
         // The account's AccessKey reads any secret.
-        let (status, v) = acs3_call(addr, "GetSecretValue", &[("SecretName", "ops/root")], &w.admin.0, &w.admin.1, None);
+        let (status, v) =
+            acs3_call(addr, "GetSecretValue", &[("SecretName", "ops/root")], &w.admin.0, &w.admin.1, None);
         assert_eq!(status, 200, "{kind}: {v}");
         assert_eq!(v["SecretData"], "root-secret");
 
