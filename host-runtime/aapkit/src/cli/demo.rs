@@ -11,7 +11,7 @@ use super::gateway::{self, InitArgs, InstanceConfig, ServeArgs};
 use super::output::Out;
 use super::{Cli, CliError};
 use aapkit_kms::keyring::SecretDataType;
-use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, SecretValueInput, StoreError};
+use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, RamRoleInput, SecretValueInput, StoreError};
 
 pub const DEMO_INSTANCE: &str = "kst-aapkitdemo0000001";
 pub const DEMO_AAP: &str = "demo-app";
@@ -20,6 +20,11 @@ pub const DEMO_RULE: &str = "demo-loopback";
 pub const DEMO_ALIAS: &str = "alias/demo";
 pub const DEMO_RSA_ALIAS: &str = "alias/demo-rsa";
 pub const DEMO_SECRET: &str = "demo/db-password";
+/// The demo AAP's second policy: the same secrets through the shared gateway (the KMS endpoint).
+pub const DEMO_SHARED_POLICY: &str = "demo-shared-policy";
+/// The AAP whose credential is the RAM role [`DEMO_ROLE`].
+pub const DEMO_ROLE_AAP: &str = "demo-role-app";
+pub const DEMO_ROLE: &str = "DemoReader";
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -39,6 +44,8 @@ struct DemoSetup {
     client_key_file: PathBuf,
     password_file: PathBuf,
     ca_file: PathBuf,
+    /// The RAM role's credentials-URI token (kept in the demo directory, 0600).
+    role_token_file: PathBuf,
 }
 
 fn is_not_found(e: &StoreError) -> bool {
@@ -125,12 +132,30 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
             description: "the demo application's keys and secrets, from loopback".into(),
         })?;
     }
+    if found(store.describe_policy(DEMO_SHARED_POLICY))?.is_none() {
+        store.create_policy(&PolicyInput {
+            name: DEMO_SHARED_POLICY.into(),
+            permissions: vec!["RbacPermission/Template/CryptoServiceSecretUser".into()],
+            resources: vec!["secret/demo/*".into()],
+            kms_instance: "shared".into(),
+            network_rules: vec![DEMO_RULE.into()],
+            description: "the demo secrets through the shared gateway (the KMS endpoint), from loopback".into(),
+        })?;
+    }
     if found(store.describe_aap(DEMO_AAP))?.is_none() {
         store.create_aap(&AapInput {
             name: DEMO_AAP.into(),
-            policies: vec![DEMO_POLICY.into()],
+            policies: vec![DEMO_POLICY.into(), DEMO_SHARED_POLICY.into()],
             authentication_method: "ClientKey".into(),
             description: "aapkit demo application".into(),
+        })?;
+    }
+    if found(store.describe_aap(DEMO_ROLE_AAP))?.is_none() {
+        store.create_aap(&AapInput {
+            name: DEMO_ROLE_AAP.into(),
+            policies: vec![DEMO_SHARED_POLICY.into()],
+            authentication_method: "RAMRole".into(),
+            description: "the demo secrets for the RAM role's sessions".into(),
         })?;
     }
 
@@ -153,8 +178,31 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
         super::client_key::write_private_file(&password_file, password.as_bytes())?;
         info.client_key_id
     };
+    // The RAM role and its credentials-URI token (shown once by the store: kept in a 0600 file).
+    let role_token_file = demo_dir.join(format!("{DEMO_ROLE}_credentials_uri_token.txt"));
+    let token = match found(store.describe_ram_role(DEMO_ROLE))? {
+        Some(_) if role_token_file.is_file() => None,
+        Some(_) => Some(store.rotate_credentials_uri_token(DEMO_ROLE)?),
+        None => {
+            store
+                .create_ram_role(&RamRoleInput {
+                    name: DEMO_ROLE.into(),
+                    aap: DEMO_ROLE_AAP.into(),
+                    oidc: None,
+                    credentials_uri_token: true,
+                    max_session_duration: None,
+                    description: "aapkit demo role (credentials URI)".into(),
+                })?
+                .credentials_uri_token
+        }
+    };
+    if let Some(token) = token {
+        let _ = std::fs::remove_file(&role_token_file);
+        super::client_key::write_private_file(&role_token_file, token.as_bytes())?;
+    }
     Ok(DemoSetup {
         instance_id,
+        role_token_file,
         aes_key,
         rsa_key,
         client_key_id,
