@@ -242,6 +242,46 @@ print(kms_client.describe_policy(kms.DescribePolicyRequest(name="{policy}")).bod
             policy = DEMO_POLICY,
         )
     });
+    // The KMS endpoint's data plane: the Secrets Manager clients, unmodified, configured by
+    // environment as an application would be (tests/e2e/test_shared_gateway_sdk.py and
+    // test_ram_role_sdk.py run the same configurations).
+    let region = super::open(cli)?.account()?.region_id;
+    let shared_snippet = openapi.as_ref().map(|(scheme, addr)| {
+        // SMC1 signs over CORE, which takes `http://…` verbatim and otherwise speaks HTTPS without
+        // verifying the certificate (its client sets verify=False).
+        let endpoint = if *scheme == "http" { format!("http://{addr}") } else { addr.clone() };
+        format!(
+            r#"# pip install aliyun-secret-manager-client==0.1.5 --no-deps \
+#   aliyun-python-sdk-core==2.16.1 aliyun-python-sdk-kms==2.16.5 'pyOpenSSL<23.3' 'cryptography>=41,<42'
+export credentials_type=client_key
+export client_key_private_key_path={ckf}
+export client_key_password_from_file_path={pwf}
+export cache_client_region_id='[{{"regionId":"{region}","endpoint":"{endpoint}"}}]'
+python3 -c 'from alibaba_cloud_secretsmanager_client.secret_manager_cache_client_builder import SecretManagerCacheClientBuilder as B
+print(B.new_client().get_secret_info("{secret}").secret_value)'"#,
+            ckf = abs(&s.client_key_file),
+            pwf = abs(&s.password_file),
+            secret = DEMO_SECRET,
+        )
+    });
+    let role_snippet = openapi.as_ref().map(|(scheme, addr)| {
+        let tls = if *scheme == "https" {
+            format!("\n# the KMS endpoint's certificate is the instance CA's: trust it for the SDK's TLS\nexport SSL_CERT_FILE={}", abs(&s.ca_file))
+        } else {
+            String::new()
+        };
+        format!(
+            r#"# pip install alibabacloud-secretsmanager-client-v2==2.0.0 alibabacloud-credentials==1.0.12{tls}
+export ALIBABA_CLOUD_CREDENTIALS_URI="{scheme}://{addr}/v1/credentials?role={role}&token=$(cat {token})"
+export ALIBABA_CLOUD_ECS_METADATA_DISABLED=true
+export cache_client_region_id='[{{"regionId":"{region}","endpoint":"{scheme}://{addr}"}}]'
+python3 -c 'from alibabacloud_secretsmanager_client_v2.secret_manager_cache_client_builder import SecretManagerCacheClientBuilder as B
+print(B.new_client().get_secret_info("{secret}").secret_value)'"#,
+            role = DEMO_ROLE,
+            token = abs(&s.role_token_file),
+            secret = DEMO_SECRET,
+        )
+    });
     let snippet = format!(
         r#"# pip install alibabacloud-dkms-gcs==1.0.2 'cryptography>=41,<42'
 from openapi.models import Config
@@ -277,6 +317,10 @@ print(client.get_secret_value(GetSecretValueRequest(secret_name="{secret}")).sec
             "OpenApiEndpoint": openapi.as_ref().map(|(scheme, addr)| format!("{scheme}://{addr}")),
             "AccessKeyFile": abs(&access_key_file),
             "ManagementSnippet": management_snippet,
+            "SharedGatewaySnippet": shared_snippet,
+            "RamRole": DEMO_ROLE,
+            "RamRoleTokenFile": abs(&s.role_token_file),
+            "RamRoleSnippet": role_snippet,
         }),
         || {
             let management = match (&openapi, &management_snippet) {
@@ -286,8 +330,14 @@ print(client.get_secret_value(GetSecretValueRequest(secret_name="{secret}")).sec
                 ),
                 _ => String::new(),
             };
+            let data_plane = match (&openapi, &shared_snippet, &role_snippet) {
+                (Some((scheme, addr)), Some(shared), Some(role)) => format!(
+                    "\nThe same endpoint is the shared KMS gateway: the client key reads {DEMO_SECRET} there too\n(policy {DEMO_SHARED_POLICY}, scope shared), with the Secrets Manager client:\n\n{shared}\n\nAnd the RAM role {DEMO_ROLE} (AAP {DEMO_ROLE_AAP}) gets temporary credentials from\n{scheme}://{addr}/v1/credentials, for the Secrets Manager client v2:\n\n{role}\n"
+                ),
+                _ => String::new(),
+            };
             format!(
-                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n{management}",
+                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n{management}{data_plane}",
                 inst = s.instance_id,
                 aes = s.aes_key,
                 rsa = s.rsa_key,
