@@ -276,7 +276,11 @@ pub async fn run(args: &LoadgenArgs) -> Result<LoadgenReport, LoadgenError> {
                     let (key, id, secret, ts, host) = (&key, &client_key_id, &args.key_id, &timestamp, &host);
                     scope.spawn(move || {
                         (t * per..((t + 1) * per).min(args.pool))
-                            .map(|i| sign_rpc_request(key, id, secret, ts, &format!("{:032x}", (i as u128) + 1), host))
+                            .map(|_| {
+                                // Unique across runs too: the gateway remembers nonces for 15 minutes.
+                                let nonce = uuid::Uuid::new_v4().simple().to_string();
+                                sign_rpc_request(key, id, secret, ts, &nonce, host)
+                            })
                             .collect()
                     })
                 })
