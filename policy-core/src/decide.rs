@@ -283,6 +283,9 @@ pub enum DenyReason<'a> {
     /// An Instance API request at a gateway whose `Gateway.Scope` is `shared`: the Instance API is
     /// decided in a KMS instance's scope only.
     InstanceApiInSharedScope,
+    /// A RAM-role session whose role's AAP is not in the bundle as a RAM-role AAP (deleted, or
+    /// rebound since the session was issued).
+    NoSuchRamRoleAap,
 }
 
 impl DenyReason<'_> {
@@ -321,6 +324,7 @@ impl DenyReason<'_> {
                 ErrorCode::InvalidParam
             }
             R::InstanceApiInSharedScope => ErrorCode::InternalFailure,
+            R::NoSuchRamRoleAap => ErrorCode::ForbiddenNoPermission,
         })
     }
 
@@ -355,7 +359,7 @@ impl DenyReason<'_> {
             R::KeyState { state: KeyState::Disabled | KeyState::Enabled, .. } => C::RejectedDisabled,
             R::KeyState { state: KeyState::PendingDeletion, .. } => C::RejectedPendingDeletion,
             R::KeyState { state: KeyState::PendingImport, .. } => C::RejectedPendingImport,
-            R::NoPermission { .. } | R::NotOnSharedGateway(_) => C::ForbiddenNoPermission,
+            R::NoPermission { .. } | R::NotOnSharedGateway(_) | R::NoSuchRamRoleAap => C::ForbiddenNoPermission,
         })
     }
 }
@@ -595,6 +599,7 @@ impl<'a> Decision<'a> {
             R::NotOnSharedGateway(a) => format!(
                 "This operation \"{a}\" is forbidden by permission system: a client key may call only GetSecretValue on the KMS endpoint."
             ),
+            R::NoSuchRamRoleAap => "This operation is forbidden by permission system.".to_owned(),
             R::NoGatewayScope | R::InstanceApiInSharedScope => ErrorCode::InternalFailure.default_message().to_owned(),
             R::BadForwardedFor => {
                 "The parameter \"X-Forwarded-For\" is invalid: it is not a list of IP addresses.".to_owned()
@@ -691,6 +696,9 @@ impl fmt::Display for DisplayMessage<'_, '_> {
             R::NotOnSharedGateway(a) => write!(
                 f,
                 "This operation \"{a}\" is forbidden by permission system: a client key may call only GetSecretValue on the KMS endpoint (scope \"shared\")."
+            ),
+            R::NoSuchRamRoleAap => f.write_str(
+                "This operation is forbidden by permission system. (the session's RAM role is bound to no RAM-role AAP of this configuration)",
             ),
             R::InstanceApiInSharedScope => f.write_str(
                 "Internal Failure. (Gateway.Scope is `shared`: the Instance API is decided in a KMS instance's scope; the shared gateway takes RPC requests on the KMS endpoint)",
@@ -795,6 +803,43 @@ pub(crate) fn decide_for_key<'a>(
     let Some(aap) = b.aaps.get(ck.aap) else {
         return d.with_reason(DenyReason::UnknownClientKey(&ck.id));
     };
+    decide_in_aap(b, aap, d, r)
+}
+
+/// Decides a GetSecretValue made with a RAM-role session on the KMS endpoint. The host has
+/// verified the session's signature, security token and expiry, and found the AAP its role is
+/// bound to (`aap_name`); that AAP's policies in scope `shared` decide, exactly as for a client
+/// key of the AAP, with the source address resolved from `peer` under `Gateway.TrustedProxies`.
+/// An AAP that is missing from the bundle, or whose credential is not a RAM role, allows nothing.
+/// The decision names no client key.
+pub fn decide_ram_role_session<'a>(
+    b: &'a CompiledBundle,
+    aap_name: &str,
+    secret_name: &'a str,
+    peer: crate::http::PeerAddr<'_>,
+) -> Decision<'a> {
+    let mut d = Decision::deny(DenyReason::None);
+    d.api = Some(Api::GetSecretValue);
+    d.endpoint = Endpoint::Kms;
+    let trusted = b.gateway.as_ref().map(|g| &g.trusted);
+    let Ok(source_ip) = crate::http::source_ip(trusted, peer) else {
+        return d.with_reason(DenyReason::BadForwardedFor);
+    };
+    let r = AccessRequest {
+        client_key_id: "",
+        api: Api::GetSecretValue,
+        resource: Some(secret_name),
+        source_ip,
+        scope: crate::scope::SHARED_SCOPE,
+    };
+    match b.aap(aap_name) {
+        Some(aap) if aap.ram_role => decide_in_aap(b, aap, d, &r),
+        _ => d.with_reason(DenyReason::NoSuchRamRoleAap),
+    }
+}
+
+/// The part of a decision after the caller is known: the AAP's policies on the request.
+fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, mut d: Decision<'a>, r: &AccessRequest<'a>) -> Decision<'a> {
     d.aap = Some(&aap.name);
     let shared = d.endpoint == Endpoint::Kms;
     // The shared gateway serves a client key GetSecretValue and nothing else.

@@ -40,7 +40,8 @@ pub use error::ErrorCode;
 pub use scope::{is_shared_scope, policy_grants_nothing, policy_grants_nothing_str, GrantsNothing, SHARED_SCOPE};
 // - evaluation
 pub use decide::{
-    decide, AccessRequest, Check, CheckOutcome, Decision, DenyReason, Endpoint, PolicyTrace, PolicyTraces, Requirement,
+    decide, decide_ram_role_session, AccessRequest, Check, CheckOutcome, Decision, DenyReason, Endpoint, PolicyTrace,
+    PolicyTraces, Requirement,
 };
 pub use report::{AccessRequestDoc, DecisionReport, FailedCheck, PolicyTraceReport, RequestDocError};
 // - signed HTTP requests

@@ -106,6 +106,7 @@ fn bench(c: &mut Criterion) {
     let wasm_policy = wasm_enforcer.prepare(&bundle_json).unwrap();
     let lower: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
     let enforce = EnforceRequest {
+        door: Default::default(),
         headers: &lower,
         body: &body,
         peer: source.parse().unwrap(),

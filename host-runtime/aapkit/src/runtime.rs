@@ -313,7 +313,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> Re
         assembled.enforcer.kind()
     );
     let openapi = match &opts.openapi {
-        Some(listen) => Some(bind_openapi(&opts, listen, &assembled).await?),
+        Some(listen) => Some(bind_openapi(&opts, listen, &assembled, rx.clone()).await?),
         None => None,
     };
     tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), Some(metrics), rx.clone()));
@@ -337,6 +337,7 @@ async fn bind_openapi(
     opts: &ServeOptions,
     listen: &OpenApiListen,
     assembled: &Assembled,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<Server<crate::server::openapi_door::OpenApiDoor>, ServeError> {
     let store = Store::open(&opts.data_dir, &opts.master_key)?;
     let ca_path = opts.data_dir.join("ca.pem");
@@ -355,18 +356,27 @@ async fn bind_openapi(
         ca_pem,
         create_time,
     };
+    // STS (RAM-role credentials) on the same listener, over a store handle of its own; JWKS URLs
+    // are fetched in the background, never on the request path.
+    let jwks = Arc::new(crate::ops::jwks::JwksCache::default());
+    tokio::spawn(crate::ops::jwks::refresh_loop(assembled.store.clone(), jwks.clone(), shutdown));
+    let sts = aapkit_sts::Sts::new(
+        Store::open(&opts.data_dir, &opts.master_key)?,
+        Box::new(crate::ops::jwks::CachedJwks(jwks)),
+        "sts.aliyuncs.com",
+    );
+    let secrets = Arc::new(crate::server::openapi_door::SnapshotSecrets { gateway: assembled.gateway.clone() });
     let door = Arc::new(crate::server::openapi_door::OpenApiDoor {
-        api: Arc::new(aapkit_openapi::OpenApi::new(store, instance)),
-        limits: assembled.gateway.limits.clone(),
-        preauth: assembled.gateway.preauth.clone(),
-        clock: assembled.gateway.clock.clone(),
+        api: Arc::new(aapkit_openapi::OpenApi::new(store, instance).with_secret_reader(secrets)),
+        gateway: assembled.gateway.clone(),
+        sts: Some(Arc::new(sts)),
     });
     let tls =
         if listen.plain_http { None } else { Some(crate::server::tls::server_config(&opts.tls_cert, &opts.tls_key)?) };
     let server = Server::bind(listen.addr, tls, door).await?.with_limits(opts.limits.clone());
     let addr = server.local_addr().map_err(ServeError::LocalAddr)?;
     eprintln!(
-        "aapkit: serving the KMS OpenAPI (management) on {}://{addr}",
+        "aapkit: serving the KMS endpoint (management, shared gateway, STS) on {}://{addr}",
         if listen.plain_http { "http" } else { "https" }
     );
     Ok(server)

@@ -10,6 +10,7 @@
 //! Order of checks: envelope (scheme, required fields, timestamp window) → AccessKey → signature →
 //! nonce. A nonce is recorded only for a verified request, so strangers cannot spend it.
 
+use aapkit_store::SessionCredential;
 use policy_core::openapi as sig;
 use zeroize::Zeroizing;
 
@@ -29,6 +30,9 @@ pub struct OpenApiRequest<'a> {
     /// Header names in lower case, values as received (repeated names allowed).
     pub headers: &'a [(String, String)],
     pub body: &'a [u8],
+    /// The TCP peer (the data plane resolves the source address from it and `X-Forwarded-For`
+    /// under the configuration's trusted proxies).
+    pub peer: std::net::IpAddr,
 }
 
 impl OpenApiRequest<'_> {
@@ -48,6 +52,18 @@ impl OpenApiRequest<'_> {
 pub struct Credential {
     pub secret: Zeroizing<String>,
     pub enabled: bool,
+    /// For a RAM-role session's temporary AccessKey (`STS.…`): the session, whose SecurityToken
+    /// must come with the request and whose expiry is checked.
+    pub session: Option<SessionCredential>,
+}
+
+/// The RAM-role session a verified caller holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCaller {
+    pub role: String,
+    pub session_name: String,
+    /// The AAP the role is bound to: its policies decide.
+    pub aap: String,
 }
 
 /// A verified caller and what it asked for.
@@ -56,6 +72,8 @@ pub struct Caller {
     pub access_key_id: String,
     pub action: String,
     pub version: String,
+    /// `Some` for a RAM-role session's temporary credentials, `None` for an AccessKey.
+    pub session: Option<SessionCaller>,
 }
 
 /// Authenticates `req`. `lookup` returns the AccessKey's credential (`None`: no such key).
@@ -116,8 +134,14 @@ fn authenticate_v3(
     if !claimed_hash.eq_ignore_ascii_case(&body_hash) {
         return Err(OpenApiError::ContentSha256Mismatch);
     }
+    let session = check_session(&credential, auth.credential, req.header("x-acs-security-token"), now)?;
     nonces.check_and_record(auth.credential, nonce, forget_after, now)?;
-    Ok(Caller { access_key_id: auth.credential.to_owned(), action: action.to_owned(), version: version.to_owned() })
+    Ok(Caller {
+        access_key_id: auth.credential.to_owned(),
+        action: action.to_owned(),
+        version: version.to_owned(),
+        session,
+    })
 }
 
 fn authenticate_v1(
@@ -152,8 +176,14 @@ fn authenticate_v1(
     if !sig::verify_rpc_v1_hmac_sha1(credential.secret.as_bytes(), &string_to_sign, signature) {
         return Err(OpenApiError::SignatureDoesNotMatch { string_to_sign });
     }
+    let session = check_session(&credential, access_key_id, params.get("SecurityToken"), now)?;
     nonces.check_and_record(access_key_id, nonce, forget_after, now)?;
-    Ok(Caller { access_key_id: access_key_id.to_owned(), action: action.to_owned(), version: api_version.to_owned() })
+    Ok(Caller {
+        access_key_id: access_key_id.to_owned(),
+        action: action.to_owned(),
+        version: api_version.to_owned(),
+        session,
+    })
 }
 
 fn credential(
@@ -167,7 +197,36 @@ fn credential(
     }
 }
 
-fn check_nonce_shape(nonce: &str) -> Result<(), OpenApiError> {
+/// A session's credentials need their SecurityToken and must not have expired; a permanent
+/// AccessKey takes no token. Checked after the signature (only the secret's holder gets here).
+fn check_session(
+    credential: &Credential,
+    access_key_id: &str,
+    presented: Option<&str>,
+    now: i64,
+) -> Result<Option<SessionCaller>, OpenApiError> {
+    let presented = presented.filter(|t| !t.is_empty());
+    let Some(session) = &credential.session else {
+        return match presented {
+            None => Ok(None),
+            Some(_) => Err(OpenApiError::SecurityTokenMismatch(access_key_id.to_owned())),
+        };
+    };
+    let token = presented.ok_or_else(|| OpenApiError::SecurityTokenMissing(access_key_id.to_owned()))?;
+    if !session.token_matches(token) {
+        return Err(OpenApiError::SecurityTokenMismatch(access_key_id.to_owned()));
+    }
+    if session.is_expired(now) {
+        return Err(OpenApiError::SecurityTokenExpired(access_key_id.to_owned()));
+    }
+    Ok(Some(SessionCaller {
+        role: session.role.clone(),
+        session_name: session.session_name.clone(),
+        aap: session.aap.clone(),
+    }))
+}
+
+pub(crate) fn check_nonce_shape(nonce: &str) -> Result<(), OpenApiError> {
     if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN {
         return Err(OpenApiError::invalid("SignatureNonce", format!("must be 1 to {MAX_NONCE_LEN} characters")));
     }
@@ -175,7 +234,7 @@ fn check_nonce_shape(nonce: &str) -> Result<(), OpenApiError> {
 }
 
 /// Checks an ISO 8601 UTC timestamp against the window; returns when its nonce may be forgotten.
-fn check_timestamp(text: &str, now: i64) -> Result<i64, OpenApiError> {
+pub(crate) fn check_timestamp(text: &str, now: i64) -> Result<i64, OpenApiError> {
     let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map_err(|_| OpenApiError::TimestampMalformed(text.to_owned()))?;
     let at = parsed.unix_timestamp();

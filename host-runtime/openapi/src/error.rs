@@ -55,6 +55,22 @@ pub enum OpenApiError {
     /// The named KMS instance is not this one.
     #[error("instance {0} not found")]
     InstanceNotFound(String),
+    /// An `STS.` AccessKey without its SecurityToken (`x-acs-security-token` or `SecurityToken`).
+    #[error("session {0} sent no security token")]
+    SecurityTokenMissing(String),
+    /// The SecurityToken is not the session's, or one was sent with a permanent AccessKey.
+    #[error("the security token does not belong to access key {0}")]
+    SecurityTokenMismatch(String),
+    /// The session's credentials have expired.
+    #[error("session {0} expired")]
+    SecurityTokenExpired(String),
+    /// A RAM-role session may call GetSecretValue only (its AAP's policies decide which secrets).
+    #[error("a RAM-role session ({session}) called {action}")]
+    SessionNotAllowed { session: String, action: String },
+    /// A data-plane decision or execution refused the call: the code policy-core (or the Instance
+    /// API handler) chose, the caller's message, and the operator's account (never sent).
+    #[error("{code}: {detail}")]
+    Denied { code: policy_core::openapi::OpenApiCode, message: String, detail: String },
     /// A store operation failed (validation, not found, limits, ...).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -83,6 +99,11 @@ impl OpenApiError {
             OpenApiError::AccessKeyNotFound(_) => "InvalidAccessKeyId.NotFound",
             OpenApiError::AccessKeyDisabled(_) => "InvalidAccessKeyId.Inactive",
             OpenApiError::InstanceNotFound(_) => "Forbidden.ResourceNotFound",
+            OpenApiError::SecurityTokenMissing(_) => "MissingSecurityToken",
+            OpenApiError::SecurityTokenMismatch(_) => "InvalidSecurityToken.MismatchWithAccessKey",
+            OpenApiError::SecurityTokenExpired(_) => "InvalidSecurityToken.Expired",
+            OpenApiError::SessionNotAllowed { .. } => "Forbidden.NoPermission",
+            OpenApiError::Denied { code, .. } => code.as_str(),
             OpenApiError::Store(e) => e.code(),
         }
     }
@@ -94,7 +115,8 @@ impl OpenApiError {
             | OpenApiError::AccessKeyNotFound(_)
             | OpenApiError::InstanceNotFound(_)
             | OpenApiError::UnsupportedRequest => 404,
-            OpenApiError::AccessKeyDisabled(_) => 403,
+            OpenApiError::AccessKeyDisabled(_) | OpenApiError::SessionNotAllowed { .. } => 403,
+            OpenApiError::Denied { code, .. } => code.http_status(),
             OpenApiError::Throttled => 429,
             OpenApiError::Store(e) => store_status(e),
             _ => 400,
@@ -132,6 +154,11 @@ impl OpenApiError {
             OpenApiError::AccessKeyNotFound(_) => "Specified access key is not found.".into(),
             OpenApiError::AccessKeyDisabled(_) => "Specified access key is disabled.".into(),
             OpenApiError::InstanceNotFound(id) => format!("The KMS instance \"{id}\" does not exist."),
+            OpenApiError::SecurityTokenMissing(_) => "The SecurityToken of the temporary AccessKey is not supplied (x-acs-security-token or SecurityToken).".into(),
+            OpenApiError::SecurityTokenMismatch(_) => "Specified SecurityToken does not match the AccessKey.".into(),
+            OpenApiError::SecurityTokenExpired(_) => "Specified SecurityToken is expired.".into(),
+            OpenApiError::SessionNotAllowed { action, .. } => format!("This operation \"{action}\" is forbidden by permission system: RAM-role credentials may call only GetSecretValue on this endpoint."),
+            OpenApiError::Denied { message, .. } => message.clone(),
             OpenApiError::Store(e) if self.is_internal() => {
                 let _ = e;
                 "The request processing has failed due to some unknown error.".into()

@@ -2,13 +2,14 @@
 //! server feeds it; tests call it directly). Management calls are serialized on the service's own
 //! store handle, so the actor named in each change's management event is the caller's AccessKeyId.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use aapkit_store::{Store, StoreError};
+use aapkit_store::{Store, StoreError, STS_ACCESS_KEY_ID_PREFIX};
 use serde_json::{json, Value};
 
 use crate::actions::{self, ActionContext};
 use crate::auth::{self, Credential, OpenApiRequest};
+use crate::data_plane::{Principal, SecretReader, SecretValueQuery, GET_SECRET_VALUE};
 use crate::nonce::NonceCache;
 use crate::params::Params;
 use crate::OpenApiError;
@@ -53,23 +54,41 @@ pub struct OpenApi {
     store: Mutex<Store>,
     instance: InstanceInfo,
     nonces: NonceCache,
+    /// GetSecretValue's decision and read, on the host's snapshot; without one the action is
+    /// not served.
+    secrets: Option<Arc<dyn SecretReader>>,
 }
 
 impl OpenApi {
     /// The service over `store`, a handle of its own (its actor is set per call).
     pub fn new(store: Store, instance: InstanceInfo) -> Self {
-        OpenApi { store: Mutex::new(store), instance, nonces: NonceCache::new(NONCE_CAPACITY) }
+        OpenApi { store: Mutex::new(store), instance, nonces: NonceCache::new(NONCE_CAPACITY), secrets: None }
+    }
+
+    /// Serves GetSecretValue through `reader` (RAM-role sessions and the account's AccessKeys).
+    pub fn with_secret_reader(mut self, reader: Arc<dyn SecretReader>) -> Self {
+        self.secrets = Some(reader);
+        self
     }
 
     pub fn instance(&self) -> &InstanceInfo {
         &self.instance
     }
 
+    /// Records a client key's `SignatureNonce` in the replay window (the client-key path is
+    /// decided by the filter, which keeps no state): a second use within 15 minutes of
+    /// `timestamp` is refused. Call only for a request whose signature verified.
+    pub fn record_nonce(&self, key_id: &str, nonce: &str, timestamp: &str, now: i64) -> Result<(), OpenApiError> {
+        auth::check_nonce_shape(nonce)?;
+        let forget_after = auth::check_timestamp(timestamp, now)?;
+        self.nonces.check_and_record(key_id, nonce, forget_after, now)
+    }
+
     /// Serves one request at time `now` (seconds since the epoch) under `request_id`.
     pub fn handle(&self, req: &OpenApiRequest<'_>, now: i64, request_id: &str) -> OpenApiResponse {
         let mut caller_id = None;
         let mut action = None;
-        match self.handle_inner(req, now, &mut caller_id, &mut action) {
+        match self.handle_inner(req, now, request_id, &mut caller_id, &mut action) {
             Ok(mut body) => {
                 if let Value::Object(map) = &mut body {
                     map.insert("RequestId".into(), Value::String(request_id.to_owned()));
@@ -98,6 +117,7 @@ impl OpenApi {
         &self,
         req: &OpenApiRequest<'_>,
         now: i64,
+        request_id: &str,
         caller_id: &mut Option<String>,
         action: &mut Option<String>,
     ) -> Result<Value, OpenApiError> {
@@ -107,8 +127,22 @@ impl OpenApi {
         let params = Params::parse(req.query, req.has_form_body().then_some(req.body))?;
         *action = params.get("Action").or_else(|| req.header("x-acs-action")).map(str::to_owned);
         let lookup = |id: &str| -> Result<Option<Credential>, OpenApiError> {
-            match self.lock().access_key_credential(id) {
-                Ok(c) => Ok(Some(Credential { secret: c.secret, enabled: c.enabled })),
+            let store = self.lock();
+            let found = if id.starts_with(STS_ACCESS_KEY_ID_PREFIX) {
+                store.session_credential(id).map(|s| Credential {
+                    secret: s.secret.clone(),
+                    enabled: true,
+                    session: Some(s),
+                })
+            } else {
+                store.access_key_credential(id).map(|c| Credential {
+                    secret: c.secret,
+                    enabled: c.enabled,
+                    session: None,
+                })
+            };
+            match found {
+                Ok(c) => Ok(Some(c)),
                 Err(StoreError::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e.into()),
             }
@@ -119,6 +153,24 @@ impl OpenApi {
         if caller.version != API_VERSION {
             return Err(OpenApiError::UnsupportedVersion(caller.version));
         }
+        if caller.action == GET_SECRET_VALUE {
+            let reader = self.secrets.as_ref().ok_or_else(|| OpenApiError::UnknownAction(caller.action.clone()))?;
+            let query = SecretValueQuery::from_params(&params)?;
+            let principal = match &caller.session {
+                Some(session) => Principal::Session { access_key_id: &caller.access_key_id, session },
+                None => Principal::AccessKey { access_key_id: &caller.access_key_id },
+            };
+            let forwarded_for = forwarded_for(req.headers);
+            let value = reader.get_secret_value(&principal, &query, req.peer, forwarded_for.as_deref(), request_id)?;
+            return Ok(value.to_json());
+        }
+        // Temporary credentials are for the data plane only: no management with a session.
+        if let Some(session) = &caller.session {
+            return Err(OpenApiError::SessionNotAllowed {
+                session: format!("{}/{}", session.role, session.session_name),
+                action: caller.action.clone(),
+            });
+        }
         let handler =
             actions::lookup(&caller.action).ok_or_else(|| OpenApiError::UnknownAction(caller.action.clone()))?;
         let mut store = self.lock();
@@ -128,9 +180,20 @@ impl OpenApi {
         handler(&ctx, &params)
     }
 
+    /// The store handle (the host's STS side shares it).
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.lock()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// All `x-forwarded-for` values joined by `,` (a request may carry the header more than once).
+pub fn forwarded_for(headers: &[(String, String)]) -> Option<String> {
+    let parts: Vec<&str> = headers.iter().filter(|(k, _)| k == "x-forwarded-for").map(|(_, v)| v.as_str()).collect();
+    (!parts.is_empty()).then(|| parts.join(","))
 }
 
 /// Whether a request is one whose work is slow (an RSA key pair to generate): the HTTP layer runs

@@ -39,7 +39,8 @@ pub const DEFAULT_DURATION_SECONDS: i64 = 3600;
 /// Audiences (OIDC client ids) per role at most.
 pub const MAX_OIDC_AUDIENCES: usize = 50;
 
-const STS_ACCESS_KEY_ID_PREFIX: &str = "STS.";
+/// The prefix of a session's temporary AccessKeyId (as Alibaba STS issues them).
+pub const STS_ACCESS_KEY_ID_PREFIX: &str = "STS.";
 const STS_ACCESS_KEY_ID_RANDOM_LEN: usize = 28;
 const STS_SECRET_LEN: usize = 44;
 /// Random bytes in a SecurityToken (base64 of them follows the `CAIS` prefix Alibaba's tokens have).

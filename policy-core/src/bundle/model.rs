@@ -155,7 +155,8 @@ pub struct Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AuthenticationMethod {
     ClientKey,
-    /// Recorded only: RAM-role callers do not come through the instance API.
+    /// A RAM role's sessions: never on the Instance API; on the KMS endpoint the host verifies the
+    /// session's signature and `decide_ram_role_session` decides with the AAP's policies.
     #[serde(rename = "RAMRole")]
     RamRole,
 }

@@ -27,6 +27,8 @@ pub(crate) struct CKey {
 pub(crate) struct CAap {
     pub(crate) name: Box<str>,
     pub(crate) policies: Vec<usize>,
+    /// The AAP's credential is a RAM role (its sessions are authenticated by the host), not a client key.
+    pub(crate) ram_role: bool,
 }
 
 pub(crate) struct CPolicy {
@@ -88,6 +90,7 @@ pub struct CompiledBundle {
     pub(crate) client_keys: Vec<CKey>,
     pub(crate) client_key_index: FastMap<Box<str>, usize>,
     pub(crate) aaps: Vec<CAap>,
+    pub(crate) aap_index: FastMap<Box<str>, usize>,
     pub(crate) policies: Vec<CPolicy>,
     pub(crate) keys: Vec<CCatKey>,
     pub(crate) key_by_id: FastMap<Box<str>, usize>,
@@ -138,6 +141,10 @@ impl CompiledBundle {
 
     pub(crate) fn client_key(&self, id: &str) -> Option<&CKey> {
         self.client_key_index.get(id).and_then(|&i| self.client_keys.get(i))
+    }
+
+    pub(crate) fn aap(&self, name: &str) -> Option<&CAap> {
+        self.aap_index.get(name).and_then(|&i| self.aaps.get(i))
     }
 }
 
@@ -197,12 +204,13 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         })
         .collect();
 
-    let aaps = b
+    let aaps: Vec<CAap> = b
         .application_access_points
         .iter()
         .map(|a| CAap {
             name: a.name.as_str().into(),
             policies: a.policies.iter().filter_map(|n| policy_index.get(n.as_str()).copied()).collect(),
+            ram_role: a.authentication_method == crate::bundle::model::AuthenticationMethod::RamRole,
         })
         .collect();
 
@@ -275,6 +283,7 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         client_keys,
         client_key_index,
         aaps,
+        aap_index,
         policies,
         keys,
         key_by_id,

@@ -288,3 +288,50 @@ fn useless_policies_are_bundle_errors() {
     let line = errors.errors()[0].span().unwrap().line;
     assert_eq!(line, 2, "the error points at the policy's line");
 }
+
+/// RAM-role sessions on the KMS endpoint: the host verified the session; the role's AAP decides
+/// in scope `shared`, like a client key of that AAP, and only a RAM-role AAP can be used.
+#[test]
+fn ram_role_sessions_are_decided_by_their_aap_in_scope_shared() {
+    use policy_core::decide_ram_role_session;
+    let mut bundle: Value = serde_json::from_str(&read("tests/fixtures/bundles/shared-gateway-bundle.json")).unwrap();
+    bundle["ApplicationAccessPoints"].as_array_mut().unwrap().push(serde_json::json!({
+        "Name": "role-app", "Policies": ["shared-app", "inst-secrets"], "AuthenticationMethod": "RAMRole"
+    }));
+    let b = compile_bundle(&bundle.to_string()).unwrap();
+    let peer = |ip: &str| PeerAddr { ip: ip.parse().unwrap(), forwarded_for: None };
+    let allowed = decide_ram_role_session(&b, "role-app", "app/db-password", peer("192.168.10.5"));
+    assert!(allowed.allowed(), "{}", allowed.message());
+    assert_eq!(allowed.policy(), Some("shared-app"));
+    assert_eq!(allowed.aap(), Some("role-app"));
+    assert_eq!(allowed.client_key(), None);
+    assert_eq!(allowed.secret_key(), Some("key-secrets"));
+
+    let code = |aap: &str, secret: &'static str, ip: &str| {
+        let d = decide_ram_role_session(&b, aap, secret, peer(ip));
+        assert!(!d.allowed());
+        d.openapi_code().unwrap()
+    };
+    // Outside the shared policy's resources (the instance policy never matches here).
+    assert_eq!(code("role-app", "ops/root", "192.168.10.5"), OpenApiCode::ForbiddenNoPermission);
+    // Outside its network rules.
+    assert_eq!(code("role-app", "app/db-password", "10.1.2.3"), OpenApiCode::ForbiddenNoPermission);
+    // A client-key AAP cannot be reached through a session, nor a missing AAP.
+    assert_eq!(code("app", "app/db-password", "192.168.10.5"), OpenApiCode::ForbiddenNoPermission);
+    assert_eq!(code("gone", "app/db-password", "192.168.10.5"), OpenApiCode::ForbiddenNoPermission);
+    // A secret the policy covers but the catalogue lacks, and one under a disabled key.
+    assert_eq!(code("role-app", "app/missing", "192.168.10.5"), OpenApiCode::ForbiddenResourceNotFound);
+    assert_eq!(code("role-app", "app/old", "192.168.10.5"), OpenApiCode::RejectedDisabled);
+    // Behind the trusted proxy (127.0.0.1) the forwarded client is the source; garbage is refused.
+    let via_proxy = |xff: &'static str| {
+        decide_ram_role_session(
+            &b,
+            "role-app",
+            "app/db-password",
+            PeerAddr { ip: "127.0.0.1".parse().unwrap(), forwarded_for: Some(xff) },
+        )
+    };
+    assert!(via_proxy("192.168.10.7").allowed());
+    assert_eq!(via_proxy("10.9.9.9").openapi_code(), Some(OpenApiCode::ForbiddenNoPermission));
+    assert_eq!(via_proxy("not-an-ip").openapi_code(), Some(OpenApiCode::InvalidParameter));
+}

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod audit_sink;
 pub mod expiry;
+pub mod jwks;
 pub mod metrics;
 pub mod purge;
 pub mod unauthenticated;

@@ -9,8 +9,21 @@ use std::sync::Arc;
 
 pub use aapkit_kms::{Authorized, AuthorizedResource};
 
+/// Which door a request came through: what the enforcer reads it as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnforceDoor {
+    /// The Instance API (protobuf body, `x-kms-*` headers).
+    #[default]
+    InstanceApi,
+    /// A client-key RPC request on the KMS endpoint (the shared gateway): the headers carry
+    /// `:method` and `:path` (with the query), a form body more parameters. An allow is always
+    /// GetSecretValue.
+    SharedGateway,
+}
+
 /// One request as the enforcer sees it. Header names are lower case.
 pub struct EnforceRequest<'a> {
+    pub door: EnforceDoor,
     pub headers: &'a [(String, String)],
     pub body: &'a [u8],
     pub peer: SocketAddr,

@@ -11,7 +11,7 @@ use proxy_wasm_host::{
     PreparedConfig,
 };
 
-use crate::server::enforcer::{AuthenticatedCaller, ConfigureError, PreparedPolicy};
+use crate::server::enforcer::{AuthenticatedCaller, ConfigureError, EnforceDoor, PreparedPolicy};
 use crate::server::{Caller, EnforceOutcome, EnforceRequest, Enforcer};
 
 /// The host settings aapkit's filter runs with: the `x-aapkit-*` headers only the filter may set
@@ -157,11 +157,15 @@ fn check(host: &FilterHost, config: &PreparedConfig, req: &EnforceRequest<'_>) -
                 // An allow that names no caller is not one.
                 return deny(internal_failure(req.request_id));
             }
-            let api = req
-                .headers
-                .iter()
-                .find(|(k, _)| k == "x-kms-apiname")
-                .and_then(|(_, v)| policy_core::Api::from_name(v));
+            let api = match req.door {
+                EnforceDoor::InstanceApi => req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "x-kms-apiname")
+                    .and_then(|(_, v)| policy_core::Api::from_name(v)),
+                // The filter allows nothing else on the shared gateway.
+                EnforceDoor::SharedGateway => Some(policy_core::Api::GetSecretValue),
+            };
             let resource = (!resource.is_empty()).then_some(resource.as_str());
             caller.resource = crate::server::enforcer::resource_label(api, resource);
             caller.authorized = crate::server::enforcer::authorized(

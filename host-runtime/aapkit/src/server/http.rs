@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode};
 
 use policy_core::{Api, ErrorCode, QpsGroup, ResourceRef};
 
-use super::enforcer::{resource_label, Caller, EnforceOutcome, EnforceRequest, Enforcer};
+use super::enforcer::{resource_label, Caller, EnforceDoor, EnforceOutcome, EnforceRequest, Enforcer};
 use super::limits::RequestLimits;
 use super::pool::{PoolError, WorkClass};
 use super::quota::QuotaGate;
@@ -224,7 +224,14 @@ impl Gateway {
             .limits
             .pool
             .run(WorkClass::Light, move || {
-                let req = EnforceRequest { headers: &headers, body: &job_body, peer, now, request_id: &job_id };
+                let req = EnforceRequest {
+                    door: EnforceDoor::InstanceApi,
+                    headers: &headers,
+                    body: &job_body,
+                    peer,
+                    now,
+                    request_id: &job_id,
+                };
                 (enforcer.check_with(&job_snapshot.policy, &req), headers)
             })
             .await;

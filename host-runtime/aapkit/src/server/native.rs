@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use policy_core::{authorize, compile_bundle, CompiledBundle, ErrorCode, HttpRequestView, PeerAddr};
 
-use super::enforcer::{Caller, ConfigureError, EnforceOutcome, EnforceRequest, Enforcer, PreparedPolicy};
+use super::enforcer::{Caller, ConfigureError, EnforceDoor, EnforceOutcome, EnforceRequest, Enforcer, PreparedPolicy};
 use aapkit_kms::native_rsa::NativeVerifier;
 
 #[derive(Default)]
@@ -36,7 +36,10 @@ impl Enforcer for NativeEnforcer {
 
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
         match policy {
-            PreparedPolicy::Native(bundle) => decide(bundle, req),
+            PreparedPolicy::Native(bundle) => match req.door {
+                EnforceDoor::InstanceApi => decide(bundle, req),
+                EnforceDoor::SharedGateway => decide_shared_gateway(bundle, req),
+            },
             PreparedPolicy::Wasm(_) => internal_failure("The policy was prepared by another enforcer.", req.request_id),
         }
     }
@@ -85,6 +88,69 @@ fn decide(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {
             None => internal_failure("The request was denied without a reason.", req.request_id),
         }
     }
+}
+
+/// A client-key RPC request on the KMS endpoint, decided by policy-core as the filter decides it:
+/// the parameters of the `:path` query and a form body, `authorize_shared_gateway`, and Alibaba's
+/// JSON error body for a deny.
+fn decide_shared_gateway(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> EnforceOutcome {
+    use policy_core::openapi::{authorize_shared_gateway, openapi_error_json, OpenApiCode, RpcRequestView};
+    let header = |name: &str| req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let host_id = header(":authority").or_else(|| header("host")).unwrap_or_default();
+    let json_deny = |status: u16, body: String, authenticated, detail| EnforceOutcome::Deny {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.into_bytes(),
+        authenticated,
+        detail,
+    };
+    let Some(params) = rpc_params(header(":path").unwrap_or("/"), header("content-type"), req.body) else {
+        let code = OpenApiCode::InvalidParameter;
+        let body = openapi_error_json(code, "The request parameters cannot be read.", req.request_id, host_id);
+        return json_deny(code.http_status(), body, None, String::new());
+    };
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let view = RpcRequestView { method: header(":method").unwrap_or("POST"), params: &pairs };
+    let xff = forwarded_for(req.headers);
+    let peer = PeerAddr { ip: req.peer.ip(), forwarded_for: xff.as_deref() };
+    let shared = authorize_shared_gateway(bundle, &view, peer, req.now, &NativeVerifier);
+    let decision = shared.decision();
+    if shared.allowed() {
+        let api = Some(policy_core::Api::GetSecretValue);
+        return EnforceOutcome::Allow(Caller {
+            client_key_id: decision.client_key().unwrap_or_default().to_string(),
+            aap: decision.aap().unwrap_or_default().to_string(),
+            policy: decision.policy().unwrap_or_default().to_string(),
+            resource: super::enforcer::resource_label(api, decision.resource()),
+            qps_group: decision.qps_group(),
+            authorized: super::enforcer::authorized(
+                api,
+                decision.resource(),
+                None,
+                decision.secret_key(),
+                bundle.generation(),
+            ),
+        });
+    }
+    let body = shared.error_json(req.request_id, host_id).unwrap_or_default();
+    let authenticated =
+        decision.client_key().map(|id| super::enforcer::AuthenticatedCaller { client_key_id: id.to_owned() });
+    let full = shared.message();
+    let detail = if full == shared.wire_message() { String::new() } else { full };
+    json_deny(shared.http_status(), body, authenticated, detail)
+}
+
+/// The decoded parameters of an RPC request: the query of `path`, then a form body.
+fn rpc_params(path: &str, content_type: Option<&str>, body: &[u8]) -> Option<Vec<(String, String)>> {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let mut params = policy_core::openapi::decode_form_urlencoded(query).ok()?;
+    let form = content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if form {
+        params.extend(policy_core::openapi::decode_form_urlencoded(std::str::from_utf8(body).ok()?).ok()?);
+    }
+    Some(params)
 }
 
 /// The operator's message when it says more than the caller's.

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use super::enforcer::{ConfigureError, Enforcer, PreparedPolicy};
 use aapkit_kms::IndexedKeyRing;
 use aapkit_store::{Store, StoreError};
+use policy_core::AuthenticationMethod;
 
 /// One configuration: what the server decides under and acts on.
 pub struct Snapshot {
@@ -16,6 +17,10 @@ pub struct Snapshot {
     pub generation: u64,
     pub ring: Arc<IndexedKeyRing>,
     pub policy: PreparedPolicy,
+    /// The same bundle compiled natively, for the decisions the host makes itself (RAM-role
+    /// sessions on the KMS endpoint, whose HMAC signatures only the host can verify); `None` when
+    /// the bundle has no RAM-role AAP, so there is nothing to decide.
+    pub sessions: Option<Arc<policy_core::CompiledBundle>>,
 }
 
 /// The snapshot in force, replaced whole.
@@ -58,5 +63,14 @@ pub fn build_snapshot(store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Re
     let (generation, ring, bundle) = store.config_snapshot(scope)?;
     let json = serde_json::to_string(&bundle)?;
     let policy = enforcer.prepare(&json).map_err(ReloadError::Rejected)?;
-    Ok(Snapshot { generation, ring, policy })
+    let has_ram_roles =
+        bundle.application_access_points.iter().any(|a| a.authentication_method == AuthenticationMethod::RamRole);
+    let sessions = match &policy {
+        _ if !has_ram_roles => None,
+        PreparedPolicy::Native(compiled) => Some(Arc::clone(compiled)),
+        PreparedPolicy::Wasm(_) => {
+            Some(Arc::new(bundle.compile().map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?))
+        }
+    };
+    Ok(Snapshot { generation, ring, policy, sessions })
 }

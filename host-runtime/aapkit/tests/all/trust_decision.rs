@@ -202,15 +202,24 @@ fn mixed_snapshot_fails_closed() {
 
         // What old main passed through on every reload: the new key ring (alias → B) with the old
         // policy (alias → A allowed). Old main encrypted under B here; now it is InternalFailure.
-        let mixed = Snapshot { generation: after.generation, ring: after.ring.clone(), policy: before.policy.clone() };
+        let mixed = Snapshot {
+            generation: after.generation,
+            ring: after.ring.clone(),
+            policy: before.policy.clone(),
+            sessions: None,
+        };
         let addr = serve(&rt, enforcer.clone(), mixed);
         let r = call(&signer, addr, "Encrypt", &encrypt(ALIAS), &[]);
         assert_eq!((r.status, r.code().as_str()), (500, "InternalFailure"), "{kind}");
 
         // Even a snapshot mislabelled as one generation: the body's alias resolves to B in the key
         // ring, the decision said A: refused, not run on either.
-        let forged =
-            Snapshot { generation: before.generation, ring: after.ring.clone(), policy: before.policy.clone() };
+        let forged = Snapshot {
+            generation: before.generation,
+            ring: after.ring.clone(),
+            policy: before.policy.clone(),
+            sessions: None,
+        };
         let addr = serve(&rt, enforcer.clone(), forged);
         let r = call(&signer, addr, "Encrypt", &encrypt(ALIAS), &[]);
         assert_eq!((r.status, r.code().as_str()), (500, "InternalFailure"), "{kind}");
@@ -218,7 +227,7 @@ fn mixed_snapshot_fails_closed() {
 }
 
 fn clone(s: &Snapshot) -> Snapshot {
-    Snapshot { generation: s.generation, ring: s.ring.clone(), policy: s.policy.clone() }
+    Snapshot { generation: s.generation, ring: s.ring.clone(), policy: s.policy.clone(), sessions: s.sessions.clone() }
 }
 
 #[derive(Default)]

@@ -731,6 +731,7 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
         enforcer.check_with(
             &policy,
             &EnforceRequest {
+                door: Default::default(),
                 headers: &headers,
                 body: &req.body,
                 peer: peer.parse().unwrap(),
@@ -778,6 +779,7 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     let outcome = enforcer.check_with(
         &policy,
         &EnforceRequest {
+            door: Default::default(),
             headers: &tampered,
             body: &req.body,
             peer: "[fd00::7]:9000".parse().unwrap(),

@@ -136,7 +136,14 @@ impl Harness {
     }
 
     pub fn send_at(&self, r: &Signed, now: i64) -> Reply {
-        let req = OpenApiRequest { method: &r.method, path: "/", query: &r.query, headers: &r.headers, body: &r.body };
+        let req = OpenApiRequest {
+            method: &r.method,
+            path: "/",
+            query: &r.query,
+            headers: &r.headers,
+            body: &r.body,
+            peer: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
         Reply::from(self.api.handle(&req, now, "REQ-1"))
     }
 

@@ -53,7 +53,14 @@ proptest! {
         let before = h.store().generation().unwrap();
         let pairs: Vec<(&str, &str)> = params.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let query = if use_raw { raw_query } else { encode(&pairs) };
-        let req = aapkit_openapi::OpenApiRequest { method, path, query: &query, headers: &headers, body: &body };
+        let req = aapkit_openapi::OpenApiRequest {
+            method,
+            path,
+            query: &query,
+            headers: &headers,
+            body: &body,
+            peer: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
         let reply = Reply::from(h.api.handle(&req, NOW, "REQ-1"));
         prop_assert!(reply.status >= 400, "{}", reply.json);
         prop_assert!(reply.json["Code"].is_string() && reply.json["Message"].is_string() && reply.json["HostId"].is_string());
