@@ -8,8 +8,8 @@ it, the latter at import time), its work comes as JSON lines on stdin, one answe
   {"op": "read", "name": N}    get_secret_info(N) through the cache client
   {"op": "get", "name": N}     GetSecretValue through the SecretManagerClient (no cache; same credentials)
 
-Answers: {"ok": true, "value", "type", "version"} or {"ok": false, "error": <exception class>, "code",
-"status", "message"}. A back-off that does not wait: SMC2 retries throttling and timeouts only.
+Answers: {"ok": true, "value", "type", "version"} or {"ok": false, "error": <exception class>, "cause":
+<the class of the exception it wraps, if any>, "code", "status", "message" (the wrapped one's)}. A back-off that does not wait: SMC2 retries throttling and timeouts only.
 """
 
 import json
@@ -33,12 +33,16 @@ def quiet():
 
 
 def failure(e):
+    # A credential provider's refusal reaches the caller wrapped by darabonba's UnretryableException.
+    inner = getattr(e, "inner_exception", None)
+    cause = type(inner).__name__ if inner is not None else None
+    shown = inner if inner is not None else e
     data = getattr(e, "data", None)
     status = getattr(e, "status_code", None) or getattr(e, "statusCode", None)
     if status is None and isinstance(data, dict):
         status = data.get("statusCode")
-    return {"ok": False, "error": type(e).__name__, "code": getattr(e, "code", None), "status": status,
-            "message": str(getattr(e, "message", None) or e)}
+    return {"ok": False, "error": type(e).__name__, "cause": cause, "code": getattr(e, "code", None),
+            "status": status, "message": str(getattr(shown, "message", None) or shown)}
 
 
 def main():
