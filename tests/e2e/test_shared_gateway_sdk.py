@@ -104,10 +104,15 @@ class SharedGatewaySdk(unittest.TestCase):
         c = self.shared(self.shared_key)
         info = c.get_secret_info("app/blob")
         self.assertEqual(info.secret_data_type, "binary")
-        # SMC1 hands back SecretData's bytes as they came: Alibaba's base64 of the value.
-        self.assertEqual(base64.b64decode(c.get_binary_value("app/blob")), BLOB)
+        # SecretData of a binary secret is Alibaba's base64 of the value; SMC1 keeps it as it came.
+        self.assertEqual(base64.b64decode(info.secret_value), BLOB)
         with self.assertRaises(ValueError):  # and refuses to read it as text
             c.get_secret_value("app/blob")
+        # SMC1 0.1.5's own get_binary_value cannot work on Python 3 with any bytebuffer release
+        # (0.1.0-0.1.2): it hands `bytes` to ByteBuffer.wrap, which accepts only `bytearray`. A client
+        # bug, not the server's: the value above is what it would have wrapped.
+        with self.assertRaises(TypeError):
+            c.get_binary_value("app/blob")
 
     def test_seed_secret_user_string_reads_its_secrets(self):
         c = self.shared(self.role_key)
