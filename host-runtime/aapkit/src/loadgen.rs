@@ -29,6 +29,20 @@ pub enum Workload {
     Encrypt,
     /// Sign a SHA-256 digest with the given key (RSA_PKCS1_SHA_256 on an RSA key).
     Sign,
+    /// GetSecretValue of the secret named by --key-id, through the Instance API.
+    GetSecretValue,
+    /// GetSecretValue of the secret named by --key-id through the shared gateway (the KMS
+    /// endpoint: RPC v1 signed SHA256withRSA, as the Secrets Manager client signs). Each request
+    /// carries its own nonce and is sent once (the gateway refuses a replay), so the run ends when
+    /// the --pool requests are spent, or at --seconds.
+    SharedGetSecretValue,
+}
+
+impl Workload {
+    /// Whether each pre-signed request may be sent only once.
+    fn single_use(self) -> bool {
+        matches!(self, Workload::SharedGetSecretValue)
+    }
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -48,7 +62,7 @@ pub struct LoadgenArgs {
     /// File holding the client key's password.
     #[arg(long)]
     pub password_file: PathBuf,
-    /// Key id (or alias) to use.
+    /// Key id (or alias) to use; the secret name for the GetSecretValue workloads.
     #[arg(long)]
     pub key_id: String,
     #[arg(long, value_enum, default_value = "encrypt")]
@@ -89,8 +103,53 @@ pub struct LoadgenReport {
 }
 
 struct SignedRequest {
+    /// `/` for the Instance API; `/?<signed query>` for an RPC request.
+    path: String,
     headers: Vec<(String, String)>,
     body: Bytes,
+}
+
+/// A shared-gateway GetSecretValue as the Secrets Manager client sends it: every parameter in the
+/// query, RPC v1 StringToSign, SHA256withRSA.
+fn sign_rpc_request(
+    key: &aws_lc_rs::rsa::KeyPair,
+    client_key_id: &str,
+    secret_name: &str,
+    timestamp: &str,
+    nonce: &str,
+    host: &str,
+) -> Result<SignedRequest, LoadgenError> {
+    use base64::Engine as _;
+    use policy_core::openapi::{percent_encode, rpc_v1_string_to_sign};
+    let mut params = vec![
+        ("AccessKeyId", client_key_id),
+        ("Action", "GetSecretValue"),
+        ("FetchExtendedConfig", "True"),
+        ("Format", "JSON"),
+        ("RegionId", "cn-hangzhou"),
+        ("SecretName", secret_name),
+        ("SignatureMethod", "SHA256withRSA"),
+        ("SignatureNonce", nonce),
+        ("SignatureType", "PRIVATEKEY"),
+        ("SignatureVersion", "1.0"),
+        ("Timestamp", timestamp),
+        ("Version", "2016-01-20"),
+        ("VersionStage", "ACSCurrent"),
+    ];
+    let sts = rpc_v1_string_to_sign("POST", &params);
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, sts.as_bytes(), &mut sig)
+        .map_err(|_| LoadgenError::Sign)?;
+    let signature = base64::engine::general_purpose::STANDARD.encode(sig);
+    params.push(("Signature", &signature));
+    let query: Vec<String> =
+        params.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
+    Ok(SignedRequest {
+        path: format!("/?{}", query.join("&")),
+        headers: vec![("host".into(), host.into()), ("user-agent".into(), "aapkit-loadgen".into())],
+        body: Bytes::new(),
+    })
 }
 
 /// Signs like the SDK: the string-to-sign from policy-core, RSASSA-PKCS1-v1_5 SHA-256, `Bearer <b64>`.
@@ -128,7 +187,7 @@ fn sign_request(
     key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, sts.as_bytes(), &mut sig)
         .map_err(|_| LoadgenError::Sign)?;
     headers.push(("authorization".into(), format!("Bearer {}", base64::engine::general_purpose::STANDARD.encode(sig))));
-    Ok(SignedRequest { headers, body: Bytes::from(body) })
+    Ok(SignedRequest { path: "/".into(), headers, body: Bytes::from(body) })
 }
 
 fn workload_body(w: Workload, key_id: &str, i: usize) -> (&'static str, Vec<u8>) {
@@ -150,6 +209,10 @@ fn workload_body(w: Workload, key_id: &str, i: usize) -> (&'static str, Vec<u8>)
                 ..Default::default()
             };
             ("Sign", req.encode_to_vec())
+        }
+        Workload::GetSecretValue | Workload::SharedGetSecretValue => {
+            let req = proto::GetSecretValueRequest { secret_name: key_id.into(), ..Default::default() };
+            ("GetSecretValue", req.encode_to_vec())
         }
     }
 }
@@ -202,12 +265,40 @@ pub async fn run(args: &LoadgenArgs) -> Result<LoadgenReport, LoadgenError> {
 
     let date = httpdate_now();
     let host = args.target.to_string();
-    let mut pool = Vec::with_capacity(args.pool);
-    for i in 0..args.pool {
-        let (api, body) = workload_body(args.workload, &args.key_id, i);
-        pool.push(sign_request(&key, &client_key_id, api, body, &date, &host)?);
-    }
+    let pool = if args.workload.single_use() {
+        // One RSA signature per request (about 1 ms): made on every core before the clock starts.
+        let timestamp = policy_core::format_iso8601(time::OffsetDateTime::now_utc().unix_timestamp());
+        let threads = std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2);
+        let per = args.pool.div_ceil(threads);
+        let parts: Vec<Result<Vec<SignedRequest>, LoadgenError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (key, id, secret, ts, host) = (&key, &client_key_id, &args.key_id, &timestamp, &host);
+                    scope.spawn(move || {
+                        (t * per..((t + 1) * per).min(args.pool))
+                            .map(|i| sign_rpc_request(key, id, secret, ts, &format!("{:032x}", (i as u128) + 1), host))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(Err(LoadgenError::Sign))).collect()
+        });
+        let mut pool = Vec::with_capacity(args.pool);
+        for part in parts {
+            pool.extend(part?);
+        }
+        pool
+    } else {
+        let mut pool = Vec::with_capacity(args.pool);
+        for i in 0..args.pool {
+            let (api, body) = workload_body(args.workload, &args.key_id, i);
+            pool.push(sign_request(&key, &client_key_id, api, body, &date, &host)?);
+        }
+        pool
+    };
     let pool = Arc::new(pool);
+    // Single-use requests are taken in turn by all workers; the others are replayed per worker.
+    let next = args.workload.single_use().then(|| Arc::new(std::sync::atomic::AtomicUsize::new(0)));
     let mut background_pool = Vec::new();
     if args.background_key_pairs > 0 {
         for i in 0..16 {
@@ -244,8 +335,9 @@ pub async fn run(args: &LoadgenArgs) -> Result<LoadgenReport, LoadgenError> {
         let pool = pool.clone();
         let tls = tls.clone();
         let target = args.target;
+        let next = next.clone();
         tasks.push(tokio::spawn(async move {
-            worker_loop(worker, target, tls, pool, start + warmup, start + warmup + measure).await
+            worker_loop(worker, target, tls, pool, next, start + warmup, start + warmup + measure).await
         }));
     }
     let mut background = Vec::new();
@@ -254,21 +346,23 @@ pub async fn run(args: &LoadgenArgs) -> Result<LoadgenReport, LoadgenError> {
         let tls = tls.clone();
         let target = args.target;
         background.push(tokio::spawn(async move {
-            worker_loop(worker, target, tls, pool, start + warmup, start + warmup + measure).await
+            worker_loop(worker, target, tls, pool, None, start + warmup, start + warmup + measure).await
         }));
     }
     let (mut background_requests, mut background_errors) = (0u64, 0u64);
     for t in background {
-        let (lat, err) = t.await??;
+        let (lat, err, _) = t.await??;
         background_requests += lat.len() as u64;
         background_errors += err;
     }
     let mut latencies = Vec::new();
     let mut errors = 0u64;
+    let mut last_done = start + warmup;
     for t in tasks {
-        let (lat, err) = t.await??;
+        let (lat, err, done) = t.await??;
         latencies.extend(lat);
         errors += err;
+        last_done = last_done.max(done);
     }
     latencies.sort_unstable();
     let pct = |p: f64| -> u64 {
@@ -278,7 +372,12 @@ pub async fn run(args: &LoadgenArgs) -> Result<LoadgenReport, LoadgenError> {
         let idx = ((latencies.len() as f64 - 1.0) * p).round() as usize;
         latencies.get(idx).copied().unwrap_or(0)
     };
-    let secs = measure.as_secs_f64();
+    // A single-use pool may run out before --seconds: the rate is over the time actually measured.
+    let secs = if args.workload.single_use() {
+        last_done.saturating_duration_since(start + warmup).as_secs_f64().max(1e-3)
+    } else {
+        measure.as_secs_f64()
+    };
     Ok(LoadgenReport {
         workload: format!("{:?}", args.workload),
         concurrency: args.concurrency,
@@ -326,21 +425,27 @@ async fn worker_loop(
     target: SocketAddr,
     tls: Option<(TlsConnector, ServerName<'static>)>,
     pool: Arc<Vec<SignedRequest>>,
+    next: Option<Arc<std::sync::atomic::AtomicUsize>>,
     measure_from: Instant,
     until: Instant,
-) -> Result<(Vec<u64>, u64), LoadgenError> {
+) -> Result<(Vec<u64>, u64, Instant), LoadgenError> {
     let mut sender = connect(target, &tls).await?;
     let mut latencies = Vec::with_capacity(16 * 1024);
     let mut errors = 0u64;
     let mut i = worker;
+    let mut done = measure_from;
     loop {
         let now = Instant::now();
         if now >= until {
             break;
         }
-        let Some(signed) = pool.get(i % pool.len()) else { break };
+        let signed = match &next {
+            Some(n) => pool.get(n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+            None => pool.get(i % pool.len()),
+        };
+        let Some(signed) = signed else { break };
         i += 1;
-        let mut builder = hyper::Request::post("/");
+        let mut builder = hyper::Request::post(signed.path.as_str());
         for (k, v) in &signed.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
@@ -363,9 +468,10 @@ async fn worker_loop(
             } else {
                 errors += 1;
             }
+            done = Instant::now();
         }
     }
-    Ok((latencies, errors))
+    Ok((latencies, errors, done))
 }
 
 fn client_tls(ca: &std::path::Path) -> Result<(TlsConnector, ServerName<'static>), LoadgenError> {

@@ -40,6 +40,11 @@ impl SecretValueQuery {
         if params.bool("DryRun")? == Some(true) {
             return Err(OpenApiError::invalid("DryRun", "dry runs of GetSecretValue are not supported"));
         }
+        // A recipient (an enclave) asks for the value encrypted to it: answering in plaintext would
+        // hand it to the untrusted side, so it is refused.
+        if params.optional("Recipient").is_some() {
+            return Err(OpenApiError::invalid("Recipient", "CiphertextForRecipient is not supported"));
+        }
         Ok(SecretValueQuery {
             secret_name: params.required("SecretName")?.to_owned(),
             version_id: params.optional("VersionId").map(str::to_owned),
@@ -124,6 +129,8 @@ mod tests {
         assert_eq!(q.version_id, None);
         let dry = Params::parse("SecretName=a&DryRun=true", None).unwrap();
         assert!(SecretValueQuery::from_params(&dry).is_err());
+        let recipient = Params::parse("SecretName=a&Recipient=%7B%7D", None).unwrap();
+        assert!(SecretValueQuery::from_params(&recipient).is_err());
         let none = Params::parse("VersionStage=ACSCurrent", None).unwrap();
         assert!(matches!(SecretValueQuery::from_params(&none), Err(OpenApiError::MissingParameter(_))));
     }

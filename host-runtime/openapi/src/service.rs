@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use aapkit_store::{Store, StoreError, STS_ACCESS_KEY_ID_PREFIX};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::actions::{self, ActionContext};
 use crate::auth::{self, Credential, OpenApiRequest};
@@ -215,15 +215,8 @@ pub fn error_body(e: &OpenApiError, request_id: &str, host_id: &str) -> Vec<u8> 
     error_json(e.status(), e.code(), &e.message(), request_id, host_id)
 }
 
-/// The same body for a refusal made before the service runs (the HTTP layer's limits).
+/// The same body for a refusal made before the service runs (the HTTP layer's limits): policy-core's
+/// writer, shared with the filter's and the shared gateway's denies.
 pub fn error_json(status: u16, code: &str, message: &str, request_id: &str, host_id: &str) -> Vec<u8> {
-    let body = json!({
-        "RequestId": request_id,
-        "HostId": host_id,
-        "Code": code,
-        "Message": message,
-        "Recommend": format!("https://api.aliyun.com/troubleshoot?q={code}&product=Kms"),
-        "HttpStatus": status,
-    });
-    serde_json::to_vec(&body).unwrap_or_default()
+    policy_core::openapi::error_body_json(status, code, message, request_id, host_id).into_bytes()
 }

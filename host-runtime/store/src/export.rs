@@ -43,7 +43,16 @@ pub(crate) fn build(tx: &Transaction<'_>, scope: &str, generation: Option<u64>) 
             description: opt(r.description),
         });
     }
+    // A policy that can never allow anything is refused at creation since the shared gateway
+    // exists; one stored before is left out of the bundle (it allows nothing, so every decision
+    // is the same) rather than making the whole configuration invalid. `aapkit policy list` still
+    // shows it, to be fixed with UpdatePolicy.
+    let mut useless = std::collections::HashSet::new();
     for p in policies(tx)? {
+        if policy_core::policy_grants_nothing_str(&p.kms_instance, &p.permissions, &p.resources).is_some() {
+            useless.insert(p.name);
+            continue;
+        }
         let permissions = p
             .permissions
             .iter()
@@ -71,7 +80,7 @@ pub(crate) fn build(tx: &Transaction<'_>, scope: &str, generation: Option<u64>) 
         };
         bundle.application_access_points.push(ApplicationAccessPoint {
             name: a.name,
-            policies: a.policies,
+            policies: a.policies.into_iter().filter(|p| !useless.contains(p)).collect(),
             authentication_method: method,
             description: opt(a.description),
         });

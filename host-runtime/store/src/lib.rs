@@ -64,8 +64,8 @@ pub use notices::{
 pub use ram_roles::{
     oidc_provider_arn, role_arn, subject_matches, validate_role_name, validate_session_name, CreatedRamRole,
     JwksSource, OidcTrust, OidcTrustInfo, RamRoleInfo, RamRoleInput, SessionCredential, DEFAULT_DURATION_SECONDS,
-    DEFAULT_MAX_SESSION_DURATION, MAX_OIDC_AUDIENCES, MAX_SESSION_DURATION_RANGE, MIN_DURATION_SECONDS,
-    STS_ACCESS_KEY_ID_PREFIX,
+    DEFAULT_MAX_SESSION_DURATION, MAX_LIVE_SESSIONS_PER_ROLE, MAX_OIDC_AUDIENCES, MAX_SESSION_DURATION_RANGE,
+    MIN_DURATION_SECONDS, STS_ACCESS_KEY_ID_PREFIX,
 };
 pub use schema::SCHEMA_VERSION;
 pub use seal::{MasterKey, MasterKeySource, MASTER_KEY_ENV, MASTER_KEY_FILE};

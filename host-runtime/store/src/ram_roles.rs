@@ -39,6 +39,11 @@ pub const DEFAULT_DURATION_SECONDS: i64 = 3600;
 /// Audiences (OIDC client ids) per role at most.
 pub const MAX_OIDC_AUDIENCES: usize = 50;
 
+/// Unexpired sessions one role may hold at once: each issued session is a row, and a caller with a
+/// valid token or credentials-URI token could otherwise grow the store without bound (clients
+/// refresh 15 minutes before expiry, so a workload needs few).
+pub const MAX_LIVE_SESSIONS_PER_ROLE: i64 = 10_000;
+
 /// The prefix of a session's temporary AccessKeyId (as Alibaba STS issues them).
 pub const STS_ACCESS_KEY_ID_PREFIX: &str = "STS.";
 const STS_ACCESS_KEY_ID_RANDOM_LEN: usize = 28;
@@ -609,6 +614,16 @@ impl Store {
         let expires_at = now
             .checked_add(duration)
             .ok_or_else(|| StoreError::invalid("DurationSeconds", duration.to_string(), "out of range"))?;
+        // Expired sessions of the role go first (they are refused anyway), then the cap.
+        tx.execute("DELETE FROM sts_sessions WHERE role = ?1 AND expires <= ?2", params![role, now])?;
+        let live: i64 =
+            tx.query_row("SELECT COUNT(*) FROM sts_sessions WHERE role = ?1", params![role], |r| r.get(0))?;
+        if live >= MAX_LIVE_SESSIONS_PER_ROLE {
+            return Err(StoreError::LimitExceeded(format!(
+                "role {role} holds {live} unexpired sessions, the most one role may hold; \
+                 wait for some to expire or delete and recreate the role"
+            )));
+        }
         tx.execute(
             "INSERT INTO sts_sessions(id, role, session_name, sealed_secret, sealed_token, expires, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

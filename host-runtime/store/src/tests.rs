@@ -1145,3 +1145,29 @@ fn a_refused_limit_leaves_nothing_behind() {
 }
 
 mod ram_roles;
+
+/// A policy stored before such policies were refused (a shared policy with only KeyUser) is left
+/// out of the bundle instead of making the configuration invalid; the AAP keeps its other policies.
+#[test]
+fn a_stored_policy_that_grants_nothing_is_left_out_of_the_bundle() {
+    let (_d, store) = fresh();
+    store.create_network_rule(&rule("r", &["10.0.0.1"])).unwrap();
+    store.create_policy(&policy("good", &["r"])).unwrap();
+    store.create_aap(&aap("a", &["good"])).unwrap();
+    {
+        let conn = store.lock();
+        conn.execute(
+            "INSERT INTO policies(name, kms_instance, permissions, resources, description, created)
+             VALUES ('old', 'shared', '[\"RbacPermission/Template/CryptoServiceKeyUser\"]', '[\"key/*\"]', '', 0)",
+            [],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO aap_policies(aap, policy, position) VALUES ('a', 'old', 1)", []).unwrap();
+    }
+    let json = store.export_bundle_json("kst-test").unwrap();
+    let compiled = policy_core::compile_bundle(&json);
+    assert!(compiled.is_ok(), "{json}");
+    let bundle: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(bundle["Policies"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(bundle["ApplicationAccessPoints"][0]["Policies"], serde_json::json!(["good"]));
+}

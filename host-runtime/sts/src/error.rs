@@ -95,6 +95,8 @@ impl StsError {
             // aapkit's own (the credentials URI is not an Alibaba API).
             StsError::CredentialsUriDenied => "Forbidden.CredentialsUriToken",
             StsError::JwksUnavailable(_) => "InternalError",
+            // aapkit's own: the role holds as many live sessions as it may.
+            StsError::Store(aapkit_store::StoreError::LimitExceeded(_)) => "Rejected.LimitExceeded",
             StsError::Store(_) => "InternalError",
         }
     }
@@ -106,6 +108,7 @@ impl StsError {
             StsError::Token(OidcError::BadJwks(_)) => 500,
             StsError::Token(_) => 401,
             StsError::CredentialsUriDenied => 403,
+            StsError::Store(aapkit_store::StoreError::LimitExceeded(_)) => 409,
             StsError::JwksUnavailable(_) | StsError::Store(_) => 500,
             _ => 400,
         }
@@ -119,6 +122,9 @@ impl StsError {
             StsError::Token(OidcError::InvalidSignature) => "OIDC token validate failed: invalid signature.".into(),
             StsError::Token(OidcError::AudienceMismatch) => "Invalid audience.".into(),
             StsError::Token(OidcError::SubjectMismatch(_)) => "There is no permission".into(),
+            StsError::Store(aapkit_store::StoreError::LimitExceeded(_)) => {
+                "The role holds as many unexpired sessions as it may; retry when some have expired.".into()
+            }
             StsError::Token(OidcError::BadJwks(_)) | StsError::JwksUnavailable(_) | StsError::Store(_) => {
                 "The request processing has failed due to some unknown error.".into()
             }

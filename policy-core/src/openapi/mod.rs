@@ -58,6 +58,6 @@ pub use rpc_v1::{
     RPC_V1_HMAC_SHA1, RPC_V1_SHA256_WITH_RSA, RPC_V1_SIGNATURE_VERSION,
 };
 pub use shared_gateway::{
-    authorize_shared_gateway, openapi_error_json, RpcRequestView, SharedGatewayDecision, CLIENT_KEY_ID_PREFIX,
-    KMS_API_VERSION, SHARED_GATEWAY_ACTION, SIGNATURE_TYPE_PRIVATE_KEY,
+    authorize_shared_gateway, error_body_json, openapi_error_json, RpcRequestView, SharedGatewayDecision,
+    CLIENT_KEY_ID_PREFIX, KMS_API_VERSION, SHARED_GATEWAY_ACTION, SIGNATURE_TYPE_PRIVATE_KEY,
 };

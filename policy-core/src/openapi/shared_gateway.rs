@@ -126,13 +126,19 @@ impl<'a> SharedGatewayDecision<'a> {
 /// (the KMS endpoint's, `docs/protocol.md#shared-gateway`), for errors decided before a decision
 /// exists (a filter that cannot read the parameters) and for [`SharedGatewayDecision::error_json`].
 pub fn openapi_error_json(code: OpenApiCode, message: &str, request_id: &str, host_id: &str) -> String {
+    error_body_json(code.http_status(), code.as_str(), message, request_id, host_id)
+}
+
+/// The same body for any `Code` and status: the one writer of the KMS endpoint's error bodies, which
+/// the host's management OpenAPI uses for its own codes too.
+pub fn error_body_json(status: u16, code: &str, message: &str, request_id: &str, host_id: &str) -> String {
     serde_json::json!({
         "RequestId": request_id,
         "HostId": host_id,
-        "Code": code.as_str(),
+        "Code": code,
         "Message": message,
-        "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Kms", code.as_str()),
-        "HttpStatus": code.http_status(),
+        "Recommend": format!("https://api.aliyun.com/troubleshoot?q={code}&product=Kms"),
+        "HttpStatus": status,
     })
     .to_string()
 }

@@ -13,18 +13,26 @@ use aapkit_store::Store;
 pub enum BundleCmd {
     /// Writes the policy bundle (public catalogue: no key material, secret values or private keys).
     Export {
-        /// The scope the gateway serves: `kst-...` or `shared`.
-        #[arg(long, default_value = "shared")]
-        scope: String,
+        /// `Gateway.Scope`: the KMS instance whose Instance API requests the bundle decides
+        /// (default: this data directory's instance). Shared-gateway requests on the KMS endpoint
+        /// are always decided in scope `shared`, whatever this is; `shared` here would make the
+        /// bundle refuse every Instance API request.
+        #[arg(long)]
+        scope: Option<String>,
         /// Write to this file instead of stdout.
         #[arg(long)]
         output: Option<PathBuf>,
     },
 }
 
-pub fn run(store: &Store, cmd: &BundleCmd, out: &Out) -> Result<(), CliError> {
+pub fn run(store: &Store, data_dir: &std::path::Path, cmd: &BundleCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
         BundleCmd::Export { scope, output } => {
+            let scope = match scope {
+                Some(s) => s.clone(),
+                None => super::gateway::InstanceConfig::load(data_dir)?.instance_id,
+            };
+            let scope = scope.as_str();
             // Read the generation first: the bundle is at least this new.
             let generation = store.generation()?;
             let bundle = store.export_bundle_json(scope)?;

@@ -11,7 +11,7 @@ use super::gateway::{self, InitArgs, InstanceConfig, ServeArgs};
 use super::output::Out;
 use super::{Cli, CliError};
 use aapkit_kms::keyring::SecretDataType;
-use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, SecretValueInput, StoreError};
+use aapkit_store::{AapInput, NetworkRuleInput, PolicyInput, RamRoleInput, SecretValueInput, StoreError};
 
 pub const DEMO_INSTANCE: &str = "kst-aapkitdemo0000001";
 pub const DEMO_AAP: &str = "demo-app";
@@ -20,6 +20,11 @@ pub const DEMO_RULE: &str = "demo-loopback";
 pub const DEMO_ALIAS: &str = "alias/demo";
 pub const DEMO_RSA_ALIAS: &str = "alias/demo-rsa";
 pub const DEMO_SECRET: &str = "demo/db-password";
+/// The demo AAP's second policy: the same secrets through the shared gateway (the KMS endpoint).
+pub const DEMO_SHARED_POLICY: &str = "demo-shared-policy";
+/// The AAP whose credential is the RAM role [`DEMO_ROLE`].
+pub const DEMO_ROLE_AAP: &str = "demo-role-app";
+pub const DEMO_ROLE: &str = "DemoReader";
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -39,6 +44,8 @@ struct DemoSetup {
     client_key_file: PathBuf,
     password_file: PathBuf,
     ca_file: PathBuf,
+    /// The RAM role's credentials-URI token (kept in the demo directory, 0600).
+    role_token_file: PathBuf,
 }
 
 fn is_not_found(e: &StoreError) -> bool {
@@ -125,12 +132,30 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
             description: "the demo application's keys and secrets, from loopback".into(),
         })?;
     }
+    if found(store.describe_policy(DEMO_SHARED_POLICY))?.is_none() {
+        store.create_policy(&PolicyInput {
+            name: DEMO_SHARED_POLICY.into(),
+            permissions: vec!["RbacPermission/Template/CryptoServiceSecretUser".into()],
+            resources: vec!["secret/demo/*".into()],
+            kms_instance: "shared".into(),
+            network_rules: vec![DEMO_RULE.into()],
+            description: "the demo secrets through the shared gateway (the KMS endpoint), from loopback".into(),
+        })?;
+    }
     if found(store.describe_aap(DEMO_AAP))?.is_none() {
         store.create_aap(&AapInput {
             name: DEMO_AAP.into(),
-            policies: vec![DEMO_POLICY.into()],
+            policies: vec![DEMO_POLICY.into(), DEMO_SHARED_POLICY.into()],
             authentication_method: "ClientKey".into(),
             description: "aapkit demo application".into(),
+        })?;
+    }
+    if found(store.describe_aap(DEMO_ROLE_AAP))?.is_none() {
+        store.create_aap(&AapInput {
+            name: DEMO_ROLE_AAP.into(),
+            policies: vec![DEMO_SHARED_POLICY.into()],
+            authentication_method: "RAMRole".into(),
+            description: "the demo secrets for the RAM role's sessions".into(),
         })?;
     }
 
@@ -153,8 +178,31 @@ fn setup(cli: &Cli, out: &Out) -> Result<DemoSetup, CliError> {
         super::client_key::write_private_file(&password_file, password.as_bytes())?;
         info.client_key_id
     };
+    // The RAM role and its credentials-URI token (shown once by the store: kept in a 0600 file).
+    let role_token_file = demo_dir.join(format!("{DEMO_ROLE}_credentials_uri_token.txt"));
+    let token = match found(store.describe_ram_role(DEMO_ROLE))? {
+        Some(_) if role_token_file.is_file() => None,
+        Some(_) => Some(store.rotate_credentials_uri_token(DEMO_ROLE)?),
+        None => {
+            store
+                .create_ram_role(&RamRoleInput {
+                    name: DEMO_ROLE.into(),
+                    aap: DEMO_ROLE_AAP.into(),
+                    oidc: None,
+                    credentials_uri_token: true,
+                    max_session_duration: None,
+                    description: "aapkit demo role (credentials URI)".into(),
+                })?
+                .credentials_uri_token
+        }
+    };
+    if let Some(token) = token {
+        let _ = std::fs::remove_file(&role_token_file);
+        super::client_key::write_private_file(&role_token_file, token.as_bytes())?;
+    }
     Ok(DemoSetup {
         instance_id,
+        role_token_file,
         aes_key,
         rsa_key,
         client_key_id,
@@ -194,6 +242,46 @@ print(kms_client.describe_policy(kms.DescribePolicyRequest(name="{policy}")).bod
             policy = DEMO_POLICY,
         )
     });
+    // The KMS endpoint's data plane: the Secrets Manager clients, unmodified, configured by
+    // environment as an application would be (tests/e2e/test_shared_gateway_sdk.py and
+    // test_ram_role_sdk.py run the same configurations).
+    let region = super::open(cli)?.account()?.region_id;
+    let shared_snippet = openapi.as_ref().map(|(scheme, addr)| {
+        // SMC1 signs over CORE, which takes `http://…` verbatim and otherwise speaks HTTPS without
+        // verifying the certificate (its client sets verify=False).
+        let endpoint = if *scheme == "http" { format!("http://{addr}") } else { addr.clone() };
+        format!(
+            r#"# pip install aliyun-secret-manager-client==0.1.5 --no-deps \
+#   aliyun-python-sdk-core==2.16.1 aliyun-python-sdk-kms==2.16.5 'pyOpenSSL<23.3' 'cryptography>=41,<42'
+export credentials_type=client_key
+export client_key_private_key_path={ckf}
+export client_key_password_from_file_path={pwf}
+export cache_client_region_id='[{{"regionId":"{region}","endpoint":"{endpoint}"}}]'
+python3 -c 'from alibaba_cloud_secretsmanager_client.secret_manager_cache_client_builder import SecretManagerCacheClientBuilder as B
+print(B.new_client().get_secret_info("{secret}").secret_value)'"#,
+            ckf = abs(&s.client_key_file),
+            pwf = abs(&s.password_file),
+            secret = DEMO_SECRET,
+        )
+    });
+    let role_snippet = openapi.as_ref().map(|(scheme, addr)| {
+        let tls = if *scheme == "https" {
+            format!("\n# the KMS endpoint's certificate is the instance CA's: trust it for the SDK's TLS\nexport SSL_CERT_FILE={}", abs(&s.ca_file))
+        } else {
+            String::new()
+        };
+        format!(
+            r#"# pip install alibabacloud-secretsmanager-client-v2==2.0.0 alibabacloud-credentials==1.0.12{tls}
+export ALIBABA_CLOUD_CREDENTIALS_URI="{scheme}://{addr}/v1/credentials?role={role}&token=$(cat {token})"
+export ALIBABA_CLOUD_ECS_METADATA_DISABLED=true
+export cache_client_region_id='[{{"regionId":"{region}","endpoint":"{scheme}://{addr}"}}]'
+python3 -c 'from alibabacloud_secretsmanager_client_v2.secret_manager_cache_client_builder import SecretManagerCacheClientBuilder as B
+print(B.new_client().get_secret_info("{secret}").secret_value)'"#,
+            role = DEMO_ROLE,
+            token = abs(&s.role_token_file),
+            secret = DEMO_SECRET,
+        )
+    });
     let snippet = format!(
         r#"# pip install alibabacloud-dkms-gcs==1.0.2 'cryptography>=41,<42'
 from openapi.models import Config
@@ -229,6 +317,10 @@ print(client.get_secret_value(GetSecretValueRequest(secret_name="{secret}")).sec
             "OpenApiEndpoint": openapi.as_ref().map(|(scheme, addr)| format!("{scheme}://{addr}")),
             "AccessKeyFile": abs(&access_key_file),
             "ManagementSnippet": management_snippet,
+            "SharedGatewaySnippet": shared_snippet,
+            "RamRole": DEMO_ROLE,
+            "RamRoleTokenFile": abs(&s.role_token_file),
+            "RamRoleSnippet": role_snippet,
         }),
         || {
             let management = match (&openapi, &management_snippet) {
@@ -238,8 +330,14 @@ print(client.get_secret_value(GetSecretValueRequest(secret_name="{secret}")).sec
                 ),
                 _ => String::new(),
             };
+            let data_plane = match (&openapi, &shared_snippet, &role_snippet) {
+                (Some((scheme, addr)), Some(shared), Some(role)) => format!(
+                    "\nThe same endpoint is the shared KMS gateway: the client key reads {DEMO_SECRET} there too\n(policy {DEMO_SHARED_POLICY}, scope shared), with the Secrets Manager client:\n\n{shared}\n\nAnd the RAM role {DEMO_ROLE} (AAP {DEMO_ROLE_AAP}) gets temporary credentials from\n{scheme}://{addr}/v1/credentials, for the Secrets Manager client v2:\n\n{role}\n"
+                ),
+                _ => String::new(),
+            };
             format!(
-                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n{management}",
+                "aapkit demo gateway for {inst}\n\n  endpoint         https://{endpoint}\n  AAP              {DEMO_AAP} (policy {DEMO_POLICY}: keys {aes} ({DEMO_ALIAS}), {rsa} ({DEMO_RSA_ALIAS}), secret/demo/*, from 127.0.0.1 and ::1)\n  client key       {ckid}\n  client key file  {ckf}\n  password file    {pwf}\n  CA certificate   {ca}\n\nCall it with the official Python SDK:\n\n{snippet}\n{management}{data_plane}",
                 inst = s.instance_id,
                 aes = s.aes_key,
                 rsa = s.rsa_key,

@@ -201,7 +201,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
         Command::AccessKey(c) => access_key::run(&open(cli)?, c, out),
         Command::RamRole(c) => ram_role::run(&open(cli)?, c, out),
         Command::Account => access_key::run_account(&open(cli)?, out),
-        Command::Bundle(c) => bundle::run(&open(cli)?, c, out),
+        Command::Bundle(c) => bundle::run(&open(cli)?, &cli.data_dir, c, out),
         Command::Audit(c) => audit::run(&open(cli)?, c, out),
     };
     done.map(|()| 0)

@@ -128,20 +128,27 @@ fn api_label(name: &str) -> &'static str {
     }
 }
 
-/// The code label: `OK` for success, one of our error codes, or `Other`.
+/// The code label: `OK` for success, one of our error codes (the Instance API's, or the KMS
+/// endpoint's data-plane codes), or `Other`.
 fn code_label(code: &str) -> &'static str {
     if code.is_empty() {
         return "OK";
     }
+    if let Some(c) = policy_core::openapi::OpenApiCode::from_wire(code) {
+        return c.as_str();
+    }
     match ErrorCode::ALL.iter().find(|c| c.as_str() == code) {
         Some(c) => c.as_str(),
         None if code == REQUEST_ENTITY_TOO_LARGE => REQUEST_ENTITY_TOO_LARGE,
+        None if code == SIGNATURE_NONCE_USED => SIGNATURE_NONCE_USED,
         None => "Other",
     }
 }
 
 /// The server's own code for an oversize body (not an Instance API error code).
 const REQUEST_ENTITY_TOO_LARGE: &str = "RequestEntityTooLarge";
+/// A replayed shared-gateway request (the KMS endpoint's replay window).
+const SIGNATURE_NONCE_USED: &str = "SignatureNonceUsed";
 
 impl Metrics {
     pub fn new() -> Metrics {

@@ -145,7 +145,8 @@ impl RequestObserver for OpsObserver {
             if let Some(a) = self.audit.get() {
                 a.push(audit_call(&r));
             }
-            if !r.detail.is_empty() {
+            // (An allowed call's detail, such as a RAM-role session's role, is for the audit row.)
+            if !r.allowed && !r.detail.is_empty() {
                 self.deny_log.log(|| {
                     format!(
                         "aapkit: denied {} {} {:?}: {:?}",

@@ -43,13 +43,19 @@ impl UnauthenticatedReason {
     /// The reason of an unauthenticated request from its error code.
     pub fn of_error_code(error_code: &str) -> UnauthenticatedReason {
         match error_code {
+            // The Instance API's codes, then the KMS endpoint's (the shared gateway's) for the same.
             "MissingParameter" => UnauthenticatedReason::MissingKeyId,
-            "Unauthorized" => UnauthenticatedReason::UnknownClientKey,
-            "SignatureNotMatch" => UnauthenticatedReason::BadSignature,
-            "RequestTimeTooSkewed" => UnauthenticatedReason::TimeSkew,
-            "InvalidParam" | "InvalidParameter" | "InvalidApiVersion" | "InvalidApiName" => {
-                UnauthenticatedReason::InvalidRequest
-            }
+            "Unauthorized" | "InvalidAccessKeyId.NotFound" => UnauthenticatedReason::UnknownClientKey,
+            "SignatureNotMatch" | "SignatureDoesNotMatch" => UnauthenticatedReason::BadSignature,
+            "RequestTimeTooSkewed" | "InvalidTimeStamp.Expired" => UnauthenticatedReason::TimeSkew,
+            "InvalidParam"
+            | "InvalidParameter"
+            | "InvalidApiVersion"
+            | "InvalidApiName"
+            | "InvalidVersion"
+            | "InvalidSignatureMethod"
+            | "IncompleteSignature"
+            | "InvalidTimeStamp.Format" => UnauthenticatedReason::InvalidRequest,
             "RequestEntityTooLarge" => UnauthenticatedReason::TooLarge,
             "Rejected.Throttling" => UnauthenticatedReason::Throttled,
             _ => UnauthenticatedReason::Other,
@@ -66,6 +72,10 @@ mod tests {
         for code in policy_core::ErrorCode::ALL {
             assert!(UnauthenticatedReason::ALL.contains(&UnauthenticatedReason::of_error_code(code.as_str())));
         }
+        for code in policy_core::openapi::OpenApiCode::ALL {
+            assert!(UnauthenticatedReason::ALL.contains(&UnauthenticatedReason::of_error_code(code.as_str())));
+        }
+        assert_eq!(UnauthenticatedReason::of_error_code("SignatureDoesNotMatch").as_str(), "bad_signature");
         assert_eq!(UnauthenticatedReason::of_error_code("SignatureNotMatch").as_str(), "bad_signature");
     }
 }

@@ -30,10 +30,12 @@ fn export_to_stdout_and_file() {
     policy_core::compile_bundle(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
 
     let path = env.path("bundle.json");
+    // By default the bundle decides this data directory's instance (a `shared` scope would refuse
+    // every Instance API request; shared-gateway requests are decided in scope `shared` anyway).
     let r = env.ok(&["bundle", "export", "--output", s(&path)]);
-    assert_eq!(r["Scope"], "shared");
+    assert_eq!(r["Scope"], super::cli_support::TEST_INSTANCE);
     assert!(r["Generation"].as_u64().unwrap() >= 7);
     let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(b["Gateway"]["Scope"], "shared");
+    assert_eq!(b["Gateway"]["Scope"], super::cli_support::TEST_INSTANCE);
     env.fails_with(&["bundle", "export", "--scope", "nowhere"], "InvalidParameter");
 }

@@ -13,6 +13,7 @@ mod cli_misc;
 mod cli_ram_role;
 mod cli_secrets;
 mod cli_support;
+mod kms_endpoint_data_plane;
 mod ops_audit;
 mod ops_bundle_eval;
 mod ops_crash;

@@ -277,3 +277,32 @@ fn migration_adds_the_tables_to_an_existing_database() {
     store.create_ram_role(&role("r1")).unwrap();
     assert_eq!(store.list_ram_roles().unwrap().len(), 1);
 }
+
+/// A role holds at most MAX_LIVE_SESSIONS_PER_ROLE unexpired sessions; expired ones make room.
+#[test]
+fn live_sessions_per_role_are_capped_and_expired_ones_make_room() {
+    let (_d, store) = fresh();
+    with_ram_aap(&store);
+    store.create_ram_role(&role("r1")).unwrap();
+    let now = 1_700_000_000;
+    {
+        // Rows written directly: issuing ten thousand sealed sessions one by one is slow.
+        let mut conn = store.lock();
+        let tx = conn.transaction().unwrap();
+        for i in 0..MAX_LIVE_SESSIONS_PER_ROLE {
+            tx.execute(
+                "INSERT INTO sts_sessions(id, role, session_name, sealed_secret, sealed_token, expires, created)
+                 VALUES (?1, 'r1', 's', x'00', x'00', ?2, ?3)",
+                rusqlite::params![format!("STS.fill{i}"), now + 3600, now],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let err = store.issue_session("r1", "one-more", 900, now).unwrap_err();
+    assert_eq!(err.code(), "Rejected.LimitExceeded", "{err}");
+    // An hour later they have all expired: they are cleared and the session is issued.
+    assert!(store.issue_session("r1", "later", 900, now + 3600).is_ok());
+    let left: i64 = store.lock().query_row("SELECT COUNT(*) FROM sts_sessions", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 1);
+}
