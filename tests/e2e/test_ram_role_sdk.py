@@ -16,6 +16,7 @@ SMC2 runs in processes of its own (support.Smc2): the credentials library reads 
 import and keeps the provider that worked.
 """
 
+import calendar
 import json
 import time
 import unittest
@@ -101,6 +102,9 @@ class RamRoleSdk(unittest.TestCase):
         self.assertEqual(body["Code"], "Success", body)
         self.assertTrue(body["AccessKeyId"].startswith("STS."), body)
         self.assertRegex(body["Expiration"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        # the role's MaxSessionDuration (default 3600 s): the providers refresh 15 minutes before it
+        left = calendar.timegm(time.strptime(body["Expiration"], "%Y-%m-%dT%H:%M:%SZ")) - time.time()
+        self.assertTrue(3500 < left <= 3600, left)
         return body
 
     # --- the credentials URI ---------------------------------------------------------------------
