@@ -51,14 +51,27 @@ fi
 
 # 4. Python venv with the official SDKs the e2e suites run, in one venv (they resolve together):
 #    the KMS Instance SDK (pyOpenSSL < 23.3 keeps load_pkcs12), the management SDK
-#    alibabacloud-kms20160120 3.3.1 with the transport docs/openapi.md was read from, and the older
-#    core SDK (RPC v1, Terraform's signer).
+#    alibabacloud-kms20160120 3.3.1 with the transport docs/openapi.md was read from, the older
+#    core SDK (RPC v1, Terraform's signer), and the two Secrets Manager clients of issue 13:
+#    alibabacloud-secretsmanager-client-v2 2.0.0 (SMC2: credentials URI, oidc_role_arn; it pulls
+#    alibabacloud-credentials) and aliyun-secret-manager-client 0.1.5 (SMC1: client keys on the shared
+#    gateway and in KMS-instance mode, through alibabacloud-dkms-transfer-python 0.1.2).
+#    SMC1 is installed with --no-deps: its metadata caps cryptography<=38.0.3, protobuf<=3.20.2,
+#    multidict<=5.1.0 and typing-extensions<=4.1.1, which conflict with dkms-gcs 1.0.2's own
+#    cryptography>=41 (and multidict 5.1 has no wheel for current Pythons). The caps are stale, not
+#    needed: SMC1 uses only pyOpenSSL's load_pkcs12 (kept by pyOpenSSL 23.2, which dkms-gcs pins
+#    below 23.3) and CORE's signer, and tests/e2e/test_shared_gateway_sdk.py runs it with
+#    cryptography 41.0.7 / protobuf 3.20.3. Its real dependencies are the pins here plus
+#    APScheduler and bytebuffer.
 VENV="$CACHE/venv"
 PY_PINS=('alibabacloud-dkms-gcs==1.0.2' 'cryptography>=41,<42'
          'alibabacloud-kms20160120==3.3.1' 'alibabacloud-tea-openapi==0.4.6' 'darabonba-core==1.0.9'
-         'aliyun-python-sdk-core==2.16.1' 'aliyun-python-sdk-kms==2.16.5')
+         'aliyun-python-sdk-core==2.16.1' 'aliyun-python-sdk-kms==2.16.5'
+         'alibabacloud-secretsmanager-client-v2==2.0.0' 'alibabacloud-credentials==1.0.12'
+         'alibabacloud-dkms-transfer-python==0.1.2' 'APScheduler==3.11.3' 'bytebuffer==0.1.2')
+PY_NODEPS_PINS=('aliyun-secret-manager-client==0.1.5')
 # (The check reads the installed versions: dkms-gcs has no `alibabacloud_dkms_gcs` module to import.)
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" - "${PY_PINS[@]}" <<'PY' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" - "${PY_PINS[@]}" "${PY_NODEPS_PINS[@]}" <<'PY' 2>/dev/null; then
 import sys
 from importlib.metadata import version
 for pin in sys.argv[1:]:
@@ -71,6 +84,7 @@ PY
   log "python venv with the official SDKs"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PINS[@]}"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps "${PY_NODEPS_PINS[@]}"
 fi
 
 # 5. Node packages for the browser tests (playwright-core drives Debian chromium; no browser download).

@@ -1,4 +1,5 @@
-//! The official Python KMS Instance SDK against a real `aapkit serve` (see tests/e2e/*.py).
+//! The official Python SDKs (Instance SDK, management and core SDKs, Secrets Manager clients) against a
+//! real `aapkit serve` (see tests/e2e/*.py).
 
 use std::process::Command;
 
@@ -57,4 +58,20 @@ fn python_management_sdk_openapi() -> Result<(), String> {
 #[test]
 fn python_core_sdk_openapi() -> Result<(), String> {
     run_script("test_openapi_core.py")
+}
+
+/// The shared KMS gateway (issue 13): aliyun-secret-manager-client 0.1.5 with a client key on the
+/// KMS endpoint (RPC v1 SHA256withRSA, decided by the filter in scope `shared`) and in its
+/// KMS-instance mode (dkms-gcs), refusals with their codes, and the cross-checks between the doors.
+#[test]
+fn python_shared_gateway_sdk() -> Result<(), String> {
+    run_script("test_shared_gateway_sdk.py")
+}
+
+/// RAM-role credentials (issue 13): alibabacloud-secretsmanager-client-v2 2.0.0 through the
+/// credentials URI and AssumeRoleWithOIDC (test issuer), the refused tokens, revocation by deleting
+/// the role; the session on ACS3 and RPC v1 with the management and core SDKs.
+#[test]
+fn python_ram_role_sdk() -> Result<(), String> {
+    run_script("test_ram_role_sdk.py")
 }
