@@ -56,6 +56,8 @@ pub struct OpenApiListen {
     pub addr: SocketAddr,
     /// Plain HTTP (local use) instead of HTTPS with the instance's server certificate.
     pub plain_http: bool,
+    /// The replay window's capacity (signed requests remembered).
+    pub replay_entries: usize,
 }
 
 /// The Instance API as the request path calls it: each call runs on its snapshot's key ring,
@@ -367,7 +369,11 @@ async fn bind_openapi(
     );
     let secrets = Arc::new(crate::server::openapi_door::SnapshotSecrets { gateway: assembled.gateway.clone() });
     let door = Arc::new(crate::server::openapi_door::OpenApiDoor {
-        api: Arc::new(aapkit_openapi::OpenApi::new(store, instance).with_secret_reader(secrets)),
+        api: Arc::new(
+            aapkit_openapi::OpenApi::new(store, instance)
+                .with_replay_capacity(listen.replay_entries)
+                .with_secret_reader(secrets),
+        ),
         gateway: assembled.gateway.clone(),
         sts: Some(Arc::new(sts)),
     });

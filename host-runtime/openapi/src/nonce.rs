@@ -1,12 +1,21 @@
 //! The replay window: a signed request is accepted once. Its `SignatureNonce` is remembered, per
-//! AccessKey, until its timestamp leaves the 15-minute window (after that the timestamp check
-//! refuses it anyway), so memory is bounded by the rate of signed requests, and a hard cap turns a
-//! flood into `Throttling` instead of growth. Only requests whose signature verified are recorded:
-//! a stranger cannot fill the cache or burn someone's nonces.
+//! caller (AccessKey, session or client key), until its timestamp leaves the 15-minute window (after
+//! that the timestamp check refuses it anyway), so memory is bounded by the rate of signed requests,
+//! and a hard cap turns a flood into `Throttling` instead of growth. Only requests whose signature
+//! verified are recorded: a stranger cannot fill the cache or burn someone's nonces.
+//!
+//! Compact, because the shared gateway's data plane runs thousands of signed requests a second: an
+//! entry is a 64-bit keyed hash of (caller, nonce) — SipHash under a per-process random key, so
+//! nobody can aim a collision; a chance one (about 10⁻⁶ per window at millions of entries) refuses
+//! one request as a replay, the safe side — filed in one-minute buckets by when it may be forgotten,
+//! so expiry drops whole buckets instead of scanning. Sharded, so concurrent callers rarely share a
+//! lock. About 16–32 bytes an entry.
 //!
 //! Per process: a cluster of gateways shares it through the store (the scale-out issue).
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use crate::OpenApiError;
@@ -14,44 +23,97 @@ use crate::OpenApiError;
 /// Longest nonce accepted (the SDKs send 32 hex digits or a 36-character UUID).
 pub const MAX_NONCE_LEN: usize = 128;
 
+/// Width of a bucket, in seconds of `forget_after`.
+const BUCKET_SECS: i64 = 60;
+/// Shards (a power of two).
+const SHARDS: usize = 16;
+
+/// The entries are already uniformly distributed hashes: the set uses them as they are.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in rather than panic.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Entries = HashSet<u64, BuildHasherDefault<PassThrough>>;
+
+#[derive(Default)]
+struct Shard {
+    /// Bucket number (`forget_after / BUCKET_SECS`) → the entries that may be forgotten after it ends.
+    buckets: BTreeMap<i64, Entries>,
+    len: usize,
+}
+
+impl Shard {
+    /// Drops the buckets whose every entry may be forgotten at `now`.
+    fn expire(&mut self, now: i64) {
+        while let Some(entry) = self.buckets.first_entry() {
+            if (entry.key() + 1) * BUCKET_SECS > now {
+                break;
+            }
+            self.len -= entry.get().len();
+            entry.remove();
+        }
+    }
+}
+
 pub struct NonceCache {
-    /// (AccessKeyId, nonce) → the time after which the entry may be forgotten.
-    seen: Mutex<HashMap<(String, String), i64>>,
-    capacity: usize,
+    shards: Vec<Mutex<Shard>>,
+    keys: RandomState,
+    /// Entries per shard at most.
+    shard_capacity: usize,
 }
 
 impl NonceCache {
+    /// A cache of about `capacity` entries at most (split evenly over the shards).
     pub fn new(capacity: usize) -> Self {
-        NonceCache { seen: Mutex::new(HashMap::new()), capacity }
+        NonceCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            keys: RandomState::new(),
+            shard_capacity: capacity.div_ceil(SHARDS).max(1),
+        }
     }
 
-    /// Records `nonce` of `access_key_id`, to be kept until `forget_after`; refuses one seen before.
-    pub fn check_and_record(
-        &self,
-        access_key_id: &str,
-        nonce: &str,
-        forget_after: i64,
-        now: i64,
-    ) -> Result<(), OpenApiError> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (access_key_id.to_owned(), nonce.to_owned());
-        if let Some(until) = seen.get(&key) {
-            if *until >= now {
-                return Err(OpenApiError::NonceUsed);
-            }
+    fn entry(&self, caller: &str, nonce: &str) -> u64 {
+        let mut h = self.keys.build_hasher();
+        h.write(caller.as_bytes());
+        h.write_u8(0xff); // not UTF-8: separates the two strings unambiguously
+        h.write(nonce.as_bytes());
+        h.finish()
+    }
+
+    /// Records `nonce` of `caller`, to be kept until `forget_after`; refuses one seen before.
+    pub fn check_and_record(&self, caller: &str, nonce: &str, forget_after: i64, now: i64) -> Result<(), OpenApiError> {
+        let entry = self.entry(caller, nonce);
+        // The low bits pick the shard; the set hashes the whole value.
+        let shard = self.shards.get(entry as usize % SHARDS).ok_or(OpenApiError::Throttled)?;
+        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+        shard.expire(now);
+        if shard.buckets.values().any(|b| b.contains(&entry)) {
+            return Err(OpenApiError::NonceUsed);
         }
-        if seen.len() >= self.capacity {
-            seen.retain(|_, until| *until >= now);
-            if seen.len() >= self.capacity {
-                return Err(OpenApiError::Throttled);
-            }
+        if shard.len >= self.shard_capacity {
+            return Err(OpenApiError::Throttled);
         }
-        seen.insert(key, forget_after);
+        shard.buckets.entry(forget_after.div_euclid(BUCKET_SECS)).or_default().insert(entry);
+        shard.len += 1;
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,22 +128,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_nonce_is_accepted_once_per_access_key_within_its_window() {
-        let c = NonceCache::new(10);
+    fn a_nonce_is_accepted_once_per_caller_within_its_window() {
+        let c = NonceCache::new(1_000);
         c.check_and_record("AK1", "n", 1_000, 100).unwrap();
         assert!(matches!(c.check_and_record("AK1", "n", 1_000, 200), Err(OpenApiError::NonceUsed)));
         c.check_and_record("AK2", "n", 1_000, 200).unwrap();
+        // The two strings are kept apart: ("AK1", "n2") is not ("AK1n", "2").
+        c.check_and_record("AK1n", "2", 1_000, 200).unwrap();
+        c.check_and_record("AK1", "n2", 1_000, 200).unwrap();
         // Past its window the entry is dead (the timestamp check refuses such a request first).
-        c.check_and_record("AK1", "n", 3_000, 1_001).unwrap();
+        c.check_and_record("AK1", "n", 3_000, 1_100).unwrap();
+        assert!(matches!(c.check_and_record("AK1", "n", 3_000, 1_200), Err(OpenApiError::NonceUsed)));
     }
 
     #[test]
-    fn a_full_cache_evicts_expired_entries_then_throttles() {
-        let c = NonceCache::new(2);
-        c.check_and_record("A", "1", 10, 0).unwrap();
-        c.check_and_record("A", "2", 100, 0).unwrap();
-        c.check_and_record("A", "3", 100, 50).unwrap(); // "1" expired and was evicted
-        assert_eq!(c.len(), 2);
-        assert!(matches!(c.check_and_record("A", "4", 100, 50), Err(OpenApiError::Throttled)));
+    fn a_full_cache_drops_expired_buckets_then_throttles() {
+        // One entry per shard: fill every shard, then nothing more fits until a bucket expires.
+        let c = NonceCache::new(SHARDS);
+        let mut accepted = 0;
+        let mut throttled = 0;
+        for i in 0..(SHARDS * 8) {
+            match c.check_and_record("A", &i.to_string(), 100, 0) {
+                Ok(()) => accepted += 1,
+                Err(OpenApiError::Throttled) => throttled += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(accepted <= SHARDS && throttled >= SHARDS * 7, "{accepted} accepted, {throttled} throttled");
+        assert_eq!(c.len(), accepted);
+        // Once the bucket holding them has passed, the shards are empty again.
+        for i in 0..(SHARDS * 8) {
+            let _ = c.check_and_record("B", &i.to_string(), 500, 200);
+        }
+        assert!(c.len() <= SHARDS);
+        // Only "B" entries are left: every "A" one was dropped with its bucket.
+        let fresh = (0..(SHARDS * 8)).filter(|i| c.check_and_record("B", &i.to_string(), 500, 200).is_ok()).count();
+        assert_eq!(fresh, 0, "every B entry that was accepted is now a replay, the rest still do not fit");
+    }
+
+    #[test]
+    fn many_entries_expire_by_bucket() {
+        let c = NonceCache::new(1_000_000);
+        for i in 0..100_000 {
+            c.check_and_record("K", &format!("{i:032x}"), 900 + (i % 120), 0).unwrap();
+        }
+        assert_eq!(c.len(), 100_000);
+        assert!(matches!(c.check_and_record("K", &format!("{:032x}", 77), 960, 10), Err(OpenApiError::NonceUsed)));
+        // At 1,100 s every entry (forget_after ≤ 1,019, in buckets ending by 1,020) may go: each shard
+        // drops its buckets when next touched.
+        for i in 0..1_000 {
+            c.check_and_record("K", &format!("later-{i}"), 2_000, 1_100).unwrap();
+        }
+        assert_eq!(c.len(), 1_000);
+        c.check_and_record("K", &format!("{:032x}", 77), 2_000, 1_100).unwrap();
     }
 }

@@ -17,8 +17,9 @@ use crate::OpenApiError;
 /// The API version this endpoint serves.
 pub const API_VERSION: &str = "2016-01-20";
 
-/// Signed requests remembered for replay protection at most (about 100 requests/s over the window).
-const NONCE_CAPACITY: usize = 100_000;
+/// Signed requests remembered for replay protection by default: about 40 MB at most, and a
+/// sustained 2,200 signed requests a second over the 15-minute window.
+pub const DEFAULT_REPLAY_ENTRIES: usize = 2_000_000;
 
 /// What the service knows of the instance it fronts (GetKmsInstance, ARNs, DKMSInstanceId checks).
 #[derive(Debug, Clone)]
@@ -62,7 +63,14 @@ pub struct OpenApi {
 impl OpenApi {
     /// The service over `store`, a handle of its own (its actor is set per call).
     pub fn new(store: Store, instance: InstanceInfo) -> Self {
-        OpenApi { store: Mutex::new(store), instance, nonces: NonceCache::new(NONCE_CAPACITY), secrets: None }
+        OpenApi { store: Mutex::new(store), instance, nonces: NonceCache::new(DEFAULT_REPLAY_ENTRIES), secrets: None }
+    }
+
+    /// Remembers at most `entries` signed requests for the replay window (then refuses with
+    /// `Rejected.Throttling` until older ones expire).
+    pub fn with_replay_capacity(mut self, entries: usize) -> Self {
+        self.nonces = NonceCache::new(entries);
+        self
     }
 
     /// Serves GetSecretValue through `reader` (RAM-role sessions and the account's AccessKeys).

@@ -105,13 +105,18 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Address of the KMS endpoint: the management OpenAPI (Kms 2016-01-20) that the official
-    /// management SDK, the core SDK and Terraform drive, signed with AccessKeys.
+    /// management SDK, the core SDK and Terraform drive, signed with AccessKeys; the shared gateway
+    /// (GetSecretValue with a client key or RAM-role credentials); and STS.
     #[arg(long, default_value = "127.0.0.1:8444", env = "AAPKIT_OPENAPI_LISTEN", value_name = "ADDR")]
     pub openapi_listen: SocketAddr,
     /// Serve the KMS endpoint over plain HTTP (local use only: AccessKey-signed requests are not
     /// encrypted then).
     #[arg(long)]
     pub openapi_plain_http: bool,
+    /// Signed requests the KMS endpoint remembers for its 15-minute replay window (about 20 bytes
+    /// each): the sustained rate it admits is this / 900 per second; beyond it, `Rejected.Throttling`.
+    #[arg(long, default_value_t = aapkit_openapi::DEFAULT_REPLAY_ENTRIES, value_name = "N")]
+    pub openapi_replay_entries: usize,
     /// Do not serve the KMS endpoint.
     #[arg(long, conflicts_with_all = ["openapi_listen", "openapi_plain_http"])]
     pub no_openapi: bool,
@@ -359,6 +364,7 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
         openapi: (!args.no_openapi).then_some(crate::runtime::OpenApiListen {
             addr: args.openapi_listen,
             plain_http: args.openapi_plain_http,
+            replay_entries: args.openapi_replay_entries,
         }),
     })
 }
