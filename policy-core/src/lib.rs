@@ -16,6 +16,7 @@ mod decide;
 mod error;
 pub mod gateway;
 mod http;
+pub mod impact;
 pub mod openapi;
 mod proto_scan;
 mod report;

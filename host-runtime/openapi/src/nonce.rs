@@ -182,4 +182,36 @@ mod tests {
         assert_eq!(c.len(), 1_000);
         c.check_and_record("K", &format!("{:032x}", 77), 2_000, 1_100).unwrap();
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Against a naive map of strings: the same answers for any sequence of callers, nonces and
+        /// times (an entry lives until the end of its one-minute bucket, in both).
+        #[test]
+        fn matches_a_naive_reference(
+            ops in proptest::collection::vec((0u8..3, 0u8..6, 0i64..2_000, 0i64..120), 1..300)
+        ) {
+            let cache = NonceCache::new(1_000_000);
+            let mut naive: std::collections::HashMap<(String, String), i64> = std::collections::HashMap::new();
+            let mut now = 0i64;
+            for (caller, nonce, window, step) in ops {
+                now += step;
+                let (caller, nonce) = (format!("K{caller}"), format!("n{nonce}"));
+                let forget_after = now + window;
+                let alive_until = |f: i64| (f.div_euclid(BUCKET_SECS) + 1) * BUCKET_SECS;
+                let key = (caller.clone(), nonce.clone());
+                let expected_replay = naive.get(&key).is_some_and(|f| alive_until(*f) > now);
+                let got = cache.check_and_record(&caller, &nonce, forget_after, now);
+                match got {
+                    Err(OpenApiError::NonceUsed) => proptest::prop_assert!(expected_replay),
+                    Ok(()) => {
+                        proptest::prop_assert!(!expected_replay);
+                        naive.insert(key, forget_after);
+                    }
+                    Err(e) => proptest::prop_assert!(false, "{e}"),
+                }
+            }
+        }
+    }
 }

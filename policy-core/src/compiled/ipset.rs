@@ -50,6 +50,14 @@ impl IpSet {
     }
 
     /// Membership; IPv4-mapped IPv6 addresses are looked up as IPv4.
+    pub(crate) fn v4_ranges(&self) -> &[(u32, u32)] {
+        &self.v4
+    }
+
+    pub(crate) fn v6_ranges(&self) -> &[(u128, u128)] {
+        &self.v6
+    }
+
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match canonical_ip(ip) {
             IpAddr::V4(a) => find(&self.v4, u32::from(a)),

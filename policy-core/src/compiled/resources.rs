@@ -39,6 +39,20 @@ impl PatternSet {
         s
     }
 
+    /// Whether `*` is among the patterns.
+    pub(crate) fn matches_everything(&self) -> bool {
+        self.any
+    }
+
+    pub(crate) fn exact_names(&self) -> impl Iterator<Item = &str> {
+        self.exact.iter().map(|e| &**e)
+    }
+
+    /// The non-redundant prefixes (`*` excluded).
+    pub(crate) fn prefix_patterns(&self) -> impl Iterator<Item = &str> {
+        self.prefixes.iter().map(|p| &**p)
+    }
+
     pub(crate) fn matches(&self, name: &str) -> bool {
         if self.any || self.exact.contains(name) {
             return true;

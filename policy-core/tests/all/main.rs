@@ -8,6 +8,7 @@ mod bundle_errors;
 mod decide_model;
 mod decisions;
 mod fixture;
+mod impact;
 mod openapi_properties;
 mod openapi_vectors;
 mod request_verifier;
