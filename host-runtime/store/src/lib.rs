@@ -111,6 +111,16 @@ impl Store {
         Store::open_with_key(data_dir, &master)
     }
 
+    /// Writes a consistent copy of the database to `dir` (`VACUUM INTO`, safe while the server
+    /// writes): for a dry run, which opens the copy with [`Store::open_with_key`], applies the change
+    /// there and throws it away. `dir` must exist and hold no database.
+    pub fn copy_database_to(&self, dir: &Path) -> Result<(), StoreError> {
+        let target = dir.join(DB_FILE);
+        let path = target.to_str().ok_or_else(|| StoreError::io(&target, std::io::Error::other("not UTF-8")))?;
+        self.lock().execute("VACUUM INTO ?1", rusqlite::params![path])?;
+        Ok(())
+    }
+
     /// Creates (or opens) the store in `data_dir`: the directory (0700), the master key file when
     /// `key` is the file, and the database with its account (region [`DEFAULT_REGION_ID`] when
     /// new). What `aapkit init` runs.
