@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::gateway::InstanceConfig;
 use super::output::Out;
-use super::{environment, Cli, CliError};
-use aapkit_store::{MasterKey, Store};
+use super::{Cli, CliError};
+use aapkit_store::Store;
 use policy_core::impact::{diff_bundles, format_report};
 use policy_core::CompiledBundle;
 
@@ -70,27 +70,32 @@ pub fn run_diff(cli: &Cli, args: &DiffArgs, out: &Out) -> Result<i32, CliError> 
     }
 }
 
-/// Runs `change` on a throwaway copy of the store and prints what it would change (nothing is
-/// written to the real store, and the change's own output is not printed). A change the store
-/// refuses fails as it would for real.
+/// Runs `change` with the store's writes rolled back and prints what it would change (nothing is
+/// written, and the change's own output is not printed). A change the store refuses fails as it
+/// would for real. `change` gets a scratch directory for files it would write.
 pub fn dry_run(
     cli: &Cli,
     out: &Out,
     change: impl FnOnce(&Store, &Path) -> Result<(), CliError>,
 ) -> Result<i32, CliError> {
-    let store = super::open(cli)?;
-    let before = store_bundle(cli, &store)?;
+    let mut store = super::open(cli)?;
+    let instance = InstanceConfig::load(&cli.data_dir)?.instance_id;
+    let before = store.export_bundle_json(&instance)?;
     let scratch = tempfile::Builder::new()
         .prefix("aapkit-dry-run-")
         .tempdir()
         .map_err(|e| CliError::file("(temporary directory)", e))?;
-    let copy_dir = scratch.path().join("data");
-    std::fs::create_dir(&copy_dir).map_err(|e| CliError::file(&copy_dir, e))?;
-    store.copy_database_to(&copy_dir)?;
-    let master = MasterKey::load(&cli.data_dir, &environment::master_key_source()?)?;
-    let copy = Store::open_with_key(&copy_dir, &master)?.with_actor(environment::actor());
-    change(&copy, scratch.path())?;
-    let instance = InstanceConfig::load(&cli.data_dir)?.instance_id;
-    let after = copy.export_bundle_json(&instance)?;
+    let mut failure = None;
+    let (_, after) = store.dry_run(&instance, |s| {
+        // The CLI's error is kept aside: the store's closure speaks StoreError.
+        if let Err(e) = change(s, scratch.path()) {
+            failure = Some(e);
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let after = serde_json::to_string(&after).map_err(|e| CliError::Usage(format!("encoding the bundle: {e}")))?;
     report(&before, &after, out)
 }
