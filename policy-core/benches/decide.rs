@@ -11,82 +11,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use policy_core::*;
 use sha2::{Digest, Sha256};
 
-const CERT: &str = include_str!("../tests/data/sdk-unit-test-cert.pem");
+mod support;
+use support::bundle_at_scale;
 
 fn bundle() -> Bundle {
-    let pem = CERT[CERT.find("-----BEGIN").unwrap()..].to_owned();
-    // 40 rules × 20 /28 blocks spread over 10.0.0.0/8 (800 disjoint ranges).
-    let network_rules = (0..40)
-        .map(|r| NetworkRule {
-            name: format!("rule-{r}"),
-            network_type: NetworkType::Private,
-            source_private_ip: (0..20)
-                .map(|c| {
-                    let n: u32 = 0x0a00_0000 + ((r * 20 + c) << 12);
-                    IpCidr::new(IpAddr::V4(Ipv4Addr::from(n)), 28).unwrap()
-                })
-                .collect(),
-            description: None,
-        })
-        .collect();
-    let rules: Vec<String> = (0..40).map(|r| format!("rule-{r}")).collect();
-    let policy = |name: &str, perms: Vec<Permission>, resources: Vec<&str>| Policy {
-        name: name.into(),
-        permissions: perms,
-        resources: resources.into_iter().map(|r| ResourcePattern::parse(r).unwrap()).collect(),
-        kms_instance: "kst-bench".into(),
-        access_control_rules: AccessControlRules { network_rules: rules.clone() },
-        description: None,
-    };
-    let mut key_res: Vec<String> = (0..200).map(|i| format!("key/key-{i:04}")).collect();
-    key_res.push("key/key-09*".into());
-    let key_res_refs: Vec<&str> = key_res.iter().map(String::as_str).collect();
-    Bundle {
-        network_rules,
-        policies: vec![
-            policy("p-other", vec![Permission::CryptoServiceKeyUser], vec!["key/other-*"]),
-            policy("p-keys", vec![Permission::CryptoServiceKeyUser], key_res_refs),
-            policy(
-                "p-secrets",
-                vec![Permission::CryptoServiceSecretUser, Permission::CryptoServiceKeyUser],
-                vec!["secret/app/*", "key/key-0999"],
-            ),
-        ],
-        application_access_points: vec![ApplicationAccessPoint {
-            name: "aap".into(),
-            policies: vec!["p-other".into(), "p-keys".into(), "p-secrets".into()],
-            authentication_method: AuthenticationMethod::ClientKey,
-            description: None,
-        }],
-        client_keys: (0..3)
-            .map(|i| ClientKey {
-                client_key_id: format!("KAAP.00000000-0000-0000-0000-00000000000{i}"),
-                aap_name: "aap".into(),
-                key_algorithm: ClientKeyAlgorithm::Rsa2048,
-                public_key_data: pem.clone(),
-                not_before: 0,
-                not_after: 4_000_000_000,
-            })
-            .collect(),
-        keys: (0..1000)
-            .map(|i| Key {
-                key_id: format!("key-{i:04}"),
-                aliases: vec![format!("alias/k{i}")],
-                key_spec: "Aliyun_AES_256".into(),
-                key_state: KeyState::Enabled,
-                key_versions: vec![format!("00000000-0000-4000-8000-{i:012}")],
-            })
-            .collect(),
-        secrets: (0..200)
-            .map(|i| Secret { secret_name: format!("app/secret-{i}"), encryption_key_id: "key-0999".into() })
-            .collect(),
-        gateway: Some(Gateway {
-            scope: "kst-bench".into(),
-            trusted_proxies: vec![],
-            max_skew_seconds: 900,
-            generation: None,
-        }),
-    }
+    bundle_at_scale(1)
 }
 
 struct AcceptAll;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use crate::bundle::model::NamePattern;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PatternSet {
     any: bool,
     exact: HashSet<Box<str>>,

@@ -123,6 +123,10 @@ struct Context<'b> {
     names_key: NameClasses,
     names_secret: NameClasses,
     scopes: Vec<String>,
+    /// Per operation and scope kind (instance, shared): every resource class, and those whose
+    /// catalogue entry differs between the bundles (all a group with unchanged policies can see).
+    all: BTreeMap<(OperationClass, bool), Vec<(Option<String>, NameClass)>>,
+    changed: BTreeMap<(OperationClass, bool), Vec<(Option<String>, NameClass)>>,
 }
 
 impl<'b> Context<'b> {
@@ -144,7 +148,25 @@ impl<'b> Context<'b> {
         let mut scopes: BTreeSet<String> =
             both.iter().filter_map(|b| b.gateway.as_ref().map(|g| g.scope.to_string())).collect();
         scopes.insert(SHARED_SCOPE.to_owned());
-        Context { old, new, names_key, names_secret, scopes: scopes.into_iter().collect() }
+        let mut ctx = Context {
+            old,
+            new,
+            names_key,
+            names_secret,
+            scopes: scopes.into_iter().collect(),
+            all: BTreeMap::new(),
+            changed: BTreeMap::new(),
+        };
+        for op in OPERATIONS {
+            for shared in [false, true] {
+                let scope = if shared { SHARED_SCOPE } else { "" };
+                let all = ctx.resources(op, scope);
+                let changed = all.iter().filter(|(r, _)| !ctx.same_catalogue(op, r.as_deref())).cloned().collect();
+                ctx.all.insert((op, shared), all);
+                ctx.changed.insert((op, shared), changed);
+            }
+        }
+        ctx
     }
 
     /// The resources one operation is asked about in `scope`, with their class (`None`: a request
@@ -159,6 +181,7 @@ impl<'b> Context<'b> {
         };
         match op {
             OperationClass::GenerateRandom => vec![(None, NameClass::None)],
+            OperationClass::Any => Vec::new(),
             // On the shared gateway every key operation is refused alike, whatever the key.
             OperationClass::KeyOperation if shared => vec![(Some("key".to_owned()), NameClass::AnyKey)],
             OperationClass::KeyOperation => named(&self.names_key),
@@ -178,6 +201,15 @@ impl<'b> Context<'b> {
         let mut nets = policy_nets(self.old, g.key.old.as_ref());
         nets.extend(policy_nets(self.new, g.key.new.as_ref()));
         let atoms = Atoms::new(&nets);
+        // Same policies and window in both bundles: only resources whose catalogue entry changed can
+        // decide differently (the common case for a change elsewhere in a large configuration).
+        let same_policies = g.key.old.as_ref().map(|w| (w.1, w.2)) == g.key.new.as_ref().map(|w| (w.1, w.2))
+            && same_aap_policies(
+                self.old,
+                self.new,
+                g.key.old.as_ref().map(|w| w.0.as_str()),
+                g.key.new.as_ref().map(|w| w.0.as_str()),
+            );
         let mut bounds: BTreeSet<UnixTime> = BTreeSet::new();
         for w in [&g.key.old, &g.key.new].into_iter().flatten() {
             bounds.insert(w.1);
@@ -188,11 +220,51 @@ impl<'b> Context<'b> {
             aap_before: g.key.old.as_ref().map(|w| w.0.clone()),
             aap_after: g.key.new.as_ref().map(|w| w.0.clone()),
         };
+        let valid = |w: &Option<(String, UnixTime, UnixTime)>, now: UnixTime| {
+            w.as_ref().is_some_and(|(_, nb, na)| *nb <= now && now <= *na)
+        };
+        let everywhere = Atoms::new(&[]);
         for window in TimeWindow::partition(&bounds) {
             let now = window.representative();
+            if !valid(&g.key.old, now) && !valid(&g.key.new, now) {
+                // Unknown or outside its window in both: the evaluator refuses before it looks at
+                // the operation, the resource or the address, so one request per scope says it all.
+                for scope in &self.scopes {
+                    for atom in everywhere.iter() {
+                        let r = AccessRequest {
+                            client_key_id: rep_key,
+                            api: Api::Encrypt,
+                            resource: Some("key"),
+                            source_ip: atom.representative,
+                            scope,
+                        };
+                        let before = Outcome::of(&decide(self.old, &r, now));
+                        let after = Outcome::of(&decide(self.new, &r, now));
+                        if before != after {
+                            let any = NameClass::Any;
+                            report::record(
+                                out,
+                                &principal,
+                                scope,
+                                OperationClass::Any,
+                                &any,
+                                &r.resource.map(str::to_owned),
+                                &window,
+                                atom,
+                                before,
+                                after,
+                                rep_key,
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
             for scope in &self.scopes {
                 for op in OPERATIONS {
-                    for (resource, class) in self.resources(op, scope) {
+                    let key = (op, scope == SHARED_SCOPE);
+                    let resources = if same_policies { self.changed.get(&key) } else { self.all.get(&key) };
+                    for (resource, class) in resources.into_iter().flatten() {
                         for atom in atoms.iter() {
                             let r = AccessRequest {
                                 client_key_id: rep_key,
@@ -226,9 +298,12 @@ impl<'b> Context<'b> {
             })
             .collect();
         let atoms = Atoms::new(&nets);
+        let same_policies = same_aap_policies(self.old, self.new, Some(aap), Some(aap));
         let principal = Principal::RamRoleAap { aap: aap.to_owned() };
         let window = TimeWindow::always();
-        for (resource, class) in self.resources(OperationClass::GetSecretValue, SHARED_SCOPE) {
+        let key = (OperationClass::GetSecretValue, true);
+        let resources = if same_policies { self.changed.get(&key) } else { self.all.get(&key) };
+        for (resource, class) in resources.into_iter().flatten() {
             let Some(name) = resource.as_deref() else { continue };
             for atom in atoms.iter() {
                 let peer = PeerAddr { ip: atom.representative, forwarded_for: None };
@@ -240,8 +315,8 @@ impl<'b> Context<'b> {
                         &principal,
                         SHARED_SCOPE,
                         OperationClass::GetSecretValue,
-                        &class,
-                        &resource,
+                        class,
+                        resource,
                         &window,
                         atom,
                         before,
@@ -254,11 +329,64 @@ impl<'b> Context<'b> {
     }
 }
 
+/// Whether an AAP of the old bundle and one of the new have the same policies, as the evaluator
+/// sees them (scope, permissions, resource patterns, addresses), and the same kind of credential.
+fn same_aap_policies(old: &CompiledBundle, new: &CompiledBundle, a: Option<&str>, b: Option<&str>) -> bool {
+    let (Some(a), Some(b)) = (a.and_then(|n| old.aap(n)), b.and_then(|n| new.aap(n))) else { return false };
+    let content = |bundle: &'_ CompiledBundle, aap: &crate::compiled::CAap| {
+        let mut v: Vec<_> = aap
+            .policies
+            .iter()
+            .filter_map(|&i| bundle.policies.get(i))
+            .map(|p| (p.scope.clone(), p.perms, p.keys.clone(), p.secrets.clone(), p.net.clone()))
+            .collect();
+        v.sort_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
+        v
+    };
+    a.ram_role == b.ram_role && content(old, a) == content(new, b)
+}
+
+impl Context<'_> {
+    /// Whether the catalogue says the same of a resource in both bundles (existence, state, an
+    /// alias's key, a secret's key and that key's state); names in no catalogue are the same.
+    fn same_catalogue(&self, op: OperationClass, resource: Option<&str>) -> bool {
+        let Some(name) = resource else { return true };
+        let key = |b: &CompiledBundle, id: &str| {
+            b.key_by_id.get(id).and_then(|&i| b.keys.get(i)).map(|k| (k.id.clone(), k.state, k.spec.clone()))
+        };
+        match op {
+            OperationClass::GenerateRandom | OperationClass::Any => true,
+            OperationClass::KeyOperation => {
+                let resolve = |b: &CompiledBundle| {
+                    if name.starts_with("alias/") {
+                        b.key_by_alias
+                            .get(name)
+                            .and_then(|&i| b.keys.get(i))
+                            .map(|k| (k.id.clone(), k.state, k.spec.clone()))
+                    } else {
+                        key(b, name)
+                    }
+                };
+                resolve(self.old) == resolve(self.new)
+            }
+            OperationClass::GetSecretValue => {
+                let secret = |b: &CompiledBundle| {
+                    b.secret_by_name
+                        .get(name)
+                        .and_then(|&i| b.secrets.get(i))
+                        .map(|s| b.keys.get(s.key).map(|k| (k.id.clone(), k.state)))
+                };
+                secret(self.old) == secret(self.new)
+            }
+        }
+    }
+}
+
 impl OperationClass {
     /// The API a class is evaluated with (every key API decides as Encrypt does).
     pub fn api(self) -> Api {
         match self {
-            OperationClass::KeyOperation => Api::Encrypt,
+            OperationClass::KeyOperation | OperationClass::Any => Api::Encrypt,
             OperationClass::GetSecretValue => Api::GetSecretValue,
             OperationClass::GenerateRandom => Api::GenerateRandom,
         }

@@ -28,6 +28,8 @@ pub enum NameClass {
     Unmatched,
     /// Any key (key operations on the shared gateway, which are refused whatever the key).
     AnyKey,
+    /// Any resource (a client key refused before its request is looked at).
+    Any,
 }
 
 /// The classes of one kind of name (keys or secrets) over two bundles.

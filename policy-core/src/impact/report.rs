@@ -38,6 +38,8 @@ pub enum OperationClass {
     KeyOperation,
     GetSecretValue,
     GenerateRandom,
+    /// Any operation (a client key refused before its request is looked at).
+    Any,
 }
 
 /// Who asks.
@@ -284,8 +286,8 @@ impl ImpactReport {
         self.changes.iter().find(|c| {
             c.principal.includes(r.client_key_id)
                 && c.scope == r.scope
-                && c.operation == op
-                && c.resource == class
+                && (c.operation == op || c.operation == OperationClass::Any)
+                && (c.resource == class || c.resource == NameClass::Any)
                 && c.time.contains(now)
                 && c.addresses.contains(r.source_ip)
         })
@@ -301,7 +303,7 @@ fn describe_resource(op: OperationClass, class: &NameClass) -> String {
     let kind = match op {
         OperationClass::KeyOperation => "key",
         OperationClass::GetSecretValue => "secret",
-        OperationClass::GenerateRandom => "",
+        OperationClass::GenerateRandom | OperationClass::Any => "",
     };
     match class {
         NameClass::None => "-".to_owned(),
@@ -311,6 +313,7 @@ fn describe_resource(op: OperationClass, class: &NameClass) -> String {
         NameClass::Prefix(p) => format!("other {kind} names starting with {p}"),
         NameClass::Unmatched => format!("{kind} names no policy lists"),
         NameClass::AnyKey => "any key".to_owned(),
+        NameClass::Any => "any resource".to_owned(),
     }
 }
 
@@ -325,6 +328,7 @@ pub fn format_report(r: &ImpactReport) -> String {
             OperationClass::KeyOperation => "key operations",
             OperationClass::GetSecretValue => "GetSecretValue",
             OperationClass::GenerateRandom => "GenerateRandom",
+            OperationClass::Any => "any operation",
         };
         let _ = writeln!(
             out,
