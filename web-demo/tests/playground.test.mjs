@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serve } from '../serve.mjs';
+import { encodeState } from '../lib/share.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const demo = resolve(here, '..');
@@ -339,6 +340,113 @@ test('the playground decides the shared decision fixtures as expected', async ()
   }
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+// ---------------------------------------------------------------- Compare view
+
+const exampleText = readFileSync(join(demo, 'example-bundle.json'), 'utf8');
+const editedExample = (fn) => {
+  const d = JSON.parse(exampleText);
+  fn(d);
+  return JSON.stringify(d, null, 2);
+};
+const widenCidr = (d) => d.NetworkRules.find((r) => r.Name === 'app-vpc').SourcePrivateIp.push('10.30.0.0/16');
+const removeSecretsPolicy = (d) => {
+  d.Policies = d.Policies.filter((p) => p.Name !== 'payments-secrets');
+  d.ApplicationAccessPoints.find((a) => a.Name === 'payments-app').Policies = ['payments-keys'];
+};
+
+/** The verdict banner and the rows of the Compare view. */
+async function impact(page) {
+  const b = page.locator('#impact .banner').first();
+  const rows = await page.$$eval('#impact-table tbody tr', (trs) =>
+    trs.map((tr) => ({ ...tr.dataset, text: tr.innerText.replace(/\s+/g, ' ') })),
+  );
+  return { verdict: await b.getAttribute('data-verdict'), text: (await b.innerText()).replace(/\s+/g, ' '), rows };
+}
+
+/** Runs `action` and waits until the Compare view has recomputed. */
+async function recomputed(page, action) {
+  const gen = await page.getAttribute('body', 'data-impact-gen');
+  await action();
+  await page.waitForFunction((g) => document.body.dataset.impactGen !== g, gen);
+}
+
+test('Compare: a URL with two bundles shows the changed regions and the verdict; editing "after" updates them', async () => {
+  const state = { v: 1, view: 'compare', bundle: editedExample(widenCidr), compare: { before: exampleText } };
+  const page = await open('#' + (await encodeState(state)));
+  assert.equal(await page.getAttribute('[data-view=compare]', 'aria-selected'), 'true');
+  assert.equal(await page.inputValue('#before'), exampleText);
+  assert.equal(await page.isVisible('#bundle-role'), true, 'the editor is labelled "after"');
+
+  const widened = await impact(page);
+  assert.equal(widened.verdict, 'Widening');
+  assert.match(widened.text, /WIDENING/);
+  assert.ok(widened.rows.length >= 3, JSON.stringify(widened.rows));
+  for (const r of widened.rows) assert.equal(r.addresses, '10.30.0.0/16');
+  const keyRow = widened.rows.find((r) => r.operation === 'KeyOperation' && r.resource === 'key-hzz62f1cb66fs5en5kzqh');
+  assert.ok(keyRow, JSON.stringify(widened.rows));
+  assert.equal(keyRow.before, 'deny NoPermission');
+  assert.equal(keyRow.after, 'allow');
+  assert.match(keyRow.text, /client key KAAP\.8ad07158-93be-4a62-9075-0e777805ba5f \(AAP payments-app\)/);
+  assert.match(keyRow.text, /KAAP\.8ad07158-93be-4a62-9075-0e777805ba5f Encrypt key-hzz62f1cb66fs5en5kzqh from 10\.30\.0\.0 at /);
+  await page.screenshot({ path: join(artifacts, 'playground-compare-widening.png'), fullPage: true });
+
+  // Edit "after": the widened rule back as it was, the secrets policy gone.
+  await recomputed(page, () => setBundle(page, editedExample(removeSecretsPolicy)));
+  const narrowed = await impact(page);
+  assert.equal(narrowed.verdict, 'Narrowing');
+  assert.ok(narrowed.rows.length > 0);
+  for (const r of narrowed.rows) {
+    assert.equal(r.operation, 'GetSecretValue');
+    assert.notEqual(r.after, 'allow');
+    assert.equal(r.addresses, '10.20.0.0/16, 10.21.4.0/24');
+  }
+  assert.ok(narrowed.rows.some((r) => r.resource === 'payments/db-password' && r.before === 'allow'));
+
+  // The example request of a row, decided by the "after" bundle, is what the row says.
+  await page.locator('#impact-table tbody tr[data-resource="payments/db-password"] button').first().click();
+  const decided = await banner(page);
+  assert.equal(decided.allowed, false);
+  assert.equal(decided.code, 'Forbidden.NoPermission');
+  await page.click('.tabs [data-view=compare]');
+
+  // "before" = the current bundle: nothing changes.
+  await recomputed(page, () => page.click('#before-from-current'));
+  assert.equal((await impact(page)).verdict, 'NoChange');
+  assert.equal((await impact(page)).rows.length, 0);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('Compare: "before" starts as the current bundle, errors in it are listed, and it is shared in the URL', async () => {
+  const page = await open();
+  const bundleText = await page.inputValue('#bundle');
+  await page.click('.tabs [data-view=compare]');
+  assert.equal(await page.inputValue('#before'), bundleText);
+  assert.equal((await impact(page)).verdict, 'NoChange');
+
+  // A broken "before" is reported with its errors, not diffed.
+  const broken = editedExample((d) => (d.Policies[0].Resources = ['key/a*b']));
+  await recomputed(page, () => page.fill('#before', broken));
+  assert.equal(await page.textContent('#before-status'), '1 error');
+  assert.match(await page.innerText('#impact'), /does not compile[\s\S]*\$\.Policies\[0\]\.Resources\[0\]/);
+
+  // A "before" with the secrets policy removed: the current bundle grants it back.
+  await recomputed(page, () => page.fill('#before', editedExample(removeSecretsPolicy)));
+  const r = await impact(page);
+  assert.equal(r.verdict, 'Widening');
+  assert.ok(r.rows.every((x) => x.operation === 'GetSecretValue' && x.after !== x.before));
+  await page.click('#share');
+  await page.waitForFunction(() => /^#[zu]=/.test(location.hash));
+  const link = page.url();
+  await page.close();
+
+  const again = await open(link.slice(url.length));
+  assert.equal(await again.inputValue('#before'), editedExample(removeSecretsPolicy));
+  assert.deepEqual((await impact(again)).rows, r.rows);
+  assert.deepEqual(again.errors, []);
+  await again.close();
 });
 
 test('screenshot of the default view', async () => {
