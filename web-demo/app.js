@@ -589,13 +589,20 @@ function impactRow(c) {
         addresses: c.Addresses.Summary,
       },
     },
-    el('td', { class: 'change' }, `${describeOutcome(c.Before)} → ${describeOutcome(c.After)}`),
-    el('td', { title: who.all.length > 1 ? who.all.join('\n') : null }, who.text),
-    el('td', {}, describeOperation(c.Operation)),
-    el('td', {}, describeResource(c.Operation, c.Resource)),
-    el('td', {}, c.Scope),
-    el('td', { class: 'addr', title: c.Addresses.Cidrs.join('\n') }, c.Addresses.Summary),
-    el('td', { class: 'time' }, describeTime(c.Time)),
+    el('td', { class: 'change' }, el('span', {}, describeOutcome(c.Before)), ' → ', el('span', {}, describeOutcome(c.After))),
+    el('td', { title: who.all.length > 1 ? who.all.join('\n') : null }, who.text, el('div', { class: 'sub' }, `scope ${c.Scope}`)),
+    el(
+      'td',
+      {},
+      describeOperation(c.Operation),
+      c.Resource.Kind === 'None' ? null : el('div', { class: 'sub' }, `on ${describeResource(c.Operation, c.Resource)}`),
+    ),
+    el(
+      'td',
+      { class: 'addr', title: c.Addresses.Cidrs.join('\n') },
+      c.Addresses.Summary,
+      el('div', { class: 'sub time' }, describeTime(c.Time)),
+    ),
     // A RAM-role example's caller is the AAP, not a client key the Decision view can use.
     el('td', { class: 'example' }, describeExample(c.Example), c.Principal.Kind === 'ClientKeys' ? [el('br'), decideButton] : null),
   );
@@ -647,7 +654,7 @@ function renderCompare() {
   const head = el(
     'tr',
     {},
-    ['Change', 'Who', 'Operation', 'Resource', 'Scope', 'Source addresses', 'Time', 'Example request'].map((h) => el('th', {}, h)),
+    ['Change', 'Who', 'Operation', 'Source addresses, time', 'Example request'].map((h) => el('th', {}, h)),
   );
   const rows = report.Changes.slice(0, MAX_IMPACT_ROWS).map(impactRow);
   out.append(el('table', { id: 'impact-table' }, el('thead', {}, head), el('tbody', {}, rows)));
@@ -670,6 +677,7 @@ function refreshView() {
 
 function showView(v) {
   state.view = v;
+  document.body.dataset.activeView = v;
   $('#bundle-role').hidden = v !== 'compare';
   if (v === 'compare') ensureBefore();
   $$('.tabs button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset.view === v)));
