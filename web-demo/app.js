@@ -608,34 +608,87 @@ function impactRow(c) {
   );
 }
 
+// The diff runs in a worker (lib/impact-worker.mjs); `seq` numbers the requests so that only the
+// newest result is shown, and a busy worker is terminated rather than left computing a stale diff.
+const impactJob = { worker: null, seq: 0, busy: false, noWorker: false };
+
 function refreshCompare() {
-  renderCompare();
+  $('#bundle-role').hidden = state.view !== 'compare';
+  const before = beforeArea().value;
+  const after = bundleArea().value;
+  const id = ++impactJob.seq;
+  if (impactJob.noWorker) return showImpact(diffHere(id, before, after));
+  if (impactJob.busy && impactJob.worker) {
+    impactJob.worker.terminate();
+    impactJob.worker = null;
+  }
+  if (!impactJob.worker) {
+    try {
+      impactJob.worker = new Worker(new URL('./lib/impact-worker.mjs', import.meta.url), { type: 'module' });
+    } catch {
+      impactJob.noWorker = true;
+      return showImpact(diffHere(id, before, after));
+    }
+    impactJob.worker.onmessage = ({ data }) => {
+      if (data.id !== impactJob.seq) return;
+      impactJob.busy = false;
+      // A worker that cannot load the module: compute here from now on.
+      if (data.failed) {
+        impactJob.noWorker = true;
+        impactJob.worker.terminate();
+        impactJob.worker = null;
+        return showImpact(diffHere(data.id, beforeArea().value, bundleArea().value));
+      }
+      showImpact(data);
+    };
+    impactJob.worker.onerror = (ev) => {
+      ev.preventDefault();
+      impactJob.noWorker = true;
+      impactJob.worker?.terminate();
+      impactJob.worker = null;
+      impactJob.busy = false;
+      showImpact(diffHere(impactJob.seq, beforeArea().value, bundleArea().value));
+    };
+  }
+  impactJob.busy = true;
+  document.body.dataset.impact = 'busy';
+  $('#impact').classList.add('stale');
+  impactJob.worker.postMessage({ id, before, after });
+}
+
+/** The same computation on the page's thread (no module workers). */
+function diffHere(id, before, after) {
+  const t0 = performance.now();
+  try {
+    return { id, report: aap.diffBundles(before, after), ms: performance.now() - t0, where: 'page' };
+  } catch (e) {
+    return { id, where: 'page', error: { message: String(e?.message ?? e), bundle: e?.bundle ?? null, errors: e?.errors ?? [] } };
+  }
+}
+
+function showImpact(result) {
+  renderCompare(result);
+  $('#impact').classList.remove('stale');
+  document.body.dataset.impact = 'done';
+  document.body.dataset.impactWhere = result.where;
   // Lets the browser tests wait for a recomputation.
   document.body.dataset.impactGen = String(Number(document.body.dataset.impactGen ?? 0) + 1);
 }
 
-function renderCompare() {
+function renderCompare({ report, ms, error: e }) {
   const out = $('#impact');
-  $('#bundle-role').hidden = state.view !== 'compare';
-  const before = beforeArea().value;
-  const after = bundleArea().value;
-  let report;
-  const t0 = performance.now();
-  try {
-    report = aap.diffBundles(before, after);
-  } catch (e) {
+  if (e) {
     out.textContent = '';
-    if (e?.bundle === 'old') {
-      setBeforeStatus('error', `${e.errors?.length ?? 0} error${e.errors?.length === 1 ? '' : 's'}`);
+    if (e.bundle === 'old') {
+      setBeforeStatus('error', `${e.errors.length} error${e.errors.length === 1 ? '' : 's'}`);
       pending(out, 'The “before” bundle does not compile:');
       out.append(bundleErrorList(e));
     } else {
       setBeforeStatus('ok', 'valid');
-      pending(out, e?.bundle === 'new' ? 'Fix the bundle on the left (“after”) to compare.' : String(e?.message ?? e));
+      pending(out, e.bundle === 'new' ? 'Fix the bundle on the left (“after”) to compare.' : e.message);
     }
     return;
   }
-  const ms = performance.now() - t0;
   setBeforeStatus('ok', 'valid');
   out.textContent = '';
   const kind = { NoChange: 'allow', Narrowing: 'pending', Widening: 'deny' }[report.Verdict];
