@@ -76,11 +76,8 @@ pub fn compile_bundle(json: &str) -> Result<PolicyHandle, JsValue> {
 /// `validateBundle` lists them. With `which` (`"old"`, `"new"`: the bundles of a diff), the
 /// message says which bundle and the error's `bundle` property holds it.
 pub(crate) fn bundle_error(errors: &BundleErrors, which: &str) -> JsValue {
-    let err = if which.is_empty() {
-        js_error(&errors.to_string())
-    } else {
-        js_error(&format!("{which} bundle: {errors}"))
-    };
+    let err =
+        if which.is_empty() { js_error(&errors.to_string()) } else { js_error(&format!("{which} bundle: {errors}")) };
     let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&err, &JsValue::from_str(k), v).map(|_| ());
     // Setting a property on a fresh Error cannot fail; a failed conversion is reported instead.
     let attached = to_js(&validation(Err(errors)).errors).and_then(|list| set("errors", &list));
