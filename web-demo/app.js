@@ -617,6 +617,11 @@ function refreshCompare() {
   const before = beforeArea().value;
   const after = bundleArea().value;
   const id = ++impactJob.seq;
+  if (!before.trim()) {
+    setBeforeStatus('pending', 'empty');
+    pending($('#impact'), 'Paste the bundle as it was before the edit, or use the current one.');
+    return showImpact({ id, where: 'none' }, false);
+  }
   if (impactJob.noWorker) return showImpact(diffHere(id, before, after));
   if (impactJob.busy && impactJob.worker) {
     impactJob.worker.terminate();
@@ -666,8 +671,8 @@ function diffHere(id, before, after) {
   }
 }
 
-function showImpact(result) {
-  renderCompare(result);
+function showImpact(result, render = true) {
+  if (render) renderCompare(result);
   $('#impact').classList.remove('stale');
   document.body.dataset.impact = 'done';
   document.body.dataset.impactWhere = result.where;

@@ -433,6 +433,11 @@ test('Compare: "before" starts as the current bundle, errors in it are listed, a
   assert.equal(await page.inputValue('#before'), bundleText);
   assert.equal((await impact(page)).verdict, 'NoChange');
 
+  // An empty "before" asks for one (it is not refilled under the user's hands).
+  await recomputed(page, () => page.fill('#before', ''));
+  assert.equal(await page.inputValue('#before'), '');
+  assert.match(await page.innerText('#impact'), /Paste the bundle as it was before the edit/);
+
   // A broken "before" is reported with its errors, not diffed.
   const broken = editedExample((d) => (d.Policies[0].Resources = ['key/a*b']));
   await recomputed(page, () => page.fill('#before', broken));
