@@ -27,5 +27,5 @@ pub use data_plane::{Principal, SecretReader, SecretValue, SecretValueQuery, GET
 pub use error::OpenApiError;
 pub use service::{
     error_body, error_json, forwarded_for, is_heavy, InstanceInfo, OpenApi, OpenApiResponse, API_VERSION,
-    DEFAULT_REPLAY_ENTRIES,
+    DEFAULT_REPLAY_ENTRIES, DRY_RUN_ACTIONS, DRY_RUN_HEADER,
 };

@@ -14,6 +14,25 @@ use crate::nonce::NonceCache;
 use crate::params::Params;
 use crate::OpenApiError;
 
+/// A header that turns a management change into a dry run (signed like every header with ACS3;
+/// RPC v1 signs no header, so over plain HTTP only ACS3 protects it).
+pub const DRY_RUN_HEADER: &str = "x-aapkit-dry-run";
+
+/// The changes a dry run can preview: those that change who may do what.
+pub const DRY_RUN_ACTIONS: [&str; 11] = [
+    "CreateNetworkRule",
+    "UpdateNetworkRule",
+    "DeleteNetworkRule",
+    "CreatePolicy",
+    "UpdatePolicy",
+    "DeletePolicy",
+    "CreateApplicationAccessPoint",
+    "UpdateApplicationAccessPoint",
+    "DeleteApplicationAccessPoint",
+    "CreateClientKey",
+    "DeleteClientKey",
+];
+
 /// The API version this endpoint serves.
 pub const API_VERSION: &str = "2016-01-20";
 
@@ -184,8 +203,51 @@ impl OpenApi {
         let mut store = self.lock();
         store.set_actor(caller.access_key_id.clone());
         let account = store.account()?;
+        if req.header(DRY_RUN_HEADER).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return self.dry_run(&mut store, &caller.action, handler, &params, &account, now);
+        }
         let ctx = ActionContext { store: &store, instance: &self.instance, account: &account, now };
         handler(&ctx, &params)
+    }
+
+    /// The action with its writes rolled back: `{"DryRun": true, "Impact": <the diff>}` instead
+    /// of its result (`docs/impact.md`).
+    fn dry_run(
+        &self,
+        store: &mut Store,
+        action: &str,
+        handler: actions::Handler,
+        params: &Params,
+        account: &aapkit_store::Account,
+        now: i64,
+    ) -> Result<Value, OpenApiError> {
+        if !DRY_RUN_ACTIONS.contains(&action) {
+            return Err(OpenApiError::invalid(
+                DRY_RUN_HEADER,
+                format!("dry runs apply to {}", DRY_RUN_ACTIONS.join(", ")),
+            ));
+        }
+        let scope = self.instance.instance_id.clone();
+        let before = store.export_bundle(&scope)?;
+        let mut failure = None;
+        let (_, after) = store.dry_run(&scope, |s| {
+            let ctx = ActionContext { store: s, instance: &self.instance, account, now };
+            if let Err(e) = handler(&ctx, params) {
+                failure = Some(e);
+            }
+            Ok(())
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let compile = |b: &policy_core::Bundle| {
+            b.compile()
+                .map_err(|e| OpenApiError::Store(StoreError::Corrupt(format!("the bundle does not compile: {e}"))))
+        };
+        let report = policy_core::impact::diff_bundles(&compile(&before)?, &compile(&after)?);
+        let impact = serde_json::to_value(&report)
+            .map_err(|e| OpenApiError::Store(StoreError::Corrupt(format!("encoding the diff: {e}"))))?;
+        Ok(serde_json::json!({ "DryRun": true, "Impact": impact }))
     }
 
     /// The store handle (the host's STS side shares it).

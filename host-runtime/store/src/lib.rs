@@ -87,7 +87,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// An open store. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Store {
     conn: Mutex<Connection>,
-    sealer: seal::Sealer,
+    /// Shared with a dry run's copy ([`Store::dry_run_copy`]).
+    sealer: std::sync::Arc<seal::Sealer>,
     data_dir: PathBuf,
     cache: keyring::SnapshotCache,
     /// The unsealed AccessKey credentials of one generation (the OpenAPI's per-request lookup).
@@ -97,6 +98,14 @@ pub struct Store {
     /// Who the management events name ([`Store::with_actor`], [`Store::set_actor`]; the CLI passes
     /// `cli:<OS user>` or `AAPKIT_ACTOR`, the OpenAPI the caller's AccessKeyId).
     actor: String,
+    /// Set during [`Store::dry_run`]: writes are rolled back after the bundle is captured.
+    dry_run: Option<DryRun>,
+}
+
+/// What a dry run keeps of its rolled-back write.
+struct DryRun {
+    scope: String,
+    after: Mutex<Option<policy_core::Bundle>>,
 }
 
 impl Store {
@@ -149,20 +158,16 @@ impl Store {
                 return Err(StoreError::io(&db_path, e));
             }
         }
-        let mut conn = Connection::open(&db_path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Deleted key material and secret values are overwritten with zeros, not left in free
-        // space or free pages (the purge relies on it).
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        schema::migrate(&mut conn)?;
+        let mut conn = open_connection(&db_path)?;
         let sealer = seal::Sealer::new(master)?;
         check_master_key(&mut conn, &sealer)?;
         // A database made before accounts existed gets one here, on its first open.
         account::ensure_account(&mut conn, region_id)?;
-        Ok(Store {
+        Ok(Store::with_connection(conn, std::sync::Arc::new(sealer), data_dir))
+    }
+
+    fn with_connection(conn: Connection, sealer: std::sync::Arc<seal::Sealer>, data_dir: &Path) -> Store {
+        Store {
             conn: Mutex::new(conn),
             sealer,
             data_dir: data_dir.to_owned(),
@@ -170,7 +175,27 @@ impl Store {
             credentials: account::CredentialCache::default(),
             sessions: ram_roles::SessionCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),
-        })
+            dry_run: None,
+        }
+    }
+
+    /// Runs `change` on this handle with every write rolled back instead of committed, and
+    /// returns its result with the bundle for `scope` as it would be after the change (read inside
+    /// the change's own transaction): a dry run. A change that writes nothing gives today's bundle.
+    pub fn dry_run<T>(
+        &mut self,
+        scope: &str,
+        change: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<(T, policy_core::Bundle), StoreError> {
+        self.dry_run = Some(DryRun { scope: scope.to_owned(), after: Mutex::new(None) });
+        let out = change(self);
+        let captured = self.dry_run.take().and_then(|d| d.after.into_inner().unwrap_or_else(|p| p.into_inner()));
+        let out = out?;
+        let bundle = match captured {
+            Some(b) => b,
+            None => self.export_bundle(scope)?,
+        };
+        Ok((out, bundle))
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -219,6 +244,12 @@ impl Store {
         let after = events::snapshot(&tx, change.resource_type, change.name)?;
         events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
         tx.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])?;
+        if let Some(dry) = &self.dry_run {
+            // The configuration as the change leaves it, then the transaction is dropped: rolled back.
+            let bundle = export::build(&tx, &dry.scope, None)?;
+            *dry.after.lock().unwrap_or_else(|p| p.into_inner()) = Some(bundle);
+            return Ok(out);
+        }
         tx.commit()?;
         Ok(out)
     }
@@ -245,6 +276,20 @@ impl Store {
 fn read_generation(conn: &Connection) -> Result<u64, StoreError> {
     let g: i64 = conn.query_row("SELECT value FROM meta WHERE name = 'generation'", [], |r| r.get(0))?;
     u64::try_from(g).map_err(|_| StoreError::Corrupt(format!("negative generation {g}")))
+}
+
+/// The database connection with the store's settings, migrated to the current schema.
+fn open_connection(db_path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(db_path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted key material and secret values are overwritten with zeros, not left in free
+    // space or free pages (the purge relies on it).
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    schema::migrate(&mut conn)?;
+    Ok(conn)
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), StoreError> {

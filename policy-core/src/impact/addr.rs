@@ -195,28 +195,34 @@ impl fmt::Display for AddressSet {
             _ => None,
         };
         let listed = if blocks.is_empty() { "no address".to_owned() } else { blocks.join(", ") };
-        match minus {
-            Some(m) if m.len() < listed.len() => f.write_str(&m),
-            _ => f.write_str(&listed),
-        }
+        // Everything but a few blocks reads best as what it leaves out.
+        let complement = AddressSet { v4: gaps(&self.v4, 0, u32::MAX), v6: gaps(&self.v6, 0, u128::MAX) };
+        let all_but = format!("any address minus {}", complement.cidr_strings().join(", "));
+        let shortest = [Some(listed), minus, Some(all_but)].into_iter().flatten().min_by_key(String::len);
+        f.write_str(&shortest.unwrap_or_default())
     }
 }
 
-/// The addresses of `lo..=hi` not in `ranges`.
-fn gaps(ranges: &[(u32, u32)], lo: u32, hi: u32) -> Vec<(u32, u32)> {
+/// The addresses of `lo..=hi` not in `ranges` (which lie within it).
+fn gaps<T: Copy + Ord + Into<u128> + TryFrom<u128>>(ranges: &[(T, T)], lo: T, hi: T) -> Vec<(T, T)> {
+    let conv = |v: u128| T::try_from(v).ok();
     let mut out = Vec::new();
-    let mut next = lo;
+    let mut next: u128 = lo.into();
     for &(a, b) in ranges {
-        if a > next {
-            out.push((next, a - 1));
+        if a.into() > next {
+            if let (Some(from), Some(to)) = (conv(next), conv(a.into() - 1)) {
+                out.push((from, to));
+            }
         }
-        match b.checked_add(1) {
+        match b.into().checked_add(1) {
             Some(n) => next = next.max(n),
             None => return out,
         }
     }
-    if next <= hi {
-        out.push((next, hi));
+    if next <= hi.into() {
+        if let Some(from) = conv(next) {
+            out.push((from, hi));
+        }
     }
     out
 }

@@ -9,6 +9,7 @@ mod decide_model;
 mod decisions;
 mod fixture;
 mod impact;
+mod impact_fixtures;
 mod openapi_properties;
 mod openapi_vectors;
 mod request_verifier;

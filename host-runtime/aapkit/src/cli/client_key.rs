@@ -15,7 +15,7 @@ use super::CliError;
 use aapkit_store::{default_client_key_window, format_time, parse_time, ClientKeyInfo, Store, StoreError};
 use time::OffsetDateTime;
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum ClientKeyCmd {
     /// CreateClientKey: writes the ClientKeyContent JSON ({"KeyId","PrivateKeyData"}) to --output.
     Create {
@@ -59,7 +59,7 @@ pub enum ClientKeyCmd {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 #[group(id = "password_source", required = true, multiple = false)]
 pub struct PasswordArgs {
     /// File holding the PKCS#12 password (`-` for stdin). One trailing newline (`\n` or `\r\n`) is

@@ -11,6 +11,7 @@ mod client_key;
 mod demo;
 mod environment;
 mod gateway;
+mod impact;
 mod keys;
 mod list;
 mod output;
@@ -37,6 +38,10 @@ pub struct Cli {
     /// Print results as JSON (Alibaba field names).
     #[arg(long, global = true)]
     pub json: bool,
+    /// With a network-rule, policy, aap or client-key change: change nothing, print what the
+    /// change would allow and deny (`aapkit diff`'s report and exit status: 0, 4 or 5).
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -51,6 +56,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Decide a request offline against a policy bundle (exit 0 allow, 3 deny).
     Eval(gateway::EvalArgs),
+    /// What a configuration change allows and denies: two bundles, or one against the store (exit
+    /// 0 no change, 4 narrowing only, 5 some widening).
+    Diff(impact::DiffArgs),
     /// Load generator: pre-signed SDK-style requests against a running gateway.
     Loadgen(crate::loadgen::LoadgenArgs),
     /// Keys: create, list, describe, disable, enable, schedule-deletion, cancel-deletion, rotate.
@@ -167,7 +175,7 @@ where
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    let out = Out { json: cli.json };
+    let out = Out { json: cli.json, silent: false };
     match dispatch(&cli, &out) {
         Ok(code) => code,
         Err(e) => {
@@ -184,11 +192,15 @@ fn open(cli: &Cli) -> Result<Store, CliError> {
 
 /// Runs the command; `Ok` carries the exit code of a command that succeeded (0, or `eval`'s 3 for a deny).
 fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
+    if cli.dry_run {
+        return dry_run(cli, out);
+    }
     let done = match &cli.command {
         Command::Init(a) => gateway::run_init(cli, a, out),
         Command::Serve(a) => gateway::run_serve(cli, a),
         Command::Demo(a) => demo::run(cli, a, out),
         Command::Eval(a) => return gateway::run_eval(cli, a, out),
+        Command::Diff(a) => return impact::run_diff(cli, a, out),
         Command::Loadgen(a) => gateway::run_loadgen(a, out),
         Command::Key(c) => keys::run_key(&open(cli)?, c, out),
         Command::Alias(c) => keys::run_alias(&open(cli)?, c, out),
@@ -205,6 +217,25 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
         Command::Audit(c) => audit::run(&open(cli)?, c, out),
     };
     done.map(|()| 0)
+}
+
+/// `--dry-run`: the change runs on a throwaway copy of the store, silently; the diff is printed.
+fn dry_run(cli: &Cli, out: &Out) -> Result<i32, CliError> {
+    let quiet = Out { json: false, silent: true };
+    match &cli.command {
+        Command::NetworkRule(c) => impact::dry_run(cli, out, |s, _| access::run_network_rule(s, c, &quiet)),
+        Command::Policy(c) => impact::dry_run(cli, out, |s, _| access::run_policy(s, c, &quiet)),
+        Command::Aap(c) => impact::dry_run(cli, out, |s, _| access::run_aap(s, c, &quiet)),
+        Command::ClientKey(c) => impact::dry_run(cli, out, |s, scratch| {
+            // The key file goes to the scratch directory and is deleted with it.
+            let mut c = c.clone();
+            if let client_key::ClientKeyCmd::Create { output, .. } = &mut c {
+                *output = scratch.join("clientKey.json");
+            }
+            client_key::run(s, &c, &quiet)
+        }),
+        _ => Err(CliError::Usage("--dry-run applies to network-rule, policy, aap and client-key changes".into())),
+    }
 }
 
 #[cfg(test)]

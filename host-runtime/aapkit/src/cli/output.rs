@@ -11,11 +11,16 @@ use super::CliError;
 
 pub struct Out {
     pub json: bool,
+    /// Print nothing (a dry run's change: its result is the diff, printed by the caller).
+    pub silent: bool,
 }
 
 impl Out {
     /// Prints `value` as JSON, or the `human` text.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        if self.silent {
+            return;
+        }
         if self.json {
             match serde_json::to_string_pretty(value) {
                 Ok(s) => println!("{}", json_escape_unsafe(&s)),

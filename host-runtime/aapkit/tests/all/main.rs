@@ -8,6 +8,7 @@ mod cli_access;
 mod cli_access_key;
 mod cli_bundle;
 mod cli_client_key;
+mod cli_impact;
 mod cli_keys;
 mod cli_misc;
 mod cli_ram_role;

@@ -224,3 +224,35 @@ fn the_local_instance_is_visible() {
     let list = h.ok("ListKmsInstances", &[]);
     assert_eq!(list["KmsInstances"]["KmsInstance"][0]["KmsInstanceId"], INSTANCE);
 }
+
+/// `x-aapkit-dry-run: true`: the diff of the change, and nothing written.
+#[test]
+fn a_dry_run_reports_the_impact_and_changes_nothing() {
+    let h = Harness::new();
+    setup_policy(&h);
+    h.ok(
+        "CreateApplicationAccessPoint",
+        &[("Name", "app"), ("Policies", "[\"p1\"]"), ("AuthenticationMethod", "ClientKey")],
+    );
+    h.ok("CreateClientKey", &[("AapName", "app"), ("Password", "Passw0rd-1")]);
+    let generation = h.store().generation().unwrap();
+    let dry = [("x-aapkit-dry-run", "true")];
+    let widen = [("Name", "lo"), ("SourcePrivateIp", "[\"127.0.0.1\",\"10.0.0.0/8\",\"192.168.0.0/16\"]")];
+    let (ak, secret) = (h.ak.clone(), h.secret.clone());
+    let r = h.send(&h.v3_full("UpdateNetworkRule", &widen, &[], crate::harness::NOW, &ak, &secret, &dry));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let v = &r.json;
+    assert_eq!(v["DryRun"], true);
+    assert_eq!(v["Impact"]["Verdict"], "Widening", "{v}");
+    let rows = v["Impact"]["Changes"].as_array().unwrap();
+    assert!(rows.iter().all(|c| c["Addresses"]["Summary"] == "192.168.0.0/16"), "{v}");
+    // Nothing changed: the rule, the generation.
+    let rule = h.ok("DescribeNetworkRule", &[("Name", "lo")]);
+    assert!(!rule.to_string().contains("192.168"), "{rule}");
+    assert_eq!(h.store().generation().unwrap(), generation);
+    // A refused change is refused in a dry run too; a dry run of a read is refused.
+    let r = h.send(&h.v3_full("DeletePolicy", &[("Name", "nope")], &[], crate::harness::NOW, &ak, &secret, &dry));
+    assert_eq!(r.status, 404, "{}", r.json);
+    let r = h.send(&h.v3_full("ListKeys", &[], &[], crate::harness::NOW, &ak, &secret, &dry));
+    assert_eq!((r.status, r.code()), (400, "InvalidParameter".to_owned()), "{}", r.json);
+}

@@ -61,6 +61,21 @@ impl Harness {
         ak: &str,
         secret: &str,
     ) -> Signed {
+        self.v3_full(action, query, form, at, ak, secret, &[])
+    }
+
+    /// [`Harness::v3_with`] with `extra` headers, signed too (as the SDK signs every header).
+    #[allow(clippy::too_many_arguments)]
+    pub fn v3_full(
+        &self,
+        action: &str,
+        query: &[(&str, &str)],
+        form: &[(&str, &str)],
+        at: i64,
+        ak: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> Signed {
         let query_string = encode(query);
         let body = encode(form).into_bytes();
         let mut headers: Vec<(String, String)> = vec![
@@ -76,6 +91,7 @@ impl Harness {
         if !form.is_empty() {
             headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
         }
+        headers.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let mut names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
         names.sort();
         let signed: Vec<&str> = names.iter().map(String::as_str).collect();
