@@ -461,6 +461,33 @@ test('Compare: "before" starts as the current bundle, errors in it are listed, a
   await again.close();
 });
 
+test('Compare shows the reviewed regions of the change-impact fixture pairs', async () => {
+  const dir = join(repo, 'tests/fixtures/impact');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 5, files.join(', '));
+  const page = await open();
+  await page.click('.tabs [data-view=compare]');
+  for (const f of files) {
+    const fx = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    const expected = readFileSync(join(dir, f.replace(/\.json$/, '.expected.txt')), 'utf8');
+    await recomputed(page, () => page.fill('#before', readFileSync(join(repo, fx.Old), 'utf8')));
+    await recomputed(page, () => setBundle(page, JSON.stringify(fx.New, null, 2)));
+    const r = await impact(page);
+    assert.equal(r.verdict === 'Widening', /WIDENING/.test(expected), f);
+    assert.equal(r.rows.length, Number(expected.match(/^(\d+) changed region/m)[1]), f);
+    // each row's change and addresses, in the order of the reviewed text
+    const lines = expected.split('\n').filter((l) => / → .*: /.test(l) && !l.startsWith(' '));
+    r.rows.forEach((row, i) => {
+      const [change] = lines[i].split(': ');
+      const words = (o) => o.replace(/Forbidden\./g, '');
+      assert.equal(`${row.before} → ${row.after}`, words(change), `${f} row ${i}`);
+      assert.ok(lines[i].includes(`from ${row.addresses}`), `${f} row ${i}: ${row.addresses} in ${lines[i]}`);
+    });
+  }
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('Compare: the benchmark bundle with one block of a rule moved', async () => {
   const [before, after] = benchPair(1);
   const page = await open();

@@ -432,3 +432,23 @@ test('the ImpactReport declaration in the .d.ts names the fields a report has', 
   assert.deepEqual(Object.keys(r.Changes[0].Example).sort(), ['Api', 'Caller', 'Resource', 'Scope', 'SourceIp', 'Time']);
   assert.deepEqual(Object.keys(r.Changes[0].Principal).sort(), ['Kind', 'aap_after', 'aap_before', 'ids']);
 });
+
+// The fixture pairs of tests/fixtures/impact, with the rows `aapkit diff` is reviewed to print:
+// the wasm build must print the same, byte for byte.
+const impactDir = join(repo, 'tests/fixtures/impact');
+const impactFixtures = existsSync(impactDir) ? readdirSync(impactDir).filter((f) => f.endsWith('.json')).sort() : [];
+
+test('there are change-impact fixture pairs', () => assert.ok(impactFixtures.length >= 5, impactFixtures.join(', ')));
+
+for (const f of impactFixtures) {
+  test(`formatImpact and diffBundles on ${f} give the reviewed rows`, () => {
+    const fx = JSON.parse(readFileSync(join(impactDir, f), 'utf8'));
+    const oldText = readFileSync(join(repo, fx.Old), 'utf8');
+    const newText = JSON.stringify(fx.New);
+    const expected = readFileSync(join(impactDir, f.replace(/\.json$/, '.expected.txt')), 'utf8');
+    assert.equal(aap.formatImpact(oldText, newText), expected, fx.Comment);
+    const r = aap.diffBundles(oldText, newText);
+    assert.equal(r.Changes.length, Number(expected.match(/^(\d+) changed region/m)[1]));
+    assert.equal(r.Verdict === 'Widening', /WIDENING/.test(expected));
+  });
+}
