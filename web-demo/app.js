@@ -1,10 +1,20 @@
-// The playground: an editor for the policy bundle and three views over policy-core (wasm).
+// The playground: an editor for the policy bundle and four views over policy-core (wasm).
 // All decisions come from the wasm module; this file only reads forms and renders results.
 import init, * as aap from './pkg/aapkit_wasm.js';
 import { encodeState, decodeState } from './lib/share.mjs';
 import { parseHeaderText, decodeBody, formatHeaders, toHex } from './lib/headers.mjs';
 import { addNetworkRule, addPolicy, addAap, names, splitList } from './lib/bundle-edit.mjs';
 import { SDK_VECTOR, SHARED_GATEWAY_VECTOR } from './lib/sdk-vector.mjs';
+import {
+  describeExample,
+  describeOperation,
+  describeOutcome,
+  describePrincipal,
+  describeResource,
+  describeTime,
+  VERDICTS,
+  widens,
+} from './lib/impact.mjs';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -533,16 +543,201 @@ function refreshMatrix() {
   }
 }
 
+// ---------------------------------------------------------------- compare view
+
+const beforeArea = () => $('#before');
+
+// A big diff is still readable as text (formatImpact); the table shows this many rows.
+const MAX_IMPACT_ROWS = 500;
+
+function setBeforeStatus(kind, text) {
+  const p = $('#before-status');
+  p.dataset.state = kind;
+  p.textContent = text;
+}
+
+/** The errors of the bundle that does not compile, as the editor lists them. */
+function bundleErrorList(e) {
+  return el(
+    'ol',
+    { class: 'errors' },
+    (e.errors ?? []).map((x) =>
+      el('li', {}, el('span', { class: 'where' }, `${x.path}${x.line ? ` · line ${x.line}, column ${x.column}` : ''}`), ' ', x.message),
+    ),
+  );
+}
+
+function impactRow(c) {
+  const who = describePrincipal(c.Principal);
+  const grows = widens(c);
+  const decideButton = el('button', { type: 'button', class: 'quiet', title: 'Decide this request with the bundle on the left (after)' }, 'Decide it');
+  decideButton.addEventListener('click', () => {
+    const e = c.Example;
+    setFormValues($('#request'), { clientKey: e.Caller, api: e.Api, resource: e.Resource ?? '', sourceIp: e.SourceIp, scope: e.Scope, time: e.Time });
+    showView('decide');
+    scheduleShare();
+  });
+  return el(
+    'tr',
+    {
+      class: grows ? 'widens' : 'narrows',
+      dataset: {
+        before: describeOutcome(c.Before),
+        after: describeOutcome(c.After),
+        operation: c.Operation,
+        resource: c.Resource.Name ?? c.Resource.Kind,
+        addresses: c.Addresses.Summary,
+      },
+    },
+    el('td', { class: 'change' }, el('span', {}, describeOutcome(c.Before)), ' → ', el('span', {}, describeOutcome(c.After))),
+    el('td', { title: who.all.length > 1 ? who.all.join('\n') : null }, who.text, el('div', { class: 'sub' }, `scope ${c.Scope}`)),
+    el(
+      'td',
+      {},
+      describeOperation(c.Operation),
+      c.Resource.Kind === 'None' ? null : el('div', { class: 'sub' }, `on ${describeResource(c.Operation, c.Resource)}`),
+    ),
+    el(
+      'td',
+      { class: 'addr', title: c.Addresses.Cidrs.join('\n') },
+      c.Addresses.Summary,
+      el('div', { class: 'sub time' }, describeTime(c.Time)),
+    ),
+    // A RAM-role example's caller is the AAP, not a client key the Decision view can use.
+    el('td', { class: 'example' }, describeExample(c.Example), c.Principal.Kind === 'ClientKeys' ? [el('br'), decideButton] : null),
+  );
+}
+
+// The diff runs in a worker (lib/impact-worker.mjs); `seq` numbers the requests so that only the
+// newest result is shown, and a busy worker is terminated rather than left computing a stale diff.
+const impactJob = { worker: null, seq: 0, busy: false, noWorker: false };
+
+function refreshCompare() {
+  $('#bundle-role').hidden = state.view !== 'compare';
+  const before = beforeArea().value;
+  const after = bundleArea().value;
+  const id = ++impactJob.seq;
+  if (!before.trim()) {
+    setBeforeStatus('pending', 'empty');
+    pending($('#impact'), 'Paste the bundle as it was before the edit, or use the current one.');
+    return showImpact({ id, where: 'none' }, false);
+  }
+  if (impactJob.noWorker) return showImpact(diffHere(id, before, after));
+  if (impactJob.busy && impactJob.worker) {
+    impactJob.worker.terminate();
+    impactJob.worker = null;
+  }
+  if (!impactJob.worker) {
+    try {
+      impactJob.worker = new Worker(new URL('./lib/impact-worker.mjs', import.meta.url), { type: 'module' });
+    } catch {
+      impactJob.noWorker = true;
+      return showImpact(diffHere(id, before, after));
+    }
+    impactJob.worker.onmessage = ({ data }) => {
+      if (data.id !== impactJob.seq) return;
+      impactJob.busy = false;
+      // A worker that cannot load the module: compute here from now on.
+      if (data.failed) {
+        impactJob.noWorker = true;
+        impactJob.worker.terminate();
+        impactJob.worker = null;
+        return showImpact(diffHere(data.id, beforeArea().value, bundleArea().value));
+      }
+      showImpact(data);
+    };
+    impactJob.worker.onerror = (ev) => {
+      ev.preventDefault();
+      impactJob.noWorker = true;
+      impactJob.worker?.terminate();
+      impactJob.worker = null;
+      impactJob.busy = false;
+      showImpact(diffHere(impactJob.seq, beforeArea().value, bundleArea().value));
+    };
+  }
+  impactJob.busy = true;
+  document.body.dataset.impact = 'busy';
+  $('#impact').classList.add('stale');
+  impactJob.worker.postMessage({ id, before, after });
+}
+
+/** The same computation on the page's thread (no module workers). */
+function diffHere(id, before, after) {
+  const t0 = performance.now();
+  try {
+    return { id, report: aap.diffBundles(before, after), ms: performance.now() - t0, where: 'page' };
+  } catch (e) {
+    return { id, where: 'page', error: { message: String(e?.message ?? e), bundle: e?.bundle ?? null, errors: e?.errors ?? [] } };
+  }
+}
+
+function showImpact(result, render = true) {
+  if (render) renderCompare(result);
+  $('#impact').classList.remove('stale');
+  document.body.dataset.impact = 'done';
+  document.body.dataset.impactWhere = result.where;
+  // Lets the browser tests wait for a recomputation.
+  document.body.dataset.impactGen = String(Number(document.body.dataset.impactGen ?? 0) + 1);
+}
+
+function renderCompare({ report, ms, error: e }) {
+  const out = $('#impact');
+  if (e) {
+    out.textContent = '';
+    if (e.bundle === 'old') {
+      setBeforeStatus('error', `${e.errors.length} error${e.errors.length === 1 ? '' : 's'}`);
+      pending(out, 'The “before” bundle does not compile:');
+      out.append(bundleErrorList(e));
+    } else {
+      setBeforeStatus('ok', 'valid');
+      pending(out, e.bundle === 'new' ? 'Fix the bundle on the left (“after”) to compare.' : e.message);
+    }
+    return;
+  }
+  setBeforeStatus('ok', 'valid');
+  out.textContent = '';
+  const kind = { NoChange: 'allow', Narrowing: 'pending', Widening: 'deny' }[report.Verdict];
+  const n = report.Changes.length;
+  out.append(
+    el(
+      'div',
+      { class: `banner ${kind}`, dataset: { verdict: report.Verdict, changes: String(n) } },
+      el('span', { class: 'verdict' }, report.Verdict === 'NoChange' ? 'NO CHANGE' : report.Verdict.toUpperCase()),
+      el('span', {}, VERDICTS[report.Verdict]),
+      el('span', { class: 'muted' }, `${n} changed region${n === 1 ? '' : 's'} · ${ms.toFixed(1)} ms`),
+    ),
+  );
+  if (report.Notes.length) out.append(el('ul', { class: 'notes' }, report.Notes.map((x) => el('li', {}, x))));
+  if (n === 0) return;
+  const head = el(
+    'tr',
+    {},
+    ['Change', 'Who', 'Operation', 'Source addresses, time', 'Example request'].map((h) => el('th', {}, h)),
+  );
+  const rows = report.Changes.slice(0, MAX_IMPACT_ROWS).map(impactRow);
+  out.append(el('table', { id: 'impact-table' }, el('thead', {}, head), el('tbody', {}, rows)));
+  if (n > MAX_IMPACT_ROWS) out.append(el('p', { class: 'muted' }, `… and ${n - MAX_IMPACT_ROWS} more regions (aapkit diff lists them all).`));
+}
+
+/** Opens Compare with "before" = the current bundle, unless one is already there. */
+function ensureBefore() {
+  if (!beforeArea().value.trim()) beforeArea().value = bundleArea().value;
+}
+
 // ---------------------------------------------------------------- views, sharing, start-up
 
 function refreshView() {
   if (state.view === 'decide') refreshDecision();
   else if (state.view === 'signed') refreshSigned();
+  else if (state.view === 'compare') refreshCompare();
   else refreshMatrix();
 }
 
 function showView(v) {
   state.view = v;
+  document.body.dataset.activeView = v;
+  $('#bundle-role').hidden = v !== 'compare';
+  if (v === 'compare') ensureBefore();
   $$('.tabs button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset.view === v)));
   $$('.view').forEach((x) => (x.hidden = x.id !== `view-${v}`));
   refreshView();
@@ -574,6 +769,8 @@ function snapshot() {
     request: formValues($('#request')),
     signed: formValues($('#signed')),
     matrix: formValues($('#matrix-form')),
+    // "before" only when it differs: an unchanged one is the bundle again (ensureBefore).
+    compare: beforeArea().value && beforeArea().value !== bundleArea().value ? { before: beforeArea().value } : undefined,
   };
 }
 
@@ -625,9 +822,10 @@ async function applyState(s) {
   setFormValues($('#request'), { ...DEFAULT_REQUEST, ...(s?.request ?? {}) });
   setFormValues($('#matrix-form'), { ...DEFAULT_MATRIX, ...(s?.matrix ?? {}) });
   setFormValues($('#signed'), s?.signed ?? {});
+  beforeArea().value = typeof s?.compare?.before === 'string' ? s.compare.before : '';
   onBundleChange();
   if (s?.matrix?.aap) $('#matrix-aap').value = s.matrix.aap;
-  showView(['decide', 'signed', 'matrix'].includes(s?.view) ? s.view : 'decide');
+  showView(['decide', 'signed', 'matrix', 'compare'].includes(s?.view) ? s.view : 'decide');
 }
 
 async function main() {
@@ -673,6 +871,19 @@ async function main() {
       scheduleShare();
     }),
   );
+  let beforeDebounce;
+  beforeArea().addEventListener('input', () => {
+    clearTimeout(beforeDebounce);
+    beforeDebounce = setTimeout(() => {
+      refreshCompare();
+      scheduleShare();
+    }, 120);
+  });
+  $('#before-from-current').addEventListener('click', () => {
+    beforeArea().value = bundleArea().value;
+    refreshCompare();
+    scheduleShare();
+  });
   wireForms();
   $('#load-vector').addEventListener('click', loadVector);
   $('#load-rpc-vector').addEventListener('click', loadRpcVector);

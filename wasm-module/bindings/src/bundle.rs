@@ -69,15 +69,25 @@ pub fn validate_bundle(json: &str) -> Result<JsValue, JsValue> {
 /// the same list `validateBundle` returns.
 #[wasm_bindgen(js_name = compileBundle)]
 pub fn compile_bundle(json: &str) -> Result<PolicyHandle, JsValue> {
-    match policy_core::compile_bundle(json) {
-        Ok(bundle) => Ok(PolicyHandle { bundle }),
-        Err(errors) => {
-            let err = js_error(&errors.to_string());
-            let list = to_js(&validation(Err(&errors)).errors)?;
-            js_sys::Reflect::set(&err, &JsValue::from_str("errors"), &list)?;
-            Err(err)
-        }
+    policy_core::compile_bundle(json).map(|bundle| PolicyHandle { bundle }).map_err(|e| bundle_error(&e, ""))
+}
+
+/// The `Error` a bundle that does not compile throws: the message, and `errors` as
+/// `validateBundle` lists them. With `which` (`"old"`, `"new"`: the bundles of a diff), the
+/// message says which bundle and the error's `bundle` property holds it.
+pub(crate) fn bundle_error(errors: &BundleErrors, which: &str) -> JsValue {
+    let err =
+        if which.is_empty() { js_error(&errors.to_string()) } else { js_error(&format!("{which} bundle: {errors}")) };
+    let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&err, &JsValue::from_str(k), v).map(|_| ());
+    // Setting a property on a fresh Error cannot fail; a failed conversion is reported instead.
+    let attached = to_js(&validation(Err(errors)).errors).and_then(|list| set("errors", &list));
+    if let Err(e) = attached {
+        return e;
     }
+    if !which.is_empty() {
+        let _ = set("bundle", &JsValue::from_str(which));
+    }
+    err
 }
 
 /// A compiled bundle. Free it with `free()` when replaced (the page does on every edit).

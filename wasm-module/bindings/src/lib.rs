@@ -14,10 +14,12 @@
 mod bundle;
 mod catalogue;
 mod convert;
+mod impact;
 mod rpc;
 mod signed;
 
 pub use bundle::{compile_bundle, validate_bundle, PolicyHandle};
 pub use catalogue::api_catalogue;
+pub use impact::{diff_bundles_js, format_impact};
 pub use rpc::{inspect_rpc_request, verify_rpc_request};
 pub use signed::{inspect_signed_request, string_to_sign_js, verify_signed_request};

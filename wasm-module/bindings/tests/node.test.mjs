@@ -320,3 +320,135 @@ test('the Secrets Manager client request (reference vector 1) explains itself', 
   assert.throws(() => aap.inspectRpcRequest({ query: 'a=b', extra: 1 }), /unknown field `extra`/);
   h.free();
 });
+
+// ---------------------------------------------------------------- change impact (diffBundles)
+
+const PAYMENTS_KEY = 'KAAP.8ad07158-93be-4a62-9075-0e777805ba5f';
+const edited = (fn) => {
+  const doc = JSON.parse(exampleBundle);
+  fn(doc);
+  return JSON.stringify(doc, null, 2);
+};
+
+test('diffBundles: a widened CIDR is Widening, only for the added addresses', () => {
+  const widened = edited((d) => d.NetworkRules.find((r) => r.Name === 'app-vpc').SourcePrivateIp.push('10.30.0.0/16'));
+  const r = aap.diffBundles(exampleBundle, widened);
+  assert.equal(r.Verdict, 'Widening');
+  assert.ok(r.Changes.length > 0);
+  for (const c of r.Changes) {
+    assert.deepEqual(c.Addresses, { Summary: '10.30.0.0/16', Cidrs: ['10.30.0.0/16'] }, JSON.stringify(c));
+    assert.equal(c.Before.Decision, 'Deny');
+  }
+  // the payments key, named by id and by alias, is now usable from the new range
+  const key = r.Changes.filter((c) => c.Operation === 'KeyOperation' && c.Principal.ids?.includes(PAYMENTS_KEY));
+  const classes = key.map((c) => `${c.Resource.Kind}:${c.Resource.Name}`).sort();
+  assert.deepEqual(classes, ['Alias:alias/payments', 'Named:key-hzz62f1cb66fs5en5kzqh']);
+  for (const c of key) assert.deepEqual(c.After, { Decision: 'Allow' });
+  // every example request really changes decision, as the compiled bundles say
+  const before = aap.compileBundle(exampleBundle);
+  const after = aap.compileBundle(widened);
+  try {
+    for (const c of r.Changes) {
+      const req = { ClientKeyId: c.Example.Caller, Api: c.Example.Api, Resource: c.Example.Resource, SourceIp: c.Example.SourceIp, Scope: c.Example.Scope, Time: c.Example.Time };
+      const [b, a] = [before.decide(req), after.decide(req)];
+      assert.equal(b.Allowed, c.Before.Decision === 'Allow', JSON.stringify(c.Example));
+      assert.equal(a.Allowed, c.After.Decision === 'Allow', JSON.stringify(c.Example));
+    }
+  } finally {
+    before.free();
+    after.free();
+  }
+  const text = aap.formatImpact(exampleBundle, widened);
+  assert.match(text, /deny Forbidden\.NoPermission → allow: client key KAAP\.8ad0.*from 10\.30\.0\.0\/16/);
+  assert.match(text, /WIDENING/);
+});
+
+test('diffBundles: identical bundles are NoChange, whitespace aside', () => {
+  assert.deepEqual(aap.diffBundles(exampleBundle, exampleBundle), { Verdict: 'NoChange', Changes: [], Notes: [] });
+  const compact = JSON.stringify(JSON.parse(exampleBundle));
+  assert.equal(aap.diffBundles(exampleBundle, compact).Verdict, 'NoChange');
+  assert.match(aap.formatImpact(exampleBundle, compact), /^no decision changes\n/);
+});
+
+test('diffBundles: a removed policy is Narrowing, for that AAP and that policy only', () => {
+  const removed = edited((d) => {
+    d.Policies = d.Policies.filter((p) => p.Name !== 'payments-secrets');
+    d.ApplicationAccessPoints.find((a) => a.Name === 'payments-app').Policies = ['payments-keys'];
+  });
+  const r = aap.diffBundles(exampleBundle, removed);
+  assert.equal(r.Verdict, 'Narrowing');
+  assert.ok(r.Changes.length > 0);
+  assert.ok(r.Changes.some((c) => c.Resource.Name === 'payments/db-password' && c.Before.Decision === 'Allow'));
+  for (const c of r.Changes) {
+    assert.equal(c.Principal.Kind, 'ClientKeys');
+    assert.deepEqual(c.Principal.ids, [PAYMENTS_KEY]);
+    assert.equal(c.Operation, 'GetSecretValue');
+    assert.notEqual(c.After.Decision, 'Allow');
+    // the policy applied to the app VPC: nothing else changes
+    assert.equal(c.Addresses.Summary, '10.20.0.0/16, 10.21.4.0/24');
+  }
+  // the other direction grants it back
+  assert.equal(aap.diffBundles(removed, exampleBundle).Verdict, 'Widening');
+});
+
+test('diffBundles: a bundle that does not compile throws the bundle errors, saying which', () => {
+  const broken = edited((d) => (d.Policies[0].Resources = ['key/a*b']));
+  for (const [args, which] of [
+    [[broken, exampleBundle], 'old'],
+    [[exampleBundle, broken], 'new'],
+    [[exampleBundle, '{"Policies": ['], 'new'],
+  ]) {
+    for (const fn of [aap.diffBundles, aap.formatImpact]) {
+      assert.throws(
+        () => fn(...args),
+        (e) => e instanceof Error && e.bundle === which && e.message.startsWith(`${which} bundle: `) && Array.isArray(e.errors) && e.errors.length > 0,
+      );
+    }
+  }
+  const e = (() => {
+    try {
+      aap.diffBundles(exampleBundle, broken);
+    } catch (err) {
+      return err;
+    }
+  })();
+  assert.ok(e.errors.some((x) => x.path === '$.Policies[0].Resources[0]' && x.line > 0), JSON.stringify(e.errors));
+  // compileBundle's Error is unchanged: no `bundle` property
+  assert.throws(() => aap.compileBundle(broken), (err) => err.bundle === undefined && /^1 error/.test(err.message));
+});
+
+test('the ImpactReport declaration in the .d.ts names the fields a report has', () => {
+  const dts = readFileSync(join(here, '../pkg-node/aapkit_wasm.d.ts'), 'utf8');
+  const fields = (name) => {
+    const m = dts.match(new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`));
+    assert.ok(m, `${name} is declared`);
+    return m[1].split('\n').map((l) => l.match(/^\s*(\w+):/)?.[1]).filter(Boolean).sort();
+  };
+  assert.match(dts, /export function diffBundles\(oldJson: string, newJson: string\): ImpactReport;/);
+  const widened = edited((d) => d.NetworkRules[0].SourcePrivateIp.push('10.30.0.0/16'));
+  const r = aap.diffBundles(exampleBundle, widened);
+  assert.deepEqual(Object.keys(r).sort(), fields('ImpactReport'));
+  assert.deepEqual(Object.keys(r.Changes[0]).sort(), fields('ImpactRegion'));
+  assert.deepEqual(Object.keys(r.Changes[0].Example).sort(), ['Api', 'Caller', 'Resource', 'Scope', 'SourceIp', 'Time']);
+  assert.deepEqual(Object.keys(r.Changes[0].Principal).sort(), ['Kind', 'aap_after', 'aap_before', 'ids']);
+});
+
+// The fixture pairs of tests/fixtures/impact, with the rows `aapkit diff` is reviewed to print:
+// the wasm build must print the same, byte for byte.
+const impactDir = join(repo, 'tests/fixtures/impact');
+const impactFixtures = existsSync(impactDir) ? readdirSync(impactDir).filter((f) => f.endsWith('.json')).sort() : [];
+
+test('there are change-impact fixture pairs', () => assert.ok(impactFixtures.length >= 5, impactFixtures.join(', ')));
+
+for (const f of impactFixtures) {
+  test(`formatImpact and diffBundles on ${f} give the reviewed rows`, () => {
+    const fx = JSON.parse(readFileSync(join(impactDir, f), 'utf8'));
+    const oldText = readFileSync(join(repo, fx.Old), 'utf8');
+    const newText = JSON.stringify(fx.New);
+    const expected = readFileSync(join(impactDir, f.replace(/\.json$/, '.expected.txt')), 'utf8');
+    assert.equal(aap.formatImpact(oldText, newText), expected, fx.Comment);
+    const r = aap.diffBundles(oldText, newText);
+    assert.equal(r.Changes.length, Number(expected.match(/^(\d+) changed region/m)[1]));
+    assert.equal(r.Verdict === 'Widening', /WIDENING/.test(expected));
+  });
+}
