@@ -9,10 +9,10 @@ export function describeOutcome(o) {
 
 /** Who the region is about, and (for the tooltip) every client key of it. */
 export function describePrincipal(p) {
-  if (p?.Kind === 'RamRoleAap') return { text: `RAM-role sessions (AAP ${p.aap})`, all: [] };
-  const ids = p?.ids ?? [];
+  if (p?.Kind === 'RamRoleAap') return { text: `RAM-role sessions (AAP ${p.Aap})`, all: [] };
+  const ids = p?.Ids ?? [];
   const keys = ids.length === 1 ? `client key ${ids[0]}` : `client keys ${ids[0]} and ${ids.length - 1} more`;
-  const [a, b] = [p?.aap_before, p?.aap_after];
+  const [a, b] = [p?.AapBefore, p?.AapAfter];
   let aap = '';
   if (a && b) aap = a === b ? `AAP ${a}` : `AAP ${a} → ${b}`;
   else if (a) aap = `AAP ${a}, removed`;
@@ -53,8 +53,8 @@ function iso(secs) {
 
 /** The request times `[from, until)` of a region; "always" when open at both ends. */
 export function describeTime(t) {
-  const from = t?.from ?? null;
-  const until = t?.until ?? null;
+  const from = t?.From ?? null;
+  const until = t?.Until ?? null;
   if (from === null && until === null) return 'always';
   if (until === null) return `from ${iso(from)}`;
   if (from === null) return `before ${iso(until)}`;

@@ -79,21 +79,21 @@ test('change-impact rows are worded as aapkit diff words them', () => {
   assert.equal(describeOutcome({ Decision: 'Allow' }), 'allow');
   assert.equal(describeOutcome({ Decision: 'Deny', Code: 'Forbidden.NoPermission' }), 'deny NoPermission');
   assert.equal(describeOutcome({ Decision: 'Deny', Code: 'Forbidden.KeyNotFound' }), 'deny KeyNotFound');
-  assert.deepEqual(describePrincipal({ Kind: 'ClientKeys', ids: ['k1'], aap_before: 'a', aap_after: 'a' }), { text: 'client key k1 (AAP a)', all: ['k1'] });
-  assert.equal(describePrincipal({ Kind: 'ClientKeys', ids: ['k1', 'k2', 'k3'], aap_before: 'a', aap_after: 'b' }).text, 'client keys k1 and 2 more (AAP a → b)');
-  assert.equal(describePrincipal({ Kind: 'ClientKeys', ids: ['k1'], aap_before: 'a', aap_after: null }).text, 'client key k1 (AAP a, removed)');
-  assert.equal(describePrincipal({ Kind: 'ClientKeys', ids: ['k1'], aap_before: null, aap_after: 'b' }).text, 'client key k1 (new, AAP b)');
-  assert.equal(describePrincipal({ Kind: 'RamRoleAap', aap: 'r' }).text, 'RAM-role sessions (AAP r)');
+  assert.deepEqual(describePrincipal({ Kind: 'ClientKeys', Ids: ['k1'], AapBefore: 'a', AapAfter: 'a' }), { text: 'client key k1 (AAP a)', all: ['k1'] });
+  assert.equal(describePrincipal({ Kind: 'ClientKeys', Ids: ['k1', 'k2', 'k3'], AapBefore: 'a', AapAfter: 'b' }).text, 'client keys k1 and 2 more (AAP a → b)');
+  assert.equal(describePrincipal({ Kind: 'ClientKeys', Ids: ['k1'], AapBefore: 'a', AapAfter: null }).text, 'client key k1 (AAP a, removed)');
+  assert.equal(describePrincipal({ Kind: 'ClientKeys', Ids: ['k1'], AapBefore: null, AapAfter: 'b' }).text, 'client key k1 (new, AAP b)');
+  assert.equal(describePrincipal({ Kind: 'RamRoleAap', Aap: 'r' }).text, 'RAM-role sessions (AAP r)');
   assert.equal(describeResource('KeyOperation', { Kind: 'Named', Name: 'key-1' }), 'key key-1');
   assert.equal(describeResource('GetSecretValue', { Kind: 'Prefix', Name: 'app/' }), 'other secret names starting with app/');
   assert.equal(describeResource('GetSecretValue', { Kind: 'Prefix', Name: '' }), 'other secret names');
   assert.equal(describeResource('KeyOperation', { Kind: 'Unmatched' }), 'key names no policy lists');
   assert.equal(describeResource('KeyOperation', { Kind: 'Alias', Name: 'alias/p' }), 'alias/p');
   assert.equal(describeResource('GenerateRandom', { Kind: 'None' }), '–');
-  assert.equal(describeTime({ from: null, until: null }), 'always');
-  assert.equal(describeTime({ from: 1735689600, until: null }), 'from 2025-01-01T00:00:00Z');
-  assert.equal(describeTime({ from: null, until: 1735689600 }), 'before 2025-01-01T00:00:00Z');
-  assert.equal(describeTime({ from: 0, until: 1735689600 }), '1970-01-01T00:00:00Z to 2025-01-01T00:00:00Z');
+  assert.equal(describeTime({ From: null, Until: null }), 'always');
+  assert.equal(describeTime({ From: 1735689600, Until: null }), 'from 2025-01-01T00:00:00Z');
+  assert.equal(describeTime({ From: null, Until: 1735689600 }), 'before 2025-01-01T00:00:00Z');
+  assert.equal(describeTime({ From: 0, Until: 1735689600 }), '1970-01-01T00:00:00Z to 2025-01-01T00:00:00Z');
   assert.equal(
     describeExample({ Caller: 'k1', Api: 'GenerateRandom', Resource: null, SourceIp: '10.0.0.1', Scope: 'shared', Time: '2025-01-01T00:00:00Z' }),
     'k1 GenerateRandom from 10.0.0.1 at 2025-01-01T00:00:00Z (scope shared)',

@@ -44,7 +44,7 @@ pub enum OperationClass {
 
 /// Who asks.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "Kind")]
+#[serde(tag = "Kind", rename_all_fields = "PascalCase")]
 pub enum Principal {
     /// Client keys that share their AAP and validity window in both bundles.
     ClientKeys { ids: Vec<String>, aap_before: Option<String>, aap_after: Option<String> },
@@ -84,6 +84,7 @@ impl Principal {
 
 /// A span of request times: `[from, until)`, open where `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct TimeWindow {
     pub from: Option<UnixTime>,
     pub until: Option<UnixTime>,

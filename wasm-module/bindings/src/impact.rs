@@ -15,8 +15,8 @@ use crate::convert::to_js;
 const IMPACT_TS: &'static str = r#"
 export type ImpactOutcome = { Decision: "Allow" } | { Decision: "Deny"; Code: string };
 export type ImpactPrincipal =
-  | { Kind: "ClientKeys"; ids: string[]; aap_before: string | null; aap_after: string | null }
-  | { Kind: "RamRoleAap"; aap: string };
+  | { Kind: "ClientKeys"; Ids: string[]; AapBefore: string | null; AapAfter: string | null }
+  | { Kind: "RamRoleAap"; Aap: string };
 export type ImpactResourceClass =
   | { Kind: "None" } | { Kind: "Unmatched" } | { Kind: "AnyKey" }
   | { Kind: "Named" | "Alias" | "Prefix"; Name: string };
@@ -28,7 +28,7 @@ export interface ImpactRegion {
   /** Merged source ranges: `Summary` such as "10.20.0.0/16 minus 10.20.3.0/24", `Cidrs` covering them exactly. */
   Addresses: { Summary: string; Cidrs: string[] };
   /** Request times `[from, until)`, seconds since the epoch; null where open. */
-  Time: { from: number | null; until: number | null };
+  Time: { From: number | null; Until: number | null };
   Before: ImpactOutcome;
   After: ImpactOutcome;
   Example: { Caller: string; Api: string; Resource: string | null; SourceIp: string; Scope: string; Time: string };

@@ -340,7 +340,7 @@ test('diffBundles: a widened CIDR is Widening, only for the added addresses', ()
     assert.equal(c.Before.Decision, 'Deny');
   }
   // the payments key, named by id and by alias, is now usable from the new range
-  const key = r.Changes.filter((c) => c.Operation === 'KeyOperation' && c.Principal.ids?.includes(PAYMENTS_KEY));
+  const key = r.Changes.filter((c) => c.Operation === 'KeyOperation' && c.Principal.Ids?.includes(PAYMENTS_KEY));
   const classes = key.map((c) => `${c.Resource.Kind}:${c.Resource.Name}`).sort();
   assert.deepEqual(classes, ['Alias:alias/payments', 'Named:key-hzz62f1cb66fs5en5kzqh']);
   for (const c of key) assert.deepEqual(c.After, { Decision: 'Allow' });
@@ -381,7 +381,7 @@ test('diffBundles: a removed policy is Narrowing, for that AAP and that policy o
   assert.ok(r.Changes.some((c) => c.Resource.Name === 'payments/db-password' && c.Before.Decision === 'Allow'));
   for (const c of r.Changes) {
     assert.equal(c.Principal.Kind, 'ClientKeys');
-    assert.deepEqual(c.Principal.ids, [PAYMENTS_KEY]);
+    assert.deepEqual(c.Principal.Ids, [PAYMENTS_KEY]);
     assert.equal(c.Operation, 'GetSecretValue');
     assert.notEqual(c.After.Decision, 'Allow');
     // the policy applied to the app VPC: nothing else changes
@@ -430,7 +430,7 @@ test('the ImpactReport declaration in the .d.ts names the fields a report has', 
   assert.deepEqual(Object.keys(r).sort(), fields('ImpactReport'));
   assert.deepEqual(Object.keys(r.Changes[0]).sort(), fields('ImpactRegion'));
   assert.deepEqual(Object.keys(r.Changes[0].Example).sort(), ['Api', 'Caller', 'Resource', 'Scope', 'SourceIp', 'Time']);
-  assert.deepEqual(Object.keys(r.Changes[0].Principal).sort(), ['Kind', 'aap_after', 'aap_before', 'ids']);
+  assert.deepEqual(Object.keys(r.Changes[0].Principal).sort(), ['AapAfter', 'AapBefore', 'Ids', 'Kind']);
 });
 
 // The fixture pairs of tests/fixtures/impact, with the rows `aapkit diff` is reviewed to print:
