@@ -604,7 +604,9 @@ function impactRow(c) {
       el('div', { class: 'sub time' }, describeTime(c.Time)),
     ),
     // A RAM-role example's caller is the AAP, not a client key the Decision view can use.
-    el('td', { class: 'example' }, describeExample(c.Example), c.Principal.Kind === 'ClientKeys' ? [el('br'), decideButton] : null),
+    el('td', { class: 'example' }, describeExample(c.Example),
+      // The decision view takes a key id, not the key version a blob names.
+      c.Principal.Kind === 'ClientKeys' && c.Operation !== 'KeyByVersion' && c.Operation !== 'Any' ? [el('br'), decideButton] : null),
   );
 }
 

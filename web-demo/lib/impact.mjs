@@ -20,7 +20,13 @@ export function describePrincipal(p) {
   return { text: aap ? `${keys} (${aap})` : keys, all: ids };
 }
 
-const OPERATIONS = { KeyOperation: 'key operations', GetSecretValue: 'GetSecretValue', GenerateRandom: 'GenerateRandom' };
+const OPERATIONS = {
+  KeyOperation: 'key operations',
+  KeyByVersion: 'Decrypt of a blob',
+  GetSecretValue: 'GetSecretValue',
+  GenerateRandom: 'GenerateRandom',
+  Any: 'any operation',
+};
 
 export function describeOperation(op) {
   return OPERATIONS[op] ?? String(op);
@@ -28,7 +34,7 @@ export function describeOperation(op) {
 
 /** The resource class of a region, as policy-core's text report words it. */
 export function describeResource(op, r) {
-  const kind = op === 'KeyOperation' ? 'key' : op === 'GetSecretValue' ? 'secret' : '';
+  const kind = op === 'KeyOperation' || op === 'KeyByVersion' ? 'key' : op === 'GetSecretValue' ? 'secret' : '';
   switch (r?.Kind) {
     case 'None':
       return '–';
@@ -42,6 +48,12 @@ export function describeResource(op, r) {
       return `${kind} names no policy lists`;
     case 'AnyKey':
       return 'any key';
+    case 'Any':
+      return 'any resource';
+    case 'KeyVersion':
+      return `key version ${r.Name}`;
+    case 'UnknownVersion':
+      return 'key versions no bundle has';
     default:
       return JSON.stringify(r);
   }

@@ -38,8 +38,15 @@ use addr::Atoms;
 use names::NameClasses;
 
 /// The operations whose decisions differ in kind; every key API decides like Encrypt.
-const OPERATIONS: [OperationClass; 3] =
-    [OperationClass::KeyOperation, OperationClass::GetSecretValue, OperationClass::GenerateRandom];
+const OPERATIONS: [OperationClass; 4] = [
+    OperationClass::KeyOperation,
+    OperationClass::KeyByVersion,
+    OperationClass::GetSecretValue,
+    OperationClass::GenerateRandom,
+];
+
+/// A key-version id no bundle has (the class of unknown versions).
+const UNKNOWN_VERSION: &str = "00000000-0000-0000-0000-000000000000";
 
 /// Compares two compiled bundles: every class of requests whose decision changes.
 pub fn diff_bundles(old: &CompiledBundle, new: &CompiledBundle) -> ImpactReport {
@@ -74,7 +81,7 @@ pub fn diff_bundles(old: &CompiledBundle, new: &CompiledBundle) -> ImpactReport 
              (SignatureNotMatch), the new one's are decided as below"
         ));
     }
-    ImpactReport::new(regions.into_values().collect(), notes, ctx.names_key, ctx.names_secret)
+    ImpactReport::new(regions.into_values().collect(), notes, ctx.names_key, ctx.names_secret, ctx.versions)
 }
 
 /// Client keys that share an AAP name and validity window in both bundles decide alike.
@@ -116,17 +123,22 @@ fn changed_public_keys(old: &CompiledBundle, new: &CompiledBundle) -> Vec<String
         .collect()
 }
 
+/// Requested resources (`None`: a request naming none) with their class.
+type Resources = Vec<(Option<String>, NameClass)>;
+
 /// The resource classes and scopes, computed once for both bundles.
 struct Context<'b> {
     old: &'b CompiledBundle,
     new: &'b CompiledBundle,
     names_key: NameClasses,
     names_secret: NameClasses,
+    /// Key-version ids of either bundle (a class each), as a Decrypt blob names them.
+    versions: BTreeSet<String>,
     scopes: Vec<String>,
     /// Per operation and scope kind (instance, shared): every resource class, and those whose
     /// catalogue entry differs between the bundles (all a group with unchanged policies can see).
-    all: BTreeMap<(OperationClass, bool), Vec<(Option<String>, NameClass)>>,
-    changed: BTreeMap<(OperationClass, bool), Vec<(Option<String>, NameClass)>>,
+    all: BTreeMap<(OperationClass, bool), Resources>,
+    changed: BTreeMap<(OperationClass, bool), Resources>,
 }
 
 impl<'b> Context<'b> {
@@ -153,6 +165,7 @@ impl<'b> Context<'b> {
             new,
             names_key,
             names_secret,
+            versions: both.iter().flat_map(|b| b.key_by_version.keys().map(|v| v.to_string())).collect(),
             scopes: scopes.into_iter().collect(),
             all: BTreeMap::new(),
             changed: BTreeMap::new(),
@@ -171,7 +184,7 @@ impl<'b> Context<'b> {
 
     /// The resources one operation is asked about in `scope`, with their class (`None`: a request
     /// that names none).
-    fn resources(&self, op: OperationClass, scope: &str) -> Vec<(Option<String>, NameClass)> {
+    fn resources(&self, op: OperationClass, scope: &str) -> Resources {
         let shared = scope == SHARED_SCOPE;
         let named = |c: &NameClasses| {
             let mut out: Vec<(Option<String>, NameClass)> =
@@ -182,6 +195,15 @@ impl<'b> Context<'b> {
         match op {
             OperationClass::GenerateRandom => vec![(None, NameClass::None)],
             OperationClass::Any => Vec::new(),
+            // The Instance API's Decrypt names a key version in its blob: each version is a class,
+            // and so are the versions no bundle has.
+            OperationClass::KeyByVersion if shared => Vec::new(),
+            OperationClass::KeyByVersion => self
+                .versions
+                .iter()
+                .map(|v| (Some(v.clone()), NameClass::KeyVersion(v.clone())))
+                .chain(std::iter::once((Some(UNKNOWN_VERSION.to_owned()), NameClass::UnknownVersion)))
+                .collect(),
             // On the shared gateway every key operation is refused alike, whatever the key.
             OperationClass::KeyOperation if shared => vec![(Some("key".to_owned()), NameClass::AnyKey)],
             OperationClass::KeyOperation => named(&self.names_key),
@@ -273,12 +295,15 @@ impl<'b> Context<'b> {
                                 source_ip: atom.representative,
                                 scope,
                             };
-                            let before = Outcome::of(&decide(self.old, &r, now));
-                            let after = Outcome::of(&decide(self.new, &r, now));
+                            let (before, after) = match op {
+                                OperationClass::KeyByVersion => {
+                                    (decide_by_version(self.old, &r, now), decide_by_version(self.new, &r, now))
+                                }
+                                _ => (Outcome::of(&decide(self.old, &r, now)), Outcome::of(&decide(self.new, &r, now))),
+                            };
                             if before != after {
                                 report::record(
-                                    out, &principal, scope, op, &class, &resource, &window, atom, before, after,
-                                    rep_key,
+                                    out, &principal, scope, op, class, resource, &window, atom, before, after, rep_key,
                                 );
                             }
                         }
@@ -369,6 +394,15 @@ impl Context<'_> {
                 };
                 resolve(self.old) == resolve(self.new)
             }
+            OperationClass::KeyByVersion => {
+                let resolve = |b: &CompiledBundle| {
+                    b.key_by_version
+                        .get(name)
+                        .and_then(|&i| b.keys.get(i))
+                        .map(|k| (k.id.clone(), k.state, k.spec.clone()))
+                };
+                resolve(self.old) == resolve(self.new)
+            }
             OperationClass::GetSecretValue => {
                 let secret = |b: &CompiledBundle| {
                     b.secret_by_name
@@ -387,6 +421,7 @@ impl OperationClass {
     pub fn api(self) -> Api {
         match self {
             OperationClass::KeyOperation | OperationClass::Any => Api::Encrypt,
+            OperationClass::KeyByVersion => Api::Decrypt,
             OperationClass::GetSecretValue => Api::GetSecretValue,
             OperationClass::GenerateRandom => Api::GenerateRandom,
         }
@@ -399,6 +434,21 @@ impl OperationClass {
             crate::catalogue::ResourceKind::Secret => OperationClass::GetSecretValue,
             crate::catalogue::ResourceKind::None => OperationClass::GenerateRandom,
         }
+    }
+}
+
+/// A Decrypt that names key version `r.resource` in its blob, decided as the gateway does: the
+/// client key first (its signature check refuses an unknown or out-of-window key), then the version
+/// (unknown: `Forbidden.KeyNotFound`), then the evaluator on the version's key. Instance scope.
+pub fn decide_by_version(b: &CompiledBundle, r: &AccessRequest<'_>, now: UnixTime) -> Outcome {
+    let valid = b.client_key(r.client_key_id).is_some_and(|k| k.not_before <= now && now <= k.not_after);
+    if !valid {
+        return Outcome::of(&decide(b, r, now));
+    }
+    let version = r.resource.unwrap_or_default();
+    match b.key_by_version.get(version).and_then(|&i| b.keys.get(i)) {
+        Some(k) => Outcome::of(&decide(b, &AccessRequest { resource: Some(&k.id), ..*r }, now)),
+        None => Outcome::Deny(crate::error::ErrorCode::ForbiddenKeyNotFound.as_str()),
     }
 }
 

@@ -30,6 +30,10 @@ pub enum NameClass {
     AnyKey,
     /// Any resource (a client key refused before its request is looked at).
     Any,
+    /// A key version of either bundle, as a Decrypt blob names it.
+    KeyVersion(String),
+    /// Key versions no bundle has.
+    UnknownVersion,
 }
 
 /// The classes of one kind of name (keys or secrets) over two bundles.

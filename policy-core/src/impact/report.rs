@@ -34,8 +34,10 @@ impl std::fmt::Display for Outcome {
 /// Operations that decide differently; every key API decides as a key operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum OperationClass {
-    /// Encrypt, Decrypt, Sign, … (key use on the key).
+    /// Encrypt, Decrypt, Sign, … naming the key (key use on the key).
     KeyOperation,
+    /// Decrypt naming the key version in its ciphertext blob (decided on the version's key).
+    KeyByVersion,
     GetSecretValue,
     GenerateRandom,
     /// Any operation (a client key refused before its request is looked at).
@@ -255,6 +257,8 @@ pub struct ImpactReport {
     names_key: NameClasses,
     #[serde(skip)]
     names_secret: NameClasses,
+    #[serde(skip)]
+    versions: BTreeSet<String>,
 }
 
 impl ImpactReport {
@@ -263,6 +267,7 @@ impl ImpactReport {
         notes: Vec<String>,
         names_key: NameClasses,
         names_secret: NameClasses,
+        versions: BTreeSet<String>,
     ) -> ImpactReport {
         let verdict = if changes.iter().any(ChangedRegion::widens) {
             Verdict::Widening
@@ -271,7 +276,7 @@ impl ImpactReport {
         } else {
             Verdict::Narrowing
         };
-        ImpactReport { verdict, changes, notes, names_key, names_secret }
+        ImpactReport { verdict, changes, notes, names_key, names_secret, versions }
     }
 
     /// The region a client-key request at `now` falls in, if its decision changes.
@@ -294,6 +299,23 @@ impl ImpactReport {
         })
     }
 
+    /// The region a Decrypt naming key version `r.resource` in its blob falls in, if its decision
+    /// changes (see [`super::decide_by_version`]).
+    pub fn covering_version(&self, r: &AccessRequest<'_>, now: UnixTime) -> Option<&ChangedRegion> {
+        let class = match r.resource {
+            Some(v) if self.versions.contains(v) => NameClass::KeyVersion(v.to_owned()),
+            _ => NameClass::UnknownVersion,
+        };
+        self.changes.iter().find(|c| {
+            c.principal.includes(r.client_key_id)
+                && c.scope == r.scope
+                && (c.operation == OperationClass::KeyByVersion || c.operation == OperationClass::Any)
+                && (c.resource == class || c.resource == NameClass::Any)
+                && c.time.contains(now)
+                && c.addresses.contains(r.source_ip)
+        })
+    }
+
     /// Whether a client-key request at `now` falls in a reported region.
     pub fn covers(&self, r: &AccessRequest<'_>, now: UnixTime) -> bool {
         self.covering(r, now).is_some()
@@ -302,7 +324,7 @@ impl ImpactReport {
 
 fn describe_resource(op: OperationClass, class: &NameClass) -> String {
     let kind = match op {
-        OperationClass::KeyOperation => "key",
+        OperationClass::KeyOperation | OperationClass::KeyByVersion => "key",
         OperationClass::GetSecretValue => "secret",
         OperationClass::GenerateRandom | OperationClass::Any => "",
     };
@@ -315,6 +337,8 @@ fn describe_resource(op: OperationClass, class: &NameClass) -> String {
         NameClass::Unmatched => format!("{kind} names no policy lists"),
         NameClass::AnyKey => "any key".to_owned(),
         NameClass::Any => "any resource".to_owned(),
+        NameClass::KeyVersion(v) => format!("key version {v}"),
+        NameClass::UnknownVersion => "key versions no bundle has".to_owned(),
     }
 }
 
@@ -327,6 +351,7 @@ pub fn format_report(r: &ImpactReport) -> String {
     for c in &r.changes {
         let op = match c.operation {
             OperationClass::KeyOperation => "key operations",
+            OperationClass::KeyByVersion => "Decrypt of a blob",
             OperationClass::GetSecretValue => "GetSecretValue",
             OperationClass::GenerateRandom => "GenerateRandom",
             OperationClass::Any => "any operation",

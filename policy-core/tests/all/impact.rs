@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use policy_core::impact::{diff_bundles, Outcome, Verdict};
+use policy_core::impact::{decide_by_version, diff_bundles, Outcome, Verdict};
 use policy_core::{compile_bundle, decide, parse_iso8601, AccessRequest, Api, CompiledBundle, Decision, Endpoint};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -156,6 +156,13 @@ fn bundle(s: &Spec) -> Option<CompiledBundle> {
         .map(|(i, k)| {
             let mut key = json!({"KeyId": k, "KeySpec": "Aliyun_AES_256",
                                  "KeyState": if s.key_states[i] { "Enabled" } else { "Disabled" }});
+            // Key versions: each key's own, and kx's second version sometimes missing (a version
+            // added or removed between the bundles).
+            let mut versions = vec![format!("v-{k}")];
+            if *k == "kx" && s.alias_to == 0 {
+                versions.pop();
+            }
+            key["KeyVersions"] = json!(versions);
             if i == s.alias_to {
                 key["Aliases"] = json!(["alias/a"]);
             }
@@ -277,6 +284,26 @@ proptest! {
                                     }
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        }
+        // Decrypts that name a key version in their blob, known to either bundle or to neither.
+        for ck in ["ck0", "ck1", "ck9"] {
+            for version in [Some("v-k1"), Some("v-k2"), Some("v-kx"), Some("v-none")] {
+                for ip in IPS {
+                    for t in REQUEST_TIMES {
+                        let now = parse_iso8601(t).unwrap();
+                        let ip: IpAddr = ip.parse().unwrap();
+                        let r = AccessRequest { client_key_id: ck, api: Api::Decrypt, resource: version, source_ip: ip, scope: "kst-a" };
+                        let (before, after) = (decide_by_version(&old, &r, now), decide_by_version(&new, &r, now));
+                        let region = report.covering_version(&r, now);
+                        prop_assert_eq!(before != after, region.is_some(), "{:?} at {}: {:?} -> {:?}, region {:?}",
+                                        r, t, before, after, region);
+                        if let Some(region) = region {
+                            prop_assert_eq!((region.before, region.after), (before, after));
+                            changed_any = true;
                         }
                     }
                 }

@@ -18,12 +18,12 @@ export type ImpactPrincipal =
   | { Kind: "ClientKeys"; Ids: string[]; AapBefore: string | null; AapAfter: string | null }
   | { Kind: "RamRoleAap"; Aap: string };
 export type ImpactResourceClass =
-  | { Kind: "None" } | { Kind: "Unmatched" } | { Kind: "AnyKey" }
-  | { Kind: "Named" | "Alias" | "Prefix"; Name: string };
+  | { Kind: "None" } | { Kind: "Unmatched" } | { Kind: "AnyKey" } | { Kind: "Any" } | { Kind: "UnknownVersion" }
+  | { Kind: "Named" | "Alias" | "Prefix" | "KeyVersion"; Name: string };
 export interface ImpactRegion {
   Principal: ImpactPrincipal;
   Scope: string;
-  Operation: "KeyOperation" | "GetSecretValue" | "GenerateRandom";
+  Operation: "KeyOperation" | "KeyByVersion" | "GetSecretValue" | "GenerateRandom" | "Any";
   Resource: ImpactResourceClass;
   /** Merged source ranges: `Summary` such as "10.20.0.0/16 minus 10.20.3.0/24", `Cidrs` covering them exactly. */
   Addresses: { Summary: string; Cidrs: string[] };

@@ -348,7 +348,8 @@ test('diffBundles: a widened CIDR is Widening, only for the added addresses', ()
   const before = aap.compileBundle(exampleBundle);
   const after = aap.compileBundle(widened);
   try {
-    for (const c of r.Changes) {
+    // (Decrypts naming a key version are decided on the version's key; the Rust property test covers them.)
+    for (const c of r.Changes.filter((c) => c.Operation !== 'KeyByVersion')) {
       const req = { ClientKeyId: c.Example.Caller, Api: c.Example.Api, Resource: c.Example.Resource, SourceIp: c.Example.SourceIp, Scope: c.Example.Scope, Time: c.Example.Time };
       const [b, a] = [before.decide(req), after.decide(req)];
       assert.equal(b.Allowed, c.Before.Decision === 'Allow', JSON.stringify(c.Example));
