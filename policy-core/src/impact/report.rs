@@ -316,6 +316,18 @@ impl ImpactReport {
         })
     }
 
+    /// The region a RAM-role session's GetSecretValue falls in (sessions of the roles bound to
+    /// `aap`, on the KMS endpoint), if its decision changes.
+    pub fn covering_session(&self, aap: &str, secret_name: &str, source_ip: IpAddr) -> Option<&ChangedRegion> {
+        let class = self.names_secret.classify(secret_name);
+        self.changes.iter().find(|c| {
+            matches!(&c.principal, Principal::RamRoleAap { aap: a } if a == aap)
+                && c.operation == OperationClass::GetSecretValue
+                && c.resource == class
+                && c.addresses.contains(source_ip)
+        })
+    }
+
     /// Whether a client-key request at `now` falls in a reported region.
     pub fn covers(&self, r: &AccessRequest<'_>, now: UnixTime) -> bool {
         self.covering(r, now).is_some()
