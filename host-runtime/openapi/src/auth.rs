@@ -42,9 +42,7 @@ impl OpenApiRequest<'_> {
 
     /// Whether the body carries form parameters (Terraform, and the SDK's `SecretData`).
     pub fn has_form_body(&self) -> bool {
-        self.header("content-type")
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        self.header("content-type").is_some_and(sig::is_form_content_type)
     }
 }
 

@@ -35,9 +35,7 @@ impl StsRequest<'_> {
     }
 
     fn has_form_body(&self) -> bool {
-        self.header("content-type")
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        self.header("content-type").is_some_and(policy_core::openapi::is_form_content_type)
     }
 }
 

@@ -62,20 +62,22 @@ impl PatternSet {
     }
 }
 
+/// A set from written patterns (`name`, `prefix*`), for tests.
+#[cfg(test)]
+pub(crate) fn set(p: &[&str]) -> PatternSet {
+    let pats: Vec<NamePattern> = p
+        .iter()
+        .map(|s| match s.strip_suffix('*') {
+            Some(x) => NamePattern::Prefix(x.into()),
+            None => NamePattern::Exact((*s).into()),
+        })
+        .collect();
+    PatternSet::from_patterns(&pats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn set(p: &[&str]) -> PatternSet {
-        let pats: Vec<NamePattern> = p
-            .iter()
-            .map(|s| match s.strip_suffix('*') {
-                Some(x) => NamePattern::Prefix(x.into()),
-                None => NamePattern::Exact((*s).into()),
-            })
-            .collect();
-        PatternSet::from_patterns(&pats)
-    }
 
     #[test]
     fn matching() {

@@ -125,18 +125,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::bundle::model::NamePattern;
-
-    fn set(p: &[&str]) -> PatternSet {
-        let pats: Vec<NamePattern> = p
-            .iter()
-            .map(|s| match s.strip_suffix('*') {
-                Some(x) => NamePattern::Prefix(x.into()),
-                None => NamePattern::Exact((*s).into()),
-            })
-            .collect();
-        PatternSet::from_patterns(&pats)
-    }
+    use crate::compiled::resources::set;
 
     #[test]
     fn classes_and_representatives() {

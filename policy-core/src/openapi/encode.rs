@@ -98,6 +98,23 @@ pub fn decode_form_urlencoded(s: &str) -> Result<Vec<(String, String)>, OpenApiS
     Ok(out)
 }
 
+/// Whether a `Content-Type` value is a form body (`application/x-www-form-urlencoded`, any
+/// parameters and case): an RPC request's body parameters, which its signature covers too.
+pub fn is_form_content_type(content_type: &str) -> bool {
+    content_type.split(';').next().is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+/// An RPC request's parameters as both signature schemes and every door read them: the query
+/// (without `?`), then the form body when there is one (`form`), decoded in order, repeats kept.
+pub fn decode_rpc_parameters(query: &str, form: Option<&[u8]>) -> Result<Vec<(String, String)>, OpenApiSignatureError> {
+    let mut params = decode_form_urlencoded(query)?;
+    if let Some(body) = form {
+        let text = std::str::from_utf8(body).map_err(|_| OpenApiSignatureError::NotUtf8)?;
+        params.extend(decode_form_urlencoded(text)?);
+    }
+    Ok(params)
+}
+
 /// Lower-case hex of the SHA-256 of `bytes` (ACS3's payload hash and string-to-sign digest).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex_lower(&Sha256::digest(bytes))

@@ -51,7 +51,9 @@ pub use acs3::{
     verify_acs3_hmac_sha256, Acs3Authorization, ACS3_HMAC_SHA256, ACS3_REQUIRED_SIGNED_HEADERS,
 };
 pub use code::OpenApiCode;
-pub use encode::{decode_form_urlencoded, percent_decode, percent_encode, sha256_hex};
+pub use encode::{
+    decode_form_urlencoded, decode_rpc_parameters, is_form_content_type, percent_decode, percent_encode, sha256_hex,
+};
 pub use error::OpenApiSignatureError;
 pub use rpc_v1::{
     rpc_v1_string_to_sign, sign_rpc_v1_hmac_sha1, verify_rpc_v1_hmac_sha1, verify_rpc_v1_sha256_with_rsa,

@@ -21,7 +21,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
 use policy_core::openapi::{
-    authorize_shared_gateway, decode_form_urlencoded, openapi_error_json, OpenApiCode, RpcRequestView,
+    authorize_shared_gateway, decode_rpc_parameters, is_form_content_type, openapi_error_json, OpenApiCode,
+    RpcRequestView,
 };
 use policy_core::{CompiledBundle, Decision, HttpRequestView, PeerAddr};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -38,7 +39,6 @@ use policy_core::gateway::MAX_BODY_BYTES;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Which door a request is for, from its shape alone.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,10 +58,7 @@ impl<'a> Door<'a> {
             return Door::Instance;
         }
         let query = header(":path").and_then(|p| p.split_once('?')).map(|(_, q)| q);
-        let form = header("content-type")
-            .and_then(|ct| ct.split(';').next())
-            .is_some_and(|ct| ct.trim().eq_ignore_ascii_case(FORM))
-            .then_some(body);
+        let form = header("content-type").is_some_and(is_form_content_type).then_some(body);
         match (query, form) {
             (None, None) => Door::Instance,
             (q, form) => Door::Rpc { query: q.unwrap_or(""), form },
@@ -270,15 +267,7 @@ impl Filter {
         };
         let host_id = header(":authority").or_else(|| header("host")).unwrap_or_default();
         // The parameters: the query, then the form body, decoded once (what both signatures cover).
-        let decoded = decode_form_urlencoded(query).and_then(|mut params| {
-            if let Some(form) = form {
-                let text =
-                    std::str::from_utf8(form).map_err(|_| policy_core::openapi::OpenApiSignatureError::NotUtf8)?;
-                params.extend(decode_form_urlencoded(text)?);
-            }
-            Ok(params)
-        });
-        let params = match decoded {
+        let params = match decode_rpc_parameters(query, form) {
             Ok(p) => p,
             Err(e) => {
                 let message = format!("The request parameters cannot be read: {e}.");

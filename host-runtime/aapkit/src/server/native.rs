@@ -143,14 +143,8 @@ fn decide_shared_gateway(bundle: &CompiledBundle, req: &EnforceRequest<'_>) -> E
 /// The decoded parameters of an RPC request: the query of `path`, then a form body.
 fn rpc_params(path: &str, content_type: Option<&str>, body: &[u8]) -> Option<Vec<(String, String)>> {
     let query = path.split_once('?').map_or("", |(_, q)| q);
-    let mut params = policy_core::openapi::decode_form_urlencoded(query).ok()?;
-    let form = content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if form {
-        params.extend(policy_core::openapi::decode_form_urlencoded(std::str::from_utf8(body).ok()?).ok()?);
-    }
-    Some(params)
+    let form = content_type.is_some_and(policy_core::openapi::is_form_content_type).then_some(body);
+    policy_core::openapi::decode_rpc_parameters(query, form).ok()
 }
 
 /// The operator's message when it says more than the caller's.

@@ -75,10 +75,7 @@ fn route(path: &str, query: &str, headers: &[(String, String)], body: &[u8]) -> 
     if path == CREDENTIALS_URI_PATH {
         return Route::Sts;
     }
-    let form = headers.iter().any(|(n, v)| {
-        n == "content-type"
-            && v.split(';').next().is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-    });
+    let form = headers.iter().any(|(n, v)| n == "content-type" && policy_core::openapi::is_form_content_type(v));
     let Ok(params) = Params::parse(query, form.then_some(body)) else { return Route::OpenApi };
     if params.get("Version") == Some(STS_API_VERSION) {
         return Route::Sts;
@@ -263,17 +260,17 @@ fn serve_sts(sts: Option<&Sts>, api: &OpenApi, call: &Call) -> Served {
 
 /// A request record for a data-plane call on this listener (audit and metrics, as for the
 /// Instance API).
-fn record(call: &Call, caller_id: &str) -> RequestRecord {
+fn record(request_id: &str, now: i64, source: SocketAddr, caller_id: &str) -> RequestRecord {
     RequestRecord {
-        request_id: call.request_id.clone(),
-        time_unix: call.now,
+        request_id: request_id.to_owned(),
+        time_unix: now,
         api: GET_SECRET_VALUE.to_owned(),
         client_key_id: caller_id.to_owned(),
         aap: String::new(),
         policy: String::new(),
         resource: String::new(),
         qps_group: None,
-        source: call.peer,
+        source,
         allowed: false,
         status: 0,
         error_code: String::new(),
@@ -299,7 +296,7 @@ fn serve_client_key(gateway: &Gateway, api: &OpenApi, call: &Call, params: &Para
         now: call.now,
         request_id: &call.request_id,
     };
-    let mut rec = record(call, "");
+    let mut rec = record(&call.request_id, call.now, call.peer, "");
     let served = match gateway.enforcer.check_with(&snapshot.policy, &request) {
         EnforceOutcome::Deny { status, headers, body, authenticated, detail } => {
             rec.client_key_id = authenticated.map(|a| a.client_key_id).unwrap_or_default();
@@ -433,17 +430,7 @@ impl SecretReader for SnapshotSecrets {
             }
             Principal::AccessKey { access_key_id } => (*access_key_id, "account AccessKey".to_owned()),
         };
-        let call = Call {
-            peer: SocketAddr::new(peer, 0),
-            method: String::new(),
-            path: String::new(),
-            query: String::new(),
-            headers: Vec::new(),
-            body: Bytes::new(),
-            now: (gateway.clock)(),
-            request_id: request_id.to_owned(),
-        };
-        let mut rec = record(&call, caller_id);
+        let mut rec = record(request_id, (gateway.clock)(), SocketAddr::new(peer, 0), caller_id);
         let result = (|| {
             let caller = match principal {
                 Principal::Session { session, .. } => {
