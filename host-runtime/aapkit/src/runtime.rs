@@ -31,6 +31,8 @@ pub enum EnforcerKind {
 
 pub struct ServeOptions {
     pub data_dir: PathBuf,
+    /// Where the store's database is (the data directory's SQLite file, or PostgreSQL).
+    pub store: aapkit_store::StoreLocation,
     /// Where the store's master key comes from.
     pub master_key: aapkit_store::MasterKeySource,
     /// Name the filter's functions for `perf` (build feature `wasm-profiling`).
@@ -180,14 +182,19 @@ pub fn assemble(
     observer: Arc<dyn RequestObserver>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 ) -> Result<Assembled, ServeError> {
-    let store = Arc::new(Store::open(&opts.data_dir, &opts.master_key)?);
+    let store = Arc::new(Store::open_at(&opts.data_dir, &opts.store, &opts.master_key)?);
     let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref(), opts.wasm_perf_map)?;
     let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(ServeError::Configuration)?;
     let generation = first.generation;
     let snapshots = Arc::new(Snapshots::new(first));
     let api = Arc::new(InstanceApiHandler::default());
-    let quota =
-        (!opts.ops.quota.is_unlimited()).then(|| Arc::new(crate::server::quota::QuotaGate::new(opts.ops.quota)));
+    // Several gateways on PostgreSQL share the quota through it (`server::quota`).
+    let quota = (!opts.ops.quota.is_unlimited()).then(|| {
+        Arc::new(match store.engine() {
+            aapkit_store::Engine::Sqlite => crate::server::quota::QuotaGate::new(opts.ops.quota),
+            aapkit_store::Engine::Postgres => crate::server::quota::QuotaGate::clustered(opts.ops.quota),
+        })
+    });
     let limits = Arc::new(crate::server::limits::RequestLimits::new(&opts.limits));
     let preauth = opts.ops.preauth.build().map(Arc::new);
     let gateway = Arc::new(Gateway {
@@ -231,6 +238,8 @@ pub async fn reload_loop(
     metrics: Option<Arc<crate::ops::Metrics>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    spawn_change_listener(&a.store, wake.clone(), shutdown.clone());
     let mut wait = RELOAD_INTERVAL;
     let mut backoff = RELOAD_RETRY_MIN;
     if let Some(m) = &metrics {
@@ -239,6 +248,7 @@ pub async fn reload_loop(
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
             _ = shutdown.changed() => return,
         }
         let a2 = a.clone();
@@ -274,6 +284,64 @@ pub async fn reload_loop(
                 backoff = (backoff * 2).min(RELOAD_RETRY_MAX);
             }
         }
+    }
+}
+
+/// On PostgreSQL: a thread that `LISTEN`s for commits of any gateway and wakes the reload loop at
+/// once (the generation poll stays as the fallback, e.g. for a notification lost while the
+/// connection was down).
+fn spawn_change_listener(store: &Store, wake: Arc<tokio::sync::Notify>, shutdown: watch::Receiver<bool>) {
+    let mut listener = match store.change_listener() {
+        Ok(Some(l)) => l,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("aapkit: not listening for configuration changes (polling only): {e}");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new().name("aapkit-listen".into()).spawn(move || {
+        let mut failing = false;
+        while !*shutdown.borrow() {
+            match listener.wait(Duration::from_secs(1)) {
+                Ok(changed) => {
+                    if failing {
+                        // Whatever was committed while the connection was down.
+                        wake.notify_one();
+                        failing = false;
+                    }
+                    if changed {
+                        wake.notify_one();
+                    }
+                }
+                Err(_) => {
+                    failing = true;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        eprintln!("aapkit: not listening for configuration changes (polling only): {e}");
+    }
+}
+
+/// On PostgreSQL with a QPS quota: the thread that leases the quota's tokens from the cluster.
+fn spawn_quota_leaser(a: &Assembled, shutdown: watch::Receiver<bool>) {
+    let Some(gate) = a.gateway.quota.clone() else { return };
+    let gateway_id = format!("gw-{}", uuid::Uuid::new_v4().simple());
+    let mut leaser = match a.store.quota_leaser(&gateway_id) {
+        Ok(Some(l)) => l,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("aapkit: the cluster QPS quota cannot start: {e}");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("aapkit-quota".into())
+        .spawn(move || crate::server::quota::lease_loop(&gate, &mut leaser, || *shutdown.borrow()));
+    if let Err(e) = spawned {
+        eprintln!("aapkit: the cluster QPS quota cannot start: {e}");
     }
 }
 
@@ -319,6 +387,7 @@ pub async fn serve(opts: ServeOptions, observer: Arc<dyn RequestObserver>) -> Re
         None => None,
     };
     tokio::spawn(reload_loop(assembled.clone(), opts.instance_id.clone(), Some(metrics), rx.clone()));
+    spawn_quota_leaser(&assembled, rx.clone());
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("aapkit: shutting down (finishing requests in flight)");
@@ -341,7 +410,7 @@ async fn bind_openapi(
     assembled: &Assembled,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Server<crate::server::openapi_door::OpenApiDoor>, ServeError> {
-    let store = Store::open(&opts.data_dir, &opts.master_key)?;
+    let store = Store::open_at(&opts.data_dir, &opts.store, &opts.master_key)?;
     let ca_path = opts.data_dir.join("ca.pem");
     let ca_pem =
         std::fs::read_to_string(&ca_path).map_err(|source| ServeError::ReadFile { path: ca_path.clone(), source })?;
@@ -363,7 +432,7 @@ async fn bind_openapi(
     let jwks = Arc::new(crate::ops::jwks::JwksCache::default());
     tokio::spawn(crate::ops::jwks::refresh_loop(assembled.store.clone(), jwks.clone(), shutdown));
     let sts = aapkit_sts::Sts::new(
-        Store::open(&opts.data_dir, &opts.master_key)?,
+        Store::open_at(&opts.data_dir, &opts.store, &opts.master_key)?,
         Box::new(crate::ops::jwks::CachedJwks(jwks)),
         "sts.aliyuncs.com",
     );

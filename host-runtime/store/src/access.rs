@@ -3,10 +3,11 @@
 //! References are checked like Alibaba does: a policy names existing network rules, an AAP names
 //! existing policies, and nothing still referenced can be deleted.
 
+use crate::db::Tx;
+use crate::params;
 use ::time::OffsetDateTime;
 use aapkit_pki::PkiError;
 use base64::Engine as _;
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -244,8 +245,8 @@ fn check_client_key_id(id: &str) -> Result<(), StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Queries shared by the operations and the export
 
-fn exists(tx: &Transaction<'_>, table: &str, name: &str) -> Result<bool, StoreError> {
-    Ok(tx.query_row(&format!("SELECT 1 FROM {table} WHERE name = ?1"), params![name], |_| Ok(())).optional()?.is_some())
+fn exists(tx: &Tx<'_>, table: &str, name: &str) -> Result<bool, StoreError> {
+    Ok(tx.query_opt(&format!("SELECT 1 FROM {table} WHERE name = ?1"), params![name], |_| Ok(()))?.is_some())
 }
 
 fn json_list(text: &str, what: &str) -> Result<Vec<String>, StoreError> {
@@ -256,11 +257,11 @@ fn to_json(list: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(list).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-pub(crate) fn network_rules(tx: &Transaction<'_>) -> Result<Vec<NetworkRuleInfo>, StoreError> {
-    let mut stmt =
-        tx.prepare("SELECT name, type, source_private_ip, description, created FROM network_rules ORDER BY name")?;
-    let rows = stmt
-        .query_map([], |r| {
+pub(crate) fn network_rules(tx: &Tx<'_>) -> Result<Vec<NetworkRuleInfo>, StoreError> {
+    let rows = tx.query_map(
+        "SELECT name, type, source_private_ip, description, created FROM network_rules ORDER BY name",
+        params![],
+        |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -268,8 +269,8 @@ pub(crate) fn network_rules(tx: &Transaction<'_>) -> Result<Vec<NetworkRuleInfo>
                 r.get::<_, String>(3)?,
                 r.get::<_, i64>(4)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     rows.into_iter()
         .map(|(name, t, ips, description, created)| {
             Ok(NetworkRuleInfo {
@@ -283,22 +284,24 @@ pub(crate) fn network_rules(tx: &Transaction<'_>) -> Result<Vec<NetworkRuleInfo>
         .collect()
 }
 
-pub(crate) fn network_rule(tx: &Transaction<'_>, name: &str) -> Result<NetworkRuleInfo, StoreError> {
+pub(crate) fn network_rule(tx: &Tx<'_>, name: &str) -> Result<NetworkRuleInfo, StoreError> {
     network_rules(tx)?.into_iter().find(|r| r.name == name).ok_or_else(|| StoreError::not_found("network rule", name))
 }
 
-fn policy_rules(tx: &Transaction<'_>, policy: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT rule FROM policy_network_rules WHERE policy = ?1 ORDER BY position")?;
-    let names = stmt.query_map(params![policy], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+fn policy_rules(tx: &Tx<'_>, policy: &str) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> = tx.query_map(
+        "SELECT rule FROM policy_network_rules WHERE policy = ?1 ORDER BY position",
+        params![policy],
+        |r| r.get(0),
+    )?;
     Ok(names)
 }
 
-pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreError> {
-    let mut stmt = tx.prepare(
+pub(crate) fn policies(tx: &Tx<'_>) -> Result<Vec<PolicyInfo>, StoreError> {
+    let rows = tx.query_map(
         "SELECT name, kms_instance, permissions, resources, description, created FROM policies ORDER BY name",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
+        params![],
+        |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -307,8 +310,8 @@ pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreErr
                 r.get::<_, String>(4)?,
                 r.get::<_, i64>(5)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     rows.into_iter()
         .map(|(name, kms_instance, perms, res, description, created)| {
             Ok(PolicyInfo {
@@ -324,23 +327,22 @@ pub(crate) fn policies(tx: &Transaction<'_>) -> Result<Vec<PolicyInfo>, StoreErr
         .collect()
 }
 
-pub(crate) fn policy(tx: &Transaction<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
+pub(crate) fn policy(tx: &Tx<'_>, name: &str) -> Result<PolicyInfo, StoreError> {
     policies(tx)?.into_iter().find(|p| p.name == name).ok_or_else(|| StoreError::not_found("policy", name))
 }
 
-fn aap_policies(tx: &Transaction<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT policy FROM aap_policies WHERE aap = ?1 ORDER BY position")?;
-    let names = stmt.query_map(params![aap], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+fn aap_policies(tx: &Tx<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> =
+        tx.query_map("SELECT policy FROM aap_policies WHERE aap = ?1 ORDER BY position", params![aap], |r| r.get(0))?;
     Ok(names)
 }
 
-pub(crate) fn aaps(tx: &Transaction<'_>) -> Result<Vec<AapInfo>, StoreError> {
-    let mut stmt = tx.prepare("SELECT name, authentication_method, description, created FROM aaps ORDER BY name")?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn aaps(tx: &Tx<'_>) -> Result<Vec<AapInfo>, StoreError> {
+    let rows = tx.query_map(
+        "SELECT name, authentication_method, description, created FROM aaps ORDER BY name",
+        params![],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)),
+    )?;
     rows.into_iter()
         .map(|(name, method, description, created)| {
             Ok(AapInfo {
@@ -354,20 +356,19 @@ pub(crate) fn aaps(tx: &Transaction<'_>) -> Result<Vec<AapInfo>, StoreError> {
         .collect()
 }
 
-pub(crate) fn aap(tx: &Transaction<'_>, name: &str) -> Result<AapInfo, StoreError> {
+pub(crate) fn aap(tx: &Tx<'_>, name: &str) -> Result<AapInfo, StoreError> {
     aaps(tx)?
         .into_iter()
         .find(|a| a.name == name)
         .ok_or_else(|| StoreError::not_found("application access point", name))
 }
 
-pub(crate) fn client_key_rows(tx: &Transaction<'_>, aap: Option<&str>) -> Result<Vec<ClientKeyRow>, StoreError> {
-    let mut stmt = tx.prepare(
+pub(crate) fn client_key_rows(tx: &Tx<'_>, aap: Option<&str>) -> Result<Vec<ClientKeyRow>, StoreError> {
+    let rows = tx.query_map(
         "SELECT id, aap, algorithm, public_key_pem, not_before, not_after, created FROM client_keys
-         WHERE ?1 IS NULL OR aap = ?1 ORDER BY created, id",
-    )?;
-    let rows = stmt
-        .query_map(params![aap], |r| {
+         WHERE CAST(?1 AS TEXT) IS NULL OR aap = ?1 ORDER BY created, id",
+        params![aap],
+        |r| {
             Ok(ClientKeyRow {
                 id: r.get(0)?,
                 aap: r.get(1)?,
@@ -377,19 +378,18 @@ pub(crate) fn client_key_rows(tx: &Transaction<'_>, aap: Option<&str>) -> Result
                 not_after: r.get(5)?,
                 created: r.get(6)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok(rows)
 }
 
 /// Names the referrers of `name` in `table.column` (for "in use" errors).
-fn referrers(tx: &Transaction<'_>, sql: &str, name: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare(sql)?;
-    let names = stmt.query_map(params![name], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+fn referrers(tx: &Tx<'_>, sql: &str, name: &str) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> = tx.query_map(sql, params![name], |r| r.get(0))?;
     Ok(names)
 }
 
-fn check_rule_refs(tx: &Transaction<'_>, rules: &[String]) -> Result<Vec<String>, StoreError> {
+fn check_rule_refs(tx: &Tx<'_>, rules: &[String]) -> Result<Vec<String>, StoreError> {
     if rules.len() > MAX_NETWORK_RULES_PER_POLICY {
         return Err(StoreError::invalid(
             "AccessControlRules",
@@ -409,7 +409,7 @@ fn check_rule_refs(tx: &Transaction<'_>, rules: &[String]) -> Result<Vec<String>
     Ok(out)
 }
 
-fn check_policy_refs(tx: &Transaction<'_>, policies: &[String]) -> Result<Vec<String>, StoreError> {
+fn check_policy_refs(tx: &Tx<'_>, policies: &[String]) -> Result<Vec<String>, StoreError> {
     if policies.is_empty() {
         return Err(StoreError::MissingParameter("Policies"));
     }
@@ -432,7 +432,7 @@ fn check_policy_refs(tx: &Transaction<'_>, policies: &[String]) -> Result<Vec<St
     Ok(out)
 }
 
-fn set_policy_rules(tx: &Transaction<'_>, policy: &str, rules: &[String]) -> Result<(), StoreError> {
+fn set_policy_rules(tx: &Tx<'_>, policy: &str, rules: &[String]) -> Result<(), StoreError> {
     tx.execute("DELETE FROM policy_network_rules WHERE policy = ?1", params![policy])?;
     for (i, r) in rules.iter().enumerate() {
         tx.execute(
@@ -443,7 +443,7 @@ fn set_policy_rules(tx: &Transaction<'_>, policy: &str, rules: &[String]) -> Res
     Ok(())
 }
 
-fn set_aap_policies(tx: &Transaction<'_>, aap: &str, policies: &[String]) -> Result<(), StoreError> {
+fn set_aap_policies(tx: &Tx<'_>, aap: &str, policies: &[String]) -> Result<(), StoreError> {
     tx.execute("DELETE FROM aap_policies WHERE aap = ?1", params![aap])?;
     for (i, p) in policies.iter().enumerate() {
         tx.execute(
@@ -798,8 +798,7 @@ impl Store {
         self.write(Change::new(ResourceType::ClientKey, &key.client_key_id, Action::Create, "CreateClientKey"), |tx| {
             client_key_allowed(tx, &key.aap_name)?;
             let taken = tx
-                .query_row("SELECT 1 FROM client_keys WHERE id = ?1", params![key.client_key_id], |_| Ok(()))
-                .optional()?
+                .query_opt("SELECT 1 FROM client_keys WHERE id = ?1", params![key.client_key_id], |_| Ok(()))?
                 .is_some();
             if taken {
                 return Err(StoreError::AlreadyExists { kind: "client key", name: key.client_key_id.clone() });
@@ -840,7 +839,7 @@ impl Store {
     }
 }
 
-fn client_key_allowed(tx: &Transaction<'_>, aap_name: &str) -> Result<(), StoreError> {
+fn client_key_allowed(tx: &Tx<'_>, aap_name: &str) -> Result<(), StoreError> {
     let a = aap(tx, aap_name)?;
     if a.authentication_method != "ClientKey" {
         return Err(StoreError::InvalidState(format!(
@@ -861,7 +860,7 @@ fn client_key_allowed(tx: &Transaction<'_>, aap_name: &str) -> Result<(), StoreE
     Ok(())
 }
 
-pub(crate) fn client_key(tx: &Transaction<'_>, id: &str) -> Result<ClientKeyInfo, StoreError> {
+pub(crate) fn client_key(tx: &Tx<'_>, id: &str) -> Result<ClientKeyInfo, StoreError> {
     client_key_rows(tx, None)?
         .into_iter()
         .find(|k| k.id == id)

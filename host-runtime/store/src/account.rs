@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use crate::db::{self, Conn, Tx, TxMode};
+use crate::params;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -143,19 +144,18 @@ fn new_access_key_id() -> Result<String, StoreError> {
     Ok(format!("{ACCESS_KEY_ID_PREFIX}{}", random_chars(ALNUM, ACCESS_KEY_ID_RANDOM_LEN)?.as_str()))
 }
 
-fn meta_text(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE name = ?1", params![name], |r| r.get(0)).optional()?)
-}
-
 /// Makes the account if the database has none (region `region_id`, else [`DEFAULT_REGION_ID`]).
 /// With an account already there, a `region_id` other than its region is refused: the region of
 /// an account never changes (ARNs and the SDK's endpoint name it).
-pub(crate) fn ensure_account(conn: &mut Connection, region_id: Option<&str>) -> Result<Account, StoreError> {
+pub(crate) fn ensure_account(conn: &mut Conn, region_id: Option<&str>) -> Result<Account, StoreError> {
     if let Some(r) = region_id {
         validate::region_id(r)?;
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let existing = (meta_text(&tx, "account_id")?, meta_text(&tx, "region_id")?);
+    conn.run(TxMode::Write, |tx| ensure_account_in(tx, region_id))
+}
+
+fn ensure_account_in(tx: &Tx<'_>, region_id: Option<&str>) -> Result<Account, StoreError> {
+    let existing = (meta_text(tx, "account_id")?, meta_text(tx, "region_id")?);
     let account = match existing {
         (Some(account_id), Some(region)) => {
             if let Some(r) = region_id {
@@ -174,47 +174,45 @@ pub(crate) fn ensure_account(conn: &mut Connection, region_id: Option<&str>) -> 
         (None, None) => {
             let account =
                 Account { account_id: new_account_id()?, region_id: region_id.unwrap_or(DEFAULT_REGION_ID).to_owned() };
-            tx.execute(
-                "INSERT INTO meta(name, value) VALUES ('account_id', ?1), ('region_id', ?2)",
-                params![account.account_id, account.region_id],
-            )?;
+            db::meta_set(tx, "account_id", &account.account_id)?;
+            db::meta_set(tx, "region_id", &account.region_id)?;
             account
         }
         _ => return Err(StoreError::Corrupt("the account is half recorded (account_id or region_id missing)".into())),
     };
-    tx.commit()?;
     Ok(account)
 }
 
-pub(crate) fn read_account(tx: &Connection) -> Result<Account, StoreError> {
+fn meta_text(tx: &Tx<'_>, name: &str) -> Result<Option<String>, StoreError> {
+    db::meta_text(tx, name)
+}
+
+pub(crate) fn read_account(tx: &Tx<'_>) -> Result<Account, StoreError> {
     match (meta_text(tx, "account_id")?, meta_text(tx, "region_id")?) {
         (Some(account_id), Some(region_id)) => Ok(Account { account_id, region_id }),
         _ => Err(StoreError::Corrupt("the database has no account".into())),
     }
 }
 
-pub(crate) fn access_key_info(tx: &Transaction<'_>, id: &str) -> Result<Option<AccessKeyInfo>, StoreError> {
-    Ok(tx
-        .query_row("SELECT id, status, description, created FROM access_keys WHERE id = ?1", params![id], |r| {
-            Ok(AccessKeyInfo {
-                access_key_id: r.get(0)?,
-                status: r.get(1)?,
-                description: r.get(2)?,
-                create_time: format_time(r.get(3)?),
-            })
+pub(crate) fn access_key_info(tx: &Tx<'_>, id: &str) -> Result<Option<AccessKeyInfo>, StoreError> {
+    tx.query_opt("SELECT id, status, description, created FROM access_keys WHERE id = ?1", params![id], |r| {
+        Ok(AccessKeyInfo {
+            access_key_id: r.get(0)?,
+            status: r.get(1)?,
+            description: r.get(2)?,
+            create_time: format_time(r.get(3)?),
         })
-        .optional()?)
+    })
 }
 
-fn require_access_key(tx: &Transaction<'_>, id: &str) -> Result<AccessKeyInfo, StoreError> {
+fn require_access_key(tx: &Tx<'_>, id: &str) -> Result<AccessKeyInfo, StoreError> {
     access_key_info(tx, id)?.ok_or_else(|| StoreError::not_found("access key", id))
 }
 
 impl Store {
     /// The account this data directory serves.
     pub fn account(&self) -> Result<Account, StoreError> {
-        let conn = self.lock();
-        read_account(&conn)
+        self.read(read_account)
     }
 
     /// CreateAccessKey: a new Enabled key; the secret is returned here and never again.
@@ -236,18 +234,18 @@ impl Store {
     /// ListAccessKeys (oldest first; never a secret).
     pub fn list_access_keys(&self) -> Result<Vec<AccessKeyInfo>, StoreError> {
         self.read(|tx| {
-            let mut stmt =
-                tx.prepare("SELECT id, status, description, created FROM access_keys ORDER BY created, id")?;
-            let rows = stmt
-                .query_map([], |r| {
+            let rows = tx.query_map(
+                "SELECT id, status, description, created FROM access_keys ORDER BY created, id",
+                params![],
+                |r| {
                     Ok(AccessKeyInfo {
                         access_key_id: r.get(0)?,
                         status: r.get(1)?,
                         description: r.get(2)?,
                         create_time: format_time(r.get(3)?),
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                },
+            )?;
             Ok(rows)
         })
     }
@@ -300,11 +298,10 @@ impl Store {
         map.get(id).cloned().ok_or_else(|| StoreError::not_found("access key", id))
     }
 
-    fn load_credentials(&self, tx: &Transaction<'_>) -> Result<Credentials, StoreError> {
-        let mut stmt = tx.prepare("SELECT id, sealed, status FROM access_keys")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
+    fn load_credentials(&self, tx: &Tx<'_>) -> Result<Credentials, StoreError> {
+        let rows = tx.query_map("SELECT id, sealed, status FROM access_keys", params![], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?))
+        })?;
         let mut out = HashMap::with_capacity(rows.len());
         for (id, blob, status) in rows {
             let plain = self.sealer.open(&access_key_aad(&id), &blob)?;

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use crate::db::{Conn, OwnedParam, Param, TxMode};
+use crate::params;
 use serde::Serialize;
 
 use crate::time::ser_time;
@@ -59,7 +60,7 @@ pub struct AuditQuery {
 const AUDIT_COLUMNS: &str = "time, request_id, access_key_id, aap, api, resource, source_ip, allowed, status, \
      error_code, latency_us, policy, detail";
 
-fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditCall> {
+fn audit_from_row(r: &crate::db::Row) -> Result<AuditCall, StoreError> {
     Ok(AuditCall {
         time: r.get(0)?,
         request_id: r.get(1)?,
@@ -79,54 +80,94 @@ fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditCall> {
 
 /// The audit store's writer: a connection of its own (see the module comment).
 pub struct AuditWriter {
-    conn: Connection,
+    conn: Conn,
 }
+
+/// Rows per `INSERT` statement: one round trip per chunk on PostgreSQL, well under either
+/// engine's limit on bound parameters (13 per row).
+const INSERT_CHUNK: usize = 256;
 
 impl AuditWriter {
     /// Opens a writer on the existing store in `data_dir` (migrating the schema if needed). It never
     /// touches sealed data, so it needs no master key.
     pub fn open(data_dir: &Path) -> Result<AuditWriter, StoreError> {
-        // No CREATE flag: the store (which creates the file owner-only) must exist already.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let mut conn = Connection::open_with_flags(data_dir.join(DB_FILE), flags)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        AuditWriter::open_at(data_dir, &crate::StoreLocation::Sqlite)
+    }
+
+    /// [`AuditWriter::open`] for the store at `location`.
+    pub fn open_at(data_dir: &Path, location: &crate::StoreLocation) -> Result<AuditWriter, StoreError> {
+        let mut conn = match location {
+            crate::StoreLocation::Sqlite => {
+                // No CREATE flag: the store (which creates the file owner-only) must exist already.
+                let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+                let conn = rusqlite::Connection::open_with_flags(data_dir.join(DB_FILE), flags)?;
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                Conn::Sqlite(conn)
+            }
+            crate::StoreLocation::Postgres(url) => Conn::Postgres(Box::new(crate::db::PgConn::new(url)?)),
+        };
         super::schema::migrate(&mut conn)?;
         Ok(AuditWriter { conn })
     }
 
-    /// Inserts `rows` in one transaction (one fsync per batch).
+    /// Inserts `rows` in one transaction (one fsync per batch). On PostgreSQL audit rows do not
+    /// wait for configuration writers: they take no write lock.
     pub fn insert_calls(&mut self, rows: &[AuditCall]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            // A denied call does not say its AAP (the enforcer stops before naming it); the client
-            // key's record does, when the key exists.
-            let mut stmt = tx.prepare_cached(&format!(
-                "INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3,
-                 COALESCE(NULLIF(?4, ''), (SELECT aap FROM client_keys WHERE id = ?3), ''),
-                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-            ))?;
-            for r in rows {
-                stmt.execute(params![
-                    r.time,
-                    r.request_id,
-                    r.access_key_id,
-                    r.aap,
-                    r.api,
-                    r.resource,
-                    r.source_ip,
-                    i64::from(r.allowed),
-                    i64::from(r.http_status),
-                    r.error_code,
-                    i64::try_from(r.latency_us).unwrap_or(i64::MAX),
-                    r.policy,
-                    r.detail
-                ])?;
+        self.conn.run(TxMode::Append, |tx| {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                // A denied call does not say its AAP (the enforcer stops before naming it); the client
+                // key's record does, when the key exists.
+                let mut sql = format!("INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES ");
+                let mut values: Vec<OwnedParam> = Vec::with_capacity(chunk.len() * 13);
+                for (n, r) in chunk.iter().enumerate() {
+                    let b = n * 13;
+                    if n > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(?{}, ?{}, ?{}, COALESCE(NULLIF(CAST(?{} AS TEXT), ''), \
+                         (SELECT aap FROM client_keys WHERE id = ?{}), ''), \
+                         ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 3,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 9,
+                        b + 10,
+                        b + 11,
+                        b + 12,
+                        b + 13
+                    ));
+                    values.extend([
+                        OwnedParam::Int(r.time),
+                        OwnedParam::Text(r.request_id.clone()),
+                        OwnedParam::Text(r.access_key_id.clone()),
+                        OwnedParam::Text(r.aap.clone()),
+                        OwnedParam::Text(r.api.clone()),
+                        OwnedParam::Text(r.resource.clone()),
+                        OwnedParam::Text(r.source_ip.clone()),
+                        OwnedParam::Int(i64::from(r.allowed)),
+                        OwnedParam::Int(i64::from(r.http_status)),
+                        OwnedParam::Text(r.error_code.clone()),
+                        OwnedParam::Int(i64::try_from(r.latency_us).unwrap_or(i64::MAX)),
+                        OwnedParam::Text(r.policy.clone()),
+                        OwnedParam::Text(r.detail.clone()),
+                    ]);
+                }
+                let refs: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
+                tx.execute(&sql, &refs)?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Deletes audit rows and management events older than `before` (see [`prune`]).
@@ -146,18 +187,18 @@ pub struct PruneCounts {
 /// Rows per delete transaction, so a large prune never holds the write lock for long.
 const PRUNE_CHUNK: i64 = 5_000;
 
-fn prune(conn: &mut Connection, before: i64) -> Result<PruneCounts, StoreError> {
+fn prune(conn: &mut Conn, before: i64) -> Result<PruneCounts, StoreError> {
     let mut counts = PruneCounts::default();
     for (table, slot) in [("audit_log", 0usize), ("mgmt_events", 1)] {
         loop {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute(
-                &format!(
-                    "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE time < ?1 ORDER BY id LIMIT ?2)"
-                ),
-                params![before, PRUNE_CHUNK],
-            )?;
-            tx.commit()?;
+            let n = conn.run(TxMode::Append, |tx| {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE time < ?1 ORDER BY id LIMIT ?2)"
+                    ),
+                    params![before, PRUNE_CHUNK],
+                )
+            })?;
             let n = n as u64;
             if slot == 0 {
                 counts.audit_rows += n;
@@ -176,34 +217,33 @@ impl Store {
     /// Audit rows matching `q`, newest first.
     pub fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditCall>, StoreError> {
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |cond: &str, v: rusqlite::types::Value| {
+        let mut args: Vec<OwnedParam> = Vec::new();
+        let mut add = |cond: &str, v: OwnedParam| {
             args.push(v);
             sql.push_str(&format!(" AND {cond} ?{}", args.len()));
         };
         if let Some(k) = &q.client_key {
-            add("access_key_id =", k.clone().into());
+            add("access_key_id =", OwnedParam::Text(k.clone()));
         }
         if let Some(a) = &q.aap {
-            add("aap =", a.clone().into());
+            add("aap =", OwnedParam::Text(a.clone()));
         }
         if let Some(a) = &q.api {
-            add("api =", a.clone().into());
+            add("api =", OwnedParam::Text(a.clone()));
         }
         if let Some(allowed) = q.allowed {
-            add("allowed =", i64::from(allowed).into());
+            add("allowed =", OwnedParam::Int(i64::from(allowed)));
         }
         if let Some(t) = q.since {
-            add("time >=", t.into());
+            add("time >=", OwnedParam::Int(t));
         }
         if let Some(t) = q.until {
-            add("time <", t.into());
+            add("time <", OwnedParam::Int(t));
         }
-        args.push(i64::from(q.limit).into());
+        args.push(OwnedParam::Int(i64::from(q.limit)));
         sql.push_str(&format!(" ORDER BY time DESC, id DESC LIMIT ?{}", args.len()));
         self.read(|tx| {
-            let mut stmt = tx.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), audit_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            let rows = tx.query_map(&sql, &args.iter().map(|a| a as &dyn Param).collect::<Vec<_>>(), audit_from_row)?;
             Ok(rows)
         })
     }
@@ -212,16 +252,14 @@ impl Store {
     /// has one (a request naming a key it does not hold says nothing about the key's use).
     pub fn client_key_last_call(&self, client_key_id: &str) -> Result<Option<AuditCall>, StoreError> {
         self.read(|tx| {
-            Ok(tx
-                .query_row(
-                    &format!(
-                        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE access_key_id = ?1 AND authenticated = 1 \
+            tx.query_opt(
+                &format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE access_key_id = ?1 AND authenticated = 1 \
                          ORDER BY time DESC, id DESC LIMIT 1"
-                    ),
-                    params![client_key_id],
-                    audit_from_row,
-                )
-                .optional()?)
+                ),
+                params![client_key_id],
+                audit_from_row,
+            )
         })
     }
 

@@ -44,10 +44,20 @@ pub enum StoreError {
     /// The data directory has no database: `aapkit init` has not run there.
     #[error("{} is not an initialised data directory (no {}); run `aapkit --data-dir {} init` first", dir.display(), super::DB_FILE, dir.display())]
     NotInitialised { dir: PathBuf },
+    /// The PostgreSQL database has no aapkit schema: `aapkit init` has not run against it.
+    #[error("{location} has no aapkit store; run `aapkit --store <url> init` first")]
+    NotInitialisedAt { location: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// PostgreSQL refused a statement.
+    #[error("database: {0}")]
+    Postgres(postgres::Error),
+    /// The shared store (PostgreSQL) cannot be reached: serving goes on with the configuration in
+    /// force, writes are refused until it is back.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
@@ -65,13 +75,15 @@ impl StoreError {
             StoreError::LimitExceeded(_) => "Rejected.LimitExceeded",
             StoreError::InvalidState(_) => "Rejected.UnexpectedState",
             StoreError::NotWired(_) => "UnsupportedOperation",
-            StoreError::NotInitialised { .. } => "Rejected.UnexpectedState",
+            StoreError::NotInitialised { .. } | StoreError::NotInitialisedAt { .. } => "Rejected.UnexpectedState",
+            StoreError::Unavailable(_) => "ServiceUnavailableTemporary",
             StoreError::MasterKey(_)
             | StoreError::Unseal(_)
             | StoreError::Crypto(_)
             | StoreError::SchemaTooNew { .. }
             | StoreError::Io { .. }
             | StoreError::Db(_)
+            | StoreError::Postgres(_)
             | StoreError::Corrupt(_) => "InternalFailure",
         }
     }
@@ -86,5 +98,28 @@ impl StoreError {
 
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StoreError::Io { path: path.into(), source }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    /// A lost connection, a server shutting down or refusing connections is
+    /// [`StoreError::Unavailable`]; anything the server said about a statement stays an error of it.
+    fn from(e: postgres::Error) -> StoreError {
+        use postgres::error::SqlState;
+        const DOWN: [SqlState; 7] = [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ];
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io || e.code().is_some_and(|c| DOWN.contains(c)) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Postgres(e)
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! material, secret values or private keys (client-key records also leave out the public key,
 //! which the bundle has).
 
-use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
+use crate::db::{OwnedParam, Param, Tx};
+use crate::params;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -35,7 +36,7 @@ pub struct ManagementEvent {
 /// The describe view of one resource as JSON, with the resource's canonical name; `None` when it
 /// does not exist. Never holds secret material (see the module comment).
 pub(crate) fn snapshot(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     resource_type: ResourceType,
     name: &str,
 ) -> Result<Option<(String, Value)>, StoreError> {
@@ -50,10 +51,9 @@ pub(crate) fn snapshot(
             None => None,
         },
         ResourceType::Alias => tx
-            .query_row("SELECT key_id, created FROM aliases WHERE name = ?1", params![name], |r| {
+            .query_opt("SELECT key_id, created FROM aliases WHERE name = ?1", params![name], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .optional()?
+            })?
             .map(|(key_id, created)| {
                 (
                     name.to_owned(),
@@ -109,7 +109,7 @@ pub(crate) fn snapshot(
 }
 
 pub(crate) fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &str,
     change: &Change<'_>,
     before: Option<(String, Value)>,
@@ -153,48 +153,45 @@ impl Store {
         let mut sql = String::from(
             "SELECT id, time, actor, action, resource_type, resource_name, operation, before, after FROM mgmt_events WHERE 1=1",
         );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut add = |cond: &str, v: rusqlite::types::Value| {
+        let mut args: Vec<OwnedParam> = Vec::new();
+        let mut add = |cond: &str, v: OwnedParam| {
             args.push(v);
             sql.push_str(&format!(" AND {cond} ?{}", args.len()));
         };
         if let Some(t) = q.resource_type {
-            add("resource_type =", t.as_str().to_owned().into());
+            add("resource_type =", OwnedParam::Text(t.as_str().to_owned()));
         }
         if let Some(n) = &q.resource_name {
-            add("resource_name =", n.clone().into());
+            add("resource_name =", OwnedParam::Text(n.clone()));
         }
         if let Some(a) = q.action {
-            add("action =", a.as_str().to_owned().into());
+            add("action =", OwnedParam::Text(a.as_str().to_owned()));
         }
         if let Some(a) = &q.actor {
-            add("actor =", a.clone().into());
+            add("actor =", OwnedParam::Text(a.clone()));
         }
         if let Some(t) = q.since {
-            add("time >=", t.into());
+            add("time >=", OwnedParam::Int(t));
         }
         if let Some(t) = q.until {
-            add("time <", t.into());
+            add("time <", OwnedParam::Int(t));
         }
-        args.push(i64::from(q.limit).into());
+        args.push(OwnedParam::Int(i64::from(q.limit)));
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
         self.read(|tx| {
-            let mut stmt = tx.prepare(&sql)?;
-            let raw = stmt
-                .query_map(params_from_iter(args.iter()), |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let raw = tx.query_map(&sql, &args.iter().map(|a| a as &dyn Param).collect::<Vec<_>>(), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })?;
             let parse = |s: Option<String>| -> Result<Option<Value>, StoreError> {
                 s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("event image: {e}"))))
                     .transpose()

@@ -2,11 +2,12 @@
 //! so the exporter and the parser cannot drift. Only the public catalogue: never key material,
 //! secret values or private keys.
 
+use crate::db::Tx;
+use crate::params;
 use policy_core::{
     AccessControlRules, ApplicationAccessPoint, AuthenticationMethod, Bundle, ClientKey, ClientKeyAlgorithm, Gateway,
     IpCidr, Key, NetworkRule, NetworkType, Permission, Policy, ResourcePattern, Secret, DEFAULT_MAX_SKEW_SECONDS,
 };
-use rusqlite::Transaction;
 
 use super::access::{aaps, client_key_rows, network_rules, policies};
 use super::keys::{aliases_of, all_keys, version_ids};
@@ -28,7 +29,7 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 
 /// The bundle for `scope`; `generation` goes into `Gateway.Generation` (the server's snapshots
 /// carry it, so an allow names the configuration it was decided under).
-pub(crate) fn build(tx: &Transaction<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
+pub(crate) fn build(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
     let mut bundle = Bundle::default();
     for r in network_rules(tx)? {
         let ips = r
@@ -110,9 +111,7 @@ pub(crate) fn build(tx: &Transaction<'_>, scope: &str, generation: Option<u64>) 
     // A secret pending deletion is not served, so it leaves the catalogue too.
     for name in live_secret_names(tx)? {
         let key_id: String =
-            tx.query_row("SELECT encryption_key_id FROM secrets WHERE name = ?1", rusqlite::params![name], |r| {
-                r.get(0)
-            })?;
+            tx.query_row("SELECT encryption_key_id FROM secrets WHERE name = ?1", params![name], |r| r.get(0))?;
         // A secret whose key has been deleted can no longer be decrypted: it leaves the catalogue
         // (the bundle must not name a key it does not list).
         if bundle.keys.iter().any(|k| k.key_id == key_id) {

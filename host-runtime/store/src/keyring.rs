@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Transaction};
+use crate::db::Tx;
+use crate::params;
 
 use super::keys::{aliases_of, all_keys};
 use super::seal::{key_version_aad, secret_version_aad};
@@ -51,14 +52,14 @@ impl Store {
         })
     }
 
-    pub(crate) fn load_ring(&self, tx: &Transaction<'_>) -> Result<InMemoryKeyRing, StoreError> {
+    pub(crate) fn load_ring(&self, tx: &Tx<'_>) -> Result<InMemoryKeyRing, StoreError> {
         let mut ring = InMemoryKeyRing::default();
         for row in all_keys(tx)? {
-            let mut stmt =
-                tx.prepare("SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
-            let sealed = stmt
-                .query_map(params![row.id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let sealed = tx.query_map(
+                "SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid",
+                params![row.id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )?;
             let mut versions = Vec::with_capacity(sealed.len());
             for (version_id, blob) in sealed {
                 let material = self.sealer.open(&key_version_aad(&row.id, &version_id), &blob)?;
@@ -83,14 +84,10 @@ impl Store {
                 params![name],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let mut stmt = tx.prepare(
-                "SELECT version_id, data_type, created, sealed FROM secret_versions WHERE secret_name = ?1 ORDER BY seq",
-            )?;
-            let rows = stmt
-                .query_map(params![name], |r| {
+            let rows = tx.query_map(
+                "SELECT version_id, data_type, created, sealed FROM secret_versions WHERE secret_name = ?1 ORDER BY seq", params![name], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                })?;
             for (version_id, data_type, created, blob) in rows {
                 let data = self.sealer.open(&secret_version_aad(&name, &version_id), &blob)?;
                 let data_type = parse_data_type(&data_type)

@@ -1,6 +1,7 @@
 //! Keys, key versions and aliases.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::db::Tx;
+use crate::params;
 use serde::Serialize;
 
 use super::seal::key_version_aad;
@@ -106,7 +107,7 @@ impl KeyRow {
 const KEY_COLUMNS: &str =
     "id, spec, state, description, created, deletion_date, initial_version, primary_version, key_usage";
 
-fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(KeyRow, String, String)> {
+fn key_from_row(r: &crate::db::Row) -> Result<(KeyRow, String, String), StoreError> {
     let spec: String = r.get(1)?;
     let state: String = r.get(2)?;
     Ok((
@@ -134,20 +135,16 @@ fn finish_row((mut row, spec, state): (KeyRow, String, String)) -> Result<KeyRow
 }
 
 /// The live key with this id or alias, if any.
-pub(crate) fn find_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Option<KeyRow>, StoreError> {
+pub(crate) fn find_key(tx: &Tx<'_>, id_or_alias: &str) -> Result<Option<KeyRow>, StoreError> {
     let id: String = if id_or_alias.starts_with("alias/") {
-        match tx
-            .query_row("SELECT key_id FROM aliases WHERE name = ?1", params![id_or_alias], |r| r.get(0))
-            .optional()?
-        {
+        match tx.query_opt("SELECT key_id FROM aliases WHERE name = ?1", params![id_or_alias], |r| r.get(0))? {
             Some(id) => id,
             None => return Ok(None),
         }
     } else {
         id_or_alias.to_owned()
     };
-    let raw =
-        tx.query_row(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"), params![id], key_from_row).optional()?;
+    let raw = tx.query_opt(&format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = ?1"), params![id], key_from_row)?;
     match raw {
         Some(raw) => {
             let row = finish_row(raw)?;
@@ -157,7 +154,7 @@ pub(crate) fn find_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Option
     }
 }
 
-pub(crate) fn require_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<KeyRow, StoreError> {
+pub(crate) fn require_key(tx: &Tx<'_>, id_or_alias: &str) -> Result<KeyRow, StoreError> {
     if id_or_alias.is_empty() {
         return Err(StoreError::MissingParameter("KeyId"));
     }
@@ -166,13 +163,13 @@ pub(crate) fn require_key(tx: &Transaction<'_>, id_or_alias: &str) -> Result<Key
 }
 
 /// All live keys, oldest first.
-pub(crate) fn all_keys(tx: &Transaction<'_>) -> Result<Vec<KeyRow>, StoreError> {
-    let mut stmt = tx.prepare(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created, id"))?;
-    let rows = stmt.query_map([], key_from_row)?;
+pub(crate) fn all_keys(tx: &Tx<'_>) -> Result<Vec<KeyRow>, StoreError> {
+    let rows =
+        tx.query_map(&format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created, id"), params![], key_from_row)?;
     let t = now();
     let mut out = Vec::new();
     for raw in rows {
-        let row = finish_row(raw?)?;
+        let row = finish_row(raw)?;
         if !row.is_deleted(t) {
             out.push(row);
         }
@@ -180,23 +177,26 @@ pub(crate) fn all_keys(tx: &Transaction<'_>) -> Result<Vec<KeyRow>, StoreError> 
     Ok(out)
 }
 
-pub(crate) fn version_ids(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT id FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
-    let ids = stmt.query_map(params![key_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+pub(crate) fn version_ids(tx: &Tx<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> =
+        tx.query_map("SELECT id FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid", params![key_id], |r| {
+            r.get(0)
+        })?;
     Ok(ids)
 }
 
-pub(crate) fn key_versions(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<KeyVersionInfo>, StoreError> {
-    let mut stmt = tx.prepare("SELECT id, created FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid")?;
-    let rows = stmt
-        .query_map(params![key_id], |r| {
+pub(crate) fn key_versions(tx: &Tx<'_>, key_id: &str) -> Result<Vec<KeyVersionInfo>, StoreError> {
+    let rows = tx.query_map(
+        "SELECT id, created FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid",
+        params![key_id],
+        |r| {
             Ok(KeyVersionInfo {
                 key_id: key_id.to_owned(),
                 key_version_id: r.get(0)?,
                 creation_date: format_time(r.get(1)?),
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok(rows)
 }
 
@@ -219,13 +219,13 @@ fn key_usage_for(spec: KeySpec, given: Option<&str>) -> Result<&'static str, Sto
     }
 }
 
-pub(crate) fn aliases_of(tx: &Transaction<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT name FROM aliases WHERE key_id = ?1 ORDER BY name")?;
-    let names = stmt.query_map(params![key_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+pub(crate) fn aliases_of(tx: &Tx<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> =
+        tx.query_map("SELECT name FROM aliases WHERE key_id = ?1 ORDER BY name", params![key_id], |r| r.get(0))?;
     Ok(names)
 }
 
-pub(crate) fn info(tx: &Transaction<'_>, row: &KeyRow) -> Result<KeyInfo, StoreError> {
+pub(crate) fn info(tx: &Tx<'_>, row: &KeyRow) -> Result<KeyInfo, StoreError> {
     let account = crate::account::read_account(tx)?;
     Ok(KeyInfo {
         key_id: row.id.clone(),
@@ -482,11 +482,12 @@ impl Store {
     /// `now` is passed in (the server's clock, or the CLI's `--now`), never read here.
     pub fn purge_deleted_keys(&self, now: i64) -> Result<PurgeReport, StoreError> {
         let due: Vec<String> = self.read(|tx| {
-            let mut stmt = tx.prepare(
+            let ids: Vec<String> = tx.query_map(
                 "SELECT id FROM keys k WHERE state = 'PendingDeletion' AND deletion_date <= ?1
                  AND EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id) ORDER BY id",
+                params![now],
+                |r| r.get(0),
             )?;
-            let ids = stmt.query_map(params![now], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
             Ok(ids)
         })?;
         let mut report = PurgeReport::default();
@@ -494,12 +495,12 @@ impl Store {
             let destroyed = self.write(Change::new(ResourceType::Key, &id, Action::Delete, "PurgeKey"), |tx| {
                 // Checked again under the write lock: a CancelKeyDeletion may have won the race.
                 let still_due = tx
-                    .query_row(
+                    .query_opt(
                         "SELECT 1 FROM keys WHERE id = ?1 AND state = 'PendingDeletion' AND deletion_date <= ?2",
                         params![id, now],
                         |_| Ok(()),
                     )
-                    .optional()?
+                    ?
                     .is_some();
                 if !still_due {
                     return Err(StoreError::InvalidState(format!("the key {id} is no longer due for deletion")));
@@ -509,7 +510,7 @@ impl Store {
                 // The material is gone now: the tombstone must read as deleted from now on, even
                 // when `now` was a clock moved ahead of the wall clock.
                 tx.execute(
-                    "UPDATE keys SET deletion_date = MIN(deletion_date, ?2) WHERE id = ?1",
+                    "UPDATE keys SET deletion_date = CASE WHEN deletion_date < ?2 THEN deletion_date ELSE ?2 END WHERE id = ?1",
                     params![id, now_wall()],
                 )?;
                 Ok(n)
@@ -535,7 +536,7 @@ impl Store {
         self.write(Change::new(ResourceType::Alias, alias, Action::Create, "CreateAlias"), |tx| {
             let row = require_key(tx, key_id)?;
             let existing: Option<String> =
-                tx.query_row("SELECT key_id FROM aliases WHERE name = ?1", params![alias], |r| r.get(0)).optional()?;
+                tx.query_opt("SELECT key_id FROM aliases WHERE name = ?1", params![alias], |r| r.get(0))?;
             if let Some(old) = existing {
                 // An alias left behind by a key whose deletion completed is free again.
                 if find_key(tx, &old)?.is_some() {
@@ -559,11 +560,10 @@ impl Store {
             return Err(StoreError::MissingParameter("KeyId"));
         }
         self.write(Change::new(ResourceType::Alias, alias, Action::Update, "UpdateAlias"), |tx| {
-            let current: Option<(String, i64)> = tx
-                .query_row("SELECT key_id, created FROM aliases WHERE name = ?1", params![alias], |r| {
+            let current: Option<(String, i64)> =
+                tx.query_opt("SELECT key_id, created FROM aliases WHERE name = ?1", params![alias], |r| {
                     Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
+                })?;
             // An alias whose key's deletion completed is gone, as every read treats it.
             let created = match current {
                 Some((old, created)) if find_key(tx, &old)?.is_some() => created,
@@ -600,10 +600,9 @@ impl Store {
     pub fn list_aliases(&self, key: Option<&str>) -> Result<Vec<AliasInfo>, StoreError> {
         self.read(|tx| {
             let only = key.map(|k| require_key(tx, k).map(|r| r.id)).transpose()?;
-            let mut stmt = tx.prepare("SELECT name, key_id, created FROM aliases ORDER BY name")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = tx.query_map("SELECT name, key_id, created FROM aliases ORDER BY name", params![], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })?;
             let mut out = Vec::new();
             for (name, key_id, created) in rows {
                 if only.as_ref().is_some_and(|o| *o != key_id) || find_key(tx, &key_id)?.is_none() {

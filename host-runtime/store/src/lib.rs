@@ -17,11 +17,15 @@ mod access;
 mod account;
 mod audit_log;
 mod change;
+mod cluster;
+#[doc(hidden)]
+pub mod db;
 mod error;
 mod events;
 mod export;
 mod keyring;
 mod keys;
+mod migrate;
 mod notices;
 mod ram_roles;
 mod schema;
@@ -36,7 +40,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use db::{Conn, Tx, TxMode};
+pub use db::{Engine, GENERATION_CHANNEL};
 
 /// The value type of a secret version (`SecretDataType`), re-exported for the store's callers.
 pub use aapkit_kms::keyring::SecretDataType;
@@ -51,12 +56,14 @@ pub use account::{
 };
 pub use audit_log::{AuditCall, AuditQuery, AuditWriter, PruneCounts};
 pub use change::{Action, ResourceType};
+pub use cluster::{ChangeListener, Leadership, QuotaLeaser, GATEWAY_PRESENCE};
 pub use error::StoreError;
 pub use events::{EventQuery, ManagementEvent};
 pub use keys::{
     AliasInfo, KeyInfo, KeyInput, KeyVersionInfo, PurgeReport, KEY_ORIGIN, KEY_USAGE_ENCRYPT, KEY_USAGE_SIGN,
     PROTECTION_LEVEL,
 };
+pub use migrate::{MigrationReport, TableDigest};
 pub use notices::{
     ClientKeyExpiry, ExpiryNotice, DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_NONE, DELIVERY_PENDING,
     DELIVERY_SUPERSEDED,
@@ -86,7 +93,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An open store. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
+    location: StoreLocation,
     /// Shared with a dry run's copy ([`Store::dry_run_copy`]).
     sealer: std::sync::Arc<seal::Sealer>,
     data_dir: PathBuf,
@@ -108,16 +116,68 @@ struct DryRun {
     after: Mutex<Option<policy_core::Bundle>>,
 }
 
+/// Where a store's database lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `<data-dir>/aapkit.db`: the embedded default.
+    Sqlite,
+    /// A PostgreSQL database shared by several gateways (`postgres://…` or `postgresql://…`).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// `sqlite` (or empty) for the data directory's database; a `postgres://` or `postgresql://`
+    /// URL for PostgreSQL.
+    pub fn parse(spec: &str) -> Result<StoreLocation, StoreError> {
+        let spec = spec.trim();
+        if spec.is_empty() || spec == "sqlite" {
+            Ok(StoreLocation::Sqlite)
+        } else if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+            // Parsed now so that a typo fails before anything is opened.
+            db::PgConn::new(spec)?;
+            Ok(StoreLocation::Postgres(spec.to_owned()))
+        } else {
+            Err(StoreError::invalid("store", db::redact_url(spec), "expected `sqlite` or a postgres:// URL"))
+        }
+    }
+
+    /// For messages: the engine and where, without a password.
+    pub fn describe(&self, data_dir: &Path) -> String {
+        match self {
+            StoreLocation::Sqlite => format!("sqlite:{}", data_dir.join(DB_FILE).display()),
+            StoreLocation::Postgres(url) => db::redact_url(url),
+        }
+    }
+}
+
 impl Store {
     /// Opens the store of an initialised data directory, with the master key from `key`.
     /// Creates nothing: a directory without a database is [`StoreError::NotInitialised`] (only
     /// [`Store::init`] creates).
     pub fn open(data_dir: &Path, key: &MasterKeySource) -> Result<Store, StoreError> {
-        if !data_dir.join(DB_FILE).is_file() {
-            return Err(StoreError::NotInitialised { dir: data_dir.to_owned() });
+        Store::open_at(data_dir, &StoreLocation::Sqlite, key)
+    }
+
+    /// [`Store::open`] with the database at `location` (the data directory still holds the master
+    /// key file, when that is where the key comes from).
+    pub fn open_at(data_dir: &Path, location: &StoreLocation, key: &MasterKeySource) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Sqlite => {
+                if !data_dir.join(DB_FILE).is_file() {
+                    return Err(StoreError::NotInitialised { dir: data_dir.to_owned() });
+                }
+                let master = MasterKey::load(data_dir, key)?;
+                Store::open_with_key(data_dir, &master)
+            }
+            StoreLocation::Postgres(url) => {
+                let master = MasterKey::load(data_dir, key)?;
+                let mut conn = Conn::Postgres(Box::new(db::PgConn::new(url)?));
+                if !has_schema(&mut conn)? {
+                    return Err(StoreError::NotInitialisedAt { location: db::redact_url(url) });
+                }
+                Store::open_conn(conn, location.clone(), data_dir, &master, None)
+            }
         }
-        let master = MasterKey::load(data_dir, key)?;
-        Store::open_with_key(data_dir, &master)
     }
 
     /// Creates (or opens) the store in `data_dir`: the directory (0700), the master key file when
@@ -134,19 +194,50 @@ impl Store {
         key: &MasterKeySource,
         region_id: Option<&str>,
     ) -> Result<Store, StoreError> {
+        Store::init_at(data_dir, &StoreLocation::Sqlite, key, region_id)
+    }
+
+    /// [`Store::init_in_region`] with the database at `location`.
+    pub fn init_at(
+        data_dir: &Path,
+        location: &StoreLocation,
+        key: &MasterKeySource,
+        region_id: Option<&str>,
+    ) -> Result<Store, StoreError> {
         if let Some(r) = region_id {
             // Before anything is created on disk.
             validate::region_id(r)?;
         }
         create_data_dir(data_dir)?;
         let master = MasterKey::load_or_create(data_dir, key)?;
-        Store::open_inner(data_dir, &master, region_id)
+        match location {
+            StoreLocation::Sqlite => Store::open_inner(data_dir, &master, region_id),
+            StoreLocation::Postgres(url) => {
+                let conn = Conn::Postgres(Box::new(db::PgConn::new(url)?));
+                Store::open_conn(conn, location.clone(), data_dir, &master, region_id)
+            }
+        }
     }
 
     /// Opens the store with an explicit master key, creating the directory and database if needed
     /// (tests, tools, [`Store::init`]).
     pub fn open_with_key(data_dir: &Path, master: &MasterKey) -> Result<Store, StoreError> {
         Store::open_inner(data_dir, master, None)
+    }
+
+    /// [`Store::open_with_key`] at `location`, creating the schema if needed (tests, tools).
+    pub fn open_at_with_key(
+        data_dir: &Path,
+        location: &StoreLocation,
+        master: &MasterKey,
+    ) -> Result<Store, StoreError> {
+        match location {
+            StoreLocation::Sqlite => Store::open_inner(data_dir, master, None),
+            StoreLocation::Postgres(url) => {
+                let conn = Conn::Postgres(Box::new(db::PgConn::new(url)?));
+                Store::open_conn(conn, location.clone(), data_dir, master, None)
+            }
+        }
     }
 
     fn open_inner(data_dir: &Path, master: &MasterKey, region_id: Option<&str>) -> Result<Store, StoreError> {
@@ -158,17 +249,36 @@ impl Store {
                 return Err(StoreError::io(&db_path, e));
             }
         }
-        let mut conn = open_connection(&db_path)?;
+        let conn = Conn::Sqlite(open_connection(&db_path)?);
+        Store::open_conn(conn, StoreLocation::Sqlite, data_dir, master, region_id)
+    }
+
+    /// Migrates the schema, checks the master key against the database and makes sure the account
+    /// exists.
+    fn open_conn(
+        mut conn: Conn,
+        location: StoreLocation,
+        data_dir: &Path,
+        master: &MasterKey,
+        region_id: Option<&str>,
+    ) -> Result<Store, StoreError> {
+        schema::migrate(&mut conn)?;
         let sealer = seal::Sealer::new(master)?;
         check_master_key(&mut conn, &sealer)?;
         // A database made before accounts existed gets one here, on its first open.
         account::ensure_account(&mut conn, region_id)?;
-        Ok(Store::with_connection(conn, std::sync::Arc::new(sealer), data_dir))
+        Ok(Store::with_connection(conn, location, std::sync::Arc::new(sealer), data_dir))
     }
 
-    fn with_connection(conn: Connection, sealer: std::sync::Arc<seal::Sealer>, data_dir: &Path) -> Store {
+    fn with_connection(
+        conn: Conn,
+        location: StoreLocation,
+        sealer: std::sync::Arc<seal::Sealer>,
+        data_dir: &Path,
+    ) -> Store {
         Store {
             conn: Mutex::new(conn),
+            location,
             sealer,
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
@@ -176,6 +286,19 @@ impl Store {
             sessions: ram_roles::SessionCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),
             dry_run: None,
+        }
+    }
+
+    /// Where this store's database is.
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
+    /// Which engine holds this store.
+    pub fn engine(&self) -> Engine {
+        match self.location {
+            StoreLocation::Sqlite => Engine::Sqlite,
+            StoreLocation::Postgres(_) => Engine::Postgres,
         }
     }
 
@@ -220,67 +343,106 @@ impl Store {
 
     /// The control-plane generation: bumped by every committed write. Cheap; poll it.
     pub fn generation(&self) -> Result<u64, StoreError> {
-        let conn = self.lock();
-        read_generation(&conn)
+        self.read(read_generation)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves the connection usable (SQLite rolls back).
+    fn lock(&self) -> MutexGuard<'_, Conn> {
+        // A panic while holding the lock leaves the connection usable (the transaction rolls back).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` in an immediate (write-locked) transaction, records the management event of
-    /// `change` (before/after images) in it, bumps the generation and commits. Every
-    /// control-plane write goes through here, so none escapes the event log.
+    /// Runs `f` in a write transaction (excluding every other writer, on every gateway), records
+    /// the management event of `change` (before/after images) in it, bumps the generation,
+    /// notifies the other gateways and commits. Every control-plane write goes through here, so
+    /// none escapes the event log.
     fn write<T>(
         &self,
         change: change::Change<'_>,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let before = events::snapshot(&tx, change.resource_type, change.name)?;
-        let out = f(&tx)?;
-        let after = events::snapshot(&tx, change.resource_type, change.name)?;
-        events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
-        tx.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", [])?;
-        if let Some(dry) = &self.dry_run {
-            // The configuration as the change leaves it, then the transaction is dropped: rolled back.
-            let bundle = export::build(&tx, &dry.scope, None)?;
-            *dry.after.lock().unwrap_or_else(|p| p.into_inner()) = Some(bundle);
-            return Ok(out);
+        match self.engine() {
+            Engine::Sqlite => self.write_now(change, f),
+            Engine::Postgres => db::blocking(|| self.write_now(change, f)),
         }
-        tx.commit()?;
-        Ok(out)
     }
 
-    /// Checkpoints the WAL into the database and truncates it to zero bytes, so page images of
-    /// deleted rows do not linger in `aapkit.db-wal`. False when a reader kept it from completing
-    /// (after the busy timeout); the data is then still zeroed in the newest page images.
+    fn write_now<T>(
+        &self,
+        change: change::Change<'_>,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let out = (|| {
+            let tx = conn.transaction(TxMode::Write)?;
+            let before = events::snapshot(&tx, change.resource_type, change.name)?;
+            let out = f(&tx)?;
+            let after = events::snapshot(&tx, change.resource_type, change.name)?;
+            events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
+            let generation = db::bump_generation(&tx)?;
+            if let Some(dry) = &self.dry_run {
+                // The configuration as the change leaves it, then the transaction is dropped: rolled back.
+                let bundle = export::build(&tx, &dry.scope, None)?;
+                *dry.after.lock().unwrap_or_else(|p| p.into_inner()) = Some(bundle);
+                return Ok(out);
+            }
+            tx.notify_generation(generation)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        if out.is_err() {
+            conn.reset_if_broken();
+        }
+        out
+    }
+
+    /// Runs `f` in a write transaction that is not a configuration change (no event, no new
+    /// generation): sessions, notices, pruning.
+    fn write_plain<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.lock().run(TxMode::Write, f)
+    }
+
+    /// Leaves no image of deleted rows behind where the engine allows it: SQLite checkpoints the
+    /// WAL into the database and truncates it to zero bytes (false when a reader kept it from
+    /// completing; the data is then still zeroed in the newest page images); PostgreSQL vacuums the
+    /// tables that held key material and secret values, so their dead tuples' space is reclaimed.
     fn truncate_wal(&self) -> Result<bool, StoreError> {
-        let conn = self.lock();
-        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        Ok(busy == 0)
+        let mut conn = self.lock();
+        match &mut *conn {
+            Conn::Sqlite(c) => {
+                let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                Ok(busy == 0)
+            }
+            Conn::Postgres(pg) => db::blocking(|| {
+                pg.client()?.batch_execute("VACUUM key_versions, secret_versions, access_keys, sts_sessions")?;
+                Ok(true)
+            }),
+        }
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot across several queries).
-    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.lock().run(TxMode::Read, f)
     }
 }
 
-fn read_generation(conn: &Connection) -> Result<u64, StoreError> {
-    let g: i64 = conn.query_row("SELECT value FROM meta WHERE name = 'generation'", [], |r| r.get(0))?;
+fn read_generation(tx: &Tx<'_>) -> Result<u64, StoreError> {
+    let g = db::meta_int(tx, "generation")?.ok_or_else(|| StoreError::Corrupt("no generation".into()))?;
     u64::try_from(g).map_err(|_| StoreError::Corrupt(format!("negative generation {g}")))
 }
 
+/// Whether the database has aapkit's schema (PostgreSQL: `aapkit init` has run against it).
+fn has_schema(conn: &mut Conn) -> Result<bool, StoreError> {
+    let sql = match conn.engine() {
+        Engine::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        Engine::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'",
+    };
+    let n: i64 = conn.run(TxMode::Read, |tx| tx.query_row(sql, params![], |r| r.get(0)))?;
+    Ok(n > 0)
+}
+
 /// The database connection with the store's settings, migrated to the current schema.
-fn open_connection(db_path: &Path) -> Result<Connection, StoreError> {
-    let mut conn = Connection::open(db_path)?;
+fn open_connection(db_path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(db_path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -288,7 +450,6 @@ fn open_connection(db_path: &Path) -> Result<Connection, StoreError> {
     // Deleted key material and secret values are overwritten with zeros, not left in free
     // space or free pages (the purge relies on it).
     conn.pragma_update(None, "secure_delete", "ON")?;
-    schema::migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -298,28 +459,27 @@ fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// The first open seals a known value; later opens must unseal it, which tells a wrong master key
 /// apart from data corruption before any real data is touched.
-fn check_master_key(conn: &mut Connection, sealer: &seal::Sealer) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let stored: Option<Vec<u8>> =
-        tx.query_row("SELECT value FROM meta WHERE name = 'master_check'", [], |r| r.get(0)).optional()?;
-    match stored {
-        Some(blob) => {
-            let ok =
-                sealer.open(seal::MASTER_CHECK_AAD, &blob).is_ok_and(|p| p.as_slice() == seal::MASTER_CHECK_PLAINTEXT);
-            if !ok {
-                return Err(StoreError::MasterKey(
-                    "this is not the master key the database was created with (check AAPKIT_MASTER_KEY or master.key)"
-                        .into(),
-                ));
+fn check_master_key(conn: &mut Conn, sealer: &seal::Sealer) -> Result<(), StoreError> {
+    conn.run(TxMode::Write, |tx| {
+        match db::meta_blob(tx, "master_check")? {
+            Some(blob) => {
+                let ok = sealer
+                    .open(seal::MASTER_CHECK_AAD, &blob)
+                    .is_ok_and(|p| p.as_slice() == seal::MASTER_CHECK_PLAINTEXT);
+                if !ok {
+                    return Err(StoreError::MasterKey(
+                        "this is not the master key the database was created with (check AAPKIT_MASTER_KEY or master.key)"
+                            .into(),
+                    ));
+                }
+            }
+            None => {
+                let blob = sealer.seal(seal::MASTER_CHECK_AAD, seal::MASTER_CHECK_PLAINTEXT)?;
+                db::meta_set(tx, "master_check", &blob)?;
             }
         }
-        None => {
-            let blob = sealer.seal(seal::MASTER_CHECK_AAD, seal::MASTER_CHECK_PLAINTEXT)?;
-            tx.execute("INSERT INTO meta(name, value) VALUES ('master_check', ?1)", params![blob])?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 #[cfg(test)]

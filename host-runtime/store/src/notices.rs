@@ -1,7 +1,8 @@
 //! Client-key expiry notices: one row per key and threshold, so a notice fires once, and its
 //! webhook delivery state. Operations data, not configuration: writes do not bump the generation.
 
-use rusqlite::{params, Transaction, TransactionBehavior};
+use crate::db::Tx;
+use crate::params;
 use serde::Serialize;
 
 use crate::access;
@@ -36,7 +37,7 @@ pub const DELIVERY_SUPERSEDED: &str = "Superseded";
 const NOTICE_COLUMNS: &str =
     "client_key_id, aap, threshold_days, not_after, days_left, notified_at, delivery, attempts, last_error";
 
-fn notice_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExpiryNotice> {
+fn notice_from_row(r: &crate::db::Row) -> Result<ExpiryNotice, StoreError> {
     Ok(ExpiryNotice {
         client_key_id: r.get(0)?,
         aap_name: r.get(1)?,
@@ -61,12 +62,8 @@ pub struct ClientKeyExpiry {
 impl Store {
     /// Runs `f` in an immediate transaction that neither bumps the generation nor records a
     /// management event: operations data (notices), not configuration.
-    fn write_ops_data<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    fn write_ops_data<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write_plain(f)
     }
 
     /// Every client key with its NotAfter (for the expiry checker).
@@ -84,7 +81,8 @@ impl Store {
         self.write_ops_data(|tx| {
             let inserted = tx.execute(
                 &format!(
-                    "INSERT OR IGNORE INTO expiry_notices({NOTICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO expiry_notices({NOTICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT DO NOTHING"
                 ),
                 params![
                     n.client_key_id,
@@ -123,11 +121,14 @@ impl Store {
     /// Expiry notices, newest first; of one client key or all.
     pub fn list_expiry_notices(&self, client_key_id: Option<&str>) -> Result<Vec<ExpiryNotice>, StoreError> {
         self.read(|tx| {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {NOTICE_COLUMNS} FROM expiry_notices WHERE ?1 IS NULL OR client_key_id = ?1
+            let rows = tx.query_map(
+                &format!(
+                    "SELECT {NOTICE_COLUMNS} FROM expiry_notices WHERE CAST(?1 AS TEXT) IS NULL OR client_key_id = ?1
                  ORDER BY notified_at DESC, threshold_days ASC"
-            ))?;
-            let rows = stmt.query_map(params![client_key_id], notice_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                ),
+                params![client_key_id],
+                notice_from_row,
+            )?;
             Ok(rows)
         })
     }

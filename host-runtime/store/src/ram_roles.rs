@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::db::Tx;
+use crate::params;
 use base64::Engine as _;
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -351,11 +352,11 @@ const ROLE_COLUMNS: &str =
     "name, role_id, aap, oidc_provider, oidc_issuer, oidc_audiences, oidc_subject, oidc_jwks_file, \
      oidc_jwks_url, uri_token_sha256 IS NOT NULL, max_session_duration, description, created";
 
-fn role_rows(tx: &Transaction<'_>, name: Option<&str>) -> Result<Vec<RoleRow>, StoreError> {
-    let mut stmt =
-        tx.prepare(&format!("SELECT {ROLE_COLUMNS} FROM ram_roles WHERE ?1 IS NULL OR name = ?1 ORDER BY name"))?;
-    let rows = stmt
-        .query_map(params![name], |r| {
+fn role_rows(tx: &Tx<'_>, name: Option<&str>) -> Result<Vec<RoleRow>, StoreError> {
+    let rows = tx.query_map(
+        &format!("SELECT {ROLE_COLUMNS} FROM ram_roles WHERE CAST(?1 AS TEXT) IS NULL OR name = ?1 ORDER BY name"),
+        params![name],
+        |r| {
             Ok((
                 r.get(0)?,
                 r.get(1)?,
@@ -371,8 +372,8 @@ fn role_rows(tx: &Transaction<'_>, name: Option<&str>) -> Result<Vec<RoleRow>, S
                 r.get(11)?,
                 r.get(12)?,
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+        },
+    )?;
     Ok(rows)
 }
 
@@ -415,19 +416,19 @@ pub fn oidc_provider_arn(account_id: &str, provider_name: &str) -> String {
     format!("acs:ram::{account_id}:oidc-provider/{provider_name}")
 }
 
-pub(crate) fn role_info(tx: &Transaction<'_>, name: &str) -> Result<Option<RamRoleInfo>, StoreError> {
+pub(crate) fn role_info(tx: &Tx<'_>, name: &str) -> Result<Option<RamRoleInfo>, StoreError> {
     let account = read_account(tx)?;
     role_rows(tx, Some(name))?.into_iter().next().map(|r| row_info(&account.account_id, r)).transpose()
 }
 
-fn require_role(tx: &Transaction<'_>, name: &str) -> Result<RamRoleInfo, StoreError> {
+fn require_role(tx: &Tx<'_>, name: &str) -> Result<RamRoleInfo, StoreError> {
     role_info(tx, name)?.ok_or_else(|| StoreError::not_found("ram role", name))
 }
 
 /// Names of the roles bound to `aap` (an AAP with roles cannot be deleted).
-pub(crate) fn roles_of_aap(tx: &Transaction<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT name FROM ram_roles WHERE aap = ?1 ORDER BY name")?;
-    let names = stmt.query_map(params![aap], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+pub(crate) fn roles_of_aap(tx: &Tx<'_>, aap: &str) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> =
+        tx.query_map("SELECT name FROM ram_roles WHERE aap = ?1 ORDER BY name", params![aap], |r| r.get(0))?;
     Ok(names)
 }
 
@@ -570,9 +571,7 @@ impl Store {
     pub fn check_credentials_uri_token(&self, role: &str, token: &str) -> Result<bool, StoreError> {
         let presented = sha256(token.as_bytes());
         let stored: Option<Option<Vec<u8>>> = self.read(|tx| {
-            Ok(tx
-                .query_row("SELECT uri_token_sha256 FROM ram_roles WHERE name = ?1", params![role], |r| r.get(0))
-                .optional()?)
+            tx.query_opt("SELECT uri_token_sha256 FROM ram_roles WHERE name = ?1", params![role], |r| r.get(0))
         })?;
         Ok(match stored.flatten() {
             Some(h) => aws_lc_rs::constant_time::verify_slices_are_equal(&h, &presented).is_ok(),
@@ -598,38 +597,38 @@ impl Store {
             Zeroizing::new(format!("CAIS{}", base64::engine::general_purpose::STANDARD.encode(&token_bytes[..])));
         let sealed_secret = self.sealer.seal(&sts_session_aad(&id, "secret"), secret.as_bytes())?;
         let sealed_token = self.sealer.seal(&sts_session_aad(&id, "token"), token.as_bytes())?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let info = require_role(&tx, role)?;
-        if !(MIN_DURATION_SECONDS..=info.max_session_duration).contains(&duration) {
-            return Err(StoreError::invalid(
-                "DurationSeconds",
-                duration.to_string(),
-                format!(
-                    "expected {MIN_DURATION_SECONDS} to {} seconds (the role's MaxSessionDuration)",
-                    info.max_session_duration
-                ),
-            ));
-        }
-        let expires_at = now
-            .checked_add(duration)
-            .ok_or_else(|| StoreError::invalid("DurationSeconds", duration.to_string(), "out of range"))?;
-        // Expired sessions of the role go first (they are refused anyway), then the cap.
-        tx.execute("DELETE FROM sts_sessions WHERE role = ?1 AND expires <= ?2", params![role, now])?;
-        let live: i64 =
-            tx.query_row("SELECT COUNT(*) FROM sts_sessions WHERE role = ?1", params![role], |r| r.get(0))?;
-        if live >= MAX_LIVE_SESSIONS_PER_ROLE {
-            return Err(StoreError::LimitExceeded(format!(
-                "role {role} holds {live} unexpired sessions, the most one role may hold; \
+        let (info, expires_at) = self.write_plain(|tx| {
+            let info = require_role(tx, role)?;
+            if !(MIN_DURATION_SECONDS..=info.max_session_duration).contains(&duration) {
+                return Err(StoreError::invalid(
+                    "DurationSeconds",
+                    duration.to_string(),
+                    format!(
+                        "expected {MIN_DURATION_SECONDS} to {} seconds (the role's MaxSessionDuration)",
+                        info.max_session_duration
+                    ),
+                ));
+            }
+            let expires_at = now
+                .checked_add(duration)
+                .ok_or_else(|| StoreError::invalid("DurationSeconds", duration.to_string(), "out of range"))?;
+            // Expired sessions of the role go first (they are refused anyway), then the cap.
+            tx.execute("DELETE FROM sts_sessions WHERE role = ?1 AND expires <= ?2", params![role, now])?;
+            let live: i64 =
+                tx.query_row("SELECT COUNT(*) FROM sts_sessions WHERE role = ?1", params![role], |r| r.get(0))?;
+            if live >= MAX_LIVE_SESSIONS_PER_ROLE {
+                return Err(StoreError::LimitExceeded(format!(
+                    "role {role} holds {live} unexpired sessions, the most one role may hold; \
                  wait for some to expire or delete and recreate the role"
-            )));
-        }
-        tx.execute(
-            "INSERT INTO sts_sessions(id, role, session_name, sealed_secret, sealed_token, expires, created)
+                )));
+            }
+            tx.execute(
+                "INSERT INTO sts_sessions(id, role, session_name, sealed_secret, sealed_token, expires, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, role, session_name, sealed_secret, sealed_token, expires_at, now],
-        )?;
-        tx.commit()?;
+                params![id, role, session_name, sealed_secret, sealed_token, expires_at, now],
+            )?;
+            Ok((info, expires_at))
+        })?;
         Ok(SessionCredential {
             id,
             secret,
@@ -678,24 +677,22 @@ impl Store {
         Ok(SessionCredential::clone(&cred))
     }
 
-    fn load_session(&self, tx: &Transaction<'_>, id: &str) -> Result<Option<SessionCredential>, StoreError> {
-        let row = tx
-            .query_row(
-                "SELECT s.role, s.session_name, s.sealed_secret, s.sealed_token, s.expires, r.aap
+    fn load_session(&self, tx: &Tx<'_>, id: &str) -> Result<Option<SessionCredential>, StoreError> {
+        let row = tx.query_opt(
+            "SELECT s.role, s.session_name, s.sealed_secret, s.sealed_token, s.expires, r.aap
                  FROM sts_sessions s JOIN ram_roles r ON r.name = s.role WHERE s.id = ?1",
-                params![id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
+            params![id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )?;
         let Some((role, session_name, sealed_secret, sealed_token, expires_at, aap)) = row else { return Ok(None) };
         let text = |part: &str, blob: &[u8]| -> Result<Zeroizing<String>, StoreError> {
             let plain = self.sealer.open(&sts_session_aad(id, part), blob)?;
@@ -731,7 +728,6 @@ impl Store {
     /// Deletes the sessions expired at `now` (run by [`Store::purge_deleted_keys`]); their
     /// sealed rows are zeroed on disk by `secure_delete`.
     pub fn purge_expired_sessions(&self, now: i64) -> Result<usize, StoreError> {
-        let conn = self.lock();
-        Ok(conn.execute("DELETE FROM sts_sessions WHERE expires <= ?1", params![now])?)
+        self.write_plain(|tx| tx.execute("DELETE FROM sts_sessions WHERE expires <= ?1", params![now]))
     }
 }

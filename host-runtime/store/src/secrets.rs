@@ -1,7 +1,8 @@
 //! Secrets and their versions. Values are sealed; stages move like Alibaba's PutSecretValue
 //! (the new version takes `ACSCurrent`, the old current one becomes `ACSPrevious`).
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::db::Tx;
+use crate::params;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -109,7 +110,7 @@ fn check_value(v: &SecretValueInput) -> Result<(String, Vec<String>), StoreError
 }
 
 /// The key a secret is encrypted under must be a live, enabled, symmetric key.
-fn check_encryption_key(tx: &Transaction<'_>, key: &str) -> Result<String, StoreError> {
+fn check_encryption_key(tx: &Tx<'_>, key: &str) -> Result<String, StoreError> {
     let row = require_key(tx, key)?;
     if !row.spec.is_symmetric() {
         return Err(StoreError::invalid(
@@ -160,12 +161,11 @@ impl Store {
         self.write(Change::new(ResourceType::Secret, name, Action::Update, "PutSecretValue"), |tx| {
             require_changeable(tx, name)?;
             let taken: bool = tx
-                .query_row(
+                .query_opt(
                     "SELECT 1 FROM secret_versions WHERE secret_name = ?1 AND version_id = ?2",
                     params![name, version_id],
                     |_| Ok(()),
-                )
-                .optional()?
+                )?
                 .is_some();
             if taken {
                 return Err(StoreError::AlreadyExists { kind: "secret version", name: format!("{name}/{version_id}") });
@@ -288,12 +288,12 @@ impl Store {
         self.write(Change::new(ResourceType::Secret, name, Action::Update, "UpdateSecretVersionStage"), |tx| {
             require_changeable(tx, name)?;
             let holder: Option<String> = tx
-                .query_row(
+                .query_opt(
                     "SELECT version_id FROM secret_stages WHERE secret_name = ?1 AND stage = ?2",
                     params![name, stage],
                     |r| r.get(0),
                 )
-                .optional()?;
+                ?;
             if let Some(r) = remove_from {
                 if !version_exists(tx, name, r)? {
                     return Err(StoreError::invalid("RemoveFromVersion", r, "the secret has no such version"));
@@ -340,10 +340,8 @@ impl Store {
     /// event each). Part of [`Store::purge_deleted_keys`].
     pub(crate) fn purge_deleted_secrets(&self, now: i64) -> Result<Vec<String>, StoreError> {
         let due: Vec<String> = self.read(|tx| {
-            let mut stmt = tx.prepare(
-                "SELECT name FROM secrets WHERE planned_delete_time IS NOT NULL AND planned_delete_time <= ?1 ORDER BY name",
-            )?;
-            let names = stmt.query_map(params![now], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+            let names: Vec<String> = tx.query_map(
+                "SELECT name FROM secrets WHERE planned_delete_time IS NOT NULL AND planned_delete_time <= ?1 ORDER BY name", params![now], |r| r.get(0))?;
             Ok(names)
         })?;
         let mut purged = Vec::new();
@@ -383,19 +381,17 @@ impl Store {
     }
 }
 
-fn secret_exists(tx: &Transaction<'_>, name: &str) -> Result<bool, StoreError> {
-    Ok(tx.query_row("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(())).optional()?.is_some())
+fn secret_exists(tx: &Tx<'_>, name: &str) -> Result<bool, StoreError> {
+    Ok(tx.query_opt("SELECT 1 FROM secrets WHERE name = ?1", params![name], |_| Ok(()))?.is_some())
 }
 
 /// `None`: no such secret; `Some(None)`: live; `Some(Some(t))`: pending deletion until `t`.
-fn planned_delete_time(tx: &Transaction<'_>, name: &str) -> Result<Option<Option<i64>>, StoreError> {
-    Ok(tx
-        .query_row("SELECT planned_delete_time FROM secrets WHERE name = ?1", params![name], |r| r.get(0))
-        .optional()?)
+fn planned_delete_time(tx: &Tx<'_>, name: &str) -> Result<Option<Option<i64>>, StoreError> {
+    tx.query_opt("SELECT planned_delete_time FROM secrets WHERE name = ?1", params![name], |r| r.get(0))
 }
 
 /// The secret exists and is not pending deletion.
-fn require_changeable(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
+fn require_changeable(tx: &Tx<'_>, name: &str) -> Result<(), StoreError> {
     match planned_delete_time(tx, name)? {
         None => Err(StoreError::not_found("secret", name)),
         Some(Some(t)) => Err(StoreError::InvalidState(format!(
@@ -406,19 +402,18 @@ fn require_changeable(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError
     }
 }
 
-fn version_exists(tx: &Transaction<'_>, name: &str, version_id: &str) -> Result<bool, StoreError> {
+fn version_exists(tx: &Tx<'_>, name: &str, version_id: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
+        .query_opt(
             "SELECT 1 FROM secret_versions WHERE secret_name = ?1 AND version_id = ?2",
             params![name, version_id],
             |_| Ok(()),
-        )
-        .optional()?
+        )?
         .is_some())
 }
 
 /// Deletes the secret and every sealed version (zeroed on disk by `secure_delete`).
-fn destroy(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
+fn destroy(tx: &Tx<'_>, name: &str) -> Result<(), StoreError> {
     tx.execute("DELETE FROM secret_stages WHERE secret_name = ?1", params![name])?;
     tx.execute("DELETE FROM secret_versions WHERE secret_name = ?1", params![name])?;
     tx.execute("DELETE FROM secrets WHERE name = ?1", params![name])?;
@@ -426,20 +421,21 @@ fn destroy(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
 }
 
 /// Secrets not pending deletion: what the gateway may serve and the bundle lists.
-pub(crate) fn live_secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT name FROM secrets WHERE planned_delete_time IS NULL ORDER BY name")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+pub(crate) fn live_secret_names(tx: &Tx<'_>) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> =
+        tx.query_map("SELECT name FROM secrets WHERE planned_delete_time IS NULL ORDER BY name", params![], |r| {
+            r.get(0)
+        })?;
     Ok(names)
 }
 
-pub(crate) fn secret_names(tx: &Transaction<'_>) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare("SELECT name FROM secrets ORDER BY name")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+pub(crate) fn secret_names(tx: &Tx<'_>) -> Result<Vec<String>, StoreError> {
+    let names: Vec<String> = tx.query_map("SELECT name FROM secrets ORDER BY name", params![], |r| r.get(0))?;
     Ok(names)
 }
 
 fn insert_version(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     name: &str,
     version_id: &str,
     data_type: SecretDataType,
@@ -457,13 +453,11 @@ fn insert_version(
         params![name, version_id, data_type.as_str(), now(), seq, sealed],
     )?;
     if stages.iter().any(|s| s == STAGE_CURRENT) {
-        let old: Option<String> = tx
-            .query_row(
-                "SELECT version_id FROM secret_stages WHERE secret_name = ?1 AND stage = ?2",
-                params![name, STAGE_CURRENT],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let old: Option<String> = tx.query_opt(
+            "SELECT version_id FROM secret_stages WHERE secret_name = ?1 AND stage = ?2",
+            params![name, STAGE_CURRENT],
+            |r| r.get(0),
+        )?;
         if let Some(old) = old {
             set_stage(tx, name, STAGE_PREVIOUS, &old)?;
         }
@@ -474,7 +468,7 @@ fn insert_version(
     Ok(())
 }
 
-fn set_stage(tx: &Transaction<'_>, name: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
+fn set_stage(tx: &Tx<'_>, name: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO secret_stages(secret_name, stage, version_id) VALUES (?1, ?2, ?3)
          ON CONFLICT(secret_name, stage) DO UPDATE SET version_id = excluded.version_id",
@@ -484,27 +478,28 @@ fn set_stage(tx: &Transaction<'_>, name: &str, stage: &str, version_id: &str) ->
 }
 
 /// Stages of one version, `ACSCurrent` and `ACSPrevious` first.
-pub(crate) fn stages_of(tx: &Transaction<'_>, name: &str, version_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare(
+pub(crate) fn stages_of(tx: &Tx<'_>, name: &str, version_id: &str) -> Result<Vec<String>, StoreError> {
+    let stages: Vec<String> = tx.query_map(
         "SELECT stage FROM secret_stages WHERE secret_name = ?1 AND version_id = ?2
          ORDER BY CASE stage WHEN 'ACSCurrent' THEN 0 WHEN 'ACSPrevious' THEN 1 ELSE 2 END, stage",
+        params![name, version_id],
+        |r| r.get(0),
     )?;
-    let stages = stmt.query_map(params![name, version_id], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
     Ok(stages)
 }
 
-pub(crate) fn describe(tx: &Transaction<'_>, name: &str) -> Result<SecretInfo, StoreError> {
+pub(crate) fn describe(tx: &Tx<'_>, name: &str) -> Result<SecretInfo, StoreError> {
     let (key_id, secret_type, description, created, planned): (String, String, String, i64, Option<i64>) = tx
         .query_row(
         "SELECT encryption_key_id, secret_type, description, created, planned_delete_time FROM secrets WHERE name = ?1",
         params![name],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
     )?;
-    let mut stmt =
-        tx.prepare("SELECT version_id, data_type, created FROM secret_versions WHERE secret_name = ?1 ORDER BY seq")?;
-    let rows = stmt
-        .query_map(params![name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = tx.query_map(
+        "SELECT version_id, data_type, created FROM secret_versions WHERE secret_name = ?1 ORDER BY seq",
+        params![name],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+    )?;
     let mut versions = Vec::with_capacity(rows.len());
     for (version_id, data_type, vcreated) in rows {
         versions.push(SecretVersionInfo {

@@ -248,8 +248,13 @@ pub fn run_init(cli: &Cli, args: &InitArgs, out: &Out) -> Result<(), CliError> {
         return Err(CliError::Usage("--instance-id must be a kst-... id, not `shared`".into()));
     }
     // Only init creates the data directory, the master key, the database and its account.
-    let store = Store::init_in_region(data_dir, &super::environment::master_key_source()?, args.region_id.as_deref())?
-        .with_actor(super::environment::actor());
+    let store = Store::init_at(
+        data_dir,
+        &super::store_location(cli)?,
+        &super::environment::master_key_source()?,
+        args.region_id.as_deref(),
+    )?
+    .with_actor(super::environment::actor());
     let account = store.account()?;
     // The first admin AccessKey, when the account has none yet (made below, after the rest).
     let admin_file = data_dir.join(super::access_key::ADMIN_ACCESS_KEY_FILE);
@@ -350,6 +355,7 @@ pub fn serve_options(cli: &Cli, args: &ServeArgs) -> Result<ServeOptions, CliErr
     }
     Ok(ServeOptions {
         data_dir: cli.data_dir.clone(),
+        store: super::store_location(cli)?,
         master_key: super::environment::master_key_source()?,
         wasm_perf_map: super::environment::wasm_perf_map(),
         listen: args.listen,
@@ -384,7 +390,7 @@ pub fn run_eval(cli: &Cli, args: &EvalArgs, out: &Out) -> Result<i32, CliError> 
         Some(p) => std::fs::read_to_string(p).map_err(|e| CliError::file(p, e))?,
         None => {
             let cfg = InstanceConfig::load(&cli.data_dir)?;
-            Store::open(&cli.data_dir, &super::environment::master_key_source()?)?
+            Store::open_at(&cli.data_dir, &super::store_location(cli)?, &super::environment::master_key_source()?)?
                 .export_bundle_json(&cfg.instance_id)?
         }
     };

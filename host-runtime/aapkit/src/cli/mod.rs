@@ -17,6 +17,7 @@ mod list;
 mod output;
 mod ram_role;
 mod secrets;
+mod store_admin;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -35,6 +36,11 @@ pub struct Cli {
     /// Data directory (database and master key).
     #[arg(long, global = true, env = "AAPKIT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Where the store's database is: `sqlite` (the data directory's `aapkit.db`, the default) or
+    /// a `postgres://user@host:port/db` URL shared by several gateways (`docs/deploy.md`). The
+    /// data directory still holds the master key file, the CA and the server certificate.
+    #[arg(long, global = true, env = "AAPKIT_STORE", default_value = "sqlite", hide_env_values = true)]
+    pub store: String,
     /// Print results as JSON (Alibaba field names).
     #[arg(long, global = true)]
     pub json: bool,
@@ -98,6 +104,9 @@ pub enum Command {
     /// The audit log of client-key calls, management events and client-key expiry notices.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// The store itself: copy a single-node deployment to PostgreSQL, check a copy.
+    #[command(subcommand)]
+    Store(store_admin::StoreCmd),
 }
 
 /// Why a command failed.
@@ -187,7 +196,13 @@ where
 
 /// The store of `--data-dir`, with the master key and the actor from the environment.
 fn open(cli: &Cli) -> Result<Store, CliError> {
-    Ok(Store::open(&cli.data_dir, &environment::master_key_source()?)?.with_actor(environment::actor()))
+    Ok(Store::open_at(&cli.data_dir, &store_location(cli)?, &environment::master_key_source()?)?
+        .with_actor(environment::actor()))
+}
+
+/// `--store` parsed.
+pub(crate) fn store_location(cli: &Cli) -> Result<aapkit_store::StoreLocation, CliError> {
+    Ok(aapkit_store::StoreLocation::parse(&cli.store)?)
 }
 
 /// Runs the command; `Ok` carries the exit code of a command that succeeded (0, or `eval`'s 3 for a deny).
@@ -215,6 +230,7 @@ fn dispatch(cli: &Cli, out: &Out) -> Result<i32, CliError> {
         Command::Account => access_key::run_account(&open(cli)?, out),
         Command::Bundle(c) => bundle::run(&open(cli)?, &cli.data_dir, c, out),
         Command::Audit(c) => audit::run(&open(cli)?, c, out),
+        Command::Store(c) => store_admin::run(cli, c, out),
     };
     done.map(|()| 0)
 }

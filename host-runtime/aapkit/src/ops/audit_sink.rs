@@ -75,7 +75,19 @@ impl AuditSink {
         metrics: Arc<Metrics>,
         clock: Clock,
     ) -> Result<AuditSink, StoreError> {
-        let writer = AuditWriter::open(data_dir)?;
+        AuditSink::start_at(data_dir, &aapkit_store::StoreLocation::Sqlite, config, metrics, clock)
+    }
+
+    /// [`AuditSink::start`] on the store at `location` (PostgreSQL: every gateway's rows land in
+    /// the one `audit_log` table).
+    pub fn start_at(
+        data_dir: &Path,
+        location: &aapkit_store::StoreLocation,
+        config: AuditConfig,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Result<AuditSink, StoreError> {
+        let writer = AuditWriter::open_at(data_dir, location)?;
         let (tx, rx) = mpsc::sync_channel(config.capacity.max(1));
         let m = metrics.clone();
         let dir: PathBuf = data_dir.to_owned();

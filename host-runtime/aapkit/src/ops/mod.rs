@@ -196,7 +196,13 @@ impl OpsRuntime {
         shutdown: watch::Receiver<bool>,
     ) -> Result<OpsRuntime, OpsError> {
         let metrics = observer.metrics.clone();
-        let audit = Arc::new(AuditSink::start(store.data_dir(), opts.audit.clone(), metrics.clone(), clock.clone())?);
+        let audit = Arc::new(AuditSink::start_at(
+            store.data_dir(),
+            store.location(),
+            opts.audit.clone(),
+            metrics.clone(),
+            clock.clone(),
+        )?);
         observer.attach_audit(audit.clone());
         let mut tasks = Vec::new();
 
@@ -240,8 +246,60 @@ impl OpsRuntime {
     }
 }
 
+/// How often a gateway that does not lead a cluster duty tries to take it over (the failover
+/// time after a leader dies).
+pub const LEADER_RETRY: Duration = Duration::from_secs(10);
+
+/// Takes (or keeps) the cluster-wide lead of `duty`, logging changes of hands. Always true on
+/// SQLite (one gateway).
+pub(crate) async fn lead(
+    leadership: &Arc<std::sync::Mutex<aapkit_store::Leadership>>,
+    duty: &str,
+    was: &mut bool,
+) -> bool {
+    let l = leadership.clone();
+    let now = tokio::task::spawn_blocking(move || l.lock().unwrap_or_else(|p| p.into_inner()).try_lead())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(false);
+    if now != *was {
+        eprintln!("aapkit: this gateway {} the cluster's {duty}", if now { "now runs" } else { "no longer runs" });
+        *was = now;
+    }
+    now
+}
+
 async fn expiry_loop(checker: Arc<ExpiryChecker>, clock: Clock, every: Duration, mut shutdown: watch::Receiver<bool>) {
-    // Deliveries a previous run left pending (it stopped mid-retry) go first.
+    // One gateway of a cluster checks and notifies (each notice also fires once by its key in
+    // the store); the others wait to take over.
+    let leadership = match checker.store.leadership("expiry-notices") {
+        Ok(l) => Arc::new(std::sync::Mutex::new(l)),
+        Err(e) => {
+            eprintln!("aapkit: client-key expiry notices are off: {e}");
+            return;
+        }
+    };
+    let mut leading = false;
+    let mut last_check: Option<std::time::Instant> = None;
+    loop {
+        let due = last_check.is_none_or(|t| t.elapsed() >= every);
+        if due && lead(&leadership, "client-key expiry notices", &mut leading).await {
+            if last_check.is_none() {
+                expiry_pending(&checker).await;
+            }
+            last_check = Some(std::time::Instant::now());
+            expiry_once(&checker, clock()).await;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(if leading { every } else { LEADER_RETRY.min(every) }) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Deliveries a previous leader left pending (it stopped mid-retry).
+async fn expiry_pending(checker: &Arc<ExpiryChecker>) {
     if checker.webhook.is_some() {
         let store = checker.store.clone();
         if let Ok(Ok(pending)) = tokio::task::spawn_blocking(move || store.pending_notices()).await {
@@ -250,9 +308,11 @@ async fn expiry_loop(checker: Arc<ExpiryChecker>, clock: Clock, every: Duration,
             }
         }
     }
-    loop {
-        let now = clock();
-        let c = checker.clone();
+}
+
+async fn expiry_once(checker: &Arc<ExpiryChecker>, now: i64) {
+    let c = checker.clone();
+    {
         match tokio::task::spawn_blocking(move || c.check(now)).await {
             Ok(Ok(fired)) => {
                 if checker.webhook.is_some() {
@@ -263,10 +323,6 @@ async fn expiry_loop(checker: Arc<ExpiryChecker>, clock: Clock, every: Duration,
             }
             Ok(Err(e)) => eprintln!("aapkit: the client-key expiry check failed: {e}"),
             Err(e) => eprintln!("aapkit: the client-key expiry check failed: {e}"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
         }
     }
 }

@@ -16,7 +16,23 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Runs the purge until `shutdown` turns true.
 pub async fn purge_loop(store: Arc<Store>, clock: Clock, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    // One gateway of a cluster purges (a purge is idempotent, but once is enough).
+    let leadership = match store.leadership("deletion-purge") {
+        Ok(l) => Arc::new(std::sync::Mutex::new(l)),
+        Err(e) => {
+            eprintln!("aapkit: the deletion purge is off: {e}");
+            return;
+        }
+    };
+    let mut leading = false;
     loop {
+        if !super::lead(&leadership, "deletion purge", &mut leading).await {
+            tokio::select! {
+                _ = tokio::time::sleep(super::LEADER_RETRY.min(every)) => {}
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
         let now = clock();
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.purge_deleted_keys(now)).await {

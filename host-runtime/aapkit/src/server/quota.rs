@@ -5,9 +5,18 @@
 //! at QPS tokens per second, so a burst of up to QPS calls passes at once and the sustained rate is
 //! held to QPS. A call that finds the bucket empty gets 429 `Rejected.Throttling`; the SDKs retry
 //! it after their backoff (1 s by default).
+//!
+//! **Several gateways on one PostgreSQL** share the instance's quota ([`QuotaGate::clustered`]):
+//! the bucket of each group lives in the database (refilled by the database server's clock), and
+//! each gateway's [`lease_loop`] takes tokens from it in small leases (50 ms of the full rate)
+//! whenever its local stock runs low. The request path only ever takes from the local stock, in
+//! memory. While the database cannot be reached, each gateway falls back to a local bucket at the
+//! quota divided by the gateways it last saw present, so the cluster stays near its quota without
+//! the database; leasing resumes when it is back.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use policy_core::QpsGroup;
 
@@ -97,6 +106,14 @@ struct Bucket {
 pub struct QuotaGate {
     spec: QuotaSpec,
     buckets: [Mutex<Bucket>; 6],
+    /// Clustered: 0 while tokens come from leases (no local refill); n ≥ 1 while the database is
+    /// unreachable and the buckets refill locally at 1/n of the quota.
+    cluster: Option<AtomicU32>,
+}
+
+/// The leased stock a gateway keeps per group: 50 ms of the full rate, at least one token.
+fn lease_target(limit: u32) -> u32 {
+    (limit / 20).max(1)
 }
 
 impl QuotaGate {
@@ -110,7 +127,49 @@ impl QuotaGate {
             let cap = spec.limits.get(i).copied().flatten().unwrap_or(0);
             Mutex::new(Bucket { tokens: f64::from(cap), last: start })
         };
-        QuotaGate { spec, buckets: [bucket(0), bucket(1), bucket(2), bucket(3), bucket(4), bucket(5)] }
+        QuotaGate { spec, buckets: [bucket(0), bucket(1), bucket(2), bucket(3), bucket(4), bucket(5)], cluster: None }
+    }
+
+    /// A gate whose tokens come from the cluster's shared buckets ([`lease_loop`]): empty until
+    /// the first lease.
+    pub fn clustered(spec: QuotaSpec) -> QuotaGate {
+        let now = Instant::now();
+        let bucket = || Mutex::new(Bucket { tokens: 0.0, last: now });
+        QuotaGate {
+            spec,
+            buckets: [bucket(), bucket(), bucket(), bucket(), bucket(), bucket()],
+            cluster: Some(AtomicU32::new(0)),
+        }
+    }
+
+    /// Adds `n` leased tokens to `group`'s local stock.
+    pub fn add_leased(&self, group: QpsGroup, n: u32) {
+        if let Some(bucket) = self.buckets.get(group_index(group)) {
+            bucket.lock().unwrap_or_else(|p| p.into_inner()).tokens += f64::from(n);
+        }
+    }
+
+    /// The whole tokens `group` holds locally.
+    pub fn stock(&self, group: QpsGroup) -> u32 {
+        self.buckets
+            .get(group_index(group))
+            .map(|b| b.lock().unwrap_or_else(|p| p.into_inner()).tokens.max(0.0) as u32)
+            .unwrap_or(0)
+    }
+
+    /// Clustered gates: `Some(n)` = the database is unreachable, refill locally at 1/n of the
+    /// quota; `None` = back to leases.
+    pub fn set_fallback(&self, gateways: Option<u32>, now: Instant) {
+        let Some(state) = &self.cluster else {
+            return;
+        };
+        let n = gateways.map_or(0, |n| n.max(1));
+        if state.swap(n, Ordering::AcqRel) != n {
+            // Local refill counts from now, not from the last leased call.
+            for b in &self.buckets {
+                b.lock().unwrap_or_else(|p| p.into_inner()).last = now;
+            }
+        }
     }
 
     pub fn spec(&self) -> &QuotaSpec {
@@ -132,15 +191,77 @@ impl QuotaGate {
             return true;
         };
         let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
-        let cap = f64::from(limit);
-        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * cap).min(cap);
+        let share = self.cluster.as_ref().map(|c| c.load(Ordering::Acquire));
+        if share != Some(0) {
+            // Local refill: a single gateway, or a clustered one cut off from the database.
+            let cap = f64::from(limit) / f64::from(share.unwrap_or(1).max(1));
+            let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+            b.tokens = (b.tokens + elapsed * cap).min(cap.max(b.tokens));
+        }
         b.last = b.last.max(now);
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             true
         } else {
             false
+        }
+    }
+}
+
+/// How often a clustered gateway tops up its stocks.
+pub const LEASE_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Keeps a clustered gate's stocks topped up from the cluster's buckets until `stop` returns
+/// true; falls back to local refill while the database cannot be reached. Blocking: run it on a
+/// thread of its own.
+pub fn lease_loop(gate: &QuotaGate, leaser: &mut aapkit_store::QuotaLeaser, stop: impl Fn() -> bool) {
+    let mut gateways = 1;
+    let mut last_beat: Option<Instant> = None;
+    let mut reported = false;
+    while !stop() {
+        let mut failed = false;
+        if last_beat.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            match leaser.heartbeat() {
+                Ok(n) => {
+                    gateways = n;
+                    last_beat = Some(Instant::now());
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if !failed {
+            for group in QpsGroup::ALL {
+                let Some(limit) = gate.spec.limit(group) else { continue };
+                let target = lease_target(limit);
+                let stock = gate.stock(group);
+                if stock * 2 >= target {
+                    continue;
+                }
+                match leaser.lease(group.name(), limit, target - stock) {
+                    Ok(n) => gate.add_leased(group, n),
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if failed {
+            if !reported {
+                eprintln!(
+                    "aapkit: the store is unreachable: the QPS quota falls back to 1/{gateways} per gateway until it is back"
+                );
+                reported = true;
+            }
+            gate.set_fallback(Some(gateways), Instant::now());
+            std::thread::sleep(Duration::from_millis(500));
+        } else {
+            if reported {
+                eprintln!("aapkit: the store is back: the QPS quota is leased from the cluster again");
+                reported = false;
+            }
+            gate.set_fallback(None, Instant::now());
+            std::thread::sleep(LEASE_INTERVAL);
         }
     }
 }

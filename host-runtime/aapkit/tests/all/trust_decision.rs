@@ -406,6 +406,7 @@ fn a_failed_reload_is_retried_until_it_succeeds() {
     let f = fixture();
     let opts = ServeOptions {
         data_dir: f.env.data_dir(),
+        store: aapkit_store::StoreLocation::Sqlite,
         master_key: Default::default(),
         wasm_perf_map: false,
         listen: "127.0.0.1:0".parse().unwrap(),

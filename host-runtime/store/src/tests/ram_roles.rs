@@ -204,14 +204,11 @@ fn sealed_session_rows_are_bound_to_their_id() {
     store.create_ram_role(&role("r1")).unwrap();
     let a = store.issue_session("r1", "a1", 900, 1).unwrap();
     let b = store.issue_session("r1", "b1", 900, 1).unwrap();
-    {
-        let conn = store.lock();
-        conn.execute(
-            "UPDATE sts_sessions SET sealed_secret = (SELECT sealed_secret FROM sts_sessions WHERE id = ?1) WHERE id = ?2",
-            rusqlite::params![a.id, b.id],
-        )
-        .unwrap();
-    }
+    raw_execute(
+        &store,
+        "UPDATE sts_sessions SET sealed_secret = (SELECT sealed_secret FROM sts_sessions WHERE id = ?1) WHERE id = ?2",
+        params![a.id, b.id],
+    );
     assert!(matches!(store.session_credential(&b.id), Err(StoreError::Unseal(_))));
     assert!(store.session_credential(&a.id).is_ok());
 }
@@ -287,22 +284,41 @@ fn live_sessions_per_role_are_capped_and_expired_ones_make_room() {
     let now = 1_700_000_000;
     {
         // Rows written directly: issuing ten thousand sealed sessions one by one is slow.
-        let mut conn = store.lock();
-        let tx = conn.transaction().unwrap();
-        for i in 0..MAX_LIVE_SESSIONS_PER_ROLE {
-            tx.execute(
-                "INSERT INTO sts_sessions(id, role, session_name, sealed_secret, sealed_token, expires, created)
-                 VALUES (?1, 'r1', 's', x'00', x'00', ?2, ?3)",
-                rusqlite::params![format!("STS.fill{i}"), now + 3600, now],
-            )
+        store
+            .lock()
+            .run(db::TxMode::Write, |tx| {
+                for i in 0..MAX_LIVE_SESSIONS_PER_ROLE {
+                    tx.execute(
+                        "INSERT INTO sts_sessions(id, role, session_name, sealed_secret, sealed_token, expires, created)
+                         VALUES (?1, 'r1', 's', ?4, ?4, ?2, ?3)",
+                        params![format!("STS.fill{i}"), now + 3600, now, [0u8]],
+                    )?;
+                }
+                Ok(())
+            })
             .unwrap();
-        }
-        tx.commit().unwrap();
     }
     let err = store.issue_session("r1", "one-more", 900, now).unwrap_err();
     assert_eq!(err.code(), "Rejected.LimitExceeded", "{err}");
     // An hour later they have all expired: they are cleared and the session is issued.
     assert!(store.issue_session("r1", "later", 900, now + 3600).is_ok());
-    let left: i64 = store.lock().query_row("SELECT COUNT(*) FROM sts_sessions", [], |r| r.get(0)).unwrap();
+    let left: i64 = raw_query(&store, "SELECT COUNT(*) FROM sts_sessions", params![]).remove(0);
     assert_eq!(left, 1);
 }
+
+/// The tests above, for the PostgreSQL run of the suite.
+pub(super) const CASES: &[(&str, fn())] = &[
+    ("role_create_validates_binds_and_describes", role_create_validates_binds_and_describes),
+    ("subject_patterns", subject_patterns),
+    ("credentials_uri_token_checks_and_rotates", credentials_uri_token_checks_and_rotates),
+    ("sessions_are_issued_sealed_looked_up_and_expire", sessions_are_issued_sealed_looked_up_and_expire),
+    ("sealed_session_rows_are_bound_to_their_id", sealed_session_rows_are_bound_to_their_id),
+    (
+        "deleting_a_role_revokes_its_sessions_and_records_events",
+        deleting_a_role_revokes_its_sessions_and_records_events,
+    ),
+    (
+        "live_sessions_per_role_are_capped_and_expired_ones_make_room",
+        live_sessions_per_role_are_capped_and_expired_ones_make_room,
+    ),
+];
