@@ -177,6 +177,7 @@ fn store_status(e: &StoreError) -> u16 {
         | StoreError::InUse { .. }
         | StoreError::LimitExceeded(_)
         | StoreError::InvalidState(_) => 409,
+        StoreError::Unavailable(_) => 503,
         _ => 500,
     }
 }

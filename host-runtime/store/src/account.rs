@@ -278,7 +278,7 @@ impl Store {
     /// An unknown id is [`StoreError::NotFound`] (kind `access key`); a disabled key is returned
     /// with `enabled: false`, for the caller to refuse.
     pub fn access_key_credential(&self, id: &str) -> Result<AccessKeyCredential, StoreError> {
-        let current = self.generation()?;
+        let current = self.cache_generation()?;
         let cached = {
             let cache = self.credentials.0.lock().unwrap_or_else(|p| p.into_inner());
             cache.as_ref().filter(|(g, _)| *g == current).map(|(_, m)| Arc::clone(m))

@@ -22,7 +22,7 @@ impl Store {
     /// Every live key (material unsealed), alias and secret version, consistent with the returned
     /// generation. Cached until the generation changes.
     pub fn keyring_snapshot(&self) -> Result<(u64, Arc<IndexedKeyRing>), StoreError> {
-        let current = self.generation()?;
+        let current = self.cache_generation()?;
         {
             let cache = self.cache.0.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((g, ring)) = cache.as_ref() {

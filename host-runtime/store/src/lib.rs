@@ -108,7 +108,14 @@ pub struct Store {
     actor: String,
     /// Set during [`Store::dry_run`]: writes are rolled back after the bundle is captured.
     dry_run: Option<DryRun>,
+    /// PostgreSQL: the generation last read, and when ([`Store::cache_generation`]).
+    generation_hint: Mutex<Option<(u64, std::time::Instant)>>,
 }
+
+/// How long the per-request caches (AccessKeys, sessions, the key ring) trust a generation read
+/// from PostgreSQL before reading it again: a change committed on another gateway reaches the
+/// caches within this (the snapshot the enforcer uses is reloaded separately, on notification).
+const GENERATION_HINT_TTL: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What a dry run keeps of its rolled-back write.
 struct DryRun {
@@ -286,6 +293,7 @@ impl Store {
             sessions: ram_roles::SessionCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),
             dry_run: None,
+            generation_hint: Mutex::new(None),
         }
     }
 
@@ -346,6 +354,30 @@ impl Store {
         self.read(read_generation)
     }
 
+    /// The generation the per-request caches are keyed by. SQLite: read every time (a local file).
+    /// PostgreSQL: read at most every [`GENERATION_HINT_TTL`], and while the server cannot be
+    /// reached the last one read is used, so the caches keep serving what they hold (fail closed:
+    /// whatever is not cached fails with [`StoreError::Unavailable`]).
+    pub(crate) fn cache_generation(&self) -> Result<u64, StoreError> {
+        if self.engine() == Engine::Sqlite {
+            return self.generation();
+        }
+        let hint = *self.generation_hint.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((g, at)) = hint {
+            if at.elapsed() < GENERATION_HINT_TTL {
+                return Ok(g);
+            }
+        }
+        match self.generation() {
+            Ok(g) => {
+                *self.generation_hint.lock().unwrap_or_else(|p| p.into_inner()) = Some((g, std::time::Instant::now()));
+                Ok(g)
+            }
+            Err(StoreError::Unavailable(why)) => hint.map(|(g, _)| g).ok_or(StoreError::Unavailable(why)),
+            Err(e) => Err(e),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Conn> {
         // A panic while holding the lock leaves the connection usable (the transaction rolls back).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -387,6 +419,8 @@ impl Store {
             }
             tx.notify_generation(generation)?;
             tx.commit()?;
+            // This handle's own write is seen by its caches at once.
+            *self.generation_hint.lock().unwrap_or_else(|p| p.into_inner()) = None;
             Ok(out)
         })();
         if out.is_err() {

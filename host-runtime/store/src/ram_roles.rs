@@ -649,7 +649,7 @@ impl Store {
         if !access_key_id.starts_with(STS_ACCESS_KEY_ID_PREFIX) {
             return Err(not_found());
         }
-        let current = self.generation()?;
+        let current = self.cache_generation()?;
         {
             let cache = self.sessions.0.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((g, map)) = cache.as_ref() {

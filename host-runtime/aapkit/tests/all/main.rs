@@ -14,6 +14,7 @@ mod cli_misc;
 mod cli_ram_role;
 mod cli_secrets;
 mod cli_support;
+mod cluster_pg;
 mod kms_endpoint_data_plane;
 mod ops_audit;
 mod ops_bundle_eval;

@@ -8,6 +8,8 @@ use serde_json::Value;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// `--store` for every command (`None`: the data directory's SQLite database).
+    pub store: Option<String>,
 }
 
 /// The instance id `Env::new` initialises with (the scope `with_aap`'s policy names).
@@ -23,7 +25,21 @@ impl Env {
 
     /// A temporary directory whose data directory does not exist yet (tests of `init` itself).
     pub fn bare() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env { dir: tempfile::tempdir().unwrap(), store: None }
+    }
+
+    /// Like [`Env::bare`], with every command on the store at `url`.
+    pub fn bare_on(url: &str) -> Env {
+        Env { dir: tempfile::tempdir().unwrap(), store: Some(url.to_owned()) }
+    }
+
+    /// Another gateway of the same deployment: a copy of this data directory (master key, CA,
+    /// server certificate, instance id) on the same store.
+    pub fn copy(&self) -> Env {
+        let other = Env { dir: tempfile::tempdir().unwrap(), store: self.store.clone() };
+        let status = Command::new("cp").arg("-a").arg(self.data_dir()).arg(other.data_dir()).status().unwrap();
+        assert!(status.success());
+        other
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -43,6 +59,10 @@ impl Env {
             .arg(self.data_dir());
         // Tests run gateways side by side: each one's KMS endpoint on a port of its own.
         c.env("AAPKIT_OPENAPI_LISTEN", "127.0.0.1:0");
+        match &self.store {
+            Some(url) => c.env("AAPKIT_STORE", url),
+            None => c.env_remove("AAPKIT_STORE"),
+        };
         c
     }
 

@@ -30,7 +30,11 @@ pub struct Setup {
 
 /// init; two AES keys; rule `loopback`; policy `p1` (KeyUser on `aes` only); AAP `app`; a client key.
 pub fn setup() -> Setup {
-    let env = Env::bare();
+    setup_in(Env::bare())
+}
+
+/// [`setup`] in `env` (e.g. an environment on PostgreSQL).
+pub fn setup_in(env: Env) -> Setup {
     env.ok(&["init", "--instance-id", INSTANCE]);
     let aes = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     let other = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
