@@ -511,6 +511,7 @@ impl<'a> Decision<'a> {
 }
 
 impl<'a> Decision<'a> {
+    #[inline]
     pub(crate) fn deny(reason: DenyReason<'a>) -> Decision<'a> {
         Decision {
             allowed: false,
@@ -855,6 +856,9 @@ fn evaluate<'a>(
 }
 
 /// Decides a request. Deny by default; see `docs/bundle-format.md` for the order of checks.
+// Inlined into the caller, with `decide_for_key`, so that the decision is built in the caller's
+// own slot: returned from a call, it was copied (232 bytes, a tenth of a decision's time).
+#[inline]
 pub fn decide<'a>(b: &'a CompiledBundle, r: &AccessRequest<'a>, now: UnixTime) -> Decision<'a> {
     match b.client_key(r.client_key_id) {
         Some(ck) => decide_for_key(b, ck, r, now),
@@ -866,6 +870,7 @@ pub fn decide<'a>(b: &'a CompiledBundle, r: &AccessRequest<'a>, now: UnixTime) -
     }
 }
 
+#[inline]
 pub(crate) fn decide_for_key<'a>(
     b: &'a CompiledBundle,
     ck: &'a crate::compiled::CKey,
@@ -876,8 +881,7 @@ pub(crate) fn decide_for_key<'a>(
     d.client_key = Some(&ck.id);
     d.api = Some(r.api);
     d.endpoint = Endpoint::of_scope(r.scope);
-    // Every path fills `d` in place and returns it, so it is built in the caller's slot (a
-    // decision is a few hundred bytes: copying it was a tenth of a decision's time).
+    // Every path fills `d` in place, then returns it.
     if now < ck.not_before {
         d.deny_with(DenyReason::ClientKeyNotYetValid { id: &ck.id, not_before: ck.not_before });
     } else if now > ck.not_after {

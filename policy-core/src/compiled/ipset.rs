@@ -1,5 +1,5 @@
-//! A set of IP addresses as sorted, disjoint, non-adjacent inclusive ranges: membership is one
-//! binary search, however many rules and CIDR blocks went in.
+//! A set of IP addresses as sorted, disjoint, non-adjacent inclusive ranges: membership is a bucket
+//! lookup for IPv4 and one binary search for IPv6, however many rules and CIDR blocks went in.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,11 +19,12 @@ struct Ranges {
     v4_index: V4Index,
 }
 
-/// Splits `[base, 2^32)` into equal buckets, about one per range: `starts[b]` is the number of
-/// ranges starting before bucket `b`, so the range holding `x`, if any, is among
-/// `starts[b(x)]-1 ..= starts[b(x)+1]-1`: usually one or two candidates instead of a binary search
-/// of ten dependent, unpredictable steps over 800 ranges. Lopsided sets still answer correctly, a
-/// crowded bucket being searched by bisection.
+/// Splits the span from the first range's start to the last one's into equal buckets, at most one
+/// per range: `starts[b]` is the number of ranges starting before bucket `b`, so the range holding
+/// `x`, if any, is among `starts[b(x)]-1 ..= starts[b(x)+1]-1`. That is usually one or two
+/// candidates instead of a binary search of ten dependent, unpredictable steps over 800 ranges.
+/// Lopsided sets still answer correctly, a crowded bucket being searched by bisection. The index
+/// costs 4 bytes a bucket.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct V4Index {
     base: u32,
@@ -31,14 +32,11 @@ struct V4Index {
     starts: Vec<u32>,
 }
 
-/// At most this many buckets per range (the index costs 4 bytes a bucket).
-const BUCKETS_PER_RANGE: usize = 1;
-
 impl V4Index {
     fn build(ranges: &[(u32, u32)]) -> V4Index {
         let (Some(&(base, _)), Some(&(last, _))) = (ranges.first(), ranges.last()) else { return V4Index::default() };
         let span = u64::from(last - base) + 1;
-        let want = (ranges.len() * BUCKETS_PER_RANGE).max(1) as u64;
+        let want = ranges.len() as u64;
         // The smallest shift that leaves at most `want` buckets over the span of range starts.
         let mut shift = 0u32;
         while shift < 31 && (span >> shift) > want {
@@ -181,6 +179,32 @@ mod tests {
         assert!(all.contains("255.255.255.255".parse().unwrap()));
         assert!(all.contains("ffff::1".parse().unwrap()));
         assert!(!IpSet::default().contains("1.1.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn bucket_index_edges() {
+        // A wide range spanning many buckets, then a crowd of small ones, then one far away.
+        let mut c: Vec<IpCidr> = vec!["10.0.0.0/9".parse().unwrap(), "200.0.0.1".parse().unwrap()];
+        c.extend((0..64u32).map(|i| IpCidr::new(IpAddr::from([10, 200, 0, (i * 4) as u8]), 31).unwrap()));
+        let s = IpSet::from_cidrs(&c);
+        for (ip, want) in [
+            ("9.255.255.255", false),
+            ("10.0.0.0", true),
+            ("10.100.0.0", true),
+            ("10.127.255.255", true),
+            ("10.128.0.0", false),
+            ("10.200.0.1", true),
+            ("10.200.0.2", false),
+            ("10.200.0.252", true),
+            ("10.200.0.254", false),
+            ("200.0.0.0", false),
+            ("200.0.0.1", true),
+            ("200.0.0.2", false),
+            ("255.255.255.255", false),
+        ] {
+            assert_eq!(s.contains(ip.parse().unwrap()), want, "{ip}");
+            assert_eq!(find(s.v4_ranges(), u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap())), want, "{ip}");
+        }
     }
 }
 
