@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::bundle::model::KeyState;
 use crate::catalogue::{Api, Permission, ResourceKind};
-use crate::compiled::ipset::IpSet;
+use crate::compiled::ipset::{Addr, IpSet};
 use crate::compiled::{CAap, CPolicy, CompiledBundle};
 use crate::error::ErrorCode;
 use crate::openapi::OpenApiCode;
@@ -785,14 +785,14 @@ impl fmt::Display for DisplayMessage<'_, '_> {
 /// What a decision works out once and every requirement reuses: the request's scope as an id, and
 /// the last network lookup (the policies of an AAP usually share their rules, hence one set).
 struct Probe<'b> {
-    source_ip: IpAddr,
+    source: Addr,
     scope_id: u32,
     last_net: Option<(&'b IpSet, bool)>,
 }
 
 impl<'b> Probe<'b> {
     fn new(b: &CompiledBundle, r: &AccessRequest<'_>) -> Self {
-        Probe { source_ip: r.source_ip, scope_id: b.scope_id(r.scope), last_net: None }
+        Probe { source: Addr::of(r.source_ip), scope_id: b.scope_id(r.scope), last_net: None }
     }
 
     #[inline]
@@ -802,7 +802,7 @@ impl<'b> Probe<'b> {
                 return ok;
             }
         }
-        let ok = net.contains(self.source_ip);
+        let ok = net.contains_addr(self.source);
         self.last_net = Some((net, ok));
         ok
     }
@@ -853,6 +853,23 @@ fn evaluate<'a>(
         traces.push(t);
     }
     chosen
+}
+
+/// Whether a policy of the AAP meets a requirement: `evaluate` without the traces, for a
+/// requirement whose traces a decision keeps only when it fails.
+#[inline]
+fn any_allows<'a>(
+    b: &'a CompiledBundle,
+    aap: &'a CAap,
+    perms: u8,
+    matches: impl Fn(usize) -> bool,
+    probe: &mut Probe<'a>,
+) -> bool {
+    aap.policies.iter().any(|&pi| {
+        b.policies.get(pi).is_some_and(|p| {
+            p.scope_id == probe.scope_id && p.perms & perms != 0 && matches(pi) && probe.in_network(&p.net)
+        })
+    })
 }
 
 /// Decides a request. Deny by default; see `docs/bundle-format.md` for the order of checks.
@@ -1008,10 +1025,11 @@ fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, d: &mut Decision<'a>,
             // SecretUser on the shared gateway covers the secret alone; in an instance the AAP also
             // needs key use on the encryption key (`docs/protocol.md#secrets-and-their-encryption-key`).
             if !shared {
-                // The secret's traces stay unless the key's requirement is the one that fails.
-                let mut ktraces = PolicyTraces::default();
-                if evaluate(b, aap, key_user, |i, _| k.policies.contains(i), &mut probe, &mut ktraces).is_none() {
-                    d.trace = ktraces;
+                // The secret's traces stay unless the key's requirement is the one that fails: only
+                // then are the key's traced.
+                if !any_allows(b, aap, key_user, |i| k.policies.contains(i), &mut probe) {
+                    d.trace = PolicyTraces::default();
+                    evaluate(b, aap, key_user, |i, _| k.policies.contains(i), &mut probe, &mut d.trace);
                     return deny_perm(d, &k.id, Requirement::EncryptionKey);
                 }
             }

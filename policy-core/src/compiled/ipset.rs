@@ -98,6 +98,24 @@ fn find<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
     i.checked_sub(1).and_then(|j| ranges.get(j)).is_some_and(|&(_, hi)| x <= hi)
 }
 
+/// An address as the sets compare it: IPv4-mapped IPv6 as IPv4, then a number. (`IpAddr` keeps
+/// bytes: converting once per decision, not once per lookup, saves a few dozen instructions.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Addr {
+    V4(u32),
+    V6(u128),
+}
+
+impl Addr {
+    #[inline]
+    pub(crate) fn of(ip: IpAddr) -> Addr {
+        match canonical_ip(ip) {
+            IpAddr::V4(a) => Addr::V4(u32::from(a)),
+            IpAddr::V6(a) => Addr::V6(u128::from(a)),
+        }
+    }
+}
+
 impl IpSet {
     pub(crate) fn from_cidrs<'c>(cidrs: impl IntoIterator<Item = &'c IpCidr>) -> IpSet {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
@@ -128,9 +146,15 @@ impl IpSet {
     /// Membership; IPv4-mapped IPv6 addresses are looked up as IPv4.
     #[inline]
     pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        match canonical_ip(ip) {
-            IpAddr::V4(a) => self.0.v4_index.find(&self.0.v4, u32::from(a)),
-            IpAddr::V6(a) => find(&self.0.v6, u128::from(a)),
+        self.contains_addr(Addr::of(ip))
+    }
+
+    /// Membership of an address already in its canonical, numeric form.
+    #[inline]
+    pub(crate) fn contains_addr(&self, a: Addr) -> bool {
+        match a {
+            Addr::V4(x) => self.0.v4_index.find(&self.0.v4, x),
+            Addr::V6(x) => find(&self.0.v6, x),
         }
     }
 
