@@ -149,7 +149,7 @@ impl Decision<'_> {
             self.trace
                 .iter()
                 .filter_map(|t| {
-                    t.failed_check().map(|c| FailedCheck { policy: t.policy.to_owned(), check: c.name().to_owned() })
+                    t.failed_check().map(|c| FailedCheck { policy: t.policy().to_owned(), check: c.name().to_owned() })
                 })
                 .collect()
         };
@@ -169,7 +169,7 @@ impl Decision<'_> {
                 .trace
                 .iter()
                 .map(|t| PolicyTraceReport {
-                    policy: t.policy.to_owned(),
+                    policy: t.policy().to_owned(),
                     scope: t.scope.name().to_owned(),
                     role: t.role.name().to_owned(),
                     resource: t.resource.name().to_owned(),

@@ -34,6 +34,9 @@ pub(crate) struct CAap {
 pub(crate) struct CPolicy {
     pub(crate) name: Box<str>,
     pub(crate) scope: Box<str>,
+    /// Index of `scope` in `CompiledBundle::scopes`: a decision compares scope names once, not
+    /// once per policy.
+    pub(crate) scope_id: u32,
     pub(crate) perms: u8,
     pub(crate) keys: PatternSet,
     pub(crate) secrets: PatternSet,
@@ -99,6 +102,10 @@ pub struct CompiledBundle {
     pub(crate) secrets: Vec<CSecret>,
     pub(crate) secret_by_name: FastMap<Box<str>, usize>,
     pub(crate) gateway: Option<CGateway>,
+    /// The distinct policy scopes (usually a handful: the instance, `shared`), and their index
+    /// when there are many.
+    pub(crate) scopes: Vec<Box<str>>,
+    scope_index: FastMap<Box<str>, u32>,
     source: Bundle,
 }
 
@@ -146,7 +153,20 @@ impl CompiledBundle {
     pub(crate) fn aap(&self, name: &str) -> Option<&CAap> {
         self.aap_index.get(name).and_then(|&i| self.aaps.get(i))
     }
+
+    /// The id policies of `scope` carry (`CPolicy::scope_id`), or `u32::MAX`, which none carries.
+    #[inline]
+    pub(crate) fn scope_id(&self, scope: &str) -> u32 {
+        if self.scopes.len() <= SCOPE_SCAN {
+            self.scopes.iter().position(|s| **s == *scope).and_then(|i| u32::try_from(i).ok()).unwrap_or(u32::MAX)
+        } else {
+            self.scope_index.get(scope).copied().unwrap_or(u32::MAX)
+        }
+    }
 }
+
+/// Up to this many scopes, comparing names beats hashing the request's.
+const SCOPE_SCAN: usize = 8;
 
 fn index<'a>(names: impl Iterator<Item = &'a str>) -> FastMap<Box<str>, usize> {
     names.enumerate().map(|(i, n)| (Box::from(n), i)).collect()
@@ -175,16 +195,37 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
     let policy_index = index(b.policies.iter().map(|p| p.name.as_str()));
     let aap_index = index(b.application_access_points.iter().map(|a| a.name.as_str()));
 
+    // Policies over the same rules share one address set: merged once, held once, and looked up
+    // once per decision however many of the AAP's policies use it.
+    let mut nets: FastMap<Vec<usize>, IpSet> = FastMap::default();
+    let mut scopes: Vec<Box<str>> = Vec::new();
     let policies: Vec<CPolicy> = b
         .policies
         .iter()
         .map(|p| {
-            let cidrs = p
+            let mut rules: Vec<usize> = p
                 .access_control_rules
                 .network_rules
                 .iter()
-                .filter_map(|n| rule_index.get(n.as_str()).and_then(|&i| b.network_rules.get(i)))
-                .flat_map(|r| r.source_private_ip.iter());
+                .filter_map(|n| rule_index.get(n.as_str()).copied())
+                .collect();
+            rules.sort_unstable();
+            rules.dedup();
+            let net = nets
+                .entry(rules)
+                .or_insert_with_key(|rules| {
+                    IpSet::from_cidrs(
+                        rules.iter().filter_map(|&i| b.network_rules.get(i)).flat_map(|r| r.source_private_ip.iter()),
+                    )
+                })
+                .clone();
+            let scope_id = match scopes.iter().position(|s| **s == *p.kms_instance) {
+                Some(i) => i,
+                None => {
+                    scopes.push(p.kms_instance.as_str().into());
+                    scopes.len() - 1
+                }
+            };
             let key_pats = p.resources.iter().filter_map(|r| match r {
                 ResourcePattern::Key(k) => Some(k),
                 ResourcePattern::Secret(_) => None,
@@ -196,10 +237,11 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
             CPolicy {
                 name: p.name.as_str().into(),
                 scope: p.kms_instance.as_str().into(),
+                scope_id: u32::try_from(scope_id).unwrap_or(u32::MAX),
                 perms: crate::scope::effective_bits(&p.kms_instance, &p.permissions),
                 keys: PatternSet::from_patterns(key_pats),
                 secrets: PatternSet::from_patterns(secret_pats),
-                net: IpSet::from_cidrs(cidrs),
+                net,
             }
         })
         .collect();
@@ -292,6 +334,12 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         secrets,
         secret_by_name,
         gateway,
+        scope_index: scopes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect(),
+        scopes,
         source: b,
     })
 }
