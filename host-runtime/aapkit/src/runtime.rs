@@ -436,13 +436,17 @@ async fn bind_openapi(
         Box::new(crate::ops::jwks::CachedJwks(jwks)),
         "sts.aliyuncs.com",
     );
+    let shared_replay = store.shared_replay()?;
     let secrets = Arc::new(crate::server::openapi_door::SnapshotSecrets { gateway: assembled.gateway.clone() });
+    let mut api = aapkit_openapi::OpenApi::new(store, instance)
+        .with_replay_capacity(listen.replay_entries)
+        .with_secret_reader(secrets);
+    if let Some(shared) = shared_replay {
+        // Several gateways: a request replayed to another one is refused there too.
+        api = api.with_shared_replay(shared);
+    }
     let door = Arc::new(crate::server::openapi_door::OpenApiDoor {
-        api: Arc::new(
-            aapkit_openapi::OpenApi::new(store, instance)
-                .with_replay_capacity(listen.replay_entries)
-                .with_secret_reader(secrets),
-        ),
+        api: Arc::new(api),
         gateway: assembled.gateway.clone(),
         sts: Some(Arc::new(sts)),
     });

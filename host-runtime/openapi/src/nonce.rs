@@ -11,7 +11,12 @@
 //! so expiry drops whole buckets instead of scanning. Sharded, so concurrent callers rarely share a
 //! lock. About 16–32 bytes an entry.
 //!
-//! Per process: a cluster of gateways shares it through the store (the scale-out issue).
+//! Per process, with an optional second stage shared by a cluster of gateways
+//! ([`aapkit_store::SharedReplay`], PostgreSQL): a nonce new to this gateway is then also recorded
+//! there, and refused if another gateway saw it. While the database cannot be reached the local
+//! window alone decides (a replay to another gateway would pass for that time): refusing every
+//! signed request during an outage would turn a database failure into a KMS outage. Such calls are
+//! counted ([`NonceCache::shared_unavailable`]).
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashSet};
@@ -74,6 +79,8 @@ pub struct NonceCache {
     keys: RandomState,
     /// Entries per shard at most.
     shard_capacity: usize,
+    shared: Option<aapkit_store::SharedReplay>,
+    shared_unavailable: std::sync::atomic::AtomicU64,
 }
 
 impl NonceCache {
@@ -83,7 +90,20 @@ impl NonceCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             keys: RandomState::new(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
+            shared: None,
+            shared_unavailable: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Adds the cluster's shared window as a second stage.
+    pub fn with_shared(mut self, shared: aapkit_store::SharedReplay) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Nonces accepted on the local window alone because the shared one could not be reached.
+    pub fn shared_unavailable(&self) -> u64 {
+        self.shared_unavailable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn entry(&self, caller: &str, nonce: &str) -> u64 {
@@ -99,8 +119,26 @@ impl NonceCache {
         let entry = self.entry(caller, nonce);
         // The low bits pick the shard; the set hashes the whole value.
         let shard = self.shards.get(entry as usize % SHARDS).ok_or(OpenApiError::Throttled)?;
+        if let Some(shared) = &self.shared {
+            {
+                let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+                shard.expire(now);
+                if shard.buckets.values().any(|b| b.contains(&entry)) {
+                    return Err(OpenApiError::NonceUsed);
+                }
+            }
+            // Not under the shard's lock: the database's answer takes a round trip.
+            match shared.first_use(caller, nonce, forget_after, now) {
+                Ok(true) => {}
+                Ok(false) => return Err(OpenApiError::NonceUsed),
+                Err(_) => {
+                    self.shared_unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
         let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
         shard.expire(now);
+        // (Checked again: the same nonce may have raced in on this gateway meanwhile.)
         if shard.buckets.values().any(|b| b.contains(&entry)) {
             return Err(OpenApiError::NonceUsed);
         }
@@ -213,5 +251,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Two gateways' windows over one PostgreSQL: a nonce spent on one is refused on the other;
+    /// with the database stopped each still refuses its own replays.
+    #[test]
+    fn a_cluster_shares_the_window_through_postgres() {
+        let pg = aapkit_testpg::PgCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+        let url = pg.create_database("replay").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let location = aapkit_store::StoreLocation::Postgres(url);
+        let store =
+            aapkit_store::Store::open_at_with_key(dir.path(), &location, &aapkit_store::MasterKey::generate().unwrap())
+                .unwrap();
+        let a = NonceCache::new(1_000).with_shared(store.shared_replay().unwrap().unwrap());
+        let b = NonceCache::new(1_000).with_shared(store.shared_replay().unwrap().unwrap());
+        let now = 1_700_000_000;
+        a.check_and_record("LTAIk", "n-1", now + 900, now).unwrap();
+        assert!(matches!(b.check_and_record("LTAIk", "n-1", now + 900, now), Err(OpenApiError::NonceUsed)));
+        assert!(matches!(a.check_and_record("LTAIk", "n-1", now + 900, now), Err(OpenApiError::NonceUsed)));
+        // Another caller's nonce of the same text is its own.
+        b.check_and_record("LTAIother", "n-1", now + 900, now).unwrap();
+        pg.stop_server().unwrap();
+        a.check_and_record("LTAIk", "n-2", now + 900, now).unwrap();
+        assert!(matches!(a.check_and_record("LTAIk", "n-2", now + 900, now), Err(OpenApiError::NonceUsed)));
+        assert_eq!(a.shared_unavailable(), 1);
     }
 }

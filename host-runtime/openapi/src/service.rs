@@ -92,6 +92,12 @@ impl OpenApi {
         self
     }
 
+    /// Shares the replay window with the other gateways of a cluster (PostgreSQL store).
+    pub fn with_shared_replay(mut self, shared: aapkit_store::SharedReplay) -> Self {
+        self.nonces = std::mem::replace(&mut self.nonces, NonceCache::new(1)).with_shared(shared);
+        self
+    }
+
     /// Serves GetSecretValue through `reader` (RAM-role sessions and the account's AccessKeys).
     pub fn with_secret_reader(mut self, reader: Arc<dyn SecretReader>) -> Self {
         self.secrets = Some(reader);

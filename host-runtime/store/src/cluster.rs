@@ -190,7 +190,61 @@ impl QuotaLeaser {
     }
 }
 
+/// The replay window of the KMS endpoint, shared by the gateways of a cluster: a signed request
+/// replayed to another gateway is refused there too. Each gateway keeps its own window in memory
+/// in front of this one (the common case, a replay to the same gateway, never reaches the
+/// database).
+pub struct SharedReplay {
+    conn: std::sync::Mutex<Box<PgConn>>,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+/// Expired entries are deleted every this many calls.
+const REPLAY_PRUNE_EVERY: u64 = 4_096;
+
+impl SharedReplay {
+    /// Records `nonce` of `caller` until `forget_after`; `Ok(false)` when some gateway recorded
+    /// it before. `Err` when the database cannot be reached: the caller decides.
+    pub fn first_use(&self, caller: &str, nonce: &str, forget_after: i64, now: i64) -> Result<bool, StoreError> {
+        use aws_lc_rs::digest;
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(caller.as_bytes());
+        ctx.update(&[0xff]); // not UTF-8: separates the two strings unambiguously
+        ctx.update(nonce.as_bytes());
+        let hash = ctx.finish();
+        let key = hash.as_ref().get(..16).unwrap_or_default().to_vec();
+        let prune = self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(REPLAY_PRUNE_EVERY);
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let out = db::blocking(|| {
+            let client = conn.client()?;
+            if prune {
+                client.execute("DELETE FROM replay_nonces WHERE forget_after < $1", &[&now])?;
+            }
+            let n = client.execute(
+                "INSERT INTO replay_nonces(digest, forget_after) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&key, &forget_after],
+            )?;
+            Ok(n == 1)
+        });
+        if out.is_err() {
+            conn.reset_if_broken();
+        }
+        out
+    }
+}
+
 impl Store {
+    /// The cluster's shared replay window; `None` on SQLite (one gateway: its own window is all).
+    pub fn shared_replay(&self) -> Result<Option<SharedReplay>, StoreError> {
+        match &self.location {
+            StoreLocation::Sqlite => Ok(None),
+            StoreLocation::Postgres(url) => Ok(Some(SharedReplay {
+                conn: std::sync::Mutex::new(Box::new(PgConn::new(url)?)),
+                calls: std::sync::atomic::AtomicU64::new(0),
+            })),
+        }
+    }
+
     /// A listener for changes committed by any gateway; `None` on SQLite (the generation poll is
     /// all a single gateway needs).
     pub fn change_listener(&self) -> Result<Option<ChangeListener>, StoreError> {

@@ -56,7 +56,7 @@ pub use account::{
 };
 pub use audit_log::{AuditCall, AuditQuery, AuditWriter, PruneCounts};
 pub use change::{Action, ResourceType};
-pub use cluster::{ChangeListener, Leadership, QuotaLeaser, GATEWAY_PRESENCE};
+pub use cluster::{ChangeListener, Leadership, QuotaLeaser, SharedReplay, GATEWAY_PRESENCE};
 pub use error::StoreError;
 pub use events::{EventQuery, ManagementEvent};
 pub use keys::{

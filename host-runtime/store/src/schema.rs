@@ -242,8 +242,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "#,
     // 6: scale-out (issue 14). The cluster's QPS quota: one token bucket per operation group,
     // refilled by the database server's clock, from which gateways lease tokens; the gateways
-    // present (for the rate each falls back to when the database is unreachable). Used on
-    // PostgreSQL; a single SQLite gateway keeps its quota in memory.
+    // present (for the rate each falls back to when the database is unreachable); the shared
+    // replay window. Used on PostgreSQL; a single SQLite gateway keeps these in memory.
     r#"
     CREATE TABLE quota_buckets (
         grp         TEXT PRIMARY KEY,
@@ -255,6 +255,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         gateway_id  TEXT PRIMARY KEY,
         seen_us     INTEGER NOT NULL
     ) STRICT;
+
+    -- The KMS endpoint's replay window shared by the gateways: a truncated SHA-256 of (caller,
+    -- nonce), kept until the request's timestamp leaves the window.
+    CREATE TABLE replay_nonces (
+        digest        BLOB PRIMARY KEY,
+        forget_after  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX replay_nonces_by_expiry ON replay_nonces(forget_after);
     "#,
 ];
 
@@ -487,6 +495,12 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         gateway_id  TEXT PRIMARY KEY,
         seen_us     BIGINT NOT NULL
     );
+
+    CREATE TABLE replay_nonces (
+        digest        BYTEA PRIMARY KEY,
+        forget_after  BIGINT NOT NULL
+    );
+    CREATE INDEX replay_nonces_by_expiry ON replay_nonces(forget_after);
     "#,
 ];
 

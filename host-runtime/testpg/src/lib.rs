@@ -31,6 +31,8 @@ pub struct PgCluster {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// `fsync` on (benchmarks of durable writes); off by default (tests need no crash safety).
+    durable: bool,
 }
 
 /// Where the server binaries are: `AAPKIT_PG_BIN`, else the newest Debian major.
@@ -68,13 +70,22 @@ fn free_port() -> Result<u16, ClusterError> {
 impl PgCluster {
     /// Creates and starts a cluster (a few seconds).
     pub fn start() -> Result<PgCluster, ClusterError> {
+        PgCluster::start_with(false)
+    }
+
+    /// [`PgCluster::start`] with `fsync` on, as a production server runs (benchmarks).
+    pub fn start_durable() -> Result<PgCluster, ClusterError> {
+        PgCluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<PgCluster, ClusterError> {
         let bin = server_bin_dir()?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
             .prefix("aapkit-pg-")
             .tempdir()
             .map_err(|e| ClusterError(format!("temporary directory: {e}")))?;
-        let cluster = PgCluster { dir, bin, port: free_port()?, as_postgres };
+        let cluster = PgCluster { dir, bin, port: free_port()?, as_postgres, durable };
         if as_postgres {
             cluster.run_checked(Command::new("chown").args(["-R", "postgres:postgres"]).arg(cluster.dir.path()))?;
         }
@@ -126,9 +137,10 @@ impl PgCluster {
     /// (Re)starts the server on the same port and waits until it accepts connections.
     pub fn start_server(&self) -> Result<(), ClusterError> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            if self.durable { "on" } else { "off" }
         );
         self.run_checked(
             self.server_command("pg_ctl")
