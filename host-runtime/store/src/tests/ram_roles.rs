@@ -261,13 +261,13 @@ fn migration_adds_the_tables_to_an_existing_database() {
         let store = open(dir.path(), &key);
         with_ram_aap(&store);
     }
-    // Wind the schema back one step (as a database from the previous release), then reopen.
+    // Wind the schema back to before step 5 (as a database from that release), then reopen.
     {
         let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-        conn.execute_batch(&format!(
-            "DROP TABLE sts_sessions; DROP TABLE ram_roles; UPDATE meta SET value = {} WHERE name = 'schema_version';",
-            SCHEMA_VERSION - 1
-        ))
+        conn.execute_batch(
+            "DROP TABLE replay_nonces; DROP TABLE quota_gateways; DROP TABLE quota_buckets;
+             DROP TABLE sts_sessions; DROP TABLE ram_roles; UPDATE meta SET value = 4 WHERE name = 'schema_version';",
+        )
         .unwrap();
     }
     let store = open(dir.path(), &key);
