@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (.ci/setup.sh: PostgreSQL 15 among it, for the
-# throwaway clusters of the multi-gateway tests), builds the wasm modules, then runs the Rust tests (unit, vectors, property, wasmtime host, SDK end-to-end), the Node tests of the
-# browser build and the browser tests of the playground.
+# The whole test suite: installs what it needs (.ci/setup.sh; PostgreSQL 15 among it, for the
+# throwaway clusters of the multi-gateway tests), builds the wasm modules, then runs the Rust tests
+# (unit, vectors, property, wasmtime host, SDK end-to-end), the Node tests of the browser build and
+# the browser tests of the playground.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
