@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::output::Out;
@@ -33,12 +33,42 @@ pub enum BundleCmd {
         /// For an Envoy or Istio sidecar whose filter reads the bundle from that file.
         #[arg(long)]
         watch: bool,
+        /// What the file holds: the bundle itself, or an Envoy ECDS resource file (a
+        /// DiscoveryResponse with one TypedExtensionConfig: the Wasm HTTP filter, its plugin
+        /// configuration the bundle) that an Envoy filter with `config_discovery` from a
+        /// `path_config_source` reloads on every rename (deploy/envoy/envoy.yaml, docs/deploy.md).
+        #[arg(long, value_enum, default_value = "bundle")]
+        format: Format,
+        /// With `--format envoy-ecds`: the resource name, the `name` of the Envoy HTTP filter whose
+        /// `config_discovery` reads the file.
+        #[arg(long, default_value = "aapkit", value_name = "NAME")]
+        envoy_filter_name: String,
+        /// With `--format envoy-ecds`: where the Envoy host finds the filter module.
+        #[arg(long, default_value = "/etc/envoy/aapkit_filter.wasm", value_name = "PATH")]
+        envoy_wasm: String,
     },
+}
+
+/// The file format of `bundle export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The policy bundle JSON (docs/bundle-format.md).
+    Bundle,
+    /// An Envoy ECDS DiscoveryResponse (JSON) wrapping the bundle in the Wasm filter's configuration.
+    EnvoyEcds,
+}
+
+/// What `--format` wraps the bundle in.
+struct Shape<'a> {
+    format: Format,
+    filter_name: &'a str,
+    wasm: &'a str,
 }
 
 pub fn run(store: &Store, data_dir: &Path, cmd: &BundleCmd, out: &Out) -> Result<(), CliError> {
     match cmd {
-        BundleCmd::Export { scope, output, watch } => {
+        BundleCmd::Export { scope, output, watch, format, envoy_filter_name, envoy_wasm } => {
+            let shape = Shape { format: *format, filter_name: envoy_filter_name, wasm: envoy_wasm };
             if *watch && output.is_none() {
                 return Err(CliError::Usage("--watch needs --output FILE (the file it keeps current)".into()));
             }
@@ -49,13 +79,12 @@ pub fn run(store: &Store, data_dir: &Path, cmd: &BundleCmd, out: &Out) -> Result
             let scope = scope.as_str();
             match output {
                 None => {
-                    // Read the generation first: the bundle is at least this new.
-                    let _ = store.generation()?;
-                    println!("{}", store.export_bundle_json(scope)?);
+                    let (generation, bundle) = store.export_bundle_at(scope)?;
+                    println!("{}", render(&bundle, generation, &shape)?);
                 }
-                Some(path) if *watch => watch_loop(store, scope, path, out)?,
+                Some(path) if *watch => watch_loop(store, scope, path, &shape, out)?,
                 Some(path) => {
-                    let generation = write_bundle(store, scope, path)?;
+                    let generation = write_bundle(store, scope, path, &shape)?;
                     out.emit(&json!({ "Output": path, "Scope": scope, "Generation": generation }), || {
                         format!("wrote {} (scope {scope})", path.display())
                     });
@@ -68,12 +97,48 @@ pub fn run(store: &Store, data_dir: &Path, cmd: &BundleCmd, out: &Out) -> Result
 
 /// Exports the bundle of `scope` and replaces `path` with it atomically; the generation the bundle
 /// reflects (read in the same transaction as the bundle).
-fn write_bundle(store: &Store, scope: &str, path: &Path) -> Result<u64, CliError> {
+fn write_bundle(store: &Store, scope: &str, path: &Path, shape: &Shape<'_>) -> Result<u64, CliError> {
     let (generation, bundle) = store.export_bundle_at(scope)?;
-    let text = serde_json::to_string_pretty(&bundle)
-        .map_err(|e| CliError::Store(aapkit_store::StoreError::Corrupt(e.to_string())))?;
+    let text = render(&bundle, generation, shape)?;
     replace_file(path, format!("{text}\n").as_bytes()).map_err(|e| CliError::file(path, e))?;
     Ok(generation)
+}
+
+/// The file's text: the bundle, or the ECDS DiscoveryResponse around it (`version_info` the
+/// generation; the bundle in `configuration` as the StringValue the filter's `proxy_on_configure`
+/// reads, as in examples/envoy/envoy.yaml; fail closed).
+fn render(bundle: &policy_core::Bundle, generation: u64, shape: &Shape<'_>) -> Result<String, CliError> {
+    let corrupt = |e: serde_json::Error| CliError::Store(aapkit_store::StoreError::Corrupt(e.to_string()));
+    let text = serde_json::to_string_pretty(bundle).map_err(corrupt)?;
+    if shape.format == Format::Bundle {
+        return Ok(text);
+    }
+    let compact = serde_json::to_string(bundle).map_err(corrupt)?;
+    let ecds = json!({
+        "version_info": generation.to_string(),
+        "resources": [{
+            "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+            "name": shape.filter_name,
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": shape.filter_name,
+                    "root_id": "aapkit",
+                    "failure_policy": "FAIL_CLOSED",
+                    "vm_config": {
+                        "vm_id": "aapkit",
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": { "local": { "filename": shape.wasm } }
+                    },
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": compact
+                    }
+                }
+            }
+        }]
+    });
+    serde_json::to_string_pretty(&ecds).map_err(corrupt)
 }
 
 /// Writes `bytes` to a temporary file in `path`'s directory, syncs it and renames it over `path`:
@@ -105,7 +170,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `--watch`: the first export must succeed (a wrong scope or store fails at once); afterwards a
 /// failed read or write (the store unreachable, a full disk) is reported and retried, the file
 /// keeping the last bundle written.
-fn watch_loop(store: &Store, scope: &str, path: &Path, out: &Out) -> Result<(), CliError> {
+fn watch_loop(store: &Store, scope: &str, path: &Path, shape: &Shape<'_>, out: &Out) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::AsyncRuntime)?;
     runtime.block_on(async {
         // Both listeners exist before the first export: a signal that arrives while the store is
@@ -113,7 +178,7 @@ fn watch_loop(store: &Store, scope: &str, path: &Path, out: &Out) -> Result<(), 
         use tokio::signal::unix::{signal, SignalKind};
         let mut int = signal(SignalKind::interrupt()).map_err(CliError::AsyncRuntime)?;
         let mut term = signal(SignalKind::terminate()).map_err(CliError::AsyncRuntime)?;
-        let mut written = write_bundle(store, scope, path)?;
+        let mut written = write_bundle(store, scope, path, shape)?;
         report(out, path, scope, written);
         let mut failing = false;
         loop {
@@ -126,7 +191,7 @@ fn watch_loop(store: &Store, scope: &str, path: &Path, out: &Out) -> Result<(), 
                 if g == written {
                     Ok(None)
                 } else {
-                    write_bundle(store, scope, path).map(Some)
+                    write_bundle(store, scope, path, shape).map(Some)
                 }
             });
             match step {

@@ -110,3 +110,56 @@ fn watch_needs_a_file_and_a_valid_scope() {
     env.fails_with(&["bundle", "export", "--watch", "--out", s(&file), "--scope", "nowhere"], "InvalidParameter");
     assert!(!file.exists());
 }
+
+/// `--format envoy-ecds`: the file Envoy's `config_discovery` reads from a `path_config_source` —
+/// a DiscoveryResponse whose one TypedExtensionConfig is the Wasm filter with the bundle as its
+/// StringValue configuration, `version_info` the generation; kept current by `--watch` too.
+#[test]
+fn envoy_ecds_format_wraps_the_bundle() {
+    let env = Env::new();
+    with_aap(&env);
+    let plain = env.run(&["bundle", "export"]);
+    assert!(plain.status.success(), "{}", cli_support::stderr(&plain));
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+
+    let out = env.run(&["bundle", "export", "--format", "envoy-ecds", "--envoy-filter-name", "kms-aap"]);
+    assert!(out.status.success(), "{}", cli_support::stderr(&out));
+    let ecds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let generation = ecds["version_info"].as_str().unwrap().parse::<u64>().unwrap();
+    assert!(generation > 0);
+    let resources = ecds["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 1);
+    let r = &resources[0];
+    assert_eq!(r["@type"], "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig");
+    assert_eq!(r["name"], "kms-aap");
+    let wasm = &r["typed_config"];
+    assert_eq!(wasm["@type"], "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm");
+    assert_eq!(wasm["config"]["failure_policy"], "FAIL_CLOSED");
+    assert_eq!(wasm["config"]["vm_config"]["code"]["local"]["filename"], "/etc/envoy/aapkit_filter.wasm");
+    let conf = &wasm["config"]["configuration"];
+    assert_eq!(conf["@type"], "type.googleapis.com/google.protobuf.StringValue");
+    let text = conf["value"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(text).unwrap(), plain);
+    policy_core::compile_bundle(text).unwrap();
+
+    // Watched: version_info follows the store.
+    let file = env.path("ecds.json");
+    let mut child = env
+        .command()
+        .args(["--json", "bundle", "export", "--watch", "--out", s(&file), "--format", "envoy-ecds"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let g0 = next_generation(&mut lines);
+    env.ok(&["key", "create"]);
+    let g1 = next_generation(&mut lines);
+    assert!(g1 > g0);
+    let ecds: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(ecds["version_info"], g1.to_string());
+    let inner = ecds["resources"][0]["typed_config"]["config"]["configuration"]["value"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(inner).unwrap()["Keys"].as_array().unwrap().len(), 1);
+    let (status, err) = signal_and_wait(child, "-TERM");
+    assert!(status.success(), "{status:?}: {err}");
+}
