@@ -52,6 +52,7 @@ RECONVERGE = 5.0      # seconds: after PostgreSQL is back, a new change reaches 
 OUTAGE = 10.0         # seconds PostgreSQL is down in test 3
 CLI_TIMEOUT = 30      # seconds a CLI command may take, even with the store down
 SUITE_TIMEOUT = 900   # seconds for the whole suite (then it fails, cleaning up)
+GAP = 3.0             # seconds: the longest a gateway may go without serving a call under load
 UNAVAILABLE = "store unavailable"
 START = time.time()
 
@@ -168,6 +169,11 @@ class Load:
 
     def ok_between(self, name, t0, t1):
         return sum(1 for t in self.ok[name] if t0 <= t <= t1)
+
+    def longest_gap(self, name, t0, t1):
+        """The longest stretch of [t0, t1] without a call to `name` that started and succeeded."""
+        times = [t0] + sorted(t for t in self.ok[name] if t0 <= t <= t1) + [t1]
+        return max(b - a for a, b in zip(times, times[1:]))
 
 
 def works(g, key_file, key_id):
@@ -321,8 +327,8 @@ class MultiGatewaySdk(unittest.TestCase):
 
         for g in gateways:
             self.assertEqual(load.failed[g.name], [], f"crypto calls failed on {g.name}\n{self.cluster.logs()}")
-            self.assertGreater(load.ok_between(g.name, down, back), 10,
-                               f"{g.name} served (almost) nothing while PostgreSQL was down")
+            gap = load.longest_gap(g.name, down, back)
+            self.assertLess(gap, GAP, f"{g.name} served nothing for {gap:.1f} s while PostgreSQL was down")
             self.assertTrue(g.running(), f"gateway {g.name} exited\n{g.log_tail()}")
         print(f"  outage {back - down:.1f} s; calls served while down: "
               + ", ".join(f"{n} {load.ok_between(n, down, back)}" for n in load.ok)
@@ -375,6 +381,7 @@ class MultiGatewaySdk(unittest.TestCase):
         killed = time.time()
         a.proc.wait(timeout=10)
         time.sleep(2.0)
+        burst_end = time.time()
         stop.set()
         for t in threads:
             t.join(timeout=CLI_TIMEOUT + 5)
@@ -402,7 +409,8 @@ class MultiGatewaySdk(unittest.TestCase):
         # B and C served throughout, without one failed call.
         for g in (b, c):
             self.assertEqual(load.failed[g.name], [], f"{g.name} failed calls\n{self.cluster.logs()}")
-            self.assertGreater(load.ok_between(g.name, killed, killed + 2.0), 5, f"{g.name} stalled")
+            gap = load.longest_gap(g.name, killed, burst_end)
+            self.assertLess(gap, GAP, f"{g.name} served nothing for {gap:.1f} s after A was killed")
         # A restarted serves the current configuration.
         a.start()
         key_id, key_file = b.new_client_key("app")
@@ -431,4 +439,5 @@ if __name__ == "__main__":
     signal.alarm(SUITE_TIMEOUT)
     faulthandler.dump_traceback_later(SUITE_TIMEOUT + 120, exit=True)
     print(f"multi-gateway suite: store {MODE}")
-    unittest.main(verbosity=2)
+    # The SDKs' own deprecation and unclosed-file warnings would bury the report.
+    unittest.main(verbosity=2, warnings="ignore")
