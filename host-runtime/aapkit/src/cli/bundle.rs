@@ -150,21 +150,21 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
+    if let Err(e) = write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    written?;
     // The rename itself survives a crash once the directory is synced (best effort).
     if let Ok(d) = std::fs::File::open(&dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// `--watch`: the first export must succeed (a wrong scope or store fails at once); afterwards a
@@ -209,10 +209,7 @@ fn watch_loop(store: &Store, scope: &str, path: &Path, shape: &Shape<'_>, out: &
                 Err(e) => {
                     // Once per outage, not four times a second.
                     if !failing {
-                        eprintln!(
-                            "aapkit: bundle watch: {e}; {} keeps generation {written}, retrying",
-                            path.display()
-                        );
+                        eprintln!("aapkit: bundle watch: {e}; {} keeps generation {written}, retrying", path.display());
                         failing = true;
                     }
                 }
