@@ -70,7 +70,9 @@ class PgCluster:
         self.as_postgres = os.geteuid() == 0
         self.db = db
         self.running = False
-        self.root = tempfile.mkdtemp(prefix="aapkit-pg-")
+        # Under /tmp (or AAPKIT_PG_TMPDIR), not $TMPDIR: the postgres user must be able to reach it,
+        # and the socket path must stay under the 107 bytes a Unix socket address allows.
+        self.root = tempfile.mkdtemp(prefix="aapkit-pg-", dir=os.environ.get("AAPKIT_PG_TMPDIR", "/tmp"))
         _live.add(self)
         try:
             self.data_dir = os.path.join(self.root, "data")

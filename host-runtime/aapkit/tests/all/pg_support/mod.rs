@@ -49,7 +49,13 @@ impl PgCluster {
     pub fn try_with_settings(settings: &[(&str, &str)]) -> Result<PgCluster, String> {
         let bin = pg_bin_dir()?;
         let as_postgres = running_as_root();
-        let dir = tempfile::Builder::new().prefix("aapkit-pg-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        // Under /tmp (or AAPKIT_PG_TMPDIR), not $TMPDIR: the postgres user must be able to reach it,
+        // and the socket path must stay under the 107 bytes a Unix socket address allows.
+        let base = std::env::var_os("AAPKIT_PG_TMPDIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        let dir = tempfile::Builder::new()
+            .prefix("aapkit-pg-")
+            .tempdir_in(&base)
+            .map_err(|e| format!("temp dir in {}: {e}", base.display()))?;
         let mut c = PgCluster { dir: Some(dir), bin, port: 0, db: TEST_DB.to_owned(), as_postgres, running: false };
         if as_postgres {
             let chown = Command::new("chown").arg("postgres:postgres").arg(c.root()).output();
