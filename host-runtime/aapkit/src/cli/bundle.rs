@@ -170,54 +170,64 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `--watch`: the first export must succeed (a wrong scope or store fails at once); afterwards a
 /// failed read or write (the store unreachable, a full disk) is reported and retried, the file
 /// keeping the last bundle written.
+///
+/// The async runtime only waits (for a signal or the next poll): the store is read outside it,
+/// since the PostgreSQL client blocks on a runtime of its own, which tokio refuses inside another.
 fn watch_loop(store: &Store, scope: &str, path: &Path, shape: &Shape<'_>, out: &Out) -> Result<(), CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::AsyncRuntime)?;
-    runtime.block_on(async {
-        // Both listeners exist before the first export: a signal that arrives while the store is
-        // read is kept for the next wait, not lost.
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt()).map_err(CliError::AsyncRuntime)?;
-        let mut term = signal(SignalKind::terminate()).map_err(CliError::AsyncRuntime)?;
-        let mut written = write_bundle(store, scope, path, shape)?;
-        report(out, path, scope, written);
-        let mut failing = false;
-        loop {
+    // Both listeners exist before the first export: a signal that arrives while the store is read
+    // is kept for the next wait, not lost.
+    let (mut int, mut term) = runtime.block_on(async {
+        Ok::<_, CliError>((
+            signal(SignalKind::interrupt()).map_err(CliError::AsyncRuntime)?,
+            signal(SignalKind::terminate()).map_err(CliError::AsyncRuntime)?,
+        ))
+    })?;
+    let mut written = write_bundle(store, scope, path, shape)?;
+    report(out, path, scope, written);
+    let mut failing = false;
+    loop {
+        let stop = runtime.block_on(async {
             tokio::select! {
-                _ = int.recv() => break,
-                _ = term.recv() => break,
-                _ = tokio::time::sleep(WATCH_POLL) => {}
+                _ = int.recv() => true,
+                _ = term.recv() => true,
+                _ = tokio::time::sleep(WATCH_POLL) => false,
             }
-            let step = store.generation().map_err(CliError::from).and_then(|g| {
-                if g == written {
-                    Ok(None)
-                } else {
-                    write_bundle(store, scope, path, shape).map(Some)
-                }
-            });
-            match step {
-                Ok(Some(g)) => {
-                    written = g;
+        });
+        if stop {
+            break;
+        }
+        let step = store.generation().map_err(CliError::from).and_then(|g| {
+            if g == written {
+                Ok(None)
+            } else {
+                write_bundle(store, scope, path, shape).map(Some)
+            }
+        });
+        match step {
+            Ok(Some(g)) => {
+                written = g;
+                failing = false;
+                report(out, path, scope, g);
+            }
+            Ok(None) => {
+                if failing {
+                    eprintln!("aapkit: bundle watch: the store answers again (generation {written})");
                     failing = false;
-                    report(out, path, scope, g);
                 }
-                Ok(None) => {
-                    if failing {
-                        eprintln!("aapkit: bundle watch: the store answers again (generation {written})");
-                        failing = false;
-                    }
-                }
-                Err(e) => {
-                    // Once per outage, not four times a second.
-                    if !failing {
-                        eprintln!("aapkit: bundle watch: {e}; {} keeps generation {written}, retrying", path.display());
-                        failing = true;
-                    }
+            }
+            Err(e) => {
+                // Once per outage, not four times a second.
+                if !failing {
+                    eprintln!("aapkit: bundle watch: {e}; {} keeps generation {written}, retrying", path.display());
+                    failing = true;
                 }
             }
         }
-        eprintln!("aapkit: bundle watch: stopped ({} is at generation {written})", path.display());
-        Ok(())
-    })
+    }
+    eprintln!("aapkit: bundle watch: stopped ({} is at generation {written})", path.display());
+    Ok(())
 }
 
 /// One line per generation written: JSON with `--json`, text otherwise.

@@ -163,3 +163,48 @@ fn envoy_ecds_format_wraps_the_bundle() {
     let (status, err) = signal_and_wait(child, "-TERM");
     assert!(status.success(), "{status:?}: {err}");
 }
+
+/// On a PostgreSQL store too (the deployment `--watch` is for): the PostgreSQL client blocks on a
+/// runtime of its own, so the watcher must read the store outside its signal-waiting runtime. A
+/// change through another CLI shows in the file; an outage is reported and survived; SIGTERM ends it.
+#[test]
+fn watch_follows_a_postgres_store() {
+    let mut pg = crate::pg_support::PgCluster::new();
+    let env = Env::bare();
+    let url = pg.url();
+    let cli = |args: &[&str]| {
+        let out = env.command().args(["--store", url.as_str(), "--json"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}{}", cli_support::stderr(&out), cli_support::stdout(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    cli(&["init", "--instance-id", cli_support::TEST_INSTANCE]);
+    let file = env.path("bundle.json");
+    let mut child = env
+        .command()
+        .args(["--store", url.as_str(), "--json", "bundle", "export", "--watch", "--out", s(&file)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let g0 = next_generation(&mut lines);
+    let key = cli(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
+    let g1 = next_generation(&mut lines);
+    assert!(g1 > g0);
+    assert_eq!(bundle_in(&file)["Keys"][0]["KeyId"], key);
+
+    // PostgreSQL down for a while: the file keeps the last bundle, the watcher keeps running.
+    pg.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "the watcher exited with the store down");
+    assert_eq!(bundle_in(&file)["Keys"][0]["KeyId"], key);
+    pg.start();
+    cli(&["key", "create"]);
+    let g2 = next_generation(&mut lines);
+    assert!(g2 > g1);
+    assert_eq!(bundle_in(&file)["Keys"].as_array().unwrap().len(), 2);
+
+    let (status, err) = signal_and_wait(child, "-TERM");
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("unavailable"), "the outage is reported: {err}");
+}
