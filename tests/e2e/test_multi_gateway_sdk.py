@@ -394,7 +394,6 @@ class MultiGatewaySdk(unittest.TestCase):
         load.stop()
         type(self).load = None
 
-        self.assertEqual(problems, [], "while PostgreSQL was down")
         for g in gateways:
             self.assertEqual(load.failed[g.name], [], f"crypto calls failed on {g.name}\n{self.cluster.logs()}")
             gap = load.longest_gap(g.name, down, back)
@@ -405,6 +404,7 @@ class MultiGatewaySdk(unittest.TestCase):
               + "; after: works " + ", ".join(f"{n} {v * 1000:.0f} ms" for n, v in took.items())
               + "; refused " + ", ".join(f"{n} {v * 1000:.0f} ms" for n, v in gone.items())
               + "; KMS endpoints answer " + ", ".join(f"{n} {v:.1f} s" for n, v in endpoints.items()))
+        self.assertEqual(problems, [], "while PostgreSQL was down")
 
     def kms_endpoint_recovers(self, g, back):
         """Polls ListNetworkRules and CreateNetworkRule on g's KMS endpoint until both succeed,
