@@ -170,25 +170,12 @@ fn envoy_ecds_format_wraps_the_bundle() {
 #[test]
 fn watch_follows_a_postgres_store() {
     let mut pg = crate::pg_support::PgCluster::new();
-    let env = Env::bare();
-    let url = pg.url();
-    let cli = |args: &[&str]| {
-        let out = env.command().args(["--store", url.as_str(), "--json"]).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}{}", cli_support::stderr(&out), cli_support::stdout(&out));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    cli(&["init", "--instance-id", cli_support::TEST_INSTANCE]);
+    let env = Env::bare_on(&pg.url());
+    env.ok(&["init", "--instance-id", cli_support::TEST_INSTANCE]);
     let file = env.path("bundle.json");
-    let mut child = env
-        .command()
-        .args(["--store", url.as_str(), "--json", "bundle", "export", "--watch", "--out", s(&file)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut lines) = start_watch(&env, &file);
     let g0 = next_generation(&mut lines);
-    let key = cli(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
+    let key = env.ok(&["key", "create"])["KeyId"].as_str().unwrap().to_owned();
     let g1 = next_generation(&mut lines);
     assert!(g1 > g0);
     assert_eq!(bundle_in(&file)["Keys"][0]["KeyId"], key);
@@ -199,7 +186,7 @@ fn watch_follows_a_postgres_store() {
     assert!(child.try_wait().unwrap().is_none(), "the watcher exited with the store down");
     assert_eq!(bundle_in(&file)["Keys"][0]["KeyId"], key);
     pg.start();
-    cli(&["key", "create"]);
+    env.ok(&["key", "create"]);
     let g2 = next_generation(&mut lines);
     assert!(g2 > g1);
     assert_eq!(bundle_in(&file)["Keys"].as_array().unwrap().len(), 2);
