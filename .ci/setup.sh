@@ -38,15 +38,43 @@ if ! command -v cargo-fuzz >/dev/null || [ "$(cargo fuzz --version | awk '{print
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
 fi
 
-# 3. Debian packages: chromium for the playground tests, openssl for interop checks.
+# 3. Debian packages: chromium for the playground tests, openssl for interop checks, PostgreSQL 15
+#    for the multi-gateway suites (issue 14): the tests start throwaway clusters of their own with its
+#    server binaries (/usr/lib/postgresql/15/bin: initdb, pg_ctl, pg_isready) as the `postgres` user
+#    the package creates (runuser, from util-linux). No cluster of the package is used or started.
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v openssl >/dev/null || need_apt+=(openssl)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  log "apt-get install ${need_apt[*]}"
+# (The helpers take 15 and fall back to the newest /usr/lib/postgresql/<version>/bin, as this check.)
+need_pg=1
+for pg_bin in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+  if [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] && [ -x "$pg_bin/pg_isready" ] && [ -x "$pg_bin/psql" ]; then
+    need_pg=0
+    break
+  fi
+done
+id -u postgres >/dev/null 2>&1 || need_pg=1
+command -v runuser >/dev/null || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ] || [ "$need_pg" = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  if [ "$need_pg" = 1 ]; then
+    # Debian 12 names 15 `postgresql-15` (it pulls the client and postgresql-common, which creates
+    # the postgres user); where that name is unknown, the distribution's default server.
+    if apt-cache show postgresql-15 >/dev/null 2>&1; then need_apt+=(postgresql-15); else need_apt+=(postgresql); fi
+  fi
+  log "apt-get install ${need_apt[*]}"
+  # The server package creates a `main` cluster and asks invoke-rc.d to start it; a policy-rc.d
+  # that answers 101 ("not allowed") keeps it stopped, so nothing listens on 5432 behind the tests'
+  # backs. Only when the machine has no policy of its own, and removed afterwards.
+  own_policy=0
+  if [ "$need_pg" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null || { [ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # 4. Python venv with the official SDKs the e2e suites run, in one venv (they resolve together):

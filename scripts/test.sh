@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs (.ci/setup.sh), builds the wasm modules, then runs
-# the Rust tests (unit, vectors, property, wasmtime host, SDK end-to-end), the Node tests of the
-# browser build and the browser tests of the playground.
+# The whole test suite: installs what it needs (.ci/setup.sh; PostgreSQL 15 among it, for the
+# throwaway clusters of the multi-gateway tests), builds the wasm modules, then runs the Rust tests
+# (unit, vectors, property, wasmtime host, SDK end-to-end), the Node tests of the browser build and
+# the browser tests of the playground.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
@@ -11,6 +12,11 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "setup"
 bash .ci/setup.sh
+
+step "the throwaway PostgreSQL of the multi-gateway tests (tests/e2e/pg_support.py by itself)"
+# initdb, start, a query, stop, restart, removal: a broken PostgreSQL install shows here, in seconds,
+# rather than as a failed gateway test (the Rust twin, tests/all/pg_support, runs in cargo test).
+"$AAPKIT_PYTHON" tests/e2e/pg_support.py
 
 step "wasm builds (policy-core for wasm32, filter, browser/Node package)"
 bash scripts/build-wasm.sh

@@ -58,6 +58,10 @@ def free_port():
 class Gateway:
     """A data directory plus a running `aapkit serve`."""
 
+    # Global flags put before every subcommand, CLI and `serve` alike: `--store URL` for the
+    # gateways of one PostgreSQL (test_multi_gateway_sdk.py). None by default.
+    global_args = ()
+
     def __init__(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="aapkit-e2e-")
         self.data = os.path.join(self.tmp.name, "data")
@@ -66,7 +70,7 @@ class Gateway:
         self.log_path = os.path.join(self.tmp.name, "serve.log")
 
     def cli(self, *args, check=True):
-        cmd = [AAPKIT, "--data-dir", self.data, "--json", *args]
+        cmd = [AAPKIT, "--data-dir", self.data, *self.global_args, "--json", *args]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if check and p.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr}{p.stdout}")
@@ -107,7 +111,7 @@ class Gateway:
     def start(self, *extra):
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [AAPKIT, "--data-dir", self.data, "serve", "--listen", f"127.0.0.1:{self.port}",
+            [AAPKIT, "--data-dir", self.data, *self.global_args, "serve", "--listen", f"127.0.0.1:{self.port}",
              *self.openapi_args, *extra],
             stdout=self.log,
             stderr=subprocess.STDOUT,

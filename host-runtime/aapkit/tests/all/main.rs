@@ -7,6 +7,7 @@
 mod cli_access;
 mod cli_access_key;
 mod cli_bundle;
+mod cli_bundle_watch;
 mod cli_client_key;
 mod cli_impact;
 mod cli_keys;
@@ -24,6 +25,7 @@ mod ops_expiry;
 mod ops_metrics;
 mod ops_support;
 mod ops_untrusted;
+mod pg_support;
 mod server_limits;
 mod trust_decision;
 mod wasm_host_filter;
