@@ -75,3 +75,11 @@ fn python_shared_gateway_sdk() -> Result<(), String> {
 fn python_ram_role_sdk() -> Result<(), String> {
     run_script("test_ram_role_sdk.py")
 }
+
+/// Several gateways on one PostgreSQL (issue 14), the official Instance and management SDKs
+/// driving all of them: propagation within one second, a database outage under load, `kill -9`
+/// mid-burst with no acknowledged write lost.
+#[test]
+fn python_sdk_multi_gateway() -> Result<(), String> {
+    run_script("test_multi_gateway_sdk.py")
+}

@@ -169,8 +169,8 @@ fn envoy_ecds_format_wraps_the_bundle() {
 /// change through another CLI shows in the file; an outage is reported and survived; SIGTERM ends it.
 #[test]
 fn watch_follows_a_postgres_store() {
-    let mut pg = crate::pg_support::PgCluster::new();
-    let env = Env::bare_on(&pg.url());
+    let pg = aapkit_testpg::PgCluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let env = Env::bare_on(&pg.create_database("aapkit").unwrap());
     env.ok(&["init", "--instance-id", cli_support::TEST_INSTANCE]);
     let file = env.path("bundle.json");
     let (mut child, mut lines) = start_watch(&env, &file);
@@ -181,11 +181,11 @@ fn watch_follows_a_postgres_store() {
     assert_eq!(bundle_in(&file)["Keys"][0]["KeyId"], key);
 
     // PostgreSQL down for a while: the file keeps the last bundle, the watcher keeps running.
-    pg.stop();
+    pg.stop_server().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert!(child.try_wait().unwrap().is_none(), "the watcher exited with the store down");
     assert_eq!(bundle_in(&file)["Keys"][0]["KeyId"], key);
-    pg.start();
+    pg.start_server().unwrap();
     env.ok(&["key", "create"]);
     let g2 = next_generation(&mut lines);
     assert!(g2 > g1);

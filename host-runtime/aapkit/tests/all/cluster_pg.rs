@@ -202,3 +202,41 @@ fn store_migrate_copies_a_single_node_deployment_and_verifies_it() {
     assert_eq!(signer.call(server.addr, "Encrypt", &encrypt_body(&a.aes)).status, 200, "{}", server.log_text());
     server.terminate();
 }
+
+/// Expiry notices run on one gateway of the cluster, fire once per threshold, and move to another
+/// gateway when the leader dies.
+#[test]
+fn expiry_notices_fire_once_from_one_leader_and_fail_over() {
+    let (_pg, url) = cluster();
+    let a = setup_in(Env::bare_on(&url));
+    // A key with 20 days left: the 180-, 90- and 30-day notices are due.
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::format_description::well_known::Rfc3339;
+    let nb = (now - time::Duration::days(1)).replace_nanosecond(0).unwrap().format(&fmt).unwrap();
+    let na = (now + time::Duration::days(20)).replace_nanosecond(0).unwrap().format(&fmt).unwrap();
+    let (expiring, _) = new_client_key(&a.env, "app", &["--not-before", &nb, "--not-after", &na]);
+    let b_env = a.env.copy();
+    let flags = ["--expiry-check-interval", "1"];
+    let ga = Server::start(&a.env, &flags);
+    std::thread::sleep(Duration::from_millis(500));
+    let gb = Server::start(&b_env, &flags);
+    let leads = |s: &Server| s.log_text().contains("now runs the cluster's client-key expiry notices");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let notices = || a.env.ok(&["audit", "notices", "--client-key", &expiring])["Count"].as_u64().unwrap();
+    while notices() < 3 {
+        assert!(Instant::now() < deadline, "notices not fired: {}", ga.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(notices(), 3, "each threshold once");
+    assert!(leads(&ga) != leads(&gb), "exactly one leader:\nA: {}\nB: {}", ga.log_text(), gb.log_text());
+    let (leader, follower) = if leads(&ga) { (ga, gb) } else { (gb, ga) };
+    leader.kill9();
+    // The follower takes over (it retries every 10 s).
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while !leads(&follower) {
+        assert!(Instant::now() < deadline, "no failover: {}", follower.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(notices(), 3, "the new leader fires nothing twice");
+}

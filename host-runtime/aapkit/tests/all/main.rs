@@ -25,7 +25,6 @@ mod ops_expiry;
 mod ops_metrics;
 mod ops_support;
 mod ops_untrusted;
-mod pg_support;
 mod server_limits;
 mod trust_decision;
 mod wasm_host_filter;
