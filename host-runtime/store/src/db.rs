@@ -276,7 +276,13 @@ pub(crate) enum Conn {
 pub(crate) struct PgConn {
     config: postgres::Config,
     client: Option<postgres::Client>,
+    /// When the client last answered: an idle connection is checked before use, so a server
+    /// restart while it sat unused costs no failed call.
+    last_used: std::time::Instant,
 }
+
+/// A connection idle longer than this is checked (an empty query) before its next transaction.
+const PG_IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl PgConn {
     /// Parses `url`; connects on first use (or now, with [`PgConn::client`]).
@@ -291,7 +297,7 @@ impl PgConn {
         if config.get_application_name().is_none() {
             config.application_name("aapkit");
         }
-        Ok(PgConn { config, client: None })
+        Ok(PgConn { config, client: None, last_used: std::time::Instant::now() })
     }
 
     /// The open client, connecting first when there is none or the last one was closed.
@@ -299,6 +305,14 @@ impl PgConn {
         if self.client.as_ref().is_some_and(|c| c.is_closed()) {
             self.client = None;
         }
+        if self.last_used.elapsed() > PG_IDLE_CHECK {
+            if let Some(mut c) = self.client.take() {
+                if c.is_valid(PG_CONNECT_TIMEOUT).is_ok() {
+                    self.client = Some(c);
+                }
+            }
+        }
+        self.last_used = std::time::Instant::now();
         if self.client.is_none() {
             let mut client = self.config.connect(postgres::NoTls).map_err(|e| unavailable(&e))?;
             client
