@@ -279,7 +279,15 @@ pub(crate) struct PgConn {
     /// When the client last answered: an idle connection is checked before use, so a server
     /// restart while it sat unused costs no failed call.
     last_used: std::time::Instant,
+    /// Statements prepared on this connection, by their SQL: a statement is parsed and planned
+    /// once per connection, not once per call (the audit writer's batch insert, the snapshot's
+    /// queries).
+    statements: std::collections::HashMap<String, postgres::Statement>,
 }
+
+/// Prepared statements kept per connection; past it the cache starts over (queries assembled at
+/// run time, e.g. audit filters, would otherwise grow it without bound).
+const PG_STATEMENT_CACHE: usize = 128;
 
 /// A connection idle longer than this is checked (an empty query) before its next transaction.
 const PG_IDLE_CHECK: Duration = Duration::from_secs(5);
@@ -297,7 +305,12 @@ impl PgConn {
         if config.get_application_name().is_none() {
             config.application_name("aapkit");
         }
-        Ok(PgConn { config, client: None, last_used: std::time::Instant::now() })
+        Ok(PgConn {
+            config,
+            client: None,
+            last_used: std::time::Instant::now(),
+            statements: std::collections::HashMap::new(),
+        })
     }
 
     /// The open client, connecting first when there is none or the last one was closed.
@@ -314,6 +327,8 @@ impl PgConn {
         }
         self.last_used = std::time::Instant::now();
         if self.client.is_none() {
+            // Statements belong to the connection they were prepared on.
+            self.statements.clear();
             let mut client = self.config.connect(postgres::NoTls).map_err(|e| unavailable(&e))?;
             client
                 .batch_execute(&format!(
@@ -397,7 +412,10 @@ impl Conn {
                 Ok(Tx { inner: TxInner::Sqlite(c.transaction_with_behavior(behavior)?) })
             }
             Conn::Postgres(p) => {
-                let client = p.client()?;
+                p.client()?;
+                let PgConn { client: Some(client), statements, .. } = &mut **p else {
+                    return Err(StoreError::Unavailable("no connection".into()));
+                };
                 let tx = match mode {
                     TxMode::Write => {
                         let mut tx = client.transaction()?;
@@ -411,7 +429,7 @@ impl Conn {
                         .read_only(true)
                         .start()?,
                 };
-                Ok(Tx { inner: TxInner::Postgres(RefCell::new(Some(tx))) })
+                Ok(Tx { inner: TxInner::Postgres(RefCell::new(Some(tx)), RefCell::new(statements)) })
             }
         }
     }
@@ -451,14 +469,17 @@ pub(crate) struct Tx<'a> {
 enum TxInner<'a> {
     Sqlite(rusqlite::Transaction<'a>),
     /// `None` once committed. A `RefCell` because the store's functions share `&Tx`.
-    Postgres(RefCell<Option<postgres::Transaction<'a>>>),
+    Postgres(
+        RefCell<Option<postgres::Transaction<'a>>>,
+        RefCell<&'a mut std::collections::HashMap<String, postgres::Statement>>,
+    ),
 }
 
 impl<'a> Tx<'a> {
     pub(crate) fn engine(&self) -> Engine {
         match &self.inner {
             TxInner::Sqlite(_) => Engine::Sqlite,
-            TxInner::Postgres(_) => Engine::Postgres,
+            TxInner::Postgres(..) => Engine::Postgres,
         }
     }
 
@@ -469,13 +490,13 @@ impl<'a> Tx<'a> {
                 let mut stmt = tx.prepare_cached(sql)?;
                 Ok(stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| SqliteParam(p.value()))))?)
             }
-            TxInner::Postgres(cell) => {
-                let sql = postgres_sql(sql);
+            TxInner::Postgres(cell, cache) => {
                 let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
                 let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 let mut guard = cell.borrow_mut();
                 let tx = guard.as_mut().ok_or_else(finished)?;
-                let n = tx.execute(sql.as_str(), &refs)?;
+                let statement = prepared(tx, &mut cache.borrow_mut(), sql)?;
+                let n = tx.execute(&statement, &refs)?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -485,7 +506,7 @@ impl<'a> Tx<'a> {
     pub(crate) fn execute_batch(&self, sql: &str) -> Result<(), StoreError> {
         match &self.inner {
             TxInner::Sqlite(tx) => Ok(tx.execute_batch(sql)?),
-            TxInner::Postgres(cell) => {
+            TxInner::Postgres(cell, _) => {
                 let mut guard = cell.borrow_mut();
                 let tx = guard.as_mut().ok_or_else(finished)?;
                 Ok(tx.batch_execute(sql)?)
@@ -514,14 +535,14 @@ impl<'a> Tx<'a> {
                     out.push(f(&Row { values })?);
                 }
             }
-            TxInner::Postgres(cell) => {
-                let sql = postgres_sql(sql);
+            TxInner::Postgres(cell, cache) => {
                 let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
                 let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
                 let rows = {
                     let mut guard = cell.borrow_mut();
                     let tx = guard.as_mut().ok_or_else(finished)?;
-                    tx.query(sql.as_str(), &refs)?
+                    let statement = prepared(tx, &mut cache.borrow_mut(), sql)?;
+                    tx.query(&statement, &refs)?
                 };
                 for r in &rows {
                     out.push(f(&postgres_row(r)?)?);
@@ -567,7 +588,7 @@ impl<'a> Tx<'a> {
     pub(crate) fn commit(self) -> Result<(), StoreError> {
         match self.inner {
             TxInner::Sqlite(tx) => Ok(tx.commit()?),
-            TxInner::Postgres(cell) => {
+            TxInner::Postgres(cell, _) => {
                 let tx = cell.into_inner().ok_or_else(finished)?;
                 Ok(tx.commit()?)
             }
@@ -581,6 +602,23 @@ impl<'a> Tx<'a> {
         }
         Ok(())
     }
+}
+
+/// The statement for `sql` (in the store's `?N` form) on this connection, prepared once.
+fn prepared(
+    tx: &mut postgres::Transaction<'_>,
+    cache: &mut std::collections::HashMap<String, postgres::Statement>,
+    sql: &str,
+) -> Result<postgres::Statement, StoreError> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let statement = tx.prepare(&postgres_sql(sql))?;
+    if cache.len() >= PG_STATEMENT_CACHE {
+        cache.clear();
+    }
+    cache.insert(sql.to_owned(), statement.clone());
+    Ok(statement)
 }
 
 fn finished() -> StoreError {

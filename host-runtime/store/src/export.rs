@@ -10,7 +10,7 @@ use policy_core::{
 };
 
 use super::access::{aaps, client_key_rows, network_rules, policies};
-use super::keys::{aliases_of, all_keys, version_ids};
+use super::keys::{aliases_by_key, all_keys, versions_by_key};
 use super::secrets::live_secret_names;
 use super::{validate, Store, StoreError};
 
@@ -99,10 +99,12 @@ pub(crate) fn build(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result
             not_after: k.not_after,
         });
     }
+    let mut versions = versions_by_key(tx, false)?;
+    let mut aliases = aliases_by_key(tx)?;
     for k in all_keys(tx)? {
         bundle.keys.push(Key {
-            aliases: aliases_of(tx, &k.id)?,
-            key_versions: version_ids(tx, &k.id)?,
+            aliases: aliases.remove(&k.id).unwrap_or_default(),
+            key_versions: versions.remove(&k.id).unwrap_or_default().into_iter().map(|(id, _)| id).collect(),
             key_spec: k.spec.as_str().to_owned(),
             key_state: k.state,
             key_id: k.id,

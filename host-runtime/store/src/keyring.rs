@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use crate::db::Tx;
 use crate::params;
 
-use super::keys::{aliases_of, all_keys};
+use super::keys::{aliases_by_key, all_keys, versions_by_key};
 use super::seal::{key_version_aad, secret_version_aad};
 use super::secrets::{live_secret_names, parse_data_type, stages_of};
 use super::time::format_time;
@@ -54,18 +54,16 @@ impl Store {
 
     pub(crate) fn load_ring(&self, tx: &Tx<'_>) -> Result<InMemoryKeyRing, StoreError> {
         let mut ring = InMemoryKeyRing::default();
+        let mut sealed_versions = versions_by_key(tx, true)?;
+        let mut aliases = aliases_by_key(tx)?;
         for row in all_keys(tx)? {
-            let sealed = tx.query_map(
-                "SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid",
-                params![row.id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )?;
+            let sealed = sealed_versions.remove(&row.id).unwrap_or_default();
             let mut versions = Vec::with_capacity(sealed.len());
             for (version_id, blob) in sealed {
                 let material = self.sealer.open(&key_version_aad(&row.id, &version_id), &blob)?;
                 versions.push(KeyVersionRecord { version_id, material });
             }
-            for alias in aliases_of(tx, &row.id)? {
+            for alias in aliases.remove(&row.id).unwrap_or_default() {
                 ring.aliases.push((alias, row.id.clone()));
             }
             ring.keys.push(KeyRecord {

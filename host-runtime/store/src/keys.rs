@@ -219,6 +219,37 @@ fn key_usage_for(spec: KeySpec, given: Option<&str>) -> Result<&'static str, Sto
     }
 }
 
+/// Every key's aliases, by name (one query for the whole catalogue: a snapshot of thousands of
+/// keys must not cost a round trip per key on PostgreSQL).
+pub(crate) fn aliases_by_key(tx: &Tx<'_>) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for (key_id, name) in tx.query_map("SELECT key_id, name FROM aliases ORDER BY name", params![], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })? {
+        out.entry(key_id).or_default().push(name);
+    }
+    Ok(out)
+}
+
+/// Every key's version ids in creation order, and with `sealed` their sealed material (one query).
+pub(crate) fn versions_by_key(
+    tx: &Tx<'_>,
+    sealed: bool,
+) -> Result<std::collections::HashMap<String, Vec<(String, Vec<u8>)>>, StoreError> {
+    let sql = if sealed {
+        "SELECT key_id, id, sealed FROM key_versions ORDER BY key_id, created, rowid"
+    } else {
+        "SELECT key_id, id, NULL FROM key_versions ORDER BY key_id, created, rowid"
+    };
+    let mut out: std::collections::HashMap<String, Vec<(String, Vec<u8>)>> = std::collections::HashMap::new();
+    for (key_id, id, blob) in tx.query_map(sql, params![], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
+    })? {
+        out.entry(key_id).or_default().push((id, blob.unwrap_or_default()));
+    }
+    Ok(out)
+}
+
 pub(crate) fn aliases_of(tx: &Tx<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
     let names: Vec<String> =
         tx.query_map("SELECT name FROM aliases WHERE key_id = ?1 ORDER BY name", params![key_id], |r| r.get(0))?;
