@@ -231,17 +231,17 @@ pub(crate) fn aliases_by_key(tx: &Tx<'_>) -> Result<std::collections::HashMap<St
     Ok(out)
 }
 
+/// Key id → (version id, sealed material) in creation order.
+pub(crate) type VersionsByKey = std::collections::HashMap<String, Vec<(String, Vec<u8>)>>;
+
 /// Every key's version ids in creation order, and with `sealed` their sealed material (one query).
-pub(crate) fn versions_by_key(
-    tx: &Tx<'_>,
-    sealed: bool,
-) -> Result<std::collections::HashMap<String, Vec<(String, Vec<u8>)>>, StoreError> {
+pub(crate) fn versions_by_key(tx: &Tx<'_>, sealed: bool) -> Result<VersionsByKey, StoreError> {
     let sql = if sealed {
         "SELECT key_id, id, sealed FROM key_versions ORDER BY key_id, created, rowid"
     } else {
         "SELECT key_id, id, NULL FROM key_versions ORDER BY key_id, created, rowid"
     };
-    let mut out: std::collections::HashMap<String, Vec<(String, Vec<u8>)>> = std::collections::HashMap::new();
+    let mut out = VersionsByKey::new();
     for (key_id, id, blob) in tx.query_map(sql, params![], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
     })? {
