@@ -178,10 +178,17 @@ impl QuotaLeaser {
                  SELECT COUNT(*) FROM quota_gateways, now WHERE seen_us > now.us - $2 AND gateway_id <> $1",
                 &[&self.gateway_id, &presence_us],
             );
-            match row {
-                Ok(r) => Ok(u32::try_from(r.try_get::<_, i64>(0)?).unwrap_or(0).saturating_add(1)),
-                Err(e) => Err(StoreError::from(e)),
-            }
+            let present = match row {
+                Ok(r) => u32::try_from(r.try_get::<_, i64>(0)?).unwrap_or(0).saturating_add(1),
+                Err(e) => return Err(StoreError::from(e)),
+            };
+            // Each gateway start has an id of its own: forget those gone for an hour.
+            client.execute(
+                "DELETE FROM quota_gateways
+                 WHERE seen_us < (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT - 3600000000",
+                &[],
+            )?;
+            Ok(present)
         });
         if out.is_err() {
             self.conn.reset_if_broken();

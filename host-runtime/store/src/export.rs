@@ -146,6 +146,11 @@ impl Store {
     /// this bundle can poll [`Store::generation`] and reload when it moves past the returned value.
     pub fn export_bundle_at(&self, scope: &str) -> Result<(u64, Bundle), StoreError> {
         validate::scope("Scope", scope)?;
-        self.read(|tx| Ok((super::read_generation(tx)?, build(tx, scope, None)?)))
+        self.read(|tx| {
+            let generation = super::read_generation(tx)?;
+            // Named in the bundle too, so a filter running it (Envoy) reports which configuration
+            // decided (`x-aapkit-generation`).
+            Ok((generation, build(tx, scope, Some(generation))?))
+        })
     }
 }
