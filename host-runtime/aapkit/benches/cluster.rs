@@ -94,30 +94,24 @@ fn populate(store: &Store, keys: usize, client_keys: usize) {
         })
         .unwrap();
     let now = 1_700_000_000;
-    let template = {
+    let create_aap = |n: usize| {
         store
             .create_aap(&aapkit_store::AapInput {
-                name: "app-0".into(),
+                name: format!("app-{n}"),
                 authentication_method: "ClientKey".into(),
                 policies: vec!["p1".into()],
                 description: String::new(),
             })
             .unwrap();
-        store.create_client_key("app-0", PASSWORD, now, now + 365 * 86_400).unwrap().info
     };
+    create_aap(0);
+    let template = store.create_client_key("app-0", PASSWORD, now, now + 365 * 86_400).unwrap().info;
     let mut made = 1;
     let mut aap = 0;
     while made < client_keys {
         if made % 3 == 0 {
             aap += 1;
-            store
-                .create_aap(&aapkit_store::AapInput {
-                    name: format!("app-{aap}"),
-                    authentication_method: "ClientKey".into(),
-                    policies: vec!["p1".into()],
-                    description: String::new(),
-                })
-                .unwrap();
+            create_aap(aap);
         }
         store
             .insert_client_key(&NewClientKey {

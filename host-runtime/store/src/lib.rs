@@ -466,12 +466,7 @@ fn read_generation(tx: &Tx<'_>) -> Result<u64, StoreError> {
 
 /// Whether the database has aapkit's schema (PostgreSQL: `aapkit init` has run against it).
 fn has_schema(conn: &mut Conn) -> Result<bool, StoreError> {
-    let sql = match conn.engine() {
-        Engine::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
-        Engine::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'",
-    };
-    let n: i64 = conn.run(TxMode::Read, |tx| tx.query_row(sql, params![], |r| r.get(0)))?;
-    Ok(n > 0)
+    conn.run(TxMode::Read, schema::has_schema)
 }
 
 /// The database connection with the store's settings, migrated to the current schema.

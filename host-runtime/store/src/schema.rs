@@ -517,19 +517,26 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
     }
 }
 
+/// Whether the database has the store's schema (its `meta` table), read in `tx`.
+pub(crate) fn has_schema(tx: &db::Tx<'_>) -> Result<bool, StoreError> {
+    let sql = match tx.engine() {
+        Engine::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        Engine::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'",
+    };
+    let n: i64 = tx.query_row(sql, crate::params![], |r| r.get(0))?;
+    Ok(n > 0)
+}
+
 fn migrate_now(conn: &mut Conn) -> Result<(), StoreError> {
-    let (steps, exists_sql) = match conn.engine() {
-        Engine::Sqlite => (MIGRATIONS, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"),
-        Engine::Postgres => {
-            (PG_MIGRATIONS, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'")
-        }
+    let steps = match conn.engine() {
+        Engine::Sqlite => MIGRATIONS,
+        Engine::Postgres => PG_MIGRATIONS,
     };
     if let Conn::Postgres(pg) = conn {
         pg.client()?.execute("SELECT pg_advisory_lock($1)", &[&db::MIGRATE_LOCK])?;
     }
     let out = conn.run(TxMode::Write, |tx| {
-        let has_meta: i64 = tx.query_row(exists_sql, crate::params![], |r| r.get(0))?;
-        let current = if has_meta > 0 { db::meta_int(tx, "schema_version")?.unwrap_or(0) } else { 0 };
+        let current = if has_schema(tx)? { db::meta_int(tx, "schema_version")?.unwrap_or(0) } else { 0 };
         if current > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew { found: current, supported: SCHEMA_VERSION });
         }
