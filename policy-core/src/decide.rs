@@ -980,12 +980,12 @@ fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, d: &mut Decision<'a>,
                 _ => return d.deny_with(DenyReason::MissingResource("KeyId")),
             };
             let (key_id, entry) = if requested.starts_with("alias/") {
-                match b.key_by_alias.get(requested).and_then(|&i| b.keys.get(i)) {
-                    Some(k) => (&*k.id, Some(k)),
+                match b.key_by_alias(requested) {
+                    Some(k) => (k.id, Some(k)),
                     None => return d.deny_with(DenyReason::AliasNotFound(requested)),
                 }
             } else {
-                (requested, b.key_by_id.get(requested).and_then(|&i| b.keys.get(i)))
+                (requested, b.key_by_id(requested))
             };
             d.resource = Some(key_id);
             // Catalogued keys carry their matching policies; others fall back to the patterns.
@@ -996,9 +996,9 @@ fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, d: &mut Decision<'a>,
             let Some(p) = p else { return deny_perm(d, requested, Requirement::Key) };
             // The denies below are not a policy's: their decisions carry no trace.
             let Some(k) = entry else { return d.deny_untraced(DenyReason::KeyNotFound(requested)) };
-            d.key_spec = Some(&k.spec);
+            d.key_spec = Some(k.spec);
             if k.state != KeyState::Enabled {
-                return d.deny_untraced(DenyReason::KeyState { key_id: &k.id, state: k.state });
+                return d.deny_untraced(DenyReason::KeyState { key_id: k.id, state: k.state });
             }
             d.allow(p)
         }
@@ -1010,7 +1010,7 @@ fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, d: &mut Decision<'a>,
             d.resource = Some(name);
             // In scope `shared` a policy's secret template compiled to SecretUser (`scope.rs`).
             let perms = if shared { Permission::SecretUser.bit() } else { Permission::CryptoServiceSecretUser.bit() };
-            let secret = b.secret_by_name.get(name).and_then(|&i| b.secrets.get(i));
+            let secret = b.secret_by_name(name);
             let p = match secret {
                 Some(s) => evaluate(b, aap, perms, |i, _| s.policies.contains(i), &mut probe, &mut d.trace),
                 None => evaluate(b, aap, perms, |_, p| p.secrets.matches(name), &mut probe, &mut d.trace),
@@ -1019,9 +1019,9 @@ fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, d: &mut Decision<'a>,
             let Some(s) = secret else {
                 return d.deny_untraced(DenyReason::SecretNotFound(name));
             };
-            let Some(k) = b.keys.get(s.key) else { return d.deny_untraced(DenyReason::SecretNotFound(name)) };
-            d.key_spec = Some(&k.spec);
-            d.secret_key = Some(&k.id);
+            let Some(k) = b.key_at(s.key) else { return d.deny_untraced(DenyReason::SecretNotFound(name)) };
+            d.key_spec = Some(k.spec);
+            d.secret_key = Some(k.id);
             // SecretUser on the shared gateway covers the secret alone; in an instance the AAP also
             // needs key use on the encryption key (`docs/protocol.md#secrets-and-their-encryption-key`).
             if !shared {
@@ -1030,11 +1030,11 @@ fn decide_in_aap<'a>(b: &'a CompiledBundle, aap: &'a CAap, d: &mut Decision<'a>,
                 if !any_allows(b, aap, key_user, |i| k.policies.contains(i), &mut probe) {
                     d.trace = PolicyTraces::default();
                     evaluate(b, aap, key_user, |i, _| k.policies.contains(i), &mut probe, &mut d.trace);
-                    return deny_perm(d, &k.id, Requirement::EncryptionKey);
+                    return deny_perm(d, k.id, Requirement::EncryptionKey);
                 }
             }
             if k.state != KeyState::Enabled {
-                return d.deny_untraced(DenyReason::KeyState { key_id: &k.id, state: k.state });
+                return d.deny_untraced(DenyReason::KeyState { key_id: k.id, state: k.state });
             }
             d.allow(p)
         }

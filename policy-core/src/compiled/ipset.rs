@@ -129,6 +129,22 @@ impl IpSet {
         IpSet::from_ranges(merge(v4, |x: u32| x.checked_add(1)), merge(v6, |x: u128| x.checked_add(1)))
     }
 
+    /// A set from ranges that must be sorted, disjoint and non-adjacent, as `merge` leaves them
+    /// (the compact form's); `None` if they are not.
+    pub(crate) fn from_merged(v4: Vec<(u32, u32)>, v6: Vec<(u128, u128)>) -> Option<IpSet> {
+        fn merged<T: Copy + Ord>(r: &[(T, T)], succ: impl Fn(T) -> Option<T>) -> bool {
+            r.iter().all(|&(lo, hi)| lo <= hi)
+                && r.windows(2).all(|w| match (w.first(), w.get(1)) {
+                    (Some(&(_, hi)), Some(&(lo, _))) => succ(hi).is_some_and(|next| next < lo),
+                    _ => true,
+                })
+        }
+        if !merged(&v4, |x: u32| x.checked_add(1)) || !merged(&v6, |x: u128| x.checked_add(1)) {
+            return None;
+        }
+        Some(IpSet::from_ranges(v4, v6))
+    }
+
     /// A set from ranges already sorted, disjoint and non-adjacent.
     fn from_ranges(v4: Vec<(u32, u32)>, v6: Vec<(u128, u128)>) -> IpSet {
         let v4_index = V4Index::build(&v4);

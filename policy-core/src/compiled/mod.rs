@@ -1,7 +1,9 @@
 //! The compiled bundle: everything a decision needs, indexed once so that evaluation is a few
 //! hash lookups and binary searches with no allocation.
 
+pub(crate) mod compact;
 pub(crate) mod ipset;
+pub(crate) mod names;
 pub(crate) mod resources;
 
 use crate::bundle::error::{BundleError, BundleErrors};
@@ -9,6 +11,7 @@ use crate::bundle::model::{Bundle, KeyState, ResourcePattern, DEFAULT_MAX_SKEW_S
 use crate::crypto::RsaPublicKey;
 use crate::time::UnixTime;
 use ipset::IpSet;
+use names::NameTable;
 use resources::PatternSet;
 
 /// The map type of the compiled tables: FxHash, not SipHash. A decision does several lookups and
@@ -43,41 +46,58 @@ pub(crate) struct CPolicy {
     pub(crate) net: IpSet,
 }
 
+/// A catalogued key's fixed-size part; its id is name `i` of `CompiledBundle::key_ids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CCatKey {
-    pub(crate) id: Box<str>,
-    pub(crate) spec: Box<str>,
+    /// Index in `CompiledBundle::key_specs`.
+    pub(crate) spec: u16,
+    pub(crate) state: KeyState,
+}
+
+/// A catalogued key as a decision reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyRef<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) spec: &'a str,
     pub(crate) state: KeyState,
     /// Policies whose key patterns match this key (precomputed: no pattern matching per request).
-    pub(crate) policies: PolicyBits,
+    pub(crate) policies: PolicyBits<'a>,
 }
 
-pub(crate) struct CSecret {
-    pub(crate) name: Box<str>,
+/// A catalogued secret as a decision reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecretRef<'a> {
+    /// Index of its encryption key.
     pub(crate) key: usize,
     /// Policies whose secret patterns match this secret.
-    pub(crate) policies: PolicyBits,
+    pub(crate) policies: PolicyBits<'a>,
 }
 
-/// A set of policy indexes.
-pub(crate) struct PolicyBits(Box<[u64]>);
+/// A set of policy indexes: one row of a bit matrix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PolicyBits<'a>(&'a [u64]);
 
-impl PolicyBits {
-    fn build(n: usize, mut f: impl FnMut(usize) -> bool) -> PolicyBits {
-        let mut words = vec![0u64; n.div_ceil(64)];
-        for i in 0..n {
-            if f(i) {
-                if let Some(w) = words.get_mut(i / 64) {
-                    *w |= 1 << (i % 64);
-                }
-            }
-        }
-        PolicyBits(words.into_boxed_slice())
-    }
-
+impl PolicyBits<'_> {
     #[inline]
     pub(crate) fn contains(&self, i: usize) -> bool {
         self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
+}
+
+/// Rows of policy bits, `words` per row.
+fn bit_rows<T>(rows: &[T], policies: usize, mut f: impl FnMut(&T, usize) -> bool) -> Box<[u64]> {
+    let words = policies.div_ceil(64);
+    let mut bits = vec![0u64; rows.len() * words];
+    for (r, row) in rows.iter().enumerate() {
+        for i in 0..policies {
+            if f(row, i) {
+                if let Some(w) = bits.get_mut(r * words + i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+            }
+        }
+    }
+    bits.into_boxed_slice()
 }
 
 pub(crate) struct CGateway {
@@ -95,18 +115,31 @@ pub struct CompiledBundle {
     pub(crate) aaps: Vec<CAap>,
     pub(crate) aap_index: FastMap<Box<str>, usize>,
     pub(crate) policies: Vec<CPolicy>,
-    pub(crate) keys: Vec<CCatKey>,
-    pub(crate) key_by_id: FastMap<Box<str>, usize>,
-    pub(crate) key_by_alias: FastMap<Box<str>, usize>,
-    pub(crate) key_by_version: FastMap<Box<str>, usize>,
-    pub(crate) secrets: Vec<CSecret>,
-    pub(crate) secret_by_name: FastMap<Box<str>, usize>,
+    /// The key catalogue: ids (name `i` is key `i`), fixed parts, distinct specs, and the policies
+    /// matching each key, `policy_words` words a key. At 100,000 keys this is most of the bundle,
+    /// so it is held in a few flat arrays (`names.rs`), no allocation per key.
+    pub(crate) key_ids: NameTable,
+    pub(crate) key_records: Box<[CCatKey]>,
+    pub(crate) key_specs: Box<[Box<str>]>,
+    pub(crate) key_policies: Box<[u64]>,
+    /// Aliases and key-version ids, each with its key's index.
+    pub(crate) aliases: NameTable,
+    pub(crate) alias_keys: Box<[u32]>,
+    pub(crate) versions: NameTable,
+    pub(crate) version_keys: Box<[u32]>,
+    /// Secrets whose encryption key is catalogued: names, their key's index, matching policies.
+    pub(crate) secret_names: NameTable,
+    pub(crate) secret_keys: Box<[u32]>,
+    pub(crate) secret_policies: Box<[u64]>,
+    /// `policies.len().div_ceil(64)`: words of policy bits per key or secret.
+    pub(crate) policy_words: usize,
     pub(crate) gateway: Option<CGateway>,
     /// The distinct policy scopes (usually a handful: the instance, `shared`), and their index
     /// when there are many.
     pub(crate) scopes: Vec<Box<str>>,
-    scope_index: FastMap<Box<str>, u32>,
-    source: Bundle,
+    pub(crate) scope_index: FastMap<Box<str>, u32>,
+    /// The document, when compiled from one and not dropped ([`CompiledBundle::drop_source`]).
+    source: Option<Bundle>,
 }
 
 impl core::fmt::Debug for CompiledBundle {
@@ -114,16 +147,74 @@ impl core::fmt::Debug for CompiledBundle {
         f.debug_struct("CompiledBundle")
             .field("client_keys", &self.client_keys.len())
             .field("policies", &self.policies.len())
-            .field("keys", &self.keys.len())
-            .field("secrets", &self.secrets.len())
+            .field("keys", &self.key_ids.len())
+            .field("secrets", &self.secret_names.len())
             .finish_non_exhaustive()
     }
 }
 
 impl CompiledBundle {
-    /// The bundle this was compiled from.
-    pub fn bundle(&self) -> &Bundle {
-        &self.source
+    /// The bundle this was compiled from; `None` for one loaded from the compact form or whose
+    /// document was dropped.
+    pub fn bundle(&self) -> Option<&Bundle> {
+        self.source.as_ref()
+    }
+
+    /// Drops the document this was compiled from, which decisions never read: a gateway VM keeps
+    /// only the compiled form.
+    pub fn drop_source(&mut self) {
+        self.source = None;
+    }
+
+    /// Whether this and `other` give the same decisions: the same compiled tables (what the
+    /// compact form carries), whatever document, if any, each came from.
+    pub fn same_compiled(&self, other: &CompiledBundle) -> bool {
+        compact::encode(self) == compact::encode(other)
+    }
+
+    /// The number of catalogued keys.
+    pub fn key_count(&self) -> usize {
+        self.key_ids.len()
+    }
+
+    /// Key `i` of the catalogue.
+    #[inline]
+    pub(crate) fn key_at(&self, i: usize) -> Option<KeyRef<'_>> {
+        let r = self.key_records.get(i)?;
+        let w = self.policy_words;
+        Some(KeyRef {
+            id: self.key_ids.name(i)?,
+            spec: self.key_specs.get(usize::from(r.spec)).map_or("", |s| s),
+            state: r.state,
+            policies: PolicyBits(self.key_policies.get(i * w..i * w + w).unwrap_or_default()),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn key_by_id(&self, id: &str) -> Option<KeyRef<'_>> {
+        self.key_at(self.key_ids.get(id)?)
+    }
+
+    #[inline]
+    pub(crate) fn key_by_alias(&self, alias: &str) -> Option<KeyRef<'_>> {
+        let i = self.aliases.get(alias)?;
+        self.key_at(*self.alias_keys.get(i)? as usize)
+    }
+
+    #[inline]
+    pub(crate) fn key_by_version(&self, version: &str) -> Option<KeyRef<'_>> {
+        let i = self.versions.get(version)?;
+        self.key_at(*self.version_keys.get(i)? as usize)
+    }
+
+    #[inline]
+    pub(crate) fn secret_by_name(&self, name: &str) -> Option<SecretRef<'_>> {
+        let i = self.secret_names.get(name)?;
+        let w = self.policy_words;
+        Some(SecretRef {
+            key: *self.secret_keys.get(i)? as usize,
+            policies: PolicyBits(self.secret_policies.get(i * w..i * w + w).unwrap_or_default()),
+        })
     }
 
     /// `Gateway.Generation`: the control-plane generation the bundle was exported at.
@@ -177,6 +268,12 @@ impl Bundle {
     pub fn compile(&self) -> Result<CompiledBundle, BundleErrors> {
         self.validate()?;
         compile_valid(self.clone())
+    }
+
+    /// [`Bundle::compile`] without copying the document first.
+    pub fn into_compiled(self) -> Result<CompiledBundle, BundleErrors> {
+        self.validate()?;
+        compile_valid(self)
     }
 }
 
@@ -279,41 +376,57 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
     }
     let client_key_index = index(client_keys.iter().map(|k| &*k.id));
 
-    let keys: Vec<CCatKey> = b
-        .keys
-        .iter()
-        .map(|k| CCatKey {
-            id: k.key_id.as_str().into(),
-            spec: k.key_spec.as_str().into(),
-            state: k.key_state,
-            policies: PolicyBits::build(policies.len(), |i| policies.get(i).is_some_and(|p| p.keys.matches(&k.key_id))),
-        })
-        .collect();
-    let key_by_id = index(b.keys.iter().map(|k| k.key_id.as_str()));
-    let mut key_by_alias = FastMap::default();
-    let mut key_by_version = FastMap::default();
+    let too_large = |what: &str| {
+        BundleErrors::new(vec![BundleError::new(
+            format!("$.{what}"),
+            String::new(),
+            "the names total 4 GiB or more: too large to compile".to_owned(),
+        )])
+    };
+    let key_ids = NameTable::build(b.keys.iter().map(|k| k.key_id.as_str())).ok_or_else(|| too_large("Keys"))?;
+    let mut key_specs: Vec<Box<str>> = Vec::new();
+    let mut key_records = Vec::with_capacity(b.keys.len());
+    for k in &b.keys {
+        let spec = match key_specs.iter().position(|s| **s == *k.key_spec) {
+            Some(i) => i,
+            None => {
+                key_specs.push(k.key_spec.as_str().into());
+                key_specs.len() - 1
+            }
+        };
+        // Specs are validated against `KEY_SPECS`: a few dozen at most.
+        let spec = u16::try_from(spec).map_err(|_| too_large("Keys"))?;
+        key_records.push(CCatKey { spec, state: k.key_state });
+    }
+    let key_policies =
+        bit_rows(&b.keys, policies.len(), |k, i| policies.get(i).is_some_and(|p| p.keys.matches(&k.key_id)));
+    let (mut alias_names, mut alias_keys, mut version_names, mut version_keys) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, k) in b.keys.iter().enumerate() {
+        let i = u32::try_from(i).map_err(|_| too_large("Keys"))?;
         for a in &k.aliases {
-            key_by_alias.insert(Box::from(a.as_str()), i);
+            alias_names.push(a.as_str());
+            alias_keys.push(i);
         }
         for v in &k.key_versions {
-            key_by_version.insert(Box::from(v.as_str()), i);
+            version_names.push(v.as_str());
+            version_keys.push(i);
         }
     }
-    let secrets: Vec<CSecret> = b
+    let aliases = NameTable::build(alias_names).ok_or_else(|| too_large("Keys"))?;
+    let versions = NameTable::build(version_names).ok_or_else(|| too_large("Keys"))?;
+    // A secret whose encryption key is not catalogued is left out: it cannot be served.
+    let secrets: Vec<(&str, u32)> = b
         .secrets
         .iter()
         .filter_map(|s| {
-            key_by_id.get(s.encryption_key_id.as_str()).map(|&key| CSecret {
-                name: s.secret_name.as_str().into(),
-                key,
-                policies: PolicyBits::build(policies.len(), |i| {
-                    policies.get(i).is_some_and(|p| p.secrets.matches(&s.secret_name))
-                }),
-            })
+            let key = key_ids.get(s.encryption_key_id.as_str())?;
+            Some((s.secret_name.as_str(), u32::try_from(key).ok()?))
         })
         .collect();
-    let secret_by_name = index(secrets.iter().map(|s| &*s.name));
+    let secret_names = NameTable::build(secrets.iter().map(|s| s.0)).ok_or_else(|| too_large("Secrets"))?;
+    let secret_policies =
+        bit_rows(&secrets, policies.len(), |s, i| policies.get(i).is_some_and(|p| p.secrets.matches(s.0)));
     let gateway = b.gateway.as_ref().map(|g| CGateway {
         scope: g.scope.as_str().into(),
         trusted: IpSet::from_cidrs(&g.trusted_proxies),
@@ -326,13 +439,19 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         client_key_index,
         aaps,
         aap_index,
+        policy_words: policies.len().div_ceil(64),
         policies,
-        keys,
-        key_by_id,
-        key_by_alias,
-        key_by_version,
-        secrets,
-        secret_by_name,
+        key_ids,
+        key_records: key_records.into_boxed_slice(),
+        key_specs: key_specs.into_boxed_slice(),
+        key_policies,
+        aliases,
+        alias_keys: alias_keys.into_boxed_slice(),
+        versions,
+        version_keys: version_keys.into_boxed_slice(),
+        secret_keys: secrets.iter().map(|s| s.1).collect(),
+        secret_names,
+        secret_policies,
         gateway,
         scope_index: scopes
             .iter()
@@ -340,6 +459,6 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
             .map(|(i, s)| (s.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
             .collect(),
         scopes,
-        source: b,
+        source: Some(b),
     })
 }

@@ -24,15 +24,21 @@ pub const MAX_MODULUS_BITS: usize = 4096;
 /// Accepted: modulus of 2048 to 4096 bits (any length in between), odd; public exponent odd,
 /// in `[3, 2^32)`. The certificate's own signature is not checked: a client key's certificate is
 /// self-signed, and its trust comes from the bundle that lists it.
+///
+/// The key holds one buffer, the canonical SubjectPublicKeyInfo, with the modulus as a range of
+/// it; the Montgomery form the pure-Rust verifier needs (`R² mod n`, about as dear as parsing a
+/// certificate) is computed on the first pure-Rust verification, not when the key is loaded: a
+/// gateway holding 10,000 client keys whose host verifies signatures never pays it.
 #[derive(Clone)]
 pub struct RsaPublicKey {
-    /// Big-endian modulus without leading zero bytes.
-    n: Vec<u8>,
+    /// The canonical DER SubjectPublicKeyInfo.
+    spki: Box<[u8]>,
+    /// Where the big-endian modulus, without leading zero bytes, lies in `spki`.
+    n_at: (u16, u16),
     e: u32,
-    bits: usize,
-    spki: Vec<u8>,
+    bits: u16,
     validity: Option<(i64, i64)>,
-    mont: Box<MontKey>,
+    mont: std::sync::OnceLock<Option<Box<MontKey>>>,
     #[cfg(feature = "rsa-crate")]
     rsa: Option<rsa::PublicKey>,
 }
@@ -196,8 +202,6 @@ impl RsaPublicKey {
         if e & 1 == 0 {
             return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is even") });
         }
-        let mont = MontKey::new(n, bits).ok_or(PublicKeyError::EvenModulus)?;
-
         let mut spki = Vec::with_capacity(n.len() + 40);
         let mut pkcs1 = Vec::with_capacity(n.len() + 16);
         der::write_unsigned(&mut pkcs1, n);
@@ -211,32 +215,57 @@ impl RsaPublicKey {
         der::write_tlv(&mut body, TAG_SEQUENCE, &alg);
         der::write_tlv(&mut body, TAG_BIT_STRING, &pkcs1_seq);
         der::write_tlv(&mut spki, TAG_SEQUENCE, &body);
+        Self::from_canonical_spki(spki.into_boxed_slice(), None)
+    }
 
+    /// A key from the canonical SubjectPublicKeyInfo [`Self::spki_der`] wrote (the compact
+    /// configuration form stores it so): parsed and checked again, so bytes that are not such a
+    /// key are refused, but nothing is precomputed and nothing else is copied.
+    pub(crate) fn from_canonical_spki(spki: Box<[u8]>, validity: Option<(i64, i64)>) -> Result<Self, PublicKeyError> {
+        let (n, e) = pkcs1_components(spki_rsa_public_key(&spki)?)?;
+        let bits = n.first().map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
+        if bits < MIN_MODULUS_BITS {
+            return Err(PublicKeyError::ModulusTooSmall { bits });
+        }
+        if bits > MAX_MODULUS_BITS {
+            return Err(PublicKeyError::ModulusTooLarge { bits });
+        }
+        if n.last().is_none_or(|&low| low & 1 == 0) {
+            return Err(PublicKeyError::EvenModulus);
+        }
+        if e < 3 || e & 1 == 0 {
+            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is not odd and at least 3") });
+        }
+        // `n` is a slice of `spki`: its offset is the distance between the two.
+        let start = (n.as_ptr() as usize).wrapping_sub(spki.as_ptr() as usize);
+        let at = (u16::try_from(start), u16::try_from(n.len()), u16::try_from(bits));
+        let (Ok(start), Ok(len), Ok(bits)) = at else { return Err(PublicKeyError::ModulusTooLarge { bits }) };
         Ok(Self {
             #[cfg(feature = "rsa-crate")]
             rsa: rsa::PublicKey::new(rsa::BoxedUint::from_be_slice_vartime(n), rsa::BoxedUint::from(u64::from(e))).ok(),
-            n: n.to_vec(),
+            n_at: (start, len),
             e,
             bits,
             spki,
-            validity: None,
-            mont: Box::new(mont),
+            validity,
+            mont: std::sync::OnceLock::new(),
         })
     }
 
     /// Size of the modulus in bits (2048 for client keys).
     pub fn modulus_bits(&self) -> usize {
-        self.bits
+        usize::from(self.bits)
     }
 
     /// Size of the modulus in bytes: the length every signature must have.
     pub fn modulus_len(&self) -> usize {
-        self.n.len()
+        usize::from(self.n_at.1)
     }
 
     /// The modulus, big-endian, without leading zero bytes.
     pub fn modulus_be(&self) -> &[u8] {
-        &self.n
+        let (start, len) = (usize::from(self.n_at.0), usize::from(self.n_at.1));
+        self.spki.get(start..start + len).unwrap_or_default()
     }
 
     /// The public exponent.
@@ -254,8 +283,10 @@ impl RsaPublicKey {
         self.validity
     }
 
-    pub(crate) fn mont(&self) -> &MontKey {
-        &self.mont
+    /// The Montgomery form, computed on first use (`None` only for a modulus `MontKey` cannot
+    /// take, which the checks above rule out).
+    pub(crate) fn mont(&self) -> Option<&MontKey> {
+        self.mont.get_or_init(|| MontKey::new(self.modulus_be(), self.modulus_bits()).map(Box::new)).as_deref()
     }
 
     #[cfg(feature = "rsa-crate")]
@@ -267,7 +298,7 @@ impl RsaPublicKey {
 /// Keys are equal when modulus and exponent are; certificate metadata is not compared.
 impl PartialEq for RsaPublicKey {
     fn eq(&self, other: &Self) -> bool {
-        self.n == other.n && self.e == other.e
+        self.modulus_be() == other.modulus_be() && self.e == other.e
     }
 }
 
@@ -275,7 +306,7 @@ impl Eq for RsaPublicKey {}
 
 impl fmt::Debug for RsaPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let head: String = self.n.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let head: String = self.modulus_be().iter().take(8).map(|b| format!("{b:02x}")).collect();
         f.debug_struct("RsaPublicKey")
             .field("bits", &self.bits)
             .field("exponent", &self.e)

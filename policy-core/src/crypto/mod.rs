@@ -86,7 +86,7 @@ impl SignatureVerifier for PureRustVerifier {
         let (Some(em), Some(expected)) = (em_buf.get_mut(..k), expected_buf.get_mut(..k)) else {
             return false;
         };
-        if !key.mont().modexp_be(sig, key.exponent(), em) {
+        if !key.mont().is_some_and(|m| m.modexp_be(sig, key.exponent(), em)) {
             return false;
         }
         let digest: [u8; 32] = Sha256::digest(msg).into();

@@ -84,10 +84,10 @@ pub fn authorize<'a>(
     let resource = match extract_resource_with_header(v.api, req.body, header_version) {
         Ok(None) => None,
         Ok(Some(ResourceRef::KeyId(k) | ResourceRef::SecretName(k))) => Some(k),
-        Ok(Some(ResourceRef::KeyVersionId(ver))) => match b.key_by_version.get(ver).and_then(|&i| b.keys.get(i)) {
+        Ok(Some(ResourceRef::KeyVersionId(ver))) => match b.key_by_version(ver) {
             Some(k) => {
                 version = Some(ver);
-                Some(&*k.id)
+                Some(k.id)
             }
             None => return fail(DenyReason::KeyVersionNotFound(ver)),
         },

@@ -146,14 +146,14 @@ impl<'b> Context<'b> {
         let both = [old, new];
         let names_key = NameClasses::new(
             both.iter().flat_map(|b| b.policies.iter().map(|p| &p.keys)),
-            both.iter().flat_map(|b| b.keys.iter().map(|k| &*k.id)),
-            both.iter().flat_map(|b| b.key_by_alias.keys().map(|a| &**a)),
+            both.iter().flat_map(|b| b.key_ids.iter()),
+            both.iter().flat_map(|b| b.aliases.iter()),
             // The evaluator resolves names starting with `alias/` as aliases.
             &["alias/"],
         );
         let names_secret = NameClasses::new(
             both.iter().flat_map(|b| b.policies.iter().map(|p| &p.secrets)),
-            both.iter().flat_map(|b| b.secrets.iter().map(|s| &*s.name)),
+            both.iter().flat_map(|b| b.secret_names.iter()),
             std::iter::empty(),
             &[],
         );
@@ -165,7 +165,7 @@ impl<'b> Context<'b> {
             new,
             names_key,
             names_secret,
-            versions: both.iter().flat_map(|b| b.key_by_version.keys().map(|v| v.to_string())).collect(),
+            versions: both.iter().flat_map(|b| b.versions.iter().map(str::to_owned)).collect(),
             scopes: scopes.into_iter().collect(),
             all: BTreeMap::new(),
             changed: BTreeMap::new(),
@@ -376,18 +376,13 @@ impl Context<'_> {
     /// alias's key, a secret's key and that key's state); names in no catalogue are the same.
     fn same_catalogue(&self, op: OperationClass, resource: Option<&str>) -> bool {
         let Some(name) = resource else { return true };
-        let key = |b: &CompiledBundle, id: &str| {
-            b.key_by_id.get(id).and_then(|&i| b.keys.get(i)).map(|k| (k.id.clone(), k.state, k.spec.clone()))
-        };
+        let key = |b: &CompiledBundle, id: &str| b.key_by_id(id).map(|k| (k.id.to_owned(), k.state, k.spec.to_owned()));
         match op {
             OperationClass::GenerateRandom | OperationClass::Any => true,
             OperationClass::KeyOperation => {
                 let resolve = |b: &CompiledBundle| {
                     if name.starts_with("alias/") {
-                        b.key_by_alias
-                            .get(name)
-                            .and_then(|&i| b.keys.get(i))
-                            .map(|k| (k.id.clone(), k.state, k.spec.clone()))
+                        b.key_by_alias(name).map(|k| (k.id.to_owned(), k.state, k.spec.to_owned()))
                     } else {
                         key(b, name)
                     }
@@ -395,20 +390,13 @@ impl Context<'_> {
                 resolve(self.old) == resolve(self.new)
             }
             OperationClass::KeyByVersion => {
-                let resolve = |b: &CompiledBundle| {
-                    b.key_by_version
-                        .get(name)
-                        .and_then(|&i| b.keys.get(i))
-                        .map(|k| (k.id.clone(), k.state, k.spec.clone()))
-                };
+                let resolve =
+                    |b: &CompiledBundle| b.key_by_version(name).map(|k| (k.id.to_owned(), k.state, k.spec.to_owned()));
                 resolve(self.old) == resolve(self.new)
             }
             OperationClass::GetSecretValue => {
                 let secret = |b: &CompiledBundle| {
-                    b.secret_by_name
-                        .get(name)
-                        .and_then(|&i| b.secrets.get(i))
-                        .map(|s| b.keys.get(s.key).map(|k| (k.id.clone(), k.state)))
+                    b.secret_by_name(name).map(|s| b.key_at(s.key).map(|k| (k.id.to_owned(), k.state)))
                 };
                 secret(self.old) == secret(self.new)
             }
@@ -446,8 +434,8 @@ pub fn decide_by_version(b: &CompiledBundle, r: &AccessRequest<'_>, now: UnixTim
         return Outcome::of(&decide(b, r, now));
     }
     let version = r.resource.unwrap_or_default();
-    match b.key_by_version.get(version).and_then(|&i| b.keys.get(i)) {
-        Some(k) => Outcome::of(&decide(b, &AccessRequest { resource: Some(&k.id), ..*r }, now)),
+    match b.key_by_version(version) {
+        Some(k) => Outcome::of(&decide(b, &AccessRequest { resource: Some(k.id), ..*r }, now)),
         None => Outcome::Deny(crate::error::ErrorCode::ForbiddenKeyNotFound.as_str()),
     }
 }

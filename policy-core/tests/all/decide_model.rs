@@ -267,3 +267,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// The compact form decides as the JSON bundle it was written from: the whole decision (reason,
+    /// policy, resource, key, traces), and it reads back to the same bytes.
+    #[test]
+    fn compact_form_decides_as_the_json(
+        b in bundle(),
+        reqs in proptest::collection::vec((
+            proptest::sample::select(Api::ALL.to_vec()),
+            proptest::option::weighted(0.9, proptest::sample::select(REQ_RES.to_vec())),
+            ip(),
+            proptest::sample::select(vec!["kst-a", "shared", "kst-b"]),
+            proptest::sample::select(vec!["ck", "ck", "ck", "nobody"]),
+            proptest::sample::select(vec![500i64, 1000, 1500, 2000, 2001]),
+        ), 1..30),
+    ) {
+        let json = compile_bundle(&b.to_json()).unwrap();
+        let bytes = json.to_compact();
+        let compact = CompiledBundle::from_compact(&bytes).unwrap();
+        prop_assert_eq!(compact.to_compact(), bytes);
+        for (api, res, ip, scope, ck, now) in reqs {
+            let r = AccessRequest { client_key_id: ck, api, resource: res, source_ip: ip, scope };
+            prop_assert_eq!(decide(&compact, &r, now).to_report(), decide(&json, &r, now).to_report(), "{:?}", r);
+            prop_assert_eq!(
+                impact::decide_by_version(&compact, &r, now),
+                impact::decide_by_version(&json, &r, now),
+                "{:?}", r
+            );
+        }
+    }
+}

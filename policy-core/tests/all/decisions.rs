@@ -1,7 +1,7 @@
 //! Data-driven decisions: `tests/fixtures/decisions/*.json` at the repository root (shared with
 //! the wasm and browser tests; the format is in `fixture.rs`).
 
-use policy_core::{compile_bundle, AccessRequestDoc};
+use policy_core::{compile_bundle, AccessRequestDoc, CompiledBundle};
 
 use crate::fixture::{check_expect, fixture_files};
 
@@ -13,10 +13,13 @@ fn decision_fixtures() {
     for (file, fx) in fixture_files(std::path::Path::new(root)) {
         let bundle = compile_bundle(&std::fs::read_to_string(format!("{root}/{}", fx.bundle)).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", fx.bundle));
+        // The same cases on the compact form a gateway's VMs load: the same reports, word for word.
+        let compact = CompiledBundle::from_compact(&bundle.to_compact()).unwrap();
         for c in fx.cases {
             let r = c.request.evaluate(&bundle).unwrap_or_else(|e| panic!("{}: {e}", c.name));
             let ctx = format!("{file} / {}: {r:#?}", c.name);
             check_expect(&r, &c.expect, &ctx);
+            assert_eq!(c.request.evaluate(&compact).unwrap(), r, "compact form: {ctx}");
             assert_eq!(r.message.is_some(), !r.allowed);
             if let Some(code) = r.error_code {
                 codes.insert(code);

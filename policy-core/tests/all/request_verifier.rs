@@ -83,6 +83,20 @@ fn vector_verifies_and_is_allowed() {
     assert!(run(&b, &v.headers, &v.body, now() - 900).0);
 }
 
+/// The SDK-signed request on the compact form: its client key's public key is the one stored
+/// there (no certificate to parse), and the signature verifies and is refused as on the JSON.
+#[test]
+fn vector_verifies_on_the_compact_form() {
+    let (v, b) = (vector(), bundle());
+    let compact = CompiledBundle::from_compact(&b.to_compact()).unwrap();
+    assert_eq!(run(&compact, &v.headers, &v.body, now()), run(&b, &v.headers, &v.body, now()));
+    assert!(run(&compact, &v.headers, &v.body, now()).0);
+    let mut body = v.body.clone();
+    body[0] ^= 1;
+    assert_eq!(run(&compact, &v.headers, &body, now()), run(&b, &v.headers, &body, now()));
+    assert!(!run(&compact, &v.headers, &body, now()).0);
+}
+
 struct Verifier<'a>(&'a dyn SignatureVerifier);
 impl SignatureVerifier for Verifier<'_> {
     fn verify_pkcs1v15_sha256(&self, k: &policy_core::RsaPublicKey, m: &[u8], s: &[u8]) -> bool {

@@ -146,6 +146,7 @@ impl PolicyHandle {
     /// The bundle in canonical JSON (lists as arrays, not strings holding arrays).
     #[wasm_bindgen(js_name = canonicalJson)]
     pub fn canonical_json(&self) -> String {
-        self.bundle.bundle().to_json()
+        // A handle is always compiled from a document here (never loaded from the compact form).
+        self.bundle.bundle().map_or_else(String::new, |b| b.to_json())
     }
 }

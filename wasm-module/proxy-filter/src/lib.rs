@@ -2,7 +2,9 @@
 //! KMS instance endpoint (Instance API) and the KMS endpoint (the shared gateway, RPC OpenAPI).
 //!
 //! Glue only; every decision is policy-core's. The plugin configuration is the policy bundle JSON,
-//! compiled once per `on_configure`. Each request's headers are read, its body buffered (over
+//! compiled once per `on_configure`, or its compact form (`CompiledBundle::to_compact`, told apart
+//! by its magic bytes), which a gateway compiles once for all its VMs and each VM loads without
+//! parsing. Each request's headers are read, its body buffered (over
 //! 3 MiB: 413, no body), then the request is classified (`Door::of`):
 //! - an Instance API request (any `x-kms-*` header, or nothing else it could be) is decided by
 //!   `policy_core::authorize`; a deny gets the protobuf `Error` body the Instance SDKs parse;
@@ -106,12 +108,29 @@ impl RootContext for Root {
                 return false;
             }
         };
+        // The compact form a gateway compiled once (its magic is not UTF-8), or the JSON bundle.
+        if policy_core::is_compact(&bytes) {
+            return match CompiledBundle::from_compact(&bytes) {
+                Ok(bundle) => {
+                    drop(bytes);
+                    self.bundle = Some(Rc::new(bundle));
+                    hostcalls::log(LOG_INFO, "aapkit: policy bundle loaded (compact form)");
+                    true
+                }
+                Err(e) => {
+                    hostcalls::log(LOG_ERROR, &format!("aapkit: $: {e}"));
+                    false
+                }
+            };
+        }
         let Ok(json) = std::str::from_utf8(&bytes) else {
             hostcalls::log(LOG_ERROR, "aapkit: $: the plugin configuration is not UTF-8");
             return false;
         };
         match policy_core::compile_bundle(json) {
-            Ok(bundle) => {
+            Ok(mut bundle) => {
+                // Decisions never read the document; the VM keeps the compiled tables only.
+                bundle.drop_source();
                 self.bundle = Some(Rc::new(bundle));
                 hostcalls::log(LOG_INFO, "aapkit: policy bundle loaded");
                 true

@@ -51,6 +51,15 @@ impl Enforcer for FilterEnforcer {
         prepare(&self.host, bundle_json).map(PreparedPolicy::Wasm)
     }
 
+    /// The filter gets the compact form: each VM loads the tables policy-core compiled here,
+    /// without parsing JSON or certificates.
+    fn prepare_compiled(
+        &self,
+        compiled: std::sync::Arc<policy_core::CompiledBundle>,
+    ) -> Result<PreparedPolicy, ConfigureError> {
+        prepare_compact(&self.host, &compiled.to_compact()).map(PreparedPolicy::Wasm)
+    }
+
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
         match policy {
             PreparedPolicy::Wasm(config) => check(&self.host, config, req),
@@ -87,6 +96,21 @@ pub fn prepare(host: &FilterHost, bundle_json: &str) -> Result<PreparedConfig, C
                     )))
                 }
             }
+        }
+        Err(fault) => Err(ConfigureError::Host(fault.to_string())),
+    }
+}
+
+/// Has the filter load a compact form ([`policy_core::CompiledBundle::to_compact`]). It was
+/// written from a bundle policy-core accepted, so a refusal is the host's or the filter's fault
+/// (a filter from another version of policy-core, say), reported with what the filter said.
+pub fn prepare_compact(host: &FilterHost, compact: &[u8]) -> Result<PreparedConfig, ConfigureError> {
+    match host.prepare(compact) {
+        Ok(prepared) => Ok(prepared),
+        Err(rejected @ proxy_wasm_host::ConfigureError::Rejected { .. }) => {
+            let lines = rejected.messages(LogLevel::Warn);
+            let said = if lines.is_empty() { "nothing".to_owned() } else { lines.join("; ") };
+            Err(ConfigureError::Host(format!("the filter refused the compact form of the bundle; it said: {said}")))
         }
         Err(fault) => Err(ConfigureError::Host(fault.to_string())),
     }

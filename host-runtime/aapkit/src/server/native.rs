@@ -34,6 +34,10 @@ impl Enforcer for NativeEnforcer {
         compile(bundle_json).map(PreparedPolicy::Native)
     }
 
+    fn prepare_compiled(&self, compiled: Arc<CompiledBundle>) -> Result<PreparedPolicy, ConfigureError> {
+        Ok(PreparedPolicy::Native(compiled))
+    }
+
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
         match policy {
             PreparedPolicy::Native(bundle) => match req.door {

@@ -51,26 +51,21 @@ impl Snapshots {
 pub enum ReloadError {
     #[error("reading the store: {0}")]
     Store(#[from] StoreError),
-    #[error("encoding the policy bundle: {0}")]
-    Export(#[from] serde_json::Error),
     #[error("the policy bundle was rejected:\n  {}", .0.messages().join("\n  "))]
     Rejected(ConfigureError),
 }
 
-/// Reads the key ring and the bundle for `scope` in one store transaction and has `enforcer`
-/// prepare the bundle; nothing is put in force.
+/// Reads the key ring and the bundle for `scope` in one store transaction, validates and compiles
+/// the bundle once (natively), and has `enforcer` prepare that; nothing is put in force.
 pub fn build_snapshot(store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Result<Snapshot, ReloadError> {
     let (generation, ring, bundle) = store.config_snapshot(scope)?;
-    let json = serde_json::to_string(&bundle)?;
-    let policy = enforcer.prepare(&json).map_err(ReloadError::Rejected)?;
     let has_ram_roles =
         bundle.application_access_points.iter().any(|a| a.authentication_method == AuthenticationMethod::RamRole);
-    let sessions = match &policy {
-        _ if !has_ram_roles => None,
-        PreparedPolicy::Native(compiled) => Some(Arc::clone(compiled)),
-        PreparedPolicy::Wasm(_) => {
-            Some(Arc::new(bundle.compile().map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?))
-        }
-    };
+    let mut compiled = bundle.into_compiled().map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?;
+    // Decisions never read the document.
+    compiled.drop_source();
+    let compiled = Arc::new(compiled);
+    let policy = enforcer.prepare_compiled(Arc::clone(&compiled)).map_err(ReloadError::Rejected)?;
+    let sessions = has_ram_roles.then_some(compiled);
     Ok(Snapshot { generation, ring, policy, sessions })
 }

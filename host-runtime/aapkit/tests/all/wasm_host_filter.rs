@@ -259,6 +259,11 @@ fn every_deny_code_matches_native_policy_core() {
     let native = policy_core::compile_bundle(&bundle_text).unwrap();
     let host = host_with(config(true));
     let pure = host_with(config(false));
+    // The same bundle as the compact form a gateway gives its VMs, with and without the offload.
+    let compact = host_with(config(true));
+    compact.configure(&native.to_compact()).unwrap();
+    let compact_pure = host_with(config(false));
+    compact_pure.configure(&native.to_compact()).unwrap();
     let mut bad_sig = Req::encrypt("key-test").headers(|_| {});
     bad_sig.retain(|(k, _)| k != "authorization");
     bad_sig.push((
@@ -384,7 +389,7 @@ fn every_deny_code_matches_native_policy_core() {
         ),
     ];
     for (name, headers, body, source, now, status, code) in cases {
-        for h in [&host, &pure] {
+        for h in [&host, &pure, &compact, &compact_pure] {
             let outcome = run(h, &headers, &body, source, now);
             let (got_status, got_code, message, request_id) = denied(&outcome);
             assert_eq!((got_status, got_code.as_str()), (status, code), "{name}: {message}");
@@ -579,6 +584,60 @@ fn a_new_bundle_applies_to_every_vm() {
     let mut b: Value = serde_json::from_str(&bundle_json()).unwrap();
     b["ClientKeys"].as_array_mut().unwrap().retain(|k| k["ClientKeyId"] != TEST_KEY_ID);
     host.configure(b.to_string().as_bytes()).unwrap();
+    for _ in 0..6 {
+        assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "Unauthorized");
+    }
+}
+
+#[test]
+fn the_compact_form_is_enforced_by_every_vm_and_damage_is_refused() {
+    let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink_logs = Arc::clone(&logs);
+    let host = FilterHost::new(
+        wasm(),
+        FilterHostConfig {
+            max_vms: 3,
+            log_sink: Some(Arc::new(move |level: LogLevel, msg: &str| {
+                sink_logs.lock().unwrap().push((level, msg.to_string()))
+            })),
+            ..config(true)
+        },
+    )
+    .unwrap();
+    let compiled = policy_core::compile_bundle(&bundle_json()).unwrap();
+    let compact = compiled.to_compact();
+    host.configure(&compact).unwrap();
+    let req = Req::encrypt("key-test");
+    let h = req.headers(|_| {});
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| allowed(&run(&host, &h, &req.body, VPC, NOW)));
+        }
+    });
+    assert!(logs.lock().unwrap().iter().any(|(_, m)| m.contains("loaded (compact form)")));
+    // Damaged forms are refused with the reason, and the one in force stays.
+    let mut flipped = compact.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x10;
+    let mut newer = compact.clone();
+    newer[8] = 9;
+    for (bad, why) in [
+        (flipped, "checksum"),
+        (compact[..compact.len() - 5].to_vec(), "truncated"),
+        (newer, "version 9"),
+        (policy_core::COMPACT_MAGIC.to_vec(), "truncated"),
+    ] {
+        match filter_enforcer::prepare_compact(&host, &bad) {
+            Err(ConfigureError::Host(said)) => assert!(said.contains(why), "{why}: {said}"),
+            other => panic!("{why}: {other:?}"),
+        }
+        assert!(host.configure(&bad).is_err());
+    }
+    allowed(&run(&host, &h, &req.body, VPC, NOW));
+    // A new compact form reaches every VM: the key removed is refused on each.
+    let mut b: Value = serde_json::from_str(&bundle_json()).unwrap();
+    b["ClientKeys"].as_array_mut().unwrap().retain(|k| k["ClientKeyId"] != TEST_KEY_ID);
+    host.configure(&policy_core::compile_bundle(&b.to_string()).unwrap().to_compact()).unwrap();
     for _ in 0..6 {
         assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "Unauthorized");
     }
@@ -792,6 +851,21 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(enforcer.prepare("{"), Err(ConfigureError::Rejected(_))));
+    // What the gateway does: compiled once natively, loaded by the filter as the compact form.
+    let compiled = Arc::new(policy_core::compile_bundle(&bundle_json()).unwrap());
+    let policy = enforcer.prepare_compiled(compiled).unwrap();
+    let outcome = enforcer.check_with(
+        &policy,
+        &EnforceRequest {
+            door: Default::default(),
+            headers: &headers,
+            body: &req.body,
+            peer: "[fd00::7]:9000".parse().unwrap(),
+            now: NOW,
+            request_id: "srv-3",
+        },
+    );
+    assert!(matches!(outcome, EnforceOutcome::Allow(ref c) if c.client_key_id == TEST_KEY_ID), "{outcome:?}");
 }
 
 #[test]

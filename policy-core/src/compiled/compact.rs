@@ -1,0 +1,626 @@
+//! The compact configuration form: a compiled bundle written out as bytes, so that a gateway
+//! compiles the JSON bundle once and each of its filter VMs loads the result without parsing JSON,
+//! validating, decoding certificates or rebuilding the catalogue's tables.
+//!
+//! Layout (little-endian throughout):
+//!
+//! ```text
+//! magic      8 bytes   89 'A' 'A' 'P' 'C' 0d 0a 1a   (0x89 is not UTF-8: never a JSON document)
+//! version    u32       COMPACT_VERSION
+//! reserved   u32       0
+//! length     u64       bytes of the body
+//! checksum   u64       names::hash of the body
+//! body                 the sections of `encode`, in its order
+//! ```
+//!
+//! The form holds public data only (names, patterns, address ranges, public keys) and no pointer:
+//! strings are lengths and bytes, references are indexes. It is read strictly: every length is
+//! bounded by the bytes left, every index is checked against what it indexes, the address ranges
+//! must be sorted and disjoint, each public key is parsed and checked again, the name tables must
+//! find each of their names, and the body must be consumed exactly. Bytes that are not a form this
+//! version wrote are refused whole; nothing half-loaded is ever used. The checksum catches
+//! truncation and corruption on the way; it is not a signature (the form is written by the host
+//! that then loads it into its own VMs, as the JSON bundle is).
+
+use super::ipset::IpSet;
+use super::names::{hash, NameTable};
+use super::resources::PatternSet;
+use super::{CAap, CCatKey, CGateway, CKey, CPolicy, CompiledBundle, FastMap};
+use crate::bundle::model::{KeyState, NamePattern};
+use crate::crypto::RsaPublicKey;
+
+/// The first eight bytes of every compact form.
+pub const COMPACT_MAGIC: [u8; 8] = [0x89, b'A', b'A', b'P', b'C', b'\r', b'\n', 0x1a];
+/// The layout version this build writes and reads.
+pub const COMPACT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 32;
+
+/// Whether `bytes` claim to be a compact form (the magic), as opposed to a JSON bundle.
+pub fn is_compact(bytes: &[u8]) -> bool {
+    bytes.starts_with(&COMPACT_MAGIC)
+}
+
+/// Why bytes were not loaded as a compact form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CompactError {
+    NotCompact,
+    Version {
+        found: u32,
+    },
+    Length,
+    Checksum,
+    /// What was found malformed.
+    Malformed(&'static str),
+}
+
+impl core::fmt::Display for CompactError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CompactError::NotCompact => f.write_str("not a compact policy bundle (the magic bytes are missing)"),
+            CompactError::Version { found } => {
+                write!(f, "compact policy bundle version {found}; this build reads version {COMPACT_VERSION}")
+            }
+            CompactError::Length => f.write_str("the compact policy bundle is truncated or has trailing bytes"),
+            CompactError::Checksum => {
+                f.write_str("the compact policy bundle's checksum does not match: it was damaged")
+            }
+            CompactError::Malformed(what) => write!(f, "the compact policy bundle is malformed: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for CompactError {}
+
+impl CompiledBundle {
+    /// Writes the compact form of this bundle ([`CompiledBundle::from_compact`] reads it back).
+    pub fn to_compact(&self) -> Vec<u8> {
+        let body = encode(self);
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&COMPACT_MAGIC);
+        out.extend_from_slice(&COMPACT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&hash(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Loads a compact form written by [`CompiledBundle::to_compact`] of this version. The result
+    /// decides exactly as the bundle it was written from; it keeps no document
+    /// ([`CompiledBundle::bundle`] is `None`).
+    pub fn from_compact(bytes: &[u8]) -> Result<CompiledBundle, CompactError> {
+        if !is_compact(bytes) {
+            return Err(CompactError::NotCompact);
+        }
+        let mut header = Reader { rest: bytes.get(COMPACT_MAGIC.len()..HEADER_LEN).ok_or(CompactError::Length)? };
+        let version = header.u32()?;
+        if version != COMPACT_VERSION {
+            return Err(CompactError::Version { found: version });
+        }
+        let _reserved = header.u32()?;
+        let length = header.u64()?;
+        let checksum = header.u64()?;
+        let body = bytes.get(HEADER_LEN..).ok_or(CompactError::Length)?;
+        if body.len() as u64 != length {
+            return Err(CompactError::Length);
+        }
+        if hash(body) != checksum {
+            return Err(CompactError::Checksum);
+        }
+        decode(body)
+    }
+}
+
+/// The body: every table a decision reads, in a fixed order.
+pub(crate) fn encode(b: &CompiledBundle) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.count(b.scopes.len());
+    for s in &b.scopes {
+        w.str(s);
+    }
+    // Address sets once each: policies over the same network rules share one.
+    let mut sets: Vec<&IpSet> = Vec::new();
+    let mut policy_sets = Vec::with_capacity(b.policies.len());
+    for p in &b.policies {
+        let i = match sets.iter().position(|s| s.same_set(&p.net)) {
+            Some(i) => i,
+            None => {
+                sets.push(&p.net);
+                sets.len() - 1
+            }
+        };
+        policy_sets.push(i);
+    }
+    w.count(sets.len());
+    for s in &sets {
+        ip_set(&mut w, s);
+    }
+    w.count(b.policies.len());
+    for (p, set) in b.policies.iter().zip(&policy_sets) {
+        w.str(&p.name);
+        w.str(&p.scope);
+        w.u32(p.scope_id);
+        w.u8(p.perms);
+        patterns(&mut w, &p.keys);
+        patterns(&mut w, &p.secrets);
+        w.count(*set);
+    }
+    w.count(b.aaps.len());
+    for a in &b.aaps {
+        w.str(&a.name);
+        w.u8(u8::from(a.ram_role));
+        w.count(a.policies.len());
+        for &p in &a.policies {
+            w.count(p);
+        }
+    }
+    w.count(b.client_keys.len());
+    for k in &b.client_keys {
+        w.str(&k.id);
+        w.count(k.aap);
+        w.i64(k.not_before);
+        w.i64(k.not_after);
+        match k.public_key.cert_validity() {
+            Some((from, to)) => {
+                w.u8(1);
+                w.i64(from);
+                w.i64(to);
+            }
+            None => w.u8(0),
+        }
+        w.bytes(k.public_key.spki_der());
+    }
+    name_table(&mut w, &b.key_ids);
+    w.count(b.key_records.len());
+    for r in b.key_records.iter() {
+        w.u32(u32::from(r.spec));
+        w.u8(state_code(r.state));
+    }
+    w.count(b.key_specs.len());
+    for s in b.key_specs.iter() {
+        w.str(s);
+    }
+    w.u64s(&b.key_policies);
+    name_table(&mut w, &b.aliases);
+    w.u32s(&b.alias_keys);
+    name_table(&mut w, &b.versions);
+    w.u32s(&b.version_keys);
+    name_table(&mut w, &b.secret_names);
+    w.u32s(&b.secret_keys);
+    w.u64s(&b.secret_policies);
+    match &b.gateway {
+        Some(g) => {
+            w.u8(1);
+            w.str(&g.scope);
+            ip_set(&mut w, &g.trusted);
+            w.u32(g.max_skew);
+            match g.generation {
+                Some(n) => {
+                    w.u8(1);
+                    w.u64(n);
+                }
+                None => w.u8(0),
+            }
+        }
+        None => w.u8(0),
+    }
+    w.buf
+}
+
+fn decode(body: &[u8]) -> Result<CompiledBundle, CompactError> {
+    use CompactError::Malformed;
+    let mut r = Reader { rest: body };
+    let n = r.count(4)?;
+    let mut scopes: Vec<Box<str>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        scopes.push(r.str()?.into());
+    }
+    let n = r.count(8)?;
+    let mut sets = Vec::with_capacity(n);
+    for _ in 0..n {
+        sets.push(read_ip_set(&mut r)?);
+    }
+    let n = r.count(16)?;
+    let mut policies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name: Box<str> = r.str()?.into();
+        let scope: Box<str> = r.str()?.into();
+        let scope_id = r.u32()?;
+        if scopes.get(scope_id as usize).is_none_or(|s| *s != scope) {
+            return Err(Malformed("a policy's scope index"));
+        }
+        let perms = r.u8()?;
+        let keys = read_patterns(&mut r)?;
+        let secrets = read_patterns(&mut r)?;
+        let net = sets.get(r.index()?).cloned().ok_or(Malformed("a policy's address set"))?;
+        policies.push(CPolicy { name, scope, scope_id, perms, keys, secrets, net });
+    }
+    let n = r.count(9)?;
+    let mut aaps = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name: Box<str> = r.str()?.into();
+        let ram_role = r.flag()?;
+        let count = r.count(4)?;
+        let mut ps = Vec::with_capacity(count);
+        for _ in 0..count {
+            let p = r.index()?;
+            if p >= policies.len() {
+                return Err(Malformed("an access point's policy index"));
+            }
+            ps.push(p);
+        }
+        aaps.push(CAap { name, policies: ps, ram_role });
+    }
+    let n = r.count(29)?;
+    let mut client_keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id: Box<str> = r.str()?.into();
+        let aap = r.index()?;
+        if aap >= aaps.len() {
+            return Err(Malformed("a client key's access point index"));
+        }
+        let not_before = r.i64()?;
+        let not_after = r.i64()?;
+        let validity = if r.flag()? { Some((r.i64()?, r.i64()?)) } else { None };
+        let spki: Box<[u8]> = r.bytes()?.into();
+        let public_key =
+            RsaPublicKey::from_canonical_spki(spki, validity).map_err(|_| Malformed("a client key's public key"))?;
+        client_keys.push(CKey { id, aap, not_before, not_after, public_key });
+    }
+    let key_ids = read_name_table(&mut r)?;
+    let n = r.count(5)?;
+    if n != key_ids.len() {
+        return Err(Malformed("the key records"));
+    }
+    let mut key_records = Vec::with_capacity(n);
+    for _ in 0..n {
+        let spec = u16::try_from(r.u32()?).map_err(|_| Malformed("a key's spec index"))?;
+        let state = state_of(r.u8()?).ok_or(Malformed("a key's state"))?;
+        key_records.push(CCatKey { spec, state });
+    }
+    let n = r.count(4)?;
+    let mut key_specs: Vec<Box<str>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        key_specs.push(r.str()?.into());
+    }
+    if key_records.iter().any(|k| usize::from(k.spec) >= key_specs.len()) {
+        return Err(Malformed("a key's spec index"));
+    }
+    let policy_words = policies.len().div_ceil(64);
+    let key_policies = r.u64s()?;
+    if key_policies.len() != key_ids.len() * policy_words {
+        return Err(Malformed("the keys' policy bits"));
+    }
+    let keys = key_ids.len();
+    let in_keys = |v: &[u32]| v.iter().all(|&k| (k as usize) < keys);
+    let aliases = read_name_table(&mut r)?;
+    let alias_keys = r.u32s()?;
+    if alias_keys.len() != aliases.len() || !in_keys(&alias_keys) {
+        return Err(Malformed("the aliases' keys"));
+    }
+    let versions = read_name_table(&mut r)?;
+    let version_keys = r.u32s()?;
+    if version_keys.len() != versions.len() || !in_keys(&version_keys) {
+        return Err(Malformed("the key versions' keys"));
+    }
+    let secret_names = read_name_table(&mut r)?;
+    let secret_keys = r.u32s()?;
+    if secret_keys.len() != secret_names.len() || !in_keys(&secret_keys) {
+        return Err(Malformed("the secrets' keys"));
+    }
+    let secret_policies = r.u64s()?;
+    if secret_policies.len() != secret_names.len() * policy_words {
+        return Err(Malformed("the secrets' policy bits"));
+    }
+    let gateway = if r.flag()? {
+        let scope: Box<str> = r.str()?.into();
+        let trusted = read_ip_set(&mut r)?;
+        let max_skew = r.u32()?;
+        let generation = if r.flag()? { Some(r.u64()?) } else { None };
+        Some(CGateway { scope, trusted, max_skew, generation })
+    } else {
+        None
+    };
+    if !r.rest.is_empty() {
+        return Err(CompactError::Length);
+    }
+    let index = |names: &mut dyn Iterator<Item = &str>| -> FastMap<Box<str>, usize> {
+        names.enumerate().map(|(i, n)| (Box::from(n), i)).collect()
+    };
+    let client_key_index = index(&mut client_keys.iter().map(|k| &*k.id));
+    let aap_index = index(&mut aaps.iter().map(|a| &*a.name));
+    let scope_index =
+        scopes.iter().enumerate().map(|(i, s)| (s.clone(), u32::try_from(i).unwrap_or(u32::MAX))).collect();
+    Ok(CompiledBundle {
+        client_keys,
+        client_key_index,
+        aaps,
+        aap_index,
+        policy_words,
+        policies,
+        key_ids,
+        key_records: key_records.into_boxed_slice(),
+        key_specs: key_specs.into_boxed_slice(),
+        key_policies,
+        aliases,
+        alias_keys,
+        versions,
+        version_keys,
+        secret_names,
+        secret_keys,
+        secret_policies,
+        gateway,
+        scopes,
+        scope_index,
+        source: None,
+    })
+}
+
+fn state_code(s: KeyState) -> u8 {
+    match s {
+        KeyState::Enabled => 0,
+        KeyState::Disabled => 1,
+        KeyState::PendingDeletion => 2,
+        KeyState::PendingImport => 3,
+    }
+}
+
+fn state_of(code: u8) -> Option<KeyState> {
+    KeyState::ALL.into_iter().find(|&s| state_code(s) == code)
+}
+
+fn ip_set(w: &mut Writer, s: &IpSet) {
+    w.count(s.v4_ranges().len());
+    for &(lo, hi) in s.v4_ranges() {
+        w.u32(lo);
+        w.u32(hi);
+    }
+    w.count(s.v6_ranges().len());
+    for &(lo, hi) in s.v6_ranges() {
+        w.buf.extend_from_slice(&lo.to_le_bytes());
+        w.buf.extend_from_slice(&hi.to_le_bytes());
+    }
+}
+
+fn read_ip_set(r: &mut Reader<'_>) -> Result<IpSet, CompactError> {
+    let n = r.count(8)?;
+    let mut v4 = Vec::with_capacity(n);
+    for _ in 0..n {
+        v4.push((r.u32()?, r.u32()?));
+    }
+    let n = r.count(32)?;
+    let mut v6 = Vec::with_capacity(n);
+    for _ in 0..n {
+        v6.push((r.u128()?, r.u128()?));
+    }
+    IpSet::from_merged(v4, v6).ok_or(CompactError::Malformed("an address set (ranges not sorted and disjoint)"))
+}
+
+fn patterns(w: &mut Writer, p: &PatternSet) {
+    w.u8(u8::from(p.matches_everything()));
+    let mut exact: Vec<&str> = p.exact_names().collect();
+    // The set's order is a hash order: sorted, equal sets write equal bytes.
+    exact.sort_unstable();
+    w.count(exact.len());
+    for e in exact {
+        w.str(e);
+    }
+    w.count(p.prefix_patterns().count());
+    for e in p.prefix_patterns() {
+        w.str(e);
+    }
+}
+
+fn read_patterns(r: &mut Reader<'_>) -> Result<PatternSet, CompactError> {
+    let mut pats = Vec::new();
+    if r.flag()? {
+        pats.push(NamePattern::Prefix(String::new()));
+    }
+    for _ in 0..r.count(4)? {
+        pats.push(NamePattern::Exact(r.str()?.to_owned()));
+    }
+    for _ in 0..r.count(4)? {
+        let p = r.str()?;
+        if p.is_empty() {
+            return Err(CompactError::Malformed("an empty prefix pattern"));
+        }
+        pats.push(NamePattern::Prefix(p.to_owned()));
+    }
+    Ok(PatternSet::from_patterns(&pats))
+}
+
+fn name_table(w: &mut Writer, t: &NameTable) {
+    let (text, ends, slots, tags) = t.parts();
+    w.str(text);
+    w.u32s(ends);
+    w.u32s(slots);
+    w.bytes(tags);
+}
+
+fn read_name_table(r: &mut Reader<'_>) -> Result<NameTable, CompactError> {
+    let text: Box<str> = r.str()?.into();
+    let ends = r.u32s()?;
+    let slots = r.u32s()?;
+    let tags: Box<[u8]> = r.bytes()?.into();
+    NameTable::from_parts(text, ends, Some((slots, tags))).map_err(|_| CompactError::Malformed("a name table"))
+}
+
+#[derive(Default)]
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    /// A count or an index. The compiled tables' sizes come from a document that fits in memory
+    /// and whose names fit `u32` offsets (`NameTable::build`), so none reaches 2³².
+    fn count(&mut self, n: usize) {
+        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.count(b.len());
+        self.buf.extend_from_slice(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+    fn u32s(&mut self, v: &[u32]) {
+        self.count(v.len());
+        self.buf.reserve(v.len() * 4);
+        for x in v {
+            self.buf.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    fn u64s(&mut self, v: &[u64]) {
+        self.count(v.len());
+        self.buf.reserve(v.len() * 8);
+        for x in v {
+            self.buf.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CompactError> {
+        if n > self.rest.len() {
+            return Err(CompactError::Length);
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CompactError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, CompactError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn flag(&mut self) -> Result<bool, CompactError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(CompactError::Malformed("a flag that is neither 0 nor 1")),
+        }
+    }
+    fn u32(&mut self) -> Result<u32, CompactError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, CompactError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, CompactError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn u128(&mut self) -> Result<u128, CompactError> {
+        Ok(u128::from_le_bytes(self.array()?))
+    }
+    fn index(&mut self) -> Result<usize, CompactError> {
+        Ok(self.u32()? as usize)
+    }
+    /// A count of items of at least `min_size` bytes each: never more than the bytes left can
+    /// hold, so a forged count cannot make the reader allocate.
+    fn count(&mut self, min_size: usize) -> Result<usize, CompactError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_size.max(1)) > self.rest.len() {
+            return Err(CompactError::Length);
+        }
+        Ok(n)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], CompactError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn str(&mut self) -> Result<&'a str, CompactError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| CompactError::Malformed("a name that is not UTF-8"))
+    }
+    fn u32s(&mut self) -> Result<Box<[u32]>, CompactError> {
+        let n = self.count(4)?;
+        let raw = self.take(n * 4)?;
+        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    fn u64s(&mut self) -> Result<Box<[u64]>, CompactError> {
+        let n = self.count(8)?;
+        let raw = self.take(n * 8)?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_le_bytes(a)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../tests/data/example-bundle.json");
+
+    #[test]
+    fn round_trips_and_refuses_damage() {
+        let compiled = crate::compile_bundle(EXAMPLE).unwrap();
+        let bytes = compiled.to_compact();
+        assert!(is_compact(&bytes));
+        let loaded = CompiledBundle::from_compact(&bytes).unwrap();
+        assert!(loaded.bundle().is_none());
+        assert_eq!(loaded.to_compact(), bytes);
+        assert!(loaded.same_compiled(&compiled));
+
+        assert_eq!(CompiledBundle::from_compact(EXAMPLE.as_bytes()).unwrap_err(), CompactError::NotCompact);
+        assert_eq!(CompiledBundle::from_compact(&bytes[..bytes.len() - 1]).unwrap_err(), CompactError::Length);
+        assert_eq!(CompiledBundle::from_compact(&bytes[..20]).unwrap_err(), CompactError::Length);
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x40;
+        assert_eq!(CompiledBundle::from_compact(&flipped).unwrap_err(), CompactError::Checksum);
+        let mut newer = bytes.clone();
+        newer[8] = 2;
+        assert_eq!(CompiledBundle::from_compact(&newer).unwrap_err(), CompactError::Version { found: 2 });
+    }
+
+    /// Every prefix and every single-byte change of a valid body, with the checksum fixed up so the
+    /// decoder itself is exercised: refused or loaded, never a panic.
+    #[test]
+    fn damaged_bodies_are_refused_without_panicking() {
+        let bytes = crate::compile_bundle(EXAMPLE).unwrap().to_compact();
+        let body = &bytes[HEADER_LEN..];
+        let rewrap = |body: &[u8]| {
+            let mut out = bytes[..16].to_vec();
+            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+            out.extend_from_slice(&hash(body).to_le_bytes());
+            out.extend_from_slice(body);
+            out
+        };
+        for cut in 0..body.len() {
+            assert!(CompiledBundle::from_compact(&rewrap(&body[..cut])).is_err(), "prefix {cut}");
+        }
+        for at in 0..body.len() {
+            for v in [0x00, 0xff, body[at] ^ 0x01, body[at].wrapping_add(1)] {
+                let mut b = body.to_vec();
+                b[at] = v;
+                let _ = CompiledBundle::from_compact(&rewrap(&b));
+            }
+        }
+    }
+}

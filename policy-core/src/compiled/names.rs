@@ -1,0 +1,293 @@
+//! A table of names looked up by name: the catalogue's key ids, aliases, key versions and secret
+//! names, 100,000 of each at scale.
+//!
+//! Written here rather than taken from a hash-map crate because the table is also the compact
+//! configuration form (`compact.rs`): one text buffer, one array of end offsets and one array of
+//! slots, no pointer and no per-name allocation, with a hash that is the same on every target (the
+//! host compiles on x86-64, the filter loads on wasm32), so the guest copies the arrays in instead
+//! of rebuilding them. A `HashMap<Box<str>, usize>` held about 3× the bytes and had to be
+//! rebuilt name by name.
+//!
+//! Open addressing with linear probing; beside each slot, 8 bits of the name's hash (`tags`), so a
+//! probe that meets another name rarely compares strings. The load factor is kept at or below 0.8.
+
+use core::fmt;
+
+/// An empty slot.
+const EMPTY: u32 = u32::MAX;
+
+/// Names `0..len`, each found by [`NameTable::get`]; a name given twice is found at its last index.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct NameTable {
+    /// The names, concatenated.
+    text: Box<str>,
+    /// `ends[i]`: where name `i` ends in `text` (it starts where name `i - 1` ends).
+    ends: Box<[u32]>,
+    /// A power of two of slots, each `EMPTY` or the index of a name.
+    slots: Box<[u32]>,
+    /// The top 8 bits of the hash of the name in each slot.
+    tags: Box<[u8]>,
+}
+
+impl fmt::Debug for NameTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NameTable").field("names", &self.len()).field("slots", &self.slots.len()).finish()
+    }
+}
+
+/// The slots and their tags, as [`NameTable::parts`] gives them.
+pub(crate) type SlotParts = (Box<[u32]>, Box<[u8]>);
+
+/// Why table parts do not make a table (from the compact form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BadTable;
+
+/// FxHash's multiplier, applied a word at a time over the name, then a final mix so that the top
+/// bits, which pick the slot and the tag, depend on every byte. Not keyed: the names are the
+/// bundle's own, never a client's, so nobody can choose colliding ones.
+#[inline]
+pub(crate) fn hash(name: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = name.len() as u64;
+    let mut words = name.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        if let Some(dst) = b.get_mut(..rest.len()) {
+            dst.copy_from_slice(rest);
+        }
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    (h ^ (h >> 31)).wrapping_mul(K)
+}
+
+impl NameTable {
+    /// Builds the table; `None` if the names total 4 GiB or more, or number 2³² − 1 or more.
+    pub(crate) fn build<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<NameTable> {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for n in names {
+            text.push_str(n);
+            ends.push(u32::try_from(text.len()).ok()?);
+        }
+        if u32::try_from(ends.len()).ok()? == EMPTY {
+            return None;
+        }
+        let mut t = NameTable {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+            slots: Box::default(),
+            tags: Box::default(),
+        };
+        t.index();
+        Some(t)
+    }
+
+    /// A table from its parts as [`NameTable::parts`] gave them; the slots are rebuilt when they
+    /// are not given. Every part is checked, so that lookups in a table from untrusted bytes
+    /// find only its names and never fail.
+    pub(crate) fn from_parts(
+        text: Box<str>,
+        ends: Box<[u32]>,
+        slots: Option<SlotParts>,
+    ) -> Result<NameTable, BadTable> {
+        let n = u32::try_from(ends.len()).map_err(|_| BadTable)?;
+        let mut start = 0usize;
+        for &end in ends.iter() {
+            let end = end as usize;
+            if end < start || !text.is_char_boundary(end) || end > text.len() {
+                return Err(BadTable);
+            }
+            start = end;
+        }
+        if start != text.len() || n == EMPTY {
+            return Err(BadTable);
+        }
+        let mut t = NameTable { text, ends, slots: Box::default(), tags: Box::default() };
+        match slots {
+            None => t.index(),
+            Some((slots, tags)) => {
+                let ok = slots.len() == slot_count(t.ends.len())
+                    && tags.len() == slots.len()
+                    && slots.iter().all(|&s| s == EMPTY || s < n)
+                    && slots.iter().filter(|&&s| s != EMPTY).count() <= t.ends.len();
+                if !ok {
+                    return Err(BadTable);
+                }
+                t.slots = slots;
+                t.tags = tags;
+                // Every name must be found where the slots put it; one that is not means the
+                // slots were not built from these names.
+                if (0..t.ends.len()).any(|i| t.name(i).and_then(|name| t.get(name)).is_none()) {
+                    return Err(BadTable);
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// `(text, ends, slots, tags)`.
+    pub(crate) fn parts(&self) -> (&str, &[u32], &[u32], &[u8]) {
+        (&self.text, &self.ends, &self.slots, &self.tags)
+    }
+
+    fn index(&mut self) {
+        let count = slot_count(self.ends.len());
+        let mut slots = vec![EMPTY; count].into_boxed_slice();
+        let mut tags = vec![0u8; count].into_boxed_slice();
+        let mask = count - 1;
+        for i in 0..self.ends.len() {
+            let Some(name) = self.name(i) else { continue };
+            let h = hash(name.as_bytes());
+            let mut at = slot_of(h, count);
+            // A name seen before keeps its slot and takes the later index.
+            loop {
+                match slots.get(at).copied() {
+                    Some(EMPTY) => {
+                        if let (Some(s), Some(t)) = (slots.get_mut(at), tags.get_mut(at)) {
+                            (*s, *t) = (i as u32, tag_of(h));
+                        }
+                        break;
+                    }
+                    Some(j) if tags.get(at) == Some(&tag_of(h)) && self.name(j as usize) == Some(name) => {
+                        if let Some(s) = slots.get_mut(at) {
+                            *s = i as u32;
+                        }
+                        break;
+                    }
+                    Some(_) => at = (at + 1) & mask,
+                    None => break,
+                }
+            }
+        }
+        self.slots = slots;
+        self.tags = tags;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Name `i`.
+    #[inline]
+    pub(crate) fn name(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = match i.checked_sub(1) {
+            Some(p) => *self.ends.get(p)? as usize,
+            None => 0,
+        };
+        self.text.get(start..end)
+    }
+
+    /// The index of `name`.
+    #[inline]
+    pub(crate) fn get(&self, name: &str) -> Option<usize> {
+        let count = self.slots.len();
+        if count == 0 {
+            return None;
+        }
+        let h = hash(name.as_bytes());
+        let tag = tag_of(h);
+        let mask = count - 1;
+        let mut at = slot_of(h, count);
+        // At most every slot once: the table always has an empty slot, but bytes from outside
+        // are not trusted to say so.
+        for _ in 0..count {
+            let s = *self.slots.get(at)?;
+            if s == EMPTY {
+                return None;
+            }
+            if self.tags.get(at) == Some(&tag) && self.name(s as usize) == Some(name) {
+                return Some(s as usize);
+            }
+            at = (at + 1) & mask;
+        }
+        None
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).filter_map(|i| self.name(i))
+    }
+}
+
+/// The number of slots for `n` names: a power of two, load factor at most 0.8.
+fn slot_count(n: usize) -> usize {
+    (n + n / 4 + 1).next_power_of_two()
+}
+
+#[inline]
+fn slot_of(h: u64, count: usize) -> usize {
+    // The top bits: count is a power of two of at most 2^32 slots.
+    let bits = count.trailing_zeros();
+    if bits == 0 {
+        0
+    } else {
+        (h >> (64 - bits)) as usize
+    }
+}
+
+#[inline]
+fn tag_of(h: u64) -> u8 {
+    // Bits below the slot bits for tables of up to 2^24 slots.
+    (h >> 16) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn finds_each_name_and_nothing_else() {
+        let names: Vec<String> = (0..5000).map(|i| format!("key-{i:06}")).collect();
+        let t = NameTable::build(names.iter().map(String::as_str)).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.get(n), Some(i));
+            assert_eq!(t.name(i), Some(n.as_str()));
+        }
+        assert_eq!(t.get("key-005000"), None);
+        assert_eq!(t.get(""), None);
+        let empty = NameTable::build([]).unwrap();
+        assert_eq!(empty.get("x"), None);
+    }
+
+    #[test]
+    fn parts_round_trip_and_are_checked() {
+        let t = NameTable::build(["a", "bé", "", "a"]).unwrap();
+        assert_eq!(t.get("a"), Some(3));
+        assert_eq!(t.get(""), Some(2));
+        let (text, ends, slots, tags) = t.parts();
+        let again = NameTable::from_parts(text.into(), ends.into(), Some((slots.into(), tags.into()))).unwrap();
+        assert_eq!(again, t);
+        // An end inside a character, past the text, or going backwards; slots out of range.
+        assert!(NameTable::from_parts("abé".into(), Box::new([1, 3, 4]), None).is_err());
+        assert!(NameTable::from_parts("ab".into(), Box::new([1, 3]), None).is_err());
+        assert!(NameTable::from_parts("ab".into(), Box::new([2, 1]), None).is_err());
+        let mut bad = slots.to_vec();
+        bad[0] = 9;
+        assert!(NameTable::from_parts(text.into(), ends.into(), Some((bad.into(), tags.into()))).is_err());
+        // Slots that do not lead to their names.
+        let mut moved = slots.to_vec();
+        moved.rotate_left(1);
+        assert!(NameTable::from_parts(text.into(), ends.into(), Some((moved.into(), tags.into()))).is_err());
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    proptest::proptest! {
+        /// Against a HashMap whose later insert wins, as the table's does.
+        #[test]
+        fn agrees_with_a_hash_map(names in proptest::collection::vec("[a-c/]{0,6}", 0..200), probes in proptest::collection::vec("[a-c/]{0,6}", 0..50)) {
+            use proptest::prop_assert_eq;
+            let t = NameTable::build(names.iter().map(String::as_str)).unwrap();
+            let reference: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+            for p in names.iter().chain(probes.iter()) {
+                prop_assert_eq!(t.get(p), reference.get(p.as_str()).copied());
+            }
+        }
+    }
+}
