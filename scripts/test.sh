@@ -33,6 +33,10 @@ msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)"
 step "cargo test (workspace, Rust $msrv = rust-version)"
 cargo +"$msrv" test --no-fail-fast --workspace --exclude aapkit-filter --exclude aapkit-wasm 2>&1 | tee "$AAPKIT_CACHE/cargo-test.log"
 
+step "benchmark smoke tests: issue 16's scale benches on their first row (dev profile; they check that the forms agree)"
+AAPKIT_BENCH_QUICK=1 cargo +"$msrv" test -q -p aapkit-policy-core --bench scale
+AAPKIT_BENCH_QUICK=1 cargo +"$msrv" test -q -p aapkit --bench config_scale
+
 step "the gateway scripts/demo.sh runs (dev profile, the binary's own feature set)"
 # The test build unifies dev-dependency features into shared crates (Cranelift among them), so the
 # binary alone is a separate build; made here so that demo.sh after test.sh starts at once.

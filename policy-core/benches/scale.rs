@@ -1,17 +1,29 @@
-//! Configuration at scale (issue 16's baseline): `compile_bundle` on the JSON bundle, as every VM of
-//! the gateway and every Envoy worker runs it on each change, for four bundle sizes, with the memory
-//! the compiled form holds and the peak during compilation (a counting allocator).
-//! Run: `cargo bench -p aapkit-policy-core --bench scale` (`AAPKIT_BENCH_QUICK=1`: the first row only).
+//! Configuration at scale (issue 16), for the four bundle rows of `support/rows.rs`:
+//!
+//! - `compile_bundle` on the JSON bundle: what every VM of the gateway and every Envoy worker ran on
+//!   each change before the compact form (the baseline of every ratio);
+//! - `Bundle::compile` on the typed bundle the store reads: what the gateway now runs once per
+//!   change;
+//! - `to_compact`, and `from_compact`: what each VM now runs on a change or a cold start.
+//!
+//! A counting global allocator measures the memory each form holds and the peak while building it
+//! (beyond its input). This is native (64-bit) memory: the wasm32 guest's is at most this.
+//!
+//! Run: `cargo bench -p aapkit-policy-core --bench scale`. `AAPKIT_BENCH_QUICK=1` runs the first
+//! row only, with few samples (CI runs it so, as a smoke test that asserts the forms agree).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use policy_core::*;
+
+#[path = "support/rows.rs"]
+mod rows;
+use rows::ROWS;
 
 /// Counts the bytes allocated and still live, and the peak since the last reset.
 struct Counting;
@@ -38,131 +50,65 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const CERT: &str = include_str!("../tests/data/sdk-unit-test-cert.pem");
-
-/// One row of the table: keys, client keys (3 per AAP), CIDR blocks per rule (40 rules per policy).
-struct Row {
-    name: &'static str,
-    keys: usize,
-    client_keys: usize,
-    cidrs_per_rule: usize,
-}
-
-const ROWS: [Row; 4] = [
-    Row { name: "1k keys, 10 client keys, 800 CIDRs/policy", keys: 1_000, client_keys: 10, cidrs_per_rule: 20 },
-    Row { name: "100k keys", keys: 100_000, client_keys: 10, cidrs_per_rule: 20 },
-    Row { name: "10k client keys (3,334 AAPs)", keys: 1_000, client_keys: 10_000, cidrs_per_rule: 20 },
-    Row {
-        name: "100k keys + 10k client keys + 8k CIDRs/policy",
-        keys: 100_000,
-        client_keys: 10_000,
-        cidrs_per_rule: 200,
-    },
-];
-
-fn bundle_json(row: &Row) -> String {
-    let pem = CERT[CERT.find("-----BEGIN").unwrap()..].to_owned();
-    let network_rules: Vec<NetworkRule> = (0..40u32)
-        .map(|r| NetworkRule {
-            name: format!("rule-{r}"),
-            network_type: NetworkType::Private,
-            source_private_ip: (0..row.cidrs_per_rule as u32)
-                .map(|c| {
-                    // /28 blocks spread over 10.0.0.0/8, disjoint.
-                    let n: u32 = 0x0a00_0000 + ((r * row.cidrs_per_rule as u32 + c) << 4);
-                    IpCidr::new(IpAddr::V4(Ipv4Addr::from(n)), 28).unwrap()
-                })
-                .collect(),
-            description: None,
-        })
-        .collect();
-    let rules: Vec<String> = (0..40).map(|r| format!("rule-{r}")).collect();
-    let policy = |name: &str, perms: Vec<Permission>, resources: Vec<String>| Policy {
-        name: name.into(),
-        permissions: perms,
-        resources: resources.iter().map(|r| ResourcePattern::parse(r).unwrap()).collect(),
-        kms_instance: "kst-bench".into(),
-        access_control_rules: AccessControlRules { network_rules: rules.clone() },
-        description: None,
-    };
-    let mut key_res: Vec<String> = (0..200).map(|i| format!("key/key-{i:06}")).collect();
-    key_res.push("key/key-09*".into());
-    let aaps = row.client_keys.div_ceil(3);
-    let bundle = Bundle {
-        network_rules,
-        policies: vec![
-            policy("p-other", vec![Permission::CryptoServiceKeyUser], vec!["key/other-*".into()]),
-            policy("p-keys", vec![Permission::CryptoServiceKeyUser], key_res),
-            policy(
-                "p-secrets",
-                vec![Permission::CryptoServiceSecretUser, Permission::CryptoServiceKeyUser],
-                vec!["secret/app/*".into(), "key/key-000999".into()],
-            ),
-        ],
-        application_access_points: (0..aaps)
-            .map(|a| ApplicationAccessPoint {
-                name: format!("aap-{a}"),
-                policies: vec!["p-other".into(), "p-keys".into(), "p-secrets".into()],
-                authentication_method: AuthenticationMethod::ClientKey,
-                description: None,
-            })
-            .collect(),
-        client_keys: (0..row.client_keys)
-            .map(|i| ClientKey {
-                client_key_id: format!("KAAP.00000000-0000-0000-0000-{i:012}"),
-                aap_name: format!("aap-{}", i / 3),
-                key_algorithm: ClientKeyAlgorithm::Rsa2048,
-                public_key_data: pem.clone(),
-                not_before: 0,
-                not_after: 4_000_000_000,
-            })
-            .collect(),
-        keys: (0..row.keys)
-            .map(|i| Key {
-                key_id: format!("key-{i:06}"),
-                aliases: vec![format!("alias/k{i}")],
-                key_spec: "Aliyun_AES_256".into(),
-                key_state: KeyState::Enabled,
-                key_versions: vec![format!("00000000-0000-4000-8000-{i:012}")],
-            })
-            .collect(),
-        secrets: (0..200)
-            .map(|i| Secret { secret_name: format!("app/secret-{i}"), encryption_key_id: "key-000999".into() })
-            .collect(),
-        gateway: Some(Gateway {
-            scope: "kst-bench".into(),
-            trusted_proxies: vec![],
-            max_skew_seconds: 900,
-            generation: None,
-        }),
-    };
-    serde_json::to_string(&bundle).unwrap()
-}
-
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Runs `f`, returning its result with the bytes it left allocated and its peak, beyond what was
+/// live before.
+fn measured<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, LIVE.load(Ordering::Relaxed).saturating_sub(base), PEAK.load(Ordering::Relaxed).saturating_sub(base))
 }
 
 fn benches(c: &mut Criterion) {
     let quick = std::env::var_os("AAPKIT_BENCH_QUICK").is_some();
     let mut group = c.benchmark_group("scale");
+    if quick {
+        group.sample_size(10).measurement_time(Duration::from_millis(500)).warm_up_time(Duration::from_millis(100));
+    }
     for row in ROWS.iter().take(if quick { 1 } else { ROWS.len() }) {
-        let json = bundle_json(row);
-        // What the compiled form holds, and the peak on the way (beyond the JSON text itself).
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
-        let compiled = compile_bundle(&json).unwrap();
-        let held = LIVE.load(Ordering::Relaxed).saturating_sub(base);
-        let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+        let bundle = rows::bundle(row);
+        let json = serde_json::to_string(&bundle).unwrap();
+
+        let (from_json, json_held, json_peak) = measured(|| compile_bundle(&json).unwrap());
+        let (lean, lean_held, _) = measured(|| {
+            let mut b = compile_bundle(&json).unwrap();
+            b.drop_source();
+            b
+        });
+        let compact = from_json.to_compact();
+        let (loaded, compact_held, compact_peak) = measured(|| CompiledBundle::from_compact(&compact).unwrap());
+        // The forms are the same tables: a smoke test as much as a bench.
+        assert!(loaded.same_compiled(&from_json) && lean.same_compiled(&from_json), "{}", row.name);
+        assert_eq!(loaded.to_compact(), compact);
         eprintln!(
-            "scale: {}: JSON {:.1} MiB, compiled form {:.1} MiB, peak during compile {:.1} MiB",
+            "scale: {}: JSON {:.1} MiB; compile_bundle holds {:.1} MiB (peak {:.1}), without the document {:.1} MiB; \
+             compact form {:.1} MiB, from_compact holds {:.1} MiB (peak {:.1})",
             row.name,
             mib(json.len()),
-            mib(held),
-            mib(peak)
+            mib(json_held),
+            mib(json_peak),
+            mib(lean_held),
+            mib(compact.len()),
+            mib(compact_held),
+            mib(compact_peak),
         );
-        drop(compiled);
-        group.bench_function(format!("compile_bundle: {}", row.name), |b| b.iter(|| compile_bundle(black_box(&json))));
+        drop((from_json, lean, loaded));
+
+        group.bench_function(format!("compile_bundle (JSON): {}", row.name), |b| {
+            b.iter(|| compile_bundle(black_box(&json)))
+        });
+        group.bench_function(format!("Bundle::compile (host, once per change): {}", row.name), |b| {
+            b.iter(|| black_box(&bundle).compile())
+        });
+        let compiled = bundle.compile().unwrap();
+        group.bench_function(format!("to_compact: {}", row.name), |b| b.iter(|| black_box(&compiled).to_compact()));
+        group.bench_function(format!("from_compact (per VM): {}", row.name), |b| {
+            b.iter(|| CompiledBundle::from_compact(black_box(&compact)))
+        });
     }
     group.finish();
 }

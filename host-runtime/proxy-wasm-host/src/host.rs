@@ -570,6 +570,12 @@ impl FilterHost {
         }
     }
 
+    /// The linear memory size of each idle VM, in bytes: the high-water mark of what its guest has
+    /// used (configuration, requests), against [`FilterHostConfig::memory_limit`].
+    pub fn idle_vm_memory(&self) -> Vec<usize> {
+        lock(&self.pool).idle.iter().map(|(_, vm)| vm.memory_bytes()).collect()
+    }
+
     /// Whether a configuration has been put in force with [`FilterHost::configure`].
     pub fn is_configured(&self) -> bool {
         self.current.read().map(|c| c.is_some()).unwrap_or(false)

@@ -130,6 +130,11 @@ impl Vm {
         Ok(Err(log))
     }
 
+    /// The size of the guest's linear memory: the most it has ever used (wasm memory only grows).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.store.data().memory.map_or(0, |m| m.data_size(&self.store))
+    }
+
     /// The header list of this VM's last request, emptied, to fill for the next one.
     pub(crate) fn take_spare_headers(&mut self) -> HeaderList {
         let mut headers = std::mem::take(&mut self.store.data_mut().spare_headers);

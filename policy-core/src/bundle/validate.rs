@@ -1,7 +1,7 @@
 //! Semantic checks on a typed bundle: names, limits, duplicates and references. Runs on parsed
 //! documents and on bundles the host builds in code (via `Bundle::compile`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::error::{json_str, BundleError};
 use super::hints::{Hints, Kind};
@@ -12,6 +12,9 @@ use crate::scope::policy_grants_nothing;
 fn json_list(items: impl Iterator<Item = String>) -> String {
     serde_json::to_string(&items.collect::<Vec<_>>()).unwrap_or_default()
 }
+
+/// A place in a list: the item's index, and the index within the item's own list (0 if none).
+type At = (usize, usize);
 
 struct V<'h> {
     errors: Vec<BundleError>,
@@ -25,41 +28,58 @@ impl V<'_> {
         }
     }
 
-    /// A name or id: 1..=256 visible ASCII characters (names travel in HTTP headers).
-    fn name(&mut self, path: String, s: &str, what: &str) -> bool {
+    /// A name or id: 1..=256 visible ASCII characters (names travel in HTTP headers). Paths are
+    /// written only for an error: a bundle of 100,000 keys would otherwise format a few hundred
+    /// thousand of them to find none wrong.
+    fn name(&mut self, path: impl FnOnce() -> String, s: &str, what: &str) -> bool {
         if s.is_empty() {
-            self.err(path, json_str(s), format!("{what} must not be empty"));
+            self.err(path(), json_str(s), format!("{what} must not be empty"));
             false
         } else if s.len() > MAX_NAME_LEN {
-            self.err(path, json_str(s), format!("{what} is longer than {MAX_NAME_LEN} characters"));
+            self.err(path(), json_str(s), format!("{what} is longer than {MAX_NAME_LEN} characters"));
             false
         } else if !s.bytes().all(|b| b.is_ascii_graphic()) {
-            self.err(path, json_str(s), format!("{what} may contain only visible ASCII characters (no spaces)"));
+            self.err(path(), json_str(s), format!("{what} may contain only visible ASCII characters (no spaces)"));
             false
         } else {
             true
         }
     }
 
-    /// Records `name` in `seen`, reporting a duplicate.
-    fn unique<'a>(&mut self, seen: &mut HashMap<&'a str, String>, name: &'a str, path: String, what: &str) {
+    /// Records `name`, found at `at`, in `seen`, reporting a duplicate; `path` writes the JSON path
+    /// of a place.
+    fn unique<'a>(
+        &mut self,
+        seen: &mut HashMap<&'a str, At>,
+        name: &'a str,
+        at: At,
+        path: impl Fn(At) -> String,
+        what: &str,
+    ) {
         if name.is_empty() {
             return;
         }
         match seen.get(name) {
-            Some(first) => {
-                let msg = format!("duplicate {what} `{name}` (first defined at {first})");
-                self.err(path, json_str(name), msg);
+            Some(&first) => {
+                let msg = format!("duplicate {what} `{name}` (first defined at {})", path(first));
+                self.err(path(at), json_str(name), msg);
             }
             None => {
-                seen.insert(name, path);
+                seen.insert(name, at);
             }
         }
     }
 
-    fn reference(&mut self, kind: Kind, known: &HashMap<&str, String>, name: &str, path: String, what: &str) {
+    fn reference(
+        &mut self,
+        kind: Kind,
+        known: &HashMap<&str, At>,
+        name: &str,
+        path: impl FnOnce() -> String,
+        what: &str,
+    ) {
         if !name.is_empty() && !known.contains_key(name) && !self.hints.incomplete.contains(&kind) {
-            self.err(path, json_str(name), format!("unknown {what} `{name}`"));
+            self.err(path(), json_str(name), format!("unknown {what} `{name}`"));
         }
     }
 }
@@ -81,11 +101,11 @@ pub(crate) fn valid_client_key_id(s: &str) -> bool {
 pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError>) {
     let mut v = V { errors: Vec::new(), hints };
 
-    let mut rules = HashMap::new();
+    let mut rules = HashMap::default();
     for (i, r) in b.network_rules.iter().enumerate() {
         let p = format!("$.NetworkRules[{i}]");
-        if v.name(format!("{p}.Name"), &r.name, "a network rule name") {
-            v.unique(&mut rules, &r.name, format!("{p}.Name"), "network rule name");
+        if v.name(|| format!("{p}.Name"), &r.name, "a network rule name") {
+            v.unique(&mut rules, &r.name, (i, 0), |(i, _)| format!("$.NetworkRules[{i}].Name"), "network rule name");
         }
         let n = r.source_private_ip.len();
         if n == 0 {
@@ -99,11 +119,11 @@ pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError
         }
     }
 
-    let mut policies = HashMap::new();
+    let mut policies = HashMap::default();
     for (i, pol) in b.policies.iter().enumerate() {
         let p = format!("$.Policies[{i}]");
-        if v.name(format!("{p}.Name"), &pol.name, "a policy name") {
-            v.unique(&mut policies, &pol.name, format!("{p}.Name"), "policy name");
+        if v.name(|| format!("{p}.Name"), &pol.name, "a policy name") {
+            v.unique(&mut policies, &pol.name, (i, 0), |(i, _)| format!("$.Policies[{i}].Name"), "policy name");
         }
         if pol.permissions.is_empty() {
             v.err(format!("{p}.Permissions"), "[]".into(), "a policy needs at least one permission");
@@ -150,15 +170,15 @@ pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError
             );
         }
         for (j, name) in nr.iter().enumerate() {
-            v.reference(Kind::NetworkRule, &rules, name, format!("{np}[{j}]"), "network rule");
+            v.reference(Kind::NetworkRule, &rules, name, || format!("{np}[{j}]"), "network rule");
         }
     }
 
-    let mut aaps = HashMap::new();
+    let mut aaps = HashMap::default();
     for (i, a) in b.application_access_points.iter().enumerate() {
         let p = format!("$.ApplicationAccessPoints[{i}]");
-        if v.name(format!("{p}.Name"), &a.name, "an AAP name") {
-            v.unique(&mut aaps, &a.name, format!("{p}.Name"), "AAP name");
+        if v.name(|| format!("{p}.Name"), &a.name, "an AAP name") {
+            v.unique(&mut aaps, &a.name, (i, 0), |(i, _)| format!("$.ApplicationAccessPoints[{i}].Name"), "AAP name");
         }
         let n = a.policies.len();
         if n == 0 {
@@ -170,101 +190,127 @@ pub(crate) fn validate_into(b: &Bundle, hints: &Hints, out: &mut Vec<BundleError
                 format!("at most {MAX_POLICIES_PER_AAP} policies per AAP, found {n}"),
             );
         }
-        let mut seen = HashMap::new();
+        let mut seen = HashMap::default();
         for (j, name) in a.policies.iter().enumerate() {
-            v.unique(&mut seen, name, format!("{p}.Policies[{j}]"), "policy in this AAP");
-            v.reference(Kind::Policy, &policies, name, format!("{p}.Policies[{j}]"), "policy");
+            v.unique(
+                &mut seen,
+                name,
+                (i, j),
+                |(i, j)| format!("$.ApplicationAccessPoints[{i}].Policies[{j}]"),
+                "policy in this AAP",
+            );
+            v.reference(Kind::Policy, &policies, name, || format!("{p}.Policies[{j}]"), "policy");
         }
     }
 
-    let mut cks = HashMap::new();
-    let mut per_aap: HashMap<&str, usize> = HashMap::new();
+    let mut cks = HashMap::default();
+    let mut per_aap: HashMap<&str, usize> = HashMap::default();
+    // The first AAP of each name, as a lookup.
+    let mut auth: HashMap<&str, AuthenticationMethod> = HashMap::default();
+    for a in &b.application_access_points {
+        auth.entry(a.name.as_str()).or_insert(a.authentication_method);
+    }
     for (i, k) in b.client_keys.iter().enumerate() {
-        let p = format!("$.ClientKeys[{i}]");
+        let p = |field: &str| format!("$.ClientKeys[{i}].{field}");
         if !valid_client_key_id(&k.client_key_id) {
             v.err(
-                format!("{p}.ClientKeyId"),
+                p("ClientKeyId"),
                 json_str(&k.client_key_id),
                 "a client key id is 1 to 128 of letters, digits, `.`, `_`, `-` (e.g. `KAAP.<uuid>`)",
             );
         } else {
-            v.unique(&mut cks, &k.client_key_id, format!("{p}.ClientKeyId"), "client key id");
+            v.unique(
+                &mut cks,
+                &k.client_key_id,
+                (i, 0),
+                |(i, _)| format!("$.ClientKeys[{i}].ClientKeyId"),
+                "client key id",
+            );
         }
-        v.reference(Kind::Aap, &aaps, &k.aap_name, format!("{p}.AapName"), "AAP");
-        if let Some(a) = b.application_access_points.iter().find(|a| a.name == k.aap_name) {
-            if a.authentication_method != AuthenticationMethod::ClientKey {
-                v.err(
-                    format!("{p}.AapName"),
-                    json_str(&k.aap_name),
-                    "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey",
-                );
-            }
+        v.reference(Kind::Aap, &aaps, &k.aap_name, || p("AapName"), "AAP");
+        if auth.get(k.aap_name.as_str()).is_some_and(|m| *m != AuthenticationMethod::ClientKey) {
+            v.err(
+                p("AapName"),
+                json_str(&k.aap_name),
+                "the AAP's AuthenticationMethod is RAMRole; client keys need ClientKey",
+            );
         }
         let count = per_aap.entry(k.aap_name.as_str()).or_insert(0);
         *count += 1;
         if *count == MAX_CLIENT_KEYS_PER_AAP + 1 {
             v.err(
-                format!("{p}.AapName"),
+                p("AapName"),
                 json_str(&k.aap_name),
                 format!("at most {MAX_CLIENT_KEYS_PER_AAP} client keys per AAP"),
             );
         }
         if k.public_key_data.trim().is_empty() {
-            v.err(
-                format!("{p}.PublicKeyData"),
-                "\"\"".into(),
-                "PublicKeyData must hold a PEM certificate or public key",
-            );
+            v.err(p("PublicKeyData"), "\"\"".into(), "PublicKeyData must hold a PEM certificate or public key");
         }
         if k.not_before >= k.not_after {
             v.err(
-                format!("{p}.NotAfter"),
+                p("NotAfter"),
                 json_str(&crate::time::format_iso8601(k.not_after)),
                 "NotAfter must be later than NotBefore",
             );
         }
     }
 
-    let mut keys = HashMap::new();
-    let mut aliases = HashMap::new();
-    let mut versions = HashMap::new();
+    let mut keys = HashMap::default();
+    let mut aliases = HashMap::default();
+    let mut versions = HashMap::default();
     for (i, k) in b.keys.iter().enumerate() {
-        let p = format!("$.Keys[{i}]");
-        if v.name(format!("{p}.KeyId"), &k.key_id, "a key id") {
+        let p = |field: &str| format!("$.Keys[{i}].{field}");
+        if v.name(|| p("KeyId"), &k.key_id, "a key id") {
             if k.key_id.starts_with("alias/") {
-                v.err(format!("{p}.KeyId"), json_str(&k.key_id), "a key id must not start with `alias/`");
+                v.err(p("KeyId"), json_str(&k.key_id), "a key id must not start with `alias/`");
             }
-            v.unique(&mut keys, &k.key_id, format!("{p}.KeyId"), "key id");
+            v.unique(&mut keys, &k.key_id, (i, 0), |(i, _)| format!("$.Keys[{i}].KeyId"), "key id");
         }
         for (j, a) in k.aliases.iter().enumerate() {
-            let ap = format!("{p}.Aliases[{j}]");
+            let ap = || format!("$.Keys[{i}].Aliases[{j}]");
             if !a.starts_with("alias/") || a.len() <= "alias/".len() {
-                v.err(ap, json_str(a), "an alias is `alias/` followed by a name");
-            } else if v.name(ap.clone(), a, "an alias") {
-                v.unique(&mut aliases, a, ap, "alias");
+                v.err(ap(), json_str(a), "an alias is `alias/` followed by a name");
+            } else if v.name(ap, a, "an alias") {
+                v.unique(&mut aliases, a, (i, j), |(i, j)| format!("$.Keys[{i}].Aliases[{j}]"), "alias");
             }
         }
         if !KEY_SPECS.contains(&k.key_spec.as_str()) {
             let list = KEY_SPECS.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
-            v.err(format!("{p}.KeySpec"), json_str(&k.key_spec), format!("unknown key spec, expected one of {list}"));
+            v.err(p("KeySpec"), json_str(&k.key_spec), format!("unknown key spec, expected one of {list}"));
         }
         for (j, ver) in k.key_versions.iter().enumerate() {
-            let vp = format!("{p}.KeyVersions[{j}]");
             if ver.len() != crate::blob::KEY_VERSION_ID_LEN || !ver.bytes().all(|c| c.is_ascii_graphic()) {
-                v.err(vp, json_str(ver), "a key version id is 36 visible ASCII characters (a UUID)");
+                v.err(
+                    format!("$.Keys[{i}].KeyVersions[{j}]"),
+                    json_str(ver),
+                    "a key version id is 36 visible ASCII characters (a UUID)",
+                );
             } else {
-                v.unique(&mut versions, ver, vp, "key version id");
+                v.unique(
+                    &mut versions,
+                    ver,
+                    (i, j),
+                    |(i, j)| format!("$.Keys[{i}].KeyVersions[{j}]"),
+                    "key version id",
+                );
             }
         }
     }
 
-    let mut secrets = HashMap::new();
+    let mut secrets = HashMap::default();
     for (i, s) in b.secrets.iter().enumerate() {
-        let p = format!("$.Secrets[{i}]");
-        if v.name(format!("{p}.SecretName"), &s.secret_name, "a secret name") {
-            v.unique(&mut secrets, &s.secret_name, format!("{p}.SecretName"), "secret name");
+        let p = |field: &str| format!("$.Secrets[{i}].{field}");
+        if v.name(|| p("SecretName"), &s.secret_name, "a secret name") {
+            v.unique(
+                &mut secrets,
+                &s.secret_name,
+                (i, 0),
+                |(i, _)| format!("$.Secrets[{i}].SecretName"),
+                "secret name",
+            );
         }
-        v.reference(Kind::Key, &keys, &s.encryption_key_id, format!("{p}.EncryptionKeyId"), "key id");
+        v.reference(Kind::Key, &keys, &s.encryption_key_id, || p("EncryptionKeyId"), "key id");
     }
 
     if let Some(g) = &b.gateway {

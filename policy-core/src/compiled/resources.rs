@@ -2,14 +2,13 @@
 //! prefixes. Among non-redundant prefixes only the greatest one ≤ the name can be its prefix
 //! (names sharing a prefix form a contiguous block in byte order), so one binary search decides.
 
-use std::collections::HashSet;
-
 use crate::bundle::model::NamePattern;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PatternSet {
     any: bool,
-    exact: HashSet<Box<str>>,
+    /// FxHash, as the other compiled tables (`compiled/mod.rs`): the names are the bundle's own.
+    exact: rustc_hash::FxHashSet<Box<str>>,
     prefixes: Vec<Box<str>>,
 }
 

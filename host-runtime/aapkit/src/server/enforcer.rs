@@ -139,10 +139,14 @@ pub trait Enforcer: Send + Sync {
     /// Validates and compiles a bundle without putting it in force anywhere: the server publishes
     /// it with the key ring of the same generation ([`crate::server::snapshot`]).
     fn prepare(&self, bundle_json: &str) -> Result<PreparedPolicy, ConfigureError>;
-    /// Prepares a bundle policy-core has already validated and compiled: the gateway compiles each
-    /// configuration once, natively, and every enforcer (and, for the filter, every VM) loads that
-    /// instead of compiling the document again.
-    fn prepare_compiled(&self, compiled: Arc<policy_core::CompiledBundle>) -> Result<PreparedPolicy, ConfigureError>;
+    /// Prepares a bundle policy-core has already validated and compiled (with its document): the
+    /// gateway compiles each configuration once, natively, and every enforcer (for the filter,
+    /// every VM) loads that instead of compiling the document again. Returns the policy and the
+    /// compiled bundle without its document, for the decisions the host makes itself.
+    fn prepare_compiled(
+        &self,
+        compiled: policy_core::CompiledBundle,
+    ) -> Result<(PreparedPolicy, Arc<policy_core::CompiledBundle>), ConfigureError>;
     /// Decides under `policy` (prepared by this enforcer; another's fails closed).
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
     /// A short name for logs and metrics (`wasm` or `native`).

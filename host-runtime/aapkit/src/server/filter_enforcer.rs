@@ -28,6 +28,8 @@ pub fn host_config(offload: bool) -> FilterHostConfig {
 /// The `wasm` enforcer: aapkit's filter in a [`FilterHost`].
 pub struct FilterEnforcer {
     host: FilterHost,
+    /// The module refused the compact form once: it gets the JSON from then on.
+    compact_refused: std::sync::atomic::AtomicBool,
 }
 
 impl FilterEnforcer {
@@ -37,7 +39,7 @@ impl FilterEnforcer {
         if !config.strip_header_prefixes.iter().any(|p| p.eq_ignore_ascii_case(up::PREFIX)) {
             config.strip_header_prefixes.push(up::PREFIX.to_owned());
         }
-        Ok(FilterEnforcer { host: FilterHost::new(wasm, config)? })
+        Ok(FilterEnforcer { host: FilterHost::new(wasm, config)?, compact_refused: Default::default() })
     }
 
     /// The host, for its counters and test hooks.
@@ -52,12 +54,37 @@ impl Enforcer for FilterEnforcer {
     }
 
     /// The filter gets the compact form: each VM loads the tables policy-core compiled here,
-    /// without parsing JSON or certificates.
+    /// without parsing JSON or certificates. A filter module that refuses it (one built before the
+    /// compact form, or with another layout version) gets the JSON, as before, and a warning once.
     fn prepare_compiled(
         &self,
-        compiled: std::sync::Arc<policy_core::CompiledBundle>,
-    ) -> Result<PreparedPolicy, ConfigureError> {
-        prepare_compact(&self.host, &compiled.to_compact()).map(PreparedPolicy::Wasm)
+        mut compiled: policy_core::CompiledBundle,
+    ) -> Result<(PreparedPolicy, std::sync::Arc<policy_core::CompiledBundle>), ConfigureError> {
+        let mut prepared = None;
+        if !self.compact_refused.load(std::sync::atomic::Ordering::Relaxed) {
+            match self.host.prepare(&compiled.to_compact()) {
+                Ok(config) => prepared = Some(config),
+                Err(rejected @ proxy_wasm_host::ConfigureError::Rejected { .. }) => {
+                    self.compact_refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                    eprintln!(
+                        "aapkit: warning: {}; the filter gets the JSON bundle from now on",
+                        compact_refusal(&rejected)
+                    );
+                }
+                Err(fault) => return Err(ConfigureError::Host(fault.to_string())),
+            }
+        }
+        let config = match prepared {
+            Some(config) => config,
+            None => {
+                let json = compiled.bundle().map(policy_core::Bundle::to_json).ok_or_else(|| {
+                    ConfigureError::Host("the filter refuses the compact form and no document is at hand".into())
+                })?;
+                prepare(&self.host, &json)?
+            }
+        };
+        compiled.drop_source();
+        Ok((PreparedPolicy::Wasm(config), std::sync::Arc::new(compiled)))
     }
 
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {
@@ -108,12 +135,16 @@ pub fn prepare_compact(host: &FilterHost, compact: &[u8]) -> Result<PreparedConf
     match host.prepare(compact) {
         Ok(prepared) => Ok(prepared),
         Err(rejected @ proxy_wasm_host::ConfigureError::Rejected { .. }) => {
-            let lines = rejected.messages(LogLevel::Warn);
-            let said = if lines.is_empty() { "nothing".to_owned() } else { lines.join("; ") };
-            Err(ConfigureError::Host(format!("the filter refused the compact form of the bundle; it said: {said}")))
+            Err(ConfigureError::Host(compact_refusal(&rejected)))
         }
         Err(fault) => Err(ConfigureError::Host(fault.to_string())),
     }
+}
+
+fn compact_refusal(rejected: &proxy_wasm_host::ConfigureError) -> String {
+    let lines = rejected.messages(LogLevel::Warn);
+    let said = if lines.is_empty() { "nothing".to_owned() } else { lines.join("; ") };
+    format!("the filter refused the compact form of the bundle; it said: {said}")
 }
 
 /// A request through the filter the way the gateway runs it: the server's request id as

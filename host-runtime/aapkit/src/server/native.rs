@@ -34,8 +34,13 @@ impl Enforcer for NativeEnforcer {
         compile(bundle_json).map(PreparedPolicy::Native)
     }
 
-    fn prepare_compiled(&self, compiled: Arc<CompiledBundle>) -> Result<PreparedPolicy, ConfigureError> {
-        Ok(PreparedPolicy::Native(compiled))
+    fn prepare_compiled(
+        &self,
+        mut compiled: CompiledBundle,
+    ) -> Result<(PreparedPolicy, Arc<CompiledBundle>), ConfigureError> {
+        compiled.drop_source();
+        let compiled = Arc::new(compiled);
+        Ok((PreparedPolicy::Native(Arc::clone(&compiled)), compiled))
     }
 
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome {

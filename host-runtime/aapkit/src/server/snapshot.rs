@@ -61,11 +61,8 @@ pub fn build_snapshot(store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Re
     let (generation, ring, bundle) = store.config_snapshot(scope)?;
     let has_ram_roles =
         bundle.application_access_points.iter().any(|a| a.authentication_method == AuthenticationMethod::RamRole);
-    let mut compiled = bundle.into_compiled().map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?;
-    // Decisions never read the document.
-    compiled.drop_source();
-    let compiled = Arc::new(compiled);
-    let policy = enforcer.prepare_compiled(Arc::clone(&compiled)).map_err(ReloadError::Rejected)?;
+    let compiled = bundle.into_compiled().map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?;
+    let (policy, compiled) = enforcer.prepare_compiled(compiled).map_err(ReloadError::Rejected)?;
     let sessions = has_ram_roles.then_some(compiled);
     Ok(Snapshot { generation, ring, policy, sessions })
 }

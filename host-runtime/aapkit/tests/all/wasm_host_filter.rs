@@ -852,8 +852,8 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     }
     assert!(matches!(enforcer.prepare("{"), Err(ConfigureError::Rejected(_))));
     // What the gateway does: compiled once natively, loaded by the filter as the compact form.
-    let compiled = Arc::new(policy_core::compile_bundle(&bundle_json()).unwrap());
-    let policy = enforcer.prepare_compiled(compiled).unwrap();
+    let (policy, compiled) = enforcer.prepare_compiled(policy_core::compile_bundle(&bundle_json()).unwrap()).unwrap();
+    assert!(compiled.bundle().is_none(), "the host keeps the compiled tables only");
     let outcome = enforcer.check_with(
         &policy,
         &EnforceRequest {

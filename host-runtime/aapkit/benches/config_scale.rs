@@ -1,0 +1,259 @@
+//! Configuration at scale in the gateway's filter VMs (issue 16, goal 1), for the bundle rows of
+//! `policy-core/benches/support/rows.rs`:
+//!
+//! - cold: a fresh VM configured with the JSON bundle (what each VM did before) against one loading
+//!   the compact form, with the VM's linear memory afterwards (the guest is capped at 64 MiB);
+//! - change to enforced: a running host of 4 VMs (the gateway's default on 2 cores), warmed; each
+//!   change adds or removes one client key, and every other one also edits a policy; the clock runs
+//!   from the new bundle in hand (the typed bundle the store read) to every VM having decided a
+//!   request under it: compile once natively, write the compact form, prepare (a fresh VM checks
+//!   it), then each VM loads it on its next request. Every VM's answer is checked: the key added is
+//!   known, the key removed is `Unauthorized`.
+//!
+//! A bench binary, not criterion: the quantities are latencies of whole reconfigurations and memory.
+//! Needs the filter module (`cargo build -p aapkit-filter --target wasm32-wasip1 --profile
+//! wasm-release`, or AAPKIT_FILTER_WASM). Run: `cargo bench -p aapkit --bench config_scale`;
+//! `AAPKIT_BENCH_QUICK=1`: the first row, a few changes (CI's smoke test).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use aapkit_host::server::filter_enforcer::{host_config, prepare_compact};
+use policy_core::{Bundle, ClientKey, ResourcePattern};
+use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, PreparedConfig};
+use serde_json::Value;
+
+#[path = "../../../policy-core/benches/support/rows.rs"]
+mod rows;
+
+/// The SDK-signed vector's client key: the request every VM decides after each change.
+const VECTOR_KEY: &str = "key_for_unit_test";
+const VMS: usize = 4;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+struct Vector {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    now_nanos: u64,
+}
+
+fn vector() -> Vector {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo("policy-core/tests/data/sdk-signed-encrypt.json")).unwrap())
+            .unwrap();
+    let headers = v["request"]["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap().to_string()))
+        .collect();
+    let body = hex::decode(v["request"]["body_hex"].as_str().unwrap()).unwrap();
+    let now = policy_core::parse_rfc1123("Thu, 06 Feb 2020 07:32:54 GMT").unwrap();
+    Vector { headers, body, now_nanos: u64::try_from(now).unwrap() * 1_000_000_000 }
+}
+
+/// Whether a VM, deciding the vector under `config`, knew its client key.
+fn knows_the_key(host: &FilterHost, config: &PreparedConfig, v: &Vector) -> bool {
+    let req = FilterRequest {
+        headers: &v.headers,
+        body: &v.body,
+        source_address: "10.0.0.1:5000",
+        now_nanos: Some(v.now_nanos),
+        ..FilterRequest::default()
+    };
+    match host.run_request_with(config, &req) {
+        FilterOutcome::Continue { .. } => true,
+        FilterOutcome::LocalResponse { body, .. } => {
+            policy_core::wire::decode_error(&body).unwrap().error_code != "Unauthorized"
+        }
+        FilterOutcome::Failed(e) => panic!("the filter failed: {e}"),
+    }
+}
+
+fn vector_client_key(template: &ClientKey) -> ClientKey {
+    ClientKey { client_key_id: VECTOR_KEY.into(), aap_name: "aap-vector".into(), ..template.clone() }
+}
+
+/// The row's bundle with an access point of its own for the vector's key (an AAP holds at most
+/// three client keys), at generation 1.
+fn bench_bundle(row: &rows::Row) -> Bundle {
+    let mut bundle = rows::bundle(row);
+    let mut aap = bundle.application_access_points[0].clone();
+    aap.name = "aap-vector".into();
+    bundle.application_access_points.push(aap);
+    bundle.gateway.as_mut().unwrap().generation = Some(1);
+    bundle
+}
+
+/// One change: add the vector's key (even steps) or remove it (odd), and on odd steps also edit
+/// a policy. Returns whether the key is in the bundle afterwards.
+fn change(bundle: &mut Bundle, step: usize) -> bool {
+    let add = step % 2 == 0;
+    if add {
+        let key = vector_client_key(&bundle.client_keys[0]);
+        bundle.client_keys.push(key);
+    } else {
+        bundle.client_keys.retain(|k| k.client_key_id != VECTOR_KEY);
+        let p = bundle.policies.iter_mut().find(|p| p.name == "p-keys").unwrap();
+        p.resources.push(ResourcePattern::parse(&format!("key/edited-{step}")).unwrap());
+    }
+    let g = bundle.gateway.as_mut().unwrap();
+    g.generation = Some(g.generation.unwrap_or(0) + 1);
+    add
+}
+
+fn host(wasm: &[u8]) -> FilterHost {
+    FilterHost::new(wasm, FilterHostConfig { max_vms: VMS, ..host_config(true) }).unwrap()
+}
+
+fn main() {
+    let quick = std::env::var_os("AAPKIT_BENCH_QUICK").is_some();
+    let path = aapkit_tests::filter_wasm().unwrap_or_else(|e| panic!("{e}"));
+    let wasm = std::fs::read(&path).unwrap();
+    let v = vector();
+    let changes = if quick { 4 } else { 40 };
+    println!("config_scale: {} VMs, {changes} changes per row", VMS);
+    for row in rows::ROWS.iter().take(if quick { 1 } else { rows::ROWS.len() }) {
+        let mut bundle = bench_bundle(row);
+        let json = serde_json::to_string(&bundle).unwrap();
+
+        // Cold: a fresh host each time, so the VM that configures is new; its memory after.
+        let cold = |config: &[u8]| {
+            let h = host(&wasm);
+            let t = Instant::now();
+            let ok = h.prepare(config);
+            let took = t.elapsed();
+            let memory = h.idle_vm_memory().into_iter().max().unwrap_or(0);
+            (ok.map(|_| ()).map_err(|e| e.to_string()), took, memory)
+        };
+        let (json_ok, json_took, json_mem) = cold(json.as_bytes());
+        let t = Instant::now();
+        let mut compiled = bundle.compile().unwrap();
+        compiled.drop_source();
+        let compact = compiled.to_compact();
+        let host_once = t.elapsed();
+        let mut compact_cold = Vec::new();
+        let mut compact_mem = 0;
+        for _ in 0..if quick { 2 } else { 5 } {
+            let (ok, took, mem) = cold(&compact);
+            ok.unwrap();
+            compact_cold.push(took);
+            compact_mem = compact_mem.max(mem);
+        }
+        compact_cold.sort();
+        let json_cold = match &json_ok {
+            Ok(()) => format!("{:.1} ms, VM memory {:.1} MiB", ms(json_took), mib(json_mem)),
+            Err(e) => format!("refused after {:.1} ms: {}", ms(json_took), e.lines().next().unwrap_or("")),
+        };
+        println!(
+            "{}: compact form {:.1} MiB (JSON {:.1} MiB); host compile + to_compact once: {:.1} ms\n  \
+             cold VM, JSON: {json_cold}\n  cold VM, compact form: median {:.1} ms (of {}), VM memory {:.1} MiB",
+            row.name,
+            mib(compact.len()),
+            mib(json.len()),
+            ms(host_once),
+            ms(percentile(&compact_cold, 0.5)),
+            compact_cold.len(),
+            mib(compact_mem),
+        );
+
+        // Change to enforced on a running host of VMS warmed VMs, one worker thread per VM.
+        let h = host(&wasm);
+        let first = prepare_compact(&h, &compact).unwrap();
+        let slot: Mutex<Option<(PreparedConfig, bool)>> = Mutex::new(Some((first, false)));
+        let start = Barrier::new(VMS + 1);
+        let done = Barrier::new(VMS + 1);
+        let wrong = Arc::new(Mutex::new(Vec::new()));
+        let mut totals = Vec::new();
+        let mut parts = Vec::new();
+        let mut failure = None;
+        std::thread::scope(|s| {
+            for w in 0..VMS {
+                let (h, v, slot, start, done, wrong) = (&h, &v, &slot, &start, &done, Arc::clone(&wrong));
+                s.spawn(move || loop {
+                    start.wait();
+                    let Some((config, expect)) = slot.lock().unwrap().clone() else { return };
+                    if knows_the_key(h, &config, v) != expect {
+                        wrong.lock().unwrap().push(w);
+                    }
+                    done.wait();
+                });
+            }
+            // Warm every VM under the first configuration.
+            start.wait();
+            done.wait();
+            for step in 0..changes {
+                let expect = change(&mut bundle, step);
+                let next = bundle.clone(); // the store's read, not timed here
+                let t0 = Instant::now();
+                // A failure must release the workers before it is reported, or they wait forever.
+                let prepared = next.into_compiled().map_err(|e| e.to_string()).and_then(|mut compiled| {
+                    compiled.drop_source();
+                    let compact = compiled.to_compact();
+                    let t1 = Instant::now();
+                    prepare_compact(&h, &compact).map(|p| (p, t1)).map_err(|e| e.to_string())
+                });
+                let (prepared, t1) = match prepared {
+                    Ok(p) => p,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let t2 = Instant::now();
+                *slot.lock().unwrap() = Some((prepared, expect));
+                start.wait();
+                done.wait();
+                let t3 = Instant::now();
+                totals.push(t3 - t0);
+                parts.push((t1 - t0, t2 - t1, t3 - t2));
+            }
+            *slot.lock().unwrap() = None;
+            start.wait();
+        });
+        if let Some(e) = failure {
+            panic!("{}: a change was not prepared: {e}", row.name);
+        }
+        let wrong = wrong.lock().unwrap();
+        assert!(wrong.is_empty(), "VMs {wrong:?} decided under an old configuration");
+        totals.sort();
+        let median = |f: fn(&(Duration, Duration, Duration)) -> Duration| {
+            let mut d: Vec<Duration> = parts.iter().map(f).collect();
+            d.sort();
+            percentile(&d, 0.5)
+        };
+        println!(
+            "  change to enforced in all {VMS} VMs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms \
+             (medians: compile + to_compact {:.1} ms, prepare {:.1} ms, the VMs' loads {:.1} ms); \
+             VM memory after: {:.1} MiB max",
+            ms(percentile(&totals, 0.5)),
+            ms(percentile(&totals, 0.99)),
+            ms(totals[totals.len() - 1]),
+            ms(median(|p| p.0)),
+            ms(median(|p| p.1)),
+            ms(median(|p| p.2)),
+            mib(h.idle_vm_memory().into_iter().max().unwrap_or(0)),
+        );
+    }
+}
