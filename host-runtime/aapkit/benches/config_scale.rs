@@ -109,7 +109,7 @@ fn bench_bundle(row: &rows::Row) -> Bundle {
 /// One change: add the vector's key (even steps) or remove it (odd), and on odd steps also edit
 /// a policy. Returns whether the key is in the bundle afterwards.
 fn change(bundle: &mut Bundle, step: usize) -> bool {
-    let add = step % 2 == 0;
+    let add = step.is_multiple_of(2);
     if add {
         let key = vector_client_key(&bundle.client_keys[0]);
         bundle.client_keys.push(key);
