@@ -34,7 +34,7 @@ pub use bundle::model::{
 };
 pub use bundle::{parse_bundle, BundleError, BundleErrors, SourceSpan};
 pub use compiled::compact::{is_compact, CompactError, COMPACT_MAGIC, COMPACT_VERSION};
-pub use compiled::{compile_bundle, CompiledBundle};
+pub use compiled::{compile_bundle, CompiledBundle, PublicKeyCache};
 // - the operation catalogue and the error-code table
 pub use catalogue::{is_asymmetric_spec, Api, Permission, QpsGroup, ResourceKind};
 pub use error::ErrorCode;

@@ -135,7 +135,9 @@ fn reload_ms(dir: &Path, location: &StoreLocation, master: &MasterKey) -> f64 {
         // A fresh handle each round: nothing cached.
         let store = Store::open_at_with_key(dir, location, master).unwrap();
         let t0 = Instant::now();
-        let snapshot = aapkit_host::server::snapshot::build_snapshot(&store, &enforcer, INSTANCE).unwrap();
+        let snapshot =
+            aapkit_host::server::snapshot::build_snapshot(&store, &enforcer, INSTANCE, &mut Default::default())
+                .unwrap();
         times.push(t0.elapsed().as_secs_f64() * 1e3);
         assert!(snapshot.generation > 0);
     }

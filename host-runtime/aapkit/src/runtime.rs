@@ -184,9 +184,11 @@ pub fn assemble(
 ) -> Result<Assembled, ServeError> {
     let store = Arc::new(Store::open_at(&opts.data_dir, &opts.store, &opts.master_key)?);
     let enforcer = make_enforcer(opts.enforcer, opts.filter_wasm.as_deref(), opts.wasm_perf_map)?;
-    let first = build_snapshot(&store, enforcer.as_ref(), &opts.instance_id).map_err(ServeError::Configuration)?;
+    let mut keys = policy_core::PublicKeyCache::default();
+    let first =
+        build_snapshot(&store, enforcer.as_ref(), &opts.instance_id, &mut keys).map_err(ServeError::Configuration)?;
     let generation = first.generation;
-    let snapshots = Arc::new(Snapshots::new(first));
+    let snapshots = Arc::new(Snapshots::with_key_cache(first, keys));
     let api = Arc::new(InstanceApiHandler::default());
     // Several gateways on PostgreSQL share the quota through it (`server::quota`).
     let quota = (!opts.ops.quota.is_unlimited()).then(|| {
@@ -222,7 +224,7 @@ pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<bool, ReloadError
     if current == a.snapshots.generation() {
         return Ok(false);
     }
-    let next = build_snapshot(&a.store, a.enforcer.as_ref(), instance_id)?;
+    let next = a.snapshots.build_next(&a.store, a.enforcer.as_ref(), instance_id)?;
     a.snapshots.publish(next);
     // Versions removed or replaced must not be served from the parsed-key cache.
     a.api.cache.clear();

@@ -359,13 +359,23 @@ impl FilterHost {
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         vm.generation = generation;
-        // The VM that checked it joins the pool, if there is room.
+        // The VM that checked it joins the pool: in a free place, or instead of an idle VM still on
+        // an older configuration (one VM fewer to reconfigure when this one is put in force; if it
+        // never is, that VM reloads the configuration in force on its next request).
         let mut pool = lock(&self.pool);
+        let mut stale = None;
         if pool.live < self.shared.config.max_vms {
             pool.live += 1;
             pool.idle.push((std::thread::current().id(), vm));
             self.vm_freed.notify_one();
+        } else if let Some(i) = pool.idle.iter().position(|(_, idle)| idle.generation < generation) {
+            // It takes the place of the old one, and the thread that VM served.
+            if let Some(slot) = pool.idle.get_mut(i) {
+                stale = Some(std::mem::replace(&mut slot.1, vm));
+            }
         }
+        drop(pool);
+        drop(stale);
         Ok(PreparedConfig { host: self.host_id, config: Arc::new(Configured { generation, plugin_config }) })
     }
 

@@ -256,6 +256,40 @@ impl CompiledBundle {
     }
 }
 
+/// Client keys' public keys by the PEM text they were parsed from, kept between compilations
+/// (`Bundle::into_compiled_with`): parsing a certificate is most of what compiling 10,000 client
+/// keys costs, and a change to the bundle rarely touches them. A compilation keeps the entries it
+/// used and drops the others, so the cache holds one bundle's keys. Refusals are not kept.
+#[derive(Default)]
+pub struct PublicKeyCache {
+    keys: FastMap<Box<str>, (RsaPublicKey, bool)>,
+}
+
+impl PublicKeyCache {
+    fn parse(&mut self, pem: &str) -> Result<RsaPublicKey, crate::PublicKeyError> {
+        if let Some((key, used)) = self.keys.get_mut(pem) {
+            *used = true;
+            return Ok(key.clone());
+        }
+        let key = RsaPublicKey::from_pem(pem)?;
+        self.keys.insert(pem.into(), (key.clone(), true));
+        Ok(key)
+    }
+
+    fn forget_unused(&mut self) {
+        self.keys.retain(|_, (_, used)| std::mem::take(used));
+    }
+
+    /// The number of keys held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 /// Up to this many scopes, comparing names beats hashing the request's.
 const SCOPE_SCAN: usize = 8;
 
@@ -267,13 +301,21 @@ impl Bundle {
     /// Validates and compiles. Public-key parse errors surface here, with their path.
     pub fn compile(&self) -> Result<CompiledBundle, BundleErrors> {
         self.validate()?;
-        compile_valid(self.clone())
+        compile_valid(self.clone(), None)
     }
 
     /// [`Bundle::compile`] without copying the document first.
     pub fn into_compiled(self) -> Result<CompiledBundle, BundleErrors> {
         self.validate()?;
-        compile_valid(self)
+        compile_valid(self, None)
+    }
+
+    /// [`Bundle::into_compiled`], taking the public keys it parsed before from `keys` and leaving
+    /// there the ones it parses now. Same result; a gateway recompiling on every change parses
+    /// only the client keys that are new.
+    pub fn into_compiled_with(self, keys: &mut PublicKeyCache) -> Result<CompiledBundle, BundleErrors> {
+        self.validate()?;
+        compile_valid(self, Some(keys))
     }
 }
 
@@ -281,11 +323,11 @@ impl Bundle {
 pub fn compile_bundle(json: &str) -> Result<CompiledBundle, BundleErrors> {
     let b = crate::bundle::parse_bundle(json)?;
     // Public-key errors found by compilation get their place in the text too.
-    compile_valid(b).map_err(|e| crate::bundle::locate(json, e.into_iter().collect(), &[]))
+    compile_valid(b, None).map_err(|e| crate::bundle::locate(json, e.into_iter().collect(), &[]))
 }
 
 /// Compiles a bundle that passed validation (names unique, references resolve).
-fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
+fn compile_valid(b: Bundle, mut keys: Option<&mut PublicKeyCache>) -> Result<CompiledBundle, BundleErrors> {
     let mut errors = Vec::new();
 
     let rule_index = index(b.network_rules.iter().map(|r| r.name.as_str()));
@@ -356,7 +398,11 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
     let mut client_keys = Vec::with_capacity(b.client_keys.len());
     for (i, k) in b.client_keys.iter().enumerate() {
         let Some(&aap) = aap_index.get(k.aap_name.as_str()) else { continue };
-        match RsaPublicKey::from_pem(&k.public_key_data) {
+        let parsed = match keys.as_deref_mut() {
+            Some(cache) => cache.parse(&k.public_key_data),
+            None => RsaPublicKey::from_pem(&k.public_key_data),
+        };
+        match parsed {
             Ok(public_key) => client_keys.push(CKey {
                 id: k.client_key_id.as_str().into(),
                 aap,
@@ -370,6 +416,9 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
                 format!("not a usable RSA public key or certificate: {e}"),
             )),
         }
+    }
+    if let Some(cache) = keys {
+        cache.forget_unused();
     }
     if !errors.is_empty() {
         return Err(BundleErrors::new(errors));
@@ -461,4 +510,35 @@ fn compile_valid(b: Bundle) -> Result<CompiledBundle, BundleErrors> {
         scopes,
         source: Some(b),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../tests/data/example-bundle.json");
+
+    #[test]
+    fn the_key_cache_changes_nothing_but_the_work() {
+        let b = crate::parse_bundle(EXAMPLE).unwrap();
+        let plain = b.compile().unwrap();
+        let mut cache = PublicKeyCache::default();
+        let first = b.clone().into_compiled_with(&mut cache).unwrap();
+        let distinct: std::collections::HashSet<&str> =
+            b.client_keys.iter().map(|k| k.public_key_data.as_str()).collect();
+        assert_eq!(cache.len(), distinct.len());
+        let again = b.clone().into_compiled_with(&mut cache).unwrap();
+        assert!(first.same_compiled(&plain) && again.same_compiled(&plain));
+        // Keys no longer in the bundle leave the cache; a bad key is refused as without it.
+        let mut fewer = b.clone();
+        fewer.client_keys.truncate(1);
+        fewer.into_compiled_with(&mut cache).unwrap();
+        assert_eq!(cache.len(), 1);
+        let mut bad = b.clone();
+        bad.client_keys[0].public_key_data = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
+        let with = bad.clone().into_compiled_with(&mut cache).unwrap_err();
+        let without = bad.compile().unwrap_err();
+        assert_eq!(with.to_string(), without.to_string());
+    }
 }

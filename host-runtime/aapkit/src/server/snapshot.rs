@@ -4,12 +4,12 @@
 //! A request loads the snapshot once; the enforcer decides under its bundle and the handler acts
 //! on its key ring, so a decision and its action cannot come from two configurations.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::enforcer::{ConfigureError, Enforcer, PreparedPolicy};
 use aapkit_kms::IndexedKeyRing;
 use aapkit_store::{Store, StoreError};
-use policy_core::AuthenticationMethod;
+use policy_core::{AuthenticationMethod, PublicKeyCache};
 
 /// One configuration: what the server decides under and acts on.
 pub struct Snapshot {
@@ -23,22 +23,38 @@ pub struct Snapshot {
     pub sessions: Option<Arc<policy_core::CompiledBundle>>,
 }
 
-/// The snapshot in force, replaced whole.
-pub struct Snapshots(RwLock<Arc<Snapshot>>);
+/// The snapshot in force, replaced whole, and what building the next one reuses.
+pub struct Snapshots {
+    current: RwLock<Arc<Snapshot>>,
+    /// The client keys' parsed public keys, kept from one build to the next.
+    keys: Mutex<PublicKeyCache>,
+}
 
 impl Snapshots {
     pub fn new(first: Snapshot) -> Snapshots {
-        Snapshots(RwLock::new(Arc::new(first)))
+        Snapshots::with_key_cache(first, PublicKeyCache::default())
+    }
+
+    /// With the key cache the first snapshot was built with.
+    pub fn with_key_cache(first: Snapshot, keys: PublicKeyCache) -> Snapshots {
+        Snapshots { current: RwLock::new(Arc::new(first)), keys: Mutex::new(keys) }
     }
 
     /// The snapshot in force now (a request keeps it to the end).
     pub fn load(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        Arc::clone(&self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Puts `next` in force for the requests that start from now on.
     pub fn publish(&self, next: Snapshot) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+    }
+
+    /// Builds the next snapshot ([`build_snapshot`]) with this one's key cache; nothing is put in
+    /// force.
+    pub fn build_next(&self, store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Result<Snapshot, ReloadError> {
+        let mut keys = self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        build_snapshot(store, enforcer, scope, &mut keys)
     }
 
     pub fn generation(&self) -> u64 {
@@ -56,12 +72,18 @@ pub enum ReloadError {
 }
 
 /// Reads the key ring and the bundle for `scope` in one store transaction, validates and compiles
-/// the bundle once (natively), and has `enforcer` prepare that; nothing is put in force.
-pub fn build_snapshot(store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Result<Snapshot, ReloadError> {
+/// the bundle once (natively; public keys parsed by an earlier build are taken from `keys`), and
+/// has `enforcer` prepare that; nothing is put in force.
+pub fn build_snapshot(
+    store: &Store,
+    enforcer: &dyn Enforcer,
+    scope: &str,
+    keys: &mut PublicKeyCache,
+) -> Result<Snapshot, ReloadError> {
     let (generation, ring, bundle) = store.config_snapshot(scope)?;
     let has_ram_roles =
         bundle.application_access_points.iter().any(|a| a.authentication_method == AuthenticationMethod::RamRole);
-    let compiled = bundle.into_compiled().map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?;
+    let compiled = bundle.into_compiled_with(keys).map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?;
     let (policy, compiled) = enforcer.prepare_compiled(compiled).map_err(ReloadError::Rejected)?;
     let sessions = has_ram_roles.then_some(compiled);
     Ok(Snapshot { generation, ring, policy, sessions })

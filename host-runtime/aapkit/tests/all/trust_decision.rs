@@ -186,10 +186,10 @@ fn mixed_snapshot_fails_closed() {
         // Generation 1: the alias names A (allowed). Generation 2: it names B (not allowed).
         store.delete_alias(ALIAS).ok();
         store.create_alias(ALIAS, &f.a).unwrap();
-        let before = build_snapshot(&store, enforcer.as_ref(), INSTANCE).unwrap();
+        let before = build_snapshot(&store, enforcer.as_ref(), INSTANCE, &mut Default::default()).unwrap();
         store.delete_alias(ALIAS).unwrap();
         store.create_alias(ALIAS, &f.b).unwrap();
-        let after = build_snapshot(&store, enforcer.as_ref(), INSTANCE).unwrap();
+        let after = build_snapshot(&store, enforcer.as_ref(), INSTANCE, &mut Default::default()).unwrap();
         assert_ne!(before.generation, after.generation);
 
         // Consistent snapshots: A is served, B is denied.
