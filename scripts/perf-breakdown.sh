@@ -12,8 +12,10 @@
 # The summary prints the median per bucket over the rounds, for each enforcer, and the wasm overhead
 # (filter CPU per request / native CPU per request).
 # Usage: scripts/perf-breakdown.sh [window-seconds] [concurrency] [rounds]
-#   SERVE_BIN=path   serves with another aapkit binary (e.g. a before/after build);
-#   KEEP=dir         keeps the perf data and per-run reports in dir.
+#   SERVE_BIN=path   serves with another aapkit binary;
+#   BINS="a=path b=path"  compares builds in one run (each round: native a, native b, wasm a, wasm b);
+#   PERF=0           measures CPU per request only (no profile: shorter runs, more rounds);
+#   KEEP=dir         keeps the per-run reports in dir.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
@@ -26,6 +28,8 @@ if [ -z "${SERVE_BIN:-}" ]; then
   cargo build -q --release -p aapkit
 fi
 bin="${SERVE_BIN:-$CARGO_TARGET_DIR/release/aapkit}"
+bins="${BINS:-this=$bin}"
+profile="${PERF:-1}"
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 work="$(mktemp -d)"
 keep="${KEEP:-}"
@@ -52,15 +56,15 @@ text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout
 print(int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("aapkit_requests_total{"))))
 PY
 }
-measure() { # enforcer round
-  local enf=$1 r=$2 admin=$((port + 1000)) tag="$1-$2"
-  "$bin" --data-dir "$data" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --no-openapi \
+measure() { # enforcer build-label build-path round
+  local enf=$1 sbin=$3 admin=$((port + 1000)) tag="$1-$2-$4"
+  "$sbin" --data-dir "$data" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --no-openapi \
     --enforcer "$enf" --filter-wasm "$AAPKIT_FILTER_WASM" >"$work/serve-$tag.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
   "$bin" --json loadgen --target "127.0.0.1:$port" --ca "$data/ca.pem" --client-key-file "$work/ck.json" \
     --password-file "$work/pw" --key-id "$aes" --workload encrypt --concurrency "$conc" \
-    --seconds $((2 * window + 2)) >"$work/loadgen-$tag.json" &
+    --seconds $(((profile > 0 ? 2 : 1) * window + 2)) >"$work/loadgen-$tag.json" &
   local lg=$!
   # Wait for the load (the generator signs its pool first), then one second of warm-up.
   for _ in $(seq 300); do [ "$(served "$admin")" -gt 0 ] && break; sleep 0.1; done
@@ -69,21 +73,26 @@ measure() { # enforcer round
   c0=$(cpu_ticks "$pid"); n0=$(served "$admin")
   sleep "$window"
   c1=$(cpu_ticks "$pid"); n1=$(served "$admin")
-  perf record -q -F 1999 --call-graph dwarf,16384 -p "$pid" -o "$work/perf-$tag.data" -- sleep "$window" 2>/dev/null
+  [ "$profile" -gt 0 ] && perf record -q -F 1999 --call-graph dwarf,16384 -p "$pid" -o "$work/perf-$tag.data" -- sleep "$window" 2>/dev/null
   wait "$lg" || true
   kill "$pid"; wait "$pid" 2>/dev/null || true
   port=$((port + 1))
   local us
   us=$(python3 -c "print(f'{($c1 - $c0) / $ticks * 1e6 / max($n1 - $n0, 1):.2f}')")
   echo "== $tag: server CPU $us us/request ($((n1 - n0)) requests in ${window}s, $(python3 -c "import json; print(round(json.load(open('$work/loadgen-$tag.json'))['RequestsPerSecond']))") req/s by loadgen)"
-  perf script --no-inline -F comm,period,ip,sym,dso -i "$work/perf-$tag.data" 2>/dev/null \
-    | python3 "$root/scripts/perf-buckets.py" --cpu-us "$us" --label "$tag" --json "$work/buckets-$tag.json" \
-    | tee "$work/buckets-$tag.txt"
-  rm -f "$work/perf-$tag.data"
+  if [ "$profile" -gt 0 ]; then
+    perf script --no-inline -F comm,period,ip,sym,dso -i "$work/perf-$tag.data" 2>/dev/null \
+      | python3 "$root/scripts/perf-buckets.py" --cpu-us "$us" --label "$tag" --json "$work/buckets-$tag.json" \
+      | tee "$work/buckets-$tag.txt"
+    rm -f "$work/perf-$tag.data"
+  else
+    echo "{\"label\": \"$tag\", \"cpu_us\": $us, \"pct\": {}}" >"$work/buckets-$tag.json"
+  fi
 }
-echo "== machine: $(nproc) cores; $(date -u); binary $bin"
+echo "== machine: $(nproc) cores; $(date -u); builds: $bins"
 for r in $(seq "$rounds"); do
-  measure native "$r"
-  measure wasm "$r"
+  for enf in native wasm; do
+    for b in $bins; do measure "$enf" "${b%%=*}" "${b#*=}" "$r"; done
+  done
 done
 python3 "$root/scripts/perf-buckets.py" --summarize "$work"/buckets-*.json | tee "$work/summary.txt"

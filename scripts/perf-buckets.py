@@ -184,34 +184,53 @@ def analyse(args):
 
 
 def summarize(paths):
-    runs = collections.defaultdict(list)
+    """Medians per group (`<enforcer>-<build>`), the bucket table of each profiled group, and the
+    ratios: wasm / native per build, and each build against the first one, round by round."""
+    runs = collections.defaultdict(dict)
     for p in paths:
         with open(p) as f:
             r = json.load(f)
-        runs[r["label"].split("-")[0]].append(r)
-    kinds = [k for k in ("native", "wasm") if k in runs] + [k for k in runs if k not in ("native", "wasm")]
-    med = {}
-    for k in kinds:
-        cpu = statistics.median(r["cpu_us"] for r in runs[k])
-        us = {b: statistics.median(r["pct"].get(b, 0.0) * r["cpu_us"] / 100 for r in runs[k]) for b in BUCKETS}
-        pct = {b: statistics.median(r["pct"].get(b, 0.0) for r in runs[k]) for b in BUCKETS}
-        med[k] = (cpu, us, pct)
-        each = ", ".join(f"{r['cpu_us']:.1f}" for r in runs[k])
-        print(f"{k}: server CPU per request {each} us -> median {cpu:.1f} us")
-    head = " | ".join(f"{k} us/req | {k} %" for k in kinds)
-    print(f"\n| bucket | {head} |")
-    print("|---|" + "---:|" * (2 * len(kinds)))
-    for b in BUCKETS:
-        cells = " | ".join(f"{med[k][1][b]:.1f} | {med[k][2][b]:.1f}" for k in kinds)
-        print(f"| {b} | {cells} |")
-    cells = " | ".join(f"**{med[k][0]:.1f}** | 100" for k in kinds)
-    print(f"| **server CPU per request (median)** | {cells} |")
-    print("\n(bucket columns are medians of each round's share times that round's CPU; they need not add up exactly)")
-    if "native" in med and "wasm" in med:
-        pairs = list(zip(sorted(runs["native"], key=lambda r: r["label"]), sorted(runs["wasm"], key=lambda r: r["label"])))
-        ratios = [w["cpu_us"] / n["cpu_us"] for n, w in pairs]
-        print(f"wasm / native CPU per request, per round: {', '.join(f'{x:.3f}' for x in ratios)}; "
-              f"median {statistics.median(ratios):.3f} (wasm overhead {statistics.median(ratios) - 1:+.1%})")
+        group, rnd = r["label"].rsplit("-", 1)
+        runs[group][rnd] = r
+    order = sorted(runs, key=lambda g: (g.split("-", 1)[0] != "native", g))
+    cpu = {}
+    for g in order:
+        each = [runs[g][k]["cpu_us"] for k in sorted(runs[g])]
+        cpu[g] = statistics.median(each)
+        print(f"{g}: server CPU per request {', '.join(f'{x:.1f}' for x in each)} us -> median {cpu[g]:.1f} us")
+    profiled = [g for g in order if all(runs[g][k]["pct"] for k in runs[g])]
+    if profiled:
+        print(f"\n| bucket | {' | '.join(f'{g} us/req | %' for g in profiled)} |")
+        print("|---|" + "---:|" * (2 * len(profiled)))
+        for b in BUCKETS:
+            cells = []
+            for g in profiled:
+                rs = list(runs[g].values())
+                us = statistics.median(r["pct"].get(b, 0.0) * r["cpu_us"] / 100 for r in rs)
+                pct = statistics.median(r["pct"].get(b, 0.0) for r in rs)
+                cells.append(f"{us:.1f} | {pct:.1f}")
+            print(f"| {b} | {' | '.join(cells)} |")
+        print(f"| **server CPU per request (median)** | {' | '.join(f'**{cpu[g]:.1f}** | 100' for g in profiled)} |")
+        print("(each cell: the median over rounds of share x that round's CPU; cells need not add up exactly)")
+
+    def ratios(a, b):
+        common = sorted(set(runs[a]) & set(runs[b]))
+        return [runs[a][k]["cpu_us"] / runs[b][k]["cpu_us"] for k in common]
+
+    builds = sorted({g.split("-", 1)[1] for g in order if "-" in g}, key=lambda x: order.index(f"native-{x}")
+                    if f"native-{x}" in order else 99)
+    print()
+    for bld in builds:
+        if f"wasm-{bld}" in runs and f"native-{bld}" in runs:
+            xs = ratios(f"wasm-{bld}", f"native-{bld}")
+            print(f"[{bld}] wasm / native CPU per request by round: {', '.join(f'{x:.3f}' for x in xs)}; "
+                  f"median {statistics.median(xs):.3f} (wasm overhead {statistics.median(xs) - 1:+.1%})")
+    for bld in builds[1:]:
+        for enf in ("native", "wasm"):
+            if f"{enf}-{bld}" in runs and f"{enf}-{builds[0]}" in runs:
+                xs = ratios(f"{enf}-{bld}", f"{enf}-{builds[0]}")
+                print(f"[{enf}] {bld} / {builds[0]} CPU per request by round: {', '.join(f'{x:.3f}' for x in xs)}; "
+                      f"median {statistics.median(xs):.3f} ({statistics.median(xs) - 1:+.1%})")
 
 
 def main():
