@@ -14,6 +14,7 @@
 # Usage: scripts/perf-breakdown.sh [window-seconds] [concurrency] [rounds]
 #   SERVE_BIN=path   serves with another aapkit binary;
 #   BINS="a=path b=path"  compares builds in one run (each round: native a, native b, wasm a, wasm b);
+#                    an entry `label=path,--flag,value` also passes those arguments to `serve`;
 #   PERF=0           measures CPU per request only (no profile: shorter runs, more rounds);
 #   KEEP=dir         keeps the per-run reports in dir.
 set -euo pipefail
@@ -56,9 +57,12 @@ text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout
 print(int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("aapkit_requests_total{"))))
 PY
 }
-measure() { # enforcer build-label build-path round
-  local enf=$1 sbin=$3 admin=$((port + 1000)) tag="$1-$2-$4"
-  "$sbin" --data-dir "$data" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --no-openapi \
+measure() { # enforcer build-label build-path[,serve-args] round
+  local enf=$1 admin=$((port + 1000)) tag="$1-$2-$4" sbin extra
+  IFS=, read -r -a extra <<<"$3"
+  sbin="${extra[0]}"
+  extra=("${extra[@]:1}")
+  "$sbin" --data-dir "$data" serve "${extra[@]}" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --no-openapi \
     --enforcer "$enf" --filter-wasm "$AAPKIT_FILTER_WASM" >"$work/serve-$tag.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done

@@ -72,6 +72,7 @@ COMPONENT_RULES = [
     (re.compile(r"hyper|httparse|^http::|<http::|h2::"), "HTTP (hyper, http headers)"),
     (re.compile(r"aapkit_host|uuid"), "server request path (aapkit_host::server)"),
 ]
+GENERIC_FRAME = re.compile(r"^(alloc::|core::|<alloc::|<core::|std::|<std::|hashbrown|__rust|mi_|_mi_)")
 ASYNC_WORKER = re.compile(r"tokio::runtime::scheduler::|tokio::runtime::io::driver|tokio::runtime::time::")
 GENERIC_RULES = [
     (re.compile(r"tokio|mio::|parking_lot|std::"), "async runtime (tokio scheduler, timers, I/O driver)"),
@@ -158,6 +159,7 @@ def samples(lines):
 def analyse(args):
     per_bucket = collections.Counter()
     leaf = collections.Counter()
+    callers = collections.Counter()
     total = 0
     for comm, period, frames in samples(sys.stdin):
         b = classify(comm, frames)
@@ -165,6 +167,13 @@ def analyse(args):
         total += period
         if frames:
             leaf[(b, frames[0][0][:90])] += period
+        if args.detail and b.startswith(args.detail):
+            # The nearest frame that is not the allocator, the kernel, libc or a generic helper.
+            for sym, dso in frames[1:]:
+                if is_kernel(dso) or "libc" in dso or ALLOC_LEAF.search(sym) or GENERIC_FRAME.search(sym):
+                    continue
+                callers[sym[:110]] += period
+                break
     if total == 0:
         print("no samples", file=sys.stderr)
         sys.exit(1)
@@ -177,6 +186,10 @@ def analyse(args):
     print("top leaf symbols (self time):")
     for (b, sym), n in leaf.most_common(args.top):
         print(f"  {100.0 * n / total:5.1f}%  {sym}  [{b.split(' (')[0]}]")
+    if args.detail:
+        print(f"nearest callers in buckets starting {args.detail!r}:")
+        for sym, n in callers.most_common(args.top):
+            print(f"  {100.0 * n / total:5.1f}%  {sym}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"label": args.label, "cpu_us": cpu, "pct": pct,
@@ -240,6 +253,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--summarize", nargs="*")
+    ap.add_argument("--detail", help="also list the nearest callers of the samples in buckets starting so")
     args = ap.parse_args()
     if args.summarize is not None:
         summarize(args.summarize)

@@ -173,7 +173,7 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = new_request_id();
         let now = (self.clock)();
         let mut record = RequestRecord::new(request_id.clone(), now, header_api(req.headers()), peer);
         let resp = match self.preauth_refusal(peer, &request_id, &mut record) {
@@ -463,7 +463,36 @@ impl Gateway {
     }
 }
 
+/// A random (version 4) UUID naming a request, from aws-lc's generator, which keeps its state per
+/// thread: `Uuid::new_v4` asks the kernel for the bytes (a `getrandom` system call per request).
+pub fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return uuid::Uuid::new_v4().to_string();
+    }
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().encode_lower(&mut text).to_owned()
+}
+
 /// The `x-kms-apiname` header, empty when absent or not text.
 fn header_api(headers: &hyper::HeaderMap) -> String {
     headers.get("x-kms-apiname").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn request_ids_are_random_version_4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(20) {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id, &parsed.hyphenated().to_string(), "lower case, hyphenated");
+        }
+    }
 }
