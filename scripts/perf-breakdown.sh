@@ -16,7 +16,8 @@
 #   BINS="a=path b=path"  compares builds in one run (each round: native a, native b, wasm a, wasm b);
 #                    an entry `label=path,--flag,value` also passes those arguments to `serve`;
 #   PERF=0           measures CPU per request only (no profile: shorter runs, more rounds);
-#   KEEP=dir         keeps the per-run reports in dir.
+#   KEEP=dir         keeps the per-run reports in dir (KEEP_PERF=1: the samples too, as perf script text,
+#                    for `perf-buckets.py --detail BUCKET < script-....txt`).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
@@ -50,6 +51,13 @@ a client-key create --aap bench --password-file "$work/pw" --output "$work/ck.js
 port=18643
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+audit_ticks() { # the audit writer thread's CPU (its own thread: aapkit-audit)
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = aapkit-audit ] && awk '{print $14 + $15}' "$t/stat" && return
+  done
+  echo 0
+}
 served() { # requests the server has answered (all APIs, all outcomes)
   python3 - "$1" <<'PY'
 import sys, urllib.request
@@ -73,19 +81,21 @@ measure() { # enforcer build-label build-path[,serve-args] round
   # Wait for the load (the generator signs its pool first), then one second of warm-up.
   for _ in $(seq 300); do [ "$(served "$admin")" -gt 0 ] && break; sleep 0.1; done
   sleep 1
-  local c0 n0 c1 n1
-  c0=$(cpu_ticks "$pid"); n0=$(served "$admin")
+  local c0 n0 c1 n1 a0 a1
+  c0=$(cpu_ticks "$pid"); a0=$(audit_ticks "$pid"); n0=$(served "$admin")
   sleep "$window"
-  c1=$(cpu_ticks "$pid"); n1=$(served "$admin")
+  c1=$(cpu_ticks "$pid"); a1=$(audit_ticks "$pid"); n1=$(served "$admin")
   [ "$profile" -gt 0 ] && perf record -q -F 1999 --call-graph dwarf,16384 -p "$pid" -o "$work/perf-$tag.data" -- sleep "$window" 2>/dev/null
   wait "$lg" || true
   kill "$pid"; wait "$pid" 2>/dev/null || true
   port=$((port + 1))
-  local us
+  local us aus
   us=$(python3 -c "print(f'{($c1 - $c0) / $ticks * 1e6 / max($n1 - $n0, 1):.2f}')")
-  echo "== $tag: server CPU $us us/request ($((n1 - n0)) requests in ${window}s, $(python3 -c "import json; print(round(json.load(open('$work/loadgen-$tag.json'))['RequestsPerSecond']))") req/s by loadgen)"
+  aus=$(python3 -c "print(f'{($a1 - $a0) / $ticks * 1e6 / max($n1 - $n0, 1):.2f}')")
+  echo "== $tag: server CPU $us us/request, of which the audit writer thread $aus ($((n1 - n0)) requests in ${window}s, $(python3 -c "import json; print(round(json.load(open('$work/loadgen-$tag.json'))['RequestsPerSecond']))") req/s by loadgen)"
   if [ "$profile" -gt 0 ]; then
     perf script --no-inline -F comm,period,ip,sym,dso -i "$work/perf-$tag.data" 2>/dev/null \
+      | if [ -n "${KEEP_PERF:-}" ]; then tee "$work/script-$tag.txt"; else cat; fi \
       | python3 "$root/scripts/perf-buckets.py" --cpu-us "$us" --label "$tag" --json "$work/buckets-$tag.json" \
       | tee "$work/buckets-$tag.txt"
     rm -f "$work/perf-$tag.data"
