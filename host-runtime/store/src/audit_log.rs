@@ -3,9 +3,10 @@
 //! for the control plane's lock, and never bump the control-plane generation (they are not
 //! configuration). Retention ([`AuditWriter::prune`]) also removes old management events.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use crate::db::{Conn, OwnedParam, Param, TxMode};
+use crate::db::{Conn, OwnedParam, Param, ParamValue, TxMode};
 use crate::params;
 use serde::Serialize;
 
@@ -81,6 +82,43 @@ fn audit_from_row(r: &crate::db::Row) -> Result<AuditCall, StoreError> {
 /// The audit store's writer: a connection of its own (see the module comment).
 pub struct AuditWriter {
     conn: Conn,
+    /// The `INSERT` text for each chunk length met so far (at most [`INSERT_CHUNK`] of them),
+    /// written once instead of once per batch.
+    insert_sql: HashMap<usize, String>,
+}
+
+/// The `INSERT` of `rows` audit rows (13 parameters each). A denied call does not say its AAP
+/// (the enforcer stops before naming it); the client key's record does, when the key exists.
+fn insert_statement(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = format!("INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES ");
+    for n in 0..rows {
+        let b = n * 13;
+        if n > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(
+            sql,
+            "(?{}, ?{}, ?{}, COALESCE(NULLIF(CAST(?{} AS TEXT), ''), \
+             (SELECT aap FROM client_keys WHERE id = ?{}), ''), \
+             ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 3,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9,
+            b + 10,
+            b + 11,
+            b + 12,
+            b + 13
+        );
+    }
+    sql
 }
 
 /// Rows per `INSERT` statement: one round trip per chunk on PostgreSQL, well under either
@@ -111,60 +149,37 @@ impl AuditWriter {
             crate::StoreLocation::Postgres(url) => Conn::Postgres(Box::new(crate::db::PgConn::new(url)?)),
         };
         super::schema::migrate(&mut conn)?;
-        Ok(AuditWriter { conn })
+        Ok(AuditWriter { conn, insert_sql: HashMap::new() })
     }
 
     /// Inserts `rows` in one transaction (one fsync per batch). On PostgreSQL audit rows do not
     /// wait for configuration writers: they take no write lock.
     pub fn insert_calls(&mut self, rows: &[AuditCall]) -> Result<(), StoreError> {
-        self.conn.run(TxMode::Append, |tx| {
+        let Self { conn, insert_sql } = self;
+        conn.run(TxMode::Append, |tx| {
             for chunk in rows.chunks(INSERT_CHUNK) {
-                // A denied call does not say its AAP (the enforcer stops before naming it); the client
-                // key's record does, when the key exists.
-                let mut sql = format!("INSERT INTO audit_log({AUDIT_COLUMNS}) VALUES ");
-                let mut values: Vec<OwnedParam> = Vec::with_capacity(chunk.len() * 13);
-                for (n, r) in chunk.iter().enumerate() {
-                    let b = n * 13;
-                    if n > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!(
-                        "(?{}, ?{}, ?{}, COALESCE(NULLIF(CAST(?{} AS TEXT), ''), \
-                         (SELECT aap FROM client_keys WHERE id = ?{}), ''), \
-                         ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 3,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8,
-                        b + 9,
-                        b + 10,
-                        b + 11,
-                        b + 12,
-                        b + 13
-                    ));
+                let sql = insert_sql.entry(chunk.len()).or_insert_with(|| insert_statement(chunk.len()));
+                // The rows' own strings are bound (no copy per row).
+                let mut values: Vec<ParamValue<'_>> = Vec::with_capacity(chunk.len() * 13);
+                for r in chunk {
                     values.extend([
-                        OwnedParam::Int(r.time),
-                        OwnedParam::Text(r.request_id.clone()),
-                        OwnedParam::Text(r.access_key_id.clone()),
-                        OwnedParam::Text(r.aap.clone()),
-                        OwnedParam::Text(r.api.clone()),
-                        OwnedParam::Text(r.resource.clone()),
-                        OwnedParam::Text(r.source_ip.clone()),
-                        OwnedParam::Int(i64::from(r.allowed)),
-                        OwnedParam::Int(i64::from(r.http_status)),
-                        OwnedParam::Text(r.error_code.clone()),
-                        OwnedParam::Int(i64::try_from(r.latency_us).unwrap_or(i64::MAX)),
-                        OwnedParam::Text(r.policy.clone()),
-                        OwnedParam::Text(r.detail.clone()),
+                        ParamValue::Int(r.time),
+                        ParamValue::Text(&r.request_id),
+                        ParamValue::Text(&r.access_key_id),
+                        ParamValue::Text(&r.aap),
+                        ParamValue::Text(&r.api),
+                        ParamValue::Text(&r.resource),
+                        ParamValue::Text(&r.source_ip),
+                        ParamValue::Int(i64::from(r.allowed)),
+                        ParamValue::Int(i64::from(r.http_status)),
+                        ParamValue::Text(&r.error_code),
+                        ParamValue::Int(i64::try_from(r.latency_us).unwrap_or(i64::MAX)),
+                        ParamValue::Text(&r.policy),
+                        ParamValue::Text(&r.detail),
                     ]);
                 }
                 let refs: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
-                tx.execute(&sql, &refs)?;
+                tx.execute(sql, &refs)?;
             }
             Ok(())
         })

@@ -93,6 +93,28 @@ pub struct RequestRecord {
     pub detail: String,
 }
 
+impl RequestRecord {
+    /// The record of a request that has not got anywhere yet.
+    pub fn new(request_id: String, time_unix: i64, api: String, source: SocketAddr) -> RequestRecord {
+        RequestRecord {
+            request_id,
+            time_unix,
+            api,
+            client_key_id: String::new(),
+            aap: String::new(),
+            policy: String::new(),
+            resource: String::new(),
+            qps_group: None,
+            source,
+            allowed: false,
+            status: 0,
+            error_code: String::new(),
+            latency_us: 0,
+            detail: String::new(),
+        }
+    }
+}
+
 /// Receives a record of every request (audit, metrics). Must not block.
 pub trait RequestObserver: Send + Sync {
     fn record(&self, record: RequestRecord);
@@ -151,24 +173,9 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = new_request_id();
         let now = (self.clock)();
-        let mut record = RequestRecord {
-            request_id: request_id.clone(),
-            time_unix: now,
-            api: header_str(&req, "x-kms-apiname").unwrap_or_default(),
-            client_key_id: String::new(),
-            aap: String::new(),
-            policy: String::new(),
-            resource: String::new(),
-            qps_group: None,
-            source: peer,
-            allowed: false,
-            status: 0,
-            error_code: String::new(),
-            latency_us: 0,
-            detail: String::new(),
-        };
+        let mut record = RequestRecord::new(request_id.clone(), now, header_api(req.headers()), peer);
         let resp = match self.preauth_refusal(peer, &request_id, &mut record) {
             Some(refused) => refused,
             None => self.serve_inner(peer, req, now, &request_id, &mut record).await,
@@ -181,7 +188,7 @@ impl Gateway {
     }
 
     async fn serve_inner(
-        &self,
+        self: &Arc<Self>,
         peer: SocketAddr,
         req: Request<Incoming>,
         now: i64,
@@ -217,28 +224,63 @@ impl Gateway {
 
         // One snapshot for the whole request: the decision and the action use the same configuration.
         let snapshot = self.snapshots.load();
-        // Off the async workers (issue 10 §3): the filter call and the signature check.
-        let enforcer = self.enforcer.clone();
-        let (job_body, job_id, job_snapshot) = (body.clone(), request_id.to_owned(), snapshot.clone());
+        // Off the async workers (issue 10 §3): the filter call, the signature check and, for an
+        // ordinary call, the handler too, in one job: each hand-off to the pool and back is a
+        // thread wake-up each way, which cost more than the enforcer itself (issue 16).
+        // Key-pair generation is handled in a second job of the heavy class.
+        let class = WorkClass::of_api(&record.api);
+        let gateway = Arc::clone(self);
+        let mut job_record = std::mem::replace(record, RequestRecord::new(String::new(), now, String::new(), peer));
+        let job_body = body.clone();
         let checked = self
             .limits
             .pool
             .run(WorkClass::Light, move || {
-                let req = EnforceRequest {
-                    door: EnforceDoor::InstanceApi,
-                    headers: &headers,
-                    body: &job_body,
-                    peer,
-                    now,
-                    request_id: &job_id,
-                };
-                (enforcer.check_with(&job_snapshot.policy, &req), headers)
+                let step = gateway.decide_and_run(&headers, &job_body, peer, now, &snapshot, &mut job_record, class);
+                (step, job_record)
             })
             .await;
-        let (outcome, headers) = match checked {
+        let (step, done_record) = match checked {
             Ok(done) => done,
-            Err(e) => return pool_refused(e, request_id, record),
+            Err(e) => {
+                *record = RequestRecord::new(request_id.to_owned(), now, header_api(&parts.headers), peer);
+                return pool_refused(e, request_id, record);
+            }
         };
+        *record = done_record;
+        let (caller, snapshot) = match step {
+            Step::Done(resp) => return resp,
+            Step::Handle { caller, snapshot } => (caller, snapshot),
+        };
+        let api = self.api.clone();
+        let (job_api, job_id) = (record.api.clone(), request_id.to_owned());
+        let handled =
+            self.limits.pool.run(class, move || api.handle(&job_api, &body, &job_id, &caller, &snapshot)).await;
+        match handled {
+            Ok(result) => handled_response(result, request_id, record),
+            Err(e) => {
+                record.allowed = false;
+                pool_refused(e, request_id, record)
+            }
+        }
+    }
+
+    /// The part of a request that runs on the work pool: the enforcer's decision, the quota and,
+    /// unless the call is of the heavy class, the handler.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_and_run(
+        &self,
+        headers: &[(String, String)],
+        body: &Bytes,
+        peer: SocketAddr,
+        now: i64,
+        snapshot: &Arc<Snapshot>,
+        record: &mut RequestRecord,
+        class: WorkClass,
+    ) -> Step {
+        let request_id = record.request_id.clone();
+        let req = EnforceRequest { door: EnforceDoor::InstanceApi, headers, body, peer, now, request_id: &request_id };
+        let outcome = self.enforcer.check_with(&snapshot.policy, &req);
         let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
@@ -246,7 +288,7 @@ impl Gateway {
                 // Only an authenticated deny gets an audit row, so only it is worth resolving.
                 if let Some(who) = authenticated {
                     record.client_key_id = who.client_key_id;
-                    (record.resource, record.qps_group) = self.resource_of(&snapshot, api_name, &body);
+                    (record.resource, record.qps_group) = self.resource_of(snapshot, api_name, body);
                 }
                 record.detail = detail;
                 record.error_code =
@@ -260,7 +302,7 @@ impl Gateway {
                         resp.headers_mut().insert(k, v);
                     }
                 }
-                return resp;
+                return Step::Done(resp);
             }
         };
         record.allowed = true;
@@ -270,7 +312,7 @@ impl Gateway {
             record.client_key_id.clone_from(&caller.client_key_id);
         }
         if caller.resource.is_empty() || caller.qps_group.is_none() {
-            (record.resource, record.qps_group) = self.resource_of(&snapshot, api_name, &body);
+            (record.resource, record.qps_group) = self.resource_of(snapshot, api_name, body);
         }
         if !caller.resource.is_empty() {
             record.resource.clone_from(&caller.resource);
@@ -284,32 +326,57 @@ impl Gateway {
                 record.allowed = false;
                 let code = ErrorCode::RejectedThrottling;
                 record.error_code = code.as_str().to_owned();
-                return error_response(code.http_status(), code.as_str(), code.default_message(), request_id);
+                return Step::Done(error_response(
+                    code.http_status(),
+                    code.as_str(),
+                    code.default_message(),
+                    &request_id,
+                ));
             }
         }
-        let api = self.api.clone();
-        let (job_api, job_body, job_id) = (api_name.to_owned(), body.clone(), request_id.to_owned());
-        let handled = self
-            .limits
-            .pool
-            .run(WorkClass::of_api(api_name), move || api.handle(&job_api, &job_body, &job_id, &caller, &snapshot))
-            .await;
-        match handled {
-            Ok(Ok(out)) => {
-                let mut resp = protobuf_response(200, out.body, request_id);
-                if let Some(v) = out.key_version_id.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
-                    resp.headers_mut().insert(KEY_VERSION_HEADER, v);
-                }
-                resp
-            }
-            Ok(Err(f)) => {
-                record.error_code.clone_from(&f.code);
-                error_response(f.status, &f.code, &f.message, request_id)
-            }
-            Err(e) => {
+        if class == WorkClass::Heavy {
+            return Step::Handle { caller, snapshot: Arc::clone(snapshot) };
+        }
+        let api = &self.api;
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            api.handle(api_name, body, &request_id, &caller, snapshot)
+        }));
+        Step::Done(match handled {
+            Ok(result) => handled_response(result, &request_id, record),
+            // As when a job of its own fails: `InternalFailure`, and not served.
+            Err(_) => {
                 record.allowed = false;
-                pool_refused(e, request_id, record)
+                pool_refused(PoolError::Failed, &request_id, record)
             }
+        })
+    }
+}
+
+/// Where a request stands after its job on the work pool.
+enum Step {
+    /// Answered: refused, throttled or handled.
+    Done(Response<Body>),
+    /// Allowed; the handler runs in a job of the heavy class.
+    Handle { caller: Caller, snapshot: Arc<Snapshot> },
+}
+
+/// The response to a handled call (the record takes the error code of a failure).
+fn handled_response(
+    result: Result<ApiOutput, ApiFailure>,
+    request_id: &str,
+    record: &mut RequestRecord,
+) -> Response<Body> {
+    match result {
+        Ok(out) => {
+            let mut resp = protobuf_response(200, out.body, request_id);
+            if let Some(v) = out.key_version_id.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
+                resp.headers_mut().insert(KEY_VERSION_HEADER, v);
+            }
+            resp
+        }
+        Err(f) => {
+            record.error_code.clone_from(&f.code);
+            error_response(f.status, &f.code, &f.message, request_id)
         }
     }
 }
@@ -396,6 +463,36 @@ impl Gateway {
     }
 }
 
-fn header_str(req: &Request<Incoming>, name: &str) -> Option<String> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+/// A random (version 4) UUID naming a request, from aws-lc's generator, which keeps its state per
+/// thread: `Uuid::new_v4` asks the kernel for the bytes (a `getrandom` system call per request).
+pub fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return uuid::Uuid::new_v4().to_string();
+    }
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().encode_lower(&mut text).to_owned()
+}
+
+/// The `x-kms-apiname` header, empty when absent or not text.
+fn header_api(headers: &hyper::HeaderMap) -> String {
+    headers.get("x-kms-apiname").and_then(|v| v.to_str().ok()).map(str::to_string).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn request_ids_are_random_version_4_uuids() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(20) {
+            let parsed = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(parsed.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id, &parsed.hyphenated().to_string(), "lower case, hyphenated");
+        }
+    }
 }
