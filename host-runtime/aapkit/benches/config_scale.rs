@@ -165,7 +165,12 @@ fn main() {
         compact_cold.sort();
         let json_cold = match &json_ok {
             Ok(()) => format!("{:.1} ms, VM memory {:.1} MiB", ms(json_took), mib(json_mem)),
-            Err(e) => format!("refused after {:.1} ms: {}", ms(json_took), e.lines().next().unwrap_or("")),
+            // The cause is the error's last line (wasmtime's message ends the chain).
+            Err(e) => format!(
+                "refused after {:.1} ms: {}",
+                ms(json_took),
+                e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+            ),
         };
         println!(
             "{}: compact form {:.1} MiB (JSON {:.1} MiB); host compile + to_compact once: {:.1} ms\n  \

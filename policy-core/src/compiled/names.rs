@@ -9,7 +9,8 @@
 //! rebuilt name by name.
 //!
 //! Open addressing with linear probing; beside each slot, 8 bits of the name's hash (`tags`), so a
-//! probe that meets another name rarely compares strings. The load factor is kept at or below 0.8.
+//! probe that meets another name rarely compares strings. The load factor is kept at or below 0.5
+//! for small tables and 0.8 for large ones (`slot_count`).
 
 use core::fmt;
 
@@ -48,20 +49,21 @@ pub(crate) struct BadTable;
 #[inline]
 pub(crate) fn hash(name: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
+    let word = |w: &[u8]| <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes);
     let mut h = name.len() as u64;
-    let mut words = name.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    let mut rest = name;
+    while let (Some(w), Some(r)) = (rest.get(..8), rest.get(8..)) {
+        h = (h.rotate_left(5) ^ word(w)).wrapping_mul(K);
+        rest = r;
     }
-    let rest = words.remainder();
     if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        if let Some(dst) = b.get_mut(..rest.len()) {
-            dst.copy_from_slice(rest);
-        }
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        // The last 8 bytes of the name, overlapping words already taken, when it has 8: one load,
+        // not a copy of a variable length (the length is in `h` already).
+        let tail = match name.len().checked_sub(8).and_then(|i| name.get(i..)) {
+            Some(last) => word(last),
+            None => rest.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+        };
+        h = (h.rotate_left(5) ^ tail).wrapping_mul(K);
     }
     (h ^ (h >> 31)).wrapping_mul(K)
 }
@@ -196,6 +198,7 @@ impl NameTable {
         let tag = tag_of(h);
         let mask = count - 1;
         let mut at = slot_of(h, count);
+        let (text, name) = (self.text.as_bytes(), name.as_bytes());
         // At most every slot once: the table always has an empty slot, but bytes from outside
         // are not trusted to say so.
         for _ in 0..count {
@@ -203,8 +206,18 @@ impl NameTable {
             if s == EMPTY {
                 return None;
             }
-            if self.tags.get(at) == Some(&tag) && self.name(s as usize) == Some(name) {
-                return Some(s as usize);
+            // The tag, then the length, then the bytes: a probe that meets another name rarely
+            // gets to compare strings. (Byte slices: no character-boundary checks.)
+            if self.tags.get(at) == Some(&tag) {
+                let i = s as usize;
+                let end = *self.ends.get(i)? as usize;
+                let start = match i.checked_sub(1) {
+                    Some(p) => *self.ends.get(p)? as usize,
+                    None => 0,
+                };
+                if end.wrapping_sub(start) == name.len() && text.get(start..end) == Some(name) {
+                    return Some(i);
+                }
             }
             at = (at + 1) & mask;
         }
@@ -216,9 +229,15 @@ impl NameTable {
     }
 }
 
-/// The number of slots for `n` names: a power of two, load factor at most 0.8.
+/// The number of slots for `n` names, a power of two: load factor at most 0.5 up to 32,768 names
+/// (about 1.5 probes a lookup; the slots cost little), at most 0.8 beyond (about 2.8 probes,
+/// measured in `probe_stats`: at 100,000 names a lower load would cost 1.9 MiB a table).
 fn slot_count(n: usize) -> usize {
-    (n + n / 4 + 1).next_power_of_two()
+    if n <= 1 << 15 {
+        (2 * n + 1).next_power_of_two()
+    } else {
+        (n + n / 4 + 1).next_power_of_two()
+    }
 }
 
 #[inline]
@@ -292,6 +311,35 @@ mod tests {
             for p in names.iter().chain(probes.iter()) {
                 prop_assert_eq!(t.get(p), reference.get(p.as_str()).copied());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod probe_stats {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Mean probes per successful lookup over typical names, against linear probing's expected
+    /// (1 + 1/(1-a))/2 at load a: about 1.5 for small tables, 2.6–3 for large ones.
+    #[test]
+    fn probes_stay_short() {
+        for (n, fmt, limit) in [(200usize, "app/secret-", 1.8), (1000, "key-", 1.8), (100_000, "alias/k", 3.2)] {
+            let names: Vec<String> = (0..n).map(|i| format!("{fmt}{i}")).collect();
+            let t = NameTable::build(names.iter().map(String::as_str)).unwrap();
+            let count = t.slots.len();
+            let mut total = 0usize;
+            for name in &names {
+                let mut at = slot_of(hash(name.as_bytes()), count);
+                let mut probes = 1;
+                while t.name(t.slots[at] as usize) != Some(name.as_str()) {
+                    at = (at + 1) & (count - 1);
+                    probes += 1;
+                }
+                total += probes;
+            }
+            let mean = total as f64 / n as f64;
+            assert!(mean < limit, "{fmt}: {mean:.2} probes on average");
         }
     }
 }
