@@ -866,6 +866,38 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
         },
     );
     assert!(matches!(outcome, EnforceOutcome::Allow(ref c) if c.client_key_id == TEST_KEY_ID), "{outcome:?}");
+
+    // A module that refuses the compact form gets the JSON from then on. Stood in for by a host
+    // whose configuration buffer fails: the filter refuses the compact form, the JSON too; once
+    // the host behaves, the enforcer sends the JSON, which is accepted and decides alike.
+    let logs = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&logs);
+    let fallback = FilterEnforcer::new(
+        wasm(),
+        FilterHostConfig {
+            log_sink: Some(Arc::new(move |_: LogLevel, msg: &str| sink.lock().unwrap().push(msg.to_string()))),
+            ..config(true)
+        },
+    )
+    .unwrap();
+    fallback.host().inject_fault(Some(HostFault { call: Hostcall::GetBufferBytes, status: 2 }));
+    assert!(fallback.prepare_compiled(policy_core::compile_bundle(&bundle_json()).unwrap()).is_err());
+    fallback.host().inject_fault(None);
+    let (policy, _) = fallback.prepare_compiled(policy_core::compile_bundle(&bundle_json()).unwrap()).unwrap();
+    let loaded: Vec<String> = logs.lock().unwrap().iter().filter(|m| m.contains("bundle loaded")).cloned().collect();
+    assert_eq!(loaded, ["aapkit: policy bundle loaded"], "the JSON, not the compact form");
+    let outcome = fallback.check_with(
+        &policy,
+        &EnforceRequest {
+            door: Default::default(),
+            headers: &headers,
+            body: &req.body,
+            peer: "[fd00::7]:9000".parse().unwrap(),
+            now: NOW,
+            request_id: "srv-4",
+        },
+    );
+    assert!(matches!(outcome, EnforceOutcome::Allow(ref c) if c.client_key_id == TEST_KEY_ID), "{outcome:?}");
 }
 
 #[test]
