@@ -13,55 +13,18 @@
 //! row only, with few samples (CI runs it so, as a smoke test that asserts the forms agree).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use policy_core::*;
 
+#[path = "support/counting.rs"]
+mod counting;
 #[path = "support/rows.rs"]
 mod rows;
+use counting::{measured, mib};
 use rows::ROWS;
-
-/// Counts the bytes allocated and still live, and the peak since the last reset.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-/// Runs `f`, returning its result with the bytes it left allocated and its peak, beyond what was
-/// live before.
-fn measured<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (out, LIVE.load(Ordering::Relaxed).saturating_sub(base), PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
 
 fn benches(c: &mut Criterion) {
     let quick = std::env::var_os("AAPKIT_BENCH_QUICK").is_some();

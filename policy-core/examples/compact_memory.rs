@@ -9,53 +9,22 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use policy_core::CompiledBundle;
 
+#[path = "../benches/support/counting.rs"]
+mod counting;
 #[path = "../benches/support/rows.rs"]
 mod rows;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to the system allocator unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn mib(bytes: usize) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
+use counting::{measured, mib};
 
 fn main() {
     for row in rows::ROWS.iter() {
         let compact = rows::bundle(row).compile().unwrap().to_compact();
-        let base = LIVE.load(Ordering::Relaxed);
-        PEAK.store(base, Ordering::Relaxed);
         let t = Instant::now();
-        let loaded = CompiledBundle::from_compact(&compact).unwrap();
+        let (loaded, held, peak) = measured(|| CompiledBundle::from_compact(&compact).unwrap());
         let took = t.elapsed();
-        let held = LIVE.load(Ordering::Relaxed) - base;
-        let peak = PEAK.load(Ordering::Relaxed) - base;
         println!(
             "{}: compact form {:.1} MiB; from_compact holds {:.1} MiB (peak {:.1} MiB beyond the form), {:.1} ms",
             row.name,

@@ -186,22 +186,7 @@ impl RsaPublicKey {
     pub fn from_components(n_be: &[u8], e: u32) -> Result<Self, PublicKeyError> {
         let skip = n_be.iter().take_while(|&&b| b == 0).count();
         let n = n_be.get(skip..).unwrap_or_default();
-        let bits = n.first().map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
-        if bits < MIN_MODULUS_BITS {
-            return Err(PublicKeyError::ModulusTooSmall { bits });
-        }
-        if bits > MAX_MODULUS_BITS {
-            return Err(PublicKeyError::ModulusTooLarge { bits });
-        }
-        if n.last().is_none_or(|&low| low & 1 == 0) {
-            return Err(PublicKeyError::EvenModulus);
-        }
-        if e < 3 {
-            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, below 3") });
-        }
-        if e & 1 == 0 {
-            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is even") });
-        }
+        check_components(n, e)?;
         let mut spki = Vec::with_capacity(n.len() + 40);
         let mut pkcs1 = Vec::with_capacity(n.len() + 16);
         der::write_unsigned(&mut pkcs1, n);
@@ -223,19 +208,7 @@ impl RsaPublicKey {
     /// key are refused, but nothing is precomputed and nothing else is copied.
     pub(crate) fn from_canonical_spki(spki: Box<[u8]>, validity: Option<(i64, i64)>) -> Result<Self, PublicKeyError> {
         let (n, e) = pkcs1_components(spki_rsa_public_key(&spki)?)?;
-        let bits = n.first().map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
-        if bits < MIN_MODULUS_BITS {
-            return Err(PublicKeyError::ModulusTooSmall { bits });
-        }
-        if bits > MAX_MODULUS_BITS {
-            return Err(PublicKeyError::ModulusTooLarge { bits });
-        }
-        if n.last().is_none_or(|&low| low & 1 == 0) {
-            return Err(PublicKeyError::EvenModulus);
-        }
-        if e < 3 || e & 1 == 0 {
-            return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is not odd and at least 3") });
-        }
+        let bits = check_components(n, e)?;
         // `n` is a slice of `spki`: its offset is the distance between the two.
         let start = (n.as_ptr() as usize).wrapping_sub(spki.as_ptr() as usize);
         let at = (u16::try_from(start), u16::try_from(n.len()), u16::try_from(bits));
@@ -314,6 +287,28 @@ impl fmt::Debug for RsaPublicKey {
             .field("cert_validity", &self.validity)
             .finish()
     }
+}
+
+/// The key rules on a big-endian modulus without leading zero bytes and an exponent: the modulus'
+/// size in bits, or why they make no key.
+fn check_components(n: &[u8], e: u32) -> Result<usize, PublicKeyError> {
+    let bits = n.first().map_or(0, |&top| n.len() * 8 - top.leading_zeros() as usize);
+    if bits < MIN_MODULUS_BITS {
+        return Err(PublicKeyError::ModulusTooSmall { bits });
+    }
+    if bits > MAX_MODULUS_BITS {
+        return Err(PublicKeyError::ModulusTooLarge { bits });
+    }
+    if n.last().is_none_or(|&low| low & 1 == 0) {
+        return Err(PublicKeyError::EvenModulus);
+    }
+    if e < 3 {
+        return Err(PublicKeyError::BadExponent { detail: format!("is {e}, below 3") });
+    }
+    if e & 1 == 0 {
+        return Err(PublicKeyError::BadExponent { detail: format!("is {e}, which is even") });
+    }
+    Ok(bits)
 }
 
 /// Dotted form of a DER OID, with a name for the algorithms people most often paste by mistake.

@@ -237,19 +237,29 @@ fn naive(b: &Bundle, r: &AccessRequest<'_>, now: i64) -> (bool, Option<&'static 
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
-    #[test]
-    fn compiled_equals_naive(
-        b in bundle(),
-        reqs in proptest::collection::vec((
+/// Requests against the generated bundles: (api, resource, source, scope, client key, now).
+type GenRequest = (Api, Option<&'static str>, IpAddr, &'static str, &'static str, i64);
+
+fn requests() -> impl Strategy<Value = Vec<GenRequest>> {
+    proptest::collection::vec(
+        (
             proptest::sample::select(Api::ALL.to_vec()),
             proptest::option::weighted(0.9, proptest::sample::select(REQ_RES.to_vec())),
             ip(),
             proptest::sample::select(vec!["kst-a", "shared", "kst-b"]),
             proptest::sample::select(vec!["ck", "ck", "ck", "nobody"]),
             proptest::sample::select(vec![500i64, 1000, 1500, 2000, 2001]),
-        ), 1..30),
+        ),
+        1..30,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    #[test]
+    fn compiled_equals_naive(
+        b in bundle(),
+        reqs in requests(),
     ) {
         let c = b.compile().unwrap();
         for (api, res, ip, scope, ck, now) in reqs {
@@ -275,14 +285,7 @@ proptest! {
     #[test]
     fn compact_form_decides_as_the_json(
         b in bundle(),
-        reqs in proptest::collection::vec((
-            proptest::sample::select(Api::ALL.to_vec()),
-            proptest::option::weighted(0.9, proptest::sample::select(REQ_RES.to_vec())),
-            ip(),
-            proptest::sample::select(vec!["kst-a", "shared", "kst-b"]),
-            proptest::sample::select(vec!["ck", "ck", "ck", "nobody"]),
-            proptest::sample::select(vec![500i64, 1000, 1500, 2000, 2001]),
-        ), 1..30),
+        reqs in requests(),
     ) {
         let json = compile_bundle(&b.to_json()).unwrap();
         let bytes = json.to_compact();

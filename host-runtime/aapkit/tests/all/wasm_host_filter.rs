@@ -854,17 +854,15 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     // What the gateway does: compiled once natively, loaded by the filter as the compact form.
     let (policy, compiled) = enforcer.prepare_compiled(policy_core::compile_bundle(&bundle_json()).unwrap()).unwrap();
     assert!(compiled.bundle().is_none(), "the host keeps the compiled tables only");
-    let outcome = enforcer.check_with(
-        &policy,
-        &EnforceRequest {
-            door: Default::default(),
-            headers: &headers,
-            body: &req.body,
-            peer: "[fd00::7]:9000".parse().unwrap(),
-            now: NOW,
-            request_id: "srv-3",
-        },
-    );
+    let allowed_request = EnforceRequest {
+        door: Default::default(),
+        headers: &headers,
+        body: &req.body,
+        peer: "[fd00::7]:9000".parse().unwrap(),
+        now: NOW,
+        request_id: "srv-3",
+    };
+    let outcome = enforcer.check_with(&policy, &allowed_request);
     assert!(matches!(outcome, EnforceOutcome::Allow(ref c) if c.client_key_id == TEST_KEY_ID), "{outcome:?}");
 
     // A module that refuses the compact form gets the JSON from then on. Stood in for by a host
@@ -886,17 +884,7 @@ fn enforcer_allows_with_the_caller_and_denies_with_the_server_request_id() {
     let (policy, _) = fallback.prepare_compiled(policy_core::compile_bundle(&bundle_json()).unwrap()).unwrap();
     let loaded: Vec<String> = logs.lock().unwrap().iter().filter(|m| m.contains("bundle loaded")).cloned().collect();
     assert_eq!(loaded, ["aapkit: policy bundle loaded"], "the JSON, not the compact form");
-    let outcome = fallback.check_with(
-        &policy,
-        &EnforceRequest {
-            door: Default::default(),
-            headers: &headers,
-            body: &req.body,
-            peer: "[fd00::7]:9000".parse().unwrap(),
-            now: NOW,
-            request_id: "srv-4",
-        },
-    );
+    let outcome = fallback.check_with(&policy, &allowed_request);
     assert!(matches!(outcome, EnforceOutcome::Allow(ref c) if c.client_key_id == TEST_KEY_ID), "{outcome:?}");
 }
 
