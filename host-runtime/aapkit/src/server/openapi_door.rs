@@ -262,20 +262,8 @@ fn serve_sts(sts: Option<&Sts>, api: &OpenApi, call: &Call) -> Served {
 /// Instance API).
 fn record(request_id: &str, now: i64, source: SocketAddr, caller_id: &str) -> RequestRecord {
     RequestRecord {
-        request_id: request_id.to_owned(),
-        time_unix: now,
-        api: GET_SECRET_VALUE.to_owned(),
         client_key_id: caller_id.to_owned(),
-        aap: String::new(),
-        policy: String::new(),
-        resource: String::new(),
-        qps_group: None,
-        source,
-        allowed: false,
-        status: 0,
-        error_code: String::new(),
-        latency_us: 0,
-        detail: String::new(),
+        ..RequestRecord::new(request_id.to_owned(), now, GET_SECRET_VALUE.to_owned(), source)
     }
 }
 
