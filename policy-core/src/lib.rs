@@ -33,7 +33,10 @@ pub use bundle::model::{
     DEFAULT_MAX_SKEW_SECONDS, KEY_SPECS,
 };
 pub use bundle::{parse_bundle, BundleError, BundleErrors, SourceSpan};
-pub use compiled::compact::{__reseal_for_fuzzing, is_compact, CompactError, COMPACT_MAGIC, COMPACT_VERSION};
+pub use compiled::compact::{
+    __reseal_for_fuzzing, compact_prefix_len, is_compact, CompactError, COMPACT_HEADER_LEN, COMPACT_MAGIC,
+    COMPACT_VERSION,
+};
 pub use compiled::{compile_bundle, CompiledBundle, PublicKeyCache};
 // - the operation catalogue and the error-code table
 pub use catalogue::{is_asymmetric_spec, Api, Permission, QpsGroup, ResourceKind};

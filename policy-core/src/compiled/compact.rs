@@ -5,54 +5,117 @@
 //! Layout (little-endian throughout):
 //!
 //! ```text
-//! magic      8 bytes   89 'A' 'A' 'P' 'C' 0d 0a 1a   (0x89 is not UTF-8: never a JSON document)
-//! version    u32       COMPACT_VERSION
-//! reserved   u32       0
-//! length     u64       bytes of the body
-//! checksum   u64       names::hash of the body
-//! body                 the sections of `encode`, in its order
+//! magic              8 bytes   89 'A' 'A' 'P' 'C' 0d 0a 1a   (0x89 is not UTF-8: never JSON)
+//! version            u32       COMPACT_VERSION
+//! reserved           u32       0
+//! length             u64       bytes of the body
+//! access length      u64       bytes of the access section
+//! access checksum    u64       names::hash of the access section
+//! catalogue checksum u64       names::hash of the catalogue section
+//! body:
+//!   access section             scopes, address sets, policies, access points, client keys,
+//!                              the keys' and secrets' policy bits, the gateway section
+//!   catalogue section          its id (32 bytes: the SHA-256 of what follows), then the key
+//!                              ids, records, specs, aliases, versions and secrets
 //! ```
+//!
+//! The two sections change at different rates: a client key or a policy changes the access
+//! section only, while the catalogue (100,000 keys: most of the bytes) stays as it was. A VM
+//! holding a catalogue with the form's id keeps it and reads the access section alone
+//! ([`CompiledBundle::from_compact_over`]); it can even be given only the bytes up to the id
+//! ([`compact_prefix_len`]). The id is a SHA-256 so that two different catalogues never pass for
+//! one, whatever names the keys are given.
 //!
 //! The form holds public data only (names, patterns, address ranges, public keys) and no pointer:
 //! strings are lengths and bytes, references are indexes. It is read strictly: every length is
 //! bounded by the bytes left, every index is checked against what it indexes, the address ranges
 //! must be sorted and disjoint, each public key is parsed and checked again, a name table's ends
-//! must rise within its text and its slots point at its names with one left free, and the body
+//! must rise within its text and its slots point at its names with one left free, and each section
 //! must be consumed exactly. Bytes that break any of these are refused whole; nothing half-loaded
 //! is ever used. (A hand-edited form can still pass, say with exact names out of order or slots
 //! that miss a name: it decides by the same rules, failing to find what it cannot, and is written
-//! back in canonical order.) The checksum catches truncation and corruption on the way; it is not a signature (the form is written by the host
-//! that then loads it into its own VMs, as the JSON bundle is).
+//! back in canonical order.) The checksums catch truncation and corruption on the way; they are
+//! not a signature (the form is written by the host that then loads it into its own VMs, as the
+//! JSON bundle is).
 
 use super::ipset::IpSet;
 use super::names::{hash, NameTable};
 use super::resources::PatternSet;
-use super::{CAap, CCatKey, CGateway, CKey, CPolicy, CompiledBundle, FastMap};
+use super::{CAap, CCatKey, CGateway, CKey, CPolicy, Catalogue, CompiledBundle, FastMap};
 use crate::bundle::model::{KeyState, NamePattern};
 use crate::crypto::RsaPublicKey;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, OnceLock};
 
 /// The first eight bytes of every compact form.
 pub const COMPACT_MAGIC: [u8; 8] = [0x89, b'A', b'A', b'P', b'C', b'\r', b'\n', 0x1a];
 /// The layout version this build writes and reads.
-pub const COMPACT_VERSION: u32 = 1;
-const HEADER_LEN: usize = 32;
+pub const COMPACT_VERSION: u32 = 2;
+const HEADER_LEN: usize = 48;
+/// The catalogue section's id: a SHA-256.
+const ID_LEN: usize = 32;
 
 /// Whether `bytes` claim to be a compact form (the magic), as opposed to a JSON bundle.
 pub fn is_compact(bytes: &[u8]) -> bool {
     bytes.starts_with(&COMPACT_MAGIC)
 }
 
-/// Rewrites the header's length and checksum to match the body, so that a fuzzer's changes to a
-/// body reach the decoder instead of stopping at the checksum. Not for anything else.
+/// The sizes a header declares.
+struct Layout {
+    /// Bytes of the body (both sections).
+    length: usize,
+    access_len: usize,
+    access_checksum: u64,
+    catalogue_checksum: u64,
+}
+
+fn read_header(bytes: &[u8]) -> Result<Layout, CompactError> {
+    if !is_compact(bytes) {
+        return Err(CompactError::NotCompact);
+    }
+    let mut header = Reader { rest: bytes.get(COMPACT_MAGIC.len()..HEADER_LEN).ok_or(CompactError::Length)? };
+    let version = header.u32()?;
+    if version != COMPACT_VERSION {
+        return Err(CompactError::Version { found: version });
+    }
+    let _reserved = header.u32()?;
+    let length = usize::try_from(header.u64()?).map_err(|_| CompactError::Length)?;
+    let access_len = usize::try_from(header.u64()?).map_err(|_| CompactError::Length)?;
+    if access_len.checked_add(ID_LEN).is_none_or(|l| l > length) {
+        return Err(CompactError::Length);
+    }
+    Ok(Layout { length, access_len, access_checksum: header.u64()?, catalogue_checksum: header.u64()? })
+}
+
+/// How many leading bytes of the compact form whose first [`COMPACT_HEADER_LEN`] bytes are
+/// `header` a VM needs when it holds the form's catalogue already: the header, the access
+/// section and the catalogue's id ([`CompiledBundle::from_compact_over`] reads such a prefix).
+pub fn compact_prefix_len(header: &[u8]) -> Result<usize, CompactError> {
+    let layout = read_header(header)?;
+    Ok(HEADER_LEN + layout.access_len + ID_LEN)
+}
+
+/// The length of the compact form's header.
+pub const COMPACT_HEADER_LEN: usize = HEADER_LEN;
+
+/// Rewrites the header's length and checksums to match the body, so that a fuzzer's changes to a
+/// body reach the decoder instead of stopping at the checksums (the access section's length is
+/// kept, within the body). Not for anything else.
 #[doc(hidden)]
 pub fn __reseal_for_fuzzing(bytes: &mut [u8]) {
     let Some((header, body)) = bytes.split_at_mut_checked(HEADER_LEN) else { return };
-    let (length, checksum) = ((body.len() as u64).to_le_bytes(), hash(body).to_le_bytes());
-    if let Some(h) = header.get_mut(16..24) {
-        h.copy_from_slice(&length);
-    }
-    if let Some(h) = header.get_mut(24..32) {
-        h.copy_from_slice(&checksum);
+    let declared = header.get(24..32).map_or(0, |h| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(h);
+        u64::from_le_bytes(a)
+    });
+    let access_len = usize::try_from(declared).unwrap_or(usize::MAX).min(body.len());
+    let (access, catalogue) = body.split_at(access_len);
+    let fields = [body.len() as u64, access_len as u64, hash(access), hash(catalogue)];
+    for (i, v) in fields.into_iter().enumerate() {
+        if let Some(h) = header.get_mut(16 + 8 * i..24 + 8 * i) {
+            h.copy_from_slice(&v.to_le_bytes());
+        }
     }
 }
 
@@ -66,6 +129,9 @@ pub enum CompactError {
     },
     Length,
     Checksum,
+    /// The bytes stop after the catalogue's id ([`compact_prefix_len`]), and the bundle given to
+    /// load over does not hold that catalogue: the whole form is needed.
+    CatalogueMissing,
     /// What was found malformed.
     Malformed(&'static str),
 }
@@ -81,6 +147,9 @@ impl core::fmt::Display for CompactError {
             CompactError::Checksum => {
                 f.write_str("the compact policy bundle's checksum does not match: it was damaged")
             }
+            CompactError::CatalogueMissing => {
+                f.write_str("the compact policy bundle's key catalogue is not held here and was not sent")
+            }
             CompactError::Malformed(what) => write!(f, "the compact policy bundle is malformed: {what}"),
         }
     }
@@ -90,15 +159,29 @@ impl std::error::Error for CompactError {}
 
 impl CompiledBundle {
     /// Writes the compact form of this bundle ([`CompiledBundle::from_compact`] reads it back).
+    /// The catalogue section is written once per catalogue and kept: bundles compiled over the
+    /// same catalogue ([`Bundle::into_compiled_over`](crate::Bundle::into_compiled_over)) write
+    /// only their access section anew.
     pub fn to_compact(&self) -> Vec<u8> {
-        let body = encode(self);
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        let access = encode_access(self);
+        let (section, section_checksum) = self.catalogue.section.get_or_init(|| {
+            let section = encode_catalogue(&self.catalogue);
+            let checksum = hash(&section);
+            (section, checksum)
+        });
+        if let Some(id) = section.get(..ID_LEN).and_then(|id| <[u8; ID_LEN]>::try_from(id).ok()) {
+            let _ = self.catalogue.id.set(id);
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + access.len() + section.len());
         out.extend_from_slice(&COMPACT_MAGIC);
         out.extend_from_slice(&COMPACT_VERSION.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&((access.len() + section.len()) as u64).to_le_bytes());
+        out.extend_from_slice(&(access.len() as u64).to_le_bytes());
+        out.extend_from_slice(&hash(&access).to_le_bytes());
+        out.extend_from_slice(&section_checksum.to_le_bytes());
+        out.extend_from_slice(&access);
+        out.extend_from_slice(section);
         out
     }
 
@@ -106,30 +189,135 @@ impl CompiledBundle {
     /// decides exactly as the bundle it was written from; it keeps no document
     /// ([`CompiledBundle::bundle`] is `None`).
     pub fn from_compact(bytes: &[u8]) -> Result<CompiledBundle, CompactError> {
-        if !is_compact(bytes) {
-            return Err(CompactError::NotCompact);
-        }
-        let mut header = Reader { rest: bytes.get(COMPACT_MAGIC.len()..HEADER_LEN).ok_or(CompactError::Length)? };
-        let version = header.u32()?;
-        if version != COMPACT_VERSION {
-            return Err(CompactError::Version { found: version });
-        }
-        let _reserved = header.u32()?;
-        let length = header.u64()?;
-        let checksum = header.u64()?;
+        CompiledBundle::from_compact_over(bytes, None)
+    }
+
+    /// [`CompiledBundle::from_compact`], keeping the key catalogue of `previous` (the bundle a VM
+    /// holds) when the form's catalogue has the same id: only the access section is read and
+    /// checked then, and `bytes` may stop after the catalogue's id ([`compact_prefix_len`]). A
+    /// prefix whose catalogue `previous` does not hold is [`CompactError::CatalogueMissing`].
+    pub fn from_compact_over(bytes: &[u8], previous: Option<&CompiledBundle>) -> Result<CompiledBundle, CompactError> {
+        let layout = read_header(bytes)?;
         let body = bytes.get(HEADER_LEN..).ok_or(CompactError::Length)?;
-        if body.len() as u64 != length {
+        let whole = body.len() == layout.length;
+        if !whole && body.len() != layout.access_len + ID_LEN {
             return Err(CompactError::Length);
         }
-        if hash(body) != checksum {
+        let (access, catalogue) = body.split_at_checked(layout.access_len).ok_or(CompactError::Length)?;
+        if hash(access) != layout.access_checksum {
             return Err(CompactError::Checksum);
         }
-        decode(body)
+        let id: [u8; ID_LEN] = catalogue.get(..ID_LEN).and_then(|id| id.try_into().ok()).ok_or(CompactError::Length)?;
+        let held = previous.filter(|p| p.catalogue.id.get() == Some(&id)).map(|p| Arc::clone(&p.catalogue));
+        let catalogue = match held {
+            Some(held) => held,
+            None if whole => {
+                if hash(catalogue) != layout.catalogue_checksum {
+                    return Err(CompactError::Checksum);
+                }
+                Arc::new(decode_catalogue(catalogue.get(ID_LEN..).unwrap_or_default(), id)?)
+            }
+            None => return Err(CompactError::CatalogueMissing),
+        };
+        decode_access(access, catalogue)
     }
 }
 
-/// The body: every table a decision reads, in a fixed order.
-pub(crate) fn encode(b: &CompiledBundle) -> Vec<u8> {
+/// The catalogue section: its id (the SHA-256 of the tables that follow), then the tables.
+fn encode_catalogue(c: &Catalogue) -> Box<[u8]> {
+    let mut w = Writer::default();
+    w.buf.extend_from_slice(&[0; ID_LEN]);
+    name_table(&mut w, &c.key_ids);
+    w.count(c.key_records.len());
+    for r in c.key_records.iter() {
+        w.u32(u32::from(r.spec));
+        w.u8(state_code(r.state));
+    }
+    w.count(c.key_specs.len());
+    for s in c.key_specs.iter() {
+        w.str(s);
+    }
+    name_table(&mut w, &c.aliases);
+    w.u32s(&c.alias_keys);
+    name_table(&mut w, &c.versions);
+    w.u32s(&c.version_keys);
+    name_table(&mut w, &c.secret_names);
+    w.u32s(&c.secret_keys);
+    let id: [u8; ID_LEN] = Sha256::digest(w.buf.get(ID_LEN..).unwrap_or_default()).into();
+    if let Some(head) = w.buf.get_mut(..ID_LEN) {
+        head.copy_from_slice(&id);
+    }
+    w.buf.into_boxed_slice()
+}
+
+/// The catalogue section after its id.
+fn decode_catalogue(tables: &[u8], id: [u8; ID_LEN]) -> Result<Catalogue, CompactError> {
+    use CompactError::Malformed;
+    let mut r = Reader { rest: tables };
+    let key_ids = read_name_table(&mut r)?;
+    let n = r.count(5)?;
+    if n != key_ids.len() {
+        return Err(Malformed("the key records"));
+    }
+    let mut key_records = Vec::with_capacity(n);
+    for _ in 0..n {
+        let spec = u16::try_from(r.u32()?).map_err(|_| Malformed("a key's spec index"))?;
+        let state = state_of(r.u8()?).ok_or(Malformed("a key's state"))?;
+        key_records.push(CCatKey { spec, state });
+    }
+    let n = r.count(4)?;
+    let mut key_specs: Vec<Box<str>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        key_specs.push(r.str()?.into());
+    }
+    if key_records.iter().any(|k| usize::from(k.spec) >= key_specs.len()) {
+        return Err(Malformed("a key's spec index"));
+    }
+    let keys = key_ids.len();
+    let in_keys = |v: &[u32]| v.iter().all(|&k| (k as usize) < keys);
+    let aliases = read_name_table(&mut r)?;
+    let alias_keys = r.u32s()?;
+    if alias_keys.len() != aliases.len() || !in_keys(&alias_keys) {
+        return Err(Malformed("the aliases' keys"));
+    }
+    let versions = read_name_table(&mut r)?;
+    let version_keys = r.u32s()?;
+    if version_keys.len() != versions.len() || !in_keys(&version_keys) {
+        return Err(Malformed("the key versions' keys"));
+    }
+    let secret_names = read_name_table(&mut r)?;
+    let secret_keys = r.u32s()?;
+    if secret_keys.len() != secret_names.len() || !in_keys(&secret_keys) {
+        return Err(Malformed("the secrets' keys"));
+    }
+    if !r.rest.is_empty() {
+        return Err(CompactError::Length);
+    }
+    Ok(Catalogue {
+        key_ids,
+        key_records: key_records.into_boxed_slice(),
+        key_specs: key_specs.into_boxed_slice(),
+        aliases,
+        alias_keys,
+        versions,
+        version_keys,
+        secret_names,
+        secret_keys,
+        section: OnceLock::new(),
+        id: OnceLock::from(id),
+    })
+}
+
+/// Whether `a` and `b` write the same compact form (the catalogue's id aside, which follows from
+/// its tables).
+pub(crate) fn same_tables(a: &CompiledBundle, b: &CompiledBundle) -> bool {
+    let tables = |c: &Catalogue| encode_catalogue(c).get(ID_LEN..).map(<[u8]>::to_vec);
+    encode_access(a) == encode_access(b)
+        && (Arc::ptr_eq(&a.catalogue, &b.catalogue) || tables(&a.catalogue) == tables(&b.catalogue))
+}
+
+/// The access section: every table a decision reads but the catalogue's, in a fixed order.
+fn encode_access(b: &CompiledBundle) -> Vec<u8> {
     let mut w = Writer::default();
     w.count(b.scopes.len());
     for s in &b.scopes {
@@ -187,23 +375,7 @@ pub(crate) fn encode(b: &CompiledBundle) -> Vec<u8> {
         }
         w.bytes(k.public_key.spki_der());
     }
-    name_table(&mut w, &b.key_ids);
-    w.count(b.key_records.len());
-    for r in b.key_records.iter() {
-        w.u32(u32::from(r.spec));
-        w.u8(state_code(r.state));
-    }
-    w.count(b.key_specs.len());
-    for s in b.key_specs.iter() {
-        w.str(s);
-    }
     w.u64s(&b.key_policies);
-    name_table(&mut w, &b.aliases);
-    w.u32s(&b.alias_keys);
-    name_table(&mut w, &b.versions);
-    w.u32s(&b.version_keys);
-    name_table(&mut w, &b.secret_names);
-    w.u32s(&b.secret_keys);
     w.u64s(&b.secret_policies);
     match &b.gateway {
         Some(g) => {
@@ -224,7 +396,7 @@ pub(crate) fn encode(b: &CompiledBundle) -> Vec<u8> {
     w.buf
 }
 
-fn decode(body: &[u8]) -> Result<CompiledBundle, CompactError> {
+fn decode_access(body: &[u8], catalogue: Arc<Catalogue>) -> Result<CompiledBundle, CompactError> {
     use CompactError::Malformed;
     let mut r = Reader { rest: body };
     let n = r.count(4)?;
@@ -284,49 +456,13 @@ fn decode(body: &[u8]) -> Result<CompiledBundle, CompactError> {
             RsaPublicKey::from_canonical_spki(spki, validity).map_err(|_| Malformed("a client key's public key"))?;
         client_keys.push(CKey { id, aap, not_before, not_after, public_key });
     }
-    let key_ids = read_name_table(&mut r)?;
-    let n = r.count(5)?;
-    if n != key_ids.len() {
-        return Err(Malformed("the key records"));
-    }
-    let mut key_records = Vec::with_capacity(n);
-    for _ in 0..n {
-        let spec = u16::try_from(r.u32()?).map_err(|_| Malformed("a key's spec index"))?;
-        let state = state_of(r.u8()?).ok_or(Malformed("a key's state"))?;
-        key_records.push(CCatKey { spec, state });
-    }
-    let n = r.count(4)?;
-    let mut key_specs: Vec<Box<str>> = Vec::with_capacity(n);
-    for _ in 0..n {
-        key_specs.push(r.str()?.into());
-    }
-    if key_records.iter().any(|k| usize::from(k.spec) >= key_specs.len()) {
-        return Err(Malformed("a key's spec index"));
-    }
     let policy_words = policies.len().div_ceil(64);
     let key_policies = r.u64s()?;
-    if key_policies.len() != key_ids.len() * policy_words {
+    if key_policies.len() != catalogue.key_ids.len() * policy_words {
         return Err(Malformed("the keys' policy bits"));
     }
-    let keys = key_ids.len();
-    let in_keys = |v: &[u32]| v.iter().all(|&k| (k as usize) < keys);
-    let aliases = read_name_table(&mut r)?;
-    let alias_keys = r.u32s()?;
-    if alias_keys.len() != aliases.len() || !in_keys(&alias_keys) {
-        return Err(Malformed("the aliases' keys"));
-    }
-    let versions = read_name_table(&mut r)?;
-    let version_keys = r.u32s()?;
-    if version_keys.len() != versions.len() || !in_keys(&version_keys) {
-        return Err(Malformed("the key versions' keys"));
-    }
-    let secret_names = read_name_table(&mut r)?;
-    let secret_keys = r.u32s()?;
-    if secret_keys.len() != secret_names.len() || !in_keys(&secret_keys) {
-        return Err(Malformed("the secrets' keys"));
-    }
     let secret_policies = r.u64s()?;
-    if secret_policies.len() != secret_names.len() * policy_words {
+    if secret_policies.len() != catalogue.secret_names.len() * policy_words {
         return Err(Malformed("the secrets' policy bits"));
     }
     let gateway = if r.flag()? {
@@ -355,16 +491,8 @@ fn decode(body: &[u8]) -> Result<CompiledBundle, CompactError> {
         aap_index,
         policy_words,
         policies,
-        key_ids,
-        key_records: key_records.into_boxed_slice(),
-        key_specs: key_specs.into_boxed_slice(),
+        catalogue,
         key_policies,
-        aliases,
-        alias_keys,
-        versions,
-        version_keys,
-        secret_names,
-        secret_keys,
         secret_policies,
         gateway,
         scopes,
@@ -611,31 +739,81 @@ mod tests {
         flipped[last] ^= 0x40;
         assert_eq!(CompiledBundle::from_compact(&flipped).unwrap_err(), CompactError::Checksum);
         let mut newer = bytes.clone();
-        newer[8] = 2;
-        assert_eq!(CompiledBundle::from_compact(&newer).unwrap_err(), CompactError::Version { found: 2 });
+        newer[8] = 9;
+        assert_eq!(CompiledBundle::from_compact(&newer).unwrap_err(), CompactError::Version { found: 9 });
+        // Damage in the catalogue section is caught by its own checksum.
+        let mut cat = bytes.clone();
+        let at = cat.len() - 40;
+        cat[at] ^= 0x01;
+        assert_eq!(CompiledBundle::from_compact(&cat).unwrap_err(), CompactError::Checksum);
     }
 
-    /// Every prefix and every single-byte change of a valid body, with the checksum fixed up so the
-    /// decoder itself is exercised: refused or loaded, never a panic.
+    /// A VM holding the catalogue reads the access section alone (even from the prefix), and gets
+    /// the same tables; without it, the prefix is refused and the whole form is read.
+    #[test]
+    fn a_held_catalogue_is_kept_and_a_missing_one_is_asked_for() {
+        let compiled = crate::compile_bundle(EXAMPLE).unwrap();
+        let bytes = compiled.to_compact();
+        let held = CompiledBundle::from_compact(&bytes).unwrap();
+        let prefix = &bytes[..compact_prefix_len(&bytes[..COMPACT_HEADER_LEN]).unwrap()];
+        assert!(prefix.len() < bytes.len());
+
+        // The next configuration: same catalogue, one client key fewer.
+        let mut b = crate::parse_bundle(EXAMPLE).unwrap();
+        b.client_keys.truncate(1);
+        let next = b.compile().unwrap();
+        assert!(!next.same_compiled(&compiled));
+        let next_bytes = next.to_compact();
+        let next_prefix = &next_bytes[..compact_prefix_len(&next_bytes).unwrap()];
+        assert_eq!(next_prefix.len(), prefix.len() - (bytes.len() - next_bytes.len()));
+
+        for input in [next_prefix, &next_bytes[..]] {
+            let over = CompiledBundle::from_compact_over(input, Some(&held)).unwrap();
+            assert!(over.shares_catalogue_with(&held));
+            assert!(over.same_compiled(&next));
+            assert_eq!(over.to_compact(), next_bytes);
+        }
+        assert_eq!(CompiledBundle::from_compact_over(next_prefix, None).unwrap_err(), CompactError::CatalogueMissing);
+        assert_eq!(CompiledBundle::from_compact(next_prefix).unwrap_err(), CompactError::CatalogueMissing);
+        // A bundle with another catalogue is not reused: the whole form is read, or asked for.
+        let mut other = crate::parse_bundle(EXAMPLE).unwrap();
+        other.keys.pop();
+        other.secrets.retain(|s| other.keys.iter().any(|k| k.key_id == s.encryption_key_id));
+        let other = CompiledBundle::from_compact(&other.compile().unwrap().to_compact()).unwrap();
+        assert_ne!(other.catalogue.id.get(), held.catalogue.id.get());
+        assert_eq!(
+            CompiledBundle::from_compact_over(next_prefix, Some(&other)).unwrap_err(),
+            CompactError::CatalogueMissing
+        );
+        let full = CompiledBundle::from_compact_over(&next_bytes, Some(&other)).unwrap();
+        assert!(!full.shares_catalogue_with(&other) && full.same_compiled(&next));
+        // A damaged access section is refused even when the catalogue is held; damage to the part
+        // of the catalogue section a holder skips does not matter to it.
+        let mut damaged = next_prefix.to_vec();
+        damaged[COMPACT_HEADER_LEN + 3] ^= 0x20;
+        assert_eq!(CompiledBundle::from_compact_over(&damaged, Some(&held)).unwrap_err(), CompactError::Checksum);
+        // Anything but the whole form or the prefix is refused.
+        let cut = &next_bytes[..next_prefix.len() + 1];
+        assert_eq!(CompiledBundle::from_compact_over(cut, Some(&held)).unwrap_err(), CompactError::Length);
+    }
+
+    /// Every prefix and every single-byte change of a valid body, with the checksums fixed up so
+    /// the decoder itself is exercised: refused or loaded, never a panic.
     #[test]
     fn damaged_bodies_are_refused_without_panicking() {
         let bytes = crate::compile_bundle(EXAMPLE).unwrap().to_compact();
-        let body = &bytes[HEADER_LEN..];
-        let rewrap = |body: &[u8]| {
-            let mut out = bytes[..16].to_vec();
-            out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-            out.extend_from_slice(&hash(body).to_le_bytes());
-            out.extend_from_slice(body);
-            out
+        let resealed = |mut b: Vec<u8>| {
+            __reseal_for_fuzzing(&mut b);
+            b
         };
-        for cut in 0..body.len() {
-            assert!(CompiledBundle::from_compact(&rewrap(&body[..cut])).is_err(), "prefix {cut}");
+        for cut in HEADER_LEN..bytes.len() {
+            assert!(CompiledBundle::from_compact(&resealed(bytes[..cut].to_vec())).is_err(), "prefix {cut}");
         }
-        for at in 0..body.len() {
-            for v in [0x00, 0xff, body[at] ^ 0x01, body[at].wrapping_add(1)] {
-                let mut b = body.to_vec();
+        for at in HEADER_LEN..bytes.len() {
+            for v in [0x00, 0xff, bytes[at] ^ 0x01, bytes[at].wrapping_add(1)] {
+                let mut b = bytes.clone();
                 b[at] = v;
-                let _ = CompiledBundle::from_compact(&rewrap(&b));
+                let _ = CompiledBundle::from_compact(&resealed(b));
             }
         }
     }

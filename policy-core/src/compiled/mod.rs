@@ -13,6 +13,7 @@ use crate::time::UnixTime;
 use ipset::IpSet;
 use names::NameTable;
 use resources::PatternSet;
+use std::sync::{Arc, OnceLock};
 
 /// The map type of the compiled tables: FxHash, not SipHash. A decision does several lookups and
 /// SipHash dominated its cost; hash flooding needs an attacker to insert colliding keys, and these
@@ -84,27 +85,35 @@ impl PolicyBits<'_> {
     }
 }
 
-/// Rows of policy bits, `words` per row.
-fn bit_rows<T>(rows: &[T], policies: usize, mut f: impl FnMut(&T, usize) -> bool) -> Box<[u64]> {
-    let words = policies.div_ceil(64);
-    let mut bits = vec![0u64; rows.len() * words];
-    for (r, row) in rows.iter().enumerate() {
-        for i in 0..policies {
-            if f(row, i) {
-                if let Some(w) = bits.get_mut(r * words + i / 64) {
-                    *w |= 1 << (i % 64);
-                }
-            }
-        }
-    }
-    bits.into_boxed_slice()
-}
-
 pub(crate) struct CGateway {
     pub(crate) scope: Box<str>,
     pub(crate) trusted: IpSet,
     pub(crate) max_skew: u32,
     pub(crate) generation: Option<u64>,
+}
+
+/// The key catalogue: ids (name `i` is key `i`), fixed parts, distinct specs, aliases, versions and
+/// secrets. At 100,000 keys this is most of the bundle, so it is held in a few flat arrays
+/// (`names.rs`), no allocation per key. It depends on the keys and secrets alone, not on any
+/// policy, so bundles that differ in their access part share one.
+pub(crate) struct Catalogue {
+    pub(crate) key_ids: NameTable,
+    pub(crate) key_records: Box<[CCatKey]>,
+    pub(crate) key_specs: Box<[Box<str>]>,
+    /// Aliases and key-version ids, each with its key's index.
+    pub(crate) aliases: NameTable,
+    pub(crate) alias_keys: Box<[u32]>,
+    pub(crate) versions: NameTable,
+    pub(crate) version_keys: Box<[u32]>,
+    /// Secrets whose encryption key is catalogued: names and their key's index.
+    pub(crate) secret_names: NameTable,
+    pub(crate) secret_keys: Box<[u32]>,
+    /// Its compact section (`compact.rs`) and the section's checksum, written once by the host
+    /// that sends it to VMs again and again; never filled in a VM, which only loads.
+    pub(crate) section: OnceLock<(Box<[u8]>, u64)>,
+    /// The SHA-256 of its tables as the compact form writes them: what a VM compares to keep the
+    /// catalogue it holds. Computed when written, or the one it was loaded with.
+    pub(crate) id: OnceLock<[u8; 32]>,
 }
 
 /// A validated, indexed bundle. Build once with [`Bundle::compile`] or [`compile_bundle`],
@@ -115,21 +124,11 @@ pub struct CompiledBundle {
     pub(crate) aaps: Vec<CAap>,
     pub(crate) aap_index: FastMap<Box<str>, usize>,
     pub(crate) policies: Vec<CPolicy>,
-    /// The key catalogue: ids (name `i` is key `i`), fixed parts, distinct specs, and the policies
-    /// matching each key, `policy_words` words a key. At 100,000 keys this is most of the bundle,
-    /// so it is held in a few flat arrays (`names.rs`), no allocation per key.
-    pub(crate) key_ids: NameTable,
-    pub(crate) key_records: Box<[CCatKey]>,
-    pub(crate) key_specs: Box<[Box<str>]>,
+    /// The key catalogue, shared with the bundles compiled over it
+    /// ([`Bundle::into_compiled_over`]): a change to the access part leaves it as it is.
+    pub(crate) catalogue: Arc<Catalogue>,
+    /// The policies matching each catalogued key, `policy_words` words a key, and each secret.
     pub(crate) key_policies: Box<[u64]>,
-    /// Aliases and key-version ids, each with its key's index.
-    pub(crate) aliases: NameTable,
-    pub(crate) alias_keys: Box<[u32]>,
-    pub(crate) versions: NameTable,
-    pub(crate) version_keys: Box<[u32]>,
-    /// Secrets whose encryption key is catalogued: names, their key's index, matching policies.
-    pub(crate) secret_names: NameTable,
-    pub(crate) secret_keys: Box<[u32]>,
     pub(crate) secret_policies: Box<[u64]>,
     /// `policies.len().div_ceil(64)`: words of policy bits per key or secret.
     pub(crate) policy_words: usize,
@@ -147,8 +146,8 @@ impl core::fmt::Debug for CompiledBundle {
         f.debug_struct("CompiledBundle")
             .field("client_keys", &self.client_keys.len())
             .field("policies", &self.policies.len())
-            .field("keys", &self.key_ids.len())
-            .field("secrets", &self.secret_names.len())
+            .field("keys", &self.catalogue.key_ids.len())
+            .field("secrets", &self.catalogue.secret_names.len())
             .finish_non_exhaustive()
     }
 }
@@ -169,22 +168,28 @@ impl CompiledBundle {
     /// Whether this and `other` give the same decisions: the same compiled tables (what the
     /// compact form carries), whatever document, if any, each came from.
     pub fn same_compiled(&self, other: &CompiledBundle) -> bool {
-        compact::encode(self) == compact::encode(other)
+        compact::same_tables(self, other)
     }
 
     /// The number of catalogued keys.
     pub fn key_count(&self) -> usize {
-        self.key_ids.len()
+        self.catalogue.key_ids.len()
+    }
+
+    /// Whether this and `other` hold the same key catalogue object (compiled once and shared).
+    pub fn shares_catalogue_with(&self, other: &CompiledBundle) -> bool {
+        Arc::ptr_eq(&self.catalogue, &other.catalogue)
     }
 
     /// Key `i` of the catalogue.
     #[inline]
     pub(crate) fn key_at(&self, i: usize) -> Option<KeyRef<'_>> {
-        let r = self.key_records.get(i)?;
+        let c = &*self.catalogue;
+        let r = c.key_records.get(i)?;
         let w = self.policy_words;
         Some(KeyRef {
-            id: self.key_ids.name(i)?,
-            spec: self.key_specs.get(usize::from(r.spec)).map_or("", |s| s),
+            id: c.key_ids.name(i)?,
+            spec: c.key_specs.get(usize::from(r.spec)).map_or("", |s| s),
             state: r.state,
             policies: PolicyBits(self.key_policies.get(i * w..i * w + w).unwrap_or_default()),
         })
@@ -192,27 +197,30 @@ impl CompiledBundle {
 
     #[inline]
     pub(crate) fn key_by_id(&self, id: &str) -> Option<KeyRef<'_>> {
-        self.key_at(self.key_ids.get(id)?)
+        self.key_at(self.catalogue.key_ids.get(id)?)
     }
 
     #[inline]
     pub(crate) fn key_by_alias(&self, alias: &str) -> Option<KeyRef<'_>> {
-        let i = self.aliases.get(alias)?;
-        self.key_at(*self.alias_keys.get(i)? as usize)
+        let c = &*self.catalogue;
+        let i = c.aliases.get(alias)?;
+        self.key_at(*c.alias_keys.get(i)? as usize)
     }
 
     #[inline]
     pub(crate) fn key_by_version(&self, version: &str) -> Option<KeyRef<'_>> {
-        let i = self.versions.get(version)?;
-        self.key_at(*self.version_keys.get(i)? as usize)
+        let c = &*self.catalogue;
+        let i = c.versions.get(version)?;
+        self.key_at(*c.version_keys.get(i)? as usize)
     }
 
     #[inline]
     pub(crate) fn secret_by_name(&self, name: &str) -> Option<SecretRef<'_>> {
-        let i = self.secret_names.get(name)?;
+        let c = &*self.catalogue;
+        let i = c.secret_names.get(name)?;
         let w = self.policy_words;
         Some(SecretRef {
-            key: *self.secret_keys.get(i)? as usize,
+            key: *c.secret_keys.get(i)? as usize,
             policies: PolicyBits(self.secret_policies.get(i * w..i * w + w).unwrap_or_default()),
         })
     }
@@ -301,13 +309,13 @@ impl Bundle {
     /// Validates and compiles. Public-key parse errors surface here, with their path.
     pub fn compile(&self) -> Result<CompiledBundle, BundleErrors> {
         self.validate()?;
-        compile_valid(self.clone(), None)
+        compile_valid(self.clone(), None, None)
     }
 
     /// [`Bundle::compile`] without copying the document first.
     pub fn into_compiled(self) -> Result<CompiledBundle, BundleErrors> {
         self.validate()?;
-        compile_valid(self, None)
+        compile_valid(self, None, None)
     }
 
     /// [`Bundle::into_compiled`], taking the public keys it parsed before from `keys` and leaving
@@ -315,7 +323,29 @@ impl Bundle {
     /// only the client keys that are new.
     pub fn into_compiled_with(self, keys: &mut PublicKeyCache) -> Result<CompiledBundle, BundleErrors> {
         self.validate()?;
-        compile_valid(self, Some(keys))
+        compile_valid(self, Some(keys), None)
+    }
+
+    /// Compiles the access part of this bundle (network rules, policies, access points, client
+    /// keys, gateway) over the key catalogue of `previous`, which it shares: for a gateway whose
+    /// store reports that no key, alias or secret changed since `previous` was compiled, and so
+    /// read none (this bundle lists no keys and no secrets; one that lists any is refused). The
+    /// policies' bits are carried over for every policy whose patterns are unchanged and computed
+    /// for the others. The result decides as [`Bundle::into_compiled_with`] on the whole bundle.
+    pub fn into_compiled_over(
+        self,
+        previous: &CompiledBundle,
+        keys: &mut PublicKeyCache,
+    ) -> Result<CompiledBundle, BundleErrors> {
+        if !self.keys.is_empty() || !self.secrets.is_empty() {
+            return Err(BundleErrors::new(vec![BundleError::new(
+                "$.Keys".to_owned(),
+                String::new(),
+                "a bundle compiled over a previous catalogue must list no keys and no secrets".to_owned(),
+            )]));
+        }
+        self.validate()?;
+        compile_valid(self, Some(keys), Some(previous))
     }
 }
 
@@ -323,11 +353,80 @@ impl Bundle {
 pub fn compile_bundle(json: &str) -> Result<CompiledBundle, BundleErrors> {
     let b = crate::bundle::parse_bundle(json)?;
     // Public-key errors found by compilation get their place in the text too.
-    compile_valid(b, None).map_err(|e| crate::bundle::locate(json, e.into_iter().collect(), &[]))
+    compile_valid(b, None, None).map_err(|e| crate::bundle::locate(json, e.into_iter().collect(), &[]))
 }
 
-/// Compiles a bundle that passed validation (names unique, references resolve).
-fn compile_valid(b: Bundle, mut keys: Option<&mut PublicKeyCache>) -> Result<CompiledBundle, BundleErrors> {
+/// The policies' bits over `rows` names (`name(r)` is row `r`'s), for the patterns `pats` picks
+/// of each policy. With `previous` (its policies and their bits over the same rows), a policy
+/// whose name and patterns are unchanged has its bits carried over, moved to its new index; only
+/// the others are matched against every row.
+fn policy_bits<'n>(
+    rows: usize,
+    name: impl Fn(usize) -> Option<&'n str>,
+    policies: &[CPolicy],
+    pats: fn(&CPolicy) -> &PatternSet,
+    previous: Option<(&[CPolicy], &[u64])>,
+) -> Box<[u64]> {
+    let words = policies.len().div_ceil(64);
+    let mut bits = vec![0u64; rows * words];
+    let mut fresh: Vec<usize> = (0..policies.len()).collect();
+    if let Some((old_policies, old_bits)) = previous {
+        let old_words = old_policies.len().div_ceil(64);
+        let by_name: FastMap<&str, usize> = old_policies.iter().enumerate().map(|(j, p)| (&*p.name, j)).collect();
+        // Old index -> new index, for the policies whose patterns are unchanged.
+        let mut moved: Vec<Option<usize>> = vec![None; old_policies.len()];
+        fresh.clear();
+        for (i, p) in policies.iter().enumerate() {
+            match by_name.get(&*p.name).and_then(|&j| Some((j, old_policies.get(j)?))) {
+                Some((j, old)) if pats(old) == pats(p) => {
+                    if let Some(m) = moved.get_mut(j) {
+                        *m = Some(i);
+                    }
+                }
+                _ => fresh.push(i),
+            }
+        }
+        if old_bits.len() == rows * old_words {
+            for r in 0..rows {
+                for w in 0..old_words {
+                    let mut set = old_bits.get(r * old_words + w).copied().unwrap_or(0);
+                    while set != 0 {
+                        let j = w * 64 + set.trailing_zeros() as usize;
+                        set &= set - 1;
+                        if let Some(&Some(i)) = moved.get(j) {
+                            if let Some(word) = bits.get_mut(r * words + i / 64) {
+                                *word |= 1 << (i % 64);
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            // Not the bits of these rows: nothing can be carried over.
+            fresh = (0..policies.len()).collect();
+        }
+    }
+    for i in fresh {
+        let Some(p) = policies.get(i) else { continue };
+        let set = pats(p);
+        for r in 0..rows {
+            if name(r).is_some_and(|n| set.matches(n)) {
+                if let Some(word) = bits.get_mut(r * words + i / 64) {
+                    *word |= 1 << (i % 64);
+                }
+            }
+        }
+    }
+    bits.into_boxed_slice()
+}
+
+/// Compiles a bundle that passed validation (names unique, references resolve): its catalogue
+/// from its keys and secrets, or `previous`'s catalogue when given.
+fn compile_valid(
+    b: Bundle,
+    mut keys: Option<&mut PublicKeyCache>,
+    previous: Option<&CompiledBundle>,
+) -> Result<CompiledBundle, BundleErrors> {
     let mut errors = Vec::new();
 
     let rule_index = index(b.network_rules.iter().map(|r| r.name.as_str()));
@@ -425,6 +524,55 @@ fn compile_valid(b: Bundle, mut keys: Option<&mut PublicKeyCache>) -> Result<Com
     }
     let client_key_index = index(client_keys.iter().map(|k| &*k.id));
 
+    let catalogue = match previous {
+        Some(p) => Arc::clone(&p.catalogue),
+        None => Arc::new(compile_catalogue(&b)?),
+    };
+    let c = &*catalogue;
+    let key_policies = policy_bits(
+        c.key_ids.len(),
+        |r| c.key_ids.name(r),
+        &policies,
+        |p| &p.keys,
+        previous.map(|p| (&*p.policies, &*p.key_policies)),
+    );
+    let secret_policies = policy_bits(
+        c.secret_names.len(),
+        |r| c.secret_names.name(r),
+        &policies,
+        |p| &p.secrets,
+        previous.map(|p| (&*p.policies, &*p.secret_policies)),
+    );
+    let gateway = b.gateway.as_ref().map(|g| CGateway {
+        scope: g.scope.as_str().into(),
+        trusted: IpSet::from_cidrs(&g.trusted_proxies),
+        max_skew: g.max_skew_seconds,
+        generation: g.generation,
+    });
+
+    Ok(CompiledBundle {
+        client_keys,
+        client_key_index,
+        aaps,
+        aap_index,
+        policy_words: policies.len().div_ceil(64),
+        policies,
+        catalogue,
+        key_policies,
+        secret_policies,
+        gateway,
+        scope_index: scopes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect(),
+        scopes,
+        source: Some(b),
+    })
+}
+
+/// The key catalogue of a validated bundle.
+fn compile_catalogue(b: &Bundle) -> Result<Catalogue, BundleErrors> {
     let too_large = |what: &str| {
         BundleErrors::new(vec![BundleError::new(
             format!("$.{what}"),
@@ -447,8 +595,6 @@ fn compile_valid(b: Bundle, mut keys: Option<&mut PublicKeyCache>) -> Result<Com
         let spec = u16::try_from(spec).map_err(|_| too_large("Keys"))?;
         key_records.push(CCatKey { spec, state: k.key_state });
     }
-    let key_policies =
-        bit_rows(&b.keys, policies.len(), |k, i| policies.get(i).is_some_and(|p| p.keys.matches(&k.key_id)));
     let (mut alias_names, mut alias_keys, mut version_names, mut version_keys) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (i, k) in b.keys.iter().enumerate() {
@@ -474,41 +620,18 @@ fn compile_valid(b: Bundle, mut keys: Option<&mut PublicKeyCache>) -> Result<Com
         })
         .collect();
     let secret_names = NameTable::build(secrets.iter().map(|s| s.0)).ok_or_else(|| too_large("Secrets"))?;
-    let secret_policies =
-        bit_rows(&secrets, policies.len(), |s, i| policies.get(i).is_some_and(|p| p.secrets.matches(s.0)));
-    let gateway = b.gateway.as_ref().map(|g| CGateway {
-        scope: g.scope.as_str().into(),
-        trusted: IpSet::from_cidrs(&g.trusted_proxies),
-        max_skew: g.max_skew_seconds,
-        generation: g.generation,
-    });
-
-    Ok(CompiledBundle {
-        client_keys,
-        client_key_index,
-        aaps,
-        aap_index,
-        policy_words: policies.len().div_ceil(64),
-        policies,
+    Ok(Catalogue {
         key_ids,
         key_records: key_records.into_boxed_slice(),
         key_specs: key_specs.into_boxed_slice(),
-        key_policies,
         aliases,
         alias_keys: alias_keys.into_boxed_slice(),
         versions,
         version_keys: version_keys.into_boxed_slice(),
         secret_keys: secrets.iter().map(|s| s.1).collect(),
         secret_names,
-        secret_policies,
-        gateway,
-        scope_index: scopes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect(),
-        scopes,
-        source: Some(b),
+        section: OnceLock::new(),
+        id: OnceLock::new(),
     })
 }
 
@@ -540,5 +663,13 @@ mod tests {
         let with = bad.clone().into_compiled_with(&mut cache).unwrap_err();
         let without = bad.compile().unwrap_err();
         assert_eq!(with.to_string(), without.to_string());
+    }
+
+    #[test]
+    fn a_bundle_listing_keys_is_not_compiled_over_a_catalogue() {
+        let b = crate::parse_bundle(EXAMPLE).unwrap();
+        let previous = b.compile().unwrap();
+        let err = b.into_compiled_over(&previous, &mut PublicKeyCache::default()).unwrap_err();
+        assert!(err.to_string().contains("must list no keys"), "{err}");
     }
 }

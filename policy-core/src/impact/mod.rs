@@ -146,14 +146,14 @@ impl<'b> Context<'b> {
         let both = [old, new];
         let names_key = NameClasses::new(
             both.iter().flat_map(|b| b.policies.iter().map(|p| &p.keys)),
-            both.iter().flat_map(|b| b.key_ids.iter()),
-            both.iter().flat_map(|b| b.aliases.iter()),
+            both.iter().flat_map(|b| b.catalogue.key_ids.iter()),
+            both.iter().flat_map(|b| b.catalogue.aliases.iter()),
             // The evaluator resolves names starting with `alias/` as aliases.
             &["alias/"],
         );
         let names_secret = NameClasses::new(
             both.iter().flat_map(|b| b.policies.iter().map(|p| &p.secrets)),
-            both.iter().flat_map(|b| b.secret_names.iter()),
+            both.iter().flat_map(|b| b.catalogue.secret_names.iter()),
             std::iter::empty(),
             &[],
         );
@@ -165,7 +165,7 @@ impl<'b> Context<'b> {
             new,
             names_key,
             names_secret,
-            versions: both.iter().flat_map(|b| b.versions.iter().map(str::to_owned)).collect(),
+            versions: both.iter().flat_map(|b| b.catalogue.versions.iter().map(str::to_owned)).collect(),
             scopes: scopes.into_iter().collect(),
             all: BTreeMap::new(),
             changed: BTreeMap::new(),
