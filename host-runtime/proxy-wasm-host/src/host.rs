@@ -339,37 +339,70 @@ impl FilterHost {
         Ok(())
     }
 
-    /// Gives `plugin_config` to `proxy_on_configure` in a fresh VM and, if the filter accepts it,
+    /// Gives `plugin_config` to `proxy_on_configure` in a VM and, if the filter accepts it,
     /// returns a handle to run requests under with [`FilterHost::run_request_with`]; nothing is
     /// put in force (the embedder decides when, for instance together with other state of the
     /// same version).
+    ///
+    /// The check runs in the idle VM on the newest configuration when there is one: the filter
+    /// may keep what did not change (aapkit's keeps the key catalogue of the compact form), which
+    /// a fresh VM would have to load whole. That VM then stays on the new configuration; one that
+    /// refuses it is discarded (its state after a refusal is not trusted) and replaced when
+    /// needed. With no idle VM, a fresh one checks it and joins the pool.
     pub fn prepare(&self, plugin_config: &[u8]) -> Result<PreparedConfig, ConfigureError> {
         let _serial = lock(&self.configure_lock);
         let plugin_config: Arc<[u8]> = Arc::from(plugin_config);
-        let mut vm = Vm::new(&self.shared, &self.pre)
-            .map_err(|VmFault(e)| ConfigureError::Fault(format!("the VM failed to start: {e}")))?;
-        self.shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
+        let idle = {
+            let mut pool = lock(&self.pool);
+            let newest = pool.idle.iter().enumerate().max_by_key(|(_, (_, vm))| vm.generation).map(|(i, _)| i);
+            newest.map(|i| pool.idle.swap_remove(i))
+        };
+        let (thread, mut vm) = match idle {
+            Some(idle) => (Some(idle.0), idle.1),
+            None => {
+                let vm = Vm::new(&self.shared, &self.pre)
+                    .map_err(|VmFault(e)| ConfigureError::Fault(format!("the VM failed to start: {e}")))?;
+                self.shared.counters.vms_created.fetch_add(1, Ordering::Relaxed);
+                (None, vm)
+            }
+        };
+        let pooled = thread.is_some();
+        let refused = |vm: Vm| {
+            // A pooled VM leaves the pool; a fresh one never joined it.
+            if pooled {
+                self.discard(vm);
+            }
+        };
         match vm.configure(Arc::clone(&plugin_config)) {
             Ok(Ok(())) => {}
-            Ok(Err(log)) => return Err(ConfigureError::Rejected { log }),
+            Ok(Err(log)) => {
+                refused(vm);
+                return Err(ConfigureError::Rejected { log });
+            }
             Err(VmFault(e)) => {
                 self.shared.counters.traps.fetch_add(1, Ordering::Relaxed);
+                refused(vm);
                 return Err(ConfigureError::Fault(e));
             }
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         vm.generation = generation;
-        // The VM that checked it joins the pool: in a free place, or instead of an idle VM still on
-        // an older configuration (one VM fewer to reconfigure when this one is put in force; if it
-        // never is, that VM reloads the configuration in force on its next request).
         let mut pool = lock(&self.pool);
         let mut stale = None;
-        if pool.live < self.shared.config.max_vms {
+        if let Some(thread) = thread {
+            // Back to the thread it served.
+            pool.idle.push((thread, vm));
+            if pool.waiters > 0 {
+                self.vm_freed.notify_one();
+            }
+        } else if pool.live < self.shared.config.max_vms {
             pool.live += 1;
             pool.idle.push((std::thread::current().id(), vm));
             self.vm_freed.notify_one();
         } else if let Some(i) = pool.idle.iter().position(|(_, idle)| idle.generation < generation) {
-            // It takes the place of the old one, and the thread that VM served.
+            // The fresh VM takes the place of an idle one still on an older configuration (one VM
+            // fewer to reconfigure when this one is put in force; if it never is, that VM reloads
+            // the configuration in force on its next request), and the thread that VM served.
             if let Some(slot) = pool.idle.get_mut(i) {
                 stale = Some(std::mem::replace(&mut slot.1, vm));
             }

@@ -97,12 +97,28 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
-        // The bundle in force is let go first: at 100,000 keys it is 14 MiB of a guest capped at
-        // 64 MiB, and holding it while the next one loads came within a few MiB of the cap. A root
-        // context that then refuses the new configuration holds none and fails closed; aapkit's
-        // host discards such a VM, and Envoy gives each configuration a root context of its own.
+        // A root context that refuses a configuration holds none and fails closed; aapkit's host
+        // discards such a VM, and Envoy gives each configuration a root context of its own.
         // Requests in flight keep the bundle they started with (their own `Rc`).
-        self.bundle = None;
+        let held = self.bundle.take();
+        if let Some(held) = held.as_deref() {
+            match load_over(held, size) {
+                Over::Loaded(bundle) => {
+                    self.bundle = Some(Rc::new(bundle));
+                    hostcalls::log(LOG_INFO, "aapkit: policy bundle loaded (compact form, key catalogue kept)");
+                    return true;
+                }
+                Over::Refused(e) => {
+                    hostcalls::log(LOG_ERROR, &format!("aapkit: $: {e}"));
+                    return false;
+                }
+                Over::NeedsWhole => {}
+            }
+        }
+        // The bundle in force is let go before the whole form is read: at 100,000 keys it is
+        // 14 MiB of a guest capped at 64 MiB, and holding it while the next one loads came within
+        // a few MiB of the cap.
+        drop(held);
         let bytes = match hostcalls::get_buffer(hostcalls::BUFFER_PLUGIN_CONFIGURATION, 0, size) {
             Ok(Some(b)) if !b.is_empty() => b,
             Ok(_) => {
@@ -156,6 +172,39 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+/// What loading a configuration over the bundle a VM holds came to.
+enum Over {
+    /// A compact form whose key catalogue the VM holds: only its access section was read.
+    Loaded(CompiledBundle),
+    Refused(policy_core::CompactError),
+    /// Anything else (JSON, another catalogue, a host that cannot read a range): read it whole.
+    NeedsWhole,
+}
+
+/// Reads the compact form's header and, when the held bundle has its catalogue, the bytes up to
+/// the catalogue's id only: a change to a client key or a policy at 100,000 keys copies a few
+/// hundred KiB into the VM, not the 10 MiB catalogue it already has.
+fn load_over(held: &CompiledBundle, size: usize) -> Over {
+    let read = |len: usize| match hostcalls::get_buffer(hostcalls::BUFFER_PLUGIN_CONFIGURATION, 0, len) {
+        Ok(Some(b)) if b.len() == len => Some(b),
+        _ => None,
+    };
+    if size < policy_core::COMPACT_HEADER_LEN {
+        return Over::NeedsWhole;
+    }
+    let Some(header) = read(policy_core::COMPACT_HEADER_LEN) else { return Over::NeedsWhole };
+    let Ok(prefix_len) = policy_core::compact_prefix_len(&header) else { return Over::NeedsWhole };
+    if prefix_len > size {
+        return Over::NeedsWhole;
+    }
+    let Some(prefix) = read(prefix_len) else { return Over::NeedsWhole };
+    match CompiledBundle::from_compact_over(&prefix, Some(held)) {
+        Ok(bundle) => Over::Loaded(bundle),
+        Err(policy_core::CompactError::CatalogueMissing) => Over::NeedsWhole,
+        Err(e) => Over::Refused(e),
     }
 }
 
