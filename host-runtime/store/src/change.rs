@@ -49,6 +49,24 @@ impl ResourceType {
     pub fn parse(s: &str) -> Option<ResourceType> {
         ResourceType::ALL.iter().copied().find(|t| t.as_str() == s)
     }
+
+    /// Whether a change of this type may write the key catalogue: the `keys`, `aliases`,
+    /// `key_versions`, `secrets`, `secret_versions` or `secret_stages` rows, which the key ring
+    /// and the bundle's `Keys` and `Secrets` are read from. Such a write moves the store's
+    /// `catalogue_generation` ([`Store::config_snapshot_since`](crate::Store::config_snapshot_since)
+    /// then reads the catalogue again); any other write leaves it, and a reload after it skips the
+    /// catalogue. No `_` arm: a new resource type must decide.
+    pub const fn touches_catalogue(self) -> bool {
+        match self {
+            ResourceType::Key | ResourceType::Alias | ResourceType::Secret => true,
+            ResourceType::NetworkRule
+            | ResourceType::Policy
+            | ResourceType::Aap
+            | ResourceType::ClientKey
+            | ResourceType::AccessKey
+            | ResourceType::RamRole => false,
+        }
+    }
 }
 
 /// What a control-plane write does.

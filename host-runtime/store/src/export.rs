@@ -28,8 +28,18 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 /// The bundle for `scope`; `generation` goes into `Gateway.Generation` (the server's snapshots
-/// carry it, so an allow names the configuration it was decided under).
+/// carry it, so an allow names the configuration it was decided under). The access part, then the
+/// catalogue part.
 pub(crate) fn build(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
+    let mut bundle = build_access(tx, scope, generation)?;
+    build_catalogue(tx, &mut bundle)?;
+    Ok(bundle)
+}
+
+/// The bundle's access part: network rules, policies, AAPs, client keys and the gateway section,
+/// with `keys` and `secrets` empty. Reads no catalogue table (keys, aliases, key versions,
+/// secrets), so a reload after a change that left the catalogue alone costs only this.
+pub(crate) fn build_access(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
     let mut bundle = Bundle::default();
     for r in network_rules(tx)? {
         let ips = r
@@ -99,6 +109,18 @@ pub(crate) fn build(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result
             not_after: k.not_after,
         });
     }
+    bundle.gateway = Some(Gateway {
+        scope: scope.to_owned(),
+        trusted_proxies: Vec::new(),
+        max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
+        generation,
+    });
+    Ok(bundle)
+}
+
+/// The bundle's catalogue part: fills `bundle.keys` (live keys with their aliases and version ids)
+/// and `bundle.secrets` (live secrets whose key is listed).
+pub(crate) fn build_catalogue(tx: &Tx<'_>, bundle: &mut Bundle) -> Result<(), StoreError> {
     let mut versions = versions_by_key(tx, false)?;
     let mut aliases = aliases_by_key(tx)?;
     for k in all_keys(tx)? {
@@ -111,22 +133,19 @@ pub(crate) fn build(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result
         });
     }
     // A secret pending deletion is not served, so it leaves the catalogue too.
+    let listed: std::collections::HashSet<&str> = bundle.keys.iter().map(|k| k.key_id.as_str()).collect();
+    let mut secrets = Vec::new();
     for name in live_secret_names(tx)? {
         let key_id: String =
             tx.query_row("SELECT encryption_key_id FROM secrets WHERE name = ?1", params![name], |r| r.get(0))?;
         // A secret whose key has been deleted can no longer be decrypted: it leaves the catalogue
         // (the bundle must not name a key it does not list).
-        if bundle.keys.iter().any(|k| k.key_id == key_id) {
-            bundle.secrets.push(Secret { secret_name: name, encryption_key_id: key_id });
+        if listed.contains(key_id.as_str()) {
+            secrets.push(Secret { secret_name: name, encryption_key_id: key_id });
         }
     }
-    bundle.gateway = Some(Gateway {
-        scope: scope.to_owned(),
-        trusted_proxies: Vec::new(),
-        max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
-        generation,
-    });
-    Ok(bundle)
+    bundle.secrets.extend(secrets);
+    Ok(())
 }
 
 impl Store {

@@ -6,14 +6,25 @@ use std::sync::{Arc, Mutex};
 use crate::db::Tx;
 use crate::params;
 
-use super::keys::{aliases_by_key, all_keys, versions_by_key};
+use super::keys::{aliases_by_key, all_keys, deletion_due, versions_by_key};
 use super::seal::{key_version_aad, secret_version_aad};
 use super::secrets::{live_secret_names, parse_data_type, stages_of};
-use super::time::format_time;
-use super::{read_generation, Store, StoreError};
+use super::time::{format_time, now};
+use super::{read_catalogue_generation, read_generation, Store, StoreError};
 use aapkit_kms::keyring::{
     InMemoryKeyRing, IndexedKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord,
 };
+
+/// A configuration read ([`Store::config_snapshot_since`]), consistent with one generation.
+#[derive(Debug)]
+pub struct ConfigRead {
+    pub generation: u64,
+    /// The generation of the last committed change to keys, aliases or secrets; None on a store that has not recorded one (then `ring` is always Some).
+    pub catalogue_generation: Option<u64>,
+    /// None when `known_catalogue` is still current: keys and secrets were not read, and `bundle.keys` and `bundle.secrets` are empty.
+    pub ring: Option<Arc<IndexedKeyRing>>,
+    pub bundle: policy_core::Bundle,
+}
 
 #[derive(Default)]
 pub(crate) struct SnapshotCache(Mutex<Option<(u64, Arc<IndexedKeyRing>)>>);
@@ -43,12 +54,39 @@ impl Store {
     /// The key ring and the policy bundle for `scope`, both read in one transaction, with the
     /// generation they reflect: what the server publishes as one configuration snapshot.
     pub fn config_snapshot(&self, scope: &str) -> Result<(u64, Arc<IndexedKeyRing>, policy_core::Bundle), StoreError> {
+        let read = self.config_snapshot_since(scope, None)?;
+        let ring = read.ring.ok_or_else(|| StoreError::Corrupt("a full configuration read has no key ring".into()))?;
+        Ok((read.generation, ring, read.bundle))
+    }
+
+    /// [`Store::config_snapshot`] for a reader that already holds the key catalogue as of
+    /// `known_catalogue` (the [`ConfigRead::catalogue_generation`] of its last read): when that is
+    /// still the store's catalogue generation, and no key's deletion window has ended without its
+    /// purge (one indexed query, no catalogue rows read: such a key left every read without a
+    /// write), keys, aliases, key versions and secrets are not read, and the result has no ring
+    /// and a bundle without `keys` and `secrets` (the reader keeps its own). Otherwise, and always
+    /// with `known_catalogue` `None` or on a store that has not recorded a catalogue generation,
+    /// everything is read, exactly as [`Store::config_snapshot`] does. One read transaction either
+    /// way.
+    pub fn config_snapshot_since(&self, scope: &str, known_catalogue: Option<u64>) -> Result<ConfigRead, StoreError> {
         super::validate::scope("Scope", scope)?;
         self.read(|tx| {
             let generation = read_generation(tx)?;
+            let catalogue_generation = read_catalogue_generation(tx)?;
+            let unchanged = match (known_catalogue, catalogue_generation) {
+                // A key whose deletion window ended left every read without a write: while one
+                // waits for its purge, the catalogue a full read gives is not the one of
+                // `known_catalogue`.
+                (Some(known), Some(current)) if known == current => !deletion_due(tx, now())?,
+                _ => false,
+            };
+            let mut bundle = super::export::build_access(tx, scope, Some(generation))?;
+            if unchanged {
+                return Ok(ConfigRead { generation, catalogue_generation, ring: None, bundle });
+            }
             let ring = Arc::new(self.load_ring(tx)?.index());
-            let bundle = super::export::build(tx, scope, Some(generation))?;
-            Ok((generation, ring, bundle))
+            super::export::build_catalogue(tx, &mut bundle)?;
+            Ok(ConfigRead { generation, catalogue_generation, ring: Some(ring), bundle })
         })
     }
 

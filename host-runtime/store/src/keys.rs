@@ -177,6 +177,18 @@ pub(crate) fn all_keys(tx: &Tx<'_>) -> Result<Vec<KeyRow>, StoreError> {
     Ok(out)
 }
 
+/// Keys whose deletion window ended at or before `now` and whose material has not been purged yet:
+/// they left every read (`all_keys`, `find_key`) when their window ended, which no write marks, so
+/// a reload must read the catalogue while one exists. The purge that destroys them is a
+/// catalogue write. The purge's own list of due keys too.
+const DELETION_DUE: &str = "FROM keys k WHERE state = 'PendingDeletion' AND deletion_date <= ?1
+     AND EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id)";
+
+/// Whether any key is [due for deletion](DELETION_DUE) at `now`.
+pub(crate) fn deletion_due(tx: &Tx<'_>, now: i64) -> Result<bool, StoreError> {
+    Ok(tx.query_opt(&format!("SELECT 1 {DELETION_DUE} LIMIT 1"), params![now], |_| Ok(()))?.is_some())
+}
+
 pub(crate) fn version_ids(tx: &Tx<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
     let ids: Vec<String> =
         tx.query_map("SELECT id FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid", params![key_id], |r| {
@@ -513,12 +525,8 @@ impl Store {
     /// `now` is passed in (the server's clock, or the CLI's `--now`), never read here.
     pub fn purge_deleted_keys(&self, now: i64) -> Result<PurgeReport, StoreError> {
         let due: Vec<String> = self.read(|tx| {
-            let ids: Vec<String> = tx.query_map(
-                "SELECT id FROM keys k WHERE state = 'PendingDeletion' AND deletion_date <= ?1
-                 AND EXISTS (SELECT 1 FROM key_versions v WHERE v.key_id = k.id) ORDER BY id",
-                params![now],
-                |r| r.get(0),
-            )?;
+            let ids: Vec<String> =
+                tx.query_map(&format!("SELECT id {DELETION_DUE} ORDER BY id"), params![now], |r| r.get(0))?;
             Ok(ids)
         })?;
         let mut report = PurgeReport::default();

@@ -6,7 +6,9 @@
 //! - Sealed: key material and secret values are AES-256-GCM encrypted under the master key
 //!   ([`seal`]), each bound to its row.
 //! - Observable: every control-plane write bumps `generation` in the same transaction; the server
-//!   polls [`Store::generation`] and reloads when it changes.
+//!   polls [`Store::generation`] and reloads when it changes. A write of keys, aliases or secrets
+//!   also sets `catalogue_generation` to its generation, so a reload after any other change can
+//!   skip the key catalogue ([`Store::config_snapshot_since`]).
 //! - Destroyable: `secure_delete` is on for the store's connection, so SQLite overwrites deleted
 //!   content (cells and freed pages) with zeros; [`Store::purge_deleted_keys`] then truncates the WAL,
 //!   so destroyed key material is left in neither file.
@@ -59,6 +61,7 @@ pub use change::{Action, ResourceType};
 pub use cluster::{ChangeListener, Leadership, QuotaLeaser, SharedReplay, GATEWAY_PRESENCE};
 pub use error::StoreError;
 pub use events::{EventQuery, ManagementEvent};
+pub use keyring::ConfigRead;
 pub use keys::{
     AliasInfo, KeyInfo, KeyInput, KeyVersionInfo, PurgeReport, KEY_ORIGIN, KEY_USAGE_ENCRYPT, KEY_USAGE_SIGN,
     PROTECTION_LEVEL,
@@ -411,6 +414,11 @@ impl Store {
             let after = events::snapshot(&tx, change.resource_type, change.name)?;
             events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
             let generation = db::bump_generation(&tx)?;
+            if change.resource_type.touches_catalogue() {
+                // Readers that hold the catalogue of an older value read it again
+                // (`config_snapshot_since`); every other write leaves it, so they can skip it.
+                set_catalogue_generation(&tx, generation)?;
+            }
             if let Some(dry) = &self.dry_run {
                 // The configuration as the change leaves it, then the transaction is dropped: rolled back.
                 let bundle = export::build(&tx, &dry.scope, None)?;
@@ -462,6 +470,29 @@ impl Store {
 fn read_generation(tx: &Tx<'_>) -> Result<u64, StoreError> {
     let g = db::meta_int(tx, "generation")?.ok_or_else(|| StoreError::Corrupt("no generation".into()))?;
     u64::try_from(g).map_err(|_| StoreError::Corrupt(format!("negative generation {g}")))
+}
+
+/// The name in `meta` of the generation of the last committed change to the key catalogue (keys,
+/// aliases, key versions, secrets and their versions and stages).
+pub(crate) const CATALOGUE_GENERATION: &str = "catalogue_generation";
+
+/// The generation of the last committed change to the key catalogue; `None` on a store that has
+/// not recorded one (a database from before the record, or one whose row was removed): the caller
+/// must then read the catalogue, never assume it unchanged.
+fn read_catalogue_generation(tx: &Tx<'_>) -> Result<Option<u64>, StoreError> {
+    match db::meta_int(tx, CATALOGUE_GENERATION)? {
+        None => Ok(None),
+        Some(g) => {
+            u64::try_from(g).map(Some).map_err(|_| StoreError::Corrupt(format!("negative catalogue generation {g}")))
+        }
+    }
+}
+
+/// Records that the catalogue changed at `generation` (in the transaction of the change; creates
+/// the row on a database that has none).
+pub(crate) fn set_catalogue_generation(tx: &Tx<'_>, generation: u64) -> Result<(), StoreError> {
+    let g = i64::try_from(generation).map_err(|_| StoreError::Corrupt(format!("generation {generation}")))?;
+    db::meta_set(tx, CATALOGUE_GENERATION, &g)
 }
 
 /// Whether the database has aapkit's schema (PostgreSQL: `aapkit init` has run against it).

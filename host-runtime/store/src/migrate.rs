@@ -193,6 +193,9 @@ impl Store {
             let target_generation = crate::read_generation(tx)?;
             let next = source_generation.max(target_generation) + 1;
             db::meta_set(tx, "generation", &OwnedParam::Int(i64::try_from(next).unwrap_or(i64::MAX)))?;
+            // The copy wrote the key catalogue outside `Store::write`: a gateway already watching the
+            // target must read it again, not keep the (empty) one it holds.
+            crate::set_catalogue_generation(tx, next)?;
             tx.notify_generation(next)?;
             Ok(next)
         })?;

@@ -264,6 +264,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX replay_nonces_by_expiry ON replay_nonces(forget_after);
     "#,
+    // 7: reloads that skip an unchanged key catalogue (`Store::config_snapshot_since`).
+    // `catalogue_generation` is the generation of the last change to keys, aliases, key versions,
+    // secrets, secret versions or stages (`Store::write` moves it with such a change). Started at
+    // the current generation: no catalogue change can be newer, and no reader holds an older value
+    // of a record that did not exist. Both kept if present (a database wound back past this step). A
+    // binary from before this step refuses the database (its schema is newer), so none keeps
+    // writing the catalogue without moving the record. The index finds keys whose deletion window
+    // has ended without a write (`keys::deletion_due`), which a reload must not skip.
+    r#"
+    INSERT INTO meta(name, value) SELECT 'catalogue_generation', value FROM meta WHERE name = 'generation'
+        ON CONFLICT(name) DO NOTHING;
+    CREATE INDEX IF NOT EXISTS keys_by_deletion ON keys(state, deletion_date);
+    "#,
 ];
 
 /// The PostgreSQL steps, one per entry of [`MIGRATIONS`].
@@ -501,6 +514,12 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
         forget_after  BIGINT NOT NULL
     );
     CREATE INDEX replay_nonces_by_expiry ON replay_nonces(forget_after);
+    "#,
+    // 7
+    r#"
+    INSERT INTO meta(name, int_value) SELECT 'catalogue_generation', int_value FROM meta WHERE name = 'generation'
+        ON CONFLICT (name) DO NOTHING;
+    CREATE INDEX IF NOT EXISTS keys_by_deletion ON keys(state, deletion_date);
     "#,
 ];
 

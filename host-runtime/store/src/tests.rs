@@ -1195,6 +1195,7 @@ fn a_refused_limit_leaves_nothing_behind() {
     assert_eq!(store.generation().unwrap(), g);
 }
 
+mod catalogue;
 mod ram_roles;
 
 /// The store suite on PostgreSQL: one throwaway cluster (`initdb` in a temporary directory, removed
@@ -1243,8 +1244,9 @@ fn postgres_runs_the_store_suite() {
         ("concurrent_handles_serialise_their_writes", concurrent_handles_serialise_their_writes),
     ];
     let ram_cases = ram_roles::CASES;
+    let catalogue_cases = catalogue::CASES;
     let mut failed = Vec::new();
-    for (name, case) in cases.iter().chain(ram_cases.iter()) {
+    for (name, case) in cases.iter().chain(ram_cases.iter()).chain(catalogue_cases.iter()) {
         PG.with(|pg| *pg.borrow_mut() = Some(cluster.clone()));
         let outcome = std::panic::catch_unwind(case);
         PG.with(|pg| *pg.borrow_mut() = None);
