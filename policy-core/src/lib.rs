@@ -34,7 +34,7 @@ pub use bundle::model::{
 };
 pub use bundle::{parse_bundle, BundleError, BundleErrors, SourceSpan};
 pub use compiled::compact::{
-    __reseal_for_fuzzing, compact_prefix_len, is_compact, CompactError, COMPACT_HEADER_LEN, COMPACT_MAGIC,
+    __reseal_for_fuzzing, compact_len, compact_prefix_len, is_compact, CompactError, COMPACT_HEADER_LEN, COMPACT_MAGIC,
     COMPACT_VERSION,
 };
 pub use compiled::{compile_bundle, CompiledBundle, PublicKeyCache};

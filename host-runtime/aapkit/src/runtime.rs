@@ -225,9 +225,12 @@ pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<bool, ReloadError
         return Ok(false);
     }
     let next = a.snapshots.build_next(&a.store, a.enforcer.as_ref(), instance_id)?;
+    let same_ring = Arc::ptr_eq(&next.ring, &a.snapshots.load().ring);
     a.snapshots.publish(next);
     // Versions removed or replaced must not be served from the parsed-key cache.
-    a.api.cache.clear();
+    if !same_ring {
+        a.api.cache.clear();
+    }
     Ok(true)
 }
 

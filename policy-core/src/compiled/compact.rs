@@ -95,6 +95,12 @@ pub fn compact_prefix_len(header: &[u8]) -> Result<usize, CompactError> {
     Ok(HEADER_LEN + layout.access_len + ID_LEN)
 }
 
+/// The length of the whole compact form whose first [`COMPACT_HEADER_LEN`] bytes are `header`.
+pub fn compact_len(header: &[u8]) -> Result<usize, CompactError> {
+    let layout = read_header(header)?;
+    HEADER_LEN.checked_add(layout.length).ok_or(CompactError::Length)
+}
+
 /// The length of the compact form's header.
 pub const COMPACT_HEADER_LEN: usize = HEADER_LEN;
 
@@ -757,6 +763,7 @@ mod tests {
         let held = CompiledBundle::from_compact(&bytes).unwrap();
         let prefix = &bytes[..compact_prefix_len(&bytes[..COMPACT_HEADER_LEN]).unwrap()];
         assert!(prefix.len() < bytes.len());
+        assert_eq!(compact_len(&bytes[..COMPACT_HEADER_LEN]).unwrap(), bytes.len());
 
         // The next configuration: same catalogue, one client key fewer.
         let mut b = crate::parse_bundle(EXAMPLE).unwrap();

@@ -153,8 +153,9 @@ impl core::fmt::Debug for CompiledBundle {
 }
 
 impl CompiledBundle {
-    /// The bundle this was compiled from; `None` for one loaded from the compact form or whose
-    /// document was dropped.
+    /// The bundle this was compiled from; `None` for one loaded from the compact form, compiled
+    /// over a previous catalogue ([`Bundle::into_compiled_over`]: its document is not whole), or
+    /// whose document was dropped.
     pub fn bundle(&self) -> Option<&Bundle> {
         self.source.as_ref()
     }
@@ -567,7 +568,8 @@ fn compile_valid(
             .map(|(i, s)| (s.clone(), u32::try_from(i).unwrap_or(u32::MAX)))
             .collect(),
         scopes,
-        source: Some(b),
+        // Over a previous catalogue, the document lacks the keys and secrets: not the bundle's.
+        source: previous.is_none().then_some(b),
     })
 }
 

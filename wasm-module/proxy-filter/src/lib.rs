@@ -104,7 +104,7 @@ impl RootContext for Root {
         if let Some(held) = held.as_deref() {
             match load_over(held, size) {
                 Over::Loaded(bundle) => {
-                    self.bundle = Some(Rc::new(bundle));
+                    self.bundle = Some(Rc::new(*bundle));
                     hostcalls::log(LOG_INFO, "aapkit: policy bundle loaded (compact form, key catalogue kept)");
                     return true;
                 }
@@ -178,7 +178,7 @@ impl RootContext for Root {
 /// What loading a configuration over the bundle a VM holds came to.
 enum Over {
     /// A compact form whose key catalogue the VM holds: only its access section was read.
-    Loaded(CompiledBundle),
+    Loaded(Box<CompiledBundle>),
     Refused(policy_core::CompactError),
     /// Anything else (JSON, another catalogue, a host that cannot read a range): read it whole.
     NeedsWhole,
@@ -196,13 +196,18 @@ fn load_over(held: &CompiledBundle, size: usize) -> Over {
         return Over::NeedsWhole;
     }
     let Some(header) = read(policy_core::COMPACT_HEADER_LEN) else { return Over::NeedsWhole };
-    let Ok(prefix_len) = policy_core::compact_prefix_len(&header) else { return Over::NeedsWhole };
-    if prefix_len > size {
+    let (Ok(prefix_len), Ok(whole_len)) = (policy_core::compact_prefix_len(&header), policy_core::compact_len(&header))
+    else {
         return Over::NeedsWhole;
+    };
+    // The whole form, or the prefix a host sends to VMs it knows hold the catalogue; anything else
+    // was cut or padded on the way, even where this VM would not read.
+    if size != whole_len && size != prefix_len {
+        return Over::Refused(policy_core::CompactError::Length);
     }
     let Some(prefix) = read(prefix_len) else { return Over::NeedsWhole };
     match CompiledBundle::from_compact_over(&prefix, Some(held)) {
-        Ok(bundle) => Over::Loaded(bundle),
+        Ok(bundle) => Over::Loaded(Box::new(bundle)),
         Err(policy_core::CompactError::CatalogueMissing) => Over::NeedsWhole,
         Err(e) => Over::Refused(e),
     }

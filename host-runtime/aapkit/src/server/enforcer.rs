@@ -149,6 +149,12 @@ pub trait Enforcer: Send + Sync {
     ) -> Result<(PreparedPolicy, Arc<policy_core::CompiledBundle>), ConfigureError>;
     /// Decides under `policy` (prepared by this enforcer; another's fails closed).
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// Whether [`Enforcer::prepare_compiled`] needs bundles compiled from a whole document (a
+    /// filter that refuses the compact form gets the JSON): then a reload reads the whole
+    /// configuration, never compiling over a previous key catalogue.
+    fn needs_whole_documents(&self) -> bool {
+        false
+    }
     /// A short name for logs and metrics (`wasm` or `native`).
     fn kind(&self) -> &'static str;
     /// Counters of the filter host (traps, VM restarts), for the metrics; `None` when not wasm.

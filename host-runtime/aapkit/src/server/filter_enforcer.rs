@@ -56,6 +56,10 @@ impl Enforcer for FilterEnforcer {
     /// The filter gets the compact form: each VM loads the tables policy-core compiled here,
     /// without parsing JSON or certificates. A filter module that refuses it (one built before the
     /// compact form, or with another layout version) gets the JSON, as before, and a warning once.
+    fn needs_whole_documents(&self) -> bool {
+        self.compact_refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn prepare_compiled(
         &self,
         mut compiled: policy_core::CompiledBundle,
@@ -78,7 +82,11 @@ impl Enforcer for FilterEnforcer {
             Some(config) => config,
             None => {
                 let json = compiled.bundle().map(policy_core::Bundle::to_json).ok_or_else(|| {
-                    ConfigureError::Host("the filter refuses the compact form and no document is at hand".into())
+                    ConfigureError::Host(
+                        "the filter refuses the compact form and this bundle was compiled without its whole document; \
+                         the next reload reads the whole configuration"
+                            .into(),
+                    )
                 })?;
                 prepare(&self.host, &json)?
             }

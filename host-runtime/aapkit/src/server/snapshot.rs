@@ -21,6 +21,12 @@ pub struct Snapshot {
     /// sessions on the KMS endpoint, whose HMAC signatures only the host can verify); `None` when
     /// the bundle has no RAM-role AAP, so there is nothing to decide.
     pub sessions: Option<Arc<policy_core::CompiledBundle>>,
+    /// The bundle as compiled natively: the next build compiles over its key catalogue when the
+    /// store reports no change to keys, aliases or secrets since `catalogue_generation`.
+    pub compiled: Arc<policy_core::CompiledBundle>,
+    /// The store generation of the last change to keys, aliases or secrets that `ring` and the
+    /// catalogue reflect; `None` when the store did not say (the next build reads everything).
+    pub catalogue_generation: Option<u64>,
 }
 
 /// The snapshot in force, replaced whole, and what building the next one reuses.
@@ -50,11 +56,12 @@ impl Snapshots {
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
     }
 
-    /// Builds the next snapshot ([`build_snapshot`]) with this one's key cache; nothing is put in
-    /// force.
+    /// Builds the next snapshot ([`build_snapshot_after`] the one in force) with this one's key
+    /// cache; nothing is put in force.
     pub fn build_next(&self, store: &Store, enforcer: &dyn Enforcer, scope: &str) -> Result<Snapshot, ReloadError> {
+        let current = self.load();
         let mut keys = self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        build_snapshot(store, enforcer, scope, &mut keys)
+        build_snapshot_after(store, enforcer, scope, &mut keys, Some(&current))
     }
 
     pub fn generation(&self) -> u64 {
@@ -80,11 +87,46 @@ pub fn build_snapshot(
     scope: &str,
     keys: &mut PublicKeyCache,
 ) -> Result<Snapshot, ReloadError> {
-    let (generation, ring, bundle) = store.config_snapshot(scope)?;
+    build_snapshot_after(store, enforcer, scope, keys, None)
+}
+
+/// [`build_snapshot`], reusing what `previous` holds that the store reports unchanged: when no
+/// key, alias or secret changed since it was built, the store reads none of them (at 100,000 keys
+/// that read, with every key version unsealed, is most of a reload), the key ring is `previous`'s,
+/// and the bundle is compiled over `previous`'s key catalogue
+/// ([`policy_core::Bundle::into_compiled_over`]), so the filter's VMs keep theirs too.
+pub fn build_snapshot_after(
+    store: &Store,
+    enforcer: &dyn Enforcer,
+    scope: &str,
+    keys: &mut PublicKeyCache,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, ReloadError> {
+    // A filter that refuses the compact form gets the JSON, which must list every key: the whole
+    // configuration is read then.
+    let previous = previous.filter(|_| !enforcer.needs_whole_documents());
+    let read = store.config_snapshot_since(scope, previous.and_then(|p| p.catalogue_generation))?;
     let has_ram_roles =
-        bundle.application_access_points.iter().any(|a| a.authentication_method == AuthenticationMethod::RamRole);
-    let compiled = bundle.into_compiled_with(keys).map_err(|e| ReloadError::Rejected(ConfigureError::Rejected(e)))?;
+        read.bundle.application_access_points.iter().any(|a| a.authentication_method == AuthenticationMethod::RamRole);
+    let rejected = |e| ReloadError::Rejected(ConfigureError::Rejected(e));
+    let (ring, compiled) = match (read.ring, previous) {
+        (Some(ring), _) => (ring, read.bundle.into_compiled_with(keys).map_err(rejected)?),
+        (None, Some(previous)) => {
+            (Arc::clone(&previous.ring), read.bundle.into_compiled_over(&previous.compiled, keys).map_err(rejected)?)
+        }
+        // The store reads the catalogue whenever no previous one is named.
+        (None, None) => {
+            return Err(ReloadError::Store(StoreError::Corrupt("the store returned no key catalogue".into())))
+        }
+    };
     let (policy, compiled) = enforcer.prepare_compiled(compiled).map_err(ReloadError::Rejected)?;
-    let sessions = has_ram_roles.then_some(compiled);
-    Ok(Snapshot { generation, ring, policy, sessions })
+    let sessions = has_ram_roles.then(|| Arc::clone(&compiled));
+    Ok(Snapshot {
+        generation: read.generation,
+        ring,
+        policy,
+        sessions,
+        compiled,
+        catalogue_generation: read.catalogue_generation,
+    })
 }

@@ -156,10 +156,15 @@ fn enforcers() -> Vec<(&'static str, Arc<dyn Enforcer>)> {
 
 /// Serves `snapshot` in-process on a loopback port with `enforcer`.
 fn serve(rt: &tokio::runtime::Runtime, enforcer: Arc<dyn Enforcer>, snapshot: Snapshot) -> SocketAddr {
+    serve_snapshots(rt, enforcer, Arc::new(Snapshots::new(snapshot)))
+}
+
+/// Serves whatever `snapshots` has in force.
+fn serve_snapshots(rt: &tokio::runtime::Runtime, enforcer: Arc<dyn Enforcer>, snapshots: Arc<Snapshots>) -> SocketAddr {
     let gateway = Arc::new(Gateway {
         enforcer,
         api: Arc::new(aapkit_host::runtime::InstanceApiHandler::default()),
-        snapshots: Arc::new(Snapshots::new(snapshot)),
+        snapshots,
         observer: Arc::new(NoObserver),
         clock: Arc::new(aapkit_host::runtime::unix_now),
         quota: None,
@@ -207,6 +212,7 @@ fn mixed_snapshot_fails_closed() {
             ring: after.ring.clone(),
             policy: before.policy.clone(),
             sessions: None,
+            ..clone(&after)
         };
         let addr = serve(&rt, enforcer.clone(), mixed);
         let r = call(&signer, addr, "Encrypt", &encrypt(ALIAS), &[]);
@@ -219,6 +225,7 @@ fn mixed_snapshot_fails_closed() {
             ring: after.ring.clone(),
             policy: before.policy.clone(),
             sessions: None,
+            ..clone(&after)
         };
         let addr = serve(&rt, enforcer.clone(), forged);
         let r = call(&signer, addr, "Encrypt", &encrypt(ALIAS), &[]);
@@ -226,8 +233,68 @@ fn mixed_snapshot_fails_closed() {
     }
 }
 
+/// A reload after a change to the access part only (a policy) reads no key and compiles over the
+/// key catalogue in force (the key ring is the same object, the filter's VMs keep their
+/// catalogue), and the change is enforced; a change to the catalogue (a key created) reads and
+/// compiles everything again, and later access changes build over the new catalogue.
+#[test]
+fn an_access_change_keeps_the_catalogue_and_is_enforced() {
+    let f = fixture();
+    let store = Store::open(&f.env.data_dir(), &Default::default()).unwrap();
+    let signer = Signer::load(&f.user);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let set_keys_a = |resources: &str| {
+        f.env.ok(&["policy", "update", "--name", "keys-a", "--resources", resources]);
+    };
+    for (kind, enforcer) in enforcers() {
+        set_keys_a(&format!("key/{}", f.a));
+        let first = build_snapshot(&store, enforcer.as_ref(), INSTANCE, &mut Default::default()).unwrap();
+        assert!(first.catalogue_generation.is_some(), "{kind}");
+        let snapshots = Arc::new(Snapshots::new(first));
+        let addr = serve_snapshots(&rt, enforcer.clone(), snapshots.clone());
+        let status = || call(&signer, addr, "Encrypt", &encrypt(&f.a), &[]).status;
+        assert_eq!(status(), 200, "{kind}");
+
+        // The policy no longer names A: access part only.
+        set_keys_a(&format!("key/{}", f.b));
+        let before = snapshots.load();
+        let next = snapshots.build_next(&store, enforcer.as_ref(), INSTANCE).unwrap();
+        assert!(next.generation > before.generation, "{kind}");
+        assert_eq!(next.catalogue_generation, before.catalogue_generation, "{kind}");
+        assert!(Arc::ptr_eq(&next.ring, &before.ring), "{kind}: the key ring was read again");
+        assert!(next.compiled.shares_catalogue_with(&before.compiled), "{kind}: the catalogue was compiled again");
+        snapshots.publish(next);
+        assert_eq!(status(), 403, "{kind}: the policy edit was not enforced");
+
+        // A key created: the catalogue is read and compiled again.
+        f.env.ok(&["key", "create"]);
+        let before = snapshots.load();
+        let next = snapshots.build_next(&store, enforcer.as_ref(), INSTANCE).unwrap();
+        assert_ne!(next.catalogue_generation, before.catalogue_generation, "{kind}");
+        assert!(!Arc::ptr_eq(&next.ring, &before.ring), "{kind}");
+        assert!(!next.compiled.shares_catalogue_with(&before.compiled), "{kind}");
+        snapshots.publish(next);
+        assert_eq!(status(), 403, "{kind}");
+
+        // A names A again, over the new catalogue.
+        set_keys_a(&format!("key/{}", f.a));
+        let before = snapshots.load();
+        let next = snapshots.build_next(&store, enforcer.as_ref(), INSTANCE).unwrap();
+        assert!(next.compiled.shares_catalogue_with(&before.compiled), "{kind}");
+        snapshots.publish(next);
+        assert_eq!(status(), 200, "{kind}");
+    }
+}
+
 fn clone(s: &Snapshot) -> Snapshot {
-    Snapshot { generation: s.generation, ring: s.ring.clone(), policy: s.policy.clone(), sessions: s.sessions.clone() }
+    Snapshot {
+        generation: s.generation,
+        ring: s.ring.clone(),
+        policy: s.policy.clone(),
+        sessions: s.sessions.clone(),
+        compiled: s.compiled.clone(),
+        catalogue_generation: s.catalogue_generation,
+    }
 }
 
 #[derive(Default)]

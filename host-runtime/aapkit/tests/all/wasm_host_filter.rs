@@ -637,10 +637,33 @@ fn the_compact_form_is_enforced_by_every_vm_and_damage_is_refused() {
     // A new compact form reaches every VM: the key removed is refused on each.
     let mut b: Value = serde_json::from_str(&bundle_json()).unwrap();
     b["ClientKeys"].as_array_mut().unwrap().retain(|k| k["ClientKeyId"] != TEST_KEY_ID);
-    host.configure(&policy_core::compile_bundle(&b.to_string()).unwrap().to_compact()).unwrap();
+    let next = policy_core::compile_bundle(&b.to_string()).unwrap().to_compact();
+    logs.lock().unwrap().clear();
+    host.configure(&next).unwrap();
     for _ in 0..6 {
         assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "Unauthorized");
     }
+    // The key catalogue did not change: every VM kept its own and read the access section only.
+    let kept = |logs: &[(LogLevel, String)]| logs.iter().filter(|(_, m)| m.contains("key catalogue kept")).count();
+    assert!(kept(&logs.lock().unwrap()) >= 1, "{:?}", logs.lock().unwrap());
+
+    // So much so that a VM holding the catalogue does not even read the rest of the form: given
+    // only the bytes up to the catalogue's id, the checking VM (an idle one, holding it) accepts
+    // them, while a fresh host, which has no catalogue, asks for the rest. (Only a check: a host
+    // puts the whole form in force, which a VM started later can load.)
+    let prefix = &next[..policy_core::compact_prefix_len(&next).unwrap()];
+    filter_enforcer::prepare_compact(&host, prefix).unwrap();
+    let fresh = host_with(config(true));
+    match filter_enforcer::prepare_compact(&fresh, prefix) {
+        Err(ConfigureError::Host(said)) => assert!(said.contains("not held here"), "{said}"),
+        other => panic!("a VM without the catalogue accepted the prefix: {other:?}"),
+    }
+    // Cut anywhere else, the form is refused even by a VM that would not read the part cut.
+    match filter_enforcer::prepare_compact(&host, &next[..next.len() - 1]) {
+        Err(ConfigureError::Host(said)) => assert!(said.contains("truncated"), "{said}"),
+        other => panic!("a cut form was accepted: {other:?}"),
+    }
+    assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "Unauthorized");
 }
 
 // ---- hostcall failures and VM faults -----------------------------------------------------------
