@@ -217,6 +217,9 @@ fn change_to_enforced(
             done.wait();
             let t3 = Instant::now();
             totals.push(t3 - t0);
+            if std::env::var_os("AAPKIT_BENCH_STEPS").is_some() {
+                println!("    step {step}: {:.1} ms ({:.1} + {:.1} + {:.1})", ms(t3 - t0), ms(t1 - t0), ms(t2 - t1), ms(t3 - t2));
+            }
             parts.push((t1 - t0, t2 - t1, t3 - t2));
         }
         *slot.lock().unwrap() = None;
@@ -242,7 +245,10 @@ fn main() {
     let v = vector();
     let changes = if quick { 4 } else { 40 };
     println!("config_scale: {} VMs, {changes} changes per row", VMS);
-    for row in rows::ROWS.iter().take(if quick { 1 } else { rows::ROWS.len() }) {
+    // AAPKIT_BENCH_ROW=<n>: that row alone (0-based).
+    let only: Option<usize> = std::env::var("AAPKIT_BENCH_ROW").ok().and_then(|r| r.parse().ok());
+    let rows = rows::ROWS.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i)).map(|(_, r)| r);
+    for row in rows.take(if quick { 1 } else { rows::ROWS.len() }) {
         let mut bundle = bench_bundle(row);
         let json = serde_json::to_string(&bundle).unwrap();
 
