@@ -8,6 +8,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, 
 
 use crate::abi::LogLevel;
 use crate::config::{FilterHostConfig, GuestLimit, HostFault, Hostcall};
+use crate::plugin_config::PluginConfig;
 use crate::state::{HostState, RequestState};
 use crate::vm::{self, Vm, VmFault};
 use crate::{imports, wasi};
@@ -178,7 +179,7 @@ pub enum FilterHostError {
 
 struct Configured {
     generation: u64,
-    plugin_config: Arc<[u8]>,
+    plugin_config: PluginConfig,
 }
 
 /// A plugin configuration the filter accepted ([`FilterHost::prepare`]), not necessarily in
@@ -350,8 +351,13 @@ impl FilterHost {
     /// refuses it is discarded (its state after a refusal is not trusted) and replaced when
     /// needed. With no idle VM, a fresh one checks it and joins the pool.
     pub fn prepare(&self, plugin_config: &[u8]) -> Result<PreparedConfig, ConfigureError> {
+        self.prepare_config(plugin_config.into())
+    }
+
+    /// [`FilterHost::prepare`] for a configuration in parts (see [`PluginConfig`]): nothing is
+    /// copied, so configurations that share a part keep one copy of it.
+    pub fn prepare_config(&self, plugin_config: PluginConfig) -> Result<PreparedConfig, ConfigureError> {
         let _serial = lock(&self.configure_lock);
-        let plugin_config: Arc<[u8]> = Arc::from(plugin_config);
         let idle = {
             let mut pool = lock(&self.pool);
             let newest = pool.idle.iter().enumerate().max_by_key(|(_, (_, vm))| vm.generation).map(|(i, _)| i);
@@ -373,7 +379,7 @@ impl FilterHost {
                 self.discard(vm);
             }
         };
-        match vm.configure(Arc::clone(&plugin_config)) {
+        match vm.configure(plugin_config.clone()) {
             Ok(Ok(())) => {}
             Ok(Err(log)) => {
                 refused(vm);
@@ -439,7 +445,7 @@ impl FilterHost {
             Err(e) => return self.failed(FilterFailure::NoVm(e)),
         };
         if vm.generation != config.generation {
-            match vm.configure(Arc::clone(&config.plugin_config)) {
+            match vm.configure(config.plugin_config.clone()) {
                 Ok(Ok(())) => vm.generation = config.generation,
                 Ok(Err(_)) => {
                     // It accepted this configuration in another VM: this VM is not in a state

@@ -271,11 +271,18 @@ fn proxy_get_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, max: i32, ret_ptr: 
     if let Some(s) = injected(&c, Hostcall::GetBufferBytes) {
         return Ok(s);
     }
+    let start = start as u32 as usize;
+    let end = start.saturating_add(max as u32 as usize);
     let data: Vec<u8> = {
         let state = c.data();
         let whole: &[u8] = match ty {
             buffer::PLUGIN_CONFIGURATION => match &state.plugin_config {
-                Some(cfg) => cfg,
+                Some(cfg) if start > cfg.len() => return Ok(status::BAD_ARGUMENT),
+                // Possibly in parts: read across them.
+                Some(cfg) => {
+                    let data = cfg.copy_range(start, end);
+                    return return_bytes(&mut c, &data, ret_ptr, ret_len);
+                }
                 None => return Ok(status::NOT_FOUND),
             },
             buffer::VM_CONFIGURATION if state.in_vm_start => &[],
@@ -287,12 +294,10 @@ fn proxy_get_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, max: i32, ret_ptr: 
             buffer::FOREIGN_FUNCTION_ARGUMENTS => return Ok(status::NOT_FOUND),
             _ => return Ok(status::NOT_FOUND),
         };
-        let start = start as u32 as usize;
         if start > whole.len() {
             return Ok(status::BAD_ARGUMENT);
         }
-        let end = start.saturating_add(max as u32 as usize).min(whole.len());
-        whole.get(start..end).unwrap_or_default().to_vec()
+        whole.get(start..end.min(whole.len())).unwrap_or_default().to_vec()
     };
     return_bytes(&mut c, &data, ret_ptr, ret_len)
 }

@@ -55,6 +55,7 @@ mod abi;
 mod config;
 mod host;
 mod imports;
+mod plugin_config;
 mod state;
 mod vm;
 mod wasi;
@@ -68,3 +69,4 @@ pub use host::{
     ConfigureError, FilterFailure, FilterHost, FilterHostError, FilterHostStats, FilterOutcome, FilterRequest,
     PreparedConfig,
 };
+pub use plugin_config::PluginConfig;

@@ -6,6 +6,7 @@ use wasmtime::{Memory, TypedFunc};
 
 use crate::abi::LogLevel;
 use crate::host::Shared;
+use crate::plugin_config::PluginConfig;
 
 /// The store data of one VM.
 pub(crate) struct HostState {
@@ -14,7 +15,7 @@ pub(crate) struct HostState {
     pub alloc: Option<TypedFunc<i32, i32>>,
     pub memory: Option<Memory>,
     /// The plugin configuration, readable only while `proxy_on_configure` runs.
-    pub plugin_config: Option<Arc<[u8]>>,
+    pub plugin_config: Option<PluginConfig>,
     /// Set while `proxy_on_vm_start` runs (the VM configuration is always empty here).
     pub in_vm_start: bool,
     /// The request being filtered, if any.

@@ -12,6 +12,7 @@ use wasmtime::{InstancePre, Store, TypedFunc};
 
 use crate::abi::{action, LogLevel};
 use crate::host::Shared;
+use crate::plugin_config::PluginConfig;
 use crate::state::{HeaderList, HostState, RequestState};
 
 const ROOT_CONTEXT_ID: i32 = 1;
@@ -109,7 +110,7 @@ impl Vm {
     #[allow(clippy::type_complexity)]
     pub(crate) fn configure(
         &mut self,
-        plugin_config: Arc<[u8]>,
+        plugin_config: PluginConfig,
     ) -> Result<Result<(), Vec<(LogLevel, String)>>, VmFault> {
         let Some(on_configure) = &self.exports.on_configure else {
             return Err(VmFault("the module exports no proxy_on_configure".into()));

@@ -164,31 +164,40 @@ impl core::fmt::Display for CompactError {
 impl std::error::Error for CompactError {}
 
 impl CompiledBundle {
-    /// Writes the compact form of this bundle ([`CompiledBundle::from_compact`] reads it back).
-    /// The catalogue section is written once per catalogue and kept: bundles compiled over the
-    /// same catalogue ([`Bundle::into_compiled_over`](crate::Bundle::into_compiled_over)) write
-    /// only their access section anew.
+    /// Writes the compact form of this bundle ([`CompiledBundle::from_compact`] reads it back):
+    /// the concatenation of [`CompiledBundle::to_compact_parts`].
     pub fn to_compact(&self) -> Vec<u8> {
+        let (head, catalogue) = self.to_compact_parts();
+        let mut out = head;
+        out.extend_from_slice(&catalogue);
+        out
+    }
+
+    /// The compact form in two parts whose concatenation is [`CompiledBundle::to_compact`]: the
+    /// header and access section, written anew, and the catalogue section, written once per
+    /// catalogue and shared by every bundle compiled over it
+    /// ([`Bundle::into_compiled_over`](crate::Bundle::into_compiled_over)): a host that hands the
+    /// form out in parts keeps one copy of the catalogue however many configurations it holds.
+    pub fn to_compact_parts(&self) -> (Vec<u8>, Arc<[u8]>) {
         let access = encode_access(self);
         let (section, section_checksum) = self.catalogue.section.get_or_init(|| {
-            let section = encode_catalogue(&self.catalogue);
+            let section: Arc<[u8]> = encode_catalogue(&self.catalogue).into();
             let checksum = hash(&section);
             (section, checksum)
         });
         if let Some(id) = section.get(..ID_LEN).and_then(|id| <[u8; ID_LEN]>::try_from(id).ok()) {
             let _ = self.catalogue.id.set(id);
         }
-        let mut out = Vec::with_capacity(HEADER_LEN + access.len() + section.len());
-        out.extend_from_slice(&COMPACT_MAGIC);
-        out.extend_from_slice(&COMPACT_VERSION.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&((access.len() + section.len()) as u64).to_le_bytes());
-        out.extend_from_slice(&(access.len() as u64).to_le_bytes());
-        out.extend_from_slice(&hash(&access).to_le_bytes());
-        out.extend_from_slice(&section_checksum.to_le_bytes());
-        out.extend_from_slice(&access);
-        out.extend_from_slice(section);
-        out
+        let mut head = Vec::with_capacity(HEADER_LEN + access.len());
+        head.extend_from_slice(&COMPACT_MAGIC);
+        head.extend_from_slice(&COMPACT_VERSION.to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        head.extend_from_slice(&((access.len() + section.len()) as u64).to_le_bytes());
+        head.extend_from_slice(&(access.len() as u64).to_le_bytes());
+        head.extend_from_slice(&hash(&access).to_le_bytes());
+        head.extend_from_slice(&section_checksum.to_le_bytes());
+        head.extend_from_slice(&access);
+        (head, Arc::clone(section))
     }
 
     /// Loads a compact form written by [`CompiledBundle::to_compact`] of this version. The result
@@ -752,6 +761,26 @@ mod tests {
         let at = cat.len() - 40;
         cat[at] ^= 0x01;
         assert_eq!(CompiledBundle::from_compact(&cat).unwrap_err(), CompactError::Checksum);
+    }
+
+    /// The parts concatenate to the whole form, and bundles compiled over one catalogue share its
+    /// part (one copy in the host however many configurations it holds).
+    #[test]
+    fn the_parts_are_the_form_and_share_the_catalogue() {
+        let b = crate::parse_bundle(EXAMPLE).unwrap();
+        let first = b.clone().into_compiled().unwrap();
+        let (head, catalogue) = first.to_compact_parts();
+        assert_eq!([&head[..], &catalogue[..]].concat(), first.to_compact());
+        let mut access = b.clone();
+        access.keys.clear();
+        access.secrets.clear();
+        access.client_keys.truncate(1);
+        let next = access.into_compiled_over(&first, &mut crate::PublicKeyCache::default()).unwrap();
+        let (next_head, next_catalogue) = next.to_compact_parts();
+        assert!(Arc::ptr_eq(&catalogue, &next_catalogue));
+        assert_ne!(next_head, head);
+        let whole = [&next_head[..], &next_catalogue[..]].concat();
+        assert!(CompiledBundle::from_compact(&whole).unwrap().same_compiled(&next));
     }
 
     /// A VM holding the catalogue reads the access section alone (even from the prefix), and gets

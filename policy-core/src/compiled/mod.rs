@@ -110,7 +110,7 @@ pub(crate) struct Catalogue {
     pub(crate) secret_keys: Box<[u32]>,
     /// Its compact section (`compact.rs`) and the section's checksum, written once by the host
     /// that sends it to VMs again and again; never filled in a VM, which only loads.
-    pub(crate) section: OnceLock<(Box<[u8]>, u64)>,
+    pub(crate) section: OnceLock<(Arc<[u8]>, u64)>,
     /// The SHA-256 of its tables as the compact form writes them: what a VM compares to keep the
     /// catalogue it holds. Computed when written, or the one it was loaded with.
     pub(crate) id: OnceLock<[u8; 32]>,

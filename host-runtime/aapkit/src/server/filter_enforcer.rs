@@ -8,7 +8,7 @@ use policy_core::gateway::deny_properties;
 use policy_core::gateway::upstream_headers as up;
 use proxy_wasm_host::{
     FilterHost, FilterHostConfig, FilterHostError, FilterHostStats, FilterOutcome, FilterRequest, LogLevel,
-    PreparedConfig,
+    PluginConfig, PreparedConfig,
 };
 
 use crate::server::enforcer::{AuthenticatedCaller, ConfigureError, EnforceDoor, PreparedPolicy};
@@ -66,7 +66,7 @@ impl Enforcer for FilterEnforcer {
     ) -> Result<(PreparedPolicy, std::sync::Arc<policy_core::CompiledBundle>), ConfigureError> {
         let mut prepared = None;
         if !self.compact_refused.load(std::sync::atomic::Ordering::Relaxed) {
-            match self.host.prepare(&compiled.to_compact()) {
+            match self.host.prepare_config(compact_config(&compiled)) {
                 Ok(config) => prepared = Some(config),
                 Err(rejected @ proxy_wasm_host::ConfigureError::Rejected { .. }) => {
                     self.compact_refused.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -136,11 +136,20 @@ pub fn prepare(host: &FilterHost, bundle_json: &str) -> Result<PreparedConfig, C
     }
 }
 
+/// The compact form of `compiled` as the filter's configuration, in its two parts
+/// ([`policy_core::CompiledBundle::to_compact_parts`]): configurations compiled over one key
+/// catalogue share that part, so the host holds one copy of it, and nothing is copied for it on an
+/// access change.
+pub fn compact_config(compiled: &policy_core::CompiledBundle) -> PluginConfig {
+    let (head, catalogue) = compiled.to_compact_parts();
+    PluginConfig::from_parts([std::sync::Arc::from(head), catalogue])
+}
+
 /// Has the filter load a compact form ([`policy_core::CompiledBundle::to_compact`]). It was
 /// written from a bundle policy-core accepted, so a refusal is the host's or the filter's fault
 /// (a filter from another version of policy-core, say), reported with what the filter said.
-pub fn prepare_compact(host: &FilterHost, compact: &[u8]) -> Result<PreparedConfig, ConfigureError> {
-    match host.prepare(compact) {
+pub fn prepare_compact(host: &FilterHost, compact: impl Into<PluginConfig>) -> Result<PreparedConfig, ConfigureError> {
+    match host.prepare_config(compact.into()) {
         Ok(prepared) => Ok(prepared),
         Err(rejected @ proxy_wasm_host::ConfigureError::Rejected { .. }) => {
             Err(ConfigureError::Host(compact_refusal(&rejected)))

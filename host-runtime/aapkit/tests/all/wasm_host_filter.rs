@@ -627,7 +627,7 @@ fn the_compact_form_is_enforced_by_every_vm_and_damage_is_refused() {
         (newer, "version 9"),
         (policy_core::COMPACT_MAGIC.to_vec(), "truncated"),
     ] {
-        match filter_enforcer::prepare_compact(&host, &bad) {
+        match filter_enforcer::prepare_compact(&host, &bad[..]) {
             Err(ConfigureError::Host(said)) => assert!(said.contains(why), "{why}: {said}"),
             other => panic!("{why}: {other:?}"),
         }
@@ -664,6 +664,25 @@ fn the_compact_form_is_enforced_by_every_vm_and_damage_is_refused() {
         other => panic!("a cut form was accepted: {other:?}"),
     }
     assert_eq!(denied(&run(&host, &h, &req.body, VPC, NOW)).1, "Unauthorized");
+
+    // The gateway hands the form out in its two parts (the catalogue's shared between
+    // configurations): a fresh VM reads it whole across them, and decides as under the bytes whole.
+    let parts = filter_enforcer::compact_config(&compiled);
+    assert_eq!(parts.len(), compact.len());
+    let fresh = host_with(config(true));
+    let prepared = filter_enforcer::prepare_compact(&fresh, parts).unwrap();
+    let under_parts = fresh.run_request_with(
+        &prepared,
+        &FilterRequest {
+            headers: &h,
+            body: &req.body,
+            source_address: VPC,
+            now_nanos: Some(nanos(NOW)),
+            full_header_map: true,
+            ..FilterRequest::default()
+        },
+    );
+    allowed(&fail_closed(under_parts, ""));
 }
 
 // ---- hostcall failures and VM faults -----------------------------------------------------------
