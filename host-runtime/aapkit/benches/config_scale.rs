@@ -16,6 +16,11 @@
 //!   baseline of the ratio). Every VM's answer is checked: the client key added is known, the one
 //!   removed is `Unauthorized`.
 //!
+//! - the store's part: the row in a SQLite store, the same kind of changes committed, each read
+//!   back as the gateway's reload reads it (`config_snapshot_since`, which skips the unchanged key
+//!   catalogue), against the whole read. With the VMs' figures above, that is a change from its
+//!   commit to every VM (less the change notification, measured by the cluster bench).
+//!
 //! A bench binary, not criterion: the quantities are latencies of whole reconfigurations and memory.
 //! Needs the filter module (`cargo build -p aapkit-filter --target wasm32-wasip1 --profile
 //! wasm-release`, or AAPKIT_FILTER_WASM). Run: `cargo bench -p aapkit --bench config_scale`;
@@ -30,6 +35,9 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use aapkit_host::server::filter_enforcer::{compact_config, host_config, prepare_compact};
+use aapkit_store::{
+    AapInput, MasterKey, NetworkRuleInput, NewClientKey, PolicyInput, PolicyUpdate, Store, StoreLocation,
+};
 use policy_core::{Bundle, ClientKey, ResourcePattern};
 use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, PreparedConfig};
 use serde_json::Value;
@@ -341,5 +349,125 @@ fn main() {
             );
         }
         println!("  VM memory after: {:.1} MiB max", mib(h.idle_vm_memory().into_iter().max().unwrap_or(0)));
+        store_reads(row, changes);
     }
+}
+
+/// The store's part of a change: the row's configuration in a SQLite store (its keys, network
+/// rules, policies, access points and client keys; no secrets), then `changes` committed changes
+/// as above (a client key inserted or deleted, every other one also a policy edited), each read
+/// back as the gateway's reload reads it: `config_snapshot_since` with the catalogue in force,
+/// which skips the keys. The baseline is the whole read (what every reload did before).
+fn store_reads(row: &rows::Row, changes: usize) {
+    const INSTANCE: &str = "kst-bench0000000000001";
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = Store::open_at_with_key(dir.path(), &StoreLocation::Sqlite, &master).unwrap();
+    let t = Instant::now();
+    for _ in 0..row.keys {
+        store.create_key(None, "").unwrap();
+    }
+    let rules: Vec<String> = (0..40u32).map(|r| format!("rule-{r}")).collect();
+    for (r, name) in rules.iter().enumerate() {
+        let cidrs = (0..row.cidrs_per_rule as u32)
+            .map(|c| {
+                let n = 0x0a00_0000 + ((r as u32 * row.cidrs_per_rule as u32 + c) << 5);
+                format!("{}/28", std::net::Ipv4Addr::from(n))
+            })
+            .collect();
+        store
+            .create_network_rule(&NetworkRuleInput {
+                name: name.clone(),
+                network_type: "Private".into(),
+                source_private_ip: cidrs,
+                description: String::new(),
+            })
+            .unwrap();
+    }
+    let mut key_resources: Vec<String> = (0..200).map(|i| format!("key/key-{i:06}")).collect();
+    key_resources.push("key/key-09*".into());
+    for (name, resources) in [("p-other", vec!["key/other-*".to_owned()]), ("p-keys", key_resources)] {
+        store
+            .create_policy(&PolicyInput {
+                name: name.into(),
+                kms_instance: INSTANCE.into(),
+                permissions: vec!["RbacPermission/Template/CryptoServiceKeyUser".into()],
+                resources,
+                network_rules: rules.clone(),
+                description: String::new(),
+            })
+            .unwrap();
+    }
+    let now = 1_700_000_000;
+    let aaps = row.client_keys.div_ceil(3) + 1;
+    for a in 0..aaps {
+        store
+            .create_aap(&AapInput {
+                name: format!("aap-{a}"),
+                authentication_method: "ClientKey".into(),
+                policies: vec!["p-other".into(), "p-keys".into()],
+                description: String::new(),
+            })
+            .unwrap();
+    }
+    let template = store.create_client_key("aap-0", "Bench-passw0rd", now, now + 86_400 * 365).unwrap().info;
+    let client_key = |id: String, aap: usize| NewClientKey {
+        client_key_id: id,
+        aap_name: format!("aap-{aap}"),
+        key_algorithm: "RSA_2048".into(),
+        public_key_data: template.public_key_data.clone(),
+        not_before: now,
+        not_after: now + 86_400 * 365,
+    };
+    for i in 1..row.client_keys {
+        store.insert_client_key(&client_key(format!("KAAP.00000000-0000-0000-0000-{i:012}"), i / 3)).unwrap();
+    }
+    let populated = t.elapsed();
+
+    let whole = |store: &Store| {
+        let t = Instant::now();
+        let read = store.config_snapshot_since(INSTANCE, None).unwrap();
+        assert!(read.ring.is_some());
+        (t.elapsed(), read.catalogue_generation)
+    };
+    let mut whole_reads: Vec<Duration> = (0..if changes > 4 { 5 } else { 1 }).map(|_| whole(&store).0).collect();
+    whole_reads.sort();
+    let catalogue = whole(&store).1;
+    let mut reads = Vec::new();
+    for step in 0..changes {
+        let spare = format!("KAAP.ffffffff-0000-0000-0000-{step:012}");
+        if step.is_multiple_of(2) {
+            store.insert_client_key(&client_key(spare, aaps - 1)).unwrap();
+        } else {
+            store.delete_client_key(&format!("KAAP.ffffffff-0000-0000-0000-{:012}", step - 1)).unwrap();
+            let mut resources: Vec<String> = (0..200).map(|i| format!("key/key-{i:06}")).collect();
+            resources.push(format!("key/edited-{step}"));
+            store
+                .update_policy(&PolicyUpdate {
+                    name: "p-keys".into(),
+                    permissions: None,
+                    resources: Some(resources),
+                    network_rules: None,
+                    description: None,
+                    kms_instance: None,
+                })
+                .unwrap();
+        }
+        let t = Instant::now();
+        let read = store.config_snapshot_since(INSTANCE, catalogue).unwrap();
+        reads.push(t.elapsed());
+        assert!(read.ring.is_none() && read.bundle.keys.is_empty(), "an access change read the key catalogue");
+        assert_eq!(read.bundle.client_keys.len(), row.client_keys + usize::from(step.is_multiple_of(2)));
+    }
+    reads.sort();
+    println!(
+        "  store (SQLite, populated in {:.1} s): the access change read back p50 {:.1} ms, p99 {:.1} ms; \
+         the whole read {:.1} ms (median of {}); p50 / whole read {:.3}",
+        populated.as_secs_f64(),
+        ms(percentile(&reads, 0.5)),
+        ms(percentile(&reads, 0.99)),
+        ms(percentile(&whole_reads, 0.5)),
+        whole_reads.len(),
+        percentile(&reads, 0.5).as_secs_f64() / percentile(&whole_reads, 0.5).as_secs_f64(),
+    );
 }

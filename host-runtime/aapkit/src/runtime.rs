@@ -292,9 +292,10 @@ pub async fn reload_loop(
     }
 }
 
-/// On PostgreSQL: a thread that `LISTEN`s for commits of any gateway and wakes the reload loop at
-/// once (the generation poll stays as the fallback, e.g. for a notification lost while the
-/// connection was down).
+/// A thread that waits for committed changes and wakes the reload loop at once: on PostgreSQL it
+/// `LISTEN`s for commits of any gateway; on SQLite it hears the commits of this process's
+/// management API. The generation poll stays as the fallback (the CLI in another process, a
+/// notification lost while the connection was down).
 fn spawn_change_listener(store: &Store, wake: Arc<tokio::sync::Notify>, shutdown: watch::Receiver<bool>) {
     let mut listener = match store.change_listener() {
         Ok(Some(l)) => l,
@@ -415,7 +416,9 @@ async fn bind_openapi(
     assembled: &Assembled,
     shutdown: watch::Receiver<bool>,
 ) -> Result<Server<crate::server::openapi_door::OpenApiDoor>, ServeError> {
-    let store = Store::open_at(&opts.data_dir, &opts.store, &opts.master_key)?;
+    // Its commits wake this process's reload loop at once (on SQLite too, where nothing else
+    // would tell it before the next poll).
+    let store = Store::open_at(&opts.data_dir, &opts.store, &opts.master_key)?.sharing_commits_of(&assembled.store);
     let ca_path = opts.data_dir.join("ca.pem");
     let ca_pem =
         std::fs::read_to_string(&ca_path).map_err(|source| ServeError::ReadFile { path: ca_path.clone(), source })?;

@@ -13,6 +13,7 @@
 //! On SQLite (one gateway) there is nothing to coordinate: no listener, always the leader, no
 //! leaser.
 
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use fallible_iterator::FallibleIterator;
@@ -20,30 +21,73 @@ use fallible_iterator::FallibleIterator;
 use crate::db::{self, PgConn};
 use crate::{Store, StoreError, StoreLocation};
 
-/// Waits for configuration changes committed by any gateway.
+/// Commits counted for the listeners of one process ([`Store::sharing_commits_of`]).
+#[derive(Default)]
+pub(crate) struct CommitSignal {
+    commits: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl CommitSignal {
+    pub(crate) fn announce(&self) {
+        *self.commits.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.changed.notify_all();
+    }
+
+    fn count(&self) -> u64 {
+        *self.commits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks up to `timeout` for a count other than `seen`; the count then.
+    fn wait_past(&self, seen: u64, timeout: Duration) -> u64 {
+        let guard = self.commits.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) =
+            self.changed.wait_timeout_while(guard, timeout, |count| *count == seen).unwrap_or_else(|p| p.into_inner());
+        *guard
+    }
+}
+
+/// Waits for configuration changes: on PostgreSQL those committed by any gateway (`LISTEN`); on
+/// SQLite those committed through the handles of this process that share commits
+/// ([`Store::sharing_commits_of`]). Other writers (the CLI, another process) are found by the
+/// reload loop's generation poll.
 pub struct ChangeListener {
-    conn: Box<PgConn>,
-    listening: bool,
+    inner: Listening,
+}
+
+enum Listening {
+    Postgres { conn: Box<PgConn>, listening: bool },
+    InProcess { commits: Arc<CommitSignal>, seen: u64 },
 }
 
 impl ChangeListener {
     /// Blocks up to `timeout` for a change; `Ok(true)` when one (or several) was committed. A
-    /// connection lost on the way is `Err` and is re-opened (and `LISTEN` re-issued) by the next
-    /// call; changes committed in between are found by the generation poll.
+    /// PostgreSQL connection lost on the way is `Err` and is re-opened (and `LISTEN` re-issued)
+    /// by the next call; changes committed in between are found by the generation poll.
     pub fn wait(&mut self, timeout: Duration) -> Result<bool, StoreError> {
-        let out = db::blocking(|| self.wait_inner(timeout));
-        if out.is_err() {
-            self.listening = false;
-            self.conn.reset_if_broken();
+        match &mut self.inner {
+            Listening::Postgres { conn, listening } => {
+                let out = db::blocking(|| Self::wait_postgres(conn, listening, timeout));
+                if out.is_err() {
+                    *listening = false;
+                    conn.reset_if_broken();
+                }
+                out
+            }
+            Listening::InProcess { commits, seen } => {
+                let now = commits.wait_past(*seen, timeout);
+                let changed = now != *seen;
+                *seen = now;
+                Ok(changed)
+            }
         }
-        out
     }
 
-    fn wait_inner(&mut self, timeout: Duration) -> Result<bool, StoreError> {
-        let client = self.conn.client()?;
-        if !self.listening || client.is_closed() {
+    fn wait_postgres(conn: &mut PgConn, listening: &mut bool, timeout: Duration) -> Result<bool, StoreError> {
+        let client = conn.client()?;
+        if !*listening || client.is_closed() {
             client.batch_execute(&format!("LISTEN {}", db::GENERATION_CHANNEL))?;
-            self.listening = true;
+            *listening = true;
         }
         let got = {
             let mut notifications = client.notifications();
@@ -252,15 +296,17 @@ impl Store {
         }
     }
 
-    /// A listener for changes committed by any gateway; `None` on SQLite (the generation poll is
-    /// all a single gateway needs).
+    /// A listener for changes committed by any gateway (PostgreSQL), or on SQLite through the
+    /// handles of this process that share commits with this one (see [`ChangeListener`]). Always
+    /// `Some` today; `None` stays for an engine that cannot tell.
     pub fn change_listener(&self) -> Result<Option<ChangeListener>, StoreError> {
-        match &self.location {
-            StoreLocation::Sqlite => Ok(None),
-            StoreLocation::Postgres(url) => {
-                Ok(Some(ChangeListener { conn: Box::new(PgConn::new(url)?), listening: false }))
+        let inner = match &self.location {
+            StoreLocation::Sqlite => {
+                Listening::InProcess { commits: Arc::clone(&self.commits), seen: self.commits.count() }
             }
-        }
+            StoreLocation::Postgres(url) => Listening::Postgres { conn: Box::new(PgConn::new(url)?), listening: false },
+        };
+        Ok(Some(ChangeListener { inner }))
     }
 
     /// This gateway's claim to the duty `role` (e.g. `expiry-notices`).

@@ -127,6 +127,95 @@ fn with_aap(store: &Store) {
     store.create_aap(&aap("app", &["p1"])).unwrap();
 }
 
+/// On SQLite a listener hears the commits of the handles sharing commits with its own (the
+/// process's management API), and only configuration changes; another handle's commits are left
+/// to the generation poll.
+#[test]
+fn a_sqlite_listener_hears_the_commits_of_handles_sharing_them() {
+    if on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::generate().unwrap();
+    let store = open(dir.path(), &master);
+    let mut listener = store.change_listener().unwrap().unwrap();
+    let short = std::time::Duration::from_millis(20);
+    assert!(!listener.wait(short).unwrap(), "nothing was committed");
+    let sharing = open(dir.path(), &master).sharing_commits_of(&store);
+    let waiter = std::thread::spawn(move || {
+        let heard = listener.wait(std::time::Duration::from_secs(10)).unwrap();
+        (heard, listener)
+    });
+    sharing.create_network_rule(&rule("r1", &["10.0.0.0/8"])).unwrap();
+    let (heard, mut listener) = waiter.join().unwrap();
+    assert!(heard, "the commit through a sharing handle was not heard");
+    assert!(!listener.wait(short).unwrap(), "one commit is heard once");
+    // A handle that does not share commits (another process, in effect) is not heard.
+    open(dir.path(), &master).create_network_rule(&rule("r2", &["10.0.0.0/8"])).unwrap();
+    assert!(!listener.wait(short).unwrap());
+    // Nor a failed write.
+    assert!(sharing.create_network_rule(&rule("r1", &["10.0.0.0/8"])).is_err());
+    assert!(!listener.wait(short).unwrap());
+}
+
+/// The lookups by name read their row alone, and the listings keep every ordered list in the
+/// order it was given (links are ordered in memory since reloads stopped asking SQL to sort):
+/// each lookup equals its entry in the listing, among many of its kind.
+#[test]
+fn lookups_by_name_agree_with_the_listings_and_keep_orders() {
+    let (_dir, store) = fresh();
+    for r in ["r3", "r1", "r2"] {
+        store.create_network_rule(&rule(r, &["10.0.0.0/8"])).unwrap();
+    }
+    store.create_policy(&policy("pz", &["r3", "r1", "r2"])).unwrap();
+    store.create_policy(&policy("pa", &["r2", "r3"])).unwrap();
+    store.create_aap(&aap("app-b", &["pz", "pa"])).unwrap();
+    store.create_aap(&aap("app-a", &["pa", "pz"])).unwrap();
+    let mut ids = Vec::new();
+    for a in ["app-b", "app-a", "app-b", "app-a"] {
+        ids.push(store.insert_client_key(&client_key(a)).unwrap().client_key_id);
+    }
+    // Rows stored out of their order: the order is `position`, not the rows'.
+    raw_execute(&store, "DELETE FROM policy_network_rules WHERE policy = 'pz'", params![]);
+    for (rule, position) in [("r2", 3), ("r1", 2), ("r3", 1)] {
+        raw_execute(
+            &store,
+            "INSERT INTO policy_network_rules(policy, rule, position) VALUES ('pz', ?1, ?2)",
+            params![rule, position],
+        );
+    }
+    let policies = store.list_policies().unwrap();
+    assert_eq!(policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["pa", "pz"]);
+    assert_eq!(policies[1].access_control_rules.network_rules, ["r3", "r1", "r2"]);
+    for p in &policies {
+        assert_eq!(&store.describe_policy(&p.name).unwrap(), p);
+    }
+    let aaps = store.list_aaps().unwrap();
+    assert_eq!(aaps.iter().map(|a| a.policies.clone()).collect::<Vec<_>>(), [["pa", "pz"], ["pz", "pa"]]);
+    for a in &aaps {
+        assert_eq!(&store.describe_aap(&a.name).unwrap(), a);
+    }
+    for r in store.list_network_rules().unwrap() {
+        assert_eq!(store.describe_network_rule(&r.name).unwrap(), r);
+    }
+    let keys = store.list_client_keys(None).unwrap();
+    assert_eq!(keys.len(), 4);
+    // Oldest first, then by id: the order the listing has always had.
+    let mut expected = keys.iter().map(|k| (k.create_time.clone(), k.client_key_id.clone())).collect::<Vec<_>>();
+    expected.sort();
+    assert_eq!(keys.iter().map(|k| (k.create_time.clone(), k.client_key_id.clone())).collect::<Vec<_>>(), expected);
+    for id in &ids {
+        assert_eq!(store.get_client_key(id).unwrap().client_key_id, *id);
+    }
+    assert_eq!(store.list_client_keys(Some("app-a")).unwrap().len(), 2);
+    assert!(matches!(store.describe_aap("app-c"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.describe_policy("p0"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.get_client_key("KAAP.00000000-0000-0000-0000-000000000000"),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 #[test]
 fn seal_round_trip_and_aad_binding() {
     let k = MasterKey::generate().unwrap();
