@@ -10,8 +10,9 @@
 //!   by the server's clock; gateways take tokens in small leases, so the request path only ever
 //!   touches local memory.
 //!
-//! On SQLite (one gateway) there is nothing to coordinate: no listener, always the leader, no
-//! leaser.
+//! On SQLite (one gateway) there is nothing to coordinate: always the leader, no leaser, and the
+//! listener hears only the commits of the process's own handles that share them
+//! ([`Store::sharing_commits_of`]).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
