@@ -363,64 +363,61 @@ fn store_reads(row: &rows::Row, changes: usize) {
     let dir = tempfile::tempdir().unwrap();
     let master = MasterKey::generate().unwrap();
     let store = Store::open_at_with_key(dir.path(), &StoreLocation::Sqlite, &master).unwrap();
+    // The row's own bundle, through the store's API (keys get the store's ids; secrets are left out).
+    let bundle = rows::bundle(row);
     let t = Instant::now();
     for _ in 0..row.keys {
         store.create_key(None, "").unwrap();
     }
-    let rules: Vec<String> = (0..40u32).map(|r| format!("rule-{r}")).collect();
-    for (r, name) in rules.iter().enumerate() {
-        let cidrs = (0..row.cidrs_per_rule as u32)
-            .map(|c| {
-                let n = 0x0a00_0000 + ((r as u32 * row.cidrs_per_rule as u32 + c) << 5);
-                format!("{}/28", std::net::Ipv4Addr::from(n))
-            })
-            .collect();
+    for r in &bundle.network_rules {
         store
             .create_network_rule(&NetworkRuleInput {
-                name: name.clone(),
+                name: r.name.clone(),
                 network_type: "Private".into(),
-                source_private_ip: cidrs,
+                source_private_ip: r.source_private_ip.iter().map(ToString::to_string).collect(),
                 description: String::new(),
             })
             .unwrap();
     }
-    let mut key_resources: Vec<String> = (0..200).map(|i| format!("key/key-{i:06}")).collect();
-    key_resources.push("key/key-09*".into());
-    for (name, resources) in [("p-other", vec!["key/other-*".to_owned()]), ("p-keys", key_resources)] {
+    for p in &bundle.policies {
         store
             .create_policy(&PolicyInput {
-                name: name.into(),
+                name: p.name.clone(),
                 kms_instance: INSTANCE.into(),
-                permissions: vec!["RbacPermission/Template/CryptoServiceKeyUser".into()],
-                resources,
-                network_rules: rules.clone(),
+                permissions: p.permissions.iter().map(|x| x.template().to_owned()).collect(),
+                resources: p.resources.iter().map(ToString::to_string).collect(),
+                network_rules: p.access_control_rules.network_rules.clone(),
                 description: String::new(),
             })
             .unwrap();
     }
-    let now = 1_700_000_000;
-    let aaps = row.client_keys.div_ceil(3) + 1;
-    for a in 0..aaps {
+    // One more access point, for the client keys the changes add.
+    let spare_aap = "aap-spare";
+    for (name, policies) in bundle
+        .application_access_points
+        .iter()
+        .map(|a| (a.name.as_str(), &a.policies))
+        .chain([(spare_aap, &bundle.application_access_points[0].policies)])
+    {
         store
             .create_aap(&AapInput {
-                name: format!("aap-{a}"),
+                name: name.into(),
                 authentication_method: "ClientKey".into(),
-                policies: vec!["p-other".into(), "p-keys".into()],
+                policies: policies.clone(),
                 description: String::new(),
             })
             .unwrap();
     }
-    let template = store.create_client_key("aap-0", "Bench-passw0rd", now, now + 86_400 * 365).unwrap().info;
-    let client_key = |id: String, aap: usize| NewClientKey {
+    let client_key = |id: String, aap: &str, template: &policy_core::ClientKey| NewClientKey {
         client_key_id: id,
-        aap_name: format!("aap-{aap}"),
+        aap_name: aap.into(),
         key_algorithm: "RSA_2048".into(),
         public_key_data: template.public_key_data.clone(),
-        not_before: now,
-        not_after: now + 86_400 * 365,
+        not_before: template.not_before,
+        not_after: template.not_after,
     };
-    for i in 1..row.client_keys {
-        store.insert_client_key(&client_key(format!("KAAP.00000000-0000-0000-0000-{i:012}"), i / 3)).unwrap();
+    for k in &bundle.client_keys {
+        store.insert_client_key(&client_key(k.client_key_id.clone(), &k.aap_name, k)).unwrap();
     }
     let populated = t.elapsed();
 
@@ -437,10 +434,11 @@ fn store_reads(row: &rows::Row, changes: usize) {
     for step in 0..changes {
         let spare = format!("KAAP.ffffffff-0000-0000-0000-{step:012}");
         if step.is_multiple_of(2) {
-            store.insert_client_key(&client_key(spare, aaps - 1)).unwrap();
+            store.insert_client_key(&client_key(spare, spare_aap, &bundle.client_keys[0])).unwrap();
         } else {
             store.delete_client_key(&format!("KAAP.ffffffff-0000-0000-0000-{:012}", step - 1)).unwrap();
-            let mut resources: Vec<String> = (0..200).map(|i| format!("key/key-{i:06}")).collect();
+            let p_keys = bundle.policies.iter().find(|p| p.name == "p-keys").unwrap();
+            let mut resources: Vec<String> = p_keys.resources.iter().map(ToString::to_string).collect();
             resources.push(format!("key/edited-{step}"));
             store
                 .update_policy(&PolicyUpdate {

@@ -273,33 +273,40 @@ fn proxy_get_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, max: i32, ret_ptr: 
     }
     let start = start as u32 as usize;
     let end = start.saturating_add(max as u32 as usize);
-    let data: Vec<u8> = {
+    let data: Result<Vec<u8>, i32> = {
         let state = c.data();
-        let whole: &[u8] = match ty {
+        // Each buffer by its length and how to copy a range of it (the plugin configuration may
+        // be in parts); a start past the end is a bad argument, an end past it is cut.
+        let slice = |whole: &[u8]| ranged(whole.len(), start, end, |s, e| whole.get(s..e).unwrap_or_default().to_vec());
+        match ty {
             buffer::PLUGIN_CONFIGURATION => match &state.plugin_config {
-                Some(cfg) if start > cfg.len() => return Ok(status::BAD_ARGUMENT),
-                // Possibly in parts: read across them.
-                Some(cfg) => {
-                    let data = cfg.copy_range(start, end);
-                    return return_bytes(&mut c, &data, ret_ptr, ret_len);
-                }
-                None => return Ok(status::NOT_FOUND),
+                Some(cfg) => ranged(cfg.len(), start, end, |s, e| cfg.copy_range(s, e)),
+                None => Err(status::NOT_FOUND),
             },
-            buffer::VM_CONFIGURATION if state.in_vm_start => &[],
+            buffer::VM_CONFIGURATION if state.in_vm_start => slice(&[]),
             buffer::HTTP_REQUEST_BODY => match &state.request {
-                Some(req) => &req.body,
-                None => return Ok(status::NOT_FOUND),
+                Some(req) => slice(&req.body),
+                None => Err(status::NOT_FOUND),
             },
             // Only for host-initiated foreign-function callbacks, which this host never makes.
-            buffer::FOREIGN_FUNCTION_ARGUMENTS => return Ok(status::NOT_FOUND),
-            _ => return Ok(status::NOT_FOUND),
-        };
-        if start > whole.len() {
-            return Ok(status::BAD_ARGUMENT);
+            buffer::FOREIGN_FUNCTION_ARGUMENTS => Err(status::NOT_FOUND),
+            _ => Err(status::NOT_FOUND),
         }
-        whole.get(start..end.min(whole.len())).unwrap_or_default().to_vec()
+    };
+    let data = match data {
+        Ok(d) => d,
+        Err(s) => return Ok(s),
     };
     return_bytes(&mut c, &data, ret_ptr, ret_len)
+}
+
+/// Bytes `start..end` of a buffer of `len` bytes, copied by `copy` (its end cut to `len`), or
+/// `BAD_ARGUMENT` when `start` is past the end.
+fn ranged(len: usize, start: usize, end: usize, copy: impl FnOnce(usize, usize) -> Vec<u8>) -> Result<Vec<u8>, i32> {
+    if start > len {
+        return Err(status::BAD_ARGUMENT);
+    }
+    Ok(copy(start, end.min(len)))
 }
 
 fn proxy_set_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, size: i32, ptr: i32, len: i32) -> R {

@@ -59,12 +59,6 @@ impl From<&[u8]> for PluginConfig {
     }
 }
 
-impl From<Vec<u8>> for PluginConfig {
-    fn from(bytes: Vec<u8>) -> PluginConfig {
-        PluginConfig::from_parts([Arc::from(bytes)])
-    }
-}
-
 impl std::fmt::Debug for PluginConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginConfig").field("parts", &self.parts.len()).field("len", &self.len).finish()
