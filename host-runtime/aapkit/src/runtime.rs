@@ -11,10 +11,11 @@ use tokio::sync::watch;
 use crate::server::enforcer::{Caller, Enforcer};
 use crate::server::http::{ApiFailure, ApiHandler, ApiOutput, Gateway, RequestObserver};
 use crate::server::native::NativeEnforcer;
+use crate::server::pool::WorkClass;
 use crate::server::snapshot::{build_snapshot, ReloadError, Snapshot, Snapshots};
 use crate::server::Server;
 use aapkit_kms::keyring::KeyRing;
-use aapkit_kms::{InstanceApi, SharedKeyCache};
+use aapkit_kms::{CallCost, InstanceApi, SharedKeyCache};
 use aapkit_store::Store;
 
 /// How often the server looks at the control-plane generation.
@@ -102,6 +103,14 @@ impl ApiHandler for InstanceApiHandler {
             Err(e) => {
                 Err(ApiFailure { status: e.code.http_status(), code: e.code.as_str().to_string(), message: e.message })
             }
+        }
+    }
+
+    fn work_class(&self, api_name: &str, caller: &Caller, snapshot: &Snapshot) -> WorkClass {
+        match aapkit_kms::call_cost(&*snapshot.ring, api_name, &caller.authorized.resource) {
+            CallCost::Quick => WorkClass::Quick,
+            CallCost::Asymmetric => WorkClass::Light,
+            CallCost::KeyPairGeneration => WorkClass::Heavy,
         }
     }
 

@@ -63,6 +63,37 @@ impl SharedKeyCache {
     }
 }
 
+/// What serving an allowed call costs, known before it runs: from the API and the key the decision
+/// resolved. The server runs quick calls where they were decided, the others on its work pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallCost {
+    /// Microseconds, nothing to wait for: AES-256-GCM keys, secrets, randomness, and calls that
+    /// fail before any crypto (an unknown key, an unknown API).
+    Quick,
+    /// Up to milliseconds: any call on an asymmetric key (RSA private-key operations, a first
+    /// use that parses the key).
+    Asymmetric,
+    /// Hundreds of milliseconds: key-pair generation (GenerateDataKeyPair and its variants).
+    KeyPairGeneration,
+}
+
+/// The [`CallCost`] of `api_name` on `resource` in `keyring`.
+pub fn call_cost<K: KeyRing + ?Sized>(keyring: &K, api_name: &str, resource: &AuthorizedResource) -> CallCost {
+    use policy_core::{Api, QpsGroup};
+    let Some(api) = Api::from_name(api_name) else { return CallCost::Quick };
+    if api.qps_group(None) == QpsGroup::DataKeyPair {
+        return CallCost::KeyPairGeneration;
+    }
+    let key_id = match resource {
+        AuthorizedResource::Key { key_id, .. } | AuthorizedResource::Secret { key_id, .. } => key_id,
+        AuthorizedResource::None => return CallCost::Quick,
+    };
+    match keyring.resolve_key(key_id) {
+        Ok(Some(key)) if !key.spec.is_symmetric() => CallCost::Asymmetric,
+        _ => CallCost::Quick,
+    }
+}
+
 /// A decision and the key ring it is acted on do not agree: a server fault, never the caller's.
 pub(crate) fn mismatch(what: std::fmt::Arguments<'_>) -> KmsError {
     eprintln!("aapkit: refusing a call whose decision and key ring disagree: {what}");

@@ -33,7 +33,7 @@ mod ops;
 /// Protobuf messages of the KMS Instance API (prost).
 pub mod proto;
 
-pub use api::{Authorized, AuthorizedResource, InstanceApi, SharedKeyCache};
+pub use api::{call_cost, Authorized, AuthorizedResource, CallCost, InstanceApi, SharedKeyCache};
 pub use error::KmsError;
 pub use keyring::{InMemoryKeyRing, IndexedKeyRing, KeyRing};
 pub use material::{generate_material, public_key_der, public_key_pem};

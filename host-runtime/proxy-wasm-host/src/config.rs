@@ -57,6 +57,16 @@ impl GuestLimit {
         }
     }
 
+    /// The budget of a quick run ([`crate::FilterHost::run_quick`]) in this limit's unit: about one
+    /// tick of wall clock (one to two ticks), or a fiftieth of the request's fuel; never more than
+    /// the request budget.
+    pub(crate) fn quick_budget(&self) -> u64 {
+        match *self {
+            GuestLimit::Deadline { request, tick, .. } => ticks(tick, tick).min(ticks(request, tick)),
+            GuestLimit::Fuel { request, .. } => (request / 50).max(1),
+        }
+    }
+
     /// The configure budget in this limit's unit.
     pub(crate) fn configure_budget(&self) -> u64 {
         match *self {

@@ -1,7 +1,7 @@
 //! The host: one engine, the module compiled once, a pool of VMs, versioned configuration.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
@@ -89,6 +89,16 @@ pub enum FilterFailure {
     Undecided,
 }
 
+/// What [`FilterHost::run_quick`] did.
+#[derive(Debug)]
+pub enum QuickRun {
+    /// The request ran, with this outcome (as [`FilterHost::run_request_with`] would give).
+    Done(FilterOutcome),
+    /// Not run quickly (no idle VM holds the configuration, or the guest needed more than the
+    /// quick budget): run it where blocking is allowed.
+    Declined,
+}
+
 /// Why a configuration was not accepted ([`FilterHost::configure`], [`FilterHost::prepare`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -132,6 +142,9 @@ pub struct FilterHostStats {
     /// Requests answered with [`FilterOutcome::Failed`].
     pub fail_closed: u64,
     pub vms_live: u64,
+    /// Quick runs ([`FilterHost::run_quick`]) that ran out of their budget or trapped: each turned
+    /// quick runs off for its configuration.
+    pub quick_overruns: u64,
 }
 
 #[derive(Default)]
@@ -142,6 +155,7 @@ pub(crate) struct Counters {
     vm_restarts: AtomicU64,
     pub(crate) foreign_calls: AtomicU64,
     fail_closed: AtomicU64,
+    quick_overruns: AtomicU64,
 }
 
 /// What every VM's host functions share.
@@ -180,6 +194,9 @@ pub enum FilterHostError {
 struct Configured {
     generation: u64,
     plugin_config: PluginConfig,
+    /// A quick run under this configuration went over its budget (or trapped): from then on its
+    /// requests are not tried quickly, so a slow filter costs one VM, not one per request.
+    quick_off: AtomicBool,
 }
 
 /// A plugin configuration the filter accepted ([`FilterHost::prepare`]), not necessarily in
@@ -415,7 +432,10 @@ impl FilterHost {
         }
         drop(pool);
         drop(stale);
-        Ok(PreparedConfig { host: self.host_id, config: Arc::new(Configured { generation, plugin_config }) })
+        Ok(PreparedConfig {
+            host: self.host_id,
+            config: Arc::new(Configured { generation, plugin_config, quick_off: AtomicBool::new(false) }),
+        })
     }
 
     /// Runs one request through the filter under the configuration in force. Never panics and
@@ -427,6 +447,34 @@ impl FilterHost {
     /// [`FilterHost::run_request`] under a prepared configuration instead of the one in force.
     pub fn run_request_with(&self, config: &PreparedConfig, req: &FilterRequest<'_>) -> FilterOutcome {
         self.run(req, Some(config))
+    }
+
+    /// Runs one request only if that is known to be quick, for a caller that must not block (an
+    /// async worker): an idle VM already holds `config` (no configuration to load, no VM to wait
+    /// for or start), and the guest finishes within the quick budget (about one epoch tick, see
+    /// [`GuestLimit`]). Otherwise [`QuickRun::Declined`]: nothing the caller can observe happened,
+    /// and it runs the request with [`FilterHost::run_request_with`] where blocking is allowed.
+    /// A guest that runs out of the quick budget (or traps) costs its VM, as any trap does, and
+    /// turns quick runs off for that configuration.
+    pub fn run_quick(&self, config: &PreparedConfig, req: &FilterRequest<'_>) -> QuickRun {
+        let configured = &config.config;
+        if config.host != self.host_id || configured.quick_off.load(Ordering::Relaxed) {
+            return QuickRun::Declined;
+        }
+        let Some(vm) = self.checkout_idle(configured.generation) else { return QuickRun::Declined };
+        let budget = self.shared.config.limit.quick_budget().min(self.request_budget());
+        match self.filter_on(vm, req, budget) {
+            Ok(outcome) => {
+                self.shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+                QuickRun::Done(outcome)
+            }
+            Err(_) => {
+                // Counted as the trap it was; the request is not failed, it runs again.
+                configured.quick_off.store(true, Ordering::Relaxed);
+                self.shared.counters.quick_overruns.fetch_add(1, Ordering::Relaxed);
+                QuickRun::Declined
+            }
+        }
     }
 
     fn run(&self, req: &FilterRequest<'_>, prepared: Option<&PreparedConfig>) -> FilterOutcome {
@@ -460,6 +508,19 @@ impl FilterHost {
                 }
             }
         }
+        match self.filter_on(vm, req, self.request_budget()) {
+            Ok(outcome) => outcome,
+            Err(trap) => self.failed(FilterFailure::Trap(trap)),
+        }
+    }
+
+    fn request_budget(&self) -> u64 {
+        self.shared.request_budget.load(Ordering::Relaxed)
+    }
+
+    /// Runs `req` on `vm` (configured) within `budget`, and gives the VM back, or drops it if the
+    /// guest trapped (counted; the trap's text is the error).
+    fn filter_on(&self, mut vm: Vm, req: &FilterRequest<'_>, budget: u64) -> Result<FilterOutcome, String> {
         // The one copy of the headers the filter works on, into the VM's reused list: names in
         // lower case, reserved prefixes dropped, the embedder's own headers replacing the client's.
         let mut headers = vm.take_spare_headers();
@@ -488,17 +549,17 @@ impl FilterHost {
             closed: false,
         };
         let chunk = self.shared.config.body_chunk_size;
-        match vm.filter(state, req.body, chunk) {
+        match vm.filter(state, req.body, chunk, budget) {
             Ok(mut filtered) => {
                 let outcome = self.outcome(&mut filtered, req.full_header_map);
                 vm.recycle_headers(filtered.request.headers);
                 self.checkin(vm);
-                outcome
+                Ok(outcome)
             }
             Err(VmFault(e)) => {
                 self.shared.counters.traps.fetch_add(1, Ordering::Relaxed);
                 self.discard(vm);
-                self.failed(FilterFailure::Trap(e))
+                Err(e)
             }
         }
     }
@@ -575,6 +636,17 @@ impl FilterHost {
         }
     }
 
+    /// An idle VM that holds configuration `generation` (this thread's own first), without
+    /// waiting or starting one.
+    fn checkout_idle(&self, generation: u64) -> Option<Vm> {
+        let mut pool = lock(&self.pool);
+        let me = std::thread::current().id();
+        let ready = |(_, vm): &(std::thread::ThreadId, Vm)| vm.generation == generation;
+        let at = pool.idle.iter().rposition(|idle| idle.0 == me && ready(idle));
+        let at = at.or_else(|| pool.idle.iter().rposition(ready))?;
+        Some(pool.idle.swap_remove(at).1)
+    }
+
     fn checkin(&self, vm: Vm) {
         let mut pool = lock(&self.pool);
         pool.idle.push((std::thread::current().id(), vm));
@@ -616,6 +688,7 @@ impl FilterHost {
             foreign_calls: c.foreign_calls.load(Ordering::Relaxed),
             fail_closed: c.fail_closed.load(Ordering::Relaxed),
             vms_live: lock(&self.pool).live as u64,
+            quick_overruns: c.quick_overruns.load(Ordering::Relaxed),
         }
     }
 

@@ -148,15 +148,15 @@ impl Vm {
         self.store.data_mut().spare_headers = headers;
     }
 
-    /// Runs one request through the filter. The body is delivered in chunks of `chunk` bytes,
-    /// buffered while the filter pauses, as a proxy does.
+    /// Runs one request through the filter within `budget` (see [`set_budget`]). The body is
+    /// delivered in chunks of `chunk` bytes, buffered while the filter pauses, as a proxy does.
     pub(crate) fn filter(
         &mut self,
         request: RequestState,
         full_body: &[u8],
         chunk: usize,
+        budget: u64,
     ) -> Result<Filtered, VmFault> {
-        let budget = self.store.data().shared.request_budget.load(std::sync::atomic::Ordering::Relaxed);
         set_budget(&mut self.store, budget)?;
         let ctx = self.next_context_id;
         // Context ids are never reused within a VM's life; wrapping would take 2^31 requests.

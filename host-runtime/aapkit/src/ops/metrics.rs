@@ -86,6 +86,7 @@ struct FilterMetrics {
     vms_created: MirroredCounter,
     fail_closed: MirroredCounter,
     foreign_calls: MirroredCounter,
+    quick_overruns: MirroredCounter,
     vms_live: Gauge<u64, AtomicU64>,
 }
 
@@ -263,6 +264,11 @@ impl Metrics {
         r.register("aapkit_filter_vms_created", "Filter VMs created", f.vms_created.clone());
         r.register("aapkit_filter_fail_closed", "Requests the filter host failed closed", f.fail_closed.clone());
         r.register("aapkit_filter_foreign_calls", "verify_signature calls served by the host", f.foreign_calls.clone());
+        r.register(
+            "aapkit_filter_quick_overruns",
+            "Quick filter runs (on an async worker) over their short budget: that configuration's requests then go to the work pool",
+            f.quick_overruns.clone(),
+        );
         r.register("aapkit_filter_vms_live", "Filter VMs alive now", f.vms_live.clone());
         self
     }
@@ -335,6 +341,7 @@ impl Metrics {
                     (&f.vms_created, stats.vms_created),
                     (&f.fail_closed, stats.fail_closed),
                     (&f.foreign_calls, stats.foreign_calls),
+                    (&f.quick_overruns, stats.quick_overruns),
                 ] {
                     metric.inner().store(value, Ordering::Relaxed);
                 }
@@ -420,9 +427,14 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         assert!(!text.contains("aapkit_filter_traps_total"));
-        let with_filter = m.render(Some(FilterHostStats { traps: 2, vm_restarts: 1, ..Default::default() }), &[], 0);
+        let with_filter = m.render(
+            Some(FilterHostStats { traps: 2, vm_restarts: 1, quick_overruns: 3, ..Default::default() }),
+            &[],
+            0,
+        );
         assert!(with_filter.contains("aapkit_filter_traps_total 2"));
         assert!(with_filter.contains("aapkit_filter_vm_restarts_total 1"));
+        assert!(with_filter.contains("aapkit_filter_quick_overruns_total 3"));
         // No series names a client key: labels come from closed sets only.
         assert!(!text.contains("KAAP.a"), "{text}");
         // Every sample line is `name{labels} value` or `name value`; the exposition ends with `# EOF`.

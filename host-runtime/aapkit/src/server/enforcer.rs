@@ -147,8 +147,16 @@ pub trait Enforcer: Send + Sync {
         &self,
         compiled: policy_core::CompiledBundle,
     ) -> Result<(PreparedPolicy, Arc<policy_core::CompiledBundle>), ConfigureError>;
-    /// Decides under `policy` (prepared by this enforcer; another's fails closed).
+    /// Decides under `policy` (prepared by this enforcer; another's fails closed). May block
+    /// (a filter call runs to its deadline): the server calls it on the work pool.
     fn check_with(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> EnforceOutcome;
+    /// [`Enforcer::check_with`] when deciding is known to be quick (microseconds, nothing to wait
+    /// for, no configuration to load), so that the server may decide on an async worker without
+    /// a hand-off to the work pool. `None` when it is not: then nothing happened, and the server
+    /// calls [`Enforcer::check_with`] on the pool. The request's size is the server's to bound.
+    fn check_quick(&self, _policy: &PreparedPolicy, _req: &EnforceRequest<'_>) -> Option<EnforceOutcome> {
+        None
+    }
     /// Whether [`Enforcer::prepare_compiled`] needs bundles compiled from a whole document (a
     /// filter that refuses the compact form gets the JSON): then a reload reads the whole
     /// configuration, never compiling over a previous key catalogue.

@@ -8,7 +8,7 @@ use policy_core::gateway::deny_properties;
 use policy_core::gateway::upstream_headers as up;
 use proxy_wasm_host::{
     FilterHost, FilterHostConfig, FilterHostError, FilterHostStats, FilterOutcome, FilterRequest, LogLevel,
-    PluginConfig, PreparedConfig,
+    PluginConfig, PreparedConfig, QuickRun,
 };
 
 use crate::server::enforcer::{AuthenticatedCaller, ConfigureError, EnforceDoor, PreparedPolicy};
@@ -102,6 +102,14 @@ impl Enforcer for FilterEnforcer {
         }
     }
 
+    fn check_quick(&self, policy: &PreparedPolicy, req: &EnforceRequest<'_>) -> Option<EnforceOutcome> {
+        let PreparedPolicy::Wasm(config) = policy else { return None };
+        match as_filter_request(req, |r| self.host.run_quick(config, r)) {
+            QuickRun::Done(outcome) => Some(enforce_outcome(fail_closed(outcome, req.request_id), req)),
+            QuickRun::Declined => None,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         "wasm"
     }
@@ -168,18 +176,22 @@ fn compact_refusal(rejected: &proxy_wasm_host::ConfigureError) -> String {
 /// `x-request-id` (replacing any the client sent, so the filter's responses carry the server's
 /// id), and a host failure answered as aapkit answers any: [`internal_failure`].
 pub fn run(host: &FilterHost, config: &PreparedConfig, req: &EnforceRequest<'_>) -> FilterOutcome {
+    fail_closed(as_filter_request(req, |r| host.run_request_with(config, r)), req.request_id)
+}
+
+/// Calls `f` with `req` as the filter sees it.
+fn as_filter_request<T>(req: &EnforceRequest<'_>, f: impl FnOnce(&FilterRequest<'_>) -> T) -> T {
     let source = req.peer.to_string();
     let now_nanos = u64::try_from(req.now).ok().and_then(|s| s.checked_mul(1_000_000_000));
     let set_headers = [("x-request-id", req.request_id)];
-    let filter_request = FilterRequest {
+    f(&FilterRequest {
         headers: req.headers,
         body: req.body,
         source_address: &source,
         now_nanos,
         set_headers: &set_headers,
         ..FilterRequest::default()
-    };
-    fail_closed(host.run_request_with(config, &filter_request), req.request_id)
+    })
 }
 
 /// [`FilterOutcome::Failed`] becomes aapkit's answer to any failure on the request path:
@@ -202,7 +214,12 @@ pub fn internal_failure(request_id: &str) -> FilterOutcome {
 }
 
 fn check(host: &FilterHost, config: &PreparedConfig, req: &EnforceRequest<'_>) -> EnforceOutcome {
-    match run(host, config, req) {
+    enforce_outcome(run(host, config, req), req)
+}
+
+/// The decision in a filter's outcome (failures already answered by [`fail_closed`]).
+fn enforce_outcome(outcome: FilterOutcome, req: &EnforceRequest<'_>) -> EnforceOutcome {
+    match outcome {
         FilterOutcome::Continue { added_headers, .. } => {
             let mut caller = Caller::default();
             let (mut resource, mut key_version, mut secret_key) = (String::new(), String::new(), String::new());

@@ -27,6 +27,11 @@ pub use policy_core::gateway::MAX_BODY_BYTES;
 
 pub use super::body::{REQUEST_TIMEOUT_CODE, TOO_LARGE_CODE};
 
+/// Bodies up to this size may be decided on the async worker ([`WorkClass::Quick`]): the
+/// enforcer's work grows with the body (its SHA-256, the protobuf scan), and 16 KiB holds every
+/// ordinary call (a 6 KiB plaintext, the KMS maximum, with room to spare).
+pub const QUICK_BODY_BYTES: usize = 16 * 1024;
+
 /// Headers the filter adds for the upstream; never accepted from the network.
 pub use policy_core::gateway::upstream_headers::PREFIX as FILTER_HEADER_PREFIX;
 
@@ -63,6 +68,11 @@ pub trait ApiHandler: Send + Sync {
         caller: &Caller,
         snapshot: &Snapshot,
     ) -> Result<ApiOutput, ApiFailure>;
+    /// Where an allowed call is served: [`WorkClass::Quick`] on the async worker that decided it,
+    /// else on the work pool in that class. By default on the pool, key-pair generation heavy.
+    fn work_class(&self, api_name: &str, _caller: &Caller, _snapshot: &Snapshot) -> WorkClass {
+        WorkClass::of_api(api_name)
+    }
     /// The key id and KeySpec a key reference (id, alias or key-version id) names, for the audit
     /// resource and the QPS group when the enforcer does not report them.
     fn resolve_key(&self, _snapshot: &Snapshot, _reference: &ResourceRef<'_>) -> Option<(String, String)> {
@@ -224,11 +234,34 @@ impl Gateway {
 
         // One snapshot for the whole request: the decision and the action use the same configuration.
         let snapshot = self.snapshots.load();
-        // Off the async workers (issue 10 §3): the filter call, the signature check and, for an
-        // ordinary call, the handler too, in one job: each hand-off to the pool and back is a
-        // thread wake-up each way, which cost more than the enforcer itself (issue 16).
-        // Key-pair generation is handled in a second job of the heavy class.
-        let class = WorkClass::of_api(&record.api);
+        // Work known to take microseconds runs here, on the async worker: a hand-off to the pool
+        // and back is a thread wake-up each way, which costs more than the work (issue 16). That
+        // is a decision on a small body by an enforcer that says it is quick (native, or a filter
+        // VM already holding this configuration, under a short budget), then a call on an AES key
+        // or a secret. Whatever may take longer runs on the pool (issue 10 §3).
+        if body.len() <= QUICK_BODY_BYTES {
+            let req = EnforceRequest {
+                door: EnforceDoor::InstanceApi,
+                headers: &headers,
+                body: &body,
+                peer,
+                now,
+                request_id,
+            };
+            if let Some(outcome) = self.enforcer.check_quick(&snapshot.policy, &req) {
+                return match self.after_decision(outcome, &headers, &body, &snapshot, record) {
+                    Step::Done(resp) => resp,
+                    Step::Handle { caller, snapshot, class: WorkClass::Quick } => {
+                        self.handle_here(api_name(&headers), &body, &caller, &snapshot, record)
+                    }
+                    Step::Handle { caller, snapshot, class } => {
+                        self.handle_on_pool(class, body, caller, snapshot, request_id, record).await
+                    }
+                };
+            }
+        }
+        // On the pool: the decision and, unless the call is key-pair generation, the handler, in
+        // one job (one hand-off each way); key-pair generation in a second job of the heavy class.
         let gateway = Arc::clone(self);
         let mut job_record = std::mem::replace(record, RequestRecord::new(String::new(), now, String::new(), peer));
         let job_body = body.clone();
@@ -236,7 +269,7 @@ impl Gateway {
             .limits
             .pool
             .run(WorkClass::Light, move || {
-                let step = gateway.decide_and_run(&headers, &job_body, peer, now, &snapshot, &mut job_record, class);
+                let step = gateway.decide_and_run(&headers, &job_body, peer, now, &snapshot, &mut job_record);
                 (step, job_record)
             })
             .await;
@@ -248,10 +281,24 @@ impl Gateway {
             }
         };
         *record = done_record;
-        let (caller, snapshot) = match step {
-            Step::Done(resp) => return resp,
-            Step::Handle { caller, snapshot } => (caller, snapshot),
-        };
+        match step {
+            Step::Done(resp) => resp,
+            Step::Handle { caller, snapshot, class } => {
+                self.handle_on_pool(class, body, caller, snapshot, request_id, record).await
+            }
+        }
+    }
+
+    /// Serves an allowed call in a job on the work pool of `class`.
+    async fn handle_on_pool(
+        &self,
+        class: WorkClass,
+        body: Bytes,
+        caller: Caller,
+        snapshot: Arc<Snapshot>,
+        request_id: &str,
+        record: &mut RequestRecord,
+    ) -> Response<Body> {
         let api = self.api.clone();
         let (job_api, job_id) = (record.api.clone(), request_id.to_owned());
         let handled =
@@ -265,9 +312,32 @@ impl Gateway {
         }
     }
 
-    /// The part of a request that runs on the work pool: the enforcer's decision, the quota and,
-    /// unless the call is of the heavy class, the handler.
-    #[allow(clippy::too_many_arguments)]
+    /// Serves an allowed call on this thread.
+    fn handle_here(
+        &self,
+        api_name: &str,
+        body: &[u8],
+        caller: &Caller,
+        snapshot: &Snapshot,
+        record: &mut RequestRecord,
+    ) -> Response<Body> {
+        let request_id = record.request_id.clone();
+        let api = &self.api;
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            api.handle(api_name, body, &request_id, caller, snapshot)
+        }));
+        match handled {
+            Ok(result) => handled_response(result, &request_id, record),
+            // As when a job of its own fails: `InternalFailure`, and not served.
+            Err(_) => {
+                record.allowed = false;
+                pool_refused(PoolError::Failed, &request_id, record)
+            }
+        }
+    }
+
+    /// The job on the work pool: the enforcer's decision, the quota and, unless the call is
+    /// key-pair generation, the handler.
     fn decide_and_run(
         &self,
         headers: &[(String, String)],
@@ -276,12 +346,30 @@ impl Gateway {
         now: i64,
         snapshot: &Arc<Snapshot>,
         record: &mut RequestRecord,
-        class: WorkClass,
     ) -> Step {
         let request_id = record.request_id.clone();
         let req = EnforceRequest { door: EnforceDoor::InstanceApi, headers, body, peer, now, request_id: &request_id };
         let outcome = self.enforcer.check_with(&snapshot.policy, &req);
-        let api_name = headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default();
+        match self.after_decision(outcome, headers, body, snapshot, record) {
+            Step::Handle { caller, snapshot, class } if class != WorkClass::Heavy => {
+                Step::Done(self.handle_here(api_name(headers), body, &caller, &snapshot, record))
+            }
+            step => step,
+        }
+    }
+
+    /// What follows a decision: a deny answered, the record filled in, the quota taken, and for an
+    /// allow the caller and where its call is to be served.
+    fn after_decision(
+        &self,
+        outcome: EnforceOutcome,
+        headers: &[(String, String)],
+        body: &[u8],
+        snapshot: &Arc<Snapshot>,
+        record: &mut RequestRecord,
+    ) -> Step {
+        let request_id = record.request_id.clone();
+        let api_name = api_name(headers);
         let caller = match outcome {
             EnforceOutcome::Allow(caller) => caller,
             EnforceOutcome::Deny { status, headers: deny_headers, body: deny_body, authenticated, detail } => {
@@ -334,30 +422,22 @@ impl Gateway {
                 ));
             }
         }
-        if class == WorkClass::Heavy {
-            return Step::Handle { caller, snapshot: Arc::clone(snapshot) };
-        }
-        let api = &self.api;
-        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            api.handle(api_name, body, &request_id, &caller, snapshot)
-        }));
-        Step::Done(match handled {
-            Ok(result) => handled_response(result, &request_id, record),
-            // As when a job of its own fails: `InternalFailure`, and not served.
-            Err(_) => {
-                record.allowed = false;
-                pool_refused(PoolError::Failed, &request_id, record)
-            }
-        })
+        let class = self.api.work_class(api_name, &caller, snapshot);
+        Step::Handle { caller, snapshot: Arc::clone(snapshot), class }
     }
 }
 
-/// Where a request stands after its job on the work pool.
+/// The `x-kms-apiname` header of collected headers (empty without one).
+fn api_name(headers: &[(String, String)]) -> &str {
+    headers.iter().find(|(k, _)| k == "x-kms-apiname").map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+/// Where a request stands after its decision.
 enum Step {
     /// Answered: refused, throttled or handled.
     Done(Response<Body>),
-    /// Allowed; the handler runs in a job of the heavy class.
-    Handle { caller: Caller, snapshot: Arc<Snapshot> },
+    /// Allowed; the handler is still to run, where `class` says.
+    Handle { caller: Caller, snapshot: Arc<Snapshot>, class: WorkClass },
 }
 
 /// The response to a handled call (the record takes the error code of a failure).

@@ -41,7 +41,12 @@ impl Default for PoolConfig {
 /// How costly a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkClass {
-    /// Enforcement and ordinary crypto (microseconds to a few milliseconds).
+    /// Known to take microseconds with nothing to wait for (a decision that needs no filter
+    /// configuration loaded, a call on an AES key or a secret): runs where it is, on the async
+    /// worker, since a hand-off to the pool and back costs more than the work (issue 16). Given
+    /// to [`WorkPool::run`], it runs as [`WorkClass::Light`].
+    Quick,
+    /// Enforcement that may run to the filter's deadline, and crypto up to a few milliseconds.
     Light,
     /// Key-pair generation (RSA-3072 takes hundreds of milliseconds).
     Heavy,
@@ -98,7 +103,7 @@ impl WorkPool {
     {
         let admitted = self.admit.clone().try_acquire_owned().map_err(|_| PoolError::Full)?;
         let heavy = match class {
-            WorkClass::Light => None,
+            WorkClass::Quick | WorkClass::Light => None,
             WorkClass::Heavy => {
                 let admitted = self.heavy_admit.clone().try_acquire_owned().map_err(|_| PoolError::Full)?;
                 let slot = self.heavy_run.clone().acquire_owned().await.map_err(|_| PoolError::Failed)?;

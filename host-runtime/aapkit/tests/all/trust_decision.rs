@@ -286,6 +286,91 @@ fn an_access_change_keeps_the_catalogue_and_is_enforced() {
     }
 }
 
+/// Work known to take microseconds is served on the async worker that received it, without the
+/// work pool (issue 16); whatever may take longer still waits for a slot there (issue 10 §3). With
+/// the pool's one slot held and no queue, an Encrypt on an AES key and a GetSecretValue are
+/// served, while a Sign on an RSA key (a private-key operation) and an Encrypt with a body over
+/// the quick size are refused `Rejected.Throttling`, and are served once the slot is free.
+#[test]
+fn quick_calls_skip_the_work_pool_and_slow_ones_still_take_it() {
+    use aapkit_host::server::limits::RequestLimits;
+    use aapkit_host::server::pool::{PoolConfig, WorkClass};
+    use aapkit_host::server::ServerLimits;
+
+    let f = fixture();
+    let rsa = f.env.ok(&["key", "create", "--key-spec", "RSA_2048", "--key-usage", "SIGN/VERIFY"])["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    f.env.ok(&["policy", "update", "--name", "keys-a", "--resources", &format!(r#"["key/{}","key/{rsa}"]"#, f.a)]);
+    let store = Store::open(&f.env.data_dir(), &Default::default()).unwrap();
+    let signer = Signer::load(&f.user);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sign = proto::SignRequest {
+        key_id: rsa.clone(),
+        message: b"m".to_vec(),
+        message_type: "RAW".into(),
+        algorithm: "RSA_PSS_SHA_256".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let secret = proto::GetSecretValueRequest { secret_name: "s-a".into(), ..Default::default() }.encode_to_vec();
+    let large = proto::EncryptRequest { key_id: f.a.clone(), plaintext: vec![7; 20 * 1024], ..Default::default() }
+        .encode_to_vec();
+    assert!(large.len() > aapkit_host::server::http::QUICK_BODY_BYTES);
+
+    for (kind, enforcer) in enforcers() {
+        let snapshot = build_snapshot(&store, enforcer.as_ref(), INSTANCE, &mut Default::default()).unwrap();
+        let pool = PoolConfig { workers: 1, queue: 0, heavy_workers: 1, heavy_queue: 0 };
+        let limits = Arc::new(RequestLimits::new(&ServerLimits { pool, ..ServerLimits::default() }));
+        let gateway = Arc::new(Gateway {
+            enforcer,
+            api: Arc::new(aapkit_host::runtime::InstanceApiHandler::default()),
+            snapshots: Arc::new(Snapshots::new(snapshot)),
+            observer: Arc::new(NoObserver),
+            clock: Arc::new(aapkit_host::runtime::unix_now),
+            quota: None,
+            preauth: None,
+            limits: limits.clone(),
+        });
+        let server = rt.block_on(Server::bind("127.0.0.1:0".parse().unwrap(), None, gateway)).unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        rt.spawn(async move { server.run(stopped).await });
+
+        // Hold the pool's one slot until the test says.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let held = rt.spawn(async move {
+            limits
+                .pool
+                .run(WorkClass::Light, move || {
+                    started_tx.send(()).unwrap();
+                    released.recv().ok();
+                })
+                .await
+        });
+        started.recv().unwrap();
+
+        let status = |api: &str, body: &[u8]| {
+            let r = call(&signer, addr, api, body, &[]);
+            (r.status, r.code())
+        };
+        assert_eq!(status("Encrypt", &encrypt(&f.a)).0, 200, "{kind}: a quick call waited for the pool");
+        assert_eq!(status("GetSecretValue", &secret).0, 200, "{kind}");
+        let throttled = (429, "Rejected.Throttling".to_owned());
+        assert_eq!(status("Sign", &sign), throttled, "{kind}: an RSA signature ran on the async worker");
+        assert_eq!(status("Encrypt", &large), throttled, "{kind}: a large body was decided on the async worker");
+
+        release.send(()).unwrap();
+        rt.block_on(held).unwrap().unwrap();
+        assert_eq!(status("Sign", &sign).0, 200, "{kind}");
+        // Over the KMS plaintext limit: refused by the handler, on the pool.
+        assert_ne!(status("Encrypt", &large), throttled, "{kind}");
+        stop.send(true).ok();
+    }
+}
+
 fn clone(s: &Snapshot) -> Snapshot {
     Snapshot {
         generation: s.generation,

@@ -106,3 +106,30 @@ fn the_indexed_ring_shares_records() {
     assert!(ring.resolve_key("alias/none").unwrap().is_none());
     assert!(ring.secret_value(SECRET, None, Some("nope")).unwrap().is_none());
 }
+
+/// What a call costs is known before it runs, from the API and the key the decision resolved: the
+/// server serves quick calls where they were decided and the rest on its work pool.
+#[test]
+fn call_costs_follow_the_api_and_the_authorized_key() {
+    use aapkit_kms::{call_cost, CallCost};
+    let ring = ring().index();
+    let secret = AuthorizedResource::Secret { name: SECRET.into(), key_id: AES.into() };
+    for (api, resource, cost) in [
+        ("Encrypt", key(AES, None), CallCost::Quick),
+        ("Decrypt", key(AES, Some(AES_V1)), CallCost::Quick),
+        ("GenerateDataKey", key(AES_ALIAS, None), CallCost::Quick),
+        ("GetSecretValue", secret, CallCost::Quick),
+        ("GenerateRandom", AuthorizedResource::None, CallCost::Quick),
+        // Fails before any crypto: an unknown key, an unknown API.
+        ("Encrypt", key("key-unknown", None), CallCost::Quick),
+        ("NoSuchApi", key(RSA2048, None), CallCost::Quick),
+        ("Sign", key(RSA2048, None), CallCost::Asymmetric),
+        ("Sign", key(EC, None), CallCost::Asymmetric),
+        ("Decrypt", key(RSA3072, None), CallCost::Asymmetric),
+        ("GetPublicKey", key(RSA2048, None), CallCost::Asymmetric),
+        ("GenerateDataKeyPair", key(AES, None), CallCost::KeyPairGeneration),
+        ("AdvanceGenerateDataKeyPairWithoutPlaintext", key(AES, None), CallCost::KeyPairGeneration),
+    ] {
+        assert_eq!(call_cost(&ring, api, &resource), cost, "{api} on {resource:?}");
+    }
+}

@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use proxy_wasm_host::{ConfigureError, FilterFailure, FilterHost, FilterHostConfig, FilterOutcome, GuestLimit};
+use proxy_wasm_host::{
+    ConfigureError, FilterFailure, FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, GuestLimit, QuickRun,
+};
 
-use crate::filters::{added_value, host, misbehaving, run};
+use crate::filters::{added_value, headers, host, misbehaving, run};
 
 fn assert_serves(host: &FilterHost) {
     assert_eq!(added_value(&run(host, &[]), "x-ok").as_deref(), Some("1"));
@@ -100,4 +102,53 @@ fn a_module_without_the_abi_does_not_load() {
     let wasm = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
     assert!(FilterHost::new(&wasm, FilterHostConfig::default()).is_err());
     assert!(FilterHost::new(b"not wasm", FilterHostConfig::default()).is_err());
+}
+
+/// A quick run (for a caller that must not block) happens only on an idle VM that already holds
+/// the configuration, and within the quick budget (a fiftieth of the request's fuel here). A guest
+/// that needs more is declined, not failed: it costs that VM, turns quick runs off for that
+/// configuration, and the same request then runs in full.
+#[test]
+fn a_quick_run_needs_a_ready_vm_and_gives_way_to_a_slow_guest() {
+    let limit = GuestLimit::Fuel { request: 100_000_000, configure: 100_000_000 };
+    let host =
+        FilterHost::new(&misbehaving(), FilterHostConfig { limit, max_vms: 1, ..FilterHostConfig::default() }).unwrap();
+    let quick = |config, pairs: &[(&str, &str)]| {
+        let headers = headers(pairs);
+        host.run_quick(config, &FilterRequest { headers: &headers, ..FilterRequest::default() })
+    };
+    let full = |config, pairs: &[(&str, &str)]| {
+        let headers = headers(pairs);
+        host.run_request_with(config, &FilterRequest { headers: &headers, ..FilterRequest::default() })
+    };
+    let done = |run: QuickRun| match run {
+        QuickRun::Done(outcome) => outcome,
+        QuickRun::Declined => panic!("declined"),
+    };
+
+    // `prepare` leaves its VM holding the configuration it checked: ready for quick runs.
+    let first = host.prepare(b"first").unwrap();
+    assert_eq!(added_value(&done(quick(&first, &[])), "x-ok").as_deref(), Some("1"));
+    // The one VM now holds `second`: `first` would need configuring, which is not quick.
+    let second = host.prepare(b"second").unwrap();
+    assert!(matches!(quick(&first, &[]), QuickRun::Declined));
+    assert_eq!(added_value(&full(&first, &[]), "x-ok").as_deref(), Some("1"));
+    assert!(matches!(quick(&first, &[]), QuickRun::Done(_)));
+    assert_eq!(host.stats().requests, 3);
+
+    // Five million units of fuel: over the quick budget, well within the request's.
+    assert!(matches!(quick(&first, &[("x-count", "")]), QuickRun::Declined));
+    let stats = host.stats();
+    assert_eq!((stats.quick_overruns, stats.traps, stats.fail_closed, stats.requests), (1, 1, 0, 3), "{stats:?}");
+    assert_eq!(added_value(&full(&first, &[("x-count", "")]), "x-ok").as_deref(), Some("1"));
+    // Quick runs stay off for `first`, even for cheap requests on a ready VM...
+    assert!(matches!(quick(&first, &[]), QuickRun::Declined));
+    // ...not for another configuration.
+    assert_eq!(added_value(&full(&second, &[]), "x-ok").as_deref(), Some("1"));
+    assert!(matches!(quick(&second, &[]), QuickRun::Done(_)));
+    // A foreign host's configuration is never run quickly either.
+    let other = FilterHost::new(&misbehaving(), FilterHostConfig::default()).unwrap();
+    let foreign = other.prepare(b"").unwrap();
+    assert!(matches!(quick(&foreign, &[]), QuickRun::Declined));
+    assert_eq!(host.stats().quick_overruns, 1);
 }

@@ -132,8 +132,9 @@ pub fn caller() -> Vec<u8> {
 
 /// The misbehaving filter: with `x-spin` it loops forever, with `x-grow` it grows its memory by
 /// 100 pages (6.4 MiB) and traps when that fails (as Rust's allocator aborts), with `x-trap` it
-/// traps, with `x-pause` it pauses and never resumes, with `x-close` it resets the stream;
-/// otherwise it continues with `x-ok: 1`. Configuration `spin` loops in `proxy_on_configure`;
+/// traps, with `x-pause` it pauses and never resumes, with `x-close` it resets the stream, with
+/// `x-count` it counts down from a million first (about 5 million units of fuel); otherwise (and
+/// after counting) it continues with `x-ok: 1`. Configuration `spin` loops in `proxy_on_configure`;
 /// any other is accepted.
 pub fn misbehaving() -> Vec<u8> {
     module(
@@ -145,6 +146,7 @@ pub fn misbehaving() -> Vec<u8> {
   (data (i32.const 1088) "x-close")
   (data (i32.const 1104) "x-ok")
   (data (i32.const 1120) "1")
+  (data (i32.const 1136) "x-count")
   (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
     (if (i32.eq (local.get $size) (i32.const 4))
       (then
@@ -154,7 +156,14 @@ pub fn misbehaving() -> Vec<u8> {
           (then (loop $forever (br $forever))))))
     (i32.const 1))
   (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (param $eos i32) (result i32)
+    (local $i i32)
     (if (call $has (i32.const 1024) (i32.const 6)) (then (loop $forever (br $forever))))
+    (if (call $has (i32.const 1136) (i32.const 7))
+      (then
+        (local.set $i (i32.const 1000000))
+        (loop $down
+          (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+          (br_if $down (local.get $i)))))
     (if (call $has (i32.const 1040) (i32.const 6))
       (then (if (i32.eq (memory.grow (i32.const 100)) (i32.const -1)) (then unreachable))))
     (if (call $has (i32.const 1056) (i32.const 6)) (then unreachable))
