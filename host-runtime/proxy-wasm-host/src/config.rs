@@ -57,13 +57,16 @@ impl GuestLimit {
         }
     }
 
-    /// The budget of a quick run ([`crate::FilterHost::run_quick`]) in this limit's unit: about one
-    /// tick of wall clock (one to two ticks), or a fiftieth of the request's fuel; never more than
-    /// the request budget.
+    /// The budget of a quick run ([`crate::FilterHost::run_quick`]) in this limit's unit: 50 ms of
+    /// wall clock (a guest takes microseconds; the rest is room for the thread being descheduled on
+    /// a busy machine, which a wall clock counts), or a twentieth of the request's fuel; never more
+    /// than the request budget.
     pub(crate) fn quick_budget(&self) -> u64 {
         match *self {
-            GuestLimit::Deadline { request, tick, .. } => ticks(tick, tick).min(ticks(request, tick)),
-            GuestLimit::Fuel { request, .. } => (request / 50).max(1),
+            GuestLimit::Deadline { request, tick, .. } => {
+                ticks(QUICK_DEADLINE.max(tick), tick).min(ticks(request, tick))
+            }
+            GuestLimit::Fuel { request, .. } => (request / 20).max(1),
         }
     }
 
@@ -75,6 +78,9 @@ impl GuestLimit {
         }
     }
 }
+
+/// The wall-clock budget of a quick run (see [`GuestLimit::quick_budget`]).
+const QUICK_DEADLINE: Duration = Duration::from_millis(50);
 
 /// Epoch ticks that cover `d`, plus one: the first tick may come at once.
 fn ticks(d: Duration, tick: Duration) -> u64 {

@@ -1,7 +1,7 @@
 //! The host: one engine, the module compiled once, a pool of VMs, versioned configuration.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
@@ -88,6 +88,9 @@ pub enum FilterFailure {
     #[error("the filter neither continued nor answered")]
     Undecided,
 }
+
+/// Quick runs declined under a configuration after one of them went over its budget.
+pub const QUICK_PAUSE: u32 = 1024;
 
 /// What [`FilterHost::run_quick`] did.
 #[derive(Debug)]
@@ -194,9 +197,10 @@ pub enum FilterHostError {
 struct Configured {
     generation: u64,
     plugin_config: PluginConfig,
-    /// A quick run under this configuration went over its budget (or trapped): from then on its
-    /// requests are not tried quickly, so a slow filter costs one VM, not one per request.
-    quick_off: AtomicBool,
+    /// Quick runs still to decline after one under this configuration went over its budget (or
+    /// trapped): a slow filter costs a VM per [`QUICK_PAUSE`] requests, not one per request, and a
+    /// quick run cut short by the thread being descheduled does not end quick runs for good.
+    quick_pause: AtomicU32,
 }
 
 /// A plugin configuration the filter accepted ([`FilterHost::prepare`]), not necessarily in
@@ -434,7 +438,7 @@ impl FilterHost {
         drop(stale);
         Ok(PreparedConfig {
             host: self.host_id,
-            config: Arc::new(Configured { generation, plugin_config, quick_off: AtomicBool::new(false) }),
+            config: Arc::new(Configured { generation, plugin_config, quick_pause: AtomicU32::new(0) }),
         })
     }
 
@@ -455,10 +459,11 @@ impl FilterHost {
     /// [`GuestLimit`]). Otherwise [`QuickRun::Declined`]: nothing the caller can observe happened,
     /// and it runs the request with [`FilterHost::run_request_with`] where blocking is allowed.
     /// A guest that runs out of the quick budget (or traps) costs its VM, as any trap does, and
-    /// turns quick runs off for that configuration.
+    /// the next [`QUICK_PAUSE`] quick runs under that configuration are declined.
     pub fn run_quick(&self, config: &PreparedConfig, req: &FilterRequest<'_>) -> QuickRun {
         let configured = &config.config;
-        if config.host != self.host_id || configured.quick_off.load(Ordering::Relaxed) {
+        let paused = || configured.quick_pause.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if config.host != self.host_id || paused().is_ok() {
             return QuickRun::Declined;
         }
         let Some(vm) = self.checkout_idle(configured.generation) else { return QuickRun::Declined };
@@ -470,7 +475,7 @@ impl FilterHost {
             }
             Err(_) => {
                 // Counted as the trap it was; the request is not failed, it runs again.
-                configured.quick_off.store(true, Ordering::Relaxed);
+                configured.quick_pause.store(QUICK_PAUSE, Ordering::Relaxed);
                 self.shared.counters.quick_overruns.fetch_add(1, Ordering::Relaxed);
                 QuickRun::Declined
             }

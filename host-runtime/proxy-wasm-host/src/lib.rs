@@ -67,6 +67,6 @@ pub use config::{
 };
 pub use host::{
     ConfigureError, FilterFailure, FilterHost, FilterHostError, FilterHostStats, FilterOutcome, FilterRequest,
-    PreparedConfig, QuickRun,
+    PreparedConfig, QuickRun, QUICK_PAUSE,
 };
 pub use plugin_config::PluginConfig;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use proxy_wasm_host::{
     ConfigureError, FilterFailure, FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, GuestLimit, QuickRun,
+    QUICK_PAUSE,
 };
 
 use crate::filters::{added_value, headers, host, misbehaving, run};
@@ -105,12 +106,12 @@ fn a_module_without_the_abi_does_not_load() {
 }
 
 /// A quick run (for a caller that must not block) happens only on an idle VM that already holds
-/// the configuration, and within the quick budget (a fiftieth of the request's fuel here). A guest
-/// that needs more is declined, not failed: it costs that VM, turns quick runs off for that
-/// configuration, and the same request then runs in full.
+/// the configuration, and within the quick budget (a twentieth of the request's fuel here). A guest
+/// that needs more is declined, not failed: it costs that VM, the next `QUICK_PAUSE` quick runs
+/// under that configuration are declined, and the same request then runs in full.
 #[test]
 fn a_quick_run_needs_a_ready_vm_and_gives_way_to_a_slow_guest() {
-    let limit = GuestLimit::Fuel { request: 100_000_000, configure: 100_000_000 };
+    let limit = GuestLimit::Fuel { request: 400_000_000, configure: 100_000_000 };
     let host =
         FilterHost::new(&misbehaving(), FilterHostConfig { limit, max_vms: 1, ..FilterHostConfig::default() }).unwrap();
     let quick = |config, pairs: &[(&str, &str)]| {
@@ -136,17 +137,22 @@ fn a_quick_run_needs_a_ready_vm_and_gives_way_to_a_slow_guest() {
     assert!(matches!(quick(&first, &[]), QuickRun::Done(_)));
     assert_eq!(host.stats().requests, 3);
 
-    // Five million units of fuel: over the quick budget, well within the request's.
+    // 24 million units of fuel: over the quick budget, well within the request's.
     assert!(matches!(quick(&first, &[("x-count", "")]), QuickRun::Declined));
     let stats = host.stats();
     assert_eq!((stats.quick_overruns, stats.traps, stats.fail_closed, stats.requests), (1, 1, 0, 3), "{stats:?}");
     assert_eq!(added_value(&full(&first, &[("x-count", "")]), "x-ok").as_deref(), Some("1"));
-    // Quick runs stay off for `first`, even for cheap requests on a ready VM...
-    assert!(matches!(quick(&first, &[]), QuickRun::Declined));
-    // ...not for another configuration.
+    // Quick runs pause for `first`, even for cheap requests on a ready VM...
+    for _ in 0..QUICK_PAUSE {
+        assert!(matches!(quick(&first, &[]), QuickRun::Declined));
+    }
+    // ...not for another configuration...
     assert_eq!(added_value(&full(&second, &[]), "x-ok").as_deref(), Some("1"));
     assert!(matches!(quick(&second, &[]), QuickRun::Done(_)));
-    // A foreign host's configuration is never run quickly either.
+    // ...and resume after the pause.
+    assert_eq!(added_value(&full(&first, &[]), "x-ok").as_deref(), Some("1"));
+    assert!(matches!(quick(&first, &[]), QuickRun::Done(_)));
+    // A foreign host's configuration is never run quickly.
     let other = FilterHost::new(&misbehaving(), FilterHostConfig::default()).unwrap();
     let foreign = other.prepare(b"").unwrap();
     assert!(matches!(quick(&foreign, &[]), QuickRun::Declined));

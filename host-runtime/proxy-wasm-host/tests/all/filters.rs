@@ -133,7 +133,7 @@ pub fn caller() -> Vec<u8> {
 /// The misbehaving filter: with `x-spin` it loops forever, with `x-grow` it grows its memory by
 /// 100 pages (6.4 MiB) and traps when that fails (as Rust's allocator aborts), with `x-trap` it
 /// traps, with `x-pause` it pauses and never resumes, with `x-close` it resets the stream, with
-/// `x-count` it counts down from a million first (about 5 million units of fuel); otherwise (and
+/// `x-count` it counts down from four million first (about 24 million units of fuel); otherwise (and
 /// after counting) it continues with `x-ok: 1`. Configuration `spin` loops in `proxy_on_configure`;
 /// any other is accepted.
 pub fn misbehaving() -> Vec<u8> {
@@ -160,7 +160,7 @@ pub fn misbehaving() -> Vec<u8> {
     (if (call $has (i32.const 1024) (i32.const 6)) (then (loop $forever (br $forever))))
     (if (call $has (i32.const 1136) (i32.const 7))
       (then
-        (local.set $i (i32.const 1000000))
+        (local.set $i (i32.const 4000000))
         (loop $down
           (local.set $i (i32.sub (local.get $i) (i32.const 1)))
           (br_if $down (local.get $i)))))
