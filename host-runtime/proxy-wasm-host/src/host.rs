@@ -145,8 +145,8 @@ pub struct FilterHostStats {
     /// Requests answered with [`FilterOutcome::Failed`].
     pub fail_closed: u64,
     pub vms_live: u64,
-    /// Quick runs ([`FilterHost::run_quick`]) that ran out of their budget or trapped: each turned
-    /// quick runs off for its configuration.
+    /// Quick runs ([`FilterHost::run_quick`]) that ran out of their budget or trapped: each paused
+    /// quick runs under its configuration for [`QUICK_PAUSE`] requests.
     pub quick_overruns: u64,
 }
 
@@ -455,8 +455,8 @@ impl FilterHost {
 
     /// Runs one request only if that is known to be quick, for a caller that must not block (an
     /// async worker): an idle VM already holds `config` (no configuration to load, no VM to wait
-    /// for or start), and the guest finishes within the quick budget (about one epoch tick, see
-    /// [`GuestLimit`]). Otherwise [`QuickRun::Declined`]: nothing the caller can observe happened,
+    /// for or start), and the guest finishes within the quick budget (50 ms of wall clock, or a
+    /// twentieth of the request's fuel; see [`GuestLimit`]). Otherwise [`QuickRun::Declined`]: nothing the caller can observe happened,
     /// and it runs the request with [`FilterHost::run_request_with`] where blocking is allowed.
     /// A guest that runs out of the quick budget (or traps) costs its VM, as any trap does, and
     /// the next [`QUICK_PAUSE`] quick runs under that configuration are declined.
