@@ -15,7 +15,7 @@ use crate::server::pool::WorkClass;
 use crate::server::snapshot::{build_snapshot, ReloadError, Snapshot, Snapshots};
 use crate::server::Server;
 use aapkit_kms::keyring::KeyRing;
-use aapkit_kms::{CallCost, InstanceApi, SharedKeyCache};
+use aapkit_kms::{InstanceApi, SharedKeyCache};
 use aapkit_store::Store;
 
 /// How often the server looks at the control-plane generation.
@@ -107,11 +107,7 @@ impl ApiHandler for InstanceApiHandler {
     }
 
     fn work_class(&self, api_name: &str, caller: &Caller, snapshot: &Snapshot) -> WorkClass {
-        match aapkit_kms::call_cost(&*snapshot.ring, api_name, &caller.authorized.resource) {
-            CallCost::Quick => WorkClass::Quick,
-            CallCost::Asymmetric => WorkClass::Light,
-            CallCost::KeyPairGeneration => WorkClass::Heavy,
-        }
+        aapkit_kms::call_cost(&*snapshot.ring, api_name, &caller.authorized.resource).into()
     }
 
     fn resolve_key(&self, snapshot: &Snapshot, reference: &policy_core::ResourceRef<'_>) -> Option<(String, String)> {

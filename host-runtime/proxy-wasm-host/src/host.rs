@@ -462,8 +462,11 @@ impl FilterHost {
     /// the next [`QUICK_PAUSE`] quick runs under that configuration are declined.
     pub fn run_quick(&self, config: &PreparedConfig, req: &FilterRequest<'_>) -> QuickRun {
         let configured = &config.config;
-        let paused = || configured.quick_pause.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        if config.host != self.host_id || paused().is_ok() {
+        if config.host != self.host_id {
+            return QuickRun::Declined;
+        }
+        // Paused after an overrun: count this request off the pause.
+        if configured.quick_pause.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
             return QuickRun::Declined;
         }
         let Some(vm) = self.checkout_idle(configured.generation) else { return QuickRun::Declined };

@@ -69,10 +69,8 @@ pub trait ApiHandler: Send + Sync {
         snapshot: &Snapshot,
     ) -> Result<ApiOutput, ApiFailure>;
     /// Where an allowed call is served: [`WorkClass::Quick`] on the async worker that decided it,
-    /// else on the work pool in that class. By default on the pool, key-pair generation heavy.
-    fn work_class(&self, api_name: &str, _caller: &Caller, _snapshot: &Snapshot) -> WorkClass {
-        WorkClass::of_api(api_name)
-    }
+    /// else on the work pool in that class.
+    fn work_class(&self, api_name: &str, caller: &Caller, snapshot: &Snapshot) -> WorkClass;
     /// The key id and KeySpec a key reference (id, alias or key-version id) names, for the audit
     /// resource and the QPS group when the enforcer does not report them.
     fn resolve_key(&self, _snapshot: &Snapshot, _reference: &ResourceRef<'_>) -> Option<(String, String)> {

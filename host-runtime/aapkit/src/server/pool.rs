@@ -52,13 +52,13 @@ pub enum WorkClass {
     Heavy,
 }
 
-impl WorkClass {
-    /// The class of an Instance API call by name.
-    pub fn of_api(api_name: &str) -> WorkClass {
-        // The DataKeyPair quota group is exactly the four GenerateDataKeyPair* APIs.
-        match policy_core::Api::from_name(api_name).map(|a| a.qps_group(None)) {
-            Some(policy_core::QpsGroup::DataKeyPair) => WorkClass::Heavy,
-            _ => WorkClass::Light,
+/// Where an allowed Instance API call is served, from what the handler says it costs.
+impl From<aapkit_kms::CallCost> for WorkClass {
+    fn from(cost: aapkit_kms::CallCost) -> WorkClass {
+        match cost {
+            aapkit_kms::CallCost::Quick => WorkClass::Quick,
+            aapkit_kms::CallCost::Asymmetric => WorkClass::Light,
+            aapkit_kms::CallCost::KeyPairGeneration => WorkClass::Heavy,
         }
     }
 }
@@ -135,17 +135,10 @@ mod tests {
 
     #[test]
     fn key_pair_generation_is_the_heavy_class() {
-        for api in [
-            "GenerateDataKeyPair",
-            "GenerateDataKeyPairWithoutPlaintext",
-            "AdvanceGenerateDataKeyPair",
-            "AdvanceGenerateDataKeyPairWithoutPlaintext",
-        ] {
-            assert_eq!(WorkClass::of_api(api), WorkClass::Heavy, "{api}");
-        }
-        for api in ["Encrypt", "Sign", "GenerateDataKey", "GetSecretValue", "nonsense"] {
-            assert_eq!(WorkClass::of_api(api), WorkClass::Light, "{api}");
-        }
+        use aapkit_kms::CallCost;
+        assert_eq!(WorkClass::from(CallCost::KeyPairGeneration), WorkClass::Heavy);
+        assert_eq!(WorkClass::from(CallCost::Asymmetric), WorkClass::Light);
+        assert_eq!(WorkClass::from(CallCost::Quick), WorkClass::Quick);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

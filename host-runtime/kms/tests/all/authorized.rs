@@ -128,6 +128,8 @@ fn call_costs_follow_the_api_and_the_authorized_key() {
         ("Decrypt", key(RSA3072, None), CallCost::Asymmetric),
         ("GetPublicKey", key(RSA2048, None), CallCost::Asymmetric),
         ("GenerateDataKeyPair", key(AES, None), CallCost::KeyPairGeneration),
+        ("GenerateDataKeyPairWithoutPlaintext", key(AES, None), CallCost::KeyPairGeneration),
+        ("AdvanceGenerateDataKeyPair", key(AES, None), CallCost::KeyPairGeneration),
         ("AdvanceGenerateDataKeyPairWithoutPlaintext", key(AES, None), CallCost::KeyPairGeneration),
     ] {
         assert_eq!(call_cost(&ring, api, &resource), cost, "{api} on {resource:?}");
