@@ -14,7 +14,8 @@
 # Usage: scripts/perf-breakdown.sh [window-seconds] [concurrency] [rounds]
 #   SERVE_BIN=path   serves with another aapkit binary;
 #   BINS="a=path b=path"  compares builds in one run (each round: native a, native b, wasm a, wasm b);
-#                    an entry `label=path,--flag,value` also passes those arguments to `serve`;
+#                    an entry `label=path,--flag,value` also passes those arguments to `serve`
+#                    (`label=path,--filter-wasm,module.wasm`: that build's own filter module);
 #   PERF=0           measures CPU per request only (no profile: shorter runs, more rounds);
 #   KEEP=dir         keeps the per-run reports in dir (KEEP_PERF=1: the samples too, as perf script text,
 #                    for `perf-buckets.py --detail BUCKET < script-....txt`).
@@ -35,18 +36,27 @@ profile="${PERF:-1}"
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 work="$(mktemp -d)"
 keep="${KEEP:-}"
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "$keep" ] && { mkdir -p "$keep"; cp "$work"/*.txt "$work"/*.json "$keep"/ 2>/dev/null || true; }; rm -rf "$work"' EXIT
-data="$work/data"
-a() { "$bin" --data-dir "$data" --json "$@"; }
-a init --instance-id kst-bench000000000001 >/dev/null
-aes=$(a key create --key-spec Aliyun_AES_256 | python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyId"])')
-a network-rule create --name lo --source-private-ip '["127.0.0.1/32"]' >/dev/null
-a policy create --name p --permissions '["RbacPermission/Template/CryptoServiceKeyUser"]' \
-  --resources "[\"key/$aes\"]" --kms-instance kst-bench000000000001 \
-  --access-control-rules '{"NetworkRules":["lo"]}' >/dev/null
-a aap create --name bench --policies '["p"]' >/dev/null
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "$keep" ] && { mkdir -p "$keep"; cp "$work"/*.txt "$work"/*.json "$work"/*.log "$keep"/ 2>/dev/null || true; }; rm -rf "$work"' EXIT
+# Each build gets a data directory of its own, made by its own binary: a store written by a newer
+# build need not open in an older one. The demo world is the same in each.
 printf 'Bench-passw0rd' > "$work/pw"
-a client-key create --aap bench --password-file "$work/pw" --output "$work/ck.json" >/dev/null
+make_data() { # label binary
+  local data="$work/data-$1" binary="$2" aes
+  a() { "$binary" --data-dir "$data" --json "$@"; }
+  a init --instance-id kst-bench000000000001 >/dev/null
+  aes=$(a key create --key-spec Aliyun_AES_256 | python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyId"])')
+  a network-rule create --name lo --source-private-ip '["127.0.0.1/32"]' >/dev/null
+  a policy create --name p --permissions '["RbacPermission/Template/CryptoServiceKeyUser"]' \
+    --resources "[\"key/$aes\"]" --kms-instance kst-bench000000000001 \
+    --access-control-rules '{"NetworkRules":["lo"]}' >/dev/null
+  a aap create --name bench --policies '["p"]' >/dev/null
+  a client-key create --aap bench --password-file "$work/pw" --output "$work/ck-$1.json" >/dev/null
+  echo "$aes" >"$work/key-$1"
+}
+for b in $bins; do
+  sb="${b#*=}"
+  make_data "${b%%=*}" "${sb%%,*}"
+done
 
 port=18643
 ticks=$(getconf CLK_TCK)
@@ -66,15 +76,19 @@ print(int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startsw
 PY
 }
 measure() { # enforcer build-label build-path[,serve-args] round
-  local enf=$1 admin=$((port + 1000)) tag="$1-$2-$4" sbin extra
+  local enf=$1 admin=$((port + 1000)) tag="$1-$2-$4" sbin extra data="$work/data-$2" aes
+  aes=$(cat "$work/key-$2")
   IFS=, read -r -a extra <<<"$3"
   sbin="${extra[0]}"
   extra=("${extra[@]:1}")
+  # A build's own filter module (`--filter-wasm` among its arguments), else $AAPKIT_FILTER_WASM.
+  local filter=(--filter-wasm "$AAPKIT_FILTER_WASM") x
+  for x in "${extra[@]}"; do [ "$x" = --filter-wasm ] && filter=(); done
   "$sbin" --data-dir "$data" serve "${extra[@]}" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --no-openapi \
-    --enforcer "$enf" --filter-wasm "$AAPKIT_FILTER_WASM" >"$work/serve-$tag.log" 2>&1 &
+    --enforcer "$enf" "${filter[@]}" >"$work/serve-$tag.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-  "$bin" --json loadgen --target "127.0.0.1:$port" --ca "$data/ca.pem" --client-key-file "$work/ck.json" \
+  "$bin" --json loadgen --target "127.0.0.1:$port" --ca "$data/ca.pem" --client-key-file "$work/ck-$2.json" \
     --password-file "$work/pw" --key-id "$aes" --workload encrypt --concurrency "$conc" \
     --seconds $(((profile > 0 ? 2 : 1) * window + 2)) >"$work/loadgen-$tag.json" &
   local lg=$!

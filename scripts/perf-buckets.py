@@ -4,7 +4,9 @@ gateway's request path, for scripts/perf-breakdown.sh.
 
 A sample goes to the first rule that matches:
   1. its thread: the audit writer thread (`aapkit-audit`) -> audit;
-  2. its leaf frame: the kernel (split by what the chain does there), the allocator (mimalloc),
+  2. its leaf frame: the filter's JIT-compiled guest code (named when the gateway writes a perf map,
+     `AAPKIT_WASM_PERFMAP=1` with the `wasm-profiling` build feature; `[unknown]` in anonymous
+     memory otherwise), the kernel (split by what the chain does there), the allocator (mimalloc),
      RSA big-number code (aws-lc's Montgomery multiplication), libc outside memcpy/memset;
   3. walking from the leaf towards the root, the first frame that names a component (rustls, hyper,
      wasmtime or proxy-wasm-host, policy-core, the kms crate, audit, metrics, quota, the work pool,
@@ -27,7 +29,8 @@ BUCKETS = [
     "TLS (rustls, aws-lc AES-GCM of records)",
     "HTTP (hyper, http headers)",
     "RSA verify (aws-lc, with its mallocs)",
-    "enforcer: wasm (wasmtime, JIT code, proxy-wasm-host)",
+    "enforcer: wasm, guest code (the filter's JIT code)",
+    "enforcer: wasm, host side (wasmtime, proxy-wasm-host)",
     "enforcer: policy-core",
     "handler (kms crate, AES-GCM)",
     "server request path (aapkit_host::server)",
@@ -61,7 +64,7 @@ MEM_LIBC = re.compile(r"^(__)?mem(cpy|move|set|cmp)|^__mem|^bcmp|^__nss")
 COMPONENT_RULES = [
     (re.compile(r"rustls"), "TLS (rustls, aws-lc AES-GCM of records)"),
     (re.compile(r"proxy_wasm_host|wasmtime|cranelift|aapkit_host::server::filter_enforcer|aapkit_host::server::foreign"),
-     "enforcer: wasm (wasmtime, JIT code, proxy-wasm-host)"),
+     "enforcer: wasm, host side (wasmtime, proxy-wasm-host)"),
     (re.compile(r"policy_core|aapkit_host::server::native"), "enforcer: policy-core"),
     (re.compile(r"aapkit_kms"), "handler (kms crate, AES-GCM)"),
     (re.compile(r"audit|aapkit_store|sqlite|rusqlite"), "audit (row, queue, writer thread, SQLite)"),
@@ -83,6 +86,16 @@ def is_kernel(dso):
     return "kernel" in dso or dso.startswith("[k") or dso == "[vdso]"
 
 
+PERF_MAP = re.compile(r"(^|/)perf-\d+\.map$")
+
+
+def is_guest(sym, dso):
+    """A frame of JIT code: named through the gateway's perf map, or unnamed in anonymous memory."""
+    if PERF_MAP.search(dso):
+        return True
+    return sym == "[unknown]" and ("anon" in dso or "JIT" in dso or "jitted" in dso)
+
+
 def classify(comm, frames):
     """frames: list of (sym, dso), leaf first."""
     if comm.startswith("aapkit-audit"):
@@ -90,6 +103,8 @@ def classify(comm, frames):
     if not frames:
         return "other"
     leaf_sym, leaf_dso = frames[0]
+    if is_guest(leaf_sym, leaf_dso):
+        return "enforcer: wasm, guest code (the filter's JIT code)"
     if is_kernel(leaf_dso):
         ksyms = [s for s, d in frames if is_kernel(d)]
         joined = " ".join(ksyms)
@@ -111,8 +126,8 @@ def classify(comm, frames):
         # comes before the pool's rule): nothing more specific was found below it.
         if ASYNC_WORKER.search(sym):
             return "async runtime (tokio scheduler, timers, I/O driver)"
-        if sym == "[unknown]" and ("anon" in dso or "JIT" in dso or "jitted" in dso or "perf-" in dso):
-            return "enforcer: wasm (wasmtime, JIT code, proxy-wasm-host)"
+        if is_guest(sym, dso):
+            return "enforcer: wasm, guest code (the filter's JIT code)"
         for pat, bucket in COMPONENT_RULES:
             if pat.search(sym):
                 return bucket

@@ -71,20 +71,48 @@ pub(crate) fn encode_map<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(K, V)]) -> Ve
 
 /// [`encode_map`] over any re-iterable list of pairs.
 pub(crate) fn encode_pairs<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
-    let (count, data) = pairs.clone().fold((0usize, 0usize), |(n, d), (k, v)| (n + 1, d + k.len() + v.len() + 2));
-    let mut out = Vec::with_capacity(4 + count * 8 + data);
-    out.extend_from_slice(&len_u32(count).to_le_bytes());
-    for (k, v) in pairs.clone() {
-        out.extend_from_slice(&len_u32(k.len()).to_le_bytes());
-        out.extend_from_slice(&len_u32(v.len()).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k);
-        out.push(0);
-        out.extend_from_slice(v);
-        out.push(0);
-    }
+    let mut out = vec![0; encoded_pairs_len(pairs.clone())];
+    // The buffer has exactly the length written.
+    let _ = write_pairs(&mut out, pairs);
     out
+}
+
+/// The length of [`encode_pairs`]'s output.
+pub(crate) fn encoded_pairs_len<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> usize {
+    pairs.fold(4, |len, (k, v)| len + 8 + k.len() + v.len() + 2)
+}
+
+/// Writes [`encode_pairs`]'s output into `dst`, in place (into guest memory, say). False, with
+/// `dst` partly written, unless the map fills `dst` exactly.
+pub(crate) fn write_pairs<'a>(dst: &mut [u8], pairs: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> bool {
+    let count = pairs.clone().count();
+    // Two cursors: the count and length table from the start, the strings after the table.
+    let (mut table, mut strings) = (0usize, 4 + 8 * count);
+    let mut put = |at: &mut usize, bytes: &[u8]| -> bool {
+        let end = *at + bytes.len();
+        match dst.get_mut(*at..end) {
+            Some(d) => {
+                d.copy_from_slice(bytes);
+                *at = end;
+                true
+            }
+            None => false,
+        }
+    };
+    let mut ok = put(&mut table, &len_u32(count).to_le_bytes());
+    for (k, v) in pairs {
+        ok = ok
+            && put(&mut table, &len_u32(k.len()).to_le_bytes())
+            && put(&mut table, &len_u32(v.len()).to_le_bytes())
+            && put(&mut strings, k)
+            && put(&mut strings, &[0])
+            && put(&mut strings, v)
+            && put(&mut strings, &[0]);
+        if !ok {
+            return false;
+        }
+    }
+    ok && strings == dst.len()
 }
 
 fn len_u32(n: usize) -> u32 {
@@ -174,6 +202,22 @@ mod tests {
         let mut trailing = good;
         trailing.push(0);
         assert!(decode_map(&trailing).is_err());
+    }
+
+    /// In place: exactly the encoding, and nothing but a buffer of its length will do.
+    #[test]
+    fn maps_written_in_place() {
+        let pairs = [("content-type", "a"), ("x-b", "")];
+        let iter = || pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
+        let whole = encode_map(&pairs);
+        assert_eq!(encoded_pairs_len(iter()), whole.len());
+        let mut dst = vec![0xaa; whole.len()];
+        assert!(write_pairs(&mut dst, iter()));
+        assert_eq!(dst, whole);
+        for len in [0, 3, whole.len() - 1, whole.len() + 1] {
+            assert!(!write_pairs(&mut vec![0; len], iter()), "{len}");
+        }
+        assert_eq!(encode_map::<&str, &str>(&[]), 0u32.to_le_bytes());
     }
 
     #[test]

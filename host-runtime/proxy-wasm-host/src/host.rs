@@ -9,7 +9,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, 
 use crate::abi::LogLevel;
 use crate::config::{FilterHostConfig, GuestLimit, HostFault, Hostcall};
 use crate::plugin_config::PluginConfig;
-use crate::state::{HostState, RequestState};
+use crate::state::{HostState, RequestState, Spare};
 use crate::vm::{self, Vm, VmFault};
 use crate::{imports, wasi};
 
@@ -531,7 +531,7 @@ impl FilterHost {
     fn filter_on(&self, mut vm: Vm, req: &FilterRequest<'_>, budget: u64) -> Result<FilterOutcome, String> {
         // The one copy of the headers the filter works on, into the VM's reused list: names in
         // lower case, reserved prefixes dropped, the embedder's own headers replacing the client's.
-        let mut headers = vm.take_spare_headers();
+        let Spare { mut headers, touched, body } = vm.take_spare();
         let prefixes = &self.shared.config.strip_header_prefixes;
         for (k, v) in req.headers {
             let reserved = prefixes.iter().any(|p| k.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)));
@@ -545,8 +545,8 @@ impl FilterHost {
         }
         let state = RequestState {
             headers,
-            touched: Vec::new(),
-            body: Vec::new(),
+            touched,
+            body,
             body_modified: false,
             trailers: req.trailers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
             source_address: req.source_address.to_string(),
@@ -560,7 +560,7 @@ impl FilterHost {
         match vm.filter(state, req.body, chunk, budget) {
             Ok(mut filtered) => {
                 let outcome = self.outcome(&mut filtered, req.full_header_map);
-                vm.recycle_headers(filtered.request.headers);
+                vm.recycle(filtered.request);
                 self.checkin(vm);
                 Ok(outcome)
             }
@@ -589,9 +589,10 @@ impl FilterHost {
         if !filtered.proceeds {
             return self.failed(FilterFailure::Undecided);
         }
-        let added_headers = std::mem::take(&mut req.touched)
-            .into_iter()
-            .filter_map(|name| req.headers.get_last(&name).map(str::to_owned).map(|v| (name, v)))
+        let added_headers = req
+            .touched
+            .iter()
+            .filter_map(|(name, _)| req.headers.get_last(name).map(|v| (name.to_owned(), v.to_owned())))
             .collect();
         FilterOutcome::Continue {
             added_headers,

@@ -179,7 +179,27 @@ fn write_u32(c: &mut C<'_>, ptr: i32, v: u32) -> Result<(), i32> {
 /// Hands `data` to the guest: allocates with the guest's allocator, copies, and writes the pointer
 /// and length through `ret_ptr`/`ret_len`. A trap in the allocator is a trap of the call.
 fn return_bytes(c: &mut C<'_>, data: &[u8], ret_ptr: i32, ret_len: i32) -> R {
-    let Ok(len) = i32::try_from(data.len()) else {
+    return_filled(c, data.len(), ret_ptr, ret_len, |_, dst| {
+        // `dst` has the length asked for.
+        dst.copy_from_slice(data);
+        true
+    })
+}
+
+/// Hands the guest `len` bytes that `fill` writes straight into its memory, from the host's
+/// state, with no copy on the host: allocates with the guest's allocator, and writes the pointer
+/// and length through `ret_ptr`/`ret_len`. The guest's allocator is guest code, which may have
+/// changed the state meanwhile: `fill` answers false when what it would write no longer has
+/// `len` bytes, and the call fails (INTERNAL_FAILURE) rather than hand over half a value. A trap
+/// in the allocator is a trap of the call.
+fn return_filled(
+    c: &mut C<'_>,
+    len: usize,
+    ret_ptr: i32,
+    ret_len: i32,
+    fill: impl FnOnce(&HostState, &mut [u8]) -> bool,
+) -> R {
+    let Ok(len) = i32::try_from(len) else {
         return Ok(status::BAD_ARGUMENT);
     };
     // Borrowed out of the store for the call and put back (cloning a TypedFunc costs a type
@@ -193,9 +213,17 @@ fn return_bytes(c: &mut C<'_>, data: &[u8], ret_ptr: i32, ret_len: i32) -> R {
     if ptr == 0 && len != 0 {
         return Ok(status::INTERNAL_FAILURE);
     }
-    let written = write_bytes(c, ptr, data)
-        .and_then(|()| write_u32(c, ret_ptr, ptr as u32))
-        .and_then(|()| write_u32(c, ret_len, len as u32));
+    let Some(memory) = c.data().memory else {
+        return Ok(status::INTERNAL_FAILURE);
+    };
+    let (mem, state) = memory.data_and_store_mut(&mut *c);
+    let Some(dst) = guest_range(ptr, len).and_then(|r| mem.get_mut(r)) else {
+        return Ok(status::INVALID_MEMORY_ACCESS);
+    };
+    if !fill(state, dst) {
+        return Ok(status::INTERNAL_FAILURE);
+    }
+    let written = write_u32(c, ret_ptr, ptr as u32).and_then(|()| write_u32(c, ret_len, len as u32));
     Ok(match written {
         Ok(()) => status::OK,
         Err(s) => s,
@@ -284,8 +312,21 @@ fn proxy_get_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, max: i32, ret_ptr: 
                 None => Err(status::NOT_FOUND),
             },
             buffer::VM_CONFIGURATION if state.in_vm_start => slice(&[]),
+            // The request body (every request with one reads it): written in place.
             buffer::HTTP_REQUEST_BODY => match &state.request {
-                Some(req) => slice(&req.body),
+                Some(req) if start <= req.body.len() => {
+                    let range = start..end.min(req.body.len());
+                    return return_filled(&mut c, range.len(), ret_ptr, ret_len, |state, dst| {
+                        let body = state.request.as_ref().and_then(|req| req.body.get(range));
+                        body.is_some_and(|body| {
+                            body.len() == dst.len() && {
+                                dst.copy_from_slice(body);
+                                true
+                            }
+                        })
+                    });
+                }
+                Some(_) => Err(status::BAD_ARGUMENT),
                 None => Err(status::NOT_FOUND),
             },
             // Only for host-initiated foreign-function callbacks, which this host never makes.
@@ -334,8 +375,12 @@ fn proxy_get_header_map_pairs(mut c: C<'_>, ty: i32, ret_ptr: i32, ret_len: i32)
         return Ok(s);
     }
     let data = match (&c.data().request, ty) {
+        // The request headers (every request reads them): written in place.
         (Some(req), map::HTTP_REQUEST_HEADERS) => {
-            abi::encode_pairs(req.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
+            let len = abi::encoded_pairs_len(header_pairs(req));
+            return return_filled(&mut c, len, ret_ptr, ret_len, |state, dst| {
+                state.request.as_ref().is_some_and(|req| abi::write_pairs(dst, header_pairs(req)))
+            });
         }
         (Some(req), map::HTTP_REQUEST_TRAILERS) => abi::encode_map(&req.trailers),
         // Response maps are empty on this path.
@@ -344,6 +389,10 @@ fn proxy_get_header_map_pairs(mut c: C<'_>, ty: i32, ret_ptr: i32, ret_len: i32)
         (None, _) => return Ok(status::NOT_FOUND),
     };
     return_bytes(&mut c, &data, ret_ptr, ret_len)
+}
+
+fn header_pairs(req: &RequestState) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
+    req.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()))
 }
 
 fn proxy_set_header_map_pairs(mut c: C<'_>, ty: i32, ptr: i32, len: i32) -> R {
@@ -544,20 +593,30 @@ fn proxy_call_foreign_function(
     if let Some(s) = injected(&c, Hostcall::CallForeignFunction) {
         return Ok(s);
     }
-    let name = match read_bytes(&mut c, name_ptr, name_len) {
-        Ok(n) => n,
-        Err(s) => return Ok(s),
+    let Some(memory) = c.data().memory else {
+        return Ok(status::INTERNAL_FAILURE);
     };
-    // An unknown function is NOT_FOUND, as in the C++ host (and Envoy).
-    let Some(function) = c.data().shared.config.foreign_functions.get(&name).cloned() else {
-        return Ok(status::NOT_FOUND);
+    // Name and arguments are read in place from guest memory; the function cannot reach the
+    // store, so they cannot change under it.
+    let result = {
+        let (mem, state) = memory.data_and_store_mut(&mut c);
+        let in_guest = |ptr, len| guest_range(ptr, len).and_then(|r| mem.get(r)).ok_or(status::INVALID_MEMORY_ACCESS);
+        let name = match in_guest(name_ptr, name_len) {
+            Ok(n) => n,
+            Err(s) => return Ok(s),
+        };
+        // An unknown function is NOT_FOUND, as in the C++ host (and Envoy).
+        let Some(function) = state.shared.config.foreign_functions.get(name) else {
+            return Ok(status::NOT_FOUND);
+        };
+        let args = match in_guest(args_ptr, args_len) {
+            Ok(a) => a,
+            Err(s) => return Ok(s),
+        };
+        state.shared.counters.foreign_calls.fetch_add(1, Ordering::Relaxed);
+        function(args)
     };
-    let args = match read_bytes(&mut c, args_ptr, args_len) {
-        Ok(a) => a,
-        Err(s) => return Ok(s),
-    };
-    c.data().shared.counters.foreign_calls.fetch_add(1, Ordering::Relaxed);
-    match function(&args) {
+    match result {
         Ok(result) => return_bytes(&mut c, &result, ret_ptr, ret_len),
         Err(_) => Ok(status::BAD_ARGUMENT),
     }

@@ -25,8 +25,8 @@ pub(crate) struct HostState {
     pub captured_logs: Option<Vec<(LogLevel, String)>>,
     /// Metric ids handed out by `proxy_define_metric`.
     pub next_metric_id: u32,
-    /// The last request's header list, kept for its buffers (see [`HeaderList`]).
-    pub spare_headers: HeaderList,
+    /// The last request's buffers, kept for the next one (see [`Spare`]).
+    pub spare: Spare,
 }
 
 impl HostState {
@@ -40,7 +40,7 @@ impl HostState {
             request: None,
             captured_logs: None,
             next_metric_id: 1,
-            spare_headers: HeaderList::default(),
+            spare: Spare::default(),
         }
     }
 }
@@ -49,8 +49,8 @@ impl HostState {
 pub(crate) struct RequestState {
     /// The request header map (names in lower case), as modified by the filter.
     pub headers: HeaderList,
-    /// Names the filter added or replaced, in order, without duplicates.
-    pub touched: Vec<String>,
+    /// Names the filter added or replaced, in order, without duplicates (the values are empty).
+    pub touched: HeaderList,
     /// The request trailers (`HTTP_REQUEST_TRAILERS`).
     pub trailers: Vec<(String, String)>,
     /// The buffered request body the filter can read with `HTTP_REQUEST_BODY`.
@@ -87,10 +87,31 @@ pub(crate) struct LocalResponse {
 }
 
 impl RequestState {
+    /// Notes that the filter set `name` (lower case).
     pub(crate) fn touch(&mut self, name: &str) {
-        if !self.touched.iter().any(|t| t == name) {
-            self.touched.push(name.to_string());
+        if self.touched.get(name).is_none() {
+            self.touched.push(name, "");
         }
+    }
+}
+
+/// The buffers of a VM's last request, emptied and reused by the next: once a VM is warm, copying
+/// a request in and noting what the filter changed allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Spare {
+    pub headers: HeaderList,
+    pub touched: HeaderList,
+    pub body: Vec<u8>,
+}
+
+impl Spare {
+    /// The buffers, emptied.
+    pub(crate) fn take(&mut self) -> Spare {
+        let mut spare = std::mem::take(self);
+        spare.headers.clear();
+        spare.touched.clear();
+        spare.body.clear();
+        spare
     }
 }
 
@@ -134,20 +155,35 @@ impl HeaderList {
         })
     }
 
-    /// The first value of `name` (lower case).
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    /// Whether the header at `span` is called `name`: the lengths first, the text only when
+    /// they agree.
+    fn is_named(&self, &(start, n, _): &(usize, usize, usize), name: &str) -> bool {
+        n == name.len() && self.text.get(start..start + n) == Some(name)
     }
 
-    /// The last value of `name` (lower case).
+    fn value_at(&self, &(start, n, v): &(usize, usize, usize)) -> &str {
+        self.text.get(start + n..start + n + v).unwrap_or_default()
+    }
+
+    /// The first value of `name` (lower case).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.spans.iter().find(|s| self.is_named(s, name)).map(|s| self.value_at(s))
+    }
+
+    /// The last value of `name` (lower case), searched from the end: a header the filter set is
+    /// there.
     pub(crate) fn get_last(&self, name: &str) -> Option<&str> {
-        self.iter().filter(|(k, _)| *k == name).last().map(|(_, v)| v)
+        self.spans.iter().rev().find(|s| self.is_named(s, name)).map(|s| self.value_at(s))
     }
 
     /// Drops every header called `name` (lower case). Their text stays until the next `clear`.
     pub(crate) fn remove(&mut self, name: &str) {
+        // Most removals find nothing (a replaced header the client never sent): no rewrite then.
+        if !self.spans.iter().any(|s| self.is_named(s, name)) {
+            return;
+        }
         let text = &self.text;
-        self.spans.retain(|&(start, n, _)| text.get(start..start + n) != Some(name));
+        self.spans.retain(|&(start, n, _)| !(n == name.len() && text.get(start..start + n) == Some(name)));
     }
 
     pub(crate) fn to_vec(&self) -> Vec<(String, String)> {

@@ -13,7 +13,7 @@ use wasmtime::{InstancePre, Store, TypedFunc};
 use crate::abi::{action, LogLevel};
 use crate::host::Shared;
 use crate::plugin_config::PluginConfig;
-use crate::state::{HeaderList, HostState, RequestState};
+use crate::state::{HostState, RequestState, Spare};
 
 const ROOT_CONTEXT_ID: i32 = 1;
 
@@ -136,16 +136,15 @@ impl Vm {
         self.store.data().memory.map_or(0, |m| m.data_size(&self.store))
     }
 
-    /// The header list of this VM's last request, emptied, to fill for the next one.
-    pub(crate) fn take_spare_headers(&mut self) -> HeaderList {
-        let mut headers = std::mem::take(&mut self.store.data_mut().spare_headers);
-        headers.clear();
-        headers
+    /// The buffers of this VM's last request, emptied, to fill for the next one.
+    pub(crate) fn take_spare(&mut self) -> Spare {
+        self.store.data_mut().spare.take()
     }
 
-    /// Keeps a finished request's header list for its buffers.
-    pub(crate) fn recycle_headers(&mut self, headers: HeaderList) {
-        self.store.data_mut().spare_headers = headers;
+    /// Keeps a finished request's buffers (those its outcome did not take).
+    pub(crate) fn recycle(&mut self, request: RequestState) {
+        let RequestState { headers, touched, body, .. } = request;
+        self.store.data_mut().spare = Spare { headers, touched, body };
     }
 
     /// Runs one request through the filter within `budget` (see [`set_budget`]). The body is

@@ -304,21 +304,23 @@ impl Filter {
             return self.fail("the request headers do not decode");
         };
         let header = |name: &str| view.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+        let numbered;
         let request_id = match header("x-request-id") {
-            Some(id) => id.to_string(),
+            Some(id) => id,
             None => {
                 let n = self.vm.requests.get().wrapping_add(1);
                 self.vm.requests.set(n);
-                format!("aapkit-wasm-{n}")
+                numbered = format!("aapkit-wasm-{n}");
+                numbered.as_str()
             }
         };
         let ip = match hostcalls::get_property(b"source\0address") {
             Ok(Some(addr)) => match std::str::from_utf8(&addr).ok().and_then(parse_source_address) {
                 Some(ip) => ip,
-                None => return self.fail_with_id("source.address is not an IP address", &request_id),
+                None => return self.fail_with_id("source.address is not an IP address", request_id),
             },
-            Ok(None) => return self.fail_with_id("the host has no source.address", &request_id),
-            Err(s) => return self.fail_with_id(&format!("cannot read source.address (status {s})"), &request_id),
+            Ok(None) => return self.fail_with_id("the host has no source.address", request_id),
+            Err(s) => return self.fail_with_id(&format!("cannot read source.address (status {s})"), request_id),
         };
         // Several X-Forwarded-For headers are one list.
         let xff: Vec<&str> =
@@ -326,7 +328,7 @@ impl Filter {
         let xff = (!xff.is_empty()).then(|| xff.join(","));
         let now = match hostcalls::current_time_nanos() {
             Ok(ns) => (ns / 1_000_000_000) as i64,
-            Err(s) => return self.fail_with_id(&format!("cannot read the clock (status {s})"), &request_id),
+            Err(s) => return self.fail_with_id(&format!("cannot read the clock (status {s})"), request_id),
         };
         let method = header(":method").unwrap_or("POST");
         let peer = PeerAddr { ip, forwarded_for: xff.as_deref() };
@@ -336,10 +338,10 @@ impl Filter {
                 let req = HttpRequestView { method, headers: &view, body };
                 let decision = policy_core::authorize(&bundle, &req, peer, now, &verifier);
                 if decision.allowed() {
-                    return self.allow(&bundle, &decision, &request_id);
+                    return self.allow(&bundle, &decision, request_id);
                 }
                 self.record_deny(&decision, &decision.message());
-                let body = decision.error_body(&request_id).unwrap_or_default();
+                let body = decision.error_body(request_id).unwrap_or_default();
                 return self.respond(decision.http_status(), PROTOBUF, &body);
             }
             Door::Rpc { query, form } => (query, form),
@@ -350,7 +352,7 @@ impl Filter {
             Ok(p) => p,
             Err(e) => {
                 let message = format!("The request parameters cannot be read: {e}.");
-                let body = openapi_error_json(OpenApiCode::InvalidParameter, &message, &request_id, host_id);
+                let body = openapi_error_json(OpenApiCode::InvalidParameter, &message, request_id, host_id);
                 return self.respond(OpenApiCode::InvalidParameter.http_status(), JSON, body.as_bytes());
             }
         };
@@ -358,14 +360,14 @@ impl Filter {
         let rpc = RpcRequestView { method, params: &pairs };
         if !rpc.is_client_key_request() {
             // An AccessKey's request: the host verifies it. Nothing decided here may reach it.
-            return self.pass_undecided(&request_id);
+            return self.pass_undecided(request_id);
         }
         let shared = authorize_shared_gateway(&bundle, &rpc, peer, now, &verifier);
         if shared.allowed() {
-            return self.allow(&bundle, shared.decision(), &request_id);
+            return self.allow(&bundle, shared.decision(), request_id);
         }
         self.record_deny(shared.decision(), &shared.message());
-        let body = shared.error_json(&request_id, host_id).unwrap_or_default();
+        let body = shared.error_json(request_id, host_id).unwrap_or_default();
         self.respond(shared.http_status(), JSON, body.as_bytes())
     }
 
