@@ -1,6 +1,7 @@
 //! Guest faults: a request past its deadline or out of fuel, memory past the ceiling, a trap, a
 //! filter that never decides or resets the stream, a configuration that never returns. Each
-//! fails that request only; a trapped VM is replaced and the host keeps serving.
+//! fails that request only; a trapped VM is replaced and the host keeps serving. An allocator that
+//! changes the request while the host hands it data fails that hostcall, not the host.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use proxy_wasm_host::{
     QUICK_PAUSE,
 };
 
-use crate::filters::{added_value, headers, host, misbehaving, run};
+use crate::filters::{self, added_value, headers, host, misbehaving, run};
 
 fn assert_serves(host: &FilterHost) {
     assert_eq!(added_value(&run(host, &[]), "x-ok").as_deref(), Some("1"));
@@ -157,4 +158,30 @@ fn a_quick_run_needs_a_ready_vm_and_gives_way_to_a_slow_guest() {
     let foreign = other.prepare(b"").unwrap();
     assert!(matches!(quick(&foreign, &[]), QuickRun::Declined));
     assert_eq!(host.stats().quick_overruns, 1);
+}
+
+/// The host sizes what it hands the guest (the header map, a body range) and then calls the
+/// guest's allocator, which is guest code: a filter that changes the request meanwhile gets
+/// INTERNAL_FAILURE for that call, never a panic, a short copy or bytes past the value; the same
+/// calls succeed once it stops.
+#[test]
+fn an_allocator_that_changes_the_request_fails_the_read_not_the_host() {
+    let host = filters::host(&filters::meddler(), FilterHostConfig::default(), b"");
+    let headers = filters::headers(&[(":path", "/"), ("x-a", "1")]);
+    let outcome = host.run_request(&FilterRequest {
+        headers: &headers,
+        body: b"hello",
+        full_header_map: true,
+        ..FilterRequest::default()
+    });
+    let status = |name| filters::added_value(&outcome, name);
+    assert_eq!(status("x-pairs").as_deref(), Some(":"), "{outcome:?}");
+    assert_eq!(status("x-body").as_deref(), Some(":"), "{outcome:?}");
+    assert_eq!(status("x-pairs-again").as_deref(), Some("0"), "{outcome:?}");
+    assert_eq!(status("x-body-again").as_deref(), Some("0"), "{outcome:?}");
+    let FilterOutcome::Continue { headers, body, .. } = &outcome else { panic!("{outcome:?}") };
+    assert!(headers.iter().any(|(k, v)| k == "x-meddled" && v == "1"), "{headers:?}");
+    assert_eq!(body.as_deref(), Some(&b"h"[..]));
+    // The VM is sound and serves again.
+    assert_eq!(host.stats().traps, 0);
 }

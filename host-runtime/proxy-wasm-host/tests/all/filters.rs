@@ -2,10 +2,25 @@
 
 use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 
-/// What every test filter shares: the hostcalls it uses, two pages of memory, a bump allocator
-/// (wrapping back when the second page is full: a test VM serves few requests), the context
-/// callback, and scratch words at 256/260 for returned pointers and lengths.
+/// The test filters' allocator: a bump allocator over the second page, wrapping back when it is
+/// full (a test VM serves few requests).
+const BUMP_ALLOCATOR: &str = r#"
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+    (local $p i32)
+    (if (i32.gt_u (i32.add (global.get $heap) (local.get $size)) (i32.const 131072))
+      (then (global.set $heap (i32.const 16384))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $p))"#;
+
+/// What every test filter shares: the hostcalls it uses, two pages of memory, a bump allocator,
+/// the context callback, and scratch words at 256/260 for returned pointers and lengths.
 fn module(body: &str) -> Vec<u8> {
+    module_with_allocator(BUMP_ALLOCATOR, body)
+}
+
+/// [`module`] with another `proxy_on_memory_allocate` (`$heap` is there to use).
+fn module_with_allocator(allocator: &str, body: &str) -> Vec<u8> {
     let text = format!(
         r#"(module
   (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
@@ -18,18 +33,14 @@ fn module(body: &str) -> Vec<u8> {
   (import "env" "proxy_call_foreign_function" (func $call_foreign (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))
   (import "env" "proxy_close_stream" (func $close_stream (param i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $get_pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_buffer_bytes" (func $set_buffer (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_get_shared_data" (func $get_shared (param i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_not_in_the_abi" (func $unknown (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 16384))
-  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
-    (local $p i32)
-    (if (i32.gt_u (i32.add (global.get $heap) (local.get $size)) (i32.const 131072))
-      (then (global.set $heap (i32.const 16384))))
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
-    (local.get $p))
+  {allocator}
   (func (export "proxy_on_context_create") (param i32 i32))
   ;; Whether the request has header `name` (its value then at (load 256), (load 260)).
   (func $has (param $name i32) (param $len i32) (result i32)
@@ -171,6 +182,58 @@ pub fn misbehaving() -> Vec<u8> {
     (if (call $has (i32.const 1088) (i32.const 7))
       (then (drop (call $close_stream (i32.const 0))) (return (i32.const 1))))
     (drop (call $add_header (i32.const 0) (i32.const 1104) (i32.const 4) (i32.const 1120) (i32.const 1)))
+    (i32.const 0))
+"#,
+    )
+}
+
+/// The meddler: while `$meddle` is set, its allocator first adds the header `x-meddled: 1` and
+/// cuts the body to its first byte, so that what the host sized before allocating has changed
+/// by the time it is written. On the request body it reads the whole body and the header map,
+/// meddling, then both again, not meddling, and continues with `x-pairs`, `x-body`,
+/// `x-pairs-again` and `x-body-again` set to the four statuses as characters (`'0'` + status: `0`
+/// OK, `:` INTERNAL_FAILURE). Accepts any configuration.
+pub fn meddler() -> Vec<u8> {
+    module_with_allocator(
+        r#"
+  (global $meddle (mut i32) (i32.const 0))
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
+    (local $p i32)
+    (if (global.get $meddle)
+      (then
+        (drop (call $add_header (i32.const 0) (i32.const 1024) (i32.const 9) (i32.const 1040) (i32.const 1)))
+        ;; bytes 1.. of the body replaced by nothing
+        (drop (call $set_buffer (i32.const 0) (i32.const 1) (i32.const 1000000) (i32.const 1040) (i32.const 0)))))
+    (if (i32.gt_u (i32.add (global.get $heap) (local.get $size)) (i32.const 131072))
+      (then (global.set $heap (i32.const 16384))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $p))"#,
+        r#"
+  (data (i32.const 1024) "x-meddled")
+  (data (i32.const 1040) "1")
+  (data (i32.const 1056) "x-pairs")
+  (data (i32.const 1072) "x-body")
+  (data (i32.const 1088) "x-pairs-again")
+  (data (i32.const 1104) "x-body-again")
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func $note (param $name i32) (param $len i32) (param $status i32) (param $at i32)
+    (i32.store8 (local.get $at) (i32.add (i32.const 48) (local.get $status)))
+    (drop (call $add_header (i32.const 0) (local.get $name) (local.get $len) (local.get $at) (i32.const 1))))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_body") (param $ctx i32) (param $size i32) (param $eos i32) (result i32)
+    (global.set $meddle (i32.const 1))
+    (call $note (i32.const 1072) (i32.const 6)
+      (call $get_buffer (i32.const 0) (i32.const 0) (local.get $size) (i32.const 256) (i32.const 260))
+      (i32.const 1201))
+    (call $note (i32.const 1056) (i32.const 7) (call $get_pairs (i32.const 0) (i32.const 256) (i32.const 260))
+      (i32.const 1200))
+    (global.set $meddle (i32.const 0))
+    (call $note (i32.const 1088) (i32.const 13) (call $get_pairs (i32.const 0) (i32.const 256) (i32.const 260))
+      (i32.const 1202))
+    (call $note (i32.const 1104) (i32.const 12)
+      (call $get_buffer (i32.const 0) (i32.const 0) (local.get $size) (i32.const 256) (i32.const 260))
+      (i32.const 1203))
     (i32.const 0))
 "#,
     )
