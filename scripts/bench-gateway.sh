@@ -23,17 +23,9 @@ serve_bin="${SERVE_BIN:-$bin}"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 data="$work/data"
-a() { "$bin" --data-dir "$data" --json "$@"; }
-a init --instance-id kst-bench000000000001 >/dev/null
-aes=$(a key create --key-spec Aliyun_AES_256 | python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyId"])')
-rsa=$(a key create --key-spec RSA_2048 | python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyId"])')
-a network-rule create --name lo --source-private-ip '["127.0.0.1/32"]' >/dev/null
-a policy create --name p --permissions '["RbacPermission/Template/CryptoServiceKeyUser"]' \
-  --resources "[\"key/$aes\",\"key/$rsa\"]" --kms-instance kst-bench000000000001 \
-  --access-control-rules '{"NetworkRules":["lo"]}' >/dev/null
-a aap create --name bench --policies '["p"]' >/dev/null
-printf 'Bench-passw0rd' > "$work/pw"
-a client-key create --aap bench --password-file "$work/pw" --output "$work/ck.json" >/dev/null
+source "$root/scripts/bench-world.sh"
+world=$(bench_world "$bin" "$data" "$work/pw" "$work/ck.json" Aliyun_AES_256 RSA_2048)
+{ read -r aes; read -r rsa; } <<<"$world"
 
 port=18543
 run() { # enforcer workload key

@@ -39,19 +39,9 @@ keep="${KEEP:-}"
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "$keep" ] && { mkdir -p "$keep"; cp "$work"/*.txt "$work"/*.json "$work"/*.log "$keep"/ 2>/dev/null || true; }; rm -rf "$work"' EXIT
 # Each build gets a data directory of its own, made by its own binary: a store written by a newer
 # build need not open in an older one. The demo world is the same in each.
-printf 'Bench-passw0rd' > "$work/pw"
+source "$root/scripts/bench-world.sh"
 make_data() { # label binary
-  local data="$work/data-$1" binary="$2" aes
-  a() { "$binary" --data-dir "$data" --json "$@"; }
-  a init --instance-id kst-bench000000000001 >/dev/null
-  aes=$(a key create --key-spec Aliyun_AES_256 | python3 -c 'import json,sys; print(json.load(sys.stdin)["KeyId"])')
-  a network-rule create --name lo --source-private-ip '["127.0.0.1/32"]' >/dev/null
-  a policy create --name p --permissions '["RbacPermission/Template/CryptoServiceKeyUser"]' \
-    --resources "[\"key/$aes\"]" --kms-instance kst-bench000000000001 \
-    --access-control-rules '{"NetworkRules":["lo"]}' >/dev/null
-  a aap create --name bench --policies '["p"]' >/dev/null
-  a client-key create --aap bench --password-file "$work/pw" --output "$work/ck-$1.json" >/dev/null
-  echo "$aes" >"$work/key-$1"
+  bench_world "$2" "$work/data-$1" "$work/pw" "$work/ck-$1.json" Aliyun_AES_256 >"$work/key-$1"
 }
 for b in $bins; do
   sb="${b#*=}"
