@@ -96,7 +96,8 @@ impl RequestState {
 }
 
 /// The buffers of a VM's last request, emptied and reused by the next: once a VM is warm, copying
-/// a request in and noting what the filter changed allocates nothing.
+/// a request in and noting what the filter changed allocates nothing. A body buffer larger than
+/// [`SPARE_BODY_BYTES`] is not kept, so a few large bodies do not pin megabytes per VM.
 #[derive(Debug, Default)]
 pub(crate) struct Spare {
     pub headers: HeaderList,
@@ -104,7 +105,20 @@ pub(crate) struct Spare {
     pub body: Vec<u8>,
 }
 
+/// The largest body buffer a VM keeps for its next request.
+pub(crate) const SPARE_BODY_BYTES: usize = 64 * 1024;
+
 impl Spare {
+    /// What a finished request leaves for the next: its buffers, but no body buffer larger than
+    /// [`SPARE_BODY_BYTES`].
+    pub(crate) fn kept(request: RequestState) -> Spare {
+        let RequestState { headers, touched, mut body, .. } = request;
+        if body.capacity() > SPARE_BODY_BYTES {
+            body = Vec::new();
+        }
+        Spare { headers, touched, body }
+    }
+
     /// The buffers, emptied.
     pub(crate) fn take(&mut self) -> Spare {
         let mut spare = std::mem::take(self);
@@ -113,6 +127,12 @@ impl Spare {
         spare.body.clear();
         spare
     }
+}
+
+/// Whether the header at `span` of `text` is called `name`: the lengths first, the text only when
+/// they agree.
+fn span_is_named(text: &str, &(start, n, _): &(usize, usize, usize), name: &str) -> bool {
+    n == name.len() && text.get(start..start + n) == Some(name)
 }
 
 /// A header list in one buffer: names (lower case) and values back to back in `text`, with their
@@ -155,10 +175,9 @@ impl HeaderList {
         })
     }
 
-    /// Whether the header at `span` is called `name`: the lengths first, the text only when
-    /// they agree.
-    fn is_named(&self, &(start, n, _): &(usize, usize, usize), name: &str) -> bool {
-        n == name.len() && self.text.get(start..start + n) == Some(name)
+    /// Whether the header at `span` is called `name`.
+    fn is_named(&self, span: &(usize, usize, usize), name: &str) -> bool {
+        span_is_named(&self.text, span, name)
     }
 
     fn value_at(&self, &(start, n, v): &(usize, usize, usize)) -> &str {
@@ -183,7 +202,7 @@ impl HeaderList {
             return;
         }
         let text = &self.text;
-        self.spans.retain(|&(start, n, _)| !(n == name.len() && text.get(start..start + n) == Some(name)));
+        self.spans.retain(|span| !span_is_named(text, span, name));
     }
 
     pub(crate) fn to_vec(&self) -> Vec<(String, String)> {
@@ -193,7 +212,37 @@ impl HeaderList {
 
 #[cfg(test)]
 mod tests {
-    use super::HeaderList;
+    use super::{HeaderList, RequestState, Spare, SPARE_BODY_BYTES};
+
+    fn finished(body: Vec<u8>) -> RequestState {
+        RequestState {
+            headers: HeaderList::default(),
+            touched: HeaderList::default(),
+            trailers: Vec::new(),
+            body,
+            body_modified: false,
+            source_address: String::new(),
+            now_nanos: None,
+            local_response: None,
+            properties: Vec::new(),
+            continued: false,
+            closed: false,
+        }
+    }
+
+    #[test]
+    fn spare_buffers_are_kept_emptied_and_large_bodies_let_go() {
+        let mut request = finished(Vec::with_capacity(1024));
+        request.headers.push("a", "1");
+        request.touched.push("x", "");
+        request.body.extend_from_slice(b"body");
+        let mut spare = Spare::kept(request);
+        let next = spare.take();
+        assert_eq!((next.headers.len(), next.touched.len(), next.body.len()), (0, 0, 0));
+        assert!(next.body.capacity() >= 1024);
+        let large = Spare::kept(finished(vec![0; SPARE_BODY_BYTES + 1]));
+        assert_eq!(large.body.capacity(), 0);
+    }
 
     #[test]
     fn header_list() {

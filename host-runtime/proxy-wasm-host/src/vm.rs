@@ -143,8 +143,7 @@ impl Vm {
 
     /// Keeps a finished request's buffers (those its outcome did not take).
     pub(crate) fn recycle(&mut self, request: RequestState) {
-        let RequestState { headers, touched, body, .. } = request;
-        self.store.data_mut().spare = Spare { headers, touched, body };
+        self.store.data_mut().spare = Spare::kept(request);
     }
 
     /// Runs one request through the filter within `budget` (see [`set_budget`]). The body is
