@@ -16,10 +16,12 @@
 //!   baseline of the ratio). Every VM's answer is checked: the client key added is known, the one
 //!   removed is `Unauthorized`.
 //!
-//! - the store's part: the row in a SQLite store, the same kind of changes committed, each read
-//!   back as the gateway's reload reads it (`config_snapshot_since`, which skips the unchanged key
-//!   catalogue), against the whole read. With the VMs' figures above, that is a change from its
-//!   commit to every VM (less the change notification, measured by the cluster bench).
+//! - the store's part: the row in a SQLite store and in a PostgreSQL one (a throwaway cluster with
+//!   `fsync` off: what is timed are reads, and 100,000 keys are created one transaction each), the
+//!   same kind of changes committed, each read back as the gateway's reload reads it
+//!   (`config_snapshot_since`, which skips the unchanged key catalogue), against the whole read.
+//!   With the VMs' figures above, that is a change from its commit to every VM (less the change
+//!   notification, measured by the cluster bench).
 //!
 //! A bench binary, not criterion: the quantities are latencies of whole reconfigurations and memory.
 //! Needs the filter module (`cargo build -p aapkit-filter --target wasm32-wasip1 --profile
@@ -38,6 +40,7 @@ use aapkit_host::server::filter_enforcer::{compact_config, host_config, prepare_
 use aapkit_store::{
     AapInput, MasterKey, NetworkRuleInput, NewClientKey, PolicyInput, PolicyUpdate, Store, StoreLocation,
 };
+use aapkit_testpg::PgCluster;
 use policy_core::{Bundle, ClientKey, ResourcePattern};
 use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest, PreparedConfig};
 use serde_json::Value;
@@ -263,6 +266,9 @@ fn main() {
     // AAPKIT_BENCH_ROW=<n>: that row alone (0-based).
     let only: Option<usize> = std::env::var("AAPKIT_BENCH_ROW").ok().and_then(|r| r.parse().ok());
     let rows = rows::ROWS.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i)).map(|(_, r)| r);
+    // The store's part runs on PostgreSQL too: one throwaway cluster, a database per row.
+    let pg = PgCluster::start().unwrap();
+    let mut databases = Vec::new();
     for row in rows.take(if quick { 1 } else { rows::ROWS.len() }) {
         let mut bundle = bench_bundle(row);
         let json = serde_json::to_string(&bundle).unwrap();
@@ -349,20 +355,23 @@ fn main() {
             );
         }
         println!("  VM memory after: {:.1} MiB max", mib(h.idle_vm_memory().into_iter().max().unwrap_or(0)));
-        store_reads(row, changes);
+        store_reads(row, changes, "SQLite", &StoreLocation::Sqlite);
+        let db = pg.create_database(&format!("row{}", databases.len())).unwrap();
+        store_reads(row, changes, "PostgreSQL", &StoreLocation::Postgres(db.clone()));
+        databases.push(db);
     }
 }
 
-/// The store's part of a change: the row's configuration in a SQLite store (its keys, network
-/// rules, policies, access points and client keys; no secrets), then `changes` committed changes
+/// The store's part of a change: the row's configuration in the store at `location` (its keys,
+/// network rules, policies, access points and client keys; no secrets), then `changes` committed changes
 /// as above (a client key inserted or deleted, every other one also a policy edited), each read
 /// back as the gateway's reload reads it: `config_snapshot_since` with the catalogue in force,
 /// which skips the keys. The baseline is the whole read (what every reload did before).
-fn store_reads(row: &rows::Row, changes: usize) {
+fn store_reads(row: &rows::Row, changes: usize, kind: &str, location: &StoreLocation) {
     const INSTANCE: &str = "kst-bench0000000000001";
     let dir = tempfile::tempdir().unwrap();
     let master = MasterKey::generate().unwrap();
-    let store = Store::open_at_with_key(dir.path(), &StoreLocation::Sqlite, &master).unwrap();
+    let store = Store::open_at_with_key(dir.path(), location, &master).unwrap();
     // The row's own bundle, through the store's API (keys get the store's ids; secrets are left out).
     let bundle = rows::bundle(row);
     let t = Instant::now();
@@ -459,7 +468,7 @@ fn store_reads(row: &rows::Row, changes: usize) {
     }
     reads.sort();
     println!(
-        "  store (SQLite, populated in {:.1} s): the access change read back p50 {:.1} ms, p99 {:.1} ms; \
+        "  store ({kind}, populated in {:.1} s): the access change read back p50 {:.1} ms, p99 {:.1} ms; \
          the whole read {:.1} ms (median of {}); p50 / whole read {:.3}",
         populated.as_secs_f64(),
         ms(percentile(&reads, 0.5)),
