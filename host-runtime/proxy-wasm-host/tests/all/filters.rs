@@ -2,24 +2,17 @@
 
 use proxy_wasm_host::{FilterHost, FilterHostConfig, FilterOutcome, FilterRequest};
 
-/// The test filters' allocator: a bump allocator over the second page, wrapping back when it is
-/// full (a test VM serves few requests).
+/// The test filters' allocator: `$bump`, exported as it is.
 const BUMP_ALLOCATOR: &str = r#"
-  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
-    (local $p i32)
-    (if (i32.gt_u (i32.add (global.get $heap) (local.get $size)) (i32.const 131072))
-      (then (global.set $heap (i32.const 16384))))
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
-    (local.get $p))"#;
+  (func (export "proxy_on_memory_allocate") (param $size i32) (result i32) (call $bump (local.get $size)))"#;
 
-/// What every test filter shares: the hostcalls it uses, two pages of memory, a bump allocator,
-/// the context callback, and scratch words at 256/260 for returned pointers and lengths.
+/// What every test filter shares: the hostcalls it uses, two pages of memory, a bump allocator
+/// (`$bump`), the context callback, and scratch words at 256/260 for returned pointers and lengths.
 fn module(body: &str) -> Vec<u8> {
     module_with_allocator(BUMP_ALLOCATOR, body)
 }
 
-/// [`module`] with another `proxy_on_memory_allocate` (`$heap` is there to use).
+/// [`module`] with another `proxy_on_memory_allocate` (`$bump` is there to call).
 fn module_with_allocator(allocator: &str, body: &str) -> Vec<u8> {
     let text = format!(
         r#"(module
@@ -40,6 +33,15 @@ fn module_with_allocator(allocator: &str, body: &str) -> Vec<u8> {
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 16384))
+  ;; A bump allocator over the second page, wrapping back when it is full (a test VM serves few
+  ;; requests).
+  (func $bump (param $size i32) (result i32)
+    (local $p i32)
+    (if (i32.gt_u (i32.add (global.get $heap) (local.get $size)) (i32.const 131072))
+      (then (global.set $heap (i32.const 16384))))
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
+    (local.get $p))
   {allocator}
   (func (export "proxy_on_context_create") (param i32 i32))
   ;; Whether the request has header `name` (its value then at (load 256), (load 260)).
@@ -198,17 +200,12 @@ pub fn meddler() -> Vec<u8> {
         r#"
   (global $meddle (mut i32) (i32.const 0))
   (func (export "proxy_on_memory_allocate") (param $size i32) (result i32)
-    (local $p i32)
     (if (global.get $meddle)
       (then
         (drop (call $add_header (i32.const 0) (i32.const 1024) (i32.const 9) (i32.const 1040) (i32.const 1)))
         ;; bytes 1.. of the body replaced by nothing
         (drop (call $set_buffer (i32.const 0) (i32.const 1) (i32.const 1000000) (i32.const 1040) (i32.const 0)))))
-    (if (i32.gt_u (i32.add (global.get $heap) (local.get $size)) (i32.const 131072))
-      (then (global.set $heap (i32.const 16384))))
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.add (global.get $heap) (local.get $size)))
-    (local.get $p))"#,
+    (call $bump (local.get $size)))"#,
         r#"
   (data (i32.const 1024) "x-meddled")
   (data (i32.const 1040) "1")
