@@ -268,8 +268,7 @@ fn main() {
     let rows = rows::ROWS.iter().enumerate().filter(|(i, _)| only.is_none_or(|o| o == *i)).map(|(_, r)| r);
     // The store's part runs on PostgreSQL too: one throwaway cluster, a database per row.
     let pg = PgCluster::start().unwrap();
-    let mut databases = Vec::new();
-    for row in rows.take(if quick { 1 } else { rows::ROWS.len() }) {
+    for (n, row) in rows.take(if quick { 1 } else { rows::ROWS.len() }).enumerate() {
         let mut bundle = bench_bundle(row);
         let json = serde_json::to_string(&bundle).unwrap();
 
@@ -356,15 +355,14 @@ fn main() {
         }
         println!("  VM memory after: {:.1} MiB max", mib(h.idle_vm_memory().into_iter().max().unwrap_or(0)));
         store_reads(row, changes, "SQLite", &StoreLocation::Sqlite);
-        let db = pg.create_database(&format!("row{}", databases.len())).unwrap();
-        store_reads(row, changes, "PostgreSQL", &StoreLocation::Postgres(db.clone()));
-        databases.push(db);
+        let db = pg.create_database(&format!("row{n}")).unwrap();
+        store_reads(row, changes, "PostgreSQL", &StoreLocation::Postgres(db));
     }
 }
 
 /// The store's part of a change: the row's configuration in the store at `location` (its keys,
-/// network rules, policies, access points and client keys; no secrets), then `changes` committed changes
-/// as above (a client key inserted or deleted, every other one also a policy edited), each read
+/// network rules, policies, access points and client keys; no secrets), then `changes` committed
+/// changes as above (a client key inserted or deleted, every other one also a policy edited), each read
 /// back as the gateway's reload reads it: `config_snapshot_since` with the catalogue in force,
 /// which skips the keys. The baseline is the whole read (what every reload did before).
 fn store_reads(row: &rows::Row, changes: usize, kind: &str, location: &StoreLocation) {

@@ -12,6 +12,7 @@ use wasmtime::{Caller, Linker};
 
 use crate::abi::{self, buffer, map, status, stream, LogLevel};
 use crate::config::Hostcall;
+use crate::plugin_config::PluginConfig;
 use crate::state::{HostState, LocalResponse, RequestState, MAX_CAPTURED_LINES};
 
 type C<'a> = Caller<'a, HostState>;
@@ -300,54 +301,59 @@ fn proxy_get_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, max: i32, ret_ptr: 
         return Ok(s);
     }
     let start = start as u32 as usize;
-    let end = start.saturating_add(max as u32 as usize);
-    let data: Result<Vec<u8>, i32> = {
-        let state = c.data();
-        // Each buffer by its length and how to copy a range of it (the plugin configuration may
-        // be in parts); a start past the end is a bad argument, an end past it is cut.
-        let slice = |whole: &[u8]| ranged(whole.len(), start, end, |s, e| whole.get(s..e).unwrap_or_default().to_vec());
+    // A start past the end is a bad argument; an end past it is cut.
+    let len = match Buffer::of(c.data(), ty) {
+        Ok(buffer) if start <= buffer.len() => start.saturating_add(max as u32 as usize).min(buffer.len()) - start,
+        Ok(_) => return Ok(status::BAD_ARGUMENT),
+        Err(s) => return Ok(s),
+    };
+    // Written straight into guest memory, from the buffer as it is once the guest has allocated.
+    return_filled(&mut c, len, ret_ptr, ret_len, |state, dst| {
+        Buffer::of(state, ty).is_ok_and(|buffer| buffer.copy_range_into(start, dst))
+    })
+}
+
+/// A buffer the guest can read with `proxy_get_buffer_bytes`.
+enum Buffer<'a> {
+    Bytes(&'a [u8]),
+    /// The plugin configuration, which may be in parts.
+    Config(&'a PluginConfig),
+}
+
+impl<'a> Buffer<'a> {
+    fn of(state: &'a HostState, ty: i32) -> Result<Buffer<'a>, i32> {
         match ty {
-            buffer::PLUGIN_CONFIGURATION => match &state.plugin_config {
-                Some(cfg) => ranged(cfg.len(), start, end, |s, e| cfg.copy_range(s, e)),
-                None => Err(status::NOT_FOUND),
-            },
-            buffer::VM_CONFIGURATION if state.in_vm_start => slice(&[]),
-            // The request body (every request with one reads it): written in place.
-            buffer::HTTP_REQUEST_BODY => match &state.request {
-                Some(req) if start <= req.body.len() => {
-                    let range = start..end.min(req.body.len());
-                    return return_filled(&mut c, range.len(), ret_ptr, ret_len, |state, dst| {
-                        let body = state.request.as_ref().and_then(|req| req.body.get(range));
-                        body.is_some_and(|body| {
-                            body.len() == dst.len() && {
-                                dst.copy_from_slice(body);
-                                true
-                            }
-                        })
-                    });
-                }
-                Some(_) => Err(status::BAD_ARGUMENT),
-                None => Err(status::NOT_FOUND),
-            },
+            buffer::PLUGIN_CONFIGURATION => state.plugin_config.as_ref().map(Buffer::Config).ok_or(status::NOT_FOUND),
+            buffer::VM_CONFIGURATION if state.in_vm_start => Ok(Buffer::Bytes(&[])),
+            buffer::HTTP_REQUEST_BODY => {
+                state.request.as_ref().map(|r| Buffer::Bytes(&r.body)).ok_or(status::NOT_FOUND)
+            }
             // Only for host-initiated foreign-function callbacks, which this host never makes.
             buffer::FOREIGN_FUNCTION_ARGUMENTS => Err(status::NOT_FOUND),
             _ => Err(status::NOT_FOUND),
         }
-    };
-    let data = match data {
-        Ok(d) => d,
-        Err(s) => return Ok(s),
-    };
-    return_bytes(&mut c, &data, ret_ptr, ret_len)
-}
-
-/// Bytes `start..end` of a buffer of `len` bytes, copied by `copy` (its end cut to `len`), or
-/// `BAD_ARGUMENT` when `start` is past the end.
-fn ranged(len: usize, start: usize, end: usize, copy: impl FnOnce(usize, usize) -> Vec<u8>) -> Result<Vec<u8>, i32> {
-    if start > len {
-        return Err(status::BAD_ARGUMENT);
     }
-    Ok(copy(start, end.min(len)))
+
+    fn len(&self) -> usize {
+        match self {
+            Buffer::Bytes(b) => b.len(),
+            Buffer::Config(c) => c.len(),
+        }
+    }
+
+    /// Copies `start..start + dst.len()`; false when that range is no longer inside the buffer.
+    fn copy_range_into(&self, start: usize, dst: &mut [u8]) -> bool {
+        match self {
+            Buffer::Bytes(b) => match b.get(start..start.saturating_add(dst.len())) {
+                Some(src) => {
+                    dst.copy_from_slice(src);
+                    true
+                }
+                None => false,
+            },
+            Buffer::Config(c) => c.copy_range_into(start, dst),
+        }
+    }
 }
 
 fn proxy_set_buffer_bytes(mut c: C<'_>, ty: i32, start: i32, size: i32, ptr: i32, len: i32) -> R {

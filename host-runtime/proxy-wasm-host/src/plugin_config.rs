@@ -32,24 +32,30 @@ impl PluginConfig {
         self.len == 0
     }
 
-    /// A copy of bytes `start..end` (clamped to the length).
-    pub(crate) fn copy_range(&self, start: usize, end: usize) -> Vec<u8> {
-        let end = end.min(self.len);
-        let mut out = Vec::with_capacity(end.saturating_sub(start));
+    /// Copies bytes `start..start + dst.len()` into `dst`. False, writing nothing, when that
+    /// range is not inside the configuration.
+    pub(crate) fn copy_range_into(&self, start: usize, dst: &mut [u8]) -> bool {
+        let end = start.saturating_add(dst.len());
+        if end > self.len {
+            return false;
+        }
         let mut part_start = 0;
         for part in self.parts.iter() {
             let part_end = part_start + part.len();
             if part_end > start && part_start < end {
-                let from = start.saturating_sub(part_start);
-                let to = end.min(part_end) - part_start;
-                out.extend_from_slice(part.get(from..to).unwrap_or_default());
+                let from = start.max(part_start);
+                let to = end.min(part_end);
+                let (src, out) = (part.get(from - part_start..to - part_start), dst.get_mut(from - start..to - start));
+                if let (Some(src), Some(out)) = (src, out) {
+                    out.copy_from_slice(src);
+                }
             }
             if part_end >= end {
                 break;
             }
             part_start = part_end;
         }
-        out
+        true
     }
 }
 
@@ -85,10 +91,16 @@ mod tests {
             assert_eq!(config.len(), whole.len());
             for start in 0..=whole.len() {
                 for end in start..=whole.len() + 3 {
-                    assert_eq!(config.copy_range(start, end), whole[start..end.min(23)], "{cuts:?} {start}..{end}");
+                    let mut read = vec![0xaa; end - start];
+                    let inside = end <= whole.len();
+                    assert_eq!(config.copy_range_into(start, &mut read), inside, "{cuts:?} {start}..{end}");
+                    if inside {
+                        assert_eq!(read, whole[start..end], "{cuts:?} {start}..{end}");
+                    }
                 }
             }
         }
-        assert!(PluginConfig::default().copy_range(0, 10).is_empty());
+        assert!(PluginConfig::default().copy_range_into(0, &mut []));
+        assert!(!PluginConfig::default().copy_range_into(0, &mut [0]));
     }
 }
