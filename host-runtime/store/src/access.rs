@@ -300,7 +300,7 @@ pub(crate) fn network_rules(tx: &Tx<'_>) -> Result<Vec<NetworkRuleInfo>, StoreEr
     network_rules_of(tx, None)
 }
 
-fn network_rules_of(tx: &Tx<'_>, only: Option<&str>) -> Result<Vec<NetworkRuleInfo>, StoreError> {
+pub(crate) fn network_rules_of(tx: &Tx<'_>, only: Option<&str>) -> Result<Vec<NetworkRuleInfo>, StoreError> {
     let sql = format!(
         "SELECT name, type, source_private_ip, description, created FROM network_rules {} ORDER BY name",
         only_clause("name", only)
@@ -335,7 +335,7 @@ pub(crate) fn policies(tx: &Tx<'_>) -> Result<Vec<PolicyInfo>, StoreError> {
     policies_of(tx, None)
 }
 
-fn policies_of(tx: &Tx<'_>, only: Option<&str>) -> Result<Vec<PolicyInfo>, StoreError> {
+pub(crate) fn policies_of(tx: &Tx<'_>, only: Option<&str>) -> Result<Vec<PolicyInfo>, StoreError> {
     let sql = format!(
         "SELECT name, kms_instance, permissions, resources, description, created FROM policies {} ORDER BY name",
         only_clause("name", only)
@@ -374,7 +374,7 @@ pub(crate) fn aaps(tx: &Tx<'_>) -> Result<Vec<AapInfo>, StoreError> {
     aaps_of(tx, None)
 }
 
-fn aaps_of(tx: &Tx<'_>, only: Option<&str>) -> Result<Vec<AapInfo>, StoreError> {
+pub(crate) fn aaps_of(tx: &Tx<'_>, only: Option<&str>) -> Result<Vec<AapInfo>, StoreError> {
     let sql = format!(
         "SELECT name, authentication_method, description, created FROM aaps {} ORDER BY name",
         only_clause("name", only)
@@ -403,7 +403,11 @@ pub(crate) fn client_key_rows(tx: &Tx<'_>, aap: Option<&str>) -> Result<Vec<Clie
     client_key_rows_where(tx, "aap", aap)
 }
 
-fn client_key_rows_where(tx: &Tx<'_>, column: &str, only: Option<&str>) -> Result<Vec<ClientKeyRow>, StoreError> {
+pub(crate) fn client_key_rows_where(
+    tx: &Tx<'_>,
+    column: &str,
+    only: Option<&str>,
+) -> Result<Vec<ClientKeyRow>, StoreError> {
     // Ordered here, not by the database: without an index on `created`, SQLite's sorter copies
     // every record, certificate and all (about half the read at 10,000 client keys).
     let sql = format!(

@@ -108,6 +108,7 @@ pub(crate) fn snapshot(
     })
 }
 
+/// Returns the resource's canonical name (the one the event records).
 pub(crate) fn insert_event(
     tx: &Tx<'_>,
     actor: &str,
@@ -115,7 +116,7 @@ pub(crate) fn insert_event(
     before: Option<(String, Value)>,
     after: Option<(String, Value)>,
     time: i64,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let name = after.as_ref().or(before.as_ref()).map(|(n, _)| n.clone()).unwrap_or_else(|| change.name.to_owned());
     let json = |v: Option<(String, Value)>| v.map(|(_, v)| v.to_string());
     tx.execute(
@@ -132,7 +133,7 @@ pub(crate) fn insert_event(
             json(after)
         ],
     )?;
-    Ok(())
+    Ok(name)
 }
 
 /// Filters of `aapkit audit events`; `None` matches everything.

@@ -9,7 +9,11 @@ use policy_core::{
     IpCidr, Key, NetworkRule, NetworkType, Permission, Policy, ResourcePattern, Secret, DEFAULT_MAX_SKEW_SECONDS,
 };
 
-use super::access::{aaps, client_key_rows, network_rules, policies};
+use std::collections::HashSet;
+
+use super::access::{
+    aaps, client_key_rows, network_rules, policies, AapInfo, ClientKeyRow, NetworkRuleInfo, PolicyInfo,
+};
 use super::keys::{aliases_by_key, all_keys, versions_by_key};
 use super::secrets::live_secret_names;
 use super::{validate, Store, StoreError};
@@ -31,91 +35,135 @@ fn corrupt(what: &str, value: &str) -> StoreError {
 /// carry it, so an allow names the configuration it was decided under). The access part, then the
 /// catalogue part.
 pub(crate) fn build(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
-    let mut bundle = build_access(tx, scope, generation)?;
+    let mut bundle = read_access(tx)?.bundle;
+    bundle.gateway = Some(gateway(scope, generation));
     build_catalogue(tx, &mut bundle)?;
     Ok(bundle)
 }
 
-/// The bundle's access part: network rules, policies, AAPs, client keys and the gateway section,
-/// with `keys` and `secrets` empty. Reads no catalogue table (keys, aliases, key versions,
-/// secrets), so a reload after a change that left the catalogue alone costs only this.
-pub(crate) fn build_access(tx: &Tx<'_>, scope: &str, generation: Option<u64>) -> Result<Bundle, StoreError> {
+/// The bundle's access part: network rules, policies, AAPs and client keys, without the gateway
+/// section and with `keys` and `secrets` empty. Reads no catalogue table (keys, aliases, key
+/// versions, secrets), so a reload after a change that left the catalogue alone costs only this,
+/// or less: [`crate::changelog`] keeps it and patches it row by row. Every list is in the byte
+/// order of its names (client keys: of their ids), so a row read again has one place to go.
+pub(crate) struct AccessPart {
+    pub bundle: Bundle,
+    /// The stored policies left out of the bundle because they grant nothing
+    /// ([`StoredPolicy::LeftOut`]); the AAPs' lists leave them out too.
+    pub left_out: HashSet<String>,
+}
+
+pub(crate) fn read_access(tx: &Tx<'_>) -> Result<AccessPart, StoreError> {
     let mut bundle = Bundle::default();
     for r in network_rules(tx)? {
-        let ips = r
-            .source_private_ip
-            .iter()
-            .map(|ip| ip.parse::<IpCidr>().map_err(|_| corrupt("SourcePrivateIp", ip)))
-            .collect::<Result<Vec<_>, _>>()?;
-        bundle.network_rules.push(NetworkRule {
-            name: r.name,
-            network_type: NetworkType::Private,
-            source_private_ip: ips,
-            description: opt(r.description),
-        });
+        bundle.network_rules.push(to_network_rule(r)?);
     }
-    // A policy that can never allow anything is refused at creation since the shared gateway
-    // exists; one stored before is left out of the bundle (it allows nothing, so every decision
-    // is the same) rather than making the whole configuration invalid. `aapkit policy list` still
-    // shows it, to be fixed with UpdatePolicy.
-    let mut useless = std::collections::HashSet::new();
+    let mut left_out = HashSet::new();
     for p in policies(tx)? {
-        if policy_core::policy_grants_nothing_str(&p.kms_instance, &p.permissions, &p.resources).is_some() {
-            useless.insert(p.name);
-            continue;
+        match to_policy(p)? {
+            StoredPolicy::Exported(policy) => bundle.policies.push(policy),
+            StoredPolicy::LeftOut(name) => {
+                left_out.insert(name);
+            }
         }
-        let permissions = p
-            .permissions
-            .iter()
-            .map(|t| Permission::from_template(t).ok_or_else(|| corrupt("Permissions", t)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let resources = p
-            .resources
-            .iter()
-            .map(|r| ResourcePattern::parse(r).map_err(|_| corrupt("Resources", r)))
-            .collect::<Result<Vec<_>, _>>()?;
-        bundle.policies.push(Policy {
-            name: p.name,
-            permissions,
-            resources,
-            kms_instance: p.kms_instance,
-            access_control_rules: AccessControlRules { network_rules: p.access_control_rules.network_rules },
-            description: opt(p.description),
-        });
     }
     for a in aaps(tx)? {
-        let method = match a.authentication_method.as_str() {
-            "ClientKey" => AuthenticationMethod::ClientKey,
-            "RAMRole" => AuthenticationMethod::RamRole,
-            other => return Err(corrupt("AuthenticationMethod", other)),
-        };
-        bundle.application_access_points.push(ApplicationAccessPoint {
-            name: a.name,
-            policies: a.policies.into_iter().filter(|p| !useless.contains(p)).collect(),
-            authentication_method: method,
-            description: opt(a.description),
-        });
+        bundle.application_access_points.push(to_aap(a, &left_out)?);
     }
     for k in client_key_rows(tx, None)? {
-        if k.algorithm != "RSA_2048" {
-            return Err(corrupt("KeyAlgorithm", &k.algorithm));
-        }
-        bundle.client_keys.push(ClientKey {
-            client_key_id: k.id,
-            aap_name: k.aap,
-            key_algorithm: ClientKeyAlgorithm::Rsa2048,
-            public_key_data: k.public_key_pem,
-            not_before: k.not_before,
-            not_after: k.not_after,
-        });
+        bundle.client_keys.push(to_client_key(k)?);
     }
-    bundle.gateway = Some(Gateway {
+    // In Rust's order, not the database's: PostgreSQL's collation may not be byte order.
+    bundle.network_rules.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    bundle.policies.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    bundle.application_access_points.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    bundle.client_keys.sort_unstable_by(|a, b| a.client_key_id.cmp(&b.client_key_id));
+    Ok(AccessPart { bundle, left_out })
+}
+
+pub(crate) fn gateway(scope: &str, generation: Option<u64>) -> Gateway {
+    Gateway {
         scope: scope.to_owned(),
         trusted_proxies: Vec::new(),
         max_skew_seconds: DEFAULT_MAX_SKEW_SECONDS,
         generation,
-    });
-    Ok(bundle)
+    }
+}
+
+pub(crate) fn to_network_rule(r: NetworkRuleInfo) -> Result<NetworkRule, StoreError> {
+    let ips = r
+        .source_private_ip
+        .iter()
+        .map(|ip| ip.parse::<IpCidr>().map_err(|_| corrupt("SourcePrivateIp", ip)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NetworkRule {
+        name: r.name,
+        network_type: NetworkType::Private,
+        source_private_ip: ips,
+        description: opt(r.description),
+    })
+}
+
+/// A stored policy as the bundle has it.
+pub(crate) enum StoredPolicy {
+    Exported(Policy),
+    /// A policy that can never allow anything, by name. Such a policy is refused at creation since
+    /// the shared gateway exists; one stored before is left out of the bundle (it allows nothing,
+    /// so every decision is the same) rather than making the whole configuration invalid.
+    /// `aapkit policy list` still shows it, to be fixed with UpdatePolicy.
+    LeftOut(String),
+}
+
+pub(crate) fn to_policy(p: PolicyInfo) -> Result<StoredPolicy, StoreError> {
+    if policy_core::policy_grants_nothing_str(&p.kms_instance, &p.permissions, &p.resources).is_some() {
+        return Ok(StoredPolicy::LeftOut(p.name));
+    }
+    let permissions = p
+        .permissions
+        .iter()
+        .map(|t| Permission::from_template(t).ok_or_else(|| corrupt("Permissions", t)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let resources = p
+        .resources
+        .iter()
+        .map(|r| ResourcePattern::parse(r).map_err(|_| corrupt("Resources", r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StoredPolicy::Exported(Policy {
+        name: p.name,
+        permissions,
+        resources,
+        kms_instance: p.kms_instance,
+        access_control_rules: AccessControlRules { network_rules: p.access_control_rules.network_rules },
+        description: opt(p.description),
+    }))
+}
+
+pub(crate) fn to_aap(a: AapInfo, left_out: &HashSet<String>) -> Result<ApplicationAccessPoint, StoreError> {
+    let method = match a.authentication_method.as_str() {
+        "ClientKey" => AuthenticationMethod::ClientKey,
+        "RAMRole" => AuthenticationMethod::RamRole,
+        other => return Err(corrupt("AuthenticationMethod", other)),
+    };
+    Ok(ApplicationAccessPoint {
+        name: a.name,
+        policies: a.policies.into_iter().filter(|p| !left_out.contains(p)).collect(),
+        authentication_method: method,
+        description: opt(a.description),
+    })
+}
+
+pub(crate) fn to_client_key(k: ClientKeyRow) -> Result<ClientKey, StoreError> {
+    if k.algorithm != "RSA_2048" {
+        return Err(corrupt("KeyAlgorithm", &k.algorithm));
+    }
+    Ok(ClientKey {
+        client_key_id: k.id,
+        aap_name: k.aap,
+        key_algorithm: ClientKeyAlgorithm::Rsa2048,
+        public_key_data: k.public_key_pem,
+        not_before: k.not_before,
+        not_after: k.not_after,
+    })
 }
 
 /// The bundle's catalogue part: fills `bundle.keys` (live keys with their aliases and version ids)

@@ -24,6 +24,8 @@ pub struct ConfigRead {
     /// None when `known_catalogue` is still current: keys and secrets were not read, and `bundle.keys` and `bundle.secrets` are empty.
     pub ring: Option<Arc<IndexedKeyRing>>,
     pub bundle: policy_core::Bundle,
+    /// Whether the access part was read whole or patched from the change log.
+    pub access: super::AccessRead,
 }
 
 #[derive(Default)]
@@ -80,13 +82,14 @@ impl Store {
                 (Some(known), Some(current)) if known == current => !deletion_due(tx, now())?,
                 _ => false,
             };
-            let mut bundle = super::export::build_access(tx, scope, Some(generation))?;
+            let (mut bundle, access) = self.access_part(tx, generation)?;
+            bundle.gateway = Some(super::export::gateway(scope, Some(generation)));
             if unchanged {
-                return Ok(ConfigRead { generation, catalogue_generation, ring: None, bundle });
+                return Ok(ConfigRead { generation, catalogue_generation, ring: None, bundle, access });
             }
             let ring = Arc::new(self.load_ring(tx)?.index());
             super::export::build_catalogue(tx, &mut bundle)?;
-            Ok(ConfigRead { generation, catalogue_generation, ring: Some(ring), bundle })
+            Ok(ConfigRead { generation, catalogue_generation, ring: Some(ring), bundle, access })
         })
     }
 

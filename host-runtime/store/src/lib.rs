@@ -19,6 +19,7 @@ mod access;
 mod account;
 mod audit_log;
 mod change;
+mod changelog;
 mod cluster;
 #[doc(hidden)]
 pub mod db;
@@ -58,6 +59,7 @@ pub use account::{
 };
 pub use audit_log::{AuditCall, AuditQuery, AuditWriter, PruneCounts};
 pub use change::{Action, ResourceType};
+pub use changelog::AccessRead;
 pub use cluster::{ChangeListener, Leadership, QuotaLeaser, SharedReplay, GATEWAY_PRESENCE};
 pub use error::StoreError;
 pub use events::{EventQuery, ManagementEvent};
@@ -102,6 +104,8 @@ pub struct Store {
     sealer: std::sync::Arc<seal::Sealer>,
     data_dir: PathBuf,
     cache: keyring::SnapshotCache,
+    /// The access part of the last configuration read, patched from the change log ([`changelog`]).
+    access: changelog::AccessCache,
     /// The unsealed AccessKey credentials of one generation (the OpenAPI's per-request lookup).
     credentials: account::CredentialCache,
     /// The unsealed STS session credentials of one generation, filled on lookup.
@@ -295,6 +299,7 @@ impl Store {
             sealer,
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
+            access: changelog::AccessCache::default(),
             credentials: account::CredentialCache::default(),
             sessions: ram_roles::SessionCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),
@@ -424,8 +429,9 @@ impl Store {
             let before = events::snapshot(&tx, change.resource_type, change.name)?;
             let out = f(&tx)?;
             let after = events::snapshot(&tx, change.resource_type, change.name)?;
-            events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
+            let name = events::insert_event(&tx, &self.actor, &change, before, after, time::now())?;
             let generation = db::bump_generation(&tx)?;
+            changelog::record(&tx, generation, change.resource_type, &name)?;
             if change.resource_type.touches_catalogue() {
                 // Readers that hold the catalogue of an older value read it again
                 // (`config_snapshot_since`); every other write leaves it, so they can skip it.

@@ -277,6 +277,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ON CONFLICT(name) DO NOTHING;
     CREATE INDEX IF NOT EXISTS keys_by_deletion ON keys(state, deletion_date);
     "#,
+    // 8: reloads that read only the access rows that changed (`changelog`). One row per committed
+    // change from here on, naming the resource it changed, with a random token that tells this
+    // history's row of a generation from another's (a database restored from a backup and written
+    // again). A reader whose generation has no row here reads everything. Kept if present (a database
+    // wound back past this step).
+    r#"
+    CREATE TABLE IF NOT EXISTS config_changes (
+        generation     INTEGER PRIMARY KEY,
+        resource_type  TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        token          INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The PostgreSQL steps, one per entry of [`MIGRATIONS`].
@@ -520,6 +533,15 @@ pub(crate) const PG_MIGRATIONS: &[&str] = &[
     INSERT INTO meta(name, int_value) SELECT 'catalogue_generation', int_value FROM meta WHERE name = 'generation'
         ON CONFLICT (name) DO NOTHING;
     CREATE INDEX IF NOT EXISTS keys_by_deletion ON keys(state, deletion_date);
+    "#,
+    // 8
+    r#"
+    CREATE TABLE IF NOT EXISTS config_changes (
+        generation     BIGINT PRIMARY KEY,
+        resource_type  TEXT NOT NULL,
+        name           TEXT NOT NULL,
+        token          BIGINT NOT NULL
+    );
     "#,
 ];
 

@@ -1285,6 +1285,7 @@ fn a_refused_limit_leaves_nothing_behind() {
 }
 
 mod catalogue;
+mod changelog;
 mod ram_roles;
 
 /// The store suite on PostgreSQL: one throwaway cluster (`initdb` in a temporary directory, removed
@@ -1334,8 +1335,10 @@ fn postgres_runs_the_store_suite() {
     ];
     let ram_cases = ram_roles::CASES;
     let catalogue_cases = catalogue::CASES;
+    let changelog_cases = changelog::CASES;
     let mut failed = Vec::new();
-    for (name, case) in cases.iter().chain(ram_cases.iter()).chain(catalogue_cases.iter()) {
+    for (name, case) in cases.iter().chain(ram_cases.iter()).chain(catalogue_cases.iter()).chain(changelog_cases.iter())
+    {
         PG.with(|pg| *pg.borrow_mut() = Some(cluster.clone()));
         let outcome = std::panic::catch_unwind(case);
         PG.with(|pg| *pg.borrow_mut() = None);
