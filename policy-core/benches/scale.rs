@@ -4,7 +4,9 @@
 //!   each change before the compact form (the baseline of every ratio);
 //! - `Bundle::compile` on the typed bundle the store reads: what the gateway now runs once per
 //!   change;
-//! - `to_compact`, and `from_compact`: what each VM now runs on a change or a cold start.
+//! - `to_compact`, and `from_compact`: what each VM now runs on a change or a cold start;
+//! - for a change to the access part only: the host's `into_compiled_over` and `to_compact_parts`,
+//!   and each VM's `from_compact_over` with the catalogue it holds.
 //!
 //! A counting global allocator measures the memory each form holds and the peak while building it
 //! (beyond its input). This is native (64-bit) memory: the wasm32 guest's is at most this.
@@ -71,6 +73,26 @@ fn benches(c: &mut Criterion) {
         group.bench_function(format!("to_compact: {}", row.name), |b| b.iter(|| black_box(&compiled).to_compact()));
         group.bench_function(format!("from_compact (per VM): {}", row.name), |b| {
             b.iter(|| CompiledBundle::from_compact(black_box(&compact)))
+        });
+        // An access change (a client key or a policy): the host compiles the access part over the
+        // catalogue in force and writes it; each VM, holding that catalogue, reads the access section.
+        let mut access = bundle.clone();
+        access.keys.clear();
+        access.secrets.clear();
+        let mut keys = PublicKeyCache::default();
+        let held = bundle.clone().into_compiled_with(&mut keys).unwrap();
+        group.bench_function(
+            format!("into_compiled_over + to_compact_parts (host, access change): {}", row.name),
+            |b| {
+                b.iter(|| {
+                    let next = black_box(access.clone()).into_compiled_over(&held, &mut keys).unwrap();
+                    next.to_compact_parts()
+                })
+            },
+        );
+        let prefix = &compact[..compact_prefix_len(&compact).unwrap()];
+        group.bench_function(format!("from_compact_over, catalogue held (per VM, access change): {}", row.name), |b| {
+            b.iter(|| CompiledBundle::from_compact_over(black_box(prefix), Some(&held)).unwrap())
         });
     }
     group.finish();
