@@ -430,19 +430,26 @@ fn store_reads(row: &rows::Row, changes: usize, kind: &str, location: &StoreLoca
     }
     let populated = t.elapsed();
 
-    // A handle of its own for each whole read: the reloading handle keeps the access part it read
-    // last and patches it from the change log.
-    let whole = || {
-        let fresh = Store::open_at_with_key(dir.path(), location, &master).unwrap();
-        let t = Instant::now();
-        let read = fresh.config_snapshot_since(INSTANCE, None).unwrap();
-        let took = t.elapsed();
-        assert!(read.ring.is_some());
-        assert_eq!(read.access, AccessRead::Whole);
+    // The baselines' reads, each by a handle of its own (the reloading handle keeps the access part
+    // it read last and patches it from the change log): with `known` None, the whole read; with the
+    // catalogue in force, every access row (what a reload read before the change log).
+    let samples = if changes > 4 { 5 } else { 1 };
+    let unpatched = |known: Option<u64>| {
+        let mut took: Vec<Duration> = (0..samples)
+            .map(|_| {
+                let fresh = Store::open_at_with_key(dir.path(), location, &master).unwrap();
+                let t = Instant::now();
+                let read = fresh.config_snapshot_since(INSTANCE, known).unwrap();
+                let took = t.elapsed();
+                assert_eq!(read.ring.is_some(), known.is_none());
+                assert_eq!(read.access, AccessRead::Whole);
+                took
+            })
+            .collect();
+        took.sort();
         took
     };
-    let mut whole_reads: Vec<Duration> = (0..if changes > 4 { 5 } else { 1 }).map(|_| whole()).collect();
-    whole_reads.sort();
+    let whole_reads = unpatched(None);
     // The reloading handle's first read, at start-up.
     let catalogue = store.config_snapshot_since(INSTANCE, None).unwrap().catalogue_generation;
     let mut reads = Vec::new();
@@ -475,20 +482,7 @@ fn store_reads(row: &rows::Row, changes: usize, kind: &str, location: &StoreLoca
         assert_eq!(read.bundle.client_keys.len(), row.client_keys + usize::from(step.is_multiple_of(2)));
     }
     reads.sort();
-    // What the same reload read before the change log: the catalogue skipped, every access row
-    // read (a handle holding no access part).
-    let mut unlogged: Vec<Duration> = (0..if changes > 4 { 5 } else { 1 })
-        .map(|_| {
-            let fresh = Store::open_at_with_key(dir.path(), location, &master).unwrap();
-            let t = Instant::now();
-            let read = fresh.config_snapshot_since(INSTANCE, catalogue).unwrap();
-            let took = t.elapsed();
-            assert!(read.ring.is_none());
-            assert_eq!(read.access, AccessRead::Whole);
-            took
-        })
-        .collect();
-    unlogged.sort();
+    let unlogged = unpatched(catalogue);
     let p50 = percentile(&reads, 0.5).as_secs_f64();
     println!(
         "  store ({kind}, populated in {:.1} s): the access change read back p50 {:.1} ms, p99 {:.1} ms; \

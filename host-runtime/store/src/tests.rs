@@ -1417,6 +1417,18 @@ fn concurrent_handles_serialise_their_writes() {
     assert_eq!(b.list_network_rules().unwrap().len(), 60);
 }
 
+/// Stores, under the API, a policy `old` that grants nothing (a shared policy with only KeyUser), as
+/// one stored before such policies were refused, and adds it to `aap`'s list, second.
+fn store_policy_granting_nothing(store: &Store, aap: &str) {
+    raw_execute(
+        store,
+        "INSERT INTO policies(name, kms_instance, permissions, resources, description, created)
+         VALUES ('old', 'shared', '[\"RbacPermission/Template/CryptoServiceKeyUser\"]', '[\"key/*\"]', '', 0)",
+        params![],
+    );
+    raw_execute(store, "INSERT INTO aap_policies(aap, policy, position) VALUES (?1, 'old', 1)", params![aap]);
+}
+
 /// A policy stored before such policies were refused (a shared policy with only KeyUser) is left
 /// out of the bundle instead of making the configuration invalid; the AAP keeps its other policies.
 #[test]
@@ -1425,13 +1437,7 @@ fn a_stored_policy_that_grants_nothing_is_left_out_of_the_bundle() {
     store.create_network_rule(&rule("r", &["10.0.0.1"])).unwrap();
     store.create_policy(&policy("good", &["r"])).unwrap();
     store.create_aap(&aap("a", &["good"])).unwrap();
-    raw_execute(
-        &store,
-        "INSERT INTO policies(name, kms_instance, permissions, resources, description, created)
-         VALUES ('old', 'shared', '[\"RbacPermission/Template/CryptoServiceKeyUser\"]', '[\"key/*\"]', '', 0)",
-        params![],
-    );
-    raw_execute(&store, "INSERT INTO aap_policies(aap, policy, position) VALUES ('a', 'old', 1)", params![]);
+    store_policy_granting_nothing(&store, "a");
     let json = store.export_bundle_json("kst-test").unwrap();
     let compiled = policy_core::compile_bundle(&json);
     assert!(compiled.is_ok(), "{json}");

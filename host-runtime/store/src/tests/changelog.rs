@@ -242,13 +242,7 @@ fn a_log_that_cannot_vouch_gives_a_whole_read() {
     assert_eq!(reload(&store, None, "far behind").0, AccessRead::Whole);
 
     // A policy that grants nothing (stored before such policies were refused) involved.
-    raw_execute(
-        &store,
-        "INSERT INTO policies(name, kms_instance, permissions, resources, description, created)
-         VALUES ('old', 'shared', '[\"RbacPermission/Template/CryptoServiceKeyUser\"]', '[\"key/*\"]', '', 0)",
-        params![],
-    );
-    raw_execute(&store, "INSERT INTO aap_policies(aap, policy, position) VALUES ('app', 'old', 1)", params![]);
+    store_policy_granting_nothing(&store, "app");
     add_key(&store);
     assert_eq!(reload(&store, None, "a policy left out").0, AccessRead::Whole);
     add_key(&store);
