@@ -224,19 +224,28 @@ pub const RELOAD_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Builds and publishes the snapshot of the store's current generation when it differs from the
 /// one in force. `Ok(true)` when a new snapshot was published.
-pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<bool, ReloadError> {
+pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<Option<Reloaded>, ReloadError> {
     let current = a.store.generation()?;
     if current == a.snapshots.generation() {
-        return Ok(false);
+        return Ok(None);
     }
     let next = a.snapshots.build_next(&a.store, a.enforcer.as_ref(), instance_id)?;
     let same_ring = Arc::ptr_eq(&next.ring, &a.snapshots.load().ring);
+    let reloaded = Reloaded { access: next.access_read, catalogue_kept: same_ring };
     a.snapshots.publish(next);
     // Versions removed or replaced must not be served from the parsed-key cache.
     if !same_ring {
         a.api.cache.clear();
     }
-    Ok(true)
+    Ok(Some(reloaded))
+}
+
+/// What a reload that published a new snapshot read ([`reload_once`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reloaded {
+    pub access: aapkit_store::AccessRead,
+    /// The key ring and catalogue were kept (no key, alias or secret changed).
+    pub catalogue_kept: bool,
 }
 
 /// Polls the store and applies control-plane changes as one snapshot. A reload that fails (store
@@ -266,11 +275,14 @@ pub async fn reload_loop(
         // Unsealing keys and compiling the bundle is blocking work.
         let result = tokio::task::spawn_blocking(move || reload_once(&a2, &id)).await;
         match result {
-            Ok(Ok(_)) => {
+            Ok(Ok(reloaded)) => {
                 wait = RELOAD_INTERVAL;
                 backoff = RELOAD_RETRY_MIN;
                 if let Some(m) = &metrics {
                     m.config_generation.set(a.snapshots.generation());
+                    if let Some(r) = reloaded {
+                        m.config_reloaded(r.access, r.catalogue_kept);
+                    }
                 }
             }
             Ok(Err(e)) => {

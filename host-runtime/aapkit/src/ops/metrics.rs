@@ -58,6 +58,14 @@ struct ResultLabel {
     result: &'static str,
 }
 
+/// What a configuration reload read: the access part whole or patched from the store's change
+/// log; the key catalogue read or kept.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    access: &'static str,
+    catalogue: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ExpiresWithinLabel {
     expires_within: &'static str,
@@ -110,6 +118,8 @@ pub struct Metrics {
     pub audit_pruned: Counter,
     /// Configuration reloads that failed (each is retried until one succeeds).
     pub config_reload_failures: Counter,
+    /// Configuration reloads that put a new snapshot in force, by what they read.
+    config_reloads: Family<ReloadLabels, Counter>,
     /// The control-plane generation of the configuration snapshot in force.
     pub config_generation: Gauge<u64, AtomicU64>,
 }
@@ -169,6 +179,7 @@ impl Metrics {
             audit_write_errors: Counter::default(),
             audit_pruned: Counter::default(),
             config_reload_failures: Counter::default(),
+            config_reloads: Family::default(),
             config_generation: Gauge::default(),
         }
         .registered()
@@ -182,6 +193,9 @@ impl Metrics {
         }
         for reason in UnauthenticatedReason::ALL {
             let _ = self.unauthenticated.get_or_create(&ReasonLabel { reason: reason.as_str() });
+        }
+        for (access, catalogue) in [("whole", "read"), ("whole", "kept"), ("patched", "read"), ("patched", "kept")] {
+            let _ = self.config_reloads.get_or_create(&ReloadLabels { access, catalogue });
         }
         for result in ["delivered", "failed_attempt", "given_up"] {
             let _ = self.webhook.get_or_create(&ResultLabel { result });
@@ -209,6 +223,12 @@ impl Metrics {
                 "aapkit_config_reload_failures",
                 "Configuration reloads that failed (the previous configuration stayed in force; retried)",
                 self.config_reload_failures.clone(),
+            );
+            registry.register(
+                "aapkit_config_reloads",
+                "Configuration reloads that put a new snapshot in force, by what they read: the access part \
+                 whole or patched from the store's change log, the key catalogue read or kept",
+                self.config_reloads.clone(),
             );
             registry.register(
                 "aapkit_config_generation",
@@ -296,6 +316,16 @@ impl Metrics {
                 self.quota_rejections.get_or_create(&GroupLabel { group: g.name() }).inc();
             }
         }
+    }
+
+    /// Counts one reload that put a new snapshot in force.
+    pub fn config_reloaded(&self, access: aapkit_store::AccessRead, catalogue_kept: bool) {
+        let access = match access {
+            aapkit_store::AccessRead::Whole => "whole",
+            aapkit_store::AccessRead::Patched { .. } => "patched",
+        };
+        let catalogue = if catalogue_kept { "kept" } else { "read" };
+        self.config_reloads.get_or_create(&ReloadLabels { access, catalogue }).inc();
     }
 
     pub fn expiry_notice(&self, threshold_days: i64) {

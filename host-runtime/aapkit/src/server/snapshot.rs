@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::enforcer::{ConfigureError, Enforcer, PreparedPolicy};
 use aapkit_kms::IndexedKeyRing;
-use aapkit_store::{Store, StoreError};
+use aapkit_store::{AccessRead, Store, StoreError};
 use policy_core::{AuthenticationMethod, PublicKeyCache};
 
 /// One configuration: what the server decides under and acts on.
@@ -27,6 +27,9 @@ pub struct Snapshot {
     /// The store generation of the last change to keys, aliases or secrets that `ring` and the
     /// catalogue reflect; `None` when the store did not say (the next build reads everything).
     pub catalogue_generation: Option<u64>,
+    /// How the store read the access part for this snapshot: whole, or the previous read patched
+    /// from its change log (for the reload metrics).
+    pub access_read: AccessRead,
 }
 
 /// The snapshot in force, replaced whole, and what building the next one reuses.
@@ -128,5 +131,6 @@ pub fn build_snapshot_after(
         sessions,
         compiled,
         catalogue_generation: read.catalogue_generation,
+        access_read: read.access,
     })
 }

@@ -379,6 +379,7 @@ fn clone(s: &Snapshot) -> Snapshot {
         sessions: s.sessions.clone(),
         compiled: s.compiled.clone(),
         catalogue_generation: s.catalogue_generation,
+        access_read: s.access_read,
     }
 }
 
@@ -546,6 +547,63 @@ fn alias_flips_under_load_never_use_an_unauthorized_key_wasm() {
     if let Some(wasm) = wasm_module() {
         flips_under_load("wasm", &["--enforcer", "wasm", "--filter-wasm", wasm.to_str().unwrap()]);
     }
+}
+
+/// Each reload is counted by what it read (`aapkit_config_reloads_total`): a change made through the
+/// store's API patches the access part from the change log, and a key keeps it patched while the
+/// catalogue is read; a generation moved outside the API leaves the log a gap, so the access part
+/// is read whole.
+#[test]
+fn reloads_are_counted_by_what_they_read() {
+    use aapkit_host::runtime::{assemble, reload_loop, ServeOptions};
+    let f = fixture();
+    let opts = ServeOptions {
+        data_dir: f.env.data_dir(),
+        store: aapkit_store::StoreLocation::Sqlite,
+        master_key: Default::default(),
+        wasm_perf_map: false,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plain_http: true,
+        enforcer: EnforcerKind::Native,
+        filter_wasm: None,
+        instance_id: INSTANCE.into(),
+        tls_cert: PathBuf::new(),
+        tls_key: PathBuf::new(),
+        ops: aapkit_host::ops::OpsOptions::default(),
+        limits: Default::default(),
+        openapi: None,
+    };
+    let a = Arc::new(assemble(&opts, Arc::new(NoObserver), Arc::new(aapkit_host::runtime::unix_now)).unwrap());
+    let metrics = Arc::new(aapkit_host::ops::Metrics::new());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    rt.spawn(reload_loop(a.clone(), INSTANCE.into(), Some(metrics.clone()), rx));
+    let count = |access: &str, catalogue: &str| {
+        let text = metrics.render(None, &[], 0);
+        let series = format!("aapkit_config_reloads_total{{access=\"{access}\",catalogue=\"{catalogue}\"}} ");
+        let n = text.lines().find_map(|l| l.strip_prefix(series.as_str())).map(str::to_owned);
+        n.unwrap_or_else(|| panic!("no {series}in {text}"))
+    };
+    // Waits for the reload of the store's generation to be counted under `series`.
+    let counted = |what: &str, access: &str, catalogue: &str, n: &str| {
+        let generation = a.store.generation().unwrap();
+        let waited = Instant::now();
+        while a.snapshots.generation() != generation || count(access, catalogue) != n {
+            assert!(waited.elapsed() < Duration::from_secs(10), "{what}: not reloaded and counted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    f.env.ok(&["network-rule", "create", "--name", "more", "--source-private-ip", "10.0.0.0/8"]);
+    counted("a network rule", "patched", "kept", "1");
+    f.env.ok(&["key", "create"]);
+    counted("a key", "patched", "read", "1");
+    let db = rusqlite::Connection::open(f.env.data_dir().join(aapkit_store::DB_FILE)).unwrap();
+    db.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'", []).unwrap();
+    counted("a generation moved outside the API", "whole", "kept", "1");
+    // Nothing else was counted.
+    assert_eq!([count("patched", "kept"), count("patched", "read"), count("whole", "read")], ["1", "1", "0"]);
+    let _ = tx.send(true);
 }
 
 /// A reload that fails keeps the previous configuration, is counted and logged, and is retried
