@@ -223,7 +223,7 @@ pub const RELOAD_RETRY_MIN: Duration = Duration::from_millis(500);
 pub const RELOAD_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Builds and publishes the snapshot of the store's current generation when it differs from the
-/// one in force. `Ok(true)` when a new snapshot was published.
+/// one in force: what it read when it published one, `None` when the generation had not moved.
 pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<Option<Reloaded>, ReloadError> {
     let current = a.store.generation()?;
     if current == a.snapshots.generation() {

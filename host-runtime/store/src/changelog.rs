@@ -3,7 +3,7 @@
 //! Every committed configuration change ([`Store::write`](crate::Store)) adds one row to
 //! `config_changes`: its generation, the kind and name of the resource it changed, and a random
 //! token. A reader that holds the access part of generation `g` (network rules, policies, AAPs,
-//! client keys: 4.5 MB of certificates at 10,000 client keys, most of a reload when the key
+//! client keys: about 12 MB of certificates at 10,000 client keys, most of a reload when the key
 //! catalogue is skipped) reads the rows after `g` and reads again only the resources they name.
 //!
 //! It falls back to reading everything whenever the log cannot vouch for the patch: the rows
