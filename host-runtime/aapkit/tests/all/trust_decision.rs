@@ -549,14 +549,17 @@ fn alias_flips_under_load_never_use_an_unauthorized_key_wasm() {
     }
 }
 
-/// Each reload is counted by what it read (`aapkit_config_reloads_total`): a change made through the
-/// store's API patches the access part from the change log, and a key keeps it patched while the
-/// catalogue is read; a generation moved outside the API leaves the log a gap, so the access part
-/// is read whole.
-#[test]
-fn reloads_are_counted_by_what_they_read() {
+/// The fixture's gateway assembled (native enforcer, no listener), with its reload loop running
+/// and counting into `metrics` until `stop` is sent true.
+struct Reloading {
+    a: Arc<aapkit_host::runtime::Assembled>,
+    metrics: Arc<aapkit_host::ops::Metrics>,
+    stop: tokio::sync::watch::Sender<bool>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn reloading(f: &Fixture) -> Reloading {
     use aapkit_host::runtime::{assemble, reload_loop, ServeOptions};
-    let f = fixture();
     let opts = ServeOptions {
         data_dir: f.env.data_dir(),
         store: aapkit_store::StoreLocation::Sqlite,
@@ -576,8 +579,19 @@ fn reloads_are_counted_by_what_they_read() {
     let a = Arc::new(assemble(&opts, Arc::new(NoObserver), Arc::new(aapkit_host::runtime::unix_now)).unwrap());
     let metrics = Arc::new(aapkit_host::ops::Metrics::new());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (stop, rx) = tokio::sync::watch::channel(false);
     rt.spawn(reload_loop(a.clone(), INSTANCE.into(), Some(metrics.clone()), rx));
+    Reloading { a, metrics, stop, _rt: rt }
+}
+
+/// Each reload is counted by what it read (`aapkit_config_reloads_total`): a change made through the
+/// store's API patches the access part from the change log, and a key keeps it patched while the
+/// catalogue is read; a generation moved outside the API leaves the log a gap, so the access part
+/// is read whole.
+#[test]
+fn reloads_are_counted_by_what_they_read() {
+    let f = fixture();
+    let Reloading { a, metrics, stop: tx, _rt } = reloading(&f);
     let count = |access: &str, catalogue: &str| {
         let text = metrics.render(None, &[], 0);
         let series = format!("aapkit_config_reloads_total{{access=\"{access}\",catalogue=\"{catalogue}\"}} ");
@@ -612,30 +626,9 @@ fn reloads_are_counted_by_what_they_read() {
 /// unapplied.
 #[test]
 fn a_failed_reload_is_retried_until_it_succeeds() {
-    use aapkit_host::runtime::{assemble, reload_loop, ServeOptions};
     let f = fixture();
-    let opts = ServeOptions {
-        data_dir: f.env.data_dir(),
-        store: aapkit_store::StoreLocation::Sqlite,
-        master_key: Default::default(),
-        wasm_perf_map: false,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        plain_http: true,
-        enforcer: EnforcerKind::Native,
-        filter_wasm: None,
-        instance_id: INSTANCE.into(),
-        tls_cert: PathBuf::new(),
-        tls_key: PathBuf::new(),
-        ops: aapkit_host::ops::OpsOptions::default(),
-        limits: Default::default(),
-        openapi: None,
-    };
-    let a = Arc::new(assemble(&opts, Arc::new(NoObserver), Arc::new(aapkit_host::runtime::unix_now)).unwrap());
+    let Reloading { a, metrics, stop: tx, _rt } = reloading(&f);
     let first = a.snapshots.generation();
-    let metrics = Arc::new(aapkit_host::ops::Metrics::new());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    rt.spawn(reload_loop(a.clone(), INSTANCE.into(), Some(metrics.clone()), rx));
 
     // A revocation (the user's client keys deleted) committed together with a row the exporter
     // refuses: the reload of this generation fails.
