@@ -231,7 +231,7 @@ pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<Option<Reloaded>,
     }
     let next = a.snapshots.build_next(&a.store, a.enforcer.as_ref(), instance_id)?;
     let same_ring = Arc::ptr_eq(&next.ring, &a.snapshots.load().ring);
-    let reloaded = Reloaded { access: next.access_read, catalogue_kept: same_ring };
+    let reloaded = Reloaded { access: next.access_read, catalogue: next.catalogue_read };
     a.snapshots.publish(next);
     // Versions removed or replaced must not be served from the parsed-key cache.
     if !same_ring {
@@ -244,8 +244,7 @@ pub fn reload_once(a: &Assembled, instance_id: &str) -> Result<Option<Reloaded>,
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reloaded {
     pub access: aapkit_store::AccessRead,
-    /// The key ring and catalogue were kept (no key, alias or secret changed).
-    pub catalogue_kept: bool,
+    pub catalogue: aapkit_store::CatalogueRead,
 }
 
 /// Polls the store and applies control-plane changes as one snapshot. A reload that fails (store
@@ -281,7 +280,7 @@ pub async fn reload_loop(
                 if let Some(m) = &metrics {
                     m.config_generation.set(a.snapshots.generation());
                     if let Some(r) = reloaded {
-                        m.config_reloaded(r.access, r.catalogue_kept);
+                        m.config_reloaded(r.access, r.catalogue);
                     }
                 }
             }

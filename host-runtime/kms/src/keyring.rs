@@ -152,26 +152,44 @@ impl InMemoryKeyRing {
     /// The same keys and secrets indexed by id, alias, version and secret name, each record
     /// shared behind an `Arc`: lookups hand out the record, never a copy of its material.
     pub fn index(self) -> IndexedKeyRing {
-        let keys: Vec<Arc<KeyRecord>> = self.keys.into_iter().map(Arc::new).collect();
-        let mut by_id = HashMap::with_capacity(keys.len());
-        let mut by_version = HashMap::new();
-        for k in &keys {
-            by_id.insert(k.key_id.clone(), Arc::clone(k));
+        IndexedKeyRing::from_shared(
+            self.keys.into_iter().map(Arc::new),
+            self.aliases,
+            self.secrets.into_iter().map(Arc::new),
+        )
+    }
+}
+
+impl IndexedKeyRing {
+    /// Indexes records already shared: a reader that keeps its records between reads (the store's
+    /// patched catalogue) builds a new ring without copying any material. `aliases` are
+    /// `(alias/<name>, key id)`; one naming a key not in `keys` is left out. Each secret's versions
+    /// keep the order given (oldest first).
+    pub fn from_shared(
+        keys: impl IntoIterator<Item = Arc<KeyRecord>>,
+        aliases: impl IntoIterator<Item = (String, String)>,
+        secrets: impl IntoIterator<Item = Arc<SecretVersionRecord>>,
+    ) -> IndexedKeyRing {
+        let keys = keys.into_iter();
+        let mut by_id = HashMap::with_capacity(keys.size_hint().0);
+        let mut by_version = HashMap::with_capacity(keys.size_hint().0);
+        for k in keys {
             for v in &k.versions {
-                by_version.insert(v.version_id.clone(), Arc::clone(k));
+                by_version.insert(v.version_id.clone(), Arc::clone(&k));
             }
+            by_id.insert(k.key_id.clone(), k);
         }
-        let mut by_alias = HashMap::with_capacity(self.aliases.len());
-        for (alias, key_id) in self.aliases {
+        let mut by_alias = HashMap::new();
+        for (alias, key_id) in aliases {
             if let Some(k) = by_id.get(&key_id) {
                 by_alias.insert(alias, Arc::clone(k));
             }
         }
-        let mut secrets: HashMap<String, Vec<Arc<SecretVersionRecord>>> = HashMap::new();
-        for s in self.secrets {
-            secrets.entry(s.secret_name.clone()).or_default().push(Arc::new(s));
+        let mut by_secret: HashMap<String, Vec<Arc<SecretVersionRecord>>> = HashMap::new();
+        for s in secrets {
+            by_secret.entry(s.secret_name.clone()).or_default().push(s);
         }
-        IndexedKeyRing { by_id, by_alias, by_version, secrets }
+        IndexedKeyRing { by_id, by_alias, by_version, secrets: by_secret }
     }
 }
 

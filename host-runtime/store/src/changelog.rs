@@ -88,12 +88,7 @@ impl Store {
             }
         }
         let part = read_access(tx)?;
-        let token: Option<i64> = tx.query_opt(
-            "SELECT token FROM config_changes WHERE generation = ?1",
-            params![as_i64(generation)?],
-            |r| r.get(0),
-        )?;
-        let Some(token) = token else {
+        let Some(token) = token_at(tx, generation)? else {
             // Nothing to check a later patch against (a store no change has been logged in yet).
             return Ok((part.bundle, AccessRead::Whole));
         };
@@ -103,27 +98,62 @@ impl Store {
     }
 }
 
+/// The token of the log row of `generation`, if the log has it: what a later patch from that
+/// generation is checked against.
+pub(crate) fn token_at(tx: &Tx<'_>, generation: u64) -> Result<Option<i64>, StoreError> {
+    tx.query_opt("SELECT token FROM config_changes WHERE generation = ?1", params![as_i64(generation)?], |r| r.get(0))
+}
+
+/// One row of the change log.
+pub(crate) struct LogRow {
+    pub generation: u64,
+    pub resource_type: String,
+    pub name: String,
+    pub token: i64,
+}
+
+/// The log rows from `from` to `to`, both included, when the log vouches for a patch from a read
+/// at `from` whose row had `token`: every generation in between has its row, and `from`'s row
+/// still has that token. `None` otherwise, or when more than `most` generations are between them.
+pub(crate) fn vouched_rows(
+    tx: &Tx<'_>,
+    from: u64,
+    token: i64,
+    to: u64,
+    most: u64,
+) -> Result<Option<Vec<LogRow>>, StoreError> {
+    let Some(behind) = to.checked_sub(from) else { return Ok(None) };
+    if behind > most {
+        return Ok(None);
+    }
+    let rows: Vec<LogRow> = tx.query_map(
+        "SELECT generation, resource_type, name, token FROM config_changes
+         WHERE generation >= ?1 AND generation <= ?2 ORDER BY generation",
+        params![as_i64(from)?, as_i64(to)?],
+        |r| {
+            let generation: i64 = r.get(0)?;
+            Ok(LogRow {
+                generation: u64::try_from(generation).unwrap_or(u64::MAX),
+                resource_type: r.get(1)?,
+                name: r.get(2)?,
+                token: r.get(3)?,
+            })
+        },
+    )?;
+    let contiguous =
+        u64::try_from(rows.len()) == Ok(behind + 1) && rows.iter().zip(from..).all(|(row, g)| row.generation == g);
+    Ok((contiguous && rows.first().map(|r| r.token) == Some(token)).then_some(rows))
+}
+
 /// Brings `cached` to `generation` from the log; `None` when the log cannot vouch for it (then
 /// `cached` is to be dropped).
 fn patch(tx: &Tx<'_>, cached: &mut Cached, generation: u64) -> Result<Option<usize>, StoreError> {
-    let Some(behind) = generation.checked_sub(cached.generation) else { return Ok(None) };
-    if behind > MAX_PATCHED_CHANGES {
+    let Some(rows) = vouched_rows(tx, cached.generation, cached.token, generation, MAX_PATCHED_CHANGES)? else {
         return Ok(None);
-    }
-    let rows: Vec<(i64, String, String, i64)> = tx.query_map(
-        "SELECT generation, resource_type, name, token FROM config_changes
-         WHERE generation >= ?1 AND generation <= ?2 ORDER BY generation",
-        params![as_i64(cached.generation)?, as_i64(generation)?],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
-    let contiguous = u64::try_from(rows.len()) == Ok(behind + 1)
-        && rows.iter().zip(cached.generation..).all(|(row, g)| u64::try_from(row.0) == Ok(g));
-    if !contiguous || rows.first().map(|r| r.3) != Some(cached.token) {
-        return Ok(None);
-    }
+    };
     // Each resource read once, however often it changed.
     let changed: BTreeSet<(&str, &str)> =
-        rows[1..].iter().map(|(_, kind, name, _)| (kind.as_str(), name.as_str())).collect();
+        rows[1..].iter().map(|r| (r.resource_type.as_str(), r.name.as_str())).collect();
     let part = &mut cached.part;
     for &(kind, name) in &changed {
         let Some(kind) = ResourceType::parse(kind) else { return Ok(None) };
@@ -181,7 +211,7 @@ fn patch(tx: &Tx<'_>, cached: &mut Cached, generation: u64) -> Result<Option<usi
         return Ok(None);
     }
     cached.generation = generation;
-    cached.token = rows.last().map_or(cached.token, |r| r.3);
+    cached.token = rows.last().map_or(cached.token, |r| r.token);
     Ok(Some(rows.len() - 1))
 }
 

@@ -3,17 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::db::Tx;
-use crate::params;
-
-use super::keys::{aliases_by_key, all_keys, deletion_due, versions_by_key};
-use super::seal::{key_version_aad, secret_version_aad};
-use super::secrets::{live_secret_names, parse_data_type, stages_of};
-use super::time::{format_time, now};
+use super::catalogue::{Catalogue, CatalogueRead};
+use super::keys::deletion_due;
+use super::time::now;
 use super::{read_catalogue_generation, read_generation, Store, StoreError};
-use aapkit_kms::keyring::{
-    InMemoryKeyRing, IndexedKeyRing, KeyRecord, KeyRing, KeyRingError, KeyVersionRecord, SecretVersionRecord,
-};
+use aapkit_kms::keyring::{IndexedKeyRing, KeyRecord, KeyRing, KeyRingError, SecretVersionRecord};
 
 /// A configuration read ([`Store::config_snapshot_since`]), consistent with one generation.
 #[derive(Debug)]
@@ -26,6 +20,8 @@ pub struct ConfigRead {
     pub bundle: policy_core::Bundle,
     /// Whether the access part was read whole or patched from the change log.
     pub access: super::AccessRead,
+    /// Whether the key catalogue was kept (`ring` is None), read whole, or patched from the log.
+    pub catalogue: CatalogueRead,
 }
 
 #[derive(Default)]
@@ -44,7 +40,8 @@ impl Store {
                 }
             }
         }
-        let (g, ring) = self.read(|tx| Ok((read_generation(tx)?, Arc::new(self.load_ring(tx)?.index()))))?;
+        let (g, ring) =
+            self.read(|tx| Ok((read_generation(tx)?, Arc::new(Catalogue::read(tx, &self.sealer)?.ring()))))?;
         let mut cache = self.cache.0.lock().unwrap_or_else(|p| p.into_inner());
         // Keep the newest of two racing loads.
         if cache.as_ref().is_none_or(|(cg, _)| *cg <= g) {
@@ -85,65 +82,15 @@ impl Store {
             let (mut bundle, access) = self.access_part(tx, generation)?;
             bundle.gateway = Some(super::export::gateway(scope, Some(generation)));
             if unchanged {
-                return Ok(ConfigRead { generation, catalogue_generation, ring: None, bundle, access });
+                let catalogue = CatalogueRead::Kept;
+                return Ok(ConfigRead { generation, catalogue_generation, ring: None, bundle, access, catalogue });
             }
-            let ring = Arc::new(self.load_ring(tx)?.index());
-            super::export::build_catalogue(tx, &mut bundle)?;
-            Ok(ConfigRead { generation, catalogue_generation, ring: Some(ring), bundle, access })
+            let (parts, catalogue) = self.catalogue_at(tx, generation)?;
+            bundle.keys = parts.keys;
+            bundle.secrets = parts.secrets;
+            let ring = Some(Arc::new(parts.ring));
+            Ok(ConfigRead { generation, catalogue_generation, ring, bundle, access, catalogue })
         })
-    }
-
-    pub(crate) fn load_ring(&self, tx: &Tx<'_>) -> Result<InMemoryKeyRing, StoreError> {
-        let mut ring = InMemoryKeyRing::default();
-        let mut sealed_versions = versions_by_key(tx, true)?;
-        let mut aliases = aliases_by_key(tx)?;
-        for row in all_keys(tx)? {
-            let sealed = sealed_versions.remove(&row.id).unwrap_or_default();
-            let mut versions = Vec::with_capacity(sealed.len());
-            for (version_id, blob) in sealed {
-                let material = self.sealer.open(&key_version_aad(&row.id, &version_id), &blob)?;
-                versions.push(KeyVersionRecord { version_id, material });
-            }
-            for alias in aliases.remove(&row.id).unwrap_or_default() {
-                ring.aliases.push((alias, row.id.clone()));
-            }
-            ring.keys.push(KeyRecord {
-                key_id: row.id,
-                spec: row.spec,
-                state: row.state,
-                initial_version_id: row.initial_version,
-                primary_version_id: row.primary_version,
-                versions,
-            });
-        }
-        // A secret pending deletion is not served (GetSecretValue finds nothing).
-        for name in live_secret_names(tx)? {
-            let (key_id, secret_type): (String, String) = tx.query_row(
-                "SELECT encryption_key_id, secret_type FROM secrets WHERE name = ?1",
-                params![name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let rows = tx.query_map(
-                "SELECT version_id, data_type, created, sealed FROM secret_versions WHERE secret_name = ?1 ORDER BY seq", params![name], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?))
-                })?;
-            for (version_id, data_type, created, blob) in rows {
-                let data = self.sealer.open(&secret_version_aad(&name, &version_id), &blob)?;
-                let data_type = parse_data_type(&data_type)
-                    .ok_or_else(|| StoreError::Corrupt(format!("secret {name}: data type {data_type:?}")))?;
-                ring.secrets.push(SecretVersionRecord {
-                    secret_name: name.clone(),
-                    secret_type: secret_type.clone(),
-                    stages: stages_of(tx, &name, &version_id)?,
-                    version_id,
-                    data,
-                    data_type,
-                    create_time: format_time(created),
-                    encryption_key_id: key_id.clone(),
-                });
-            }
-        }
-        Ok(ring)
     }
 
     fn ring(&self) -> Result<Arc<IndexedKeyRing>, KeyRingError> {

@@ -262,6 +262,15 @@ pub(crate) fn versions_by_key(tx: &Tx<'_>, sealed: bool) -> Result<VersionsByKey
     Ok(out)
 }
 
+/// One key's version ids and sealed material, in creation order (as [`versions_by_key`] lists them).
+pub(crate) fn sealed_versions_of(tx: &Tx<'_>, key_id: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    tx.query_map(
+        "SELECT id, sealed FROM key_versions WHERE key_id = ?1 ORDER BY created, rowid",
+        params![key_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
 pub(crate) fn aliases_of(tx: &Tx<'_>, key_id: &str) -> Result<Vec<String>, StoreError> {
     let names: Vec<String> =
         tx.query_map("SELECT name FROM aliases WHERE key_id = ?1 ORDER BY name", params![key_id], |r| r.get(0))?;

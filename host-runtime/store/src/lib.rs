@@ -18,6 +18,7 @@
 mod access;
 mod account;
 mod audit_log;
+mod catalogue;
 mod change;
 mod changelog;
 mod cluster;
@@ -58,6 +59,7 @@ pub use account::{
     DEFAULT_REGION_ID,
 };
 pub use audit_log::{AuditCall, AuditQuery, AuditWriter, PruneCounts};
+pub use catalogue::CatalogueRead;
 pub use change::{Action, ResourceType};
 pub use changelog::AccessRead;
 pub use cluster::{ChangeListener, Leadership, QuotaLeaser, SharedReplay, GATEWAY_PRESENCE};
@@ -106,6 +108,8 @@ pub struct Store {
     cache: keyring::SnapshotCache,
     /// The access part of the last configuration read, patched from the change log ([`changelog`]).
     access: changelog::AccessCache,
+    /// The key catalogue of the last configuration read, patched from the change log ([`catalogue`]).
+    catalogue: catalogue::CatalogueCache,
     /// The unsealed AccessKey credentials of one generation (the OpenAPI's per-request lookup).
     credentials: account::CredentialCache,
     /// The unsealed STS session credentials of one generation, filled on lookup.
@@ -300,6 +304,7 @@ impl Store {
             data_dir: data_dir.to_owned(),
             cache: keyring::SnapshotCache::default(),
             access: changelog::AccessCache::default(),
+            catalogue: catalogue::CatalogueCache::default(),
             credentials: account::CredentialCache::default(),
             sessions: ram_roles::SessionCache::default(),
             actor: DEFAULT_ACTOR.to_owned(),

@@ -1285,6 +1285,7 @@ fn a_refused_limit_leaves_nothing_behind() {
 }
 
 mod catalogue;
+mod catalogue_log;
 mod changelog;
 mod ram_roles;
 
@@ -1336,8 +1337,14 @@ fn postgres_runs_the_store_suite() {
     let ram_cases = ram_roles::CASES;
     let catalogue_cases = catalogue::CASES;
     let changelog_cases = changelog::CASES;
+    let catalogue_log_cases = catalogue_log::CASES;
     let mut failed = Vec::new();
-    for (name, case) in cases.iter().chain(ram_cases.iter()).chain(catalogue_cases.iter()).chain(changelog_cases.iter())
+    for (name, case) in cases
+        .iter()
+        .chain(ram_cases.iter())
+        .chain(catalogue_cases.iter())
+        .chain(changelog_cases.iter())
+        .chain(catalogue_log_cases.iter())
     {
         PG.with(|pg| *pg.borrow_mut() = Some(cluster.clone()));
         let outcome = std::panic::catch_unwind(case);

@@ -194,8 +194,10 @@ impl Metrics {
         for reason in UnauthenticatedReason::ALL {
             let _ = self.unauthenticated.get_or_create(&ReasonLabel { reason: reason.as_str() });
         }
-        for (access, catalogue) in [("whole", "read"), ("whole", "kept"), ("patched", "read"), ("patched", "kept")] {
-            let _ = self.config_reloads.get_or_create(&ReloadLabels { access, catalogue });
+        for access in ["whole", "patched"] {
+            for catalogue in ["kept", "whole", "patched"] {
+                let _ = self.config_reloads.get_or_create(&ReloadLabels { access, catalogue });
+            }
         }
         for result in ["delivered", "failed_attempt", "given_up"] {
             let _ = self.webhook.get_or_create(&ResultLabel { result });
@@ -227,7 +229,8 @@ impl Metrics {
             registry.register(
                 "aapkit_config_reloads",
                 "Configuration reloads that put a new snapshot in force, by what they read: the access part \
-                 whole or patched from the store's change log, the key catalogue read or kept",
+                 and the key catalogue each read whole or patched from the store's change log (the catalogue \
+                 also kept when no key, alias or secret changed)",
                 self.config_reloads.clone(),
             );
             registry.register(
@@ -319,12 +322,16 @@ impl Metrics {
     }
 
     /// Counts one reload that put a new snapshot in force.
-    pub fn config_reloaded(&self, access: aapkit_store::AccessRead, catalogue_kept: bool) {
+    pub fn config_reloaded(&self, access: aapkit_store::AccessRead, catalogue: aapkit_store::CatalogueRead) {
         let access = match access {
             aapkit_store::AccessRead::Whole => "whole",
             aapkit_store::AccessRead::Patched { .. } => "patched",
         };
-        let catalogue = if catalogue_kept { "kept" } else { "read" };
+        let catalogue = match catalogue {
+            aapkit_store::CatalogueRead::Kept => "kept",
+            aapkit_store::CatalogueRead::Whole => "whole",
+            aapkit_store::CatalogueRead::Patched { .. } => "patched",
+        };
         self.config_reloads.get_or_create(&ReloadLabels { access, catalogue }).inc();
     }
 

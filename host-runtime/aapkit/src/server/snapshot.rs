@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::enforcer::{ConfigureError, Enforcer, PreparedPolicy};
 use aapkit_kms::IndexedKeyRing;
-use aapkit_store::{AccessRead, Store, StoreError};
+use aapkit_store::{AccessRead, CatalogueRead, Store, StoreError};
 use policy_core::{AuthenticationMethod, PublicKeyCache};
 
 /// One configuration: what the server decides under and acts on.
@@ -30,6 +30,9 @@ pub struct Snapshot {
     /// How the store read the access part for this snapshot: whole, or the previous read patched
     /// from its change log (for the reload metrics).
     pub access_read: AccessRead,
+    /// How it read the key catalogue: kept (the ring and catalogue are `previous`'s), whole, or
+    /// patched from its change log.
+    pub catalogue_read: CatalogueRead,
 }
 
 /// The snapshot in force, replaced whole, and what building the next one reuses.
@@ -132,5 +135,6 @@ pub fn build_snapshot_after(
         compiled,
         catalogue_generation: read.catalogue_generation,
         access_read: read.access,
+        catalogue_read: read.catalogue,
     })
 }

@@ -30,7 +30,7 @@ fn exported(store: &Store) -> policy_core::Bundle {
 
 /// Everything `ring` serves for the store's keys, aliases and secret versions, material and values
 /// included (hex), in a fixed order: two rings that give the same lines serve the same.
-fn served(store: &Store, ring: &IndexedKeyRing) -> Vec<String> {
+pub(super) fn served(store: &Store, ring: &IndexedKeyRing) -> Vec<String> {
     let mut out = vec![format!("keys {}", ring.key_count())];
     let names: Vec<String> = raw_query(store, "SELECT id FROM keys ORDER BY id", params![]);
     let aliases: Vec<String> = raw_query(store, "SELECT name FROM aliases ORDER BY name", params![]);

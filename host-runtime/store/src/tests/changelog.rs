@@ -8,17 +8,17 @@ use crate::changelog::AccessRead;
 const SCOPE: &str = "kst-test";
 
 /// A small deterministic generator (xorshift64*), so a failing sequence can be replayed.
-struct Dice(u64);
+pub(super) struct Dice(pub(super) u64);
 
 impl Dice {
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
     }
 
-    fn pick<'a>(&mut self, names: &'a [String]) -> Option<&'a String> {
+    pub(super) fn pick<'a>(&mut self, names: &'a [String]) -> Option<&'a String> {
         (!names.is_empty()).then(|| &names[self.below(names.len())])
     }
 }
