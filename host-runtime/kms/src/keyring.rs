@@ -161,35 +161,78 @@ impl InMemoryKeyRing {
 }
 
 impl IndexedKeyRing {
-    /// Indexes records already shared: a reader that keeps its records between reads (the store's
-    /// patched catalogue) builds a new ring without copying any material. `aliases` are
-    /// `(alias/<name>, key id)`; one naming a key not in `keys` is left out. Each secret's versions
-    /// keep the order given (oldest first).
+    /// Indexes records already shared. `aliases` are `(alias/<name>, key id)`; one naming a key
+    /// not in `keys` is left out. Each secret's versions keep the order given (oldest first).
     pub fn from_shared(
         keys: impl IntoIterator<Item = Arc<KeyRecord>>,
         aliases: impl IntoIterator<Item = (String, String)>,
         secrets: impl IntoIterator<Item = Arc<SecretVersionRecord>>,
     ) -> IndexedKeyRing {
-        let keys = keys.into_iter();
-        let mut by_id = HashMap::with_capacity(keys.size_hint().0);
-        let mut by_version = HashMap::with_capacity(keys.size_hint().0);
+        let mut ring = IndexedKeyRing::default();
         for k in keys {
-            for v in &k.versions {
-                by_version.insert(v.version_id.clone(), Arc::clone(&k));
-            }
-            by_id.insert(k.key_id.clone(), k);
+            ring.put_key(k);
         }
-        let mut by_alias = HashMap::new();
         for (alias, key_id) in aliases {
-            if let Some(k) = by_id.get(&key_id) {
-                by_alias.insert(alias, Arc::clone(k));
+            ring.put_alias(&alias, Some(&key_id));
+        }
+        let mut by_secret: HashMap<Arc<str>, Vec<Arc<SecretVersionRecord>>> = HashMap::new();
+        for s in secrets {
+            by_secret.entry(Arc::from(s.secret_name.as_str())).or_default().push(s);
+        }
+        ring.secrets = by_secret.into_iter().map(|(name, versions)| (name, Arc::from(versions))).collect();
+        ring
+    }
+
+    /// Puts `record` in place of the key with its id, or adds it: its versions are indexed anew
+    /// and the aliases naming the key point to the new record.
+    pub fn put_key(&mut self, record: Arc<KeyRecord>) {
+        let id: Arc<str> = Arc::from(record.key_id.as_str());
+        if let Some(old) = self.by_id.insert(Arc::clone(&id), Arc::clone(&record)) {
+            for v in &old.versions {
+                self.by_version.remove(v.version_id.as_str());
+            }
+            for named in self.by_alias.values_mut() {
+                if named.key_id == record.key_id {
+                    *named = Arc::clone(&record);
+                }
             }
         }
-        let mut by_secret: HashMap<String, Vec<Arc<SecretVersionRecord>>> = HashMap::new();
-        for s in secrets {
-            by_secret.entry(s.secret_name.clone()).or_default().push(s);
+        for v in &record.versions {
+            self.by_version.insert(Arc::from(v.version_id.as_str()), Arc::clone(&record));
         }
-        IndexedKeyRing { by_id, by_alias, by_version, secrets: by_secret }
+    }
+
+    /// Removes the key `key_id`, its versions and the aliases naming it.
+    pub fn remove_key(&mut self, key_id: &str) {
+        if let Some(old) = self.by_id.remove(key_id) {
+            for v in &old.versions {
+                self.by_version.remove(v.version_id.as_str());
+            }
+            self.by_alias.retain(|_, named| named.key_id != key_id);
+        }
+    }
+
+    /// Points `alias` (`alias/<name>`) at the key `key_id`; removes it when `key_id` is `None` or
+    /// names a key the ring does not hold.
+    pub fn put_alias(&mut self, alias: &str, key_id: Option<&str>) {
+        match key_id.and_then(|id| self.by_id.get(id)) {
+            Some(k) => {
+                let k = Arc::clone(k);
+                self.by_alias.insert(Arc::from(alias), k);
+            }
+            None => {
+                self.by_alias.remove(alias);
+            }
+        }
+    }
+
+    /// Replaces the versions of the secret `name` (oldest first); none removes the secret.
+    pub fn put_secret(&mut self, name: &str, versions: Vec<Arc<SecretVersionRecord>>) {
+        if versions.is_empty() {
+            self.secrets.remove(name);
+        } else {
+            self.secrets.insert(Arc::from(name), Arc::from(versions));
+        }
     }
 }
 
@@ -230,14 +273,16 @@ impl KeyRing for InMemoryKeyRing {
 }
 
 /// The request path's key ring: hash-indexed, records shared (see [`InMemoryKeyRing::index`]).
-#[derive(Default, Debug)]
+/// Names are shared too, so a copy costs the tables and reference counts, not the strings: a
+/// reader that patches a ring in place ([`IndexedKeyRing::put_key`] and the rest) hands out copies.
+#[derive(Default, Debug, Clone)]
 pub struct IndexedKeyRing {
-    by_id: HashMap<String, Arc<KeyRecord>>,
+    by_id: HashMap<Arc<str>, Arc<KeyRecord>>,
     /// `alias/<name>` to its key.
-    by_alias: HashMap<String, Arc<KeyRecord>>,
-    by_version: HashMap<String, Arc<KeyRecord>>,
+    by_alias: HashMap<Arc<str>, Arc<KeyRecord>>,
+    by_version: HashMap<Arc<str>, Arc<KeyRecord>>,
     /// The versions of each secret, oldest first.
-    secrets: HashMap<String, Vec<Arc<SecretVersionRecord>>>,
+    secrets: HashMap<Arc<str>, Arc<[Arc<SecretVersionRecord>]>>,
 }
 
 impl IndexedKeyRing {
@@ -262,7 +307,7 @@ impl KeyRing for IndexedKeyRing {
         stage: Option<&str>,
     ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
         let Some(versions) = self.secrets.get(name) else { return Ok(None) };
-        Ok(find_secret(versions, name, version_id, stage).map(Arc::clone))
+        Ok(find_secret(versions.iter(), name, version_id, stage).map(Arc::clone))
     }
 }
 
@@ -286,5 +331,82 @@ where
         stage: Option<&str>,
     ) -> Result<Option<Arc<SecretVersionRecord>>, KeyRingError> {
         (**self).secret_value(name, version_id, stage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(id: &str, versions: &[&str]) -> Arc<KeyRecord> {
+        Arc::new(KeyRecord {
+            key_id: id.into(),
+            spec: KeySpec::AliyunAes256,
+            state: KeyState::Enabled,
+            initial_version_id: versions[0].into(),
+            primary_version_id: versions[versions.len() - 1].into(),
+            versions: versions
+                .iter()
+                .map(|v| KeyVersionRecord { version_id: (*v).into(), material: Zeroizing::new(v.as_bytes().to_vec()) })
+                .collect(),
+        })
+    }
+
+    fn secret(name: &str, version: &str) -> Arc<SecretVersionRecord> {
+        Arc::new(SecretVersionRecord {
+            secret_name: name.into(),
+            secret_type: "Generic".into(),
+            version_id: version.into(),
+            stages: vec!["ACSCurrent".into()],
+            data: Zeroizing::new(version.as_bytes().to_vec()),
+            data_type: SecretDataType::Text,
+            create_time: String::new(),
+            encryption_key_id: "k1".into(),
+        })
+    }
+
+    /// What `ring` serves for every name in play: key, alias and version lookups, secrets.
+    fn served(ring: &IndexedKeyRing) -> Vec<String> {
+        let mut out = vec![format!("{} keys", ring.key_count())];
+        for name in ["k1", "k2", "k3", "alias/a", "alias/b", "alias/c"] {
+            let k = ring.resolve_key(name).unwrap();
+            out.push(format!("{name}: {:?}", k.map(|k| (k.key_id.clone(), k.versions.len()))));
+        }
+        for v in ["v1", "v2", "v3", "v4"] {
+            out.push(format!("{v}: {:?}", ring.key_by_version(v).unwrap().map(|k| k.key_id.clone())));
+        }
+        for s in ["s1", "s2"] {
+            out.push(format!("{s}: {:?}", ring.secret_value(s, None, None).unwrap().map(|r| r.version_id.clone())));
+        }
+        out
+    }
+
+    /// Edits in place serve what a ring indexed from the edited lists serves.
+    #[test]
+    fn edits_in_place_equal_a_fresh_index() {
+        let alias = |a: &str, k: &str| (a.to_owned(), k.to_owned());
+        let mut ring = IndexedKeyRing::from_shared(
+            [key("k1", &["v1"]), key("k2", &["v2"])],
+            [alias("alias/a", "k1"), alias("alias/b", "k2"), alias("alias/c", "gone")],
+            [secret("s1", "x1")],
+        );
+        assert_eq!(ring.resolve_key("alias/c").unwrap().map(|k| k.key_id.clone()), None);
+        // k1 rotated: its alias follows the new record; k2 removed with its alias and version.
+        ring.put_key(key("k1", &["v1", "v3"]));
+        ring.remove_key("k2");
+        ring.put_key(key("k3", &["v4"]));
+        ring.put_alias("alias/c", Some("k3"));
+        ring.put_alias("alias/b", Some("missing"));
+        ring.put_secret("s2", vec![secret("s2", "y1")]);
+        ring.put_secret("s1", Vec::new());
+        let fresh = IndexedKeyRing::from_shared(
+            [key("k1", &["v1", "v3"]), key("k3", &["v4"])],
+            [alias("alias/a", "k1"), alias("alias/c", "k3")],
+            [secret("s2", "y1")],
+        );
+        assert_eq!(served(&ring), served(&fresh));
+        assert_eq!(ring.resolve_key("alias/a").unwrap().unwrap().versions.len(), 2, "the alias kept the old record");
+        assert_eq!(ring.key_by_version("v2").unwrap().map(|k| k.key_id.clone()), None);
     }
 }

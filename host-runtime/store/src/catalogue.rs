@@ -50,97 +50,82 @@ pub(crate) struct CatalogueParts {
     pub secrets: Vec<Secret>,
 }
 
-/// The live key catalogue. Records are shared with the rings made from it, so keeping it costs
-/// its maps, not a second copy of the material.
+/// The live key catalogue, in the forms a read hands out, each kept up to date in place by a
+/// patch: the ring (records and names shared, so a copy costs its tables) and the bundle's entries.
 #[derive(Default)]
 pub(crate) struct Catalogue {
-    /// Live keys (not past their deletion window) by id.
-    keys: HashMap<String, LiveKey>,
+    ring: IndexedKeyRing,
+    /// The bundle's keys (live: not past their deletion window), by creation time, then id.
+    keys: BTreeMap<(i64, String), Key>,
+    /// Key id to its creation time: where its entry is in `keys`.
+    created: HashMap<String, i64>,
     /// Every alias row, `alias/<name>` to key id. One naming a key not live is in neither output.
     aliases: BTreeMap<String, String>,
-    /// Live secrets (not pending deletion) by name.
-    secrets: BTreeMap<String, LiveSecret>,
-}
-
-struct LiveKey {
-    /// Creation time: the bundle lists keys by (created, id).
-    created: i64,
-    record: Arc<KeyRecord>,
-}
-
-struct LiveSecret {
-    key_id: String,
-    /// Oldest first.
-    versions: Vec<Arc<SecretVersionRecord>>,
+    /// Live secrets (not pending deletion): name to (encryption key id, versions held).
+    secrets: BTreeMap<String, (String, usize)>,
 }
 
 impl Catalogue {
     /// Every live key (material unsealed), alias and live secret version.
     pub(crate) fn read(tx: &Tx<'_>, sealer: &Sealer) -> Result<Catalogue, StoreError> {
+        let mut c = Catalogue::default();
         let mut sealed = versions_by_key(tx, true)?;
-        let mut keys = HashMap::new();
+        let mut records = Vec::new();
         for row in all_keys(tx)? {
             let versions = sealed.remove(&row.id).unwrap_or_default();
-            keys.insert(row.id.clone(), live_key(sealer, row, versions)?);
+            let created = row.created;
+            let record = key_record(sealer, row, versions)?;
+            c.created.insert(record.key_id.clone(), created);
+            c.keys.insert((created, record.key_id.clone()), entry(&record, Vec::new()));
+            records.push(record);
         }
-        let mut aliases = BTreeMap::new();
         for (key_id, names) in aliases_by_key(tx)? {
             for name in names {
-                aliases.insert(name, key_id.clone());
+                c.aliases.insert(name, key_id.clone());
             }
         }
-        let mut secrets = BTreeMap::new();
+        let mut secret_versions = Vec::new();
         for name in live_secret_names(tx)? {
-            if let Some(secret) = read_secret(tx, sealer, &name)? {
-                secrets.insert(name, secret);
+            if let Some((key_id, versions)) = read_secret(tx, sealer, &name)? {
+                c.secrets.insert(name, (key_id, versions.len()));
+                secret_versions.extend(versions);
             }
         }
-        Ok(Catalogue { keys, aliases, secrets })
-    }
-
-    pub(crate) fn parts(&self) -> CatalogueParts {
-        let (keys, secrets) = self.bundle_entries();
-        CatalogueParts { ring: self.ring(), keys, secrets }
-    }
-
-    /// The request path's key ring.
-    pub(crate) fn ring(&self) -> IndexedKeyRing {
-        IndexedKeyRing::from_shared(
-            self.keys.values().map(|k| Arc::clone(&k.record)),
-            self.aliases.iter().map(|(alias, key)| (alias.clone(), key.clone())),
-            self.secrets.values().flat_map(|s| s.versions.iter().cloned()),
-        )
-    }
-
-    /// The bundle's `Keys` (by creation time, then id) and `Secrets` (by name; a secret whose key
-    /// is no longer live leaves it: the bundle must not name a key it does not list).
-    fn bundle_entries(&self) -> (Vec<Key>, Vec<Secret>) {
-        let mut aliases: HashMap<&str, Vec<String>> = HashMap::new();
-        for (alias, key_id) in &self.aliases {
-            aliases.entry(key_id.as_str()).or_default().push(alias.clone());
+        for (alias, key_id) in &c.aliases {
+            if let Some(e) = c.created.get(key_id).and_then(|t| c.keys.get_mut(&(*t, key_id.clone()))) {
+                e.aliases.push(alias.clone());
+            }
         }
-        let mut live: Vec<&LiveKey> = self.keys.values().collect();
-        live.sort_unstable_by(|a, b| (a.created, &a.record.key_id).cmp(&(b.created, &b.record.key_id)));
-        let keys = live
-            .into_iter()
-            .map(|k| {
-                let r = &k.record;
-                Key {
-                    key_id: r.key_id.clone(),
-                    aliases: aliases.remove(r.key_id.as_str()).unwrap_or_default(),
-                    key_spec: r.spec.as_str().to_owned(),
-                    key_state: r.state,
-                    key_versions: r.versions.iter().map(|v| v.version_id.clone()).collect(),
-                }
-            })
-            .collect();
+        c.ring = IndexedKeyRing::from_shared(
+            records,
+            c.aliases.iter().map(|(alias, key)| (alias.clone(), key.clone())),
+            secret_versions,
+        );
+        Ok(c)
+    }
+
+    /// The ring alone (no copy).
+    pub(crate) fn into_ring(self) -> IndexedKeyRing {
+        self.ring
+    }
+
+    /// A copy of what a read hands out: the ring (its tables; records and names are shared) and
+    /// the bundle's `Keys` and `Secrets` (a secret whose key is no longer live leaves them: the
+    /// bundle must not name a key it does not list).
+    pub(crate) fn parts(&self) -> CatalogueParts {
         let secrets = self
             .secrets
             .iter()
-            .filter(|(_, s)| self.keys.contains_key(&s.key_id))
-            .map(|(name, s)| Secret { secret_name: name.clone(), encryption_key_id: s.key_id.clone() })
+            .filter(|(_, (key_id, _))| self.created.contains_key(key_id))
+            .map(|(name, (key_id, _))| Secret { secret_name: name.clone(), encryption_key_id: key_id.clone() })
             .collect();
-        (keys, secrets)
+        CatalogueParts { ring: self.ring.clone(), keys: self.keys.values().cloned().collect(), secrets }
+    }
+
+    /// The bundle entry of the live key `key_id`, if it is live.
+    fn entry_mut(&mut self, key_id: &str) -> Option<&mut Key> {
+        let created = *self.created.get(key_id)?;
+        self.keys.get_mut(&(created, key_id.to_owned()))
     }
 
     /// Reads again the resources `changed` names; `false` when it cannot (a kind outside the
@@ -148,37 +133,20 @@ impl Catalogue {
     fn patch(&mut self, tx: &Tx<'_>, sealer: &Sealer, changed: &BTreeSet<(&str, &str)>) -> Result<bool, StoreError> {
         for &(kind, name) in changed {
             match ResourceType::parse(kind) {
-                Some(ResourceType::Key) => {
-                    match find_key(tx, name)? {
-                        Some(row) => {
-                            let versions = sealed_versions_of(tx, &row.id)?;
-                            self.keys.insert(row.id.clone(), live_key(sealer, row, versions)?);
-                        }
-                        None => {
-                            self.keys.remove(name);
-                        }
-                    }
-                    // A purge removes the key's aliases in the same write.
-                    let now_named: BTreeSet<String> = aliases_of(tx, name)?.into_iter().collect();
-                    self.aliases.retain(|alias, key| key != name || now_named.contains(alias));
-                    for alias in now_named {
-                        self.aliases.insert(alias, name.to_owned());
-                    }
-                }
+                Some(ResourceType::Key) => self.patch_key(tx, sealer, name)?,
                 Some(ResourceType::Alias) => {
                     let key: Option<String> =
                         tx.query_opt("SELECT key_id FROM aliases WHERE name = ?1", params![name], |r| r.get(0))?;
-                    match key {
-                        Some(key) => self.aliases.insert(name.to_owned(), key),
-                        None => self.aliases.remove(name),
-                    };
+                    self.set_alias(name, key);
                 }
                 Some(ResourceType::Secret) => match read_secret(tx, sealer, name)? {
-                    Some(secret) => {
-                        self.secrets.insert(name.to_owned(), secret);
+                    Some((key_id, versions)) => {
+                        self.secrets.insert(name.to_owned(), (key_id, versions.len()));
+                        self.ring.put_secret(name, versions);
                     }
                     None => {
                         self.secrets.remove(name);
+                        self.ring.put_secret(name, Vec::new());
                     }
                 },
                 Some(
@@ -205,32 +173,91 @@ impl Catalogue {
         let held = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         Ok(counts
             == (
-                held(self.keys.values().map(|k| k.record.versions.len()).sum()),
+                held(self.keys.values().map(|k| k.key_versions.len()).sum()),
                 held(self.aliases.len()),
                 held(self.secrets.len()),
-                held(self.secrets.values().map(|s| s.versions.len()).sum()),
+                held(self.secrets.values().map(|(_, n)| n).sum()),
             ))
+    }
+
+    /// Reads the key `key_id` again (gone when it is missing or past its deletion window), with the
+    /// aliases naming it (a purge removes them with the key).
+    fn patch_key(&mut self, tx: &Tx<'_>, sealer: &Sealer, key_id: &str) -> Result<(), StoreError> {
+        if let Some(created) = self.created.remove(key_id) {
+            self.keys.remove(&(created, key_id.to_owned()));
+        }
+        match find_key(tx, key_id)? {
+            Some(row) => {
+                let versions = sealed_versions_of(tx, &row.id)?;
+                let created = row.created;
+                let record = key_record(sealer, row, versions)?;
+                self.created.insert(key_id.to_owned(), created);
+                self.keys.insert((created, key_id.to_owned()), entry(&record, Vec::new()));
+                self.ring.put_key(record);
+            }
+            None => self.ring.remove_key(key_id),
+        }
+        let named: BTreeSet<String> = aliases_of(tx, key_id)?.into_iter().collect();
+        let stale: Vec<String> =
+            self.aliases.iter().filter(|(a, k)| *k == key_id && !named.contains(*a)).map(|(a, _)| a.clone()).collect();
+        for alias in stale {
+            self.set_alias(&alias, None);
+        }
+        for alias in named {
+            self.set_alias(&alias, Some(key_id.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Points `alias` at `key` (`None`: the alias is gone), in the alias rows, the keys' entries
+    /// and the ring.
+    fn set_alias(&mut self, alias: &str, key: Option<String>) {
+        let old = match &key {
+            Some(k) => self.aliases.insert(alias.to_owned(), k.clone()),
+            None => self.aliases.remove(alias),
+        };
+        if let Some(e) = old.and_then(|k| self.entry_mut(&k)) {
+            e.aliases.retain(|a| a != alias);
+        }
+        if let Some(e) = key.as_deref().and_then(|k| self.entry_mut(k)) {
+            // Entries list their aliases in byte order, as a whole read does.
+            if let Err(at) = e.aliases.binary_search_by(|a| a.as_str().cmp(alias)) {
+                e.aliases.insert(at, alias.to_owned());
+            }
+        }
+        self.ring.put_alias(alias, key.as_deref());
     }
 }
 
-fn live_key(sealer: &Sealer, row: KeyRow, sealed: Vec<(String, Vec<u8>)>) -> Result<LiveKey, StoreError> {
+/// A key's bundle entry (its aliases are filled in by the caller).
+fn entry(record: &KeyRecord, aliases: Vec<String>) -> Key {
+    Key {
+        key_id: record.key_id.clone(),
+        aliases,
+        key_spec: record.spec.as_str().to_owned(),
+        key_state: record.state,
+        key_versions: record.versions.iter().map(|v| v.version_id.clone()).collect(),
+    }
+}
+
+fn key_record(sealer: &Sealer, row: KeyRow, sealed: Vec<(String, Vec<u8>)>) -> Result<Arc<KeyRecord>, StoreError> {
     let mut versions = Vec::with_capacity(sealed.len());
     for (version_id, blob) in sealed {
         let material = sealer.open(&key_version_aad(&row.id, &version_id), &blob)?;
         versions.push(KeyVersionRecord { version_id, material });
     }
-    Ok(LiveKey {
-        created: row.created,
-        record: Arc::new(KeyRecord {
-            key_id: row.id,
-            spec: row.spec,
-            state: row.state,
-            initial_version_id: row.initial_version,
-            primary_version_id: row.primary_version,
-            versions,
-        }),
-    })
+    Ok(Arc::new(KeyRecord {
+        key_id: row.id,
+        spec: row.spec,
+        state: row.state,
+        initial_version_id: row.initial_version,
+        primary_version_id: row.primary_version,
+        versions,
+    }))
 }
+
+/// A live secret's encryption key id and versions (oldest first).
+type LiveSecret = (String, Vec<Arc<SecretVersionRecord>>);
 
 /// The secret `name` with its versions (values unsealed), unless it is missing or pending
 /// deletion (a secret pending deletion is not served).
@@ -264,7 +291,7 @@ fn read_secret(tx: &Tx<'_>, sealer: &Sealer, name: &str) -> Result<Option<LiveSe
             encryption_key_id: key_id.clone(),
         }));
     }
-    Ok(Some(LiveSecret { key_id, versions }))
+    Ok(Some((key_id, versions)))
 }
 
 /// The catalogue a store handle read last, with the log row that vouches for it.

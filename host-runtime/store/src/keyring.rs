@@ -41,7 +41,7 @@ impl Store {
             }
         }
         let (g, ring) =
-            self.read(|tx| Ok((read_generation(tx)?, Arc::new(Catalogue::read(tx, &self.sealer)?.ring()))))?;
+            self.read(|tx| Ok((read_generation(tx)?, Arc::new(Catalogue::read(tx, &self.sealer)?.into_ring()))))?;
         let mut cache = self.cache.0.lock().unwrap_or_else(|p| p.into_inner());
         // Keep the newest of two racing loads.
         if cache.as_ref().is_none_or(|(cg, _)| *cg <= g) {
