@@ -35,17 +35,28 @@ SECRET_USER = "RbacPermission/Template/CryptoServiceSecretUser"
 LOOPBACK = ("127.0.0.1/32", "::1")
 
 
+class ServerExited(AssertionError):
+    """The server exited before it listened (its log is the message)."""
+
+
 def wait_listening(port, proc, log_path, what="aapkit serve"):
-    """Waits until 127.0.0.1:port accepts connections (60 s), failing early if `proc` exits."""
+    """Waits until 127.0.0.1:port accepts connections and the server's log says it serves there
+    (`... on https://127.0.0.1:<port>`), 60 s, failing early if `proc` exits. The log line proves the
+    port is this server's: between `free_port()` and the bind, a test running beside this one may
+    take the port, and then something else answers on it."""
     deadline = time.time() + 60
+    serving = f"://127.0.0.1:{port}"
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"{what} exited: {open(log_path).read()}")
+            raise ServerExited(f"{what} exited: {open(log_path).read()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                with open(log_path) as log:
+                    if serving in log.read():
+                        return
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise AssertionError(f"{what} did not start listening on {port} in 60 s")
 
 
@@ -109,14 +120,29 @@ class Gateway:
     openapi_args = ("--no-openapi",)
 
     def start(self, *extra):
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [AAPKIT, "--data-dir", self.data, *self.global_args, "serve", "--listen", f"127.0.0.1:{self.port}",
-             *self.openapi_args, *extra],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        # A port taken by another test between `free_port()` and the bind: new ports, up to 3 tries.
+        for attempt in range(3):
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(
+                [AAPKIT, "--data-dir", self.data, *self.global_args, "serve", "--listen",
+                 f"127.0.0.1:{self.port}", *self.openapi_args, *extra],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                self.wait_started()
+                return
+            except ServerExited as e:
+                self.log.close()
+                if "Address already in use" not in str(e) or attempt == 2:
+                    raise
+                self.pick_ports()
+
+    def wait_started(self):
         wait_listening(self.port, self.proc, self.log_path)
+
+    def pick_ports(self):
+        self.port = free_port()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -210,9 +236,13 @@ class OpenApiGateway(Gateway):
     def openapi_args(self):
         return ("--openapi-listen", self.openapi_endpoint)
 
-    def start(self, *extra):
-        super().start(*extra)
+    def wait_started(self):
+        super().wait_started()
         wait_listening(self.openapi_port, self.proc, self.log_path, "the OpenAPI listener")
+
+    def pick_ports(self):
+        super().pick_ports()
+        self.openapi_port = free_port()
 
     def access_key(self, *args):
         """`aapkit access-key ...` (--json)."""
