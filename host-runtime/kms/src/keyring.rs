@@ -186,8 +186,7 @@ impl IndexedKeyRing {
     /// Puts `record` in place of the key with its id, or adds it: its versions are indexed anew
     /// and the aliases naming the key point to the new record.
     pub fn put_key(&mut self, record: Arc<KeyRecord>) {
-        let id: Arc<str> = Arc::from(record.key_id.as_str());
-        if let Some(old) = self.by_id.insert(Arc::clone(&id), Arc::clone(&record)) {
+        if let Some(old) = self.by_id.insert(Arc::from(record.key_id.as_str()), Arc::clone(&record)) {
             for v in &old.versions {
                 self.by_version.remove(v.version_id.as_str());
             }

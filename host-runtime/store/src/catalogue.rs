@@ -19,8 +19,9 @@ use policy_core::{Key, Secret};
 use crate::change::ResourceType;
 use crate::changelog::{token_at, vouched_rows, KEPT_CHANGES};
 use crate::db::Tx;
-use crate::keys::KeyRow;
-use crate::keys::{aliases_by_key, aliases_of, all_keys, deletion_due, find_key, sealed_versions_of, versions_by_key};
+use crate::keys::{
+    aliases_by_key, aliases_of, all_keys, deletion_due, find_key, sealed_versions_of, versions_by_key, KeyRow,
+};
 use crate::params;
 use crate::seal::{key_version_aad, secret_version_aad, Sealer};
 use crate::secrets::{live_secret_names, parse_data_type, stages_of};
@@ -45,8 +46,9 @@ pub enum CatalogueRead {
 /// What a configuration read hands out of the catalogue.
 pub(crate) struct CatalogueParts {
     pub ring: IndexedKeyRing,
-    /// The bundle's `Keys` and `Secrets`.
+    /// The bundle's `Keys`.
     pub keys: Vec<Key>,
+    /// The bundle's `Secrets`.
     pub secrets: Vec<Secret>,
 }
 
@@ -76,7 +78,7 @@ impl Catalogue {
             let created = row.created;
             let record = key_record(sealer, row, versions)?;
             c.created.insert(record.key_id.clone(), created);
-            c.keys.insert((created, record.key_id.clone()), entry(&record, Vec::new()));
+            c.keys.insert((created, record.key_id.clone()), entry(&record));
             records.push(record);
         }
         for (key_id, names) in aliases_by_key(tx)? {
@@ -192,7 +194,7 @@ impl Catalogue {
                 let created = row.created;
                 let record = key_record(sealer, row, versions)?;
                 self.created.insert(key_id.to_owned(), created);
-                self.keys.insert((created, key_id.to_owned()), entry(&record, Vec::new()));
+                self.keys.insert((created, key_id.to_owned()), entry(&record));
                 self.ring.put_key(record);
             }
             None => self.ring.remove_key(key_id),
@@ -229,11 +231,11 @@ impl Catalogue {
     }
 }
 
-/// A key's bundle entry (its aliases are filled in by the caller).
-fn entry(record: &KeyRecord, aliases: Vec<String>) -> Key {
+/// A key's bundle entry, without its aliases (`set_alias` and the whole read fill them in).
+fn entry(record: &KeyRecord) -> Key {
     Key {
         key_id: record.key_id.clone(),
-        aliases,
+        aliases: Vec::new(),
         key_spec: record.spec.as_str().to_owned(),
         key_state: record.state,
         key_versions: record.versions.iter().map(|v| v.version_id.clone()).collect(),
