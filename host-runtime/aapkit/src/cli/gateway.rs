@@ -153,6 +153,10 @@ pub struct LimitArgs {
     /// Key-pair generations (GenerateDataKeyPair*) running at once (default: half the cores, at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub keygen_workers: Option<u64>,
+    /// Threads that own connections, each keeping its connections from accept to close (default:
+    /// the cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub io_threads: Option<u64>,
 }
 
 impl LimitArgs {
@@ -176,6 +180,7 @@ impl LimitArgs {
             max_connections: n(self.max_connections),
             max_buffered_body_bytes: n(self.max_body_buffer_mib).saturating_mul(1 << 20),
             pool,
+            io_threads: self.io_threads.map_or(defaults.io_threads, n),
             ..defaults
         }
     }
@@ -486,6 +491,8 @@ mod tests {
         assert_eq!(l.header_read_timeout, std::time::Duration::from_secs(2));
         assert_eq!(l.max_connections, 7);
         assert_eq!(l.max_buffered_body_bytes, 5 << 20);
+        assert_eq!(limits_of(&["--io-threads", "3"]).io_threads, 3);
+        assert!(Cli::try_parse_from(["aapkit", "serve", "--io-threads", "0"]).is_err());
         assert!(Cli::try_parse_from(["aapkit", "serve", "--max-body-buffer-mib", "2"]).is_err());
     }
 }

@@ -38,6 +38,9 @@ pub struct ServerLimits {
     pub oversize_drain_bytes: u64,
     /// Enforcement and crypto run on this pool, not on the async workers.
     pub pool: PoolConfig,
+    /// Threads that own connections (TLS, HTTP, and the requests served where they are read):
+    /// each runs a single-threaded async runtime and keeps a connection from accept to close.
+    pub io_threads: usize,
 }
 
 impl Default for ServerLimits {
@@ -52,6 +55,7 @@ impl Default for ServerLimits {
             body_budget_wait: Duration::from_secs(1),
             oversize_drain_bytes: 8 << 20,
             pool: PoolConfig::default(),
+            io_threads: std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2),
         }
     }
 }

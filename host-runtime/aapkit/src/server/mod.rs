@@ -6,6 +6,7 @@ pub mod enforcer;
 pub mod filter_enforcer;
 pub mod foreign;
 pub mod http;
+mod io_threads;
 pub mod limits;
 pub mod native;
 pub mod openapi_door;
@@ -118,6 +119,7 @@ impl<D: Door> Server<D> {
             .header_read_timeout(limits.header_read_timeout.saturating_add(limits.idle_timeout))
             .max_buf_size(CONN_READ_BUFFER_MAX);
         let mut refused: u64 = 0;
+        let io_threads = io_threads::IoThreads::start(limits.io_threads);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -159,8 +161,17 @@ impl<D: Door> Server<D> {
             let acceptor = acceptor.clone();
             let (handshake_timeout, header_timeout, idle_timeout) =
                 (limits.tls_handshake_timeout, limits.header_read_timeout, limits.idle_timeout);
-            tokio::spawn(async move {
+            // The connection moves to its I/O thread's own reactor (`from_std` there).
+            let stream = match stream.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("aapkit: handing over a connection failed: {e}");
+                    continue;
+                }
+            };
+            io_threads.spawn(async move {
                 let _slot = slot;
+                let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
                 match acceptor {
                     Some(acceptor) => {
                         // A failed or slow handshake has nobody to answer to.
@@ -187,6 +198,8 @@ impl<D: Door> Server<D> {
             });
         }
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+        // Connections still open past the drain are dropped with their threads' runtimes.
+        drop(io_threads);
     }
 }
 
