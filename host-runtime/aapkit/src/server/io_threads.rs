@@ -9,9 +9,10 @@
 //! gateway's CPU on two cores (BENCHMARKS.md, "Connections stay on one thread", issue 16). The
 //! price is balance: a thread that holds busy keep-alive connections cannot lend them to an idle
 //! one. Connections are dealt round-robin, and slow work (asymmetric keys, key-pair generation,
-//! a filter VM loading a configuration) runs on the bounded work pool, not on these threads; so
-//! what a connection's thread does per request is bounded by microseconds. Envoy and nginx make the
-//! same trade-off (a worker owns its connections).
+//! a filter VM loading a configuration) runs on the bounded work pool, not on these threads; what a
+//! connection's thread does per request takes microseconds (a filter VM that overruns its 50 ms
+//! short budget there is replaced, and the next requests under that configuration go to the pool).
+//! Envoy and nginx make the same trade-off: a worker owns its connections.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
