@@ -180,7 +180,7 @@ impl OpenApiDoor {
 
 impl Door for OpenApiDoor {
     async fn serve(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
-        let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        let request_id = super::http::new_request_id().to_uppercase();
         let (resp, authenticated) = self.serve_inner(peer, req, &request_id).await;
         // A request that did not authenticate takes from its address's budget (as on the
         // instance listener): guessing signatures is throttled.
