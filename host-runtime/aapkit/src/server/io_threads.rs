@@ -33,12 +33,14 @@ struct IoThread {
 }
 
 impl IoThreads {
-    /// Starts `count` threads (at least one). A thread that cannot be started is left out and
-    /// logged; with none at all, connections run on the caller's runtime instead.
-    pub(super) fn start(count: usize) -> IoThreads {
+    /// Starts `count` threads (at least one), named `aapkit:<port>/<i>` after the listener's port
+    /// so that `top -H` tells the gateway's from the KMS endpoint's. A thread that cannot be
+    /// started is left out and logged; with none at all, connections run on the caller's runtime.
+    pub(super) fn start(count: usize, port: u16) -> IoThreads {
         let mut threads = Vec::with_capacity(count.max(1));
         for i in 0..count.max(1) {
-            match start_one(i) {
+            // Linux keeps 15 bytes of a thread's name: "aapkit:65535/99" fits; longer ones are cut.
+            match start_one(format!("aapkit:{port}/{i}")) {
                 Ok(t) => threads.push(t),
                 Err(e) => eprintln!("aapkit: starting connection thread {i} failed: {e}"),
             }
@@ -59,11 +61,11 @@ impl IoThreads {
     }
 }
 
-fn start_one(index: usize) -> std::io::Result<IoThread> {
+fn start_one(name: String) -> std::io::Result<IoThread> {
     let runtime = Builder::new_current_thread().enable_all().build()?;
     let handle = runtime.handle().clone();
     let (stop, stopped) = oneshot::channel::<()>();
-    std::thread::Builder::new().name(format!("aapkit-io-{index}")).spawn(move || {
+    std::thread::Builder::new().name(name).spawn(move || {
         // Returns when the sender is dropped; dropping the runtime then drops what still runs on it.
         let _ = runtime.block_on(stopped);
     })?;
@@ -79,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn connections_are_dealt_round_robin_and_stay_on_their_thread() {
-        let threads = IoThreads::start(2);
+        let threads = IoThreads::start(2, 8443);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut done = Vec::new();
         for _ in 0..4 {
@@ -101,12 +103,12 @@ mod tests {
         let seen = seen.lock().unwrap();
         assert!(seen.iter().all(|(before, after)| before == after), "{seen:?}");
         let names: HashSet<_> = seen.iter().filter_map(|(b, _)| b.clone()).collect();
-        assert_eq!(names, HashSet::from(["aapkit-io-0".to_owned(), "aapkit-io-1".to_owned()]));
+        assert_eq!(names, HashSet::from(["aapkit:8443/0".to_owned(), "aapkit:8443/1".to_owned()]));
     }
 
     #[tokio::test]
     async fn dropping_the_threads_drops_what_runs_on_them() {
-        let threads = IoThreads::start(1);
+        let threads = IoThreads::start(1, 8443);
         let (dropped_tx, dropped_rx) = oneshot::channel::<()>();
         threads.spawn(async move {
             let _guard = dropped_tx; // dropped with the task

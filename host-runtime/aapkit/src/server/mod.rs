@@ -119,7 +119,8 @@ impl<D: Door> Server<D> {
             .header_read_timeout(limits.header_read_timeout.saturating_add(limits.idle_timeout))
             .max_buf_size(CONN_READ_BUFFER_MAX);
         let mut refused: u64 = 0;
-        let io_threads = io_threads::IoThreads::start(limits.io_threads);
+        let port = self.listener.local_addr().map_or(0, |a| a.port());
+        let io_threads = io_threads::IoThreads::start(limits.io_threads, port);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
