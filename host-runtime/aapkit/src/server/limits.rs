@@ -36,7 +36,7 @@ pub struct ServerLimits {
     /// An oversize body (over 3 MiB) is read and thrown away up to this many bytes so the client
     /// sees the 413 rather than a reset; beyond it the connection is closed without reading.
     pub oversize_drain_bytes: u64,
-    /// Enforcement and crypto run on this pool, not on the async workers.
+    /// Slow enforcement and crypto run on this pool, not on the connection threads.
     pub pool: PoolConfig,
     /// Threads that own connections (TLS, HTTP, and the requests served where they are read):
     /// each runs a single-threaded async runtime and keeps a connection from accept to close.
@@ -55,7 +55,7 @@ impl Default for ServerLimits {
             body_budget_wait: Duration::from_secs(1),
             oversize_drain_bytes: 8 << 20,
             pool: PoolConfig::default(),
-            io_threads: std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2),
+            io_threads: super::pool::cores(),
         }
     }
 }

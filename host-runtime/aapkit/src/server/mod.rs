@@ -172,7 +172,13 @@ impl<D: Door> Server<D> {
             };
             io_threads.spawn(async move {
                 let _slot = slot;
-                let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
+                let stream = match tokio::net::TcpStream::from_std(stream) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("aapkit: taking over a connection on its thread failed: {e}");
+                        return;
+                    }
+                };
                 match acceptor {
                     Some(acceptor) => {
                         // A failed or slow handshake has nobody to answer to.

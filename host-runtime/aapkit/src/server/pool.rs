@@ -27,7 +27,7 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2);
+        let cores = cores();
         Self {
             workers: (cores * 2).max(4),
             queue: 1024,
@@ -36,6 +36,12 @@ impl Default for PoolConfig {
             heavy_queue: 64,
         }
     }
+}
+
+/// The cores this process may use (2 when the system does not say): the default of every
+/// per-core size of the server.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(2)
 }
 
 /// How costly a job is.
